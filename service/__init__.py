@@ -1,0 +1,36 @@
+"""Kansrijke Start FHIR service: the Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import PackageNotFoundError, version
+from typing import Mapping
+
+from flask import Flask
+
+try:
+    __version__ = version("kansrijke-start")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+source"
+
+
+def create_app(config: Mapping | None = None) -> Flask:
+    """Build the app: settings (KS_* environment, then `config`), the engine, the API blueprint."""
+    from service.api.views import api, register_error_handlers
+    from service.config import load_settings
+    from service.referrals.pipeline import Engine
+
+    settings = load_settings(overrides=config)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__)
+    app.config["KS_SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["SECRET_KEY"] = settings.secret_key or "development-only-not-secret"
+    if config:
+        app.config.update({k: v for k, v in config.items() if k.isupper()})
+    app.extensions["ks_engine"] = Engine.from_folders(
+        settings.questionnaires_dir, settings.mappings_dir, settings.region, __version__
+    )
+    app.register_blueprint(api)
+    register_error_handlers(app)
+    return app

@@ -1,0 +1,159 @@
+"""The FHIR-style API under /fhir: metadata, Questionnaires, and the QuestionnaireResponse operations."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from service.api.fhirjson import parse_fhir_json, unwrap_parameter
+from service.errors import Issue, KsError, NotFound, PayloadTooLarge, operation_outcome
+from service.referrals.explain import to_parameters
+from service.referrals.pipeline import Engine
+
+log = logging.getLogger(__name__)
+api = Blueprint("api", __name__, url_prefix="/fhir")
+FHIR_JSON = "application/fhir+json"
+CATALOG_TYPES = ("Questionnaire", "CodeSystem", "ValueSet", "ConceptMap")
+
+
+def engine() -> Engine:
+    return current_app.extensions["ks_engine"]
+
+
+def fhir_response(resource: dict, status: int = 200):
+    response = jsonify(resource)
+    response.status_code = status
+    response.mimetype = FHIR_JSON
+    return response
+
+
+def read_body(expected: str, names: tuple[str, ...]) -> dict:
+    settings = current_app.config["KS_SETTINGS"]
+    try:
+        body = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise PayloadTooLarge(f"Het verzoek is groter dan {settings.max_body_bytes} bytes.",
+                              english=f"The request body is larger than {settings.max_body_bytes} bytes.") from None
+    data = parse_fhir_json(body, request.content_type, max_depth=settings.max_json_depth)
+    return unwrap_parameter(data, names, expected)
+
+
+@api.get("/metadata")
+def metadata():
+    """CapabilityStatement (https://hl7.org/fhir/R4/capabilitystatement.html) of what this service offers."""
+    from service import __version__
+
+    op = f"{request.url_root}fhir/OperationDefinition"
+    resources = [
+        {"type": rtype, "interaction": [{"code": "read"}, {"code": "search-type"}],
+         "searchParam": [{"name": "url", "type": "uri"}, {"name": "version", "type": "token"}]}
+        for rtype in CATALOG_TYPES
+    ]
+    resources.append({
+        "type": "QuestionnaireResponse",
+        "operation": [
+            {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
+            {"name": "evaluate", "definition": f"{op}/QuestionnaireResponse-evaluate"},
+            {"name": "extract", "definition": "http://hl7.org/fhir/uv/sdc/OperationDefinition/QuestionnaireResponse-extract"},
+        ],
+    })
+    return fhir_response({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-23",
+        "kind": "instance",
+        "software": {"name": "Kansrijke Start FHIR service", "version": __version__},
+        "implementation": {"description": "Kansrijke Start: signalering en verwijzing", "url": f"{request.url_root}fhir"},
+        "fhirVersion": "4.0.1",
+        "format": [FHIR_JSON, "json"],
+        "rest": [{"mode": "server", "resource": resources}],
+    })
+
+
+def _searchset(resources: list[dict]) -> dict:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [{"fullUrl": f"{request.url_root}fhir/{r['resourceType']}/{r['id']}", "resource": r,
+                   "search": {"mode": "match"}} for r in resources],
+    }
+
+
+@api.get("/<any(Questionnaire, CodeSystem, ValueSet, ConceptMap):rtype>")
+def search_catalog(rtype: str):
+    url, version = request.args.get("url"), request.args.get("version")
+    if url and "|" in url:  # canonical|version form of the url parameter
+        url, version = url.split("|", 1)
+    found = [
+        r for r in engine().catalog.by_type(rtype)
+        if (not url or r.get("url") == url) and (not version or r.get("version") == version)
+    ]
+    return fhir_response(_searchset(found))
+
+
+@api.get("/<any(Questionnaire, CodeSystem, ValueSet, ConceptMap):rtype>/<rid>")
+def read_catalog(rtype: str, rid: str):
+    resource = engine().catalog.resources.get((rtype, rid))
+    if resource is None:
+        raise NotFound(f"{rtype}/{rid} bestaat niet.", english=f"{rtype}/{rid} does not exist.")
+    return fhir_response(resource)
+
+
+QR_PARAM_NAMES = ("questionnaire-response", "questionnaireResponse", "resource")
+
+
+@api.post("/QuestionnaireResponse/$validate")
+def validate_qr():
+    """FHIR $validate: 200 with an OperationOutcome whether or not the response is valid
+    (https://hl7.org/fhir/R4/resource-operation-validate.html); 4xx only when it cannot be read."""
+    qr = read_body("QuestionnaireResponse", QR_PARAM_NAMES)
+    result = engine().validate(qr)
+    issues = list(result.issues) or [Issue(severity="information", code="informational",
+                                           text="Geen problemen gevonden.", english="No problems found.")]
+    return fhir_response(operation_outcome(issues))
+
+
+@api.post("/QuestionnaireResponse/$evaluate")
+def evaluate_qr():
+    """Level, safety flag, recipients with priority, rules and reasons: what the form's live panel shows."""
+    qr = read_body("QuestionnaireResponse", QR_PARAM_NAMES)
+    result, evaluation = engine().evaluate(qr, request.args.get("region"))
+    log.info("evaluated response with rule set %s: %d decision(s)", evaluation.ruleset.label, len(evaluation.decisions))
+    return fhir_response(to_parameters(evaluation, result.questionnaire))
+
+
+@api.post("/QuestionnaireResponse/$extract")
+def extract_qr():
+    """SDC $extract: the referral transaction Bundle; nothing is written anywhere."""
+    qr = read_body("QuestionnaireResponse", QR_PARAM_NAMES)
+    extraction = engine().extract(qr, request.args.get("region"))
+    return fhir_response(extraction.bundle)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Every error leaves as an OperationOutcome; never an HTML page or a stack trace."""
+
+    @app.errorhandler(KsError)
+    def ks_error(exc: KsError):
+        log.info("request refused: %s %s", exc.status_code, type(exc).__name__)
+        return fhir_response(exc.to_operation_outcome(), exc.status_code)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = {404: "not-found", 405: "not-supported", 413: "too-long"}.get(exc.code or 500, "processing")
+        texts = {404: ("Niet gevonden.", "Not found."), 405: ("Deze methode wordt hier niet ondersteund.", "Method not allowed."),
+                 413: ("Het verzoek is te groot.", "The request body is too large.")}
+        nl, en = texts.get(exc.code or 500, (exc.name, exc.name))
+        response = fhir_response(operation_outcome([Issue(code=code, text=nl, english=en)]), exc.code or 500)
+        if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unexpected error (%s)", type(exc).__name__)
+        return fhir_response(operation_outcome([Issue(code="exception", text="Er ging iets mis in de service.",
+                                                      english="Internal error.")]), 500)

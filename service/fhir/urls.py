@@ -1,0 +1,46 @@
+"""Canonical URLs and identifier systems the whole product shares (DOMAIN.md A1, DESIGN.md)."""
+
+from __future__ import annotations
+
+BASE = "https://kansrijke-start.github.io/fhir"
+
+QUESTIONNAIRE_SIGNALERING = f"{BASE}/Questionnaire/kansrijke-start-signalering"
+
+CS_SIGNAL = f"{BASE}/CodeSystem/ks-signal"
+CS_LEVEL = f"{BASE}/CodeSystem/ks-level"
+CS_REFERRAL = f"{BASE}/CodeSystem/ks-referral"
+CS_PHASE = f"{BASE}/CodeSystem/ks-phase"
+CS_CONSENT_METHOD = f"{BASE}/CodeSystem/ks-consent-method"
+
+# Business identifiers minted by this service.
+ID_SUBMISSION = f"{BASE}/NamingSystem/submission"
+ID_REFERRAL = f"{BASE}/NamingSystem/referral"
+ID_TASK = f"{BASE}/NamingSystem/referral-task"
+ID_CONSENT = f"{BASE}/NamingSystem/referral-consent"
+
+EXT_LEVEL_OVERRIDE = f"{BASE}/StructureDefinition/level-override"
+EXT_DECISION_RULE = f"{BASE}/StructureDefinition/decision-rule"
+
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
+
+# Dutch identifier systems (ANCHORS.md §4.2): emit the URI form, accept the OID form on input.
+BSN = "http://fhir.nl/fhir/NamingSystem/bsn"
+AGB_Z = "http://fhir.nl/fhir/NamingSystem/agb-z"
+UZI_PERSON = "http://fhir.nl/fhir/NamingSystem/uzi-nr-pers"
+URA = "http://fhir.nl/fhir/NamingSystem/ura"
+OID_TO_URI = {
+    "urn:oid:2.16.840.1.113883.2.4.6.3": BSN,
+    "urn:oid:2.16.840.1.113883.2.4.6.1": AGB_Z,
+    "urn:oid:2.16.528.1.1007.3.1": UZI_PERSON,
+    "urn:oid:2.16.528.1.1007.3.3": URA,
+}
+ORGANIZATION_TYPE = "http://nictiz.nl/fhir/NamingSystem/organization-type"
+
+# FHIR terminology used in the referral Bundle.
+SCT_REFERRAL_CATEGORY = "3457005"  # SNOMED CT "Patient referral (procedure)"
+CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
+CONSENT_CATEGORY = "http://loinc.org"
+PROVENANCE_ACTIVITY = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+PROVENANCE_AGENT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"

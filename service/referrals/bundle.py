@@ -1,0 +1,282 @@
+"""Pure: build the referral transaction Bundle (DESIGN.md "The referral Bundle") from an Evaluation.
+
+The same response always gives the same Bundle: every id, identifier and fullUrl is derived from
+the submission id (the response's business identifier, or a hash of its content), so a retry or a
+double submit can never create a second referral:
+- QuestionnaireResponse and Provenance: PUT with derived ids (an update, never a second copy);
+- Organization, ServiceRequest, Task, Consent: POST with `ifNoneExist` on their business identifier
+  (conditional create, https://hl7.org/fhir/R4/http.html#ccreate), cross-referenced by urn:uuid
+  (https://hl7.org/fhir/R4/bundle.html#references), so a Task the recipient has since accepted is
+  never reset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+
+from service.fhir import urls
+from service.questionnaires.catalog import QuestionnaireDef
+from service.rules.evaluate import Decision, Evaluation
+from service.rules.loader import Recipient
+
+NAMESPACE = uuid.UUID("5b1f0a52-7c53-4c7e-9d36-2f7a3c0e6a11")  # fixed: changing it changes every derived id
+SERVICE_NAME = "Kansrijke Start FHIR service"
+
+
+def submission_id(qr: dict) -> str:
+    """A stable id for one submission: from the response's identifier, else from its content."""
+    ident = qr.get("identifier")
+    if isinstance(ident, dict) and ident.get("value"):
+        key = f"identifier:{ident.get('system', '')}|{ident['value']}"
+    else:
+        body = {k: v for k, v in qr.items() if k not in ("id", "meta", "text")}
+        key = "sha256:" + hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return str(uuid.uuid5(NAMESPACE, key))
+
+
+def _uuid(*parts: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, "/".join(parts)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferralContext:
+    """What the Bundle needs besides the response: the service's version for Provenance."""
+
+    service_version: str
+
+
+def _ident_ref(identifier: dict, display: str | None, rtype: str) -> dict:
+    ref = {"type": rtype, "identifier": {"system": identifier["system"], "value": identifier["value"]}}
+    if display:
+        ref["display"] = display
+    return ref
+
+
+def _signal_concept(qdef: QuestionnaireDef, link_id: str) -> dict:
+    item = qdef.items[link_id]
+    codings = [{k: c[k] for k in ("system", "code", "display") if k in c} for c in item.codes]
+    if not codings:
+        codings = [{"system": urls.CS_SIGNAL, "code": link_id}]
+    return {"coding": codings, "text": item.text}
+
+
+def _level_concept(level: str) -> dict:
+    return {"coding": [{"system": urls.CS_LEVEL, "code": level}]}
+
+
+def _entry(full_url: str, resource: dict, method: str, url: str, if_none_exist: str | None = None) -> dict:
+    request = {"method": method, "url": url}
+    if if_none_exist:
+        request["ifNoneExist"] = if_none_exist
+    return {"fullUrl": full_url, "resource": resource, "request": request}
+
+
+def _ident_query(identifier: dict) -> str:
+    # The | inside a token search is a separator, not to be escaped (https://hl7.org/fhir/R4/search.html#token).
+    return f"identifier={identifier['system']}|{identifier['value']}"
+
+
+def _merge_by_recipient(decisions: tuple[Decision, ...]) -> list[tuple[Recipient, str, list[Decision]]]:
+    """One ServiceRequest per recipient: rules routing to the same recipient are merged."""
+    order = {"stat": 0, "asap": 1, "urgent": 2, "routine": 3}
+    merged: dict[str, tuple[Recipient, list[Decision]]] = {}
+    for d in decisions:
+        if d.sends:
+            merged.setdefault(d.recipient.id, (d.recipient, []))[1].append(d)
+    out = []
+    for recipient, ds in merged.values():
+        priority = min((d.priority or "routine" for d in ds), key=lambda p: order.get(p, 9))
+        out.append((recipient, priority, ds))
+    return out
+
+
+def build_referral_bundle(qr: dict, evaluation: Evaluation, qdef: QuestionnaireDef, context: ReferralContext) -> dict:
+    """The transaction Bundle for one evaluated response: QR, Organizations, ServiceRequests, Tasks, Consents, Provenance."""
+    sub = submission_id(qr)
+    authored = qr.get("authored")
+    subject = qr.get("subject")
+    author = qr.get("author")
+    entries: list[dict] = []
+
+    qr_out = dict(qr)
+    qr_out["id"] = sub
+    qr_out.pop("meta", None)
+    if not (isinstance(qr.get("identifier"), dict) and qr["identifier"].get("value")):
+        qr_out["identifier"] = {"system": urls.ID_SUBMISSION, "value": sub}
+    qr_ref = f"QuestionnaireResponse/{sub}"
+    entries.append(_entry(f"urn:uuid:{_uuid(sub, 'qr')}", qr_out, "PUT", qr_ref))
+
+    ticked = evaluation_signals(evaluation, qdef)
+    provenance_targets = [{"reference": qr_ref}]
+    org_urls: dict[str, str] = {}
+
+    for recipient, priority, decisions in _merge_by_recipient(evaluation.decisions):
+        key = f"{sub}:{recipient.id}"
+        performer = None
+        if recipient.organization:
+            org = recipient.organization
+            org_ident = {"system": urls.OID_TO_URI.get(org["identifier"]["system"], org["identifier"]["system"]),
+                         "value": org["identifier"]["value"]}
+            if recipient.id not in org_urls:
+                org_url = f"urn:uuid:{_uuid('organization', org_ident['system'], org_ident['value'])}"
+                org_urls[recipient.id] = org_url
+                org_res = {"resourceType": "Organization", "identifier": [org_ident], "active": True, "name": org["name"]}
+                if org.get("type"):
+                    org_res["type"] = [{"coding": [{"system": urls.ORGANIZATION_TYPE, "code": org["type"]}]}]
+                entries.append(_entry(org_url, org_res, "POST", "Organization", _ident_query(org_ident)))
+            performer = {"reference": org_urls[recipient.id], "display": org["name"]}
+
+        sr_ident = {"system": urls.ID_REFERRAL, "value": key}
+        sr_url = f"urn:uuid:{_uuid(key, 'service-request')}"
+        consent_url = f"urn:uuid:{_uuid(key, 'consent')}"
+        referral_display = recipient.name.nl
+        sr = {
+            "resourceType": "ServiceRequest",
+            "identifier": [sr_ident],
+            "status": "active",
+            "intent": "order",
+            "category": [{"coding": [{"system": urls.SNOMED, "code": urls.SCT_REFERRAL_CATEGORY, "display": "Patient referral"}]}],
+            "priority": priority,
+            "code": {"coding": [{"system": urls.CS_REFERRAL, "code": recipient.referral, "display": referral_display}]},
+            "subject": subject,
+            "reasonCode": [_level_concept(evaluation.level)] + [_signal_concept(qdef, lid) for lid in ticked],
+            "supportingInfo": [{"reference": qr_ref}],
+            "extension": [{"url": urls.EXT_DECISION_RULE, "valueString": f"{evaluation.ruleset.label}#{d.rule_id}"} for d in decisions],
+        }
+        if authored:
+            sr["authoredOn"] = authored
+        if author:
+            sr["requester"] = author
+        if performer:
+            sr["performer"] = [performer]
+        else:
+            sr["performerType"] = {"coding": [{"system": urls.CS_REFERRAL, "code": recipient.referral, "display": referral_display}],
+                                   "text": referral_display}
+        notes = []
+        if evaluation.note:
+            notes.append({"text": evaluation.note})
+        if not evaluation.consent_given:
+            # DOMAIN.md A2.7: an internal referral may go without consent; the patient is told.
+            notes.append({"text": "Interne verwijzing binnen de praktijk zonder expliciete toestemming; de patiënt is hierover geïnformeerd."})
+        if notes:
+            sr["note"] = notes
+        if evaluation.consent_given:
+            sr["supportingInfo"].append({"reference": consent_url})
+        if not sr["subject"]:
+            del sr["subject"]
+        entries.append(_entry(sr_url, sr, "POST", "ServiceRequest", _ident_query(sr_ident)))
+
+        task_ident = {"system": urls.ID_TASK, "value": key}
+        task_url = f"urn:uuid:{_uuid(key, 'task')}"
+        task = {
+            "resourceType": "Task",
+            "identifier": [task_ident],
+            "basedOn": [{"reference": sr_url}],
+            "status": "requested",
+            "intent": "order",
+            "priority": priority,
+            "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
+            "focus": {"reference": sr_url},
+        }
+        if subject:
+            task["for"] = subject
+        if authored:
+            task["authoredOn"] = authored
+        if author:
+            task["requester"] = author
+        if performer:
+            task["owner"] = performer
+        entries.append(_entry(task_url, task, "POST", "Task", _ident_query(task_ident)))
+        provenance_targets += [{"reference": sr_url}, {"reference": task_url}]
+
+        if evaluation.consent_given:
+            consent_ident = {"system": urls.ID_CONSENT, "value": key}
+            consent = {
+                "resourceType": "Consent",
+                "identifier": [consent_ident],
+                "status": "active",
+                "scope": {"coding": [{"system": urls.CONSENT_SCOPE, "code": "patient-privacy"}]},
+                "category": [{"coding": [{"system": urls.LOINC, "code": "59284-0", "display": "Patient Consent"}]}],
+                "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+                "sourceReference": {"reference": qr_ref},
+                "provision": {
+                    "type": "permit",
+                    "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}],
+                    "actor": [{
+                        "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]},
+                        "reference": performer or {"display": referral_display},
+                    }],
+                },
+                "extension": [{"url": f"{urls.BASE}/StructureDefinition/consent-method",
+                               "valueCoding": {"system": urls.CS_CONSENT_METHOD, "code": evaluation.consent_method or "verbal"}}],
+            }
+            if subject:
+                consent["patient"] = subject
+            if authored:
+                consent["dateTime"] = authored
+            if author:
+                consent["performer"] = [author]
+            entries.append(_entry(consent_url, consent, "POST", "Consent", _ident_query(consent_ident)))
+            provenance_targets.append({"reference": consent_url})
+
+    prov_id = _uuid(sub, "provenance")
+    provenance = {
+        "resourceType": "Provenance",
+        "id": prov_id,
+        "target": provenance_targets,
+        "recorded": _instant(authored),
+        "activity": {"coding": [{"system": urls.PROVENANCE_ACTIVITY, "code": "CREATE"}]},
+        "agent": [
+            {"type": {"coding": [{"system": urls.PROVENANCE_AGENT_TYPE, "code": "author"}]},
+             "who": author or {"display": "onbekende auteur"}},
+            {"type": {"coding": [{"system": urls.PROVENANCE_AGENT_TYPE, "code": "assembler"}]},
+             "who": {"display": f"{SERVICE_NAME} {context.service_version}"}},
+        ],
+        "entity": [
+            {"role": "source", "what": {"reference": qr_ref}},
+            {"role": "derivation", "what": {"identifier": {"system": f"{urls.BASE}/NamingSystem/ruleset", "value": evaluation.ruleset.label},
+                                            "display": evaluation.ruleset.title}},
+        ],
+        "reason": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}]}],
+    }
+    if evaluation.overridden:
+        provenance["extension"] = [{
+            "url": urls.EXT_LEVEL_OVERRIDE,
+            "extension": [
+                {"url": "computed", "valueCode": evaluation.computed_level},
+                {"url": "final", "valueCode": evaluation.level},
+                {"url": "reason", "valueString": evaluation.override_reason or ""},
+            ],
+        }]
+    entries.append(_entry(f"urn:uuid:{prov_id}", provenance, "PUT", f"Provenance/{prov_id}"))
+
+    return {
+        "resourceType": "Bundle",
+        "id": _uuid(sub, "bundle"),
+        "identifier": {"system": urls.ID_SUBMISSION, "value": sub},
+        "type": "transaction",
+        "entry": entries,
+    }
+
+
+def evaluation_signals(evaluation: Evaluation, qdef: QuestionnaireDef) -> list[str]:
+    """The ticked signals (boolean items under the signal groups) in questionnaire order."""
+    out = []
+    for group in ("urgent-signals", "other-signals"):
+        if group in qdef.items:
+            out += [lid for lid in qdef.items[group].children if lid in evaluation.ticked]
+    return out
+
+
+def _instant(authored: str | None) -> str:
+    """Provenance.recorded is an instant: a full timestamp with zone."""
+    if authored and "T" in authored:
+        return authored
+    if authored and len(authored) == 10:
+        return f"{authored}T00:00:00+00:00"
+    from datetime import datetime, timezone  # only for responses without `authored`
+
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()

@@ -1,0 +1,91 @@
+"""The engine as one object: validate → evaluate → build the referral Bundle, with no I/O per call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from service.errors import NotFound, ResponseInvalid
+from service.questionnaires.catalog import Catalog, QuestionnaireDef, load_catalog
+from service.questionnaires.validate import ValidationResult, validate_response
+from service.referrals.bundle import ReferralContext, build_referral_bundle
+from service.rules.evaluate import Evaluation, evaluate_rules
+from service.rules.loader import Ruleset, load_rulesets
+
+PRACTICE_ZONE = ZoneInfo("Europe/Amsterdam")
+
+
+def reference_date(qr: dict, now: datetime | None = None) -> date:
+    """The day windows are measured from: the day the response was authored, else today in NL."""
+    authored = qr.get("authored")
+    if isinstance(authored, str) and len(authored) >= 10:
+        try:
+            return date.fromisoformat(authored[:10])
+        except ValueError:
+            pass
+    return (now or datetime.now(PRACTICE_ZONE)).astimezone(PRACTICE_ZONE).date()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Extraction:
+    validation: ValidationResult
+    evaluation: Evaluation
+    bundle: dict
+
+
+class Engine:
+    """Questionnaires and regional rule sets loaded (and checked) once; pure per-response calls."""
+
+    def __init__(self, catalog: Catalog, rulesets: dict[str, Ruleset], region: str, service_version: str):
+        if region not in rulesets:
+            raise ValueError(f"region {region!r} has no rule set; known: {', '.join(sorted(rulesets))}")
+        self.catalog = catalog
+        self.rulesets = rulesets
+        self.region = region
+        self.context = ReferralContext(service_version=service_version)
+
+    @classmethod
+    def from_folders(cls, questionnaires: Path, mappings: Path, region: str, service_version: str) -> "Engine":
+        catalog = load_catalog(questionnaires)
+        return cls(catalog, load_rulesets(mappings, catalog), region, service_version)
+
+    def ruleset(self, region: str | None = None) -> Ruleset:
+        region = region or self.region
+        try:
+            return self.rulesets[region]
+        except KeyError:
+            raise NotFound(f"Onbekende regio {region!r}.", english=f"Unknown region {region!r}.") from None
+
+    def validate(self, qr: dict) -> ValidationResult:
+        return validate_response(qr, self.catalog)
+
+    def _valid(self, qr: dict) -> tuple[ValidationResult, QuestionnaireDef]:
+        result = self.validate(qr)
+        if not result.ok:
+            raise ResponseInvalid("De vragenlijst is niet correct ingevuld.", issues=list(result.issues))
+        return result, result.questionnaire
+
+    def evaluate(self, qr: dict, region: str | None = None) -> tuple[ValidationResult, Evaluation]:
+        """Validate (ResponseInvalid with every problem) and evaluate the region's rules."""
+        result, qdef = self._valid(qr)
+        ruleset = self.ruleset(region)
+        if self.catalog.find(ruleset.questionnaire) is not qdef:
+            raise ResponseInvalid(
+                f"De regels van {ruleset.id} horen bij {ruleset.questionnaire}, niet bij {qr.get('questionnaire')}.",
+                english=f"Rule set {ruleset.label} applies to {ruleset.questionnaire}, not {qr.get('questionnaire')}.",
+            )
+        evaluation = evaluate_rules(qr, ruleset, qdef, today=reference_date(qr), index=result.index)
+        return result, evaluation
+
+    def extract(self, qr: dict, region: str | None = None) -> Extraction:
+        """The referral transaction Bundle for a response (SDC $extract: nothing is written)."""
+        result, evaluation = self.evaluate(qr, region)
+        if not isinstance(qr.get("subject"), dict):
+            raise ResponseInvalid(
+                "De vragenlijst heeft geen patiënt (subject): zonder patiënt kan er geen verwijzing worden gemaakt.",
+                english="The response has no subject: a referral needs the patient.",
+            )
+        bundle = build_referral_bundle(qr, evaluation, result.questionnaire, self.context)
+        return Extraction(validation=result, evaluation=evaluation, bundle=bundle)

@@ -1,0 +1,167 @@
+"""Pure: evaluate a regional Ruleset over a QuestionnaireResponse into a level, safety flags and Decisions.
+
+No I/O, no configuration: the response, its answer index, the rule set, the questionnaire (to expand
+groups named in `because`) and the reference date come in as arguments. Every Decision names the
+rule that fired and the linkIds whose answers made it fire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from service.questionnaires.answers import AnswerIndex, index_answers
+from service.questionnaires.catalog import QuestionnaireDef
+from service.rules.fhirpath import Evaluator, fhirpath_date
+from service.rules.loader import Recipient, Ruleset, Text
+
+LEVEL_ORDER = ("none", "attention", "vulnerable", "urgent")
+
+# Product-wide linkIds (DOMAIN.md A1); thresholds and routes are regional, these are not.
+CONSENT_GIVEN = "consent-given"
+CONSENT_METHOD = "consent-method"
+LEVEL_OVERRIDE = "level-override"
+OVERRIDE_REASON = "override-reason"
+NOTE = "note"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SafetyFlag:
+    id: str
+    panel: str
+    message: Text
+    because: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    """One rule that fired: a referral to a recipient and/or advice, with its reasons."""
+
+    rule_id: str
+    description: Text
+    recipient: Recipient | None
+    priority: str | None
+    because: tuple[str, ...]
+    advice: Text | None
+    blocked_by_consent: bool = False
+
+    @property
+    def sends(self) -> bool:
+        """Whether this decision becomes a ServiceRequest in the referral Bundle."""
+        return self.recipient is not None and not self.blocked_by_consent
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evaluation:
+    ruleset: Ruleset
+    level: str
+    computed_level: str
+    level_because: tuple[str, ...]
+    override_reason: str | None
+    safety: tuple[SafetyFlag, ...]
+    decisions: tuple[Decision, ...]
+    consent_given: bool
+    consent_method: str | None
+    note: str | None
+    reference_date: date
+    ticked: tuple[str, ...]
+
+    @property
+    def overridden(self) -> bool:
+        return self.level != self.computed_level
+
+    @property
+    def consent_missing(self) -> bool:
+        return any(d.blocked_by_consent for d in self.decisions)
+
+    @property
+    def referrals(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.sends)
+
+
+def _positive(value) -> bool:
+    return value is not False and value is not None
+
+
+def reasons(link_ids: tuple[str, ...], index: AnswerIndex, qdef: QuestionnaireDef) -> tuple[str, ...]:
+    """The linkIds among `link_ids` (groups expanded) whose answers are positive: true, a code, a date."""
+    out: list[str] = []
+    for link_id in link_ids:
+        candidates = [link_id]
+        if link_id in qdef.items and qdef.items[link_id].type == "group":
+            candidates = qdef.descendants(link_id)
+        for cand in candidates:
+            if cand not in out and any(_positive(v) for v in index.values.get(cand, ())):
+                out.append(cand)
+    return tuple(out)
+
+
+def evaluate_rules(
+    qr: dict,
+    ruleset: Ruleset,
+    qdef: QuestionnaireDef,
+    *,
+    today: date,
+    index: AnswerIndex | None = None,
+) -> Evaluation:
+    """Level, safety flags and every Decision for one (already validated) QuestionnaireResponse."""
+    index = index or index_answers(qr)
+    env: dict = dict(ruleset.parameters)
+    env["today"] = fhirpath_date(today)
+    env["resource"] = qr
+    ev = Evaluator(qr, index, env)
+    for name, expression in ruleset.variables:
+        result = ev.value(expression)
+        env[name] = result[0] if len(result) == 1 else result
+
+    computed, level_because = "none", ()
+    for level in ruleset.levels:
+        if ev.holds(level.when):
+            computed = level.level
+            level_because = reasons(level.because, index, qdef)
+            break
+    override = index.code(LEVEL_OVERRIDE)
+    final = override if override in LEVEL_ORDER else computed
+    env["computedLevel"] = computed
+    env["level"] = final
+
+    safety = tuple(
+        SafetyFlag(id=s.id, panel=s.panel, message=s.message, because=reasons(s.because, index, qdef))
+        for s in ruleset.safety
+        if ev.holds(s.when)
+    )
+
+    consent_given = index.is_true(CONSENT_GIVEN)
+    decisions = []
+    for rule in ruleset.rules:
+        if not ev.holds(rule.when):
+            continue
+        recipient = ruleset.recipients.get(rule.recipient) if rule.recipient else None
+        priority = next((value for when, value in rule.priority if ev.holds(when)), None) if recipient else None
+        decisions.append(
+            Decision(
+                rule_id=rule.id,
+                description=rule.description,
+                recipient=recipient,
+                priority=priority,
+                because=reasons(rule.because, index, qdef),
+                advice=rule.advice,
+                blocked_by_consent=bool(recipient and recipient.needs_consent and not consent_given),
+            )
+        )
+    reason = index.first(OVERRIDE_REASON)
+    note = index.first(NOTE)
+    return Evaluation(
+        ruleset=ruleset,
+        level=final,
+        computed_level=computed,
+        level_because=level_because,
+        override_reason=reason if isinstance(reason, str) and override else None,
+        safety=safety,
+        decisions=tuple(decisions),
+        consent_given=consent_given,
+        consent_method=index.code(CONSENT_METHOD) if consent_given else None,
+        note=note if isinstance(note, str) else None,
+        reference_date=today,
+        ticked=tuple(index.all_ticked()),
+    )

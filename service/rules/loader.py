@@ -1,0 +1,269 @@
+"""Read the regional rule and recipient files in mappings/, check them, and build Rulesets.
+
+Files are checked three ways at start-up: against their JSON Schema, for references (recipients,
+variables, linkIds in the Questionnaire they name), and by compiling every FHIRPath expression.
+Every mistake in every file is reported at once, with the file and a JSON pointer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from service.errors import ConfigProblem, ConfigurationInvalid
+from service.questionnaires.catalog import Catalog
+from service.rules.fhirpath import BUILTIN_VARIABLES, compile_expression, link_ids_used, variables_used
+
+SCHEMA_DIR = "schemas"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Text:
+    nl: str
+    en: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipient:
+    id: str
+    referral: str
+    name: Text
+    consent: str  # "required" | "inform"
+    internal: bool
+    channel: str
+    organization: dict | None = None
+    role: dict | None = None
+    scope: str | None = None
+    contact: dict | None = None
+
+    @property
+    def needs_consent(self) -> bool:
+        return self.consent == "required"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LevelRule:
+    level: str
+    when: str | None
+    because: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SafetyRule:
+    id: str
+    panel: str
+    when: str
+    because: tuple[str, ...]
+    message: Text
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule:
+    id: str
+    description: Text
+    when: str
+    recipient: str | None
+    priority: tuple[tuple[str | None, str], ...]
+    because: tuple[str, ...]
+    advice: Text | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ruleset:
+    id: str
+    version: str
+    title: str
+    questionnaire: str
+    source: str
+    parameters: dict = field(hash=False)
+    variables: tuple[tuple[str, str], ...]
+    levels: tuple[LevelRule, ...]
+    safety: tuple[SafetyRule, ...]
+    rules: tuple[Rule, ...]
+    recipients: dict[str, Recipient] = field(hash=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.id}|{self.version}"
+
+
+@lru_cache(maxsize=None)
+def _validator(folder: str, name: str) -> jsonschema.Draft202012Validator:
+    schema = json.loads((Path(folder) / SCHEMA_DIR / name).read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _pointer(parts) -> str:
+    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts) if parts else ""
+
+
+def _read_yaml(path: Path, problems: list[ConfigProblem]):
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        problems.append(ConfigProblem(str(path), "", f"cannot read: {exc.strerror}"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problems.append(ConfigProblem(str(path), "", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"))
+    return None
+
+
+def _schema_problems(data, folder: Path, schema: str, path: Path) -> list[ConfigProblem]:
+    validator = _validator(str(folder), schema)
+    return [
+        ConfigProblem(str(path), _pointer(err.absolute_path), err.message)
+        for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+
+
+def _text(d: dict | None) -> Text | None:
+    return Text(nl=d["nl"], en=d["en"]) if d else None
+
+
+def load_ruleset(path: Path, catalog: Catalog | None = None) -> Ruleset:
+    """Load one *.rules.yaml and its recipients file; raise ConfigurationInvalid with every problem."""
+    problems: list[ConfigProblem] = []
+    ruleset = _load(Path(path), catalog, problems)
+    if problems or ruleset is None:
+        raise ConfigurationInvalid(problems)
+    return ruleset
+
+
+def load_rulesets(folder: Path, catalog: Catalog | None = None) -> dict[str, Ruleset]:
+    """Every mappings/regions/*.rules.yaml, by ruleset id; all problems of all files at once."""
+    folder = Path(folder)
+    problems: list[ConfigProblem] = []
+    rulesets: dict[str, Ruleset] = {}
+    files = sorted((folder / "regions").glob("*.rules.yaml"))
+    if not files:
+        problems.append(ConfigProblem(str(folder / "regions"), "", "no *.rules.yaml files found"))
+    for path in files:
+        ruleset = _load(path, catalog, problems)
+        if ruleset is None:
+            continue
+        if ruleset.id in rulesets:
+            problems.append(ConfigProblem(str(path), "/id", f"rule set id {ruleset.id!r} is used by another file too"))
+        rulesets[ruleset.id] = ruleset
+    if problems:
+        raise ConfigurationInvalid(problems)
+    return rulesets
+
+
+def _load(path: Path, catalog: Catalog | None, problems: list[ConfigProblem]) -> Ruleset | None:
+    folder = path.parent.parent
+    start = len(problems)
+    data = _read_yaml(path, problems)
+    if data is None:
+        if len(problems) == start:
+            problems.append(ConfigProblem(str(path), "", "the file is empty"))
+        return None
+    problems.extend(_schema_problems(data, folder, "ruleset.schema.json", path))
+    recipients_data = None
+    if isinstance(data, dict) and isinstance(data.get("recipients"), str):
+        rpath = path.parent / data["recipients"]
+        recipients_data = _read_yaml(rpath, problems)
+        if recipients_data is not None:
+            problems.extend(_schema_problems(recipients_data, folder, "recipients.schema.json", rpath))
+    if len(problems) > start:
+        return None  # references only make sense in files that match their schema
+
+    recipients = {
+        r["id"]: Recipient(
+            id=r["id"], referral=r["referral"], name=_text(r["name"]), consent=r["consent"],
+            internal=bool(r.get("internal", False)), channel=r["channel"], organization=r.get("organization"),
+            role=r.get("role"), scope=r.get("scope"), contact=r.get("contact"),
+        )
+        for r in recipients_data["recipients"]
+    }
+    file = str(path)
+
+    def problem(pointer: str, message: str) -> None:
+        problems.append(ConfigProblem(file, pointer, message))
+
+    if len(recipients) != len(recipients_data["recipients"]):
+        problem("/recipients", f"{data['recipients']}: recipient ids must be unique")
+
+    qdef = catalog.find(data["questionnaire"]) if catalog is not None else None
+    if catalog is not None and qdef is None:
+        problem("/questionnaire", f"no Questionnaire {data['questionnaire']!r} in questionnaires/")
+    known_ids = set(qdef.items) if qdef else None
+
+    defined = set(BUILTIN_VARIABLES) | set(data.get("parameters", {}))
+
+    def check_expression(pointer: str, expression: str | None) -> None:
+        if expression is None:
+            return
+        try:
+            compile_expression(expression)
+        except ValueError as exc:
+            problem(pointer, str(exc))
+        for name in sorted(variables_used(expression) - defined):
+            problem(pointer, f"%{name} is not a parameter, variable or built-in")
+        if known_ids is not None:
+            for link_id in sorted(link_ids_used(expression) - known_ids):
+                problem(pointer, f"linkId {link_id!r} is not in {data['questionnaire']}")
+
+    def check_because(pointer: str, because) -> None:
+        if known_ids is None:
+            return
+        for i, link_id in enumerate(because or ()):
+            if link_id not in known_ids:
+                problem(f"{pointer}/{i}", f"linkId {link_id!r} is not in {data['questionnaire']}")
+
+    for name, expression in data.get("variables", {}).items():
+        check_expression(f"/variables/{name}", expression)
+        defined.add(name)
+
+    levels = data["levels"]
+    for i, level in enumerate(levels):
+        check_expression(f"/levels/{i}/when", level.get("when"))
+        check_because(f"/levels/{i}/because", level.get("because"))
+    if "when" in levels[-1]:
+        problem(f"/levels/{len(levels) - 1}", "the last level is the default and has no 'when'")
+
+    seen_ids: set[str] = set()
+    for i, rule in enumerate(data.get("safety", [])):
+        check_expression(f"/safety/{i}/when", rule["when"])
+        check_because(f"/safety/{i}/because", rule.get("because"))
+        if rule["id"] in seen_ids:
+            problem(f"/safety/{i}/id", f"id {rule['id']!r} is used twice")
+        seen_ids.add(rule["id"])
+    for i, rule in enumerate(data["rules"]):
+        check_expression(f"/rules/{i}/when", rule["when"])
+        check_because(f"/rules/{i}/because", rule.get("because"))
+        for j, prio in enumerate(rule.get("priority", [])):
+            check_expression(f"/rules/{i}/priority/{j}/when", prio.get("when"))
+        if rule["id"] in seen_ids:
+            problem(f"/rules/{i}/id", f"id {rule['id']!r} is used twice")
+        seen_ids.add(rule["id"])
+        if "recipient" in rule and rule["recipient"] not in recipients:
+            problem(f"/rules/{i}/recipient", f"recipient {rule['recipient']!r} is not in {data['recipients']}")
+        if rule.get("priority") and "when" in rule["priority"][-1]:
+            problem(f"/rules/{i}/priority/{len(rule['priority']) - 1}", "the last priority is the default and has no 'when'")
+
+    return Ruleset(
+        id=data["id"], version=str(data["version"]), title=data["title"], questionnaire=data["questionnaire"],
+        source=path.name, parameters=dict(data.get("parameters", {})),
+        variables=tuple(data.get("variables", {}).items()),
+        levels=tuple(LevelRule(level=lv["level"], when=lv.get("when"), because=tuple(lv.get("because", ()))) for lv in levels),
+        safety=tuple(
+            SafetyRule(id=s["id"], panel=s["panel"], when=s["when"], because=tuple(s.get("because", ())), message=_text(s["message"]))
+            for s in data.get("safety", [])
+        ),
+        rules=tuple(
+            Rule(
+                id=r["id"], description=_text(r["description"]), when=r["when"], recipient=r.get("recipient"),
+                priority=tuple((p.get("when"), p["value"]) for p in r.get("priority", ())),
+                because=tuple(r.get("because", ())), advice=_text(r.get("advice")),
+            )
+            for r in data["rules"]
+        ),
+        recipients=recipients,
+    )

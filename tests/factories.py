@@ -1,0 +1,85 @@
+"""Build QuestionnaireResponses for the signalling Questionnaire the way a form renderer would."""
+
+from __future__ import annotations
+
+from service.fhir import urls
+
+CANONICAL = f"{urls.QUESTIONNAIRE_SIGNALERING}|1.0.0"
+URGENT = (
+    "psych-problems-current-pregnancy", "domestic-violence", "veilig-thuis-involvement",
+    "child-protection-board-history", "intellectual-disability", "substance-addiction", "homeless",
+)
+OTHER = (
+    "other-psychosocial-history-mother", "partner-problems", "unhealthy-lifestyle-mother", "financial-problems",
+    "language-barrier", "relationship-problems", "teenage-pregnancy", "single-mother", "unsafe-inadequate-housing",
+    "unplanned-unwanted-pregnancy", "low-education", "suboptimal-care-use", "blended-family-problems",
+    "low-literacy-health-literacy",
+)
+INTENTION = {"yes": "LA26438-4", "either": "LA26439-2", "no": "LA26440-0", "unsure": "LA14072-5"}
+
+
+def _bool_item(link_id: str, value: bool) -> dict:
+    return {"linkId": link_id, "answer": [{"valueBoolean": value}]}
+
+
+def make_qr(
+    *,
+    phase: str | None = "pregnant",
+    due_date: str | None = "2027-03-01",
+    child_birth_date: str | None = None,
+    intention: str | None = None,
+    signals: tuple[str, ...] = (),
+    all_signals: bool = True,
+    children: int | None = None,
+    override: str | None = None,
+    override_reason: str | None = None,
+    consent: bool | None = True,
+    consent_method: str | None = "verbal",
+    note: str | None = None,
+    authored: str = "2026-11-20T10:30:00+01:00",
+    identifier: str | None = "demo-0001",
+    subject: str = "Patient/demo-pregnant",
+    author: str = "PractitionerRole/demo-gp",
+    status: str = "completed",
+) -> dict:
+    """A response; signals not listed are answered false when all_signals (as a form with tick boxes does)."""
+    context = []
+    if phase:
+        context.append({"linkId": "phase", "answer": [{"valueCoding": {"system": urls.CS_PHASE, "code": phase}}]})
+    if phase == "pregnant" and due_date:
+        context.append({"linkId": "due-date", "answer": [{"valueDate": due_date}]})
+    if phase == "postpartum" and child_birth_date:
+        context.append({"linkId": "child-birth-date", "answer": [{"valueDate": child_birth_date}]})
+    if phase == "preconception" and intention:
+        context.append({"linkId": "pregnancy-intention", "answer": [{"valueCoding": {"system": urls.LOINC, "code": INTENTION[intention]}}]})
+    items: list[dict] = [{"linkId": "context", "item": context}]
+    for group, ids in (("urgent-signals", URGENT), ("other-signals", OTHER)):
+        sub = [_bool_item(i, i in signals) for i in ids if all_signals or i in signals]
+        items.append({"linkId": group, "item": sub})
+    if children is not None:
+        items.append({"linkId": "safety", "item": [{"linkId": "children-in-household", "answer": [{"valueInteger": children}]}]})
+    if override:
+        assessment = [{"linkId": "level-override", "answer": [{"valueCoding": {"system": urls.CS_LEVEL, "code": override}}]}]
+        if override_reason:
+            assessment.append({"linkId": "override-reason", "answer": [{"valueString": override_reason}]})
+        items.append({"linkId": "assessment", "item": assessment})
+    consent_items = []
+    if consent is not None:
+        consent_items.append(_bool_item("consent-given", consent))
+    if consent and consent_method:
+        consent_items.append({"linkId": "consent-method", "answer": [{"valueCoding": {"system": urls.CS_CONSENT_METHOD, "code": consent_method}}]})
+    items.append({"linkId": "consent", "item": consent_items})
+    if note:
+        items.append({"linkId": "note", "answer": [{"valueString": note}]})
+    qr = {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": CANONICAL,
+        "status": status,
+        "subject": {"reference": subject},
+        "authored": authored,
+        "author": {"reference": author},
+        "item": items,
+    }
+    if identifier:
+        qr["identifier"] = {"system": "https://his.example.invalid/kansrijke-start", "value": identifier}
+    return qr

@@ -1,0 +1,95 @@
+"""Every mapping file loads; a file with mistakes fails naming file and JSON pointer for each mistake."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from service.errors import ConfigurationInvalid
+from service.rules.loader import load_ruleset, load_rulesets
+
+ROOT = Path(__file__).resolve().parents[2]
+RULE_FILES = sorted((ROOT / "mappings" / "regions").glob("*.rules.yaml"))
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.name)
+def test_every_rule_file_loads_against_the_questionnaire(engine, path):
+    ruleset = load_ruleset(path, engine.catalog)
+    assert ruleset.rules and ruleset.levels[-1].when is None
+    for rule in ruleset.rules:
+        assert rule.recipient is None or rule.recipient in ruleset.recipients
+
+
+def test_at_least_two_regions():
+    assert len(RULE_FILES) >= 2
+
+
+@pytest.fixture()
+def broken_mappings(tmp_path):
+    target = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", target)
+    return target
+
+
+def _edit(path: Path, change) -> None:
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+
+
+def test_all_mistakes_reported_at_once_with_file_and_pointer(engine, broken_mappings):
+    rules = broken_mappings / "regions" / "maastricht-heuvelland.rules.yaml"
+
+    def change(data):
+        data["rules"][0]["recipient"] = "nobody-here"          # unknown recipient
+        data["rules"][1]["when"] = "%urgentCount >= ("          # FHIRPath syntax error
+        data["rules"][2]["because"] = ["phase", "no-such-item"] # unknown linkId
+        data["levels"][0]["when"] = "%undefinedThing > 1"       # undefined variable
+        data["rules"][3]["priority"] = [{"value": "whenever"}]   # schema: bad enum
+
+    _edit(rules, change)
+    with pytest.raises(ConfigurationInvalid) as err:
+        load_rulesets(broken_mappings, engine.catalog)
+    text = str(err.value)
+    assert "/rules/3/priority/0/value" in text
+    # The schema mistake stops the reference checks for that file; fix it to see the rest at once.
+    _edit(rules, lambda d: d["rules"][3].__setitem__("priority", [{"value": "routine"}]))
+    with pytest.raises(ConfigurationInvalid) as err:
+        load_rulesets(broken_mappings, engine.catalog)
+    pointers = {(Path(p.file).name, p.pointer) for p in err.value.problems}
+    assert pointers >= {
+        ("maastricht-heuvelland.rules.yaml", "/rules/0/recipient"),
+        ("maastricht-heuvelland.rules.yaml", "/rules/1/when"),
+        ("maastricht-heuvelland.rules.yaml", "/rules/2/because/1"),
+        ("maastricht-heuvelland.rules.yaml", "/levels/0/when"),
+    }
+    assert "maastricht-heuvelland.rules.yaml: /rules/0/recipient: recipient 'nobody-here'" in str(err.value)
+
+
+def test_schema_mistakes_in_two_files_reported_together(engine, broken_mappings):
+    regions = broken_mappings / "regions"
+    _edit(regions / "voorbeeldstad.recipients.yaml", lambda d: d["recipients"][0].pop("consent"))
+    _edit(regions / "maastricht-heuvelland.rules.yaml", lambda d: d.__setitem__("kind", "something-else"))
+    with pytest.raises(ConfigurationInvalid) as err:
+        load_rulesets(broken_mappings, engine.catalog)
+    pointers = {(Path(p.file).name, p.pointer) for p in err.value.problems}
+    assert ("voorbeeldstad.recipients.yaml", "/recipients/0") in pointers
+    assert ("maastricht-heuvelland.rules.yaml", "/kind") in pointers
+
+
+def test_yaml_syntax_error_names_line(broken_mappings):
+    (broken_mappings / "regions" / "voorbeeldstad.rules.yaml").write_text("kind: ks-ruleset\nrules: [\n")
+    with pytest.raises(ConfigurationInvalid) as err:
+        load_rulesets(broken_mappings)
+    assert "voorbeeldstad.rules.yaml" in str(err.value) and "line" in str(err.value)
+
+
+def test_app_refuses_to_start_with_broken_mappings(broken_mappings, tmp_path):
+    from service import create_app
+
+    _edit(broken_mappings / "regions" / "voorbeeldstad.rules.yaml", lambda d: d["rules"][0].__setitem__("recipient", "ghost"))
+    with pytest.raises(ConfigurationInvalid, match="voorbeeldstad.rules.yaml: /rules/0/recipient"):
+        create_app({"mappings_dir": broken_mappings, "data_dir": tmp_path})
