@@ -23,6 +23,8 @@ def create_app(config: Mapping | None = None) -> Flask:
     settings = load_settings(overrides=config)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
+    app.json.sort_keys = False  # keep FHIR's own order (resourceType first); sorting also costs time
+    app.json.ensure_ascii = False
     app.config["KS_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SECRET_KEY"] = settings.secret_key or "development-only-not-secret"

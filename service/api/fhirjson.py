@@ -13,18 +13,22 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _too_deep(node, budget: int) -> bool:
+    # Recursion is bounded by `budget` (64 by default), far below Python's limit.
+    if budget < 0:
+        return True
+    children = node.values() if isinstance(node, dict) else node
+    for child in children:
+        if isinstance(child, (dict, list)) and _too_deep(child, budget - 1):
+            return True
+    return False
+
+
 def check_depth(value, limit: int) -> None:
-    """Iteratively (no recursion) refuse documents nested deeper than `limit`."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            raise InputInvalid(f"Het document is te diep genest (meer dan {limit} niveaus).",
-                               english=f"The document is nested deeper than {limit} levels.")
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node if isinstance(v, (dict, list)))
+    """Refuse documents nested deeper than `limit` levels."""
+    if _too_deep(value, limit - 1):
+        raise InputInvalid(f"Het document is te diep genest (meer dan {limit} niveaus).",
+                           english=f"The document is nested deeper than {limit} levels.")
 
 
 def parse_fhir_json(body: bytes, content_type: str | None, *, max_depth: int) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -121,7 +122,7 @@ def evaluate_qr():
     """Level, safety flag, recipients with priority, rules and reasons: what the form's live panel shows."""
     qr = read_body("QuestionnaireResponse", QR_PARAM_NAMES)
     result, evaluation = engine().evaluate(qr, request.args.get("region"))
-    log.info("evaluated response with rule set %s: %d decision(s)", evaluation.ruleset.label, len(evaluation.decisions))
+    log.debug("evaluated response with rule set %s: %d decision(s)", evaluation.ruleset.label, len(evaluation.decisions))
     return fhir_response(to_parameters(evaluation, result.questionnaire))
 
 
@@ -154,6 +155,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
-        log.exception("unexpected error (%s)", type(exc).__name__)
+        # The traceback's frames, not the exception's message: messages can quote health data.
+        log.error("unexpected error %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
         return fhir_response(operation_outcome([Issue(code="exception", text="Er ging iets mis in de service.",
                                                       english="Internal error.")]), 500)

@@ -81,18 +81,25 @@ class QuestionnaireDef:
     resource: dict = field(repr=False)
     items: dict[str, ItemDef] = field(repr=False)
     top: tuple[str, ...]
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)  # group linkId -> descendants
+
+    def __post_init__(self) -> None:
+        def below(link_id: str) -> tuple[str, ...]:
+            out: list[str] = []
+            for child in self.items[link_id].children:
+                out.append(child)
+                out.extend(below(child))
+            return tuple(out)
+
+        self.groups.update({lid: below(lid) for lid, item in self.items.items() if item.type == "group"})
 
     @property
     def canonical(self) -> str:
         return f"{self.url}|{self.version}"
 
-    def descendants(self, link_id: str) -> list[str]:
+    def descendants(self, link_id: str) -> tuple[str, ...]:
         """The linkIds below an item (depth first), not including it."""
-        out: list[str] = []
-        for child in self.items[link_id].children:
-            out.append(child)
-            out.extend(self.descendants(child))
-        return out
+        return self.groups.get(link_id, ())
 
 
 def _index_items(items: list[dict], parent: str | None, path: tuple[str, ...], into: dict) -> tuple[str, ...]:

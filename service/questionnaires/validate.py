@@ -231,7 +231,7 @@ def validate_response(qr: dict, catalog: Catalog) -> ValidationResult:
     if check_required:
         for link_id, defn in qdef.items.items():
             if defn.required and enabled.get(link_id) and not index.values.get(link_id) and defn.type not in ("group", "display"):
-                issues.append(_issue(f"QuestionnaireResponse.item.where(linkId='{link_id}')",
+                issues.append(_issue(f"QuestionnaireResponse.repeat(item).where(linkId = '{link_id}')",
                                      f"Verplichte vraag {link_id!r} ({defn.text}) is niet beantwoord.",
                                      f"Required item {link_id!r} has no answer.", code="required"))
     return ValidationResult(qdef, tuple(issues), index)

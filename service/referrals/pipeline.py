@@ -7,7 +7,7 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from service.errors import NotFound, ResponseInvalid
+from service.errors import Issue, NotFound, ResponseInvalid
 from service.questionnaires.catalog import Catalog, QuestionnaireDef, load_catalog
 from service.questionnaires.validate import ValidationResult, validate_response
 from service.referrals.bundle import ReferralContext, build_referral_bundle
@@ -82,10 +82,17 @@ class Engine:
     def extract(self, qr: dict, region: str | None = None) -> Extraction:
         """The referral transaction Bundle for a response (SDC $extract: nothing is written)."""
         result, evaluation = self.evaluate(qr, region)
+        if qr.get("status") not in ("completed", "amended"):
+            raise ResponseInvalid("Alleen een afgeronde vragenlijst leidt tot een verwijzing.", issues=[Issue(
+                code="business-rule", expression=("QuestionnaireResponse.status",),
+                text=f"Alleen een afgeronde vragenlijst (status completed) leidt tot een verwijzing, niet {qr.get('status')!r}.",
+                english=f"Only a completed response (status completed or amended) leads to a referral, not {qr.get('status')!r}.",
+            )])
         if not isinstance(qr.get("subject"), dict):
-            raise ResponseInvalid(
-                "De vragenlijst heeft geen patiënt (subject): zonder patiënt kan er geen verwijzing worden gemaakt.",
+            raise ResponseInvalid("De vragenlijst heeft geen patiënt.", issues=[Issue(
+                code="required", expression=("QuestionnaireResponse.subject",),
+                text="De vragenlijst heeft geen patiënt (subject): zonder patiënt kan er geen verwijzing worden gemaakt.",
                 english="The response has no subject: a referral needs the patient.",
-            )
+            )])
         bundle = build_referral_bundle(qr, evaluation, result.questionnaire, self.context)
         return Extraction(validation=result, evaluation=evaluation, bundle=bundle)

@@ -87,9 +87,7 @@ def reasons(link_ids: tuple[str, ...], index: AnswerIndex, qdef: QuestionnaireDe
     """The linkIds among `link_ids` (groups expanded) whose answers are positive: true, a code, a date."""
     out: list[str] = []
     for link_id in link_ids:
-        candidates = [link_id]
-        if link_id in qdef.items and qdef.items[link_id].type == "group":
-            candidates = qdef.descendants(link_id)
+        candidates = qdef.descendants(link_id) if link_id in qdef.groups else (link_id,)
         for cand in candidates:
             if cand not in out and any(_positive(v) for v in index.values.get(cand, ())):
                 out.append(cand)

@@ -86,8 +86,56 @@ def link_ids_used(expression: str) -> set[str]:
     return {arg for _, arg in FUNCTION_ARG_RE.findall(expression)}
 
 
+STRING_RE = re.compile(r"'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`")
+PATH_START_RE = re.compile(r"(?<![.%$\w])([A-Za-z_]\w*)")
+OPERATOR_WORDS = frozenset(
+    {"and", "or", "xor", "implies", "in", "contains", "is", "as", "div", "mod", "true", "false"}
+    | {f"{unit}{s}" for unit in ("year", "month", "week", "day", "hour", "minute", "second", "millisecond") for s in ("", "s")}
+)
+_MEMO_LIMIT = 4096
+
+
+@lru_cache(maxsize=4096)
+def memo_inputs(expression: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None:
+    """What an expression reads, when that is only %variables, answers('…') and ticked('…'); else None.
+
+    Conservative and syntactic: after dropping string literals, every identifier that starts a path
+    (not after '.', '%' or '$') must be an operator word or a call of answers/ticked with a literal
+    argument. `item…`, `%resource`, `%context` and other root navigation make it read the whole
+    response, and such an expression is never memoised.
+    """
+    bare = STRING_RE.sub("''", expression)
+    if "%resource" in bare or "%context" in bare:
+        return None
+    calls = FUNCTION_ARG_RE.findall(expression)
+    for word in PATH_START_RE.findall(bare):
+        if word not in OPERATOR_WORDS and word not in ("answers", "ticked"):
+            return None
+    if bare.count("answers(") + bare.count("ticked(") != len(calls):
+        return None  # a call with a non-literal argument
+    answers = tuple(sorted({arg for fn, arg in calls if fn == "answers"}))
+    ticked = tuple(sorted({arg for fn, arg in calls if fn == "ticked"}))
+    return tuple(sorted(variables_used(expression))), answers, ticked
+
+
+def _memo_key(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(_memo_key(v) for v in value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return (type(value).__name__, value)
+    return (type(value).__name__, str(value))
+
+
+_MEMO: dict[tuple, list] = {}
+
+
 class Evaluator:
-    """Evaluates compiled expressions against one response with its answer index in scope."""
+    """Evaluates compiled expressions against one response with its answer index in scope.
+
+    Expressions that read only variables and answers()/ticked() (all of the default rule sets'
+    expressions) take few distinct inputs across responses — a phase, two counts, a level — so their
+    results are memoised on exactly those inputs: the same inputs always give the same result.
+    """
 
     def __init__(self, qr: dict, index: AnswerIndex, env: dict):
         self.qr = qr
@@ -95,11 +143,29 @@ class Evaluator:
         self.env = env
 
     def value(self, expression: str) -> list:
+        key = None
+        inputs = memo_inputs(expression)
+        if inputs is not None:
+            names, answers, ticked = inputs
+            key = (
+                expression,
+                tuple(_memo_key(self.env.get(name)) for name in names),
+                tuple(_memo_key(self.index.values.get(a)) for a in answers),
+                tuple(tuple(self.index.ticked.get(g, ())) for g in ticked),
+            )
+            hit = _MEMO.get(key)
+            if hit is not None:
+                return list(hit)
         token = _CURRENT.set(self.index)
         try:
-            return compile_expression(expression)(self.qr, self.env)
+            result = compile_expression(expression)(self.qr, self.env)
         finally:
             _CURRENT.reset(token)
+        if key is not None:
+            if len(_MEMO) >= _MEMO_LIMIT:
+                _MEMO.clear()
+            _MEMO[key] = tuple(result)
+        return result
 
     def holds(self, expression: str | None) -> bool:
         """FHIRPath boolean evaluation: true only for the singleton collection {true}."""

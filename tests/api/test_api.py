@@ -1,0 +1,109 @@
+"""The /fhir API: metadata, the catalog, the operations, and OperationOutcomes for everything refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from service.fhir import urls
+from tests.factories import make_qr
+
+FHIR = {"Content-Type": "application/fhir+json"}
+
+
+def test_metadata_lists_what_the_service_offers(client):
+    r = client.get("/fhir/metadata")
+    assert r.status_code == 200 and r.mimetype == "application/fhir+json"
+    cs = r.get_json()
+    assert cs["resourceType"] == "CapabilityStatement" and cs["fhirVersion"] == "4.0.1"
+    resources = {res["type"]: res for res in cs["rest"][0]["resource"]}
+    assert {"validate", "evaluate", "extract"} <= {op["name"] for op in resources["QuestionnaireResponse"]["operation"]}
+    assert "Questionnaire" in resources
+
+
+def test_questionnaire_search_and_read(client):
+    r = client.get(f"/fhir/Questionnaire?url={urls.QUESTIONNAIRE_SIGNALERING}&version=1.0.0")
+    bundle = r.get_json()
+    assert bundle["type"] == "searchset" and bundle["total"] == 1
+    q = bundle["entry"][0]["resource"]
+    assert q["url"] == urls.QUESTIONNAIRE_SIGNALERING and q["language"] == "nl"
+    assert client.get(f"/fhir/Questionnaire?url={urls.QUESTIONNAIRE_SIGNALERING}|1.0.0").get_json()["total"] == 1
+    assert client.get("/fhir/Questionnaire?version=9.9").get_json()["total"] == 0
+    assert client.get(f"/fhir/Questionnaire/{q['id']}").get_json() == q
+    assert client.get("/fhir/CodeSystem/ks-signal").get_json()["count"] == 21
+
+
+@pytest.mark.parametrize("path", ["/fhir/Questionnaire/nope", "/fhir/Nothing", "/elsewhere"])
+def test_not_found_is_an_operation_outcome(client, path):
+    r = client.get(path)
+    assert r.status_code == 404 and r.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_wrong_method_is_an_operation_outcome(client):
+    r = client.get("/fhir/QuestionnaireResponse/$extract")
+    assert r.status_code == 405 and r.get_json()["issue"][0]["code"] == "not-supported"
+
+
+def test_validate_valid_and_invalid_both_200(client):
+    ok = client.post("/fhir/QuestionnaireResponse/$validate", json=make_qr(signals=("homeless",)))
+    assert ok.status_code == 200 and ok.get_json()["issue"][0]["severity"] == "information"
+    qr = make_qr(signals=("homeless",))
+    qr["item"][0]["item"].pop()  # due date gone
+    qr["item"][1]["item"][0]["answer"] = [{"valueInteger": 1}]
+    bad = client.post("/fhir/QuestionnaireResponse/$validate", data=json.dumps(qr), headers=FHIR)
+    assert bad.status_code == 200
+    codes = sorted(i["code"] for i in bad.get_json()["issue"])
+    assert codes == ["required", "value"]  # every problem at once
+
+
+def test_evaluate_gives_the_live_panel(client):
+    r = client.post("/fhir/QuestionnaireResponse/$evaluate", json=make_qr(signals=("domestic-violence", "single-mother", "low-education")))
+    params = {p["name"]: p for p in r.get_json()["parameter"]}
+    assert params["level"]["valueCoding"]["code"] == "urgent"
+    assert params["safetyFlag"]["valueBoolean"] is True
+    recs = [p for p in r.get_json()["parameter"] if p["name"] == "recommendation"]
+    parts = {x["name"]: x for x in recs[0]["part"]}
+    assert parts["recipient"]["valueCoding"]["code"] == "regiocoordinator-jgz" and parts["priority"]["valueCode"] == "urgent"
+
+
+def test_extract_writes_nothing_and_is_deterministic(client, tmp_path):
+    qr = make_qr(signals=("homeless",))
+    first = client.post("/fhir/QuestionnaireResponse/$extract", json=qr).get_json()
+    second = client.post("/fhir/QuestionnaireResponse/$extract", json=qr).get_json()
+    assert first == second and first["type"] == "transaction"
+    assert list(tmp_path.iterdir()) == []  # nothing stored
+
+
+def test_region_parameter(client):
+    qr = make_qr(signals=("single-mother", "financial-problems"))
+    default = client.post("/fhir/QuestionnaireResponse/$evaluate", json=qr).get_json()
+    other = client.post("/fhir/QuestionnaireResponse/$evaluate?region=voorbeeldstad", json=qr).get_json()
+    level = lambda p: next(x for x in p["parameter"] if x["name"] == "level")["valueCoding"]["code"]  # noqa: E731
+    assert (level(default), level(other)) == ("vulnerable", "attention")
+    r = client.post("/fhir/QuestionnaireResponse/$evaluate?region=atlantis", json=qr)
+    assert r.status_code == 404 and r.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_content_type_with_charset_is_accepted(client):
+    r = client.post("/fhir/QuestionnaireResponse/$evaluate", data=json.dumps(make_qr()),
+                    headers={"Content-Type": "application/fhir+json; charset=utf-8"})
+    assert r.status_code == 200
+
+
+def test_internal_error_is_an_operation_outcome_without_details(app, monkeypatch):
+    engine = app.extensions["ks_engine"]
+    monkeypatch.setattr(engine, "evaluate", lambda *a, **k: 1 / 0)
+    r = app.test_client().post("/fhir/QuestionnaireResponse/$evaluate", json=make_qr())
+    assert r.status_code == 500 and r.mimetype == "application/fhir+json"
+    assert "ZeroDivision" not in r.get_data(as_text=True)
+
+
+def test_logs_carry_no_answers(client, caplog):
+    caplog.set_level("DEBUG")
+    secret = "Geheime hulpvraag over schulden"
+    client.post("/fhir/QuestionnaireResponse/$extract", json=make_qr(signals=("homeless",), note=secret))
+    qr = make_qr(note=secret)
+    qr["item"][1]["item"][0]["answer"] = [{"valueString": secret}]
+    client.post("/fhir/QuestionnaireResponse/$extract", json=qr)
+    assert secret not in caplog.text and "homeless" not in caplog.text

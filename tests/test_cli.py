@@ -1,0 +1,57 @@
+"""`kansrijk validate|evaluate|extract`: exit codes, plain Dutch, the OperationOutcome on stderr."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from service.cli import main
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_validate_ok(capsys):
+    assert main(["validate", str(EXAMPLES / "pregnant-urgent.json")]) == 0
+    assert "geldig" in capsys.readouterr().out
+
+
+def test_validate_invalid_exit_2_with_outcome_on_stderr(capsys):
+    assert main(["validate", str(EXAMPLES / "invalid.json")]) == 2
+    err = json.loads(capsys.readouterr().err)
+    assert err["resourceType"] == "OperationOutcome" and len(err["issue"]) == 2
+
+
+def test_evaluate_in_plain_dutch(capsys):
+    assert main(["evaluate", str(EXAMPLES / "pregnant-urgent.json")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("LET OP: Huiselijk geweld")
+    assert "Niveau: urgent kwetsbaar" in out and "Regiocoördinator Jeugdgezondheidszorg" in out
+    assert "regel jgz-pregnant-or-young-child" in out and "op grond van:" in out
+
+
+def test_evaluate_english_and_consent_missing(capsys):
+    assert main(["evaluate", "--lang", "en", str(EXAMPLES / "no-consent.json")]) == 0
+    out = capsys.readouterr().out
+    assert "NOT SENT: consent missing" in out and "nothing leaves the practice" in out
+
+
+def test_extract_prints_bundle(capsys):
+    assert main(["extract", str(EXAMPLES / "postpartum-vulnerable.json")]) == 0
+    bundle = json.loads(capsys.readouterr().out)
+    assert bundle["type"] == "transaction"
+    assert [e["resource"]["resourceType"] for e in bundle["entry"]].count("ServiceRequest") == 1
+
+
+def test_extract_invalid_and_unreadable(tmp_path, capsys):
+    assert main(["extract", str(EXAMPLES / "invalid.json")]) == 2
+    capsys.readouterr()
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["extract", str(bad)]) == 2
+    assert json.loads(capsys.readouterr().err)["issue"][0]["code"] == "structure"
+    assert main(["validate", str(tmp_path / "missing.json")]) == 2
+
+
+def test_region_option(capsys):
+    assert main(["--region", "voorbeeldstad", "evaluate", str(EXAMPLES / "postpartum-vulnerable.json")]) == 0
+    assert "Niveau: aandacht" in capsys.readouterr().out
