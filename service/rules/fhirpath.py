@@ -141,6 +141,7 @@ class Evaluator:
         self.qr = qr
         self.index = index
         self.env = env
+        env.setdefault("resource", qr)
 
     def value(self, expression: str) -> list:
         key = None
