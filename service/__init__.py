@@ -18,7 +18,9 @@ def create_app(config: Mapping | None = None) -> Flask:
     """Build the app: settings (KS_* environment, then `config`), the engine, the API blueprint."""
     from service.api.views import api, register_error_handlers
     from service.config import load_settings
+    from service.outbox.worker import OutboxWorker
     from service.referrals.pipeline import Engine
+    from service.referrals.wiring import build_delivery
 
     settings = load_settings(overrides=config)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -33,6 +35,10 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.extensions["ks_engine"] = Engine.from_folders(
         settings.questionnaires_dir, settings.mappings_dir, settings.region, __version__
     )
+    delivery = build_delivery(settings, app.extensions["ks_engine"])
+    app.extensions["ks_delivery"] = delivery
+    if delivery.pusher is not None and settings.outbox_worker == "on" and not app.config.get("TESTING"):
+        app.extensions["ks_outbox_worker"] = OutboxWorker(delivery.pusher, settings.outbox_interval).start()
     app.register_blueprint(api)
     register_error_handlers(app)
     return app

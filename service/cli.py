@@ -13,13 +13,24 @@ from service.errors import ConfigurationInvalid, Issue, KsError, operation_outco
 EXIT_OK, EXIT_INVALID, EXIT_CONFIG = 0, 2, 3
 
 
+def _settings():
+    from service.config import load_settings
+
+    return load_settings()
+
+
 def _engine(args):
     from service import __version__
-    from service.config import load_settings
     from service.referrals.pipeline import Engine
 
-    settings = load_settings()
+    settings = _settings()
     return Engine.from_folders(settings.questionnaires_dir, settings.mappings_dir, args.region or settings.region, __version__)
+
+
+def _delivery(args):
+    from service.referrals.wiring import build_delivery
+
+    return build_delivery(_settings(), _engine(args))
 
 
 def _read(path: str) -> dict:
@@ -64,6 +75,67 @@ def cmd_extract(args) -> int:
     return EXIT_OK
 
 
+STATE_TEXT = {"delivered": "afgeleverd / delivered", "queued": "in de wachtrij / queued", "dead": "geweigerd (dead letter) / refused"}
+
+
+def cmd_submit(args) -> int:
+    from service.referrals.explain import describe
+
+    delivery = _delivery(args)
+    result = delivery.submitter.submit(_read(args.file), region=args.region, access_point="cli")
+    print(describe(result.extraction.evaluation, result.extraction.validation.questionnaire))
+    print(f"Inzending / submission {result.submission_id}: {STATE_TEXT[result.state]}")
+    for rtype in ("ServiceRequest", "Task"):
+        for rid in result.delivered.ids.get(rtype, []):
+            print(f"  {rtype}/{rid}")
+    if result.state == "queued":
+        print("De FHIR-server was niet bereikbaar: de verwijzing wacht in de outbox en gaat later, eenmalig, alsnog weg.")
+    if result.state == "dead":
+        json.dump((result.item.last_error or {}).get("operationOutcome") or {}, sys.stderr, ensure_ascii=False, indent=2)
+        sys.stderr.write("\n")
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def _item_line(item) -> str:
+    when = item.delivered_at or item.created_at
+    status = f"HTTP {item.last_status}" if item.last_status else "-"
+    return f"{item.id}  {item.state:9s}  attempts={item.attempts}  last={status:8s}  {when}"
+
+
+def cmd_outbox(args) -> int:
+    delivery = _delivery(args)
+    outbox = delivery.outbox
+    if args.action == "list":
+        items = outbox.list(args.state)
+        for item in items:
+            print(_item_line(item))
+        counts = outbox.counts()
+        print(f"{len(items)} shown; " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) if counts else "the outbox is empty")
+        return EXIT_OK
+    if args.action == "show":
+        item = outbox.get(args.id or "")
+        if item is None:
+            print(f"no outbox item {args.id}", file=sys.stderr)
+            return EXIT_INVALID
+        print(_item_line(item))
+        if item.last_error:
+            print("last error:", json.dumps(item.last_error, ensure_ascii=False, indent=2))
+        if args.bundle:
+            print(json.dumps(item.bundle, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    # retry: dead letters (or one item) back to pending, then push what is due now
+    count = outbox.retry(args.id)
+    print(f"{count} item(s) put back in the queue")
+    if delivery.pusher is None:
+        print("KS_FHIR_BASE_URL is not set: the items wait until the service runs with a FHIR server", file=sys.stderr)
+        return EXIT_OK
+    while delivery.pusher.push_due():
+        pass
+    print(", ".join(f"{k}: {v}" for k, v in sorted(outbox.counts().items())))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kansrijk", description="Kansrijke Start: signalering → verwijzing (FHIR R4)")
     parser.add_argument("--region", help="rule set id (default: KS_REGION or maastricht-heuvelland)")
@@ -79,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="the referral transaction Bundle as JSON on stdout (nothing is sent)")
     p.add_argument("file")
     p.set_defaults(func=cmd_extract)
+    p = sub.add_parser("submit", help="validate, evaluate, store in the outbox and push to KS_FHIR_BASE_URL")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_submit)
+    p = sub.add_parser("outbox", help="the referrals waiting to be pushed: list, show ID, retry [ID]")
+    p.add_argument("action", choices=("list", "show", "retry"))
+    p.add_argument("id", nargs="?")
+    p.add_argument("--state", choices=("pending", "delivered", "dead"))
+    p.add_argument("--bundle", action="store_true", help="with show: print the Bundle too")
+    p.set_defaults(func=cmd_outbox)
     return parser
 
 

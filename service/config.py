@@ -25,7 +25,19 @@ class Settings:
     data_dir: Path = ROOT / "var"
     max_body_bytes: int = 1_000_000
     max_json_depth: int = 64
-    fhir_base_url: str | None = None
+    fhir_base_url: str | None = None  # the FHIR server referrals are pushed to; unset: embedded sekmet-fhir (make run)
+    fhir_auth: str = "none"  # none | bearer | backend-services
+    fhir_bearer_token: str | None = None
+    fhir_token_url: str | None = None  # SMART Backend Services token endpoint
+    fhir_client_id: str | None = None
+    fhir_private_key_file: Path | None = None  # PEM; RSA for RS384, EC P-384 for ES384
+    fhir_key_id: str | None = None
+    fhir_jwt_alg: str = "RS384"
+    fhir_scope: str = "system/QuestionnaireResponse.cu system/ServiceRequest.cru system/Task.cru system/Consent.cu system/Provenance.cu system/Organization.cr"
+    fhir_connect_timeout: float = 3.05
+    fhir_read_timeout: float = 15.0
+    outbox_interval: float = 5.0  # seconds between rounds of the outbox worker
+    outbox_worker: str = "on"  # on | off (off: only `kansrijk outbox retry` and submissions push)
     secret_key: str | None = None
     log_level: str = "INFO"
 
@@ -33,6 +45,8 @@ class Settings:
 def _convert(name: str, kind, raw: str):
     if kind in (int, "int"):
         return int(raw)
+    if kind in (float, "float"):
+        return float(raw)
     if kind in (Path, "Path"):
         return Path(raw).expanduser()
     return raw
@@ -47,7 +61,7 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping |
         raw = environ.get(f"KS_{f.name.upper()}")
         if raw is None or raw == "":
             continue
-        kind = f.type.split(" ")[0] if isinstance(f.type, str) else f.type
+        kind = f.type.split(" ")[0] if isinstance(f.type, str) else f.type  # "Path | None" -> "Path"
         try:
             values[f.name] = _convert(f.name, kind, raw)
         except ValueError:
@@ -61,6 +75,18 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping |
         problems.append(f"KS_ENV must be 'development' or 'production', not {settings.env!r}")
     if settings.env == "production" and (not settings.secret_key or len(settings.secret_key) < 32):
         problems.append("KS_SECRET_KEY must be set to a random value of at least 32 characters in production")
+    if settings.fhir_auth not in ("none", "bearer", "backend-services"):
+        problems.append(f"KS_FHIR_AUTH must be none, bearer or backend-services, not {settings.fhir_auth!r}")
+    if settings.fhir_auth == "bearer" and not settings.fhir_bearer_token:
+        problems.append("KS_FHIR_AUTH=bearer needs KS_FHIR_BEARER_TOKEN")
+    if settings.fhir_auth == "backend-services":
+        for name in ("fhir_token_url", "fhir_client_id", "fhir_private_key_file", "fhir_key_id"):
+            if not getattr(settings, name):
+                problems.append(f"KS_FHIR_AUTH=backend-services needs KS_{name.upper()}")
+        if settings.fhir_private_key_file and not Path(settings.fhir_private_key_file).is_file():
+            problems.append(f"KS_FHIR_PRIVATE_KEY_FILE: {settings.fhir_private_key_file} is not a file")
+    if settings.outbox_worker not in ("on", "off"):
+        problems.append(f"KS_OUTBOX_WORKER must be on or off, not {settings.outbox_worker!r}")
     for name in ("questionnaires_dir", "mappings_dir"):
         if not Path(getattr(settings, name)).is_dir():
             problems.append(f"KS_{name.upper()}: {getattr(settings, name)} is not a folder")

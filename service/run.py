@@ -1,35 +1,81 @@
-"""`make run`: start the service on loopback and print how to call it."""
+"""`make run`: the service with its embedded FHIR server (sekmet-fhir) and demo data, on loopback.
+
+With KS_FHIR_BASE_URL set, the service pushes to that server instead and starts nothing else
+(KS_LOAD_DEMO=1 loads the demo data there too).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from datetime import date
+from pathlib import Path
 
-from service import create_app
 from service.errors import ConfigurationInvalid
 
 
+def load_demo(base_url: str, region: str) -> int:
+    from service.config import load_settings
+    from service.demo import demo_bundle
+    from service.fhir.client import FhirClient
+    from service.referrals.pipeline import Engine
+
+    settings = load_settings()
+    engine = Engine.from_folders(settings.questionnaires_dir, settings.mappings_dir, region, "demo")
+    bundle = demo_bundle(engine.ruleset(), date.today())
+    with FhirClient(base_url) as client:
+        client.transaction(bundle)
+    return len(bundle["entry"])
+
+
 def main() -> int:
+    from service import create_app
+    from service.config import SettingsInvalid, load_settings
+
     host = os.environ.get("KS_HOST", "127.0.0.1")
     port = int(os.environ.get("KS_PORT", "8080"))
+    embedded = None
     try:
+        settings = load_settings()
+        if not settings.fhir_base_url:
+            from service.embedded.sekmet import start_sekmet
+
+            fhir_port = int(os.environ.get("KS_FHIR_PORT", "8090"))
+            embedded = start_sekmet(Path(settings.data_dir) / "fhir-server", fhir_port)
+            os.environ["KS_FHIR_BASE_URL"] = embedded.base_url
+            print(f"Embedded FHIR server (sekmet-fhir) at {embedded.base_url}, data in {embedded.data_dir}")
+        base_url = os.environ["KS_FHIR_BASE_URL"]
+        if embedded or os.environ.get("KS_LOAD_DEMO") == "1":
+            count = load_demo(base_url, settings.region)
+            print(f"Demo data loaded: {count} resources (practice, GP, POH Jeugd, assistant, 4 patients, recipients)")
         app = create_app()
-    except (ConfigurationInvalid, ValueError) as exc:
+    except (ConfigurationInvalid, SettingsInvalid) as exc:
         print(exc, file=sys.stderr)
+        if embedded:
+            embedded.stop()
         return 3
     base = f"http://{host}:{port}/fhir"
     example = "examples/pregnant-urgent.json"
+    post = "curl -s -X POST -H 'Content-Type: application/fhir+json' --data-binary @" + example
     print(f"""
-Kansrijke Start API: {base}
+Kansrijke Start API: {base}   (referrals are pushed to {base_url})
   curl -s {base}/metadata
-  curl -s '{base}/Questionnaire?url=https://kansrijke-start.github.io/fhir/Questionnaire/kansrijke-start-signalering'
-  curl -s -X POST -H 'Content-Type: application/fhir+json' --data-binary @{example} {base}/QuestionnaireResponse/\\$validate
-  curl -s -X POST -H 'Content-Type: application/fhir+json' --data-binary @{example} {base}/QuestionnaireResponse/\\$evaluate
-  curl -s -X POST -H 'Content-Type: application/fhir+json' --data-binary @{example} {base}/QuestionnaireResponse/\\$extract
-Command line: .venv/bin/kansrijk evaluate {example}
+  {post} {base}/QuestionnaireResponse/\\$validate
+  {post} {base}/QuestionnaireResponse/\\$evaluate
+  {post} {base}/QuestionnaireResponse/\\$extract
+  {post} {base}/QuestionnaireResponse          # submit: the referral goes to the FHIR server
+  curl -s '{base_url}/ServiceRequest?subject=Patient/demo-pregnant'
+Command line: .venv/bin/kansrijk evaluate {example}   |   KS_FHIR_BASE_URL={base_url} .venv/bin/kansrijk outbox list
 Stop with Ctrl-C.
 """, flush=True)
-    app.run(host=host, port=port, debug=False, use_reloader=False)
+    try:
+        app.run(host=host, port=port, debug=False, use_reloader=False)
+    finally:
+        worker = app.extensions.get("ks_outbox_worker")
+        if worker:
+            worker.stop()
+        if embedded:
+            embedded.stop()
     return 0
 
 

@@ -134,6 +134,42 @@ def extract_qr():
     return fhir_response(extraction.bundle)
 
 
+def submit_result_parameters(result, qdef) -> dict:
+    """What POST /fhir/QuestionnaireResponse answers: the state, the ids on the server, the decision."""
+    state = {"dead": "dead-letter"}.get(result.state, result.state)
+    params = [
+        {"name": "submission", "valueString": result.submission_id},
+        {"name": "state", "valueCode": state},
+        {"name": "questionnaireResponse", "valueReference": {"reference": f"QuestionnaireResponse/{result.submission_id}"}},
+    ]
+    for rtype, name in (("ServiceRequest", "serviceRequest"), ("Task", "task"), ("Consent", "consent")):
+        params += [{"name": name, "valueReference": {"reference": f"{rtype}/{rid}"}} for rid in result.delivered.ids.get(rtype, [])]
+    params.append({"name": "evaluation", "part": to_parameters(result.extraction.evaluation, qdef)["parameter"]})
+    return {"resourceType": "Parameters", "parameter": params}
+
+
+@api.post("/QuestionnaireResponse")
+def submit_qr():
+    """Automatic referral creation: validate, evaluate, store in the outbox, push.
+
+    201 with the server's ids when delivered; 202 when the FHIR server could not be reached (the
+    referral waits in the outbox and goes out later, once); 502 when the server refused it (kept as a
+    dead letter with the server's OperationOutcome)."""
+    qr = read_body("QuestionnaireResponse", QR_PARAM_NAMES)
+    delivery = current_app.extensions["ks_delivery"]
+    result = delivery.submitter.submit(qr, region=request.args.get("region"), access_point=request.remote_addr or "api")
+    body = submit_result_parameters(result, result.extraction.validation.questionnaire)
+    if result.state == "dead":
+        server_issues = (result.item.last_error or {}).get("operationOutcome") or {}
+        issues = [Issue(code="processing", text="De FHIR-server weigerde de verwijzing; ze staat als 'dead letter' in de outbox.",
+                        english=f"The FHIR server refused the referral (HTTP {result.item.last_status}); it is kept as a dead letter "
+                                f"in the outbox (submission {result.submission_id}).")]
+        outcome = operation_outcome(issues)
+        outcome["issue"] += server_issues.get("issue", [])
+        return fhir_response(outcome, 502)
+    return fhir_response(body, 201 if result.state == "delivered" else 202)
+
+
 def register_error_handlers(app: Flask) -> None:
     """Every error leaves as an OperationOutcome; never an HTML page or a stack trace."""
 

@@ -67,12 +67,12 @@ def test_evaluate_gives_the_live_panel(client):
     assert parts["recipient"]["valueCoding"]["code"] == "regiocoordinator-jgz" and parts["priority"]["valueCode"] == "urgent"
 
 
-def test_extract_writes_nothing_and_is_deterministic(client, tmp_path):
+def test_extract_writes_nothing_and_is_deterministic(app, client):
     qr = make_qr(signals=("homeless",))
     first = client.post("/fhir/QuestionnaireResponse/$extract", json=qr).get_json()
     second = client.post("/fhir/QuestionnaireResponse/$extract", json=qr).get_json()
     assert first == second and first["type"] == "transaction"
-    assert list(tmp_path.iterdir()) == []  # nothing stored
+    assert app.extensions["ks_delivery"].outbox.list() == []  # nothing stored, nothing queued
 
 
 def test_region_parameter(client):

@@ -1,0 +1,125 @@
+"""Invented demo data for `make run` and the tests: a practice, its staff, four patients, the recipients.
+
+Every name, identifier and date here is made up (identifiers use values no real register issues).
+Dates are relative to `today`, so the demo stays meaningful: the pregnant patient is 19 at her due
+date (teenage pregnancy is suggested), one child is 1 year old, one 5 (outside Kansrijke Start).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from service.fhir import urls
+from service.rules.loader import Ruleset
+
+PRACTICE_AGB = "01999999"
+SCT_GP, SCT_NURSE, SCT_ASSISTANT = "62247001", "224565004", "309390008"
+
+
+def _years_before(day: date, years: int, days: int = 0) -> date:
+    try:
+        shifted = day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        shifted = day.replace(year=day.year - years, day=28)
+    return shifted - timedelta(days=days)
+
+
+def _practitioner(pid: str, family: str, given: str, agb: str) -> dict:
+    return {"resourceType": "Practitioner", "id": pid, "active": True,
+            "identifier": [{"system": urls.AGB_Z, "value": agb}],
+            "name": [{"family": family, "given": [given], "text": f"{given} {family}"}]}
+
+
+def _role(rid: str, practitioner: str, code: str, display: str) -> dict:
+    return {"resourceType": "PractitionerRole", "id": rid, "active": True,
+            "practitioner": {"reference": f"Practitioner/{practitioner}"},
+            "organization": {"reference": "Organization/demo-practice"},
+            "code": [{"coding": [{"system": urls.SNOMED, "code": code, "display": display}], "text": display}]}
+
+
+def _patient(pid: str, family: str, given: str, gender: str, birth: date, bsn: str) -> dict:
+    return {"resourceType": "Patient", "id": pid, "active": True,
+            "identifier": [{"system": urls.BSN, "value": bsn}],
+            "name": [{"family": family, "given": [given], "text": f"{given} {family}"}],
+            "gender": gender, "birthDate": birth.isoformat(),
+            "managingOrganization": {"reference": "Organization/demo-practice"}}
+
+
+# Test BSNs: 9 digits that pass the elfproef but are from the range reserved for testing (999xxxxxx).
+DEMO_PATIENTS = {
+    "demo-preconception": ("Vermeulen", "Sanne", "female", 26, "999990019"),
+    "demo-pregnant": ("de Boer", "Lisa", "female", 19, "999990020"),
+    "demo-child-1y": ("Bakker", "Noah", "male", 1, "999990032"),
+    "demo-child-5y": ("Smit", "Emma", "female", 5, "999990044"),
+}
+DEMO_USERS = {
+    "demo-gp": ("huisarts", "Huisarts (demo)"),
+    "demo-poh": ("poh-jeugd", "POH Jeugd (demo)"),
+    "demo-assistant": ("doktersassistent", "Doktersassistent (demo)"),
+}
+
+
+def demo_resources(ruleset: Ruleset, today: date) -> list[dict]:
+    """The demo record: practice, practitioners and roles, patients, pregnancy, recipients."""
+    due = today + timedelta(days=120)
+    res: list[dict] = [{
+        "resourceType": "Organization", "id": "demo-practice", "active": True,
+        "identifier": [{"system": urls.AGB_Z, "value": PRACTICE_AGB}],
+        "type": [{"coding": [{"system": urls.ORGANIZATION_TYPE, "code": "Z3", "display": "Huisartspraktijk"}]}],
+        "name": "Huisartsenpraktijk De Linde (demo)",
+    }]
+    res += [
+        _practitioner("demo-gp-practitioner", "Jansen", "Anna", "01999901"),
+        _practitioner("demo-poh-practitioner", "Peters", "Mark", "01999902"),
+        _practitioner("demo-assistant-practitioner", "Willems", "Fatima", "01999903"),
+        _role("demo-gp", "demo-gp-practitioner", SCT_GP, "Huisarts"),
+        _role("demo-poh", "demo-poh-practitioner", SCT_NURSE, "POH Jeugd"),
+        _role("demo-assistant", "demo-assistant-practitioner", SCT_ASSISTANT, "Doktersassistent"),
+    ]
+    for pid, (family, given, gender, age, bsn) in DEMO_PATIENTS.items():
+        birth = _years_before(today, age, 30)
+        if pid == "demo-pregnant":  # 19 at the due date
+            birth = _years_before(due, 19, 40)
+        res.append(_patient(pid, family, given, gender, birth, bsn))
+    res.append({
+        "resourceType": "Condition", "id": "demo-pregnant-pregnancy",
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+        "code": {"coding": [{"system": urls.SNOMED, "code": "77386006", "display": "Pregnancy"},
+                            {"system": "http://hl7.org/fhir/sid/icpc-2", "code": "W78", "display": "Zwangerschap bevestigd"}]},
+        "subject": {"reference": "Patient/demo-pregnant"},
+    })
+    res.append({
+        "resourceType": "Observation", "id": "demo-pregnant-due-date", "status": "final",
+        "code": {"coding": [{"system": urls.LOINC, "code": "11778-8", "display": "Delivery date Estimated"}]},
+        "subject": {"reference": "Patient/demo-pregnant"},
+        "effectiveDateTime": (today - timedelta(days=60)).isoformat(),
+        "valueDateTime": due.isoformat(),
+    })
+    for recipient in ruleset.recipients.values():
+        if not recipient.organization:
+            continue
+        org = recipient.organization
+        res.append({
+            "resourceType": "Organization", "id": f"recipient-{recipient.id}", "active": True,
+            "identifier": [{"system": urls.OID_TO_URI.get(org["identifier"]["system"], org["identifier"]["system"]),
+                            "value": org["identifier"]["value"]}],
+            "name": org["name"],
+            **({"type": [{"coding": [{"system": urls.ORGANIZATION_TYPE, "code": org["type"]}]}]} if org.get("type") else {}),
+        })
+        if recipient.role:
+            res.append({
+                "resourceType": "PractitionerRole", "id": f"recipient-{recipient.id}-role", "active": True,
+                "identifier": [recipient.role["identifier"]],
+                "organization": {"reference": f"Organization/recipient-{recipient.id}"},
+                "code": [{"text": recipient.role.get("display", recipient.name.nl)}],
+            })
+    return res
+
+
+def demo_bundle(ruleset: Ruleset, today: date) -> dict:
+    """A transaction of PUTs: loading it twice changes nothing."""
+    return {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": f"urn:uuid:{i:08d}-0000-4000-8000-000000000000", "resource": r,
+         "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+        for i, r in enumerate(demo_resources(ruleset, today))
+    ]}

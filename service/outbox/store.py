@@ -1,0 +1,178 @@
+"""The outbox: one SQLite row per submission, committed to disk before anything is sent.
+
+States: `pending` (waiting, possibly with a next attempt time) → `delivered` (the server answered the
+transaction with 2xx; its response is kept) or `dead` (the server refused it with a 4xx: kept with the
+server's OperationOutcome, visible and retryable after a fix, never dropped). A worker claims a row
+with a lease, so two workers never push the same row at once; a lease left by a killed process
+expires and the row is pushed again — harmless, because the Bundle itself is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id            TEXT PRIMARY KEY,          -- submission id (derived from the response)
+    bundle        TEXT NOT NULL,             -- the transaction Bundle (JSON)
+    state         TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_attempt  REAL NOT NULL,             -- unix time
+    lease_until   REAL,                      -- unix time; a worker owns the row until then
+    last_status   INTEGER,                   -- HTTP status of the last attempt (NULL: not reached)
+    last_error    TEXT,                      -- error class name and the server's OperationOutcome (JSON)
+    response      TEXT,                      -- the transaction-response Bundle once delivered
+    created_at    TEXT NOT NULL,
+    delivered_at  TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt);
+"""
+
+LEASE_SECONDS = 120.0
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboxItem:
+    id: str
+    bundle: dict
+    state: str
+    attempts: int
+    next_attempt: float
+    last_status: int | None
+    last_error: dict | None
+    response: dict | None
+    created_at: str
+    delivered_at: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "OutboxItem":
+        return cls(
+            id=row["id"], bundle=json.loads(row["bundle"]), state=row["state"], attempts=row["attempts"],
+            next_attempt=row["next_attempt"], last_status=row["last_status"],
+            last_error=json.loads(row["last_error"]) if row["last_error"] else None,
+            response=json.loads(row["response"]) if row["response"] else None,
+            created_at=row["created_at"], delivered_at=row["delivered_at"],
+        )
+
+
+class Outbox:
+    """SQLite-backed outbox; safe to share between threads (one connection per thread)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._conn().executescript(SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # committed means on disk: survives SIGKILL and power loss
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _tx(self):
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def enqueue(self, item_id: str, bundle: dict) -> tuple[OutboxItem, bool]:
+        """Store a Bundle durably (before any send). Returns (item, created); a known id is left as it is."""
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO outbox (id, bundle, state, next_attempt, created_at) VALUES (?, ?, 'pending', ?, ?)",
+                (item_id, json.dumps(bundle, separators=(",", ":")), time.time(), _now_iso()),
+            )
+            created = cur.rowcount == 1
+        return self.get(item_id), created
+
+    def get(self, item_id: str) -> OutboxItem | None:
+        row = self._conn().execute("SELECT * FROM outbox WHERE id = ?", (item_id,)).fetchone()
+        return OutboxItem.from_row(row) if row else None
+
+    def claim(self, item_id: str, now: float | None = None) -> bool:
+        """Take the lease on one pending row (for an immediate push); False if another worker has it."""
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE outbox SET lease_until = ? WHERE id = ? AND state = 'pending' AND (lease_until IS NULL OR lease_until < ?)",
+                (now + LEASE_SECONDS, item_id, now),
+            )
+            return cur.rowcount == 1
+
+    def claim_due(self, limit: int = 10, now: float | None = None) -> list[OutboxItem]:
+        """Take the lease on pending rows whose next attempt is due."""
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT id FROM outbox WHERE state = 'pending' AND next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?) "
+                "ORDER BY next_attempt LIMIT ?",
+                (now, now, limit),
+            ).fetchall()
+            ids = [r["id"] for r in rows]
+            db.executemany("UPDATE outbox SET lease_until = ? WHERE id = ?", [(now + LEASE_SECONDS, i) for i in ids])
+        return [self.get(i) for i in ids]
+
+    def mark_delivered(self, item_id: str, status: int, response: dict) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, lease_until = NULL, last_status = ?, "
+                "last_error = NULL, response = ?, delivered_at = ? WHERE id = ?",
+                (status, json.dumps(response, separators=(",", ":")), _now_iso(), item_id),
+            )
+
+    def mark_failed(self, item_id: str, *, status: int | None, error: dict, retry_at: float | None) -> None:
+        """A failed attempt: back to pending with a next attempt time, or dead when retry_at is None."""
+        state = "pending" if retry_at is not None else "dead"
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET state = ?, attempts = attempts + 1, lease_until = NULL, last_status = ?, "
+                "last_error = ?, next_attempt = COALESCE(?, next_attempt) WHERE id = ?",
+                (state, status, json.dumps(error), retry_at, item_id),
+            )
+
+    def retry(self, item_id: str | None = None) -> int:
+        """Put dead rows (or one row) back to pending, due now. Returns how many."""
+        with self._tx() as db:
+            if item_id:
+                cur = db.execute(
+                    "UPDATE outbox SET state = 'pending', next_attempt = ?, lease_until = NULL WHERE id = ? AND state != 'delivered'",
+                    (time.time(), item_id),
+                )
+            else:
+                cur = db.execute("UPDATE outbox SET state = 'pending', next_attempt = ?, lease_until = NULL WHERE state = 'dead'",
+                                 (time.time(),))
+            return cur.rowcount
+
+    def list(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
+        sql, args = "SELECT * FROM outbox", []
+        if state:
+            sql += " WHERE state = ?"
+            args.append(state)
+        sql += " ORDER BY created_at DESC LIMIT ?"
+        args.append(limit)
+        return [OutboxItem.from_row(r) for r in self._conn().execute(sql, args).fetchall()]
+
+    def counts(self) -> dict[str, int]:
+        rows = self._conn().execute("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state").fetchall()
+        return {r["state"]: r["n"] for r in rows}
