@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from service.api.fhirjson import parse_fhir_json, unwrap_parameter
-from service.errors import ConfigurationInvalid, Issue, KsError, operation_outcome
+from service.errors import ConfigurationInvalid, KsError, operation_outcome
+from service.fhir.errors import FhirError
 
 EXIT_OK, EXIT_INVALID, EXIT_CONFIG = 0, 2, 3
 
@@ -136,6 +137,18 @@ def cmd_outbox(args) -> int:
     return EXIT_OK
 
 
+def cmd_demo_data(args) -> int:
+    from service.run import load_demo
+
+    settings = _settings()
+    if not settings.fhir_base_url:
+        print("set KS_FHIR_BASE_URL to the FHIR server to load the demo data into", file=sys.stderr)
+        return EXIT_CONFIG
+    count = load_demo(settings.fhir_base_url, args.region or settings.region)
+    print(f"{count} demo resources loaded into {settings.fhir_base_url}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kansrijk", description="Kansrijke Start: signalering → verwijzing (FHIR R4)")
     parser.add_argument("--region", help="rule set id (default: KS_REGION or maastricht-heuvelland)")
@@ -160,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", choices=("pending", "delivered", "dead"))
     p.add_argument("--bundle", action="store_true", help="with show: print the Bundle too")
     p.set_defaults(func=cmd_outbox)
+    p = sub.add_parser("demo-data", help="load the invented demo practice, patients and recipients into KS_FHIR_BASE_URL")
+    p.set_defaults(func=cmd_demo_data)
     return parser
 
 
@@ -167,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except FhirError as exc:
+        print(f"FHIR server: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except KsError as exc:
         return _fail(exc.to_operation_outcome())
     except ConfigurationInvalid as exc:

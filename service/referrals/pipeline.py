@@ -58,18 +58,18 @@ class Engine:
         except KeyError:
             raise NotFound(f"Onbekende regio {region!r}.", english=f"Unknown region {region!r}.") from None
 
-    def validate(self, qr: dict) -> ValidationResult:
-        return validate_response(qr, self.catalog)
+    def validate(self, qr: dict, *, structural: bool = True) -> ValidationResult:
+        return validate_response(qr, self.catalog, structural=structural)
 
-    def _valid(self, qr: dict) -> tuple[ValidationResult, QuestionnaireDef]:
-        result = self.validate(qr)
+    def _valid(self, qr: dict, structural: bool) -> tuple[ValidationResult, QuestionnaireDef]:
+        result = self.validate(qr, structural=structural)
         if not result.ok:
             raise ResponseInvalid("De vragenlijst is niet correct ingevuld.", issues=list(result.issues))
         return result, result.questionnaire
 
-    def evaluate(self, qr: dict, region: str | None = None) -> tuple[ValidationResult, Evaluation]:
+    def evaluate(self, qr: dict, region: str | None = None, *, structural: bool = False) -> tuple[ValidationResult, Evaluation]:
         """Validate (ResponseInvalid with every problem) and evaluate the region's rules."""
-        result, qdef = self._valid(qr)
+        result, qdef = self._valid(qr, structural)
         ruleset = self.ruleset(region)
         if self.catalog.find(ruleset.questionnaire) is not qdef:
             raise ResponseInvalid(
@@ -79,9 +79,12 @@ class Engine:
         evaluation = evaluate_rules(qr, ruleset, qdef, today=reference_date(qr), index=result.index)
         return result, evaluation
 
-    def extract(self, qr: dict, region: str | None = None) -> Extraction:
-        """The referral transaction Bundle for a response (SDC $extract: nothing is written)."""
-        result, evaluation = self.evaluate(qr, region)
+    def extract(self, qr: dict, region: str | None = None, *, structural: bool = False) -> Extraction:
+        """The referral transaction Bundle for a response (SDC $extract: nothing is written).
+
+        `structural` (for submissions) also checks the whole response as its FHIR model, so nothing
+        a FHIR server would refuse is ever stored for sending."""
+        result, evaluation = self.evaluate(qr, region, structural=structural)
         if qr.get("status") not in ("completed", "amended"):
             raise ResponseInvalid("Alleen een afgeronde vragenlijst leidt tot een verwijzing.", issues=[Issue(
                 code="business-rule", expression=("QuestionnaireResponse.status",),

@@ -126,7 +126,7 @@ class Submitter:
         self.audit = audit
 
     def submit(self, qr: dict, *, region: str | None = None, who: str | None = None, access_point: str = "api") -> SubmitResult:
-        extraction = self.engine.extract(qr, region)  # ResponseInvalid (nothing stored) on bad input
+        extraction = self.engine.extract(qr, region, structural=True)  # ResponseInvalid (nothing stored) on bad input
         sub = submission_id(qr)
         item, created = self.outbox.enqueue(sub, extraction.bundle)
         if self.audit:

@@ -1,0 +1,531 @@
+"""FhirClient: FHIR R4 REST calls over one requests.Session, with timeouts, retries and named errors.
+
+Every call has an explicit (connect, read) timeout. Connection errors, timeouts, 429 and 5xx are
+retried with exponential backoff and full jitter (honouring Retry-After); 4xx never is. Every HTTP status
+is turned into a result or a named exception in one place, `_raise_for_status`. Logs carry method,
+path without query string, status and duration only: bodies and query strings hold health data (BSNs).
+
+Authentication plugs in as a requests AuthBase: `BearerTokenAuth` for a fixed token, and
+`BackendServicesAuth` for SMART Backend Services (client_credentials grant with a private_key_jwt
+client assertion, https://hl7.org/fhir/smart-app-launch/backend-services.html).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timezone
+from urllib.parse import quote
+
+import requests
+import urllib3
+from requests.auth import AuthBase
+
+from service.fhir.errors import (
+    FhirAuthError,
+    FhirBadResponse,
+    FhirConflict,
+    FhirNotFound,
+    FhirRequestRejected,
+    FhirServerError,
+    FhirServerUnreachable,
+)
+
+log = logging.getLogger(__name__)
+
+FHIR_JSON = "application/fhir+json"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# 429 and 503 say "not processed, come back later": safe to repeat even a non-idempotent request.
+# After 500/502/504 or a read timeout the server may have acted, so only idempotent requests are repeated.
+NOT_PROCESSED_STATUSES = frozenset({429, 503})
+
+SearchParams = Mapping[str, str | Sequence[str]] | Sequence[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class FhirWrite:
+    """The answer to a create or update: HTTP status, the resource as stored (if returned), Location."""
+
+    status: int
+    resource: dict | None
+    location: str | None
+
+    @property
+    def created(self) -> bool:
+        """False when a conditional create found an existing match (200) or an update replaced one."""
+        return self.status == 201
+
+
+class FhirClient:
+    """A FHIR R4 server at `base_url` (e.g. http://127.0.0.1:8090/fhir).
+
+    `timeout` is (connect, read) seconds for every call; `retries` is how many times a failed attempt is
+    repeated (so at most retries + 1 attempts), waiting a full-jitter backoff of up to
+    min(backoff_max, backoff_base * 2**n) seconds, or the server's Retry-After when it gives one (up to
+    `max_retry_after`; beyond that we give up at once and pass `retry_after` on to the outbox). `sleep` and
+    `rng` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: AuthBase | None = None,
+        timeout: tuple[float, float] = (3.05, 10),
+        retries: int = 3,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        max_retry_after: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        session: requests.Session | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.max_retry_after = max_retry_after
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self.session = session or requests.Session()
+        self.session.auth = auth
+        self.session.headers.update({"Accept": FHIR_JSON})
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> FhirClient:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ interactions
+
+    def capabilities(self) -> dict:
+        """GET [base]/metadata: the server's CapabilityStatement."""
+        return self._resource(self._request("GET", "metadata"), "metadata", expect="CapabilityStatement")
+
+    def read(self, resource_type: str, resource_id: str) -> dict:
+        path = f"{_segment(resource_type)}/{_segment(resource_id)}"
+        return self._resource(self._request("GET", path), path, expect=resource_type)
+
+    def search(self, resource_type: str, params: SearchParams | None = None) -> dict:
+        """GET [base]/[type]?params: the searchset Bundle (first page only).
+
+        Sends `Prefer: handling=strict` (https://hl7.org/fhir/R4/search.html#errors): a server that does not
+        know a parameter must refuse the search rather than drop the filter and return everything.
+        """
+        path = _segment(resource_type)
+        response = self._request("GET", path, params=params, headers={"Prefer": "handling=strict"})
+        return self._resource(response, path, expect="Bundle")
+
+    def create(self, resource: dict, if_none_exist: str | None = None) -> FhirWrite:
+        """POST [base]/[type]; with `if_none_exist` (a query such as "identifier=sys|val") a conditional create."""
+        path = _segment(_resource_type(resource))
+        headers = {"Content-Type": FHIR_JSON, "Prefer": "return=representation"}
+        if if_none_exist:
+            headers["If-None-Exist"] = if_none_exist
+        response = self._request("POST", path, json_body=resource, headers=headers, idempotent=bool(if_none_exist))
+        return self._write(response, path)
+
+    def update(self, resource: dict) -> FhirWrite:
+        """PUT [base]/[type]/[id]: create-or-replace with the client's id (idempotent)."""
+        if not resource.get("id"):
+            raise ValueError("update() needs a resource with an id")
+        path = f"{_segment(_resource_type(resource))}/{_segment(resource['id'])}"
+        headers = {"Content-Type": FHIR_JSON, "Prefer": "return=representation"}
+        return self._write(self._request("PUT", path, json_body=resource, headers=headers), path)
+
+    def transaction(self, bundle: dict) -> dict:
+        """POST [base] with a transaction (or batch) Bundle; returns the response Bundle."""
+        if bundle.get("resourceType") != "Bundle":
+            raise ValueError("transaction() needs a Bundle")
+        response = self._request(
+            "POST",
+            "",
+            json_body=bundle,
+            headers={"Content-Type": FHIR_JSON, "Prefer": "return=representation"},
+            idempotent=_bundle_is_idempotent(bundle),
+        )
+        return self._resource(response, "", expect="Bundle")
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: SearchParams | None = None,
+        json_body: dict | None = None,
+        headers: dict[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> requests.Response:
+        """Send with retries; returns a 2xx response or raises a FhirError subclass."""
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD", "PUT", "DELETE")
+        url = f"{self.base_url}/{path}" if path else self.base_url
+        data = json.dumps(json_body, ensure_ascii=False).encode() if json_body is not None else None
+        log_path = f"/{path}"
+        attempt = 0
+        while True:
+            started = time.monotonic()
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                elapsed = time.monotonic() - started
+                # A failed connect never reached the server; after a read timeout or a connection broken
+                # mid-answer the server may have acted, so only idempotent requests are repeated then.
+                sent = not _never_sent(exc)
+                log.warning(
+                    "FHIR %s %s failed after %.0f ms (attempt %d): %s",
+                    method, log_path, elapsed * 1000, attempt + 1, type(exc).__name__,
+                )
+                if attempt < self.retries and (idempotent or not sent):
+                    self._sleep(self._backoff(attempt))
+                    attempt += 1
+                    continue
+                raise FhirServerUnreachable(
+                    f"FHIR-server niet bereikbaar: {type(exc).__name__}",
+                    english=f"FHIR server unreachable: {type(exc).__name__}",
+                    method=method,
+                    path=log_path,
+                ) from exc
+            elapsed = time.monotonic() - started
+            status = response.status_code
+            log.info("FHIR %s %s -> %d in %.0f ms", method, log_path, status, elapsed * 1000)
+            if 200 <= status < 300:
+                return response
+            if status in RETRY_STATUSES and attempt < self.retries and (
+                idempotent or status in NOT_PROCESSED_STATUSES
+            ):
+                delay = self._delay_for(response, attempt)
+                if delay is not None:
+                    response.close()
+                    self._sleep(delay)
+                    attempt += 1
+                    continue
+            self._raise_for_status(response, method, log_path)
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(max, base * 2**attempt)] (AWS architecture blog, 'Exponential
+        Backoff And Jitter')."""
+        return self._rng.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
+
+    def _delay_for(self, response: requests.Response, attempt: int) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up (Retry-After beyond our patience)."""
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if retry_after is None:
+            return self._backoff(attempt)
+        if retry_after > self.max_retry_after:
+            return None
+        return retry_after
+
+    @staticmethod
+    def _raise_for_status(response: requests.Response, method: str, path: str):
+        """The one place that maps a non-2xx HTTP status to a named exception."""
+        status = response.status_code
+        outcome = _operation_outcome(response)
+        details = dict(status=status, operation_outcome=outcome, method=method, path=path)
+        if status in (401, 403):
+            raise FhirAuthError(
+                "FHIR-server weigert onze inloggegevens", english="FHIR server refused our credentials", **details
+            )
+        if status in (404, 410):
+            raise FhirNotFound("Niet gevonden op de FHIR-server", english="Not found on the FHIR server", **details)
+        if status in (409, 412):
+            raise FhirConflict("Conflict op de FHIR-server", english="Conflict on the FHIR server", **details)
+        if status in RETRY_STATUSES:
+            raise FhirServerError(
+                "FHIR-server gaf een fout, ook na herhalen",
+                english="FHIR server error, also after retries",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                **details,
+            )
+        if 400 <= status < 500:
+            raise FhirRequestRejected(
+                "FHIR-server weigerde het verzoek", english="FHIR server rejected the request", **details
+            )
+        if status >= 500:
+            raise FhirServerError("FHIR-server gaf een fout", english="FHIR server error", **details)
+        raise FhirBadResponse(
+            f"Onverwachte HTTP-status {status} van de FHIR-server",
+            english=f"Unexpected HTTP status {status} from the FHIR server",
+            **details,
+        )
+
+    @staticmethod
+    def _json(response: requests.Response, path: str) -> dict | None:
+        """The body as a JSON object; None when empty; FhirBadResponse when garbled."""
+        if not response.content or not response.content.strip():
+            return None
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise FhirBadResponse(
+                "Antwoord van de FHIR-server is geen JSON",
+                english="FHIR server response is not JSON",
+                status=response.status_code,
+                method=response.request.method if response.request else None,
+                path=f"/{path}",
+            ) from exc
+        if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
+            raise FhirBadResponse(
+                "Antwoord van de FHIR-server is geen FHIR-resource",
+                english="FHIR server response is not a FHIR resource",
+                status=response.status_code,
+                method=response.request.method if response.request else None,
+                path=f"/{path}",
+            )
+        return body
+
+    def _resource(self, response: requests.Response, path: str, *, expect: str) -> dict:
+        body = self._json(response, path)
+        if body is None or body.get("resourceType") != expect:
+            raise FhirBadResponse(
+                f"Verwachtte een {expect} van de FHIR-server",
+                english=f"Expected a {expect} from the FHIR server",
+                status=response.status_code,
+                method=response.request.method if response.request else None,
+                path=f"/{path}",
+            )
+        return body
+
+    def _write(self, response: requests.Response, path: str) -> FhirWrite:
+        return FhirWrite(
+            status=response.status_code,
+            resource=self._json(response, path),
+            location=response.headers.get("Location") or response.headers.get("Content-Location"),
+        )
+
+
+# ---------------------------------------------------------------------- authentication
+
+
+class BearerTokenAuth(AuthBase):
+    """A fixed bearer token (e.g. a static token configured for a FHIR server)."""
+
+    def __init__(self, token: str):
+        self.token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+class BackendServicesAuth(AuthBase):
+    """SMART Backend Services: an access token from the client_credentials grant, authenticated with a
+    JWT client assertion signed by our private key (RS384 or ES384), cached until shortly before it expires.
+
+    https://hl7.org/fhir/smart-app-launch/backend-services.html#obtain-access-token: assertion claims
+    iss = sub = client_id, aud = token endpoint, exp no more than five minutes ahead, unique jti; header
+    alg, kid, typ JWT. On a 401 from the FHIR server the token is refreshed and the request re-sent once.
+
+    JWT signing uses joserfc, the JOSE library authlib itself now builds on (authlib.jose is deprecated
+    in favour of it and warns on import).
+    """
+
+    ALGORITHMS = ("RS384", "ES384")
+    ASSERTION_LIFETIME = 240  # seconds; the spec's ceiling is 300, leave room for clock skew
+    REFRESH_MARGIN = 30  # seconds before expires_in at which we fetch a fresh token
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        private_key_pem: str | bytes,
+        key_id: str,
+        *,
+        alg: str = "RS384",
+        scope: str,
+        timeout: tuple[float, float] = (3.05, 10),
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        from joserfc.jwk import ECKey, RSAKey
+
+        if alg not in self.ALGORITHMS:
+            raise ValueError(f"alg must be one of {self.ALGORITHMS}, not {alg!r}")
+        self.token_url = token_url
+        self.client_id = client_id
+        self.key_id = key_id
+        self.alg = alg
+        self.scope = scope
+        self.timeout = timeout
+        self._key = (RSAKey if alg == "RS384" else ECKey).import_key(private_key_pem)
+        self._session = session or requests.Session()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._refresh_at = 0.0
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.access_token()}"
+        request.register_hook("response", self._refresh_on_401)
+        return request
+
+    def access_token(self, *, force: bool = False) -> str:
+        with self._lock:
+            if force or self._token is None or self._clock() >= self._refresh_at:
+                self._token, lifetime = self._fetch_token()
+                self._refresh_at = self._clock() + max(0.0, lifetime - min(self.REFRESH_MARGIN, lifetime / 10))
+            return self._token
+
+    def client_assertion(self) -> str:
+        """A freshly signed JWT for one token request."""
+        from joserfc import jwt
+
+        now = int(self._clock())
+        claims = {
+            "iss": self.client_id,
+            "sub": self.client_id,
+            "aud": self.token_url,
+            "exp": now + self.ASSERTION_LIFETIME,
+            "jti": secrets.token_urlsafe(24),
+        }
+        header = {"alg": self.alg, "kid": self.key_id, "typ": "JWT"}
+        return jwt.encode(header, claims, self._key, algorithms=[self.alg])
+
+    def _fetch_token(self) -> tuple[str, float]:
+        form = {
+            "grant_type": "client_credentials",
+            "scope": self.scope,
+            "client_assertion_type": CLIENT_ASSERTION_TYPE,
+            "client_assertion": self.client_assertion(),
+        }
+        started = time.monotonic()
+        # Connection errors and timeouts propagate as requests exceptions: FhirClient retries those.
+        response = self._session.post(
+            self.token_url, data=form, headers={"Accept": "application/json"}, timeout=self.timeout
+        )
+        log.info(
+            "SMART token POST %s -> %d in %.0f ms",
+            self.token_url.split("?", 1)[0], response.status_code, (time.monotonic() - started) * 1000,
+        )
+        details = dict(status=response.status_code, method="POST", path=self.token_url.split("?", 1)[0])
+        if response.status_code >= 500 or response.status_code == 429:
+            raise FhirServerError(
+                "Token-endpoint gaf een fout", english="Token endpoint error", **details
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
+            error = body.get("error") if isinstance(body, dict) else None
+            raise FhirAuthError(
+                f"Geen toegangstoken gekregen ({error or 'onleesbaar antwoord'})",
+                english=f"No access token obtained ({error or 'unreadable answer'})",
+                **details,
+            )
+        # expires_in is required by SMART Backend Services; 300 s is its recommended value.
+        lifetime = float(body.get("expires_in") or 300)
+        return body["access_token"], lifetime
+
+    def _refresh_on_401(self, response: requests.Response, **kwargs) -> requests.Response:
+        request = response.request
+        if response.status_code != 401 or getattr(request, "_ks_token_refreshed", False):
+            return response
+        sent = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+        with self._lock:
+            if self._token == sent:  # not already replaced by another thread
+                self._token = None
+        response.content  # noqa: B018 - drain so the connection can be reused
+        response.close()
+        retry = request.copy()
+        retry.headers["Authorization"] = f"Bearer {self.access_token()}"
+        retry._ks_token_refreshed = True  # type: ignore[attr-defined]
+        new = response.connection.send(retry, **kwargs)
+        new.history.append(response)
+        new.request = retry
+        return new
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP-date (RFC 9110 §10.2.3); None if absent
+    or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - now())
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the request certainly did not reach the server: connect timeout, refused, DNS failure."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)  # includes NameResolutionError
+
+
+def _operation_outcome(response: requests.Response) -> dict | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome" else None
+
+
+def _bundle_is_idempotent(bundle: dict) -> bool:
+    """True when repeating the Bundle cannot create duplicates: every entry is a read, a PUT, a DELETE or
+    a conditional create (ifNoneExist) - the shape of every referral Bundle this service builds."""
+    for entry in bundle.get("entry") or []:
+        request = entry.get("request") or {}
+        method = str(request.get("method", "")).upper()
+        if method == "POST" and not request.get("ifNoneExist"):
+            return False
+        if method == "PATCH":
+            return False
+    return True
+
+
+def _resource_type(resource: dict) -> str:
+    rtype = resource.get("resourceType")
+    if not isinstance(rtype, str) or not rtype:
+        raise ValueError("resource has no resourceType")
+    return rtype
+
+
+def _segment(value: str) -> str:
+    """One URL path segment; ids with '/' or '?' cannot smuggle in another path or a query."""
+    return quote(str(value), safe="")
+
+
+__all__ = [
+    "BackendServicesAuth",
+    "BearerTokenAuth",
+    "FhirClient",
+    "FhirWrite",
+    "parse_retry_after",
+]
