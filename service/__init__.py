@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from importlib.metadata import PackageNotFoundError, version
 from typing import Mapping
 
@@ -21,6 +22,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     from service.outbox.worker import OutboxWorker
     from service.referrals.pipeline import Engine
     from service.referrals.wiring import build_delivery
+    from service.smart.session import SessionStore
 
     settings = load_settings(overrides=config)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -39,6 +41,28 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.extensions["ks_delivery"] = delivery
     if delivery.pusher is not None and settings.outbox_worker == "on" and not app.config.get("TESTING"):
         app.extensions["ks_outbox_worker"] = OutboxWorker(delivery.pusher, settings.outbox_interval).start()
+    app.extensions["ks_sessions"] = SessionStore(Path(settings.data_dir) / "sessions.sqlite3")
     app.register_blueprint(api)
+    _register_optional_blueprints(app, settings)
     register_error_handlers(app)
     return app
+
+
+def _register_optional_blueprints(app: Flask, settings) -> None:
+    """The SMART launch and the web pages; the sandbox EHR only with KS_SANDBOX=1 (its routes do not exist otherwise)."""
+    import importlib
+
+    for module, name in (("service.smart.views", "smart"), ("service.web.views", "web")):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        getattr(mod, "init_app", lambda a: None)(app)
+        app.register_blueprint(getattr(mod, name))
+    if settings.sandbox == "on":
+        from service.sandbox.views import init_app as init_sandbox, sandbox
+
+        init_sandbox(app)
+        app.register_blueprint(sandbox)

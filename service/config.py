@@ -40,6 +40,15 @@ class Settings:
     outbox_worker: str = "on"  # on | off (off: only `kansrijk outbox retry` and submissions push)
     secret_key: str | None = None
     log_level: str = "INFO"
+    # SMART on FHIR app (issue 4)
+    public_url: str = "http://127.0.0.1:8080"  # where browsers reach this service (redirect_uri = public_url + /callback)
+    smart_client_id: str = "kansrijke-start"
+    smart_client_secret: str | None = None  # set for a confidential (symmetric) client; unset: public client
+    smart_scopes: str = (
+        "launch openid fhirUser offline_access patient/Patient.r patient/Observation.rs patient/Condition.rs "
+        "patient/QuestionnaireResponse.cu patient/ServiceRequest.cu user/PractitionerRole.r user/Practitioner.r"
+    )
+    sandbox: str = "off"  # on: the demo EHR (authorization server, FHIR proxy, launch picker) under /sandbox
 
 
 def _convert(name: str, kind, raw: str):
@@ -85,11 +94,14 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping |
                 problems.append(f"KS_FHIR_AUTH=backend-services needs KS_{name.upper()}")
         if settings.fhir_private_key_file and not Path(settings.fhir_private_key_file).is_file():
             problems.append(f"KS_FHIR_PRIVATE_KEY_FILE: {settings.fhir_private_key_file} is not a file")
+    if settings.sandbox not in ("on", "off", "1", "0"):
+        problems.append(f"KS_SANDBOX must be 1/on or 0/off, not {settings.sandbox!r}")
     if settings.outbox_worker not in ("on", "off"):
         problems.append(f"KS_OUTBOX_WORKER must be on or off, not {settings.outbox_worker!r}")
     for name in ("questionnaires_dir", "mappings_dir"):
         if not Path(getattr(settings, name)).is_dir():
             problems.append(f"KS_{name.upper()}: {getattr(settings, name)} is not a folder")
+    settings = replace(settings, sandbox={"1": "on", "0": "off"}.get(settings.sandbox, settings.sandbox))
     if problems:
         raise SettingsInvalid("Settings problems:\n" + "\n".join(f"  - {p}" for p in problems))
     return settings

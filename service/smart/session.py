@@ -1,0 +1,149 @@
+"""Server-side launch sessions: tokens and launch context live here; the cookie carries only an opaque id.
+
+One launch per session (a new launch replaces the old one). Nothing in the cookie, the URL or the logs
+identifies the patient.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from flask import current_app, g, render_template, request
+
+COOKIE_NAME = "ks_session"
+ROLES = ("huisarts", "poh-jeugd", "doktersassistent", "onbekend")
+# SNOMED CT role codes on PractitionerRole.code -> our roles (DOMAIN.md §6).
+ROLE_BY_SNOMED = {"62247001": "huisarts", "224565004": "poh-jeugd", "309390008": "doktersassistent"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LaunchContext:
+    """Everything a launched session knows. Stored server-side only."""
+
+    session_id: str
+    iss: str  # the EHR's FHIR base URL (the `aud` of the launch)
+    client_id: str
+    token_endpoint: str
+    access_token: str
+    expires_at: float  # unix time
+    scope: str
+    refresh_token: str | None = None
+    patient: str | None = None  # Patient id in the EHR
+    encounter: str | None = None
+    fhir_user: str | None = None  # e.g. "PractitionerRole/demo-gp" (relative to iss)
+    role: str = "onbekend"  # huisarts | poh-jeugd | doktersassistent | onbekend
+    need_patient_banner: bool = False
+    patient_banner: dict = field(default_factory=dict)  # {"name": ..., "birthDate": ...} when the banner is needed
+    smart_style_url: str | None = None
+    language: str = "nl"
+    created_at: float = field(default_factory=time.time)
+
+    @property
+    def can_send(self) -> bool:
+        """A doktersassistent may save a draft but not send (DOMAIN.md §6)."""
+        return self.role in ("huisarts", "poh-jeugd")
+
+    def expired(self, now: float | None = None, margin: float = 30.0) -> bool:
+        return (now or time.time()) >= self.expires_at - margin
+
+
+class SessionStore:
+    """SQLite table of launch sessions under KS_DATA_DIR; one row per opaque session id."""
+
+    def __init__(self, path: Path, max_age: float = 8 * 3600):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_age = max_age
+        self._local = threading.local()
+        self._conn().executescript(
+            "CREATE TABLE IF NOT EXISTS launch_session (id TEXT PRIMARY KEY, data TEXT NOT NULL, created REAL NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS pending_launch (state TEXT PRIMARY KEY, data TEXT NOT NULL, created REAL NOT NULL);"
+        )
+        try:
+            self.path.chmod(0o600)  # tokens at rest: readable by the service's user only
+        except OSError:
+            pass
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            self._local.conn = conn
+        return conn
+
+    @staticmethod
+    def new_id() -> str:
+        return secrets.token_urlsafe(32)
+
+    def save(self, ctx: LaunchContext) -> None:
+        self._conn().execute(
+            "INSERT OR REPLACE INTO launch_session (id, data, created) VALUES (?, ?, ?)",
+            (ctx.session_id, json.dumps(asdict(ctx)), ctx.created_at),
+        )
+
+    def load(self, session_id: str | None) -> LaunchContext | None:
+        if not session_id:
+            return None
+        row = self._conn().execute("SELECT data, created FROM launch_session WHERE id = ?", (session_id,)).fetchone()
+        if row is None or time.time() - row[1] > self.max_age:
+            return None
+        return LaunchContext(**json.loads(row[0]))
+
+    def update(self, ctx: LaunchContext, **changes) -> LaunchContext:
+        new = replace(ctx, **changes)
+        self.save(new)
+        return new
+
+    def delete(self, session_id: str) -> None:
+        self._conn().execute("DELETE FROM launch_session WHERE id = ?", (session_id,))
+
+    # Pending launches: between the redirect to authorize and the callback, keyed by `state`.
+    def save_pending(self, state: str, data: dict) -> None:
+        self._conn().execute("INSERT OR REPLACE INTO pending_launch (state, data, created) VALUES (?, ?, ?)",
+                             (state, json.dumps(data), time.time()))
+
+    def pop_pending(self, state: str, max_age: float = 600) -> dict | None:
+        conn = self._conn()
+        row = conn.execute("SELECT data, created FROM pending_launch WHERE state = ?", (state,)).fetchone()
+        conn.execute("DELETE FROM pending_launch WHERE state = ?", (state,))
+        if row is None or time.time() - row[1] > max_age:
+            return None
+        return json.loads(row[0])
+
+
+def session_store() -> SessionStore:
+    return current_app.extensions["ks_sessions"]
+
+
+def current_launch() -> LaunchContext | None:
+    """The launch of this request's session (cookie -> server-side row), or None."""
+    if "ks_launch" not in g:
+        g.ks_launch = session_store().load(request.cookies.get(COOKIE_NAME))
+    return g.ks_launch
+
+
+def launch_required(view: Callable) -> Callable:
+    """Views that need a launched session: without one (or when its token cannot be refreshed) the user
+    sees, in Dutch, that the app must be opened again from the EPD."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        ctx = current_launch()
+        if ctx is not None and ctx.expired():
+            refresh = current_app.extensions.get("ks_refresh_launch")
+            ctx = refresh(ctx) if refresh else None
+            g.ks_launch = ctx
+        if ctx is None:
+            return render_template("launch_again.html"), 401
+        return view(*args, **kwargs)
+
+    return wrapped
