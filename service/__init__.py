@@ -56,7 +56,7 @@ def _register_optional_blueprints(app: Flask, settings) -> None:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name != module:
+            if exc.name not in (module, module.rsplit(".", 1)[0]):
                 raise
             continue
         getattr(mod, "init_app", lambda a: None)(app)
