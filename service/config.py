@@ -37,6 +37,7 @@ class Settings:
     fhir_connect_timeout: float = 3.05
     fhir_read_timeout: float = 15.0
     outbox_interval: float = 5.0  # seconds between rounds of the outbox worker
+    outbox_lease: float = 120.0  # seconds a worker owns an item it is pushing; after a crash it is pushed again then
     outbox_worker: str = "on"  # on | off (off: only `kansrijk outbox retry` and submissions push)
     secret_key: str | None = None
     log_level: str = "INFO"

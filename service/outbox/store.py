@@ -10,6 +10,8 @@ expires and the row is pushed again — harmless, because the Bundle itself is i
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -26,6 +28,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts      INTEGER NOT NULL DEFAULT 0,
     next_attempt  REAL NOT NULL,             -- unix time
     lease_until   REAL,                      -- unix time; a worker owns the row until then
+    lease_owner   TEXT,                      -- host:pid of that worker
     last_status   INTEGER,                   -- HTTP status of the last attempt (NULL: not reached)
     last_error    TEXT,                      -- error class name and the server's OperationOutcome (JSON)
     response      TEXT,                      -- the transaction-response Bundle once delivered
@@ -36,6 +39,19 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt);
 """
 
 LEASE_SECONDS = 120.0
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"  # per call: a forked worker has its own pid
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _now_iso() -> str:
@@ -69,11 +85,17 @@ class OutboxItem:
 class Outbox:
     """SQLite-backed outbox; safe to share between threads (one connection per thread)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, lease_seconds: float = LEASE_SECONDS):
         self.path = Path(path)
+        self.lease_seconds = lease_seconds
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._conn().executescript(SCHEMA)
+        conn = self._conn()
+        conn.executescript(SCHEMA)
+        columns = {row["name"] for row in conn.execute("PRAGMA table_info(outbox)")}
+        if "lease_owner" not in columns:  # outboxes created before leases had owners
+            conn.execute("ALTER TABLE outbox ADD COLUMN lease_owner TEXT")
+        self.release_orphans()
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -115,10 +137,24 @@ class Outbox:
         now = time.time() if now is None else now
         with self._tx() as db:
             cur = db.execute(
-                "UPDATE outbox SET lease_until = ? WHERE id = ? AND state = 'pending' AND (lease_until IS NULL OR lease_until < ?)",
-                (now + LEASE_SECONDS, item_id, now),
+                "UPDATE outbox SET lease_until = ?, lease_owner = ? WHERE id = ? AND state = 'pending' "
+                "AND (lease_until IS NULL OR lease_until < ?)",
+                (now + self.lease_seconds, _owner(), item_id, now),
             )
             return cur.rowcount == 1
+
+    def release_orphans(self) -> int:
+        """Free leases held by processes on this host that no longer run (killed mid-push): due at once."""
+        host = socket.gethostname()
+        freed = 0
+        with self._tx() as db:
+            rows = db.execute("SELECT id, lease_owner FROM outbox WHERE state = 'pending' AND lease_until IS NOT NULL").fetchall()
+            for row in rows:
+                owner_host, _, pid = (row["lease_owner"] or "").rpartition(":")
+                if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+                    db.execute("UPDATE outbox SET lease_until = NULL, lease_owner = NULL WHERE id = ?", (row["id"],))
+                    freed += 1
+        return freed
 
     def claim_due(self, limit: int = 10, now: float | None = None) -> list[OutboxItem]:
         """Take the lease on pending rows whose next attempt is due."""
@@ -130,7 +166,8 @@ class Outbox:
                 (now, now, limit),
             ).fetchall()
             ids = [r["id"] for r in rows]
-            db.executemany("UPDATE outbox SET lease_until = ? WHERE id = ?", [(now + LEASE_SECONDS, i) for i in ids])
+            db.executemany("UPDATE outbox SET lease_until = ?, lease_owner = ? WHERE id = ?",
+                           [(now + self.lease_seconds, _owner(), i) for i in ids])
         return [self.get(i) for i in ids]
 
     def mark_delivered(self, item_id: str, status: int, response: dict) -> None:

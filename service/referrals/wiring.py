@@ -37,7 +37,7 @@ class Delivery:
 def build_delivery(settings: Settings, engine: Engine) -> Delivery:
     """Without KS_FHIR_BASE_URL submissions still go into the outbox, and wait there for a server."""
     data = Path(settings.data_dir)
-    outbox = Outbox(data / "outbox.sqlite3")
+    outbox = Outbox(data / "outbox.sqlite3", lease_seconds=settings.outbox_lease)
     audit = AuditLog(data / "audit.sqlite3")
     pusher = quick = None
     if settings.fhir_base_url:
