@@ -1,10 +1,13 @@
-# Two commands on a fresh machine: `make run` and `make test`. Each installs what it needs.
+# Two commands on a fresh machine: `make run` and `make test`. Each installs what it needs:
+# Python packages in .venv, npm packages for the test servers, Debian packages for the tests.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+MEDPLUM := tests/contract/medplum
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench clean system-deps node-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,14 +17,27 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian packages the tests use: docker-compose (validates docker-compose.yml without an engine).
+system-deps:
+	@command -v docker-compose >/dev/null 2>&1 || { \
+	  echo "installing Debian packages: docker-compose"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq docker-compose >/dev/null; }
+
+# Medplum's FHIR engine for the contract tests (Node >= 20.19), from the committed package-lock.json.
+$(MEDPLUM)/node_modules/.package-lock.json: $(MEDPLUM)/package-lock.json
+	npm ci --prefix $(MEDPLUM) --no-audit --no-fund --loglevel=error
+
+node-deps: $(MEDPLUM)/node_modules/.package-lock.json
+
 run: install
 	$(BIN)/python -m service.run
 
-test: install
+test: install system-deps node-deps
 	$(BIN)/python -m pytest
 
 bench: install
 	$(BIN)/python benchmarks/extract.py
+	$(BIN)/python benchmarks/push.py
 
 clean:
-	rm -rf $(VENV) var build *.egg-info
+	rm -rf $(VENV) var build *.egg-info $(MEDPLUM)/node_modules

@@ -1,0 +1,43 @@
+"""docker-compose.yml is valid (checked without a Docker engine by Debian's docker-compose) and says what it must."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_compose_config_passes():
+    exe = shutil.which("docker-compose")
+    if exe is None:
+        pytest.fail("docker-compose is not installed: `make test` installs Debian's docker-compose (make system-deps)", pytrace=False)
+    result = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True, text=True,
+                            env={**os.environ, "KS_SECRET_KEY": "x" * 48}, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_pins_hapi_with_healthcheck_and_builds_the_service():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    hapi = compose["services"]["hapi"]
+    assert hapi["image"].startswith("hapiproject/hapi:v") and "latest" not in hapi["image"]
+    assert "healthcheck" in hapi
+    service = compose["services"]["kansrijk"]
+    assert service["build"] == "." and service["environment"]["KS_FHIR_BASE_URL"] == "http://hapi:8080/fhir"
+    assert service["depends_on"]["hapi"]["condition"] == "service_healthy"
+    assert (ROOT / "Dockerfile").exists()
+
+
+def test_compose_refuses_to_start_without_a_secret():
+    exe = shutil.which("docker-compose")
+    if exe is None:
+        pytest.fail("docker-compose is not installed", pytrace=False)
+    env = {k: v for k, v in os.environ.items() if k != "KS_SECRET_KEY"}
+    result = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True, text=True,
+                            env=env, timeout=60)
+    assert result.returncode != 0 and "KS_SECRET_KEY" in result.stderr
