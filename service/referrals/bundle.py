@@ -4,7 +4,7 @@ The same response always gives the same Bundle: every id, identifier and fullUrl
 the submission id (the response's business identifier, or a hash of its content), so a retry or a
 double submit can never create a second referral:
 - QuestionnaireResponse and Provenance: PUT with derived ids (an update, never a second copy);
-- Organization, ServiceRequest, Task, Consent: POST with `ifNoneExist` on their business identifier
+- ServiceRequest, Task, Consent: POST with `ifNoneExist` on their business identifier
   (conditional create, https://hl7.org/fhir/R4/http.html#ccreate), cross-referenced by urn:uuid
   (https://hl7.org/fhir/R4/bundle.html#references), so a Task the recipient has since accepted is
   never reset.
@@ -94,7 +94,10 @@ def _merge_by_recipient(decisions: tuple[Decision, ...]) -> list[tuple[Recipient
 
 
 def build_referral_bundle(qr: dict, evaluation: Evaluation, qdef: QuestionnaireDef, context: ReferralContext) -> dict:
-    """The transaction Bundle for one evaluated response: QR, Organizations, ServiceRequests, Tasks, Consents, Provenance."""
+    """The transaction Bundle for one evaluated response: QR, ServiceRequests, Tasks, Consents, Provenance.
+
+    Recipients are referenced by their organisation identifier (a logical reference); the demo data
+    and each deployment's own FHIR server hold the Organization resources themselves."""
     sub = submission_id(qr)
     authored = qr.get("authored")
     subject = qr.get("subject")
@@ -111,23 +114,18 @@ def build_referral_bundle(qr: dict, evaluation: Evaluation, qdef: QuestionnaireD
 
     ticked = evaluation_signals(evaluation, qdef)
     provenance_targets = [{"reference": qr_ref}]
-    org_urls: dict[str, str] = {}
 
     for recipient, priority, decisions in _merge_by_recipient(evaluation.decisions):
         key = f"{sub}:{recipient.id}"
         performer = None
         if recipient.organization:
+            # A logical reference by identifier (URA/AGB), not a conditional create: HAPI's referential
+            # integrity does not apply to it, and the Bundle stays within Medplum's limit of 8 entries for
+            # transactions with conditional creates (2 + 3 per recipient here).
             org = recipient.organization
             org_ident = {"system": urls.OID_TO_URI.get(org["identifier"]["system"], org["identifier"]["system"]),
                          "value": org["identifier"]["value"]}
-            if recipient.id not in org_urls:
-                org_url = f"urn:uuid:{_uuid('organization', org_ident['system'], org_ident['value'])}"
-                org_urls[recipient.id] = org_url
-                org_res = {"resourceType": "Organization", "identifier": [org_ident], "active": True, "name": org["name"]}
-                if org.get("type"):
-                    org_res["type"] = [{"coding": [{"system": urls.ORGANIZATION_TYPE, "code": org["type"]}]}]
-                entries.append(_entry(org_url, org_res, "POST", "Organization", _ident_query(org_ident)))
-            performer = {"reference": org_urls[recipient.id], "display": org["name"]}
+            performer = _ident_ref(org_ident, org["name"], "Organization")
 
         sr_ident = {"system": urls.ID_REFERRAL, "value": key}
         sr_url = f"urn:uuid:{_uuid(key, 'service-request')}"
