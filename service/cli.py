@@ -89,7 +89,9 @@ def cmd_submit(args) -> int:
     for rtype in ("ServiceRequest", "Task"):
         for rid in result.delivered.ids.get(rtype, []):
             print(f"  {rtype}/{rid}")
-    if result.state == "queued":
+    if result.state == "queued" and delivery.pusher is None:
+        print("Er is geen FHIR-server ingesteld (KS_FHIR_BASE_URL): de verwijzing wacht in de outbox tot de service er een heeft.")
+    elif result.state == "queued":
         print("De FHIR-server was niet bereikbaar: de verwijzing wacht in de outbox en gaat later, eenmalig, alsnog weg.")
     if result.state == "dead":
         json.dump((result.item.last_error or {}).get("operationOutcome") or {}, sys.stderr, ensure_ascii=False, indent=2)

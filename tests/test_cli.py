@@ -55,3 +55,17 @@ def test_extract_invalid_and_unreadable(tmp_path, capsys):
 def test_region_option(capsys):
     assert main(["--region", "voorbeeldstad", "evaluate", str(EXAMPLES / "postpartum-vulnerable.json")]) == 0
     assert "Niveau: aandacht" in capsys.readouterr().out
+
+
+def test_submit_without_server_queues_and_outbox_lists_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("KS_FHIR_BASE_URL", raising=False)
+    assert main(["submit", str(EXAMPLES / "pregnant-urgent.json")]) == 0
+    out = capsys.readouterr().out
+    assert "in de wachtrij" in out and "geen FHIR-server ingesteld" in out
+    assert main(["outbox", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "pending" in listing and "pending: 1" in listing
+    item_id = listing.split()[0]
+    assert main(["outbox", "show", item_id]) == 0
+    assert main(["outbox", "show", "nope"]) == 2
