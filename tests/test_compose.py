@@ -28,7 +28,7 @@ def test_compose_pins_hapi_with_healthcheck_and_builds_the_service():
     assert hapi["image"].startswith("hapiproject/hapi:v") and "latest" not in hapi["image"]
     assert "healthcheck" in hapi
     service = compose["services"]["kansrijk"]
-    assert service["build"] == "." and service["environment"]["KS_FHIR_BASE_URL"] == "http://hapi:8080/fhir"
+    assert service["build"] == "." and service["environment"]["KS_FHIR_BASE_URL"].endswith(":8081/fhir")
     assert service["depends_on"]["hapi"]["condition"] == "service_healthy"
     assert (ROOT / "Dockerfile").exists()
 
@@ -41,3 +41,10 @@ def test_compose_refuses_to_start_without_a_secret():
     result = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True, text=True,
                             env=env, timeout=60)
     assert result.returncode != 0 and "KS_SECRET_KEY" in result.stderr
+
+
+def test_compose_runs_the_official_smart_launcher_in_front_of_hapi():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    launcher = compose["services"]["smart-launcher"]
+    assert launcher["image"].startswith("smartonfhir/smart-launcher-2@sha256:")
+    assert launcher["environment"]["FHIR_SERVER_R4"] == "http://hapi:8080/fhir"

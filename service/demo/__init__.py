@@ -81,6 +81,13 @@ def demo_resources(ruleset: Ruleset, today: date) -> list[dict]:
         if pid == "demo-pregnant":  # 19 at the due date
             birth = _years_before(due, 19, 40)
         res.append(_patient(pid, family, given, gender, birth, bsn))
+        res.append({  # today's consultation: what the SMART launcher's encounter picker offers
+            "resourceType": "Encounter", "id": f"{pid}-consult", "status": "in-progress",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB", "display": "ambulatory"},
+            "subject": {"reference": f"Patient/{pid}"},
+            "serviceProvider": {"reference": "Organization/demo-practice"},
+            "period": {"start": today.isoformat()},
+        })
     res.append({
         "resourceType": "Condition", "id": "demo-pregnant-pregnancy",
         "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
