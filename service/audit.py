@@ -6,11 +6,11 @@ inserted (a trigger refuses UPDATE and DELETE). It records references and ids, n
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
+from service.storage import SQLiteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -44,19 +44,10 @@ class AuditEntry:
 
 class AuditLog:
     def __init__(self, path: Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._db = SQLiteFile(path, synchronous="FULL")
+        self.path = self._db.path
+        self._conn = self._db.conn
         self._conn().executescript(SCHEMA)
-
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-        return conn
 
     def record(self, entry: AuditEntry) -> None:
         self._conn().execute(

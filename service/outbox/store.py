@@ -13,12 +13,13 @@ import json
 import os
 import socket
 import sqlite3
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
+from service.storage import SQLiteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -86,26 +87,17 @@ class Outbox:
     """SQLite-backed outbox; safe to share between threads (one connection per thread)."""
 
     def __init__(self, path: Path, lease_seconds: float = LEASE_SECONDS):
-        self.path = Path(path)
+        # synchronous=FULL: committed means on disk, surviving SIGKILL and power loss.
+        self._db = SQLiteFile(path, synchronous="FULL")
+        self.path = self._db.path
+        self._conn = self._db.conn
         self.lease_seconds = lease_seconds
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
         conn = self._conn()
         conn.executescript(SCHEMA)
         columns = {row["name"] for row in conn.execute("PRAGMA table_info(outbox)")}
         if "lease_owner" not in columns:  # outboxes created before leases had owners
             conn.execute("ALTER TABLE outbox ADD COLUMN lease_owner TEXT")
         self.release_orphans()
-
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")  # committed means on disk: survives SIGKILL and power loss
-            self._local.conn = conn
-        return conn
 
     @contextmanager
     def _tx(self):
