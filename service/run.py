@@ -34,6 +34,9 @@ def main() -> int:
 
     host = os.environ.get("KS_HOST", "127.0.0.1")
     port = int(os.environ.get("KS_PORT", "8080"))
+    # make run is the demo: the sandbox EHR is on unless KS_SANDBOX says otherwise.
+    os.environ.setdefault("KS_SANDBOX", "1")
+    os.environ.setdefault("KS_PUBLIC_URL", f"http://{host}:{port}")
     embedded = None
     try:
         settings = load_settings()
@@ -68,6 +71,8 @@ Kansrijke Start API: {base}   (referrals are pushed to {base_url})
 Command line: .venv/bin/kansrijk evaluate {example}   |   KS_FHIR_BASE_URL={base_url} .venv/bin/kansrijk outbox list
 Stop with Ctrl-C.
 """, flush=True)
+    if app.config["KS_SETTINGS"].sandbox == "on":
+        print(f"Open the demo (the sandbox EHR launches the app): http://{host}:{port}/sandbox/launch", flush=True)
     try:
         app.run(host=host, port=port, debug=False, use_reloader=False)
     finally:
