@@ -1,0 +1,241 @@
+"""Pure: HTML form fields <-> QuestionnaireResponse, for any Questionnaire in the catalog.
+
+A field is named after its item's linkId and carries what a browser sends: `true` for a ticked
+checkbox, an answerOption code for a radio button or select, `YYYY-MM-DD` for a date (also
+`DD-MM-YYYY`, what people type where a browser has no date picker), digits for an integer, text.
+Boolean items are tick boxes, so an unticked one is answered `false` (the response then says "not
+ticked" rather than "not asked"). Answers to items whose enableWhen does not hold are dropped, as
+the Questionnaire demands (https://hl7.org/fhir/R4/questionnaire-definitions.html#Questionnaire.item.enableWhen).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from service.questionnaires.answers import index_answers
+from service.questionnaires.catalog import ItemDef, QuestionnaireDef
+from service.questionnaires.validate import enabled_items
+
+FormFields = Mapping[str, list[str]]  # what werkzeug's MultiDict.to_dict(flat=False) gives
+
+TRUE_VALUES = {"true", "on", "1", "yes", "ja"}
+DMY = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
+YMD = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+# Product-wide linkIds (DOMAIN.md A1) with checks beyond the Questionnaire's own (DOMAIN.md §3.4).
+DUE_DATE, CHILD_BIRTH_DATE, CHILDREN = "due-date", "child-birth-date", "children-in-household"
+MAX_DUE_AHEAD = timedelta(weeks=44)
+OVERDUE_GRACE = timedelta(days=14)
+MAX_CHILDREN = 30
+
+
+@dataclass(frozen=True, kw_only=True)
+class FieldError:
+    """A problem with one field, in Dutch and English, for the message next to the field."""
+
+    link_id: str
+    text: str
+    english: str
+
+
+def document_order(qdef: QuestionnaireDef) -> list[ItemDef]:
+    """Every item, parents before children, in the Questionnaire's order."""
+    out: list[ItemDef] = []
+
+    def walk(ids) -> None:
+        for link_id in ids:
+            out.append(qdef.items[link_id])
+            walk(qdef.items[link_id].children)
+
+    walk(qdef.top)
+    return out
+
+
+def parse_date_field(raw: str) -> date | None:
+    raw = raw.strip()
+    match = YMD.match(raw)
+    parts = (match.group(1), match.group(2), match.group(3)) if match else None
+    if parts is None and (match := DMY.match(raw)):
+        parts = (match.group(3), match.group(2), match.group(1))
+    if parts is None:
+        return None
+    try:
+        return date(int(parts[0]), int(parts[1]), int(parts[2]))
+    except ValueError:
+        return None
+
+
+def _first(fields: FormFields, link_id: str) -> str:
+    for value in fields.get(link_id, ()):
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
+def _label(item: ItemDef) -> tuple[str, str]:
+    return item.text, item.text_en or item.text
+
+
+def parse_fields(qdef: QuestionnaireDef, fields: FormFields) -> tuple[dict[str, list[dict]], list[FieldError]]:
+    """Answers by linkId (every item, enabled or not) and the values that could not be read."""
+    answers: dict[str, list[dict]] = {}
+    errors: list[FieldError] = []
+    for item in document_order(qdef):
+        link_id, kind = item.link_id, item.type
+        if kind in ("group", "display"):
+            continue
+        if kind == "boolean":
+            ticked = any(str(v).strip().lower() in TRUE_VALUES for v in fields.get(link_id, ()))
+            answers[link_id] = [{"valueBoolean": ticked}]
+            continue
+        raw = _first(fields, link_id)
+        if not raw:
+            continue
+        nl, en = _label(item)
+        if kind in ("choice", "open-choice"):
+            option = item.option(None, raw)
+            if option is None:
+                errors.append(FieldError(link_id=link_id, text=f"Kies een van de mogelijkheden bij ‘{nl}’.",
+                                         english=f"Choose one of the options for '{en}'."))
+                continue
+            answers[link_id] = [{"valueCoding": {k: option[k] for k in ("system", "code", "display") if k in option}}]
+        elif kind == "date":
+            day = parse_date_field(raw)
+            if day is None:
+                errors.append(FieldError(link_id=link_id, text=f"‘{nl}’ is geen geldige datum: gebruik dag-maand-jaar, bijvoorbeeld 01-03-2027.",
+                                         english=f"'{en}' is not a valid date: use day-month-year, e.g. 01-03-2027."))
+                continue
+            answers[link_id] = [{"valueDate": day.isoformat()}]
+        elif kind == "integer":
+            if not re.fullmatch(r"\d{1,4}", raw):
+                errors.append(FieldError(link_id=link_id, text=f"‘{nl}’: vul een heel getal in (0 of meer).",
+                                         english=f"'{en}': enter a whole number (0 or more)."))
+                continue
+            answers[link_id] = [{"valueInteger": int(raw)}]
+        elif kind in ("string", "text"):
+            text = raw.replace("\r\n", "\n")
+            if item.max_length and len(text) > item.max_length:
+                errors.append(FieldError(link_id=link_id, text=f"‘{nl}’ is te lang: hooguit {item.max_length} tekens ({len(text)} nu).",
+                                         english=f"'{en}' is too long: at most {item.max_length} characters ({len(text)} now)."))
+                continue
+            answers[link_id] = [{"valueString": text}]
+    return answers, errors
+
+
+def response_items(qdef: QuestionnaireDef, answers: Mapping[str, list[dict]]) -> list[dict]:
+    """Nest answers by linkId into the Questionnaire's item tree; groups without answers are left out."""
+
+    def build(ids) -> list[dict]:
+        out = []
+        for link_id in ids:
+            item = qdef.items[link_id]
+            if item.type == "group":
+                children = build(item.children)
+                if children:
+                    out.append({"linkId": link_id, "item": children})
+            elif link_id in answers and answers[link_id]:
+                out.append({"linkId": link_id, "answer": list(answers[link_id])})
+        return out
+
+    return build(qdef.top)
+
+
+def enabled_answers(qdef: QuestionnaireDef, answers: Mapping[str, list[dict]]) -> tuple[dict[str, list[dict]], dict[str, bool]]:
+    """Only the answers of enabled items, and which items are enabled."""
+    index = index_answers({"item": response_items(qdef, answers)})
+    enabled = enabled_items(qdef, index)
+    return {k: v for k, v in answers.items() if enabled.get(k, True)}, enabled
+
+
+def build_response(qdef: QuestionnaireDef, form_fields: FormFields, *, subject: str | dict | None, author: str | dict | None,
+                   authored: str | None, identifier: dict | None, status: str = "completed") -> dict:
+    """The QuestionnaireResponse for the fields: nested groups, enabled items only, unticked boxes false.
+
+    Values that cannot be read (see `check_fields`) are left out rather than guessed."""
+    answers, _ = parse_fields(qdef, form_fields)
+    answers, _ = enabled_answers(qdef, answers)
+    qr: dict = {"resourceType": "QuestionnaireResponse", "questionnaire": qdef.canonical, "status": status}
+    if identifier:
+        qr["identifier"] = dict(identifier)
+    for key, value in (("subject", subject), ("author", author)):
+        if value:
+            qr[key] = {"reference": value} if isinstance(value, str) else dict(value)
+    if authored:
+        qr["authored"] = authored
+    qr["item"] = response_items(qdef, answers)
+    return qr
+
+
+def check_fields(qdef: QuestionnaireDef, form_fields: FormFields, *, today: date) -> list[FieldError]:
+    """Every problem a clinician must fix before review, in the Questionnaire's order: unreadable values,
+    required items left empty (enabled ones only), and dates outside what a phase allows."""
+    answers, errors = parse_fields(qdef, form_fields)
+    kept, enabled = enabled_answers(qdef, answers)
+    unreadable = {e.link_id for e in errors}
+    for item in document_order(qdef):
+        lid = item.link_id
+        if not (item.required and enabled.get(lid) and item.type not in ("group", "display")):
+            continue
+        if kept.get(lid) or lid in unreadable:
+            continue
+        nl, en = _label(item)
+        if item.type in ("choice", "open-choice"):
+            errors.append(FieldError(link_id=lid, text=f"Kies een antwoord bij ‘{nl}’.", english=f"Choose an answer for '{en}'."))
+        else:
+            errors.append(FieldError(link_id=lid, text=f"Vul ‘{nl}’ in.", english=f"Fill in '{en}'."))
+    due = _date_answer(kept, DUE_DATE)
+    if due and due > today + MAX_DUE_AHEAD:
+        errors.append(FieldError(link_id=DUE_DATE, text="De uitgerekende datum ligt meer dan 44 weken in de toekomst.",
+                                 english="The due date is more than 44 weeks ahead."))
+    elif due and due < today - OVERDUE_GRACE:
+        errors.append(FieldError(link_id=DUE_DATE,
+                                 text="De uitgerekende datum ligt meer dan 2 weken in het verleden. Is het kind geboren? Kies dan ‘Na de geboorte’.",
+                                 english="The due date is more than 2 weeks past. Has the child been born? Then choose 'After birth'."))
+    born = _date_answer(kept, CHILD_BIRTH_DATE)
+    if born and born > today:
+        errors.append(FieldError(link_id=CHILD_BIRTH_DATE, text="De geboortedatum van het kind ligt in de toekomst.",
+                                 english="The child's date of birth is in the future."))
+    children = kept.get(CHILDREN)
+    if children and children[0].get("valueInteger", 0) > MAX_CHILDREN:
+        errors.append(FieldError(link_id=CHILDREN, text=f"Kindcheck: meer dan {MAX_CHILDREN} kinderen is niet aannemelijk.",
+                                 english=f"Child check: more than {MAX_CHILDREN} children is not plausible."))
+    order = {item.link_id: i for i, item in enumerate(document_order(qdef))}
+    return sorted(errors, key=lambda e: order.get(e.link_id, len(order)))
+
+
+def _date_answer(answers: Mapping[str, list[dict]], link_id: str) -> date | None:
+    values = answers.get(link_id)
+    if not values or "valueDate" not in values[0]:
+        return None
+    return date.fromisoformat(values[0]["valueDate"])
+
+
+def response_to_fields(qr: dict) -> dict[str, list[str]]:
+    """The fields a form shows for a response (re-rendering, drafts, $populate results)."""
+    fields: dict[str, list[str]] = {}
+
+    def walk(items) -> None:
+        for item in items or ():
+            if not isinstance(item, dict) or not isinstance(item.get("linkId"), str):
+                continue
+            for answer in item.get("answer") or ():
+                if not isinstance(answer, dict):
+                    continue
+                for key, value in answer.items():
+                    if not key.startswith("value"):
+                        continue
+                    if key == "valueBoolean":
+                        if value is True:
+                            fields.setdefault(item["linkId"], []).append("true")
+                    elif key == "valueCoding" and isinstance(value, dict) and value.get("code"):
+                        fields.setdefault(item["linkId"], []).append(str(value["code"]))
+                    elif isinstance(value, (str, int)) and not isinstance(value, bool):
+                        fields.setdefault(item["linkId"], []).append(str(value))
+                walk(answer.get("item"))
+            walk(item.get("item"))
+
+    walk(qr.get("item"))
+    return fields

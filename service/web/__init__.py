@@ -1,0 +1,1 @@
+"""The practice's web pages (form, live panel, Meldcode step, review, send, confirmation)."""

@@ -1,0 +1,45 @@
+"""Consent per recipient: the decisions of recipients without consent are dropped exactly as the engine drops them."""
+
+from __future__ import annotations
+
+from service.web.consent import ConsentScopedEngine, restrict_to_consented, submitter_for
+from tests.factories import make_qr
+
+TWO = dict(signals=("homeless",), consent=True)  # voorbeeldstad: centrum-jong and verloskundige, both need consent
+
+
+def recipients_sent(evaluation):
+    return sorted(d.recipient.id for d in evaluation.referrals)
+
+
+def test_restrict_blocks_only_the_unconsented(engine):
+    _, ev = engine.evaluate(make_qr(**TWO), "voorbeeldstad")
+    assert recipients_sent(ev) == ["centrum-jong", "verloskundige"]
+    only = restrict_to_consented(ev, frozenset({"verloskundige"}))
+    assert recipients_sent(only) == ["verloskundige"]
+    assert [d.blocked_by_consent for d in only.decisions if d.recipient.id == "centrum-jong"] == [True]
+    assert only.consent_missing and only.level == ev.level and only.safety == ev.safety
+    assert recipients_sent(restrict_to_consented(ev, frozenset({"centrum-jong", "verloskundige"}))) == recipients_sent(ev)
+
+
+def test_internal_recipients_need_no_consent(engine):
+    _, ev = engine.evaluate(make_qr(signals=("homeless", "substance-addiction"), consent=True))
+    assert recipients_sent(restrict_to_consented(ev, frozenset())) == ["poh-jeugd"]
+
+
+def test_extract_through_the_scoped_engine_has_no_referral_for_the_unconsented(engine):
+    scoped = ConsentScopedEngine(engine, frozenset({"verloskundige"}))
+    bundle = scoped.extract(make_qr(**TWO), "voorbeeldstad").bundle
+    codes = [e["resource"]["code"]["coding"][0]["code"] for e in bundle["entry"] if e["resource"]["resourceType"] == "ServiceRequest"]
+    assert codes == ["verloskundige"]
+    assert sum(e["resource"]["resourceType"] == "Consent" for e in bundle["entry"]) == 1
+
+
+def test_the_apps_submitter_unless_some_were_left_out(web_app):
+    submitter, engine = web_app.extensions["ks_delivery"].submitter, web_app.extensions["ks_engine"]
+    both = frozenset({"a", "b"})
+    assert submitter_for(submitter, engine, both, both) is submitter
+    assert submitter_for(submitter, engine, frozenset(), both) is submitter  # consent-given false: engine blocks all
+    scoped = submitter_for(submitter, engine, frozenset({"a"}), both)
+    assert scoped is not submitter and scoped.outbox is submitter.outbox and scoped.pusher is submitter.pusher
+    assert isinstance(scoped.engine, ConsentScopedEngine)

@@ -1,0 +1,113 @@
+"""form.py: HTML form fields <-> QuestionnaireResponse, and the checks before review."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from service.questionnaires.answers import index_answers
+from service.questionnaires.form import build_response, check_fields, parse_date_field, response_to_fields
+from tests.factories import OTHER, URGENT, make_qr
+
+TODAY = date(2026, 11, 23)
+WHO = dict(subject="Patient/demo-pregnant", author="PractitionerRole/demo-gp", authored="2026-11-20T10:30:00+01:00",
+           identifier={"system": "https://his.example.invalid/kansrijke-start", "value": "demo-0001"})
+
+
+@pytest.fixture(scope="module")
+def qdef(engine):
+    return engine.catalog.find(engine.ruleset().questionnaire)
+
+
+def fields(**kw):
+    return {k.replace("_", "-"): v if isinstance(v, list) else [v] for k, v in kw.items()}
+
+
+def test_same_response_as_a_form_renderer_builds(qdef):
+    f = fields(phase="pregnant", due_date="2027-03-01", homeless="true", consent_given="true", consent_method="verbal")
+    built = build_response(qdef, f, **WHO)
+    expected = make_qr(signals=("homeless",))
+    without_display = lambda qr: {k: [{**v, "display": None} if isinstance(v, dict) else v for v in vals]  # noqa: E731
+                                  for k, vals in index_answers(qr).values.items()}
+    assert without_display(built) == without_display(expected)
+    assert index_answers(built).first("phase")["display"] == "Zwanger"  # the displays come along
+    assert [i["linkId"] for i in built["item"]] == ["context", "urgent-signals", "other-signals", "consent"]
+    assert built["subject"] == {"reference": "Patient/demo-pregnant"} and built["identifier"]["value"] == "demo-0001"
+
+
+def test_every_signal_answered_false_when_unticked(qdef):
+    built = build_response(qdef, fields(phase="pregnant", due_date="2027-03-01"), **WHO)
+    index = index_answers(built)
+    assert all(index.values[s] == [False] for s in URGENT + OTHER)
+    assert index.values["consent-given"] == [False]
+
+
+def test_only_enabled_items(qdef, engine):
+    f = fields(phase="preconception", due_date="2027-03-01", child_birth_date="2026-01-01", pregnancy_intention="LA26440-0",
+               children_in_household="2", override_reason="geen niveau gekozen", consent_method="written")
+    built = build_response(qdef, f, **WHO)
+    values = index_answers(built).values
+    for gone in ("due-date", "child-birth-date", "children-in-household", "override-reason", "consent-method"):
+        assert gone not in values
+    assert values["pregnancy-intention"][0]["code"] == "LA26440-0"
+    assert engine.validate(built).ok
+
+
+def test_kindcheck_enabled_by_domestic_violence(qdef):
+    built = build_response(qdef, fields(phase="pregnant", due_date="2027-03-01", domestic_violence="true", children_in_household="3"), **WHO)
+    assert index_answers(built).values["children-in-household"] == [3]
+
+
+def test_dutch_dates_are_read_too():
+    assert parse_date_field("01-03-2027") == date(2027, 3, 1)
+    assert parse_date_field("1/3/2027") == date(2027, 3, 1)
+    assert parse_date_field("2027-03-01") == date(2027, 3, 1)
+    assert parse_date_field("31-02-2027") is None and parse_date_field("morgen") is None
+
+
+def messages(errors):
+    return {e.link_id: e.text for e in errors}
+
+
+def test_required_and_unreadable_fields_in_dutch(qdef):
+    errors = messages(check_fields(qdef, fields(phase="pregnant", due_date="31-02-2027", note="x" * 1001,
+                                                 level_override="urgent", children_in_household="veel",
+                                                 domestic_violence="true"), today=TODAY))
+    assert errors["due-date"].startswith("‘Uitgerekende datum (à terme datum)’ is geen geldige datum")
+    assert "te lang" in errors["note"] and "1000" in errors["note"]
+    assert errors["override-reason"] == "Vul ‘Reden voor het aangepaste niveau’ in."
+    assert "heel getal" in errors["children-in-household"]
+    assert list(messages(check_fields(qdef, {}, today=TODAY))) == ["phase"]
+    assert messages(check_fields(qdef, fields(phase="pregnant"), today=TODAY)) == {"due-date": "Vul ‘Uitgerekende datum (à terme datum)’ in."}
+    assert "consent-method" in messages(check_fields(qdef, fields(phase="preconception", consent_given="true"), today=TODAY))
+
+
+@pytest.mark.parametrize("kw,field,part", [
+    (dict(phase="pregnant", due_date="2028-06-01"), "due-date", "44 weken"),
+    (dict(phase="pregnant", due_date="2026-10-01"), "due-date", "Is het kind geboren"),
+    (dict(phase="postpartum", child_birth_date="2027-01-01"), "child-birth-date", "toekomst"),
+    (dict(phase="pregnant", due_date="2027-01-01", homeless="true", domestic_violence="true", children_in_household="99"),
+     "children-in-household", "niet aannemelijk"),
+])
+def test_dates_and_numbers_outside_what_the_phase_allows(qdef, kw, field, part):
+    assert part in messages(check_fields(qdef, fields(**kw), today=TODAY))[field]
+
+
+def test_an_unknown_code_is_an_error_not_a_guess(qdef):
+    assert "Kies een van de mogelijkheden" in messages(check_fields(qdef, fields(phase="zwanger"), today=TODAY))["phase"]
+    assert "phase" not in index_answers(build_response(qdef, fields(phase="zwanger"), **WHO)).values
+
+
+def test_round_trip(qdef):
+    f = fields(phase="postpartum", child_birth_date="2026-01-05", homeless="true", financial_problems="true",
+               level_override="vulnerable", override_reason="gesprek", consent_given="true", consent_method="written",
+               note="Hulp bij\nde opvoeding")
+    assert response_to_fields(build_response(qdef, f, **WHO)) == f
+    assert response_to_fields(make_qr(signals=("homeless",), children=None)) == fields(
+        phase="pregnant", due_date="2027-03-01", homeless="true", consent_given="true", consent_method="verbal")
+
+
+def test_booleans_elsewhere_than_ticked_are_not_true(qdef):
+    built = build_response(qdef, {"homeless": ["false"], "phase": ["pregnant"], "due-date": ["2027-03-01"]}, **WHO)
+    assert index_answers(built).values["homeless"] == [False]

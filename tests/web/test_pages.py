@@ -1,0 +1,451 @@
+"""The form pages with the Flask test client: what they show, the no-JS flow end to end, the panel, consent
+per recipient, the assistant's draft, CSRF, headers — against real FHIR servers (EHR and recipients)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from service.questionnaires.answers import index_answers
+from tests.factories import OTHER, URGENT
+from tests.web.conftest import make_app
+from tests.web.helpers import csrf_of
+
+
+def page(client, path="/form"):
+    r = client.get(path)
+    assert r.status_code == 200, r.get_data(as_text=True)[:500]
+    return r.get_data(as_text=True)
+
+
+def post(client, path, data=None, token=None, **kw):
+    data = dict(data or {})
+    data.setdefault("csrf_token", token if token is not None else csrf_of(page(client, "/form")))
+    return client.post(path, data=data, **kw)
+
+
+PREGNANT = {"phase": "pregnant", "due-date": "2027-03-01"}
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+# ------------------------------------------------------------------------------------------- the form
+
+
+def test_form_renders_every_item_from_the_questionnaire(as_user, engine):
+    client = as_user("demo-pregnant")
+    r = client.get("/form")
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    html = r.get_data(as_text=True)
+    qdef = engine.catalog.find(engine.ruleset().questionnaire)
+    for link_id in URGENT + OTHER:
+        label = re.search(rf'<label for="f-{link_id}">([^<]+)</label>', html)
+        assert label and label.group(1) == qdef.items[link_id].text
+        assert f'<input type="checkbox" id="f-{link_id}" name="{link_id}" value="true"' in html
+    assert len(re.findall(r'<input type="checkbox" id="f-(?:' + "|".join(URGENT + OTHER) + ')"', html)) == 21
+    for group in ("context", "urgent-signals", "other-signals", "safety", "assessment", "consent"):
+        assert re.search(rf'<fieldset class="group[^"]*" id="item-{group}"[^>]*>\s*<legend><h2 class="group-title">{re.escape(qdef.items[group].text)}</h2></legend>', html)
+    assert qdef.items["opening-sentence"].text in html
+    assert 'type="radio" id="f-phase-pregnant" name="phase" value="pregnant" checked' in html  # $populate
+    assert re.search(r'type="date" class="input-date" id="f-due-date" name="due-date" value="\d{4}-\d\d-\d\d"', html)
+    assert 'id="f-children-in-household"' in html and 'id="f-level-override"' in html and 'id="f-override-reason"' in html
+    assert 'id="f-consent-given"' in html and 'id="f-consent-method-verbal"' in html
+    assert re.search(r'<textarea id="f-note" name="note" rows="3" maxlength="1000"', html)
+    # enableWhen items say when to fill them in (the form works without JavaScript)
+    assert "Alleen invullen als bij ‘Fase’ ‘Zwanger’ is gekozen." in html
+    assert "Alleen invullen als ‘Huiselijk geweld’ is aangevinkt of ‘Betrokkenheid Veilig Thuis in anamnese’ is aangevinkt" in html
+    # the suggestion, not an answer
+    assert 'id="sug-teenage-pregnancy"' in html and "suggestie" in html
+    assert 'id="f-teenage-pregnancy" name="teenage-pregnancy" value="true" checked' not in html
+    # patient banner from the EHR's Patient (need_patient_banner, no banner in the launch)
+    assert "Lisa de Boer" in html
+    # the live panel, server-rendered, with aria-live
+    assert re.search(r'<aside id="panel" class="panel" aria-live="polite"', html)
+
+
+def test_child_record_is_prefilled_postpartum(as_user):
+    html = page(as_user("demo-child-1y"))
+    assert 'id="f-phase-postpartum" name="phase" value="postpartum" checked' in html
+    assert re.search(r'id="f-child-birth-date" name="child-birth-date" value="\d{4}-\d\d-\d\d"', html)
+
+
+def test_english(as_user):
+    client = as_user("demo-pregnant")
+    r = post(client, "/form/language", {"lang": "en", "_form": "main", "homeless": "true", **PREGNANT})
+    assert r.status_code == 303 and r.headers["Location"] == "/form"
+    html = page(client)
+    assert '<html lang="en">' in html and "Homeless / roofless" in html or "Homeless" in html
+    assert "Urgent vulnerabilities" in html and "What the rules suggest" in html
+    assert 'id="f-homeless" name="homeless" value="true" checked' in html  # kept across the switch
+    assert client.ctx.session_id and "en" == client.application.extensions["ks_sessions"].load(client.ctx.session_id).language
+
+
+def test_without_a_launch_the_pages_ask_to_open_again(client):
+    for path in ("/form", "/form/review", "/form/sent"):
+        r = client.get(path)
+        assert r.status_code == 401 and "Open Kansrijke Start opnieuw vanuit het EPD" in r.get_data(as_text=True)
+    assert client.post("/form/panel", data={}).status_code == 401
+
+
+def test_ehr_that_cannot_be_read_still_gives_a_form(as_user):
+    html = page(as_user("demo-pregnant", iss="http://127.0.0.1:9/fhir"))
+    assert "Het EPD was niet bereikbaar." in html and 'name="phase" value="pregnant" checked' not in html
+
+
+# ------------------------------------------------------------------------------------------- the panel
+
+
+def test_panel_json_level_recipients_rules_reasons(as_user):
+    client = as_user("demo-pregnant")
+    r = post(client, "/form/panel", {**PREGNANT, "financial-problems": "true", "language-barrier": "true"})
+    assert r.status_code == 200 and r.is_json and r.headers["Cache-Control"] == "no-store"
+    data = r.get_json()["panel"]
+    assert data["level"]["code"] == "vulnerable" and data["level"]["because"] == ["Financiële problematiek", "Taalbarrière"]
+    [jgz] = data["recipients"]
+    assert jgz["id"] == "regiocoordinator-jgz" and jgz["priority"] == "routine" and jgz["blocked"] is True
+    assert jgz["rules"][0]["id"] == "jgz-pregnant-or-young-child"
+    assert "Financiële problematiek" in jgz["rules"][0]["reasons"] and jgz["rules"][0]["description"].startswith("Zwanger")
+    assert data["safety"] == [] and data["meldcode"] is False
+    assert "prioriteit regulier" in r.get_json()["html"]
+
+
+def test_panel_meldcode_first(as_user):
+    client = as_user("demo-pregnant")
+    body = post(client, "/form/panel", {**PREGNANT, "domestic-violence": "true", "veilig-thuis-involvement": "true"}).get_json()
+    assert [s["panel"] for s in body["panel"]["safety"]] == ["meldcode", "history"]
+    assert body["panel"]["recipients"][0]["priority"] == "urgent"
+    html = body["html"]
+    assert html.index('class="safety meldcode"') < html.index('class="safety history"') < html.index('id="level-title"')
+    for needed in ("Bel 112", "Veilig Thuis 0800-2000", "Deze dienst stuurt nooit iets naar Veilig Thuis", "kindcheck"):
+        assert needed in html
+    assert len(re.findall(r"<li>", html.split('class="steps"')[1].split("</ol>")[0])) == 5
+
+
+def test_panel_lighter_prompt_for_history_only(as_user):
+    body = post(as_user(), "/form/panel", {**PREGNANT, "child-protection-board-history": "true"}).get_json()
+    assert [s["panel"] for s in body["panel"]["safety"]] == ["history"]
+    assert "ga na of het nu veilig is en overweeg de Meldcode" in body["html"]
+
+
+def test_panel_reports_unreadable_fields_and_keeps_going(as_user):
+    body = post(as_user(), "/form/panel", {"phase": "pregnant", "due-date": "31-02-2027", "homeless": "true"}).get_json()
+    assert body["panel"]["level"]["code"] == "urgent"
+    assert "geen geldige datum" in body["panel"]["errors"][0]["text"]
+
+
+def test_panel_teenage_suggestion_follows_the_due_date(as_user):
+    client = as_user("demo-pregnant")
+    page(client)  # populate: the mother's birth date is known server-side
+    far = post(client, "/form/panel", {"phase": "pregnant", "due-date": "2099-01-01"}).get_json()["panel"]
+    near = post(client, "/form/panel", PREGNANT).get_json()["panel"]
+    assert not far["suggestions"] and near["suggestions"][0]["link_id"] == "teenage-pregnancy"
+
+
+# ------------------------------------------------------------------------------------------- flow without JS
+
+
+def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
+    client = as_user("demo-pregnant")
+    token = csrf_of(page(client))
+    # 1. mistakes: every one, in Dutch, next to its field and in a summary linking to it
+    r = post(client, "/form/review", {"phase": "pregnant", "domestic-violence": "true", "children-in-household": "veel",
+                                      "level-override": "urgent"}, token)
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert 'class="error-summary"' in html and 'role="alert"' in html
+    for href, text in (("#f-due-date", "Vul ‘Uitgerekende datum (à terme datum)’ in."),
+                       ("#f-children-in-household", "vul een heel getal in"),
+                       ("#f-override-reason", "Vul ‘Reden voor het aangepaste niveau’ in.")):
+        assert re.search(rf'<a href="{href}">[^<]*{re.escape(text)}', html)
+    assert re.search(r'<p class="field-error" id="err-due-date">.*Vul ‘Uitgerekende datum', html)
+    assert 'aria-describedby="hint-due-date err-due-date"' in html and 'aria-invalid="true"' in html
+    assert 'name="domestic-violence" value="true" checked' in html  # what was filled in stays
+    # 2. fixed: Meldcode first
+    fields = {**PREGNANT, "domestic-violence": "true", "financial-problems": "true", "language-barrier": "true",
+              "children-in-household": "2", "consent-given": "true", "consent-method": "verbal",
+              "note": "Wil graag hulp bij geldzaken."}
+    r = post(client, "/form/review", fields, token)
+    assert r.status_code == 303 and r.headers["Location"] == "/form/meldcode"
+    assert client.get("/form/review").headers["Location"] == "/form/meldcode"  # review cannot skip it
+    meld = page(client, "/form/meldcode")
+    assert "Acuut gevaar? Bel 112." in meld and "Veilig Thuis 0800-2000" in meld
+    assert len(re.findall(r'name="meldcode-step"', meld)) == 5 and 'value="2"' in meld
+    r = post(client, "/form/meldcode", {"meldcode-step": ["signalen", "advies"], "children-in-household": "2",
+                                        "meldcode-facts": "Blauwe plek op arm gezien."}, token)
+    assert r.status_code == 303 and r.headers["Location"] == "/form/review"
+    # 3. review: exactly what goes to whom
+    review = page(client, "/form/review")
+    text = text_of(review)
+    assert "Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD)" in text and "POH Jeugd (eigen praktijk)" in text
+    assert "GGD Zuid Limburg — Jeugdgezondheidszorg Maastricht-Heuvelland" in text
+    assert "Huiselijk geweld; Financiële problematiek; Taalbarrière" in text and "Wil graag hulp bij geldzaken." in text
+    assert "regel jgz-pregnant-or-young-child" in text and "regel poh-jeugd-complex" in text
+    assert 'id="consent-for-regiocoordinator-jgz" name="consent-for-regiocoordinator-jgz" value="true" checked' in review
+    assert 'consent-for-poh-jeugd' not in review  # internal: no consent asked, the patient is told
+    assert 'id="send-button"' in review
+    # 4. send
+    r = post(client, "/form/send", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "written"}, token)
+    assert r.status_code == 303 and r.headers["Location"] == "/form/sent"
+    sent = page(client, "/form/sent")
+    ids = re.findall(r'<code class="sr-id">([^<]+)</code>', sent)
+    assert len(ids) == 2 and "afgeleverd" in sent
+    for sr_id in ids:  # really on the recipients' server
+        sr = recipients.read("ServiceRequest", sr_id)
+        assert sr["subject"] == {"reference": "Patient/demo-pregnant"} and sr["requester"] == {"reference": "PractitionerRole/demo-gp"}
+    work = web_app.extensions["ks_forms"].work(client.ctx.session_id)
+    qr_id = work.result["submission"]
+    qr = recipients.read("QuestionnaireResponse", qr_id)
+    assert index_answers(qr).code("consent-method") == "written"
+    # ... and written back to the EHR with the launch's token
+    assert ehr.read("QuestionnaireResponse", qr_id)["status"] == "completed"
+    assert {f"QuestionnaireResponse/{qr_id}"} < set(work.result["ehr"]["written"])
+    ehr_srs = [e["resource"] for e in ehr.search("ServiceRequest", {"subject": "Patient/demo-pregnant"}).get("entry", [])]
+    assert any(r["supportingInfo"] == [{"reference": f"QuestionnaireResponse/{qr_id}"}] for r in ehr_srs)
+    assert "Ook vastgelegd in het EPD" in sent
+    # the summary for the HIS
+    summary = re.search(r'<textarea id="summary" class="summary" readonly rows="14">(.*?)</textarea>', sent, re.S).group(1)
+    for part in ("Signalen: Huiselijk geweld; Financiële problematiek; Taalbarrière", "Meldcode: stappen afgevinkt: 1, 2",
+                 "Feiten (Meldcode): Blauwe plek op arm gezien.", "Kindcheck: kinderen in het huishouden: 2",
+                 "Toestemming: schriftelijk", "afgeleverd", "Hulpvraag: Wil graag hulp bij geldzaken."):
+        assert part in summary
+    assert 'id="copy-summary"' in sent
+    # every access audited, by the launch's user
+    events = [(a["event"], a["outcome"], a["who"]) for a in web_app.extensions["ks_delivery"].audit.entries("Patient/demo-pregnant")]
+    assert ("populate", "0", "PractitionerRole/demo-gp") in events and ("submit", "0", "PractitionerRole/demo-gp") in events
+    assert sum(1 for e in events if e[0] == "ehr-write" and e[1] == "0") == 3
+    # sending again (a double click) creates nothing new
+    assert post(client, "/form/send", {"consent-for-regiocoordinator-jgz": "true"}, token).headers["Location"] == "/form/sent"
+
+
+def test_review_without_consent_blocks_external_and_keeps_internal(as_user, recipients):
+    client = as_user("demo-pregnant")
+    token = csrf_of(page(client))
+    post(client, "/form/review", {**PREGNANT, "homeless": "true", "substance-addiction": "true"}, token)
+    review = page(client, "/form/review")
+    assert 'id="consent-for-regiocoordinator-jgz" name="consent-for-regiocoordinator-jgz" value="true" aria' in review  # not pre-ticked
+    assert "Wordt NIET verstuurd: geen toestemming." in review
+    r = post(client, "/form/send", {}, token)
+    sent = page(client, r.headers["Location"])
+    assert "Niet verstuurd (geen toestemming): Regiocoördinator" in sent
+    [sr_id] = re.findall(r'<code class="sr-id">([^<]+)</code>', sent)
+    assert recipients.read("ServiceRequest", sr_id)["code"]["coding"][0]["code"] == "poh-jeugd"
+
+
+def test_consent_without_method_is_asked_again(as_user):
+    client = as_user()
+    token = csrf_of(page(client))
+    post(client, "/form/review", {**PREGNANT, "homeless": "true"}, token)
+    r = post(client, "/form/send", {"consent-for-regiocoordinator-jgz": "true"}, token)
+    assert r.status_code == 422 and "Kies hoe de toestemming is gegeven" in r.get_data(as_text=True)
+
+
+def test_no_js_consent_button_updates_the_overview(as_user):
+    client = as_user()
+    token = csrf_of(page(client))
+    post(client, "/form/review", {**PREGNANT, "homeless": "true"}, token)
+    r = post(client, "/form/consent", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "verbal"}, token)
+    assert r.status_code == 303 and r.headers["Location"] == "/form/review#consent"
+    review = page(client, "/form/review")
+    assert 'name="consent-for-regiocoordinator-jgz" value="true" checked' in review and 'value="verbal" checked' in review
+    assert "Wordt verstuurd." in review
+
+
+def test_consent_per_recipient_only_consented_recipients_get_the_referral(tmp_path, recipients_server, as_user, recipients):
+    """Region voorbeeldstad sends a pregnant, urgent case to two recipients that each need consent."""
+    app = make_app(tmp_path, recipients_server, region="voorbeeldstad")
+    client = as_user("demo-pregnant", app=app)
+    token = csrf_of(page(client))
+    post(client, "/form/review", {**PREGNANT, "homeless": "true", "consent-given": "true", "consent-method": "verbal"}, token)
+    review = page(client, "/form/review")
+    boxes = re.findall(r'name="(consent-for-[a-z-]+)" value="true" checked', review)
+    assert boxes == ["consent-for-centrum-jong", "consent-for-verloskundige"]
+    r = post(client, "/form/send", {"consent-for-verloskundige": "true", "consent-method": "verbal"}, token)
+    sent = page(client, r.headers["Location"])
+    [sr_id] = re.findall(r'<code class="sr-id">([^<]+)</code>', sent)
+    assert recipients.read("ServiceRequest", sr_id)["code"]["coding"][0]["code"] == "verloskundige"
+    assert "Niet verstuurd (geen toestemming): Centrum" in text_of(sent)
+    result = app.extensions["ks_forms"].work(client.ctx.session_id).result
+    bundle = app.extensions["ks_delivery"].outbox.get(result["submission"]).bundle
+    types = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    assert types.count("ServiceRequest") == 1 and types.count("Consent") == 1 and types.count("Task") == 1
+
+
+def test_advice_and_internal_recipient_on_review(as_user):
+    client = as_user("demo-preconception")
+    token = csrf_of(page(client))
+    post(client, "/form/review", {"phase": "preconception", "pregnancy-intention": "LA26438-4"}, token)
+    text = text_of(page(client, "/form/review"))
+    assert "Preconceptieconsult (eigen praktijk)" in text and "zwangerwijzer.nl" in text
+    assert "Interne verwijzing binnen de praktijk" in text
+
+
+def test_ehr_refusing_the_write_back_is_said_and_the_referral_still_goes(tmp_path_factory, web_app, as_user, recipients):
+    from joserfc.jwk import RSAKey
+
+    from tests.web.conftest import _server
+
+    jwk = {**RSAKey.generate_key(2048).as_dict(private=False), "alg": "RS384", "kid": "k1", "use": "sig"}
+    settings = {"server_auth": {"types": ["smart"], "smart_clients": [{"client_id": "x", "jwks": {"keys": [jwk]}, "scopes": "system/*.*"}]}}
+    servers = _server(tmp_path_factory, "locked-ehr", settings)
+    locked = next(servers)
+    try:
+        client = as_user("demo-pregnant", iss=locked)
+        html = page(client)
+        assert "Het EPD gaf geen toestemming om te lezen (HTTP 401)." in html
+        token = csrf_of(html)
+        post(client, "/form/review", {**PREGNANT, "homeless": "true"}, token)
+        r = post(client, "/form/send", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "verbal"}, token)
+        sent = page(client, r.headers["Location"])
+        assert "Het EPD gaf geen toestemming om te terugschrijven (HTTP 401)." in sent or "HTTP 401" in sent
+        assert "De verwijzing is wel verstuurd" in sent and "afgeleverd" in sent
+        [sr_id] = re.findall(r'<code class="sr-id">([^<]+)</code>', sent)
+        assert recipients.read("ServiceRequest", sr_id)
+        outcomes = [(a["event"], a["outcome"]) for a in web_app.extensions["ks_delivery"].audit.entries()]
+        assert ("ehr-write", "4") in outcomes and ("populate", "4") in outcomes
+    finally:
+        next(servers, None)
+
+
+# ------------------------------------------------------------------------------------------- roles, drafts
+
+
+def test_assistant_saves_a_draft_cannot_send_and_the_gp_reopens_it(as_user, recipients):
+    assistant = as_user("demo-child-1y", user="demo-assistant")
+    html = page(assistant)
+    assert "Versturen doet de huisarts of de POH Jeugd." in html
+    token = csrf_of(html)
+    fields = {"phase": "postpartum", "child-birth-date": "2026-01-10", "homeless": "true", "note": "Belt terug."}
+    r = post(assistant, "/form/draft", {"_form": "main", **fields}, token)
+    assert r.status_code == 303 and r.headers["Location"] == "/form"
+    assert "Concept opgeslagen" in page(assistant)
+    post(assistant, "/form/review", fields, token)
+    review = page(assistant, "/form/review")
+    assert 'id="send-button"' not in review and "Versturen mag alleen de huisarts of de POH Jeugd" in review
+    r = post(assistant, "/form/send", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "verbal"}, token)
+    assert r.status_code == 403
+    body = r.get_data(as_text=True)
+    assert "Versturen mag alleen de huisarts of de POH Jeugd" in body and "concept" in body
+    assert recipients.search("ServiceRequest", {"subject": "Patient/demo-child-1y"}).get("entry", []) == []
+    # the GP opens the same patient: the draft is there
+    gp = as_user("demo-child-1y", user="demo-gp")
+    html = page(gp)
+    assert "Een opgeslagen concept voor deze patiënt is geopend." in html
+    assert 'name="homeless" value="true" checked' in html and "Belt terug." in html and 'value="2026-01-10"' in html
+    token = csrf_of(html)
+    post(gp, "/form/review", fields, token)
+    r = post(gp, "/form/send", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "verbal"}, token)
+    assert r.headers["Location"] == "/form/sent"
+    assert gp.application.extensions["ks_forms"].draft(gp.ctx.iss, "demo-child-1y") is None  # sent: draft gone
+
+
+# ------------------------------------------------------------------------------------------- security
+
+
+POST_ROUTES = ["/form/panel", "/form/review", "/form/update", "/form/draft", "/form/language", "/form/meldcode",
+               "/form/consent", "/form/send", "/form/new"]
+
+
+@pytest.mark.parametrize("path", POST_ROUTES)
+def test_csrf_missing_or_wrong_is_400(as_user, path):
+    client = as_user()
+    page(client)
+    for data in ({**PREGNANT}, {**PREGNANT, "csrf_token": "wrong"}):
+        r = client.post(path, data=data)
+        assert r.status_code == 400 and "Dit formulier is verlopen of ongeldig" in r.get_data(as_text=True)
+    other = as_user()  # another session's token is no good either
+    assert client.post(path, data={**PREGNANT, "csrf_token": csrf_of(page(other))}).status_code == 400
+
+
+def test_csrf_header_for_scripts(as_user):
+    client = as_user()
+    token = csrf_of(page(client))
+    assert client.post("/form/panel", data=PREGNANT, headers={"X-CSRF-Token": token}).status_code == 200
+
+
+class _Inline(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.problems: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        names = {k for k, _ in attrs}
+        if tag == "script":
+            if "src" not in names:
+                self.problems.append("inline <script>")
+            self._in_script = True
+        if tag == "style":
+            self.problems.append("<style>")
+        self.problems += [f"{tag} {k}=" for k in names if k == "style" or k.startswith("on")]
+        self.problems += [f"{tag} javascript: url" for k, v in attrs if v and v.strip().lower().startswith("javascript:")]
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script and data.strip():
+            self.problems.append("script content")
+
+
+def all_pages(as_user, client):
+    gp = as_user()
+    token = csrf_of(page(gp))
+    out = {"form": gp.get("/form")}
+    out["form-errors"] = post(gp, "/form/review", {"phase": "pregnant"}, token)
+    post(gp, "/form/review", {**PREGNANT, "domestic-violence": "true"}, token)
+    out["meldcode"] = gp.get("/form/meldcode")
+    post(gp, "/form/meldcode", {}, token)
+    out["review"] = gp.get("/form/review")
+    out["panel"] = post(gp, "/form/panel", PREGNANT, token)
+    post(gp, "/form/send", {}, token)
+    out["sent"] = gp.get("/form/sent")
+    out["forbidden"] = post(as_user(user="demo-assistant"), "/form/send", {})
+    out["csrf"] = gp.post("/form/review", data={})
+    out["launch-again"] = client.get("/form")
+    out["api"] = client.get("/fhir/metadata")
+    out["static"] = client.get("/static/app.js")
+    return out
+
+
+def test_headers_and_no_inline_script_on_every_page(as_user, client):
+    for name, r in all_pages(as_user, client).items():
+        csp = r.headers.get("Content-Security-Policy", "")
+        for directive in ("default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
+                          "frame-ancestors 'self'", "form-action 'self'"):
+            assert directive in csp, (name, csp)
+        assert "unsafe-inline" not in csp and r.headers["X-Content-Type-Options"] == "nosniff"
+        assert r.headers["Referrer-Policy"] == "no-referrer"
+        if name not in ("api", "static"):
+            assert r.headers["Cache-Control"] == "no-store", name
+        if r.mimetype == "text/html":
+            parser = _Inline()
+            parser.feed(r.get_data(as_text=True))
+            assert parser.problems == [], (name, parser.problems)
+        if name == "panel":
+            parser = _Inline()
+            parser.feed(r.get_json()["html"])
+            assert parser.problems == []
+        r.close()
+
+
+def test_no_patient_data_in_urls_or_logs(as_user, caplog):
+    caplog.set_level(logging.INFO)  # the service's level (KS_LOG_LEVEL); resource ids may be logged, content never
+    client = as_user("demo-pregnant")
+    token = csrf_of(page(client))
+    locations = []
+    note = "Geheime hulpvraag 12345"
+    for path, data in (("/form/review", {**PREGNANT, "domestic-violence": "true", "note": note}),
+                       ("/form/meldcode", {"meldcode-facts": "feit-xyz"}), ("/form/send", {}),
+                       ("/form/language", {"lang": "en"}), ("/form/draft", {})):
+        r = post(client, path, data, token)
+        locations.append(r.headers.get("Location", ""))
+    assert all(re.fullmatch(r"/form(/[a-z]+)?(#[a-z]+)?", loc) for loc in locations), locations
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in ("Lisa", "de Boer", "999990020", note, "feit-xyz", "Huiselijk geweld", "2027-03-01"):
+        assert secret not in logged, secret
