@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MEDPLUM := tests/contract/medplum
 
-.PHONY: install run test bench clean system-deps node-deps
+.PHONY: install run test bench clean system-deps node-deps browser-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,15 +29,27 @@ $(MEDPLUM)/node_modules/.package-lock.json: $(MEDPLUM)/package-lock.json
 
 node-deps: $(MEDPLUM)/node_modules/.package-lock.json
 
+# The browser tests (tests/browser): Debian's Chromium, driven by Playwright through executable_path
+# (never `playwright install`), and axe-core from the committed package-lock.json.
+BROWSER_TESTS := tests/browser
+$(BROWSER_TESTS)/node_modules/.package-lock.json: $(BROWSER_TESTS)/package-lock.json
+	npm ci --prefix $(BROWSER_TESTS) --no-audit --no-fund --loglevel=error
+
+browser-deps: $(BROWSER_TESTS)/node_modules/.package-lock.json
+	@[ -x /usr/bin/chromium ] || { \
+	  echo "installing Debian packages: chromium"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
 run: install
 	$(BIN)/python -m service.run
 
-test: install system-deps node-deps
+test: install system-deps node-deps browser-deps
 	$(BIN)/python -m pytest
 
 bench: install
 	$(BIN)/python benchmarks/extract.py
 	$(BIN)/python benchmarks/push.py
+	$(BIN)/python benchmarks/form.py
 
 clean:
-	rm -rf $(VENV) var build *.egg-info $(MEDPLUM)/node_modules
+	rm -rf $(VENV) var build *.egg-info $(MEDPLUM)/node_modules $(BROWSER_TESTS)/node_modules tests/artifacts

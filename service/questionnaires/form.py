@@ -155,7 +155,15 @@ def build_response(qdef: QuestionnaireDef, form_fields: FormFields, *, subject: 
     """The QuestionnaireResponse for the fields: nested groups, enabled items only, unticked boxes false.
 
     Values that cannot be read (see `check_fields`) are left out rather than guessed."""
-    answers, _ = parse_fields(qdef, form_fields)
+    return response_and_errors(qdef, form_fields, subject=subject, author=author, authored=authored,
+                               identifier=identifier, status=status)[0]
+
+
+def response_and_errors(qdef: QuestionnaireDef, form_fields: FormFields, *, subject: str | dict | None,
+                        author: str | dict | None, authored: str | None, identifier: dict | None,
+                        status: str = "completed") -> tuple[dict, list[FieldError]]:
+    """build_response, and the values it had to leave out because they could not be read (one parse)."""
+    answers, errors = parse_fields(qdef, form_fields)
     answers, _ = enabled_answers(qdef, answers)
     qr: dict = {"resourceType": "QuestionnaireResponse", "questionnaire": qdef.canonical, "status": status}
     if identifier:
@@ -166,7 +174,7 @@ def build_response(qdef: QuestionnaireDef, form_fields: FormFields, *, subject: 
     if authored:
         qr["authored"] = authored
     qr["item"] = response_items(qdef, answers)
-    return qr
+    return qr, errors
 
 
 def check_fields(qdef: QuestionnaireDef, form_fields: FormFields, *, today: date) -> list[FieldError]:

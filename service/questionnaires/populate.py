@@ -201,8 +201,8 @@ def teenage_suggestion(mother_birth: date | None, due: date | None, today: date)
     when_nl, when_en = ("op de uitgerekende datum", "at the due date") if due else ("nu", "now")
     return Suggestion(
         link_id=TEENAGE, kind="tick",
-        text=f"Suggestie: de patiënte is {when_nl} {age} jaar (jonger dan {TEENAGE_BELOW}). Niet automatisch aangevinkt — beoordeel zelf.",
-        english=f"Suggestion: the patient is {age} {when_en} (under {TEENAGE_BELOW}). Not ticked automatically — your judgement.",
+        text=f"De patiënte is {when_nl} {age} jaar (jonger dan {TEENAGE_BELOW}). Niet automatisch aangevinkt — beoordeel zelf.",
+        english=f"The patient is {age} {when_en} (under {TEENAGE_BELOW}). Not ticked automatically — your judgement.",
     )
 
 

@@ -1,6 +1,6 @@
 """The EHR's own FHIR server, with the launch's token: read the record for $populate, write the referral back.
 
-The client comes from the SMART launch (`service.smart.views.ehr_client`). Every failure is turned
+The client comes from the SMART launch (`service.smart.views.ehr_client`, a new one per call). Every failure is turned
 into a plain-words outcome for the page: reading the record is a help, not a condition (the form
 works without it), and writing back is optional (DESIGN.md "EHR write-back is optional").
 """
@@ -12,7 +12,6 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from service.fhir.client import BearerTokenAuth, FhirClient
 from service.fhir.errors import FhirAuthError, FhirError, FhirNotFound, FhirServerUnreachable
 from service.questionnaires.populate import ICPC_PREGNANCY, LOINC_DUE_DATE, SCT_PREGNANCY
 from service.fhir import urls
@@ -22,19 +21,14 @@ log = logging.getLogger(__name__)
 
 @contextmanager
 def ehr_client(ctx):
-    """A FhirClient for the launch's EHR (ctx.iss) with its bearer token."""
+    """The launch's FhirClient for the EHR (ctx.iss, its bearer token), closed after use."""
+    from service.smart.views import ehr_client as smart_ehr_client
+
+    client = smart_ehr_client(ctx)
     try:
-        from service.smart.views import ehr_client as smart_ehr_client
-    except ModuleNotFoundError as exc:
-        if exc.name != "service.smart.views":
-            raise
-        smart_ehr_client = None
-    if smart_ehr_client is not None:
-        yield smart_ehr_client(ctx)
-        return
-    # Until the SMART launch module is there: the same thing, built here.
-    with FhirClient(ctx.iss, auth=BearerTokenAuth(ctx.access_token), retries=1, timeout=(3.05, 10)) as client:
         yield client
+    finally:
+        client.close()
 
 
 def _matches(bundle: dict) -> list[dict]:

@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 from service.audit import AuditEntry
 from service.errors import KsError, ResponseInvalid
 from service.questionnaires.form import (
-    FieldError, build_response, check_fields, parse_date_field, parse_fields, response_to_fields,
+    FieldError, build_response, check_fields, parse_date_field, response_and_errors, response_to_fields,
 )
 from service.questionnaires.populate import TEENAGE, populate, record_facts, suggestions, teenage_suggestion
 from service.referrals.bundle import evaluation_signals
@@ -151,11 +151,12 @@ def _live_suggestions(work: WorkState, fields, today: date) -> list[dict]:
 
 def _panel(ctx, work: WorkState, fields) -> dict:
     qdef, lang = _qdef(), _lang(ctx)
-    _, parse_errors = parse_fields(qdef, fields)
+    qr, parse_errors = response_and_errors(qdef, fields, subject=_subject(ctx), author=ctx.fhir_user,
+                                           authored=_now().isoformat(), identifier=None, status="in-progress")
     sugg = [{**s, "text": s["english"] if lang == "en" else s["text"]} for s in _live_suggestions(work, fields, _now().date())]
     errors = [{"linkId": e.link_id, "text": _error(e, lang)} for e in parse_errors]
     try:
-        _, _, evaluation = _evaluate(ctx, fields, status="in-progress")
+        _, evaluation = _engine().evaluate(qr)
     except ResponseInvalid:
         return {"unavailable": True, "errors": errors, "suggestions": sugg, "safety": [], "recipients": [], "advice": []}
     return panel_model(evaluation, qdef, lang, suggestions=sugg, errors=errors)

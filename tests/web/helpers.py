@@ -15,7 +15,7 @@ from service.smart.session import COOKIE_NAME, LaunchContext, SessionStore
 ROLE_OF_USER = {"demo-gp": "huisarts", "demo-poh": "poh-jeugd", "demo-assistant": "doktersassistent"}
 
 
-def launch_session(app, *, iss: str, patient: str | None, user: str = "demo-gp", banner: bool = True,
+def launch_session(app_or_store, *, iss: str, patient: str | None, user: str = "demo-gp", banner: bool = True,
                    language: str = "nl", patient_banner: dict | None = None) -> LaunchContext:
     ctx = LaunchContext(
         session_id=SessionStore.new_id(), iss=iss, client_id="kansrijke-start", token_endpoint=f"{iss}/token",
@@ -23,7 +23,8 @@ def launch_session(app, *, iss: str, patient: str | None, user: str = "demo-gp",
         patient=patient, fhir_user=f"PractitionerRole/{user}", role=ROLE_OF_USER.get(user, "onbekend"),
         need_patient_banner=banner, patient_banner=patient_banner or {}, language=language,
     )
-    app.extensions["ks_sessions"].save(ctx)
+    store = app_or_store.extensions["ks_sessions"] if hasattr(app_or_store, "extensions") else app_or_store
+    store.save(ctx)
     return ctx
 
 

@@ -79,10 +79,13 @@ def test_english(as_user):
     r = post(client, "/form/language", {"lang": "en", "_form": "main", "homeless": "true", **PREGNANT})
     assert r.status_code == 303 and r.headers["Location"] == "/form"
     html = page(client)
-    assert '<html lang="en">' in html and "Homeless / roofless" in html or "Homeless" in html
+    assert '<html lang="en">' in html and '<label for="f-homeless">Homeless / roofless</label>' in html
     assert "Urgent vulnerabilities" in html and "What the rules suggest" in html
     assert 'id="f-homeless" name="homeless" value="true" checked' in html  # kept across the switch
-    assert client.ctx.session_id and "en" == client.application.extensions["ks_sessions"].load(client.ctx.session_id).language
+    assert client.application.extensions["ks_sessions"].load(client.ctx.session_id).language == "en"
+    panel = post(client, "/form/panel", {**PREGNANT, "homeless": "true"}).get_json()
+    assert panel["panel"]["level"]["text"] == "urgently vulnerable"
+    assert "priority urgent" in panel["html"]
 
 
 def test_without_a_launch_the_pages_ask_to_open_again(client):

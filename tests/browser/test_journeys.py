@@ -1,0 +1,177 @@
+"""Three journeys in headless Chromium: a GP with JavaScript, the same without, and an assistant who cannot send.
+
+Every step is screenshotted to tests/artifacts/<journey>/ and checked with axe-core (no serious or
+critical violation) and for Content-Security-Policy errors.
+"""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from service.fhir.client import FhirClient
+
+PANEL = "#panel"
+
+
+def sr_ids(page) -> list[str]:
+    return [t.strip() for t in page.locator("code.sr-id").all_inner_texts()]
+
+
+def test_gp_with_javascript(journey, live_app):
+    j = journey()
+    page = j.page
+    j.launch("demo-pregnant")
+    expect(page.locator("h1")).to_have_text("Signalering kwetsbaarheid")
+    expect(page.locator("#f-phase-pregnant")).to_be_checked()  # $populate from the EHR record
+    expect(page.locator("#f-due-date")).not_to_have_value("")
+    expect(page.locator("#sug-teenage-pregnancy")).to_be_visible()  # suggested ...
+    expect(page.locator("#f-teenage-pregnancy")).not_to_be_checked()  # ... never ticked
+    # enableWhen acts live: the child's birth date and the kindcheck are hidden until they apply
+    expect(page.locator("#item-child-birth-date")).to_be_hidden()
+    expect(page.locator("#item-safety")).to_be_hidden()
+    expect(page.locator(PANEL)).to_contain_text("geen kwetsbaarheid")
+    j.check("form-prefilled")
+
+    page.get_by_label("Financiële problematiek", exact=True).check()
+    page.get_by_label("Taalbarrière", exact=True).check()
+    expect(page.locator(f"{PANEL} .level-value")).to_have_text("kwetsbaar")
+    expect(page.locator(f"{PANEL} .recipient")).to_contain_text("Regiocoördinator Jeugdgezondheidszorg")
+    expect(page.locator(f"{PANEL} .recipient")).to_contain_text("prioriteit regulier")
+    expect(page.locator(f"{PANEL} .recipient .reasons").first).to_contain_text("Financiële problematiek; Taalbarrière")
+    j.check("panel-vulnerable")
+
+    page.get_by_label("Huiselijk geweld", exact=True).check()
+    expect(page.locator(f"{PANEL} .safety.meldcode")).to_be_visible()
+    first = page.locator(f"{PANEL} section").first
+    expect(first).to_have_class(re.compile(r"meldcode"))  # the Meldcode before anything else
+    expect(first).to_contain_text("Bel 112")
+    expect(first).to_contain_text("Veilig Thuis 0800-2000")
+    expect(first).to_contain_text("Deze dienst stuurt nooit iets naar Veilig Thuis")
+    expect(page.locator(f"{PANEL} .level-value")).to_have_text("urgent kwetsbaar")
+    expect(page.locator(f"{PANEL} .recipient").filter(has_text="POH Jeugd")).to_be_visible()  # complex
+    expect(page.locator("#item-safety")).to_be_visible()  # the kindcheck appears
+    page.locator("#f-children-in-household").fill("2")
+    page.get_by_label("De patiënt geeft toestemming").check()
+    expect(page.locator("#item-consent-method")).to_be_visible()
+    page.get_by_label("Mondeling", exact=True).check()
+    page.locator("#f-note").fill("Wil hulp bij geldzaken.")
+    j.check("panel-meldcode")
+    page.locator("#item-urgent-signals").scroll_into_view_if_needed()
+    page.evaluate("window.scrollTo(0, document.getElementById('item-urgent-signals').offsetTop - 16)")
+    j.shot("panel-meldcode-viewport", full_page=False)  # the form with the panel beside it, as the GP sees it
+
+    page.get_by_role("button", name="Controleren en verder").click()
+    page.wait_for_url("**/form/meldcode")
+    expect(page.locator("h1")).to_contain_text("meldcode")
+    page.get_by_label(re.compile("Stap 1")).check()
+    page.get_by_label(re.compile("Stap 2")).check()
+    j.check("meldcode-step")
+    page.get_by_role("button", name="Verder naar controleren").click()
+
+    page.wait_for_url("**/form/review")
+    jgz = page.locator("article.review-recipient").filter(has_text="Regiocoördinator")
+    expect(jgz).to_contain_text("Huiselijk geweld; Financiële problematiek; Taalbarrière")
+    expect(jgz).to_contain_text("Wil hulp bij geldzaken.")
+    box = page.locator("#consent-for-regiocoordinator-jgz")
+    expect(box).to_be_checked()
+    box.uncheck()
+    expect(page.locator("#consent-state-regiocoordinator-jgz")).to_contain_text("Wordt NIET verstuurd")
+    box.check()
+    expect(page.locator("#consent-state-regiocoordinator-jgz")).to_have_text("Wordt verstuurd.")
+    j.check("review")
+
+    page.get_by_role("button", name="Versturen en vastleggen").click()
+    page.wait_for_url("**/form/sent")
+    expect(page.locator(".state-value")).to_have_text("afgeleverd")
+    ids = sr_ids(page)
+    assert len(ids) == 2
+    expect(page.locator("#summary")).to_have_value(re.compile("Signalen: Huiselijk geweld"))
+    expect(page.locator("#copy-summary")).to_be_visible()
+    expect(page.locator(".ehr-ok")).to_contain_text("QuestionnaireResponse/")  # written back with the launch's token
+    j.check("sent")
+    with FhirClient(live_app.fhir) as fhir:
+        for sr_id in ids:
+            sr = fhir.read("ServiceRequest", sr_id)
+            assert sr["subject"]["reference"] == "Patient/demo-pregnant" and sr["status"] == "active"
+
+
+def test_gp_without_javascript(journey, live_app):
+    j = journey(javascript=False)
+    page = j.page
+    j.launch("demo-pregnant")
+    # every item is visible, with when to fill it in
+    expect(page.locator("#item-child-birth-date")).to_be_visible()
+    expect(page.locator("#hint-child-birth-date")).to_have_text("Alleen invullen als bij ‘Fase’ ‘Na de geboorte’ is gekozen.")
+    expect(page.locator(".nojs-only").first).to_be_visible()
+    j.check("form")
+    page.locator("#f-due-date").fill("")
+    page.get_by_label("Huiselijk geweld", exact=True).check()
+    page.get_by_label("Dak- of thuisloos", exact=True).check()
+    page.get_by_role("button", name="Voorstel bijwerken").click()
+    expect(page.locator(f"{PANEL} .safety.meldcode")).to_be_visible()
+    j.check("panel-updated")
+    page.get_by_role("button", name="Controleren en verder").click()
+    summary = page.locator("#error-summary")
+    expect(summary).to_contain_text("Vul ‘Uitgerekende datum (à terme datum)’ in.")
+    expect(page.locator("#err-due-date")).to_contain_text("Vul ‘Uitgerekende datum")
+    j.check("errors")
+    summary.get_by_role("link").first.click()
+    assert page.url.endswith("#f-due-date")
+    page.locator("#f-due-date").fill("2027-03-01")
+    page.get_by_role("button", name="Controleren en verder").click()
+    page.wait_for_url("**/form/meldcode")
+    page.locator("#f-children-in-household").fill("1")
+    j.check("meldcode")
+    page.get_by_role("button", name="Verder naar controleren").click()
+    page.wait_for_url("**/form/review")
+    expect(page.locator("#consent-state-regiocoordinator-jgz")).to_contain_text("Wordt NIET verstuurd")
+    page.get_by_label(re.compile("toestemming om deze gegevens te delen met Regiocoördinator")).check()
+    page.get_by_label("Schriftelijk", exact=True).check()
+    page.get_by_role("button", name="Toestemming vastleggen en overzicht bijwerken").click()
+    expect(page.locator("#consent-state-regiocoordinator-jgz")).to_have_text("Wordt verstuurd.")
+    j.check("review-consent")
+    page.get_by_role("button", name="Versturen en vastleggen").click()
+    page.wait_for_url("**/form/sent")
+    ids = sr_ids(page)
+    assert len(ids) == 2  # two urgent signals: complex, so the POH Jeugd too
+    expect(page.locator("#copy-summary")).to_be_hidden()  # the copy button needs JavaScript; the text is selectable
+    j.check("sent")
+    with FhirClient(live_app.fhir) as fhir:
+        assert fhir.read("ServiceRequest", ids[0])["priority"] == "urgent"
+
+
+def test_assistant_cannot_send(journey, live_app):
+    j = journey()
+    page = j.page
+    j.launch("demo-child-1y", user="demo-assistant")
+    expect(page.locator("#f-phase-postpartum")).to_be_checked()
+    expect(page.get_by_text("Versturen doet de huisarts of de POH Jeugd.")).to_be_visible()
+    page.keyboard.press("Tab")  # keyboard only: the skip link first, then a tick box with the space bar
+    expect(page.locator(".skip-link")).to_be_focused()
+    page.locator("#f-substance-addiction").focus()
+    page.keyboard.press("Space")
+    expect(page.locator("#f-substance-addiction")).to_be_checked()
+    expect(page.locator(f"{PANEL} .level-value")).to_have_text("urgent kwetsbaar")
+    page.get_by_role("button", name="Concept opslaan").click()
+    expect(page.locator(".notice[role=status]")).to_contain_text("Concept opgeslagen")
+    j.check("draft-saved")
+    page.get_by_role("button", name="Controleren en verder").click()
+    page.wait_for_url("**/form/review")
+    expect(page.get_by_role("button", name="Versturen en vastleggen")).to_have_count(0)
+    expect(page.get_by_text("Versturen mag alleen de huisarts of de POH Jeugd")).to_be_visible()
+    j.check("review-no-send")
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+    r = j.context.request.post(j.url("/form/send"), form={"csrf_token": token, "consent-for-regiocoordinator-jgz": "true",
+                                                          "consent-method": "verbal"})
+    assert r.status == 403 and "Versturen mag alleen de huisarts of de POH Jeugd" in r.text()
+    with FhirClient(live_app.fhir) as fhir:
+        assert fhir.search("ServiceRequest", {"subject": "Patient/demo-child-1y"}).get("entry", []) == []
+    # English, kept for the session (no patient data in the cookie or URL)
+    page.get_by_role("link", name="Terug naar het formulier").click()
+    page.get_by_role("button", name="English").click()
+    page.wait_for_url("**/form")
+    expect(page.locator("h1")).to_have_text("Signalling vulnerability")
+    expect(page.get_by_label("Addiction / substance-use problems", exact=False)).to_be_checked()
+    j.check("english")
