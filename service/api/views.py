@@ -52,6 +52,8 @@ def metadata():
          "searchParam": [{"name": "url", "type": "uri"}, {"name": "version", "type": "token"}]}
         for rtype in CATALOG_TYPES
     ]
+    resources[0]["operation"] = [
+        {"name": "populate", "definition": "http://hl7.org/fhir/uv/sdc/OperationDefinition/Questionnaire-populate"}]
     resources.append({
         "type": "QuestionnaireResponse",
         "operation": [
@@ -59,6 +61,7 @@ def metadata():
             {"name": "evaluate", "definition": f"{op}/QuestionnaireResponse-evaluate"},
             {"name": "extract", "definition": "http://hl7.org/fhir/uv/sdc/OperationDefinition/QuestionnaireResponse-extract"},
         ],
+        "interaction": [{"code": "create"}],
     })
     return fhir_response({
         "resourceType": "CapabilityStatement",

@@ -19,7 +19,7 @@ def test_metadata_lists_what_the_service_offers(client):
     assert cs["resourceType"] == "CapabilityStatement" and cs["fhirVersion"] == "4.0.1"
     resources = {res["type"]: res for res in cs["rest"][0]["resource"]}
     assert {"validate", "evaluate", "extract"} <= {op["name"] for op in resources["QuestionnaireResponse"]["operation"]}
-    assert "Questionnaire" in resources
+    assert [op["name"] for op in resources["Questionnaire"]["operation"]] == ["populate"]
 
 
 def test_questionnaire_search_and_read(client):
