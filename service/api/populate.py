@@ -14,12 +14,10 @@ import logging
 from datetime import datetime
 
 from flask import Blueprint, current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
 
-from service.api.fhirjson import parse_fhir_json
-from service.api.views import fhir_response
+from service.api.views import fhir_response, read_fhir_body
 from service.audit import AuditEntry
-from service.errors import InputInvalid, Issue, NotFound, PayloadTooLarge, operation_outcome
+from service.errors import InputInvalid, Issue, NotFound, operation_outcome
 from service.questionnaires.populate import populate, suggestions
 from service.referrals.pipeline import PRACTICE_ZONE
 
@@ -108,14 +106,8 @@ def _read_locally(patient_id: str, issues: list[Issue]) -> list[dict]:
 @populate_api.post("/Questionnaire/$populate")
 @populate_api.post("/Questionnaire/<qid>/$populate")
 def populate_questionnaire(qid: str | None = None):
-    settings = current_app.config["KS_SETTINGS"]
     engine = current_app.extensions["ks_engine"]
-    try:
-        raw = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        raise PayloadTooLarge(f"Het verzoek is groter dan {settings.max_body_bytes} bytes.",
-                              english=f"The request body is larger than {settings.max_body_bytes} bytes.") from None
-    params = _params(parse_fhir_json(raw, request.content_type, max_depth=settings.max_json_depth))
+    params = _params(read_fhir_body())
     issues: list[Issue] = []
     qdef = _questionnaire(engine, qid, params, issues)
 

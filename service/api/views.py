@@ -30,15 +30,19 @@ def fhir_response(resource: dict, status: int = 200):
     return response
 
 
-def read_body(expected: str, names: tuple[str, ...]) -> dict:
+def read_fhir_body() -> dict:
+    """The request body as FHIR JSON within the size, depth and content-type limits, or a 4xx KsError."""
     settings = current_app.config["KS_SETTINGS"]
     try:
         body = request.get_data(cache=False)
     except RequestEntityTooLarge:
         raise PayloadTooLarge(f"Het verzoek is groter dan {settings.max_body_bytes} bytes.",
                               english=f"The request body is larger than {settings.max_body_bytes} bytes.") from None
-    data = parse_fhir_json(body, request.content_type, max_depth=settings.max_json_depth)
-    return unwrap_parameter(data, names, expected)
+    return parse_fhir_json(body, request.content_type, max_depth=settings.max_json_depth)
+
+
+def read_body(expected: str, names: tuple[str, ...]) -> dict:
+    return unwrap_parameter(read_fhir_body(), names, expected)
 
 
 @api.get("/metadata")
