@@ -172,16 +172,25 @@ def _id_token_claims(id_token: str | None, jwks_uri: str | None) -> dict:
                           400, type(exc).__name__) from exc
 
 
+def _role_from_codes(resource: dict) -> str:
+    codes = [c.get("code") for cc in resource.get("code", []) for c in cc.get("coding", [])]
+    return next((ROLE_BY_SNOMED[c] for c in codes if c in ROLE_BY_SNOMED), "onbekend")
+
+
 def _role_and_banner(iss: str, token: str, fhir_user: str | None, patient: str | None, need_banner: bool) -> tuple[str, dict]:
+    """The user's role from fhirUser: a PractitionerRole's SNOMED code, or for a Practitioner (as the official
+    SMART launcher gives) the code of their PractitionerRole(s); the patient banner when asked for."""
     role, banner = "onbekend", {}
     with FhirClient(iss, auth=BearerTokenAuth(token), retries=1) as client:
         if fhir_user and "/" in fhir_user:
             rtype, rid = fhir_user.rstrip("/").split("/")[-2:]
             try:
-                user = client.read(rtype, rid)
                 if rtype == "PractitionerRole":
-                    codes = [c.get("code") for cc in user.get("code", []) for c in cc.get("coding", [])]
-                    role = next((ROLE_BY_SNOMED[c] for c in codes if c in ROLE_BY_SNOMED), "onbekend")
+                    role = _role_from_codes(client.read(rtype, rid))
+                elif rtype == "Practitioner":
+                    found = client.search("PractitionerRole", {"practitioner": f"Practitioner/{rid}"})
+                    roles = {_role_from_codes(e["resource"]) for e in found.get("entry", []) if "resource" in e} - {"onbekend"}
+                    role = roles.pop() if len(roles) == 1 else "onbekend"  # several roles: do not guess
             except FhirError:
                 pass
         if need_banner and patient:

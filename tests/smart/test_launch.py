@@ -172,3 +172,16 @@ def test_production_refuses_to_start_without_a_secret(tmp_path):
         create_app({"env": "production", "data_dir": tmp_path})
     with pytest.raises(SettingsInvalid, match="KS_SECRET_KEY"):
         create_app({"env": "production", "secret_key": "short", "data_dir": tmp_path})
+
+
+@pytest.mark.parametrize(("fhir_user", "role"), [
+    ("Practitioner/demo-poh-practitioner", "poh-jeugd"),  # the official launcher's fhirUser is a Practitioner
+    ("PractitionerRole/demo-assistant", "doktersassistent"),
+    ("Practitioner/nobody", "onbekend"),
+    (None, "onbekend"),
+])
+def test_role_from_practitioner_or_role(sekmet_demo, fhir_user, role):
+    from service.smart.views import _role_and_banner
+
+    got, banner = _role_and_banner(sekmet_demo.base_url, "unused-by-sekmet", fhir_user, "demo-child-1y", True)
+    assert got == role and banner["name"] == "Noah Bakker"
