@@ -6,6 +6,7 @@ With KS_FHIR_BASE_URL set, the service pushes to that server instead and starts 
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from datetime import date
@@ -73,6 +74,8 @@ Stop with Ctrl-C.
 """, flush=True)
     if app.config["KS_SETTINGS"].sandbox == "on":
         print(f"Open the demo (the sandbox EHR launches the app): http://{host}:{port}/sandbox/launch", flush=True)
+    # No access log: request lines carry paths and query strings (the sandbox EHR's FHIR calls name patients).
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
         app.run(host=host, port=port, debug=False, use_reloader=False)
     finally:
