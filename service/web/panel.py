@@ -147,6 +147,15 @@ def his_summary(*, evaluation: Evaluation, qdef: QuestionnaireDef, qr: dict, lan
         lines.append(("Meldcode: stappen afgevinkt: " if nl else "Meldcode: steps ticked: ")
                      + (", ".join(map(str, done)) if done else ("geen" if nl else "none"))
                      + (" (niets naar Veilig Thuis verstuurd door deze dienst)" if nl else " (nothing sent to Veilig Thuis by this service)"))
+        for i, (sid, _, _) in enumerate(MELDCODE_STEPS):
+            by = meldcode.get("done_by", {}).get(sid)
+            if by:
+                lines.append((f"  stap {i + 1}: {by['date']}, {by['user']}" if nl else f"  step {i + 1}: {by['date']}, {by['user']}"))
+        if meldcode.get("informed") == "yes":
+            lines.append("Patiënt geïnformeerd over de zorgen: ja" if nl else "Patient informed of the concerns: yes")
+        elif meldcode.get("informed") == "no":
+            lines.append(("Patiënt geïnformeerd over de zorgen: nee — reden: " if nl else "Patient informed of the concerns: no — reason: ")
+                         + (meldcode.get("not_informed_reason") or ("niet opgegeven" if nl else "not given")))
         if meldcode.get("facts"):
             lines.append(("Feiten (Meldcode): " if nl else "Facts (Meldcode): ") + meldcode["facts"])
     lines.append(describe(evaluation, qdef, "en" if not nl else "nl"))

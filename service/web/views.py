@@ -435,6 +435,7 @@ def _render_meldcode(ctx, work: WorkState, error: str | None, status: int = 200)
     lang = _lang(ctx)
     return render_template(
         "meldcode.html", steps=MELDCODE_STEPS, done=set(work.meldcode.get("steps", ())), facts=work.meldcode.get("facts", ""),
+        informed=work.meldcode.get("informed", ""), not_informed_reason=work.meldcode.get("not_informed_reason", ""),
         children=_first(work.fields, CHILDREN), children_label=(item.text_en if lang == "en" and item.text_en else item.text) if item else "",
         error=error, banner=_banner(ctx, work), page="meldcode", max_facts=MAX_FACTS,
     ), status
@@ -448,7 +449,15 @@ def meldcode_done():
     if work is None or not work.reviewed:
         return redirect(url_for(".form"), 303)
     known = {sid for sid, _, _ in MELDCODE_STEPS}
-    work.meldcode = {"seen": True, "steps": [s for s in request.form.getlist("meldcode-step") if s in known],
+    steps = [s for s in request.form.getlist("meldcode-step") if s in known]
+    # DOMAIN.md §3.3: each step with date and user; whether the patient was informed, and if not, why.
+    earlier = work.meldcode.get("done_by", {})
+    stamp = {"date": _now().date().isoformat(), "user": ctx.fhir_user or ctx.role}
+    informed = request.form.get("meldcode-informed", "")
+    work.meldcode = {"seen": True, "steps": steps,
+                     "done_by": {sid: earlier.get(sid, stamp) for sid in steps},
+                     "informed": informed if informed in ("yes", "no") else "",
+                     "not_informed_reason": request.form.get("meldcode-not-informed-reason", "").strip()[:MAX_FACTS],
                      "facts": request.form.get("meldcode-facts", "").strip()[:MAX_FACTS]}
     children = request.form.get(CHILDREN, "").strip()
     work.fields = {**work.fields, CHILDREN: [children] if children else []}

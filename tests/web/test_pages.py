@@ -178,7 +178,9 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     meld = page(client, "/form/meldcode")
     assert "Acuut gevaar? Bel 112." in meld and "Veilig Thuis 0800-2000" in meld
     assert len(re.findall(r'name="meldcode-step"', meld)) == 5 and 'value="2"' in meld
+    assert 'name="meldcode-informed"' in meld and 'id="meldcode-not-informed-reason"' in meld
     r = post(client, "/form/meldcode", {"meldcode-step": ["signalen", "advies"], "children-in-household": "2",
+                                        "meldcode-informed": "no", "meldcode-not-informed-reason": "Niet veilig: partner aanwezig.",
                                         "meldcode-facts": "Blauwe plek op arm gezien."}, token)
     assert r.status_code == 303 and r.headers["Location"] == "/form/review"
     # 3. review: exactly what goes to whom
@@ -214,8 +216,10 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     summary = re.search(r'<textarea id="summary" class="summary" readonly rows="14">(.*?)</textarea>', sent, re.S).group(1)
     for part in ("Signalen: Huiselijk geweld; Financiële problematiek; Taalbarrière", "Meldcode: stappen afgevinkt: 1, 2",
                  "Feiten (Meldcode): Blauwe plek op arm gezien.", "Kindcheck: kinderen in het huishouden: 2",
-                 "Toestemming: schriftelijk", "afgeleverd", "Hulpvraag: Wil graag hulp bij geldzaken."):
+                 "Toestemming: schriftelijk", "afgeleverd", "Hulpvraag: Wil graag hulp bij geldzaken.",
+                 "Patiënt geïnformeerd over de zorgen: nee — reden: Niet veilig: partner aanwezig."):
         assert part in summary
+    assert re.search(r"stap 1: \d{4}-\d\d-\d\d, PractitionerRole/demo-gp", summary)  # each step with date and user
     assert 'id="copy-summary"' in sent
     # every access audited, by the launch's user
     events = [(a["event"], a["outcome"], a["who"]) for a in web_app.extensions["ks_delivery"].audit.entries("Patient/demo-pregnant")]
