@@ -103,6 +103,19 @@ async def run_scenario(port: int, sessions: list[tuple[str, str]], concurrency: 
     return latencies, errors
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by gunicorn's workers (the children of `pid`)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            parts = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(parts[11]) + int(parts[12])) / tick  # utime, stime
+    return total
+
+
 def wait_up(base: str, process: subprocess.Popen, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -149,19 +162,23 @@ def main() -> None:
         for kind in ("render", "panel"):
             asyncio.run(run_scenario(port, sessions, 4, 50, kind, 0))  # warm both workers
             for c in CONCURRENCY:
-                t0 = time.perf_counter()
+                t0, cpu0, srv0 = time.perf_counter(), time.process_time(), server_cpu(server.pid)
                 lat, errors = asyncio.run(run_scenario(port, sessions, c, args.requests, kind, c))
                 wall = time.perf_counter() - t0
-                rows.append((kind, c, len(lat), errors, pct(lat, 50), pct(lat, 95), pct(lat, 99), len(lat) / wall))
+                client_cpu, srv_cpu = time.process_time() - cpu0, server_cpu(server.pid) - srv0
+                rows.append((kind, c, len(lat), errors, pct(lat, 50), pct(lat, 95), pct(lat, 99), len(lat) / wall,
+                             srv_cpu / len(lat), client_cpu / len(lat)))
     finally:
         server.terminate()
         server.wait(10)
         ehr.stop()
     names = {"render": "GET /form (page render)", "panel": "POST /form/panel (live panel)"}
     print(f"gunicorn -w 2 (sync workers), {os.cpu_count()} CPU(s), clients on the same machine; ms per request")
-    print(f"{'scenario':32} {'clients':>7} {'n':>6} {'errors':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'req/s':>8}")
-    for kind, c, n, errors, p50, p95, p99, rps in rows:
-        print(f"{names[kind]:32} {c:>7} {n:>6} {errors:>6} {p50 * 1000:>8.1f} {p95 * 1000:>8.1f} {p99 * 1000:>8.1f} {rps:>8.0f}")
+    print("server cpu: gunicorn workers' CPU time per request; client cpu: this process's (the load generator's)")
+    print(f"{'scenario':32} {'clients':>7} {'n':>6} {'errors':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'req/s':>8} {'server cpu':>10} {'client cpu':>10}")
+    for kind, c, n, errors, p50, p95, p99, rps, scpu, ccpu in rows:
+        print(f"{names[kind]:32} {c:>7} {n:>6} {errors:>6} {p50 * 1000:>8.1f} {p95 * 1000:>8.1f} {p99 * 1000:>8.1f} {rps:>8.0f}"
+              f" {scpu * 1000:>10.2f} {ccpu * 1000:>10.2f}")
     panel32 = next(r for r in rows if r[0] == "panel" and r[1] == 32)
     verdict = "met" if panel32[6] * 1000 < 50 else "NOT met"
     print(f"target live panel p99 < 50 ms at 32 clients: {verdict} ({panel32[6] * 1000:.1f} ms)")

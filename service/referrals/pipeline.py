@@ -79,6 +79,20 @@ class Engine:
         evaluation = evaluate_rules(qr, ruleset, qdef, today=reference_date(qr), index=result.index)
         return result, evaluation
 
+    def evaluate_built(self, qr: dict, region: str | None = None) -> Evaluation:
+        """Evaluate a response that `service.questionnaires.form.build_response` made from the fields of a form.
+
+        Such a response is valid by construction (known linkIds, enabled items only, answers of the items'
+        types and options; tests/web/test_form_fields.py checks that over thousands of random field
+        sets), so the item checks of `evaluate` are skipped: the live panel's path, run at every tick.
+        Everything that is sent still goes through `extract`, which validates."""
+        ruleset = self.ruleset(region)
+        qdef = self.catalog.find(qr.get("questionnaire"))
+        if qdef is None or self.catalog.find(ruleset.questionnaire) is not qdef:
+            raise ResponseInvalid(f"De regels van {ruleset.id} horen niet bij {qr.get('questionnaire')}.",
+                                  english=f"Rule set {ruleset.label} does not apply to {qr.get('questionnaire')}.")
+        return evaluate_rules(qr, ruleset, qdef, today=reference_date(qr))
+
     def extract(self, qr: dict, region: str | None = None, *, structural: bool = False) -> Extraction:
         """The referral transaction Bundle for a response (SDC $extract: nothing is written).
 

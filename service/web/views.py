@@ -156,7 +156,7 @@ def _panel(ctx, work: WorkState, fields) -> dict:
     sugg = [{**s, "text": s["english"] if lang == "en" else s["text"]} for s in _live_suggestions(work, fields, _now().date())]
     errors = [{"linkId": e.link_id, "text": _error(e, lang)} for e in parse_errors]
     try:
-        _, evaluation = _engine().evaluate(qr)
+        evaluation = _engine().evaluate_built(qr)
     except ResponseInvalid:
         return {"unavailable": True, "errors": errors, "suggestions": sugg, "safety": [], "recipients": [], "advice": []}
     return panel_model(evaluation, qdef, lang, suggestions=sugg, errors=errors)
