@@ -19,7 +19,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     """Build the app: settings (KS_* environment, then `config`), the engine, the API blueprint."""
     from service.api.views import api, register_error_handlers
     from service.config import load_settings
-    from service.outbox.worker import OutboxWorker
+    from service.outbox.worker import Housekeeper, OutboxWorker
     from service.referrals.pipeline import Engine
     from service.referrals.wiring import build_delivery
     from service.smart.session import SessionStore
@@ -45,6 +45,8 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.register_blueprint(api)
     _register_optional_blueprints(app, settings)
     register_error_handlers(app)
+    if not app.config.get("TESTING"):
+        app.extensions["ks_housekeeper"] = Housekeeper(app.extensions, settings.purge_interval).start()
     return app
 
 

@@ -39,6 +39,7 @@ class Settings:
     outbox_interval: float = 5.0  # seconds between rounds of the outbox worker
     outbox_lease: float = 120.0  # seconds a worker owns an item it is pushing; after a crash it is pushed again then
     outbox_worker: str = "on"  # on | off (off: only `kansrijk outbox retry` and submissions push)
+    purge_interval: float = 3600.0  # seconds between purges of expired sessions, form work, drafts, sandbox grants
     secret_key: str | None = None
     log_level: str = "INFO"
     # SMART on FHIR app (issue 4)

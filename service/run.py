@@ -79,9 +79,9 @@ Stop with Ctrl-C.
     try:
         app.run(host=host, port=port, debug=False, use_reloader=False)
     finally:
-        worker = app.extensions.get("ks_outbox_worker")
-        if worker:
-            worker.stop()
+        for name in ("ks_outbox_worker", "ks_housekeeper"):
+            if app.extensions.get(name):
+                app.extensions[name].stop()
         if embedded:
             embedded.stop()
     return 0

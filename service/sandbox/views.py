@@ -8,15 +8,18 @@
   need_patient_banner, id_token with fhirUser).
 - /sandbox/fhir: the FHIR base the app talks to; checks the bearer token and passes calls on to the
   configured FHIR server.
-Everything is kept in memory: the sandbox is for one demo process (make run), not for production.
+Launches, codes, tokens and the signing key are kept in a SQLite file under KS_DATA_DIR, so it also works
+under a multi-process server; it is for demos and tests, not for production.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from urllib.parse import urlencode
 
 import requests
@@ -29,6 +32,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from service.demo import DEMO_PATIENTS, DEMO_USERS
+from service.storage import SQLiteFile
 
 sandbox = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 ACCESS_TOKEN_LIFETIME = 3600
@@ -134,28 +138,75 @@ class Token:
 
 
 class State:
-    """The sandbox's memory: launches, codes, tokens, its id_token key."""
+    """The sandbox's memory: launches, codes, tokens and its id_token key, in a SQLite file under KS_DATA_DIR,
+    so that every worker of a multi-process server (gunicorn -w 2) sees the same grants."""
 
-    def __init__(self, clients: dict[str, SandboxClient], token_lifetime: int):
+    SCHEMA = ("CREATE TABLE IF NOT EXISTS sandbox_grant (kind TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, "
+              "expires REAL NOT NULL, PRIMARY KEY (kind, key));"
+              "CREATE TABLE IF NOT EXISTS sandbox_key (id INTEGER PRIMARY KEY CHECK (id = 1), jwk TEXT NOT NULL);")
+
+    def __init__(self, path: Path, clients: dict[str, SandboxClient], token_lifetime: int):
         self.clients = clients
         self.token_lifetime = token_lifetime
-        self.launches: dict[str, SandboxUser] = {}
-        self.codes: dict[str, AuthCode] = {}
-        self.tokens: dict[str, Token] = {}
-        self.refresh: dict[str, Token] = {}
-        self.key = RSAKey.generate_key(2048, parameters={"kid": "sandbox-1", "alg": "RS256", "use": "sig"})
+        self._db = SQLiteFile(path)
+        self._db.conn().executescript(self.SCHEMA)
+        try:
+            Path(path).chmod(0o600)  # tokens and a private key at rest
+        except OSError:
+            pass
+        # One key for all workers: the first to start stores it, the others read that one.
+        fresh = RSAKey.generate_key(2048, parameters={"kid": "sandbox-1", "alg": "RS256", "use": "sig"})
+        conn = self._db.conn()
+        conn.execute("INSERT OR IGNORE INTO sandbox_key (id, jwk) VALUES (1, ?)", (json.dumps(fresh.as_dict(private=True)),))
+        self.key = RSAKey.import_key(json.loads(conn.execute("SELECT jwk FROM sandbox_key WHERE id = 1").fetchone()[0]))
+
+    def put(self, kind: str, key: str, record, lifetime: float) -> None:
+        self._db.conn().execute("INSERT OR REPLACE INTO sandbox_grant (kind, key, data, expires) VALUES (?, ?, ?, ?)",
+                                (kind, key, json.dumps(asdict(record)), time.time() + lifetime))
+
+    def get(self, kind: str, key: str | None):
+        if not key:
+            return None
+        row = self._db.conn().execute("SELECT data FROM sandbox_grant WHERE kind = ? AND key = ? AND expires > ?",
+                                      (kind, key, time.time())).fetchone()
+        return _RECORDS[kind](json.loads(row["data"])) if row else None
+
+    def delete(self, kind: str, key: str | None) -> None:
+        self._db.conn().execute("DELETE FROM sandbox_grant WHERE kind = ? AND key = ?", (kind, key))
+
+    def purge(self, now: float | None = None) -> int:
+        return self._db.conn().execute("DELETE FROM sandbox_grant WHERE expires <= ?", (now or time.time(),)).rowcount
+
+
+def _user(data: dict) -> SandboxUser:
+    return SandboxUser(**data)
+
+
+_RECORDS = {
+    "launch": _user,
+    "code": lambda d: AuthCode(**{**d, "user": _user(d["user"])}),
+    "access": lambda d: Token(**{**d, "user": _user(d["user"])}),
+    "refresh": lambda d: Token(**{**d, "user": _user(d["user"])}),
+}
+LAUNCH_LIFETIME = 600
+REFRESH_LIFETIME = 8 * 3600
 
 
 def _state() -> State:
     return current_app.extensions["ks_sandbox"]
 
 
+def _public_url() -> str:
+    """Where browsers and the app reach this service (KS_PUBLIC_URL), whichever worker or proxy answers."""
+    return current_app.config["KS_SETTINGS"].public_url.rstrip("/")
+
+
 def fhir_base() -> str:
-    return request.url_root.rstrip("/") + "/sandbox/fhir"
+    return _public_url() + "/sandbox/fhir"
 
 
 def auth_base() -> str:
-    return request.url_root.rstrip("/") + "/sandbox/auth"
+    return _public_url() + "/sandbox/auth"
 
 
 class CodeGrant(grants.AuthorizationCodeGrant):
@@ -163,20 +214,21 @@ class CodeGrant(grants.AuthorizationCodeGrant):
 
     def save_authorization_code(self, code, req):
         data = req.payload.data
-        _state().codes[code] = AuthCode(
+        record = AuthCode(
             code=code, client_id=req.client.get_client_id(), redirect_uri=req.payload.redirect_uri,
             scope=req.payload.scope or "", user=req.user, code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
         )
+        _state().put("code", code, record, record.expires_at - time.time())
 
     def query_authorization_code(self, code, client):
-        item = _state().codes.get(code)
+        item = _state().get("code", code)
         if item and item.client_id == client.get_client_id() and not item.is_expired():
             return item
         return None
 
     def delete_authorization_code(self, authorization_code):
-        _state().codes.pop(authorization_code.code, None)
+        _state().delete("code", authorization_code.code)
 
     def authenticate_user(self, authorization_code):
         return authorization_code.user
@@ -187,14 +239,15 @@ class RefreshGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token):
-        token = _state().refresh.get(refresh_token)
-        return token if token and not token.revoked else None
+        return _state().get("refresh", refresh_token)
 
     def authenticate_user(self, refresh_token):
         return refresh_token.user
 
     def revoke_old_credential(self, refresh_token):
-        refresh_token.revoked = True
+        state = _state()  # a refresh token is used once; its access token ends with it
+        state.delete("refresh", refresh_token.refresh_token)
+        state.delete("access", refresh_token.access_token)
 
 
 def _generate_token(grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True):
@@ -208,7 +261,7 @@ def _generate_token(grant_type, client, user=None, scope=None, expires_in=None, 
         "scope": scope,
         "patient": user.patient,
         "need_patient_banner": True,
-        "smart_style_url": request.url_root.rstrip("/") + "/static/app.css",
+        "smart_style_url": _public_url() + "/static/app.css",
     }
     if user.encounter:
         token["encounter"] = user.encounter
@@ -227,9 +280,9 @@ def _save_token(token: dict, req) -> None:
     record = Token(client_id=req.client.get_client_id(), scope=token.get("scope", ""), user=req.user,
                    access_token=token["access_token"], refresh_token=token.get("refresh_token"),
                    expires_at=time.time() + token["expires_in"])
-    state.tokens[record.access_token] = record
+    state.put("access", record.access_token, record, token["expires_in"])
     if record.refresh_token:
-        state.refresh[record.refresh_token] = record
+        state.put("refresh", record.refresh_token, record, REFRESH_LIFETIME)
 
 
 def init_app(app: Flask) -> None:
@@ -238,7 +291,8 @@ def init_app(app: Flask) -> None:
     os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
     client = SandboxClient(settings.smart_client_id, settings.smart_client_secret,
                            [settings.public_url.rstrip("/") + "/callback"])
-    app.extensions["ks_sandbox"] = State({client.client_id: client}, int(app.config.get("SANDBOX_TOKEN_LIFETIME", ACCESS_TOKEN_LIFETIME)))
+    app.extensions["ks_sandbox"] = State(Path(settings.data_dir) / "sandbox.sqlite3", {client.client_id: client},
+                                         int(app.config.get("SANDBOX_TOKEN_LIFETIME", ACCESS_TOKEN_LIFETIME)))
     server = AuthorizationServer(app, query_client=lambda cid: _state().clients.get(cid), save_token=_save_token)
     server.register_token_generator("default", _generate_token)
     server.register_grant(CodeGrant, [CodeChallenge(required=True)])
@@ -256,7 +310,7 @@ def launch_picker():
             return render_template("sandbox_launch.html", patients=DEMO_PATIENTS, users=DEMO_USERS,
                                    error="Onbekende demopatiënt of -gebruiker."), 400
         launch_id = secrets.token_urlsafe(16)
-        _state().launches[launch_id] = SandboxUser(user_id=user, patient=patient, encounter=f"{patient}-consult")
+        _state().put("launch", launch_id, SandboxUser(user_id=user, patient=patient, encounter=f"{patient}-consult"), LAUNCH_LIFETIME)
         app_launch = current_app.config["KS_SETTINGS"].public_url.rstrip("/") + "/launch"
         return redirect(f"{app_launch}?{urlencode({'iss': fhir_base(), 'launch': launch_id})}")
     return render_template("sandbox_launch.html", patients=DEMO_PATIENTS, users=DEMO_USERS, error=None)
@@ -278,7 +332,7 @@ def authorize():
         return _oauth_error_redirect("invalid_request", "aud must be the FHIR base URL the app was launched with")
     launch_id = request.args.get("launch")
     if launch_id:
-        user = _state().launches.get(launch_id)
+        user = _state().get("launch", launch_id)
         if user is None:
             return _oauth_error_redirect("invalid_request", "unknown launch")
     else:  # standalone launch: the demo GP with the first demo patient (the launcher would show a picker)
@@ -338,8 +392,17 @@ def metadata():
         body = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
                 "format": ["json"], "date": "2026-11-23"}
     body.setdefault("rest", [{"mode": "server"}])
-    body["rest"][0]["security"] = {"service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                                           "code": "SMART-on-FHIR"}]}]}
+    # SMART App Launch 2.x discovers through .well-known/smart-configuration; clients written for 1.0 (such as
+    # the SMART Python client, fhirclient) read the oauth-uris extension here, which the official launcher also
+    # still publishes (https://hl7.org/fhir/smart-app-launch/1.0.0/StructureDefinition-oauth-uris.html).
+    body["rest"][0]["security"] = {
+        "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris", "extension": [
+            {"url": "authorize", "valueUri": auth_base() + "/authorize"},
+            {"url": "token", "valueUri": auth_base() + "/token"},
+        ]}],
+        "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                 "code": "SMART-on-FHIR"}]}],
+    }
     response = jsonify(body)
     response.mimetype = "application/fhir+json"
     return response
@@ -348,8 +411,8 @@ def metadata():
 @sandbox.route("/fhir/<path:path>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
 def fhir_proxy(path: str):
     header = request.headers.get("Authorization", "")
-    token = _state().tokens.get(header[7:]) if header.startswith("Bearer ") else None
-    if token is None or token.is_expired() or token.revoked:
+    token = _state().get("access", header[7:]) if header.startswith("Bearer ") else None
+    if token is None or token.is_expired():
         response = _outcome(401, "login", "Missing, unknown or expired access token.")
         response.headers["WWW-Authenticate"] = 'Bearer realm="sandbox", error="invalid_token"'
         return response

@@ -10,13 +10,14 @@ import functools
 import json
 import secrets
 import sqlite3
-import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 from flask import current_app, g, render_template, request
+
+from service.storage import SQLiteFile
 
 COOKIE_NAME = "ks_session"
 ROLES = ("huisarts", "poh-jeugd", "doktersassistent", "onbekend")
@@ -60,9 +61,8 @@ class SessionStore:
 
     def __init__(self, path: Path, max_age: float = 8 * 3600):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_age = max_age
-        self._local = threading.local()
+        self._db = SQLiteFile(self.path)
         self._conn().executescript(
             "CREATE TABLE IF NOT EXISTS launch_session (id TEXT PRIMARY KEY, data TEXT NOT NULL, created REAL NOT NULL);"
             "CREATE TABLE IF NOT EXISTS pending_launch (state TEXT PRIMARY KEY, data TEXT NOT NULL, created REAL NOT NULL);"
@@ -73,12 +73,7 @@ class SessionStore:
             pass
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-        return conn
+        return self._db.conn()
 
     @staticmethod
     def new_id() -> str:
@@ -105,6 +100,13 @@ class SessionStore:
 
     def delete(self, session_id: str) -> None:
         self._conn().execute("DELETE FROM launch_session WHERE id = ?", (session_id,))
+
+    def purge(self, now: float | None = None, pending_max_age: float = 600) -> int:
+        """Forget expired sessions (their tokens) and launches never completed; the number of rows deleted."""
+        now = now or time.time()
+        conn = self._conn()
+        return (conn.execute("DELETE FROM launch_session WHERE created < ?", (now - self.max_age,)).rowcount
+                + conn.execute("DELETE FROM pending_launch WHERE created < ?", (now - pending_max_age,)).rowcount)
 
     # Pending launches: between the redirect to authorize and the callback, keyed by `state`.
     def save_pending(self, state: str, data: dict) -> None:

@@ -95,9 +95,9 @@ class FormStore:
     def drop_draft(self, iss: str, patient: str | None) -> None:
         self._db.conn().execute("DELETE FROM form_draft WHERE patient_key = ?", (patient_key(iss, patient),))
 
-    def purge(self, now: float | None = None) -> None:
-        """Forget expired work and drafts (data minimisation)."""
+    def purge(self, now: float | None = None) -> int:
+        """Forget expired work and drafts (data minimisation); the number of rows deleted."""
         now = now or time.time()
         conn = self._db.conn()
-        conn.execute("DELETE FROM form_work WHERE updated < ?", (now - WORK_MAX_AGE,))
-        conn.execute("DELETE FROM form_draft WHERE updated < ?", (now - DRAFT_DAYS * 86400,))
+        return (conn.execute("DELETE FROM form_work WHERE updated < ?", (now - WORK_MAX_AGE,)).rowcount
+                + conn.execute("DELETE FROM form_draft WHERE updated < ?", (now - DRAFT_DAYS * 86400,)).rowcount)

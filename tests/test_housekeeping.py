@@ -1,0 +1,62 @@
+"""The housekeeper: expired launch sessions, form work, drafts and sandbox grants are deleted; fresh ones stay."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from service import create_app
+from service.outbox.worker import Periodic, purge_expired
+from service.sandbox.views import SandboxUser
+from service.smart.session import LaunchContext, SessionStore
+from service.web.store import DRAFT_DAYS, WorkState
+
+
+def _ctx(created: float) -> LaunchContext:
+    return LaunchContext(session_id=SessionStore.new_id(), iss="http://ehr.invalid/fhir", client_id="c", token_endpoint="t",
+                         access_token="secret", expires_at=created + 300, scope="launch", patient="p", created_at=created)
+
+
+def test_expired_rows_are_deleted_and_fresh_ones_kept(tmp_path):
+    app = create_app({"TESTING": True, "data_dir": tmp_path, "sandbox": "on"})
+    sessions, forms, sandbox = (app.extensions[k] for k in ("ks_sessions", "ks_forms", "ks_sandbox"))
+    now = time.time()
+    old, fresh = _ctx(now - 9 * 3600), _ctx(now)
+    sessions.save(old)
+    sessions.save(fresh)
+    sessions.save_pending("old-state", {"iss": "x"})
+    sessions._conn().execute("UPDATE pending_launch SET created = ? WHERE state = 'old-state'", (now - 3600,))
+    forms.save_work(old.session_id, WorkState())
+    forms.save_work(fresh.session_id, WorkState())
+    forms.save_draft("http://ehr.invalid/fhir", "p", WorkState())
+    forms._db.conn().execute("UPDATE form_work SET updated = ? WHERE session_id = ?", (now - 9 * 3600, old.session_id))
+    forms._db.conn().execute("UPDATE form_draft SET updated = ?", (now - (DRAFT_DAYS + 1) * 86400,))
+    with app.app_context():
+        sandbox.put("launch", "gone", SandboxUser(user_id="demo-gp", patient="p"), -1)
+        sandbox.put("launch", "kept", SandboxUser(user_id="demo-gp", patient="p"), 600)
+
+    assert purge_expired(app.extensions) == {"sessions": 2, "forms": 2, "sandbox": 1}
+
+    assert sessions.load(fresh.session_id) is not None and sessions.pop_pending("old-state") is None
+    assert sessions._conn().execute("SELECT count(*) FROM launch_session").fetchone()[0] == 1
+    assert forms.work(fresh.session_id) is not None and forms.draft("http://ehr.invalid/fhir", "p") is None
+    assert sandbox.get("launch", "kept") is not None
+    assert purge_expired(app.extensions) == {"sessions": 0, "forms": 0, "sandbox": 0}
+
+
+def test_a_failing_round_does_not_stop_the_thread():
+    rounds = []
+    done = threading.Event()
+
+    def round_():
+        rounds.append(1)
+        if len(rounds) == 1:
+            raise RuntimeError("first round fails")
+        done.set()
+
+    periodic = Periodic("test-periodic", round_, 0.01).start()
+    try:
+        assert done.wait(5), "the second round never ran"
+    finally:
+        periodic.stop()
+    assert len(rounds) >= 2
