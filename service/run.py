@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from datetime import date
 from pathlib import Path
@@ -39,6 +40,9 @@ def main() -> int:
     os.environ.setdefault("KS_SANDBOX", "1")
     os.environ.setdefault("KS_PUBLIC_URL", f"http://{host}:{port}")
     embedded = None
+    # `docker stop`, systemd and process managers end with SIGTERM: leave through `finally` as on Ctrl-C,
+    # so the embedded FHIR server (a child process) and the background threads stop with the service.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         settings = load_settings()
         if not settings.fhir_base_url:

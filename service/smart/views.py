@@ -152,21 +152,29 @@ def _token_request(token_endpoint: str, data: dict) -> dict:
     return body
 
 
-def _id_token_claims(id_token: str | None, jwks_uri: str | None) -> dict:
-    """The id_token's claims; its signature is checked against the server's JWKS when it publishes one."""
+def _id_token_claims(id_token: str | None, jwks_uri: str | None, client_id: str) -> dict:
+    """The id_token's claims, checked as OpenID Connect Core 1.0 §3.1.3.7 asks: the signature against the
+    server's JWKS when it publishes one (without one, the token came straight from the token endpoint
+    over the connection the app opened, which §3.1.3.7 item 6 allows in place of the signature), `aud`
+    naming this client, `exp` not passed (60 s leeway for clock skew). `iss` is not compared with the
+    FHIR base: the official SMART launcher issues `…/auth/fhir` there, which is its right."""
     if not id_token:
         return {}
+    import json
+
     from joserfc import jwt
     from joserfc.jwk import KeySet
 
     try:
         if jwks_uri:
             keys = KeySet.import_key_set(requests.get(jwks_uri, timeout=TIMEOUT).json())
-            return dict(jwt.decode(id_token, keys).claims)
-        payload = id_token.split(".")[1]
-        import json
-
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            claims = dict(jwt.decode(id_token, keys).claims)
+        else:
+            payload = id_token.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        jwt.JWTClaimsRegistry(leeway=60, aud={"essential": True, "value": client_id},
+                              exp={"essential": True}).validate(claims)
+        return claims
     except Exception as exc:  # any failure to read or verify it: refuse the login
         raise LaunchError("De identiteit van de gebruiker kon niet worden gecontroleerd.", "The id_token could not be verified.",
                           400, type(exc).__name__) from exc
@@ -221,7 +229,7 @@ def callback():
     token = _token_request(pending["token_endpoint"], {
         "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri(), "code_verifier": pending["verifier"],
     })
-    claims = _id_token_claims(token.get("id_token"), pending.get("jwks_uri"))
+    claims = _id_token_claims(token.get("id_token"), pending.get("jwks_uri"), _settings().smart_client_id)
     fhir_user = claims.get("fhirUser") or claims.get("profile")
     if fhir_user and fhir_user.startswith(pending["iss"].rstrip("/") + "/"):
         fhir_user = fhir_user[len(pending["iss"].rstrip("/")) + 1:]

@@ -30,3 +30,42 @@ def test_a_server_that_cannot_start_fails_with_its_own_words(tmp_path):
 
     assert "exited with code" in str(caught.value)
     assert "validation.inbound" in str(caught.value)  # from sekmet's own stderr
+
+
+def test_make_run_stops_its_fhir_server_on_sigterm(tmp_path):
+    """`make run` (service.run) under a process manager: SIGTERM ends the service and its embedded server."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from service.embedded.sekmet import free_port
+
+    app_port, fhir_port = free_port(), free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KS_")}, "KS_PORT": str(app_port),
+           "KS_FHIR_PORT": str(fhir_port), "KS_DATA_DIR": str(tmp_path), "KS_OUTBOX_WORKER": "off"}
+    service = subprocess.Popen([sys.executable, "-m", "service.run"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{app_port}/fhir/metadata", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+            if service.poll() is not None:
+                pytest.fail(f"service.run exited early:\n{service.stdout.read()}", pytrace=False)
+        else:
+            pytest.fail("service.run did not answer within 60 s", pytrace=False)
+        assert requests.get(f"http://127.0.0.1:{fhir_port}/fhir/metadata", timeout=5).status_code == 200
+        service.send_signal(signal.SIGTERM)
+        assert service.wait(30) == 0
+        with pytest.raises(requests.ConnectionError):  # the embedded server went with it
+            requests.get(f"http://127.0.0.1:{fhir_port}/fhir/metadata", timeout=5)
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait(10)
+        service.stdout.close()
