@@ -50,6 +50,9 @@ class Settings:
         "launch openid fhirUser offline_access patient/Patient.r patient/Observation.rs patient/Condition.rs "
         "patient/QuestionnaireResponse.cu patient/ServiceRequest.cu user/PractitionerRole.r user/Practitioner.r"
     )
+    # The practice's aandachtsfunctionaris huiselijk geweld en kindermishandeling (DOMAIN.md §3.3): name and how
+    # to reach them, shown in the Meldcode panel, e.g. "Dr. A. Jansen (huisarts), toestel 214".
+    aandachtsfunctionaris: str | None = None
     sandbox: str = "off"  # on: the demo EHR (authorization server, FHIR proxy, launch picker) under /sandbox
 
 

@@ -39,6 +39,7 @@ def main() -> int:
     # make run is the demo: the sandbox EHR is on unless KS_SANDBOX says otherwise.
     os.environ.setdefault("KS_SANDBOX", "1")
     os.environ.setdefault("KS_PUBLIC_URL", f"http://{host}:{port}")
+    os.environ.setdefault("KS_AANDACHTSFUNCTIONARIS", "Dr. A. Jansen (huisarts, demo), toestel 214")
     embedded = None
     # `docker stop`, systemd and process managers end with SIGTERM: leave through `finally` as on Ctrl-C,
     # so the embedded FHIR server (a child process) and the background threads stop with the service.

@@ -68,7 +68,8 @@ def _template_helpers() -> dict:
     def T(nl: str, en: str) -> str:  # noqa: N802 - short on purpose: every text in the templates
         return en if lang == "en" else nl
 
-    return {"T": T, "ui_lang": lang, "csrf": security.csrf_token(ctx.session_id) if ctx else None}
+    return {"T": T, "ui_lang": lang, "csrf": security.csrf_token(ctx.session_id) if ctx else None,
+            "aandachtsfunctionaris": current_app.config["KS_SETTINGS"].aandachtsfunctionaris}
 
 
 def _engine():

@@ -127,6 +127,16 @@ def test_panel_meldcode_first(as_user):
     for needed in ("Bel 112", "Veilig Thuis 0800-2000", "Deze dienst stuurt nooit iets naar Veilig Thuis", "kindcheck"):
         assert needed in html
     assert len(re.findall(r"<li>", html.split('class="steps"')[1].split("</ol>")[0])) == 5
+    assert "aandachtsfunctionaris" in html and "KS_AANDACHTSFUNCTIONARIS" in html  # not configured: says how
+
+
+def test_meldcode_names_the_practice_aandachtsfunctionaris(as_user, tmp_path, recipients_server):
+    from tests.web.conftest import make_app
+
+    app = make_app(tmp_path, recipients_server, aandachtsfunctionaris="Dr. B. de Wit, toestel 214")
+    client = as_user("demo-pregnant", app=app)
+    html = post(client, "/form/panel", {**PREGNANT, "domestic-violence": "true"}).get_json()["html"]
+    assert "Aandachtsfunctionaris in uw praktijk: <strong>Dr. B. de Wit, toestel 214</strong>" in html
 
 
 def test_panel_lighter_prompt_for_history_only(as_user):
