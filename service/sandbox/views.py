@@ -408,6 +408,7 @@ def metadata():
     return response
 
 
+@sandbox.post("/fhir", defaults={"path": ""})  # transactions and batches: POST [base]
 @sandbox.route("/fhir/<path:path>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
 def fhir_proxy(path: str):
     header = request.headers.get("Authorization", "")
@@ -419,7 +420,7 @@ def fhir_proxy(path: str):
     upstream = current_app.config["KS_SETTINGS"].fhir_base_url.rstrip("/")
     try:
         answer = requests.request(
-            request.method, f"{upstream}/{path}", params=list(request.args.items(multi=True)), data=request.get_data(),
+            request.method, f"{upstream}/{path}" if path else upstream, params=list(request.args.items(multi=True)), data=request.get_data(),
             headers={k: v for k, v in request.headers.items() if k.lower() in ("content-type", "accept", "prefer", "if-none-exist", "if-match")},
             timeout=(3.05, 30),
         )

@@ -61,10 +61,14 @@ def read_record(client, patient_id: str) -> RecordRead:
     return RecordRead(patient=patient, observations=observations, conditions=conditions)
 
 
+# Dutch needs two forms: "om terug te schrijven" (te-infinitive) and "het terugschrijven" (the noun).
+_TE_FORM = {"lezen": "te lezen", "terugschrijven": "terug te schrijven"}
+
+
 def _problem(exc: FhirError, verb_nl: str, verb_en: str) -> tuple[str, str]:
     status = f" (HTTP {exc.status})" if exc.status else ""
     if isinstance(exc, FhirAuthError):
-        return (f"Het EPD gaf geen toestemming om te {verb_nl}{status}.",
+        return (f"Het EPD gaf geen toestemming om {_TE_FORM[verb_nl]}{status}.",
                 f"The EHR did not allow us to {verb_en}{status}.")
     if isinstance(exc, FhirNotFound):
         return (f"Het EPD kent deze gegevens of deze bewerking niet{status}.",
@@ -87,25 +91,79 @@ class WriteBack:
         return self.problem is None
 
 
-def write_back(client, bundle: dict, on_write=None) -> WriteBack:
-    """The QuestionnaireResponse (PUT, its derived id) and the ServiceRequests (conditional create on their
-    identifier) of a referral Bundle, to the EHR. Stops at the first refusal: a ServiceRequest points at
-    the QuestionnaireResponse. `on_write(reference_or_type, ok, status)` is called per attempt (audit)."""
-    written: list[str] = []
+def _ehr_entries(bundle: dict) -> list[dict]:
+    """The referral Bundle's QuestionnaireResponse (PUT, its derived id) and ServiceRequests (conditional
+    create on their identifier), as transaction entries for the EHR. The ServiceRequests keep only the
+    references the EHR can resolve: the Consent stays with the recipients' copy."""
+    entries = []
     for entry in bundle.get("entry", ()):
         resource = entry.get("resource") or {}
-        rtype = resource.get("resourceType")
-        if rtype not in ("QuestionnaireResponse", "ServiceRequest"):
+        if resource.get("resourceType") not in ("QuestionnaireResponse", "ServiceRequest"):
             continue
         resource = copy.deepcopy(resource)
+        if resource["resourceType"] == "ServiceRequest":
+            resource["supportingInfo"] = [r for r in resource.get("supportingInfo", ())
+                                          if not str(r.get("reference", "")).startswith("urn:")]
+        entries.append({**{k: v for k, v in entry.items() if k in ("fullUrl", "request")}, "resource": resource})
+    return entries
+
+
+def _declares_transaction(client) -> bool:
+    """Whether the EHR's CapabilityStatement lists the system interaction `transaction`
+    (https://hl7.org/fhir/R4/capabilitystatement-definitions.html#CapabilityStatement.rest.interaction)."""
+    try:
+        statement = client.capabilities()
+    except FhirError:
+        return False
+    return any(i.get("code") == "transaction" for rest in statement.get("rest") or () if isinstance(rest, dict)
+               for i in rest.get("interaction") or () if isinstance(i, dict))
+
+
+def write_back(client, bundle: dict, on_write=None) -> WriteBack:
+    """The QuestionnaireResponse and the ServiceRequests of a referral Bundle, to the EHR.
+
+    As one transaction when the EHR declares it (all or nothing: no ServiceRequest in the record without
+    the response it points at); otherwise one call each, stopping at the first refusal. Writing again
+    changes nothing (PUT with a derived id; conditional creates). `on_write(reference_or_type, ok, status)`
+    is called per resource (audit)."""
+    entries = _ehr_entries(bundle)
+    if entries and _declares_transaction(client):
+        return _write_transaction(client, entries, on_write)
+    return _write_each(client, entries, on_write)
+
+
+def _write_transaction(client, entries: list[dict], on_write) -> WriteBack:
+    types = [e["resource"]["resourceType"] for e in entries]
+    try:
+        answer = client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    except FhirError as exc:
+        log.info("EHR write-back transaction refused: %s (HTTP %s)", type(exc).__name__, exc.status)
+        for rtype in types:
+            if on_write:
+                on_write(rtype, False, exc.status)
+        return WriteBack(problem=_problem(exc, "terugschrijven", "write back"), status=exc.status)
+    written: list[str] = []
+    for rtype, sent, got in zip(types, entries, answer.get("entry") or ()):
+        response = got.get("response") or {}
+        rid = _id_from_location(response.get("location")) or (got.get("resource") or {}).get("id") or sent["resource"].get("id")
+        ref = f"{rtype}/{rid}" if rid else rtype
+        written.append(ref)
+        if on_write:
+            status = str(response.get("status", "")).split(" ")[0]
+            on_write(ref, True, int(status) if status.isdigit() else None)
+    return WriteBack(written=tuple(written))
+
+
+def _write_each(client, entries: list[dict], on_write) -> WriteBack:
+    written: list[str] = []
+    for entry in entries:
+        resource = entry["resource"]
+        rtype = resource["resourceType"]
         try:
             if rtype == "QuestionnaireResponse":
                 result = client.update(resource)
                 ref = f"QuestionnaireResponse/{resource['id']}"
             else:
-                # Only the references the EHR can resolve: the Consent stays with the recipients' copy.
-                resource["supportingInfo"] = [r for r in resource.get("supportingInfo", ())
-                                              if not str(r.get("reference", "")).startswith("urn:")]
                 result = client.create(resource, if_none_exist=(entry.get("request") or {}).get("ifNoneExist"))
                 rid = (result.resource or {}).get("id") or _id_from_location(result.location)
                 ref = f"ServiceRequest/{rid}" if rid else "ServiceRequest"

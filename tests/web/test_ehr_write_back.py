@@ -1,0 +1,69 @@
+"""Writing the referral back to the EHR: one transaction where the EHR declares it, one call each where not."""
+
+from __future__ import annotations
+
+import responses
+
+from service.fhir.client import FhirClient
+from service.web.ehr import write_back
+from tests.factories import make_qr
+
+
+def _bundle(engine, identifier: str, signals=("homeless", "domestic-violence")) -> dict:
+    qr = make_qr(signals=signals)
+    qr["identifier"] = {"system": "https://his.example.invalid/ks", "value": identifier}
+    return engine.extract(qr).bundle
+
+
+class Spy(FhirClient):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.calls: list[str] = []
+
+    def transaction(self, bundle):
+        self.calls.append("transaction")
+        return super().transaction(bundle)
+
+    def update(self, resource):
+        self.calls.append("update")
+        return super().update(resource)
+
+    def create(self, resource, if_none_exist=None):
+        self.calls.append("create")
+        return super().create(resource, if_none_exist)
+
+
+def test_one_transaction_when_the_ehr_declares_it_and_again_changes_nothing(engine, ehr_server):
+    bundle = _bundle(engine, "wb-transaction-1")
+    audited = []
+    with Spy(ehr_server) as ehr:
+        first = write_back(ehr, bundle, on_write=lambda ref, ok, status: audited.append((ref, ok, status)))
+        assert ehr.calls == ["transaction"] and first.ok
+        qr_ref = next(r for r in first.written if r.startswith("QuestionnaireResponse/"))
+        srs = [r for r in first.written if r.startswith("ServiceRequest/")]
+        assert len(srs) == len([e for e in bundle["entry"] if e["resource"]["resourceType"] == "ServiceRequest"]) >= 1
+        for ref in srs:  # in the EHR, pointing at the response and at nothing the EHR cannot resolve
+            sr = ehr.read(*ref.split("/"))
+            assert sr["supportingInfo"] == [{"reference": qr_ref}]
+        assert [ok for _, ok, _ in audited] == [True] * len(first.written) and {s for _, _, s in audited} <= {200, 201}
+        again = write_back(ehr, bundle)
+        assert sorted(again.written) == sorted(first.written)  # the same resources, not new ones
+
+
+@responses.activate
+def test_one_call_each_when_the_ehr_does_not_declare_transactions_stopping_at_a_refusal(engine):
+    base = "https://ehr.invalid/fhir"
+    responses.get(f"{base}/metadata", json={"resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
+                                           "fhirVersion": "4.0.1", "format": ["json"], "rest": [{"mode": "server"}]})
+    bundle = _bundle(engine, "wb-each-1")
+    qr_id = next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "QuestionnaireResponse")
+    responses.put(f"{base}/QuestionnaireResponse/{qr_id}", status=201, json={"resourceType": "QuestionnaireResponse", "id": qr_id})
+    responses.post(f"{base}/ServiceRequest", status=403, json={"resourceType": "OperationOutcome",
+                                                             "issue": [{"severity": "error", "code": "forbidden"}]})
+    audited = []
+    with FhirClient(base, retries=0) as ehr:
+        result = write_back(ehr, bundle, on_write=lambda ref, ok, status: audited.append((ref, ok, status)))
+    assert [c.request.method for c in responses.calls] == ["GET", "PUT", "POST"]
+    assert result.written == (f"QuestionnaireResponse/{qr_id}",) and result.status == 403
+    assert result.problem[0] == "Het EPD gaf geen toestemming om terug te schrijven (HTTP 403)."
+    assert audited == [(f"QuestionnaireResponse/{qr_id}", True, 201), ("ServiceRequest", False, 403)]
