@@ -63,6 +63,15 @@ class FhirWrite:
         return self.status == 201
 
 
+def loggable_path(path: str) -> str:
+    """The request path for logs and errors, without ids: `Patient/123/_history/2` -> `/Patient/{id}/_history/{id}`.
+
+    Query strings never appear (they carry BSNs); resource ids neither, since some systems use a patient
+    number or even the BSN as the logical id."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    return "/" + "/".join(p if i == 0 or p.startswith(("$", "_")) else "{id}" for i, p in enumerate(parts))
+
+
 class FhirClient:
     """A FHIR R4 server at `base_url` (e.g. http://127.0.0.1:8090/fhir).
 
@@ -175,7 +184,7 @@ class FhirClient:
             idempotent = method in ("GET", "HEAD", "PUT", "DELETE")
         url = f"{self.base_url}/{path}" if path else self.base_url
         data = json.dumps(json_body, ensure_ascii=False).encode() if json_body is not None else None
-        log_path = f"/{path}"
+        log_path = loggable_path(path)
         attempt = 0
         while True:
             started = time.monotonic()
@@ -284,7 +293,7 @@ class FhirClient:
                 english="FHIR server response is not JSON",
                 status=response.status_code,
                 method=response.request.method if response.request else None,
-                path=f"/{path}",
+                path=loggable_path(path),
             ) from exc
         if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
             raise FhirBadResponse(
@@ -292,7 +301,7 @@ class FhirClient:
                 english="FHIR server response is not a FHIR resource",
                 status=response.status_code,
                 method=response.request.method if response.request else None,
-                path=f"/{path}",
+                path=loggable_path(path),
             )
         return body
 
@@ -304,7 +313,7 @@ class FhirClient:
                 english=f"Expected a {expect} from the FHIR server",
                 status=response.status_code,
                 method=response.request.method if response.request else None,
-                path=f"/{path}",
+                path=loggable_path(path),
             )
         return body
 

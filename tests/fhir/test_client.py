@@ -224,7 +224,7 @@ def test_4xx_is_not_retried_and_keeps_the_operation_outcome(client, sleeps, mock
     assert caught.value.server_issues()[0]["code"] == "structure"
     assert len(mocked.calls) == 1 and sleeps == []
     # The rendered outcome is ours (Dutch text + method/path), not the server's diagnostics.
-    assert "PUT /Task/t1" in caught.value.to_operation_outcome()["issue"][0]["diagnostics"]
+    assert "PUT /Task/{id}" in caught.value.to_operation_outcome()["issue"][0]["diagnostics"]  # no ids: see loggable_path
 
 
 def test_4xx_without_outcome_body(client, mocked):
@@ -303,6 +303,16 @@ def test_logs_hold_no_query_strings_or_bodies(client, mocked, caplog):
     assert "GET /Patient -> 400" in caplog.text
     assert bsn not in caplog.text and "birthDate" not in caplog.text
     assert bsn not in str(caught.value)
+
+
+def test_logs_hold_no_resource_ids(client, mocked, caplog):
+    """Some systems use a patient number, or the BSN itself, as the logical id."""
+    mocked.get(f"{BASE}/Patient/999000001", status=404, json=OUTCOME)
+    caplog.set_level(logging.DEBUG, logger="service.fhir.client")
+    with pytest.raises(FhirRequestRejected) as caught:
+        client.read("Patient", "999000001")
+    assert "GET /Patient/{id} -> 404" in caplog.text and "999000001" not in caplog.text
+    assert caught.value.path == "/Patient/{id}"
 
 
 def test_bearer_token_is_sent(sleeps, mocked):

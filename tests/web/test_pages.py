@@ -452,7 +452,7 @@ def test_headers_and_no_inline_script_on_every_page(as_user, client):
 
 
 def test_no_patient_data_in_urls_or_logs(as_user, caplog):
-    caplog.set_level(logging.INFO)  # the service's level (KS_LOG_LEVEL); resource ids may be logged, content never
+    caplog.set_level(logging.INFO)  # the service's level (KS_LOG_LEVEL): neither content nor resource ids
     client = as_user("demo-pregnant")
     token = csrf_of(page(client))
     locations = []
@@ -464,5 +464,5 @@ def test_no_patient_data_in_urls_or_logs(as_user, caplog):
         locations.append(r.headers.get("Location", ""))
     assert all(re.fullmatch(r"/form(/[a-z]+)?(#[a-z]+)?", loc) for loc in locations), locations
     logged = "\n".join(r.getMessage() for r in caplog.records)
-    for secret in ("Lisa", "de Boer", "999990020", note, "feit-xyz", "Huiselijk geweld", "2027-03-01"):
+    for secret in ("Lisa", "de Boer", "999990020", note, "feit-xyz", "Huiselijk geweld", "2027-03-01", "demo-pregnant"):
         assert secret not in logged, secret
