@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from service.questionnaires.answers import index_answers
+from service.questionnaires.answers import AnswerIndex, answer_value
 from service.questionnaires.catalog import ItemDef, QuestionnaireDef
 from service.questionnaires.validate import enabled_items
 
@@ -145,7 +145,8 @@ def response_items(qdef: QuestionnaireDef, answers: Mapping[str, list[dict]]) ->
 
 def enabled_answers(qdef: QuestionnaireDef, answers: Mapping[str, list[dict]]) -> tuple[dict[str, list[dict]], dict[str, bool]]:
     """Only the answers of enabled items, and which items are enabled."""
-    index = index_answers({"item": response_items(qdef, answers)})
+    # enableWhen reads answers by linkId only: index the parsed answers directly (no item tree needed).
+    index = AnswerIndex(values={k: [v for a in vals if (v := answer_value(a)) is not None] for k, vals in answers.items()})
     enabled = enabled_items(qdef, index)
     return {k: v for k, v in answers.items() if enabled.get(k, True)}, enabled
 
