@@ -103,6 +103,19 @@ async def run_scenario(port: int, sessions: list[tuple[str, str]], concurrency: 
     return latencies, errors
 
 
+def machine_speed() -> float:
+    """ms for a fixed pure-Python loop (best of 5): this VM's speed varies by half from hour to hour, and every
+    figure below scales with it, so each run prints it for comparing runs."""
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(300_000):
+            total += i % 7
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000
+
+
 def server_cpu(pid: int) -> float:
     """CPU seconds (user + system) used so far by gunicorn's workers (the children of `pid`)."""
     total = 0.0
@@ -159,6 +172,7 @@ def main() -> None:
                 raise SystemExit(f"GET /form answered {status}")
             sessions.append((ctx.session_id, token.group(1).decode()))
         rows = []
+        speed_before = machine_speed()
         for kind in ("render", "panel"):
             asyncio.run(run_scenario(port, sessions, 4, 50, kind, 0))  # warm both workers
             for c in CONCURRENCY:
@@ -168,12 +182,14 @@ def main() -> None:
                 client_cpu, srv_cpu = time.process_time() - cpu0, server_cpu(server.pid) - srv0
                 rows.append((kind, c, len(lat), errors, pct(lat, 50), pct(lat, 95), pct(lat, 99), len(lat) / wall,
                              srv_cpu / len(lat), client_cpu / len(lat)))
+        speed_after = machine_speed()
     finally:
         server.terminate()
         server.wait(10)
         ehr.stop()
     names = {"render": "GET /form (page render)", "panel": "POST /form/panel (live panel)"}
     print(f"gunicorn -w 2 (sync workers), {os.cpu_count()} CPU(s), clients on the same machine; ms per request")
+    print(f"machine speed: a fixed Python loop took {speed_before:.1f} ms before, {speed_after:.1f} ms after (lower is faster)")
     print("server cpu: gunicorn workers' CPU time per request; client cpu: this process's (the load generator's)")
     print(f"{'scenario':32} {'clients':>7} {'n':>6} {'errors':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'req/s':>8} {'server cpu':>10} {'client cpu':>10}")
     for kind, c, n, errors, p50, p95, p99, rps, scpu, ccpu in rows:
