@@ -152,7 +152,7 @@ def main() -> None:
     load_demo(ehr.base_url, "maastricht-heuvelland")
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("KS_")},
-           "KS_ENV": "production", "KS_SECRET_KEY": secrets.token_urlsafe(48), "KS_DATA_DIR": str(tmp / "data"),
+           "KS_ENV": "production", "KS_API_AUTH": "none", "KS_SECRET_KEY": secrets.token_urlsafe(48), "KS_DATA_DIR": str(tmp / "data"),
            "KS_FHIR_BASE_URL": ehr.base_url, "KS_SANDBOX": "0", "KS_OUTBOX_WORKER": "off", "KS_LOG_LEVEL": "WARNING"}
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "service:create_app()"],
                               cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

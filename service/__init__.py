@@ -42,6 +42,9 @@ def create_app(config: Mapping | None = None) -> Flask:
     if delivery.pusher is not None and settings.outbox_worker == "on" and not app.config.get("TESTING"):
         app.extensions["ks_outbox_worker"] = OutboxWorker(delivery.pusher, settings.outbox_interval).start()
     app.extensions["ks_sessions"] = SessionStore(Path(settings.data_dir) / "sessions.sqlite3")
+    from service.api.auth import init_app as init_api_auth
+
+    init_api_auth(app)
     app.register_blueprint(api)
     _register_optional_blueprints(app, settings)
     register_error_handlers(app)

@@ -41,6 +41,11 @@ class Settings:
     outbox_worker: str = "on"  # on | off (off: only `kansrijk outbox retry` and submissions push)
     purge_interval: float = 3600.0  # seconds between purges of expired sessions, form work, drafts, sandbox grants
     secret_key: str | None = None
+    # Who may call the /fhir API (service/api/auth.py): none | backend-services. Unset: none in development,
+    # backend-services in production.
+    api_auth: str | None = None
+    api_clients_file: Path | None = None  # YAML: the registered API clients, their public keys and scopes
+    api_token_lifetime: int = 300  # seconds an API access token lives
     log_level: str = "INFO"
     # SMART on FHIR app (issue 4)
     public_url: str = "http://127.0.0.1:8080"  # where browsers reach this service (redirect_uri = public_url + /callback)
@@ -107,6 +112,16 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping |
         if not Path(getattr(settings, name)).is_dir():
             problems.append(f"KS_{name.upper()}: {getattr(settings, name)} is not a folder")
     settings = replace(settings, sandbox={"1": "on", "0": "off"}.get(settings.sandbox, settings.sandbox))
+    if settings.api_auth is None:
+        settings = replace(settings, api_auth="backend-services" if settings.env == "production" else "none")
+    if settings.api_auth not in ("none", "backend-services"):
+        problems.append(f"KS_API_AUTH must be none or backend-services, not {settings.api_auth!r}")
+    if settings.api_auth == "backend-services":
+        if not settings.api_clients_file:
+            problems.append("KS_API_AUTH=backend-services (the default in production) needs KS_API_CLIENTS_FILE, "
+                            "or set KS_API_AUTH=none to leave the API open")
+        elif not Path(settings.api_clients_file).is_file():
+            problems.append(f"KS_API_CLIENTS_FILE: {settings.api_clients_file} is not a file")
     if problems:
         raise SettingsInvalid("Settings problems:\n" + "\n".join(f"  - {p}" for p in problems))
     return settings

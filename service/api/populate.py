@@ -15,6 +15,7 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, request
 
+from service.api.auth import caller, require
 from service.api.views import fhir_response, read_fhir_body
 from service.audit import AuditEntry
 from service.errors import InputInvalid, Issue, NotFound, operation_outcome
@@ -106,6 +107,7 @@ def _read_locally(patient_id: str, issues: list[Issue]) -> list[dict]:
 @populate_api.post("/Questionnaire/$populate")
 @populate_api.post("/Questionnaire/<qid>/$populate")
 def populate_questionnaire(qid: str | None = None):
+    require("Questionnaire", "r")
     engine = current_app.extensions["ks_engine"]
     params = _params(read_fhir_body())
     issues: list[Issue] = []
@@ -128,6 +130,7 @@ def populate_questionnaire(qid: str | None = None):
             resources += _resources(p.get("resource"))
     local = any(p.get("name") == "local" and p.get("valueBoolean") is True for p in params)
     if local:
+        require("Patient", "r")  # reads the record from the FHIR server with this service's own access
         resources += _read_locally(patient_id, issues)
 
     patient = next((r for r in resources if r.get("resourceType") == "Patient" and r.get("id") == patient_id), None)
@@ -144,7 +147,7 @@ def populate_questionnaire(qid: str | None = None):
         issues.append(Issue(severity="information", code="informational", text=s.text, english=s.english,
                             expression=(f"QuestionnaireResponse.repeat(item).where(linkId = '{s.link_id}')",)))
     current_app.extensions["ks_delivery"].audit.record(AuditEntry(
-        event="populate", action="R", outcome="0", who=None, patient=f"Patient/{patient_id}",
+        event="populate", action="R", outcome="0", who=caller(), patient=f"Patient/{patient_id}",
         object=qdef.canonical, access_point=request.remote_addr or "api"))
     out = [{"name": "response", "resource": qr}]
     if issues:

@@ -8,6 +8,7 @@ import traceback
 from flask import Blueprint, Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from service.api.auth import Forbidden, Unauthorized, caller, require
 from service.api.fhirjson import parse_fhir_json, unwrap_parameter
 from service.errors import Issue, KsError, NotFound, PayloadTooLarge, operation_outcome
 from service.referrals.explain import to_parameters
@@ -76,8 +77,25 @@ def metadata():
         "implementation": {"description": "Kansrijke Start: signalering en verwijzing", "url": f"{request.url_root}fhir"},
         "fhirVersion": "4.0.1",
         "format": [FHIR_JSON, "json"],
-        "rest": [{"mode": "server", "resource": resources}],
+        "rest": [{"mode": "server", "resource": resources, **_security()}],
     })
+
+
+def _security() -> dict:
+    """rest.security when the API asks for tokens: SMART Backend Services, the token endpoint in the
+    oauth-uris extension as well as in .well-known/smart-configuration."""
+    if current_app.extensions.get("ks_api_auth") is None:
+        return {}
+    from service.api.auth import token_endpoint_url
+
+    return {"security": {
+        "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                       "extension": [{"url": "token", "valueUri": token_endpoint_url()}]}],
+        "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                 "code": "SMART-on-FHIR"}]}],
+        "description": "SMART Backend Services: a bearer token for every operation on patient data; "
+                       "the CapabilityStatement and the form definitions are public.",
+    }}
 
 
 def _searchset(resources: list[dict]) -> dict:
@@ -117,6 +135,7 @@ QR_PARAM_NAMES = ("questionnaire-response", "questionnaireResponse", "resource")
 def validate_qr():
     """FHIR $validate: 200 with an OperationOutcome whether or not the response is valid
     (https://hl7.org/fhir/R4/resource-operation-validate.html); 4xx only when it cannot be read."""
+    require("QuestionnaireResponse", "cr")
     qr = read_body("QuestionnaireResponse", QR_PARAM_NAMES)
     result = engine().validate(qr)
     issues = list(result.issues) or [Issue(severity="information", code="informational",
@@ -127,6 +146,7 @@ def validate_qr():
 @api.post("/QuestionnaireResponse/$evaluate")
 def evaluate_qr():
     """Level, safety flag, recipients with priority, rules and reasons: what the form's live panel shows."""
+    require("QuestionnaireResponse", "cr")
     qr = read_body("QuestionnaireResponse", QR_PARAM_NAMES)
     result, evaluation = engine().evaluate(qr, request.args.get("region"))
     log.debug("evaluated response with rule set %s: %d decision(s)", evaluation.ruleset.label, len(evaluation.decisions))
@@ -136,6 +156,7 @@ def evaluate_qr():
 @api.post("/QuestionnaireResponse/$extract")
 def extract_qr():
     """SDC $extract: the referral transaction Bundle; nothing is written anywhere."""
+    require("QuestionnaireResponse", "cr")
     qr = read_body("QuestionnaireResponse", QR_PARAM_NAMES)
     extraction = engine().extract(qr, request.args.get("region"))
     return fhir_response(extraction.bundle)
@@ -162,9 +183,11 @@ def submit_qr():
     201 with the server's ids when delivered; 202 when the FHIR server could not be reached (the
     referral waits in the outbox and goes out later, once); 502 when the server refused it (kept as a
     dead letter with the server's OperationOutcome)."""
+    require("QuestionnaireResponse", "c")
     qr = read_body("QuestionnaireResponse", QR_PARAM_NAMES)
     delivery = current_app.extensions["ks_delivery"]
-    result = delivery.submitter.submit(qr, region=request.args.get("region"), access_point=request.remote_addr or "api")
+    result = delivery.submitter.submit(qr, region=request.args.get("region"), who=caller(),
+                                       access_point=request.remote_addr or "api")
     body = submit_result_parameters(result, result.extraction.validation.questionnaire)
     if result.state == "dead":
         server_issues = (result.item.last_error or {}).get("operationOutcome") or {}
@@ -183,7 +206,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(KsError)
     def ks_error(exc: KsError):
         log.info("request refused: %s %s", exc.status_code, type(exc).__name__)
-        return fhir_response(exc.to_operation_outcome(), exc.status_code)
+        response = fhir_response(exc.to_operation_outcome(), exc.status_code)
+        if isinstance(exc, (Unauthorized, Forbidden)):  # RFC 6750 §3
+            error = "invalid_token" if isinstance(exc, Unauthorized) else "insufficient_scope"
+            response.headers["WWW-Authenticate"] = f'Bearer realm="kansrijke-start", error="{error}"'
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

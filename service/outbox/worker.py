@@ -54,7 +54,7 @@ class OutboxWorker(Periodic):
 def purge_expired(extensions: dict) -> dict[str, int]:
     """Data minimisation: delete what has expired from every store this app has (rows deleted per store)."""
     counts: dict[str, int] = {}
-    for name, key in (("sessions", "ks_sessions"), ("forms", "ks_forms"), ("sandbox", "ks_sandbox")):
+    for name, key in (("sessions", "ks_sessions"), ("forms", "ks_forms"), ("sandbox", "ks_sandbox"), ("api", "ks_api_auth")):
         store = extensions.get(key)
         if store is not None:
             counts[name] = store.purge()

@@ -130,7 +130,9 @@ class Submitter:
         sub = submission_id(qr)
         item, created = self.outbox.enqueue(sub, extraction.bundle)
         if self.audit:
-            self.audit.record(AuditEntry(event="submit", action="C", outcome="0", who=who or reference_of(qr.get("author")),
+            author = reference_of(qr.get("author"))
+            self.audit.record(AuditEntry(event="submit", action="C", outcome="0", who=who or author,
+                                         responsible=author if who and who != author else None,
                                          patient=reference_of(qr.get("subject")), object=sub, access_point=access_point))
         if item.state == "dead" and not created:
             self.outbox.retry(sub)  # a resubmission after a fix tries again

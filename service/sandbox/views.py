@@ -32,7 +32,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from service.demo import DEMO_PATIENTS, DEMO_USERS
-from service.storage import SQLiteFile
+from service.storage import ExpiringRecords, SQLiteFile
 
 sandbox = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 ACCESS_TOKEN_LIFETIME = 3600
@@ -141,41 +141,34 @@ class State:
     """The sandbox's memory: launches, codes, tokens and its id_token key, in a SQLite file under KS_DATA_DIR,
     so that every worker of a multi-process server (gunicorn -w 2) sees the same grants."""
 
-    SCHEMA = ("CREATE TABLE IF NOT EXISTS sandbox_grant (kind TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, "
-              "expires REAL NOT NULL, PRIMARY KEY (kind, key));"
-              "CREATE TABLE IF NOT EXISTS sandbox_key (id INTEGER PRIMARY KEY CHECK (id = 1), jwk TEXT NOT NULL);")
-
     def __init__(self, path: Path, clients: dict[str, SandboxClient], token_lifetime: int):
         self.clients = clients
         self.token_lifetime = token_lifetime
-        self._db = SQLiteFile(path)
-        self._db.conn().executescript(self.SCHEMA)
+        db = SQLiteFile(path)
+        self._records = ExpiringRecords(db, "sandbox_grant")
         try:
             Path(path).chmod(0o600)  # tokens and a private key at rest
         except OSError:
             pass
         # One key for all workers: the first to start stores it, the others read that one.
         fresh = RSAKey.generate_key(2048, parameters={"kid": "sandbox-1", "alg": "RS256", "use": "sig"})
-        conn = self._db.conn()
+        conn = db.conn()
+        conn.execute("CREATE TABLE IF NOT EXISTS sandbox_key (id INTEGER PRIMARY KEY CHECK (id = 1), jwk TEXT NOT NULL)")
         conn.execute("INSERT OR IGNORE INTO sandbox_key (id, jwk) VALUES (1, ?)", (json.dumps(fresh.as_dict(private=True)),))
         self.key = RSAKey.import_key(json.loads(conn.execute("SELECT jwk FROM sandbox_key WHERE id = 1").fetchone()[0]))
 
     def put(self, kind: str, key: str, record, lifetime: float) -> None:
-        self._db.conn().execute("INSERT OR REPLACE INTO sandbox_grant (kind, key, data, expires) VALUES (?, ?, ?, ?)",
-                                (kind, key, json.dumps(asdict(record)), time.time() + lifetime))
+        self._records.put(kind, key, asdict(record), lifetime)
 
     def get(self, kind: str, key: str | None):
-        if not key:
-            return None
-        row = self._db.conn().execute("SELECT data FROM sandbox_grant WHERE kind = ? AND key = ? AND expires > ?",
-                                      (kind, key, time.time())).fetchone()
-        return _RECORDS[kind](json.loads(row["data"])) if row else None
+        data = self._records.get(kind, key)
+        return _RECORDS[kind](data) if data is not None else None
 
     def delete(self, kind: str, key: str | None) -> None:
-        self._db.conn().execute("DELETE FROM sandbox_grant WHERE kind = ? AND key = ?", (kind, key))
+        self._records.delete(kind, key)
 
     def purge(self, now: float | None = None) -> int:
-        return self._db.conn().execute("DELETE FROM sandbox_grant WHERE expires <= ?", (now or time.time(),)).rowcount
+        return self._records.purge(now)
 
 
 def _user(data: dict) -> SandboxUser:

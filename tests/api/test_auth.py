@@ -1,0 +1,209 @@
+"""Who may call the API: SMART Backend Services over real HTTP. The HIS side is this service's own
+BackendServicesAuth (the client it uses to push referrals, tested against sekmet-fhir's token endpoint)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+
+import pytest
+import requests
+import yaml
+from joserfc import jwt
+from joserfc.jwk import ECKey, RSAKey
+from werkzeug.serving import make_server
+
+from service import create_app
+from service.api.auth import ApiClientsInvalid, load_clients
+from service.config import SettingsInvalid
+from service.embedded import EmbeddedServerFailed, start_sekmet
+from service.embedded.sekmet import free_port
+from service.fhir.client import BackendServicesAuth, FhirClient
+from service.fhir.errors import FhirAuthError
+from service.run import load_demo
+from tests.factories import make_qr
+
+RSA = RSAKey.generate_key(2048, parameters={"kid": "his-rsa"})
+EC = ECKey.generate_key("P-384", parameters={"kid": "his-ec"})
+STRANGER = RSAKey.generate_key(2048, parameters={"kid": "his-rsa"})  # same kid, another key
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
+
+
+def _public(key) -> dict:
+    return {"keys": [key.as_dict(private=False)]}
+
+
+@pytest.fixture(scope="module")
+def fhir_server(tmp_path_factory):
+    try:
+        server = start_sekmet(tmp_path_factory.mktemp("api-auth-fhir"))
+    except EmbeddedServerFailed as exc:
+        pytest.fail(f"sekmet-fhir could not be started: {exc}", pytrace=False)
+    load_demo(server.base_url, "maastricht-heuvelland")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, fhir_server):
+    """The app with KS_API_AUTH=backend-services on a loopback port; three registered clients."""
+    tmp = tmp_path_factory.mktemp("api-auth")
+    (tmp / "ec.jwks.json").write_text(json.dumps(_public(EC)))
+    (tmp / "clients.yaml").write_text(yaml.safe_dump({"clients": [
+        {"client_id": "his-demo", "name": "Demo HIS", "jwks": _public(RSA),
+         "scope": "system/QuestionnaireResponse.c system/QuestionnaireResponse.r system/Questionnaire.r system/Patient.r"},
+        {"client_id": "form-filler", "jwks_file": "ec.jwks.json",
+         "scope": "system/QuestionnaireResponse.read system/Questionnaire.read"},  # SMART v1 scopes
+    ]}))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    app = create_app({"TESTING": True, "data_dir": tmp / "data", "fhir_base_url": fhir_server.base_url, "public_url": base,
+                      "api_auth": "backend-services", "api_clients_file": tmp / "clients.yaml"})
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    app.base = base
+    yield app
+    server.shutdown()
+
+
+def his(live, client_id="his-demo", key=RSA, alg="RS384", scope="system/QuestionnaireResponse.c system/Patient.r system/Questionnaire.r"):
+    pem = key.as_pem(private=True)
+    return BackendServicesAuth(f"{live.base}/auth/token", client_id, pem, key.kid, alg=alg, scope=scope)
+
+
+def assertion(live, key=RSA, **claims) -> str:
+    now = int(time.time())
+    body = {"iss": "his-demo", "sub": "his-demo", "aud": f"{live.base}/auth/token", "exp": now + 240,
+            "jti": secrets.token_urlsafe(12), **claims}
+    return jwt.encode({"alg": "RS384", "kid": "his-rsa", "typ": "JWT"}, {k: v for k, v in body.items() if v is not None},
+                      key, algorithms=["RS384"])
+
+
+def token_request(live, client_assertion: str, **form):
+    data = {"grant_type": "client_credentials", "scope": "system/QuestionnaireResponse.c",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": client_assertion, **form}
+    return requests.post(f"{live.base}/auth/token", data=data, timeout=10)
+
+
+def test_discovery_and_the_public_parts(live):
+    config = requests.get(f"{live.base}/fhir/.well-known/smart-configuration", timeout=10).json()
+    assert config["token_endpoint"] == f"{live.base}/auth/token"
+    assert config["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
+    assert set(config["token_endpoint_auth_signing_alg_values_supported"]) == {"RS384", "ES384"}
+    metadata = requests.get(f"{live.base}/fhir/metadata", timeout=10).json()
+    assert metadata["rest"][0]["security"]["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+    assert requests.get(f"{live.base}/fhir/Questionnaire", timeout=10).status_code == 200  # form definitions: public
+
+
+@pytest.mark.parametrize("path", ["/fhir/QuestionnaireResponse", "/fhir/QuestionnaireResponse/$evaluate",
+                                  "/fhir/QuestionnaireResponse/$validate", "/fhir/QuestionnaireResponse/$extract",
+                                  "/fhir/Questionnaire/$populate"])
+def test_patient_data_needs_a_token(live, path):
+    r = requests.post(f"{live.base}{path}", json=make_qr(), headers=FHIR_JSON, timeout=10)
+    assert r.status_code == 401 and r.json()["resourceType"] == "OperationOutcome"
+    assert r.json()["issue"][0]["code"] == "login" and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    r = requests.post(f"{live.base}{path}", json=make_qr(), headers={**FHIR_JSON, "Authorization": "Bearer made-up"}, timeout=10)
+    assert r.status_code == 401
+
+
+def test_an_his_submits_a_referral_and_the_audit_names_it(live, fhir_server):
+    qr = make_qr(signals=("homeless",))
+    qr["identifier"] = {"system": "https://his.example.invalid/ks", "value": "auth-1"}
+    with FhirClient(f"{live.base}/fhir", auth=his(live)) as client:
+        answer = client.session.post(f"{live.base}/fhir/QuestionnaireResponse", json=qr, headers=FHIR_JSON, timeout=30)
+    assert answer.status_code == 201, answer.text
+    [entry] = [a for a in live.extensions["ks_delivery"].audit.entries() if a["event"] == "submit" and a["object"]]
+    assert entry["who"] == "api-client/his-demo" and entry["responsible"] == "PractitionerRole/demo-gp"
+
+
+def test_an_es384_client_with_v1_scopes_may_evaluate_but_not_submit(live):
+    auth = his(live, "form-filler", EC, "ES384", scope="system/QuestionnaireResponse.read system/Questionnaire.read")
+    with FhirClient(f"{live.base}/fhir", auth=auth) as client:
+        evaluated = client.session.post(f"{live.base}/fhir/QuestionnaireResponse/$evaluate", json=make_qr(),
+                                        headers=FHIR_JSON, timeout=10)
+        submitted = client.session.post(f"{live.base}/fhir/QuestionnaireResponse", json=make_qr(), headers=FHIR_JSON, timeout=10)
+        populate = {"resourceType": "Parameters", "parameter": [
+            {"name": "subject", "valueReference": {"reference": "Patient/demo-pregnant"}}, {"name": "local", "valueBoolean": True}]}
+        populated = client.session.post(f"{live.base}/fhir/Questionnaire/kansrijke-start-signalering/$populate", json=populate,
+                                        headers=FHIR_JSON, timeout=10)
+    assert evaluated.status_code == 200
+    assert submitted.status_code == 403 and 'error="insufficient_scope"' in submitted.headers["WWW-Authenticate"]
+    assert "system/QuestionnaireResponse.c" in submitted.json()["issue"][0]["diagnostics"]
+    assert populated.status_code == 403  # local=true reads the record: system/Patient.r
+
+
+@pytest.mark.parametrize(("case", "make", "status", "error"), [
+    ("unknown client", lambda live: assertion(live, iss="nobody", sub="nobody"), 401, "invalid_client"),
+    ("signed by another key", lambda live: assertion(live, key=STRANGER), 401, "invalid_client"),
+    ("meant for another server", lambda live: assertion(live, aud="https://elsewhere.invalid/token"), 401, "invalid_client"),
+    ("sub is not the client", lambda live: assertion(live, sub="someone-else"), 401, "invalid_client"),
+    ("expired", lambda live: assertion(live, exp=int(time.time()) - 600), 401, "invalid_client"),
+    ("valid for an hour", lambda live: assertion(live, exp=int(time.time()) + 3600), 401, "invalid_client"),
+    ("no jti", lambda live: assertion(live, jti=None), 401, "invalid_client"),
+    ("not a JWT", lambda live: "not-a-jwt", 401, "invalid_client"),
+])
+def test_bad_client_assertions_are_refused(live, case, make, status, error):
+    r = token_request(live, make(live))
+    assert (r.status_code, r.json()["error"]) == (status, error), case
+    assert r.headers["Cache-Control"] == "no-store"
+
+
+def test_a_replayed_assertion_is_refused(live):
+    signed = assertion(live)
+    assert token_request(live, signed).status_code == 200
+    r = token_request(live, signed)
+    assert r.status_code == 401 and "used before" in r.json()["error_description"]
+
+
+def test_wrong_grant_or_scope(live):
+    assert token_request(live, assertion(live), grant_type="authorization_code").json()["error"] == "unsupported_grant_type"
+    r = token_request(live, assertion(live), scope="system/Patient.cruds")  # not registered for this client
+    assert (r.status_code, r.json()["error"]) == (400, "invalid_scope")
+    r = token_request(live, assertion(live), scope="system/QuestionnaireResponse.c system/*.*")
+    assert r.status_code == 200 and r.json()["scope"] == "system/QuestionnaireResponse.c"  # only what is registered
+
+
+def test_an_expired_access_token_is_refused(live):
+    token = token_request(live, assertion(live)).json()["access_token"]
+    headers = {**FHIR_JSON, "Authorization": f"Bearer {token}"}
+    assert requests.post(f"{live.base}/fhir/QuestionnaireResponse/$extract", json=make_qr(), headers=headers, timeout=10).status_code == 200
+    live.extensions["ks_api_auth"].purge(now=time.time() + 301)  # the token's 300 s are over
+    r = requests.post(f"{live.base}/fhir/QuestionnaireResponse/$validate", json=make_qr(), headers=headers, timeout=10)
+    assert r.status_code == 401
+
+
+def test_wrong_credentials_fail_at_the_client_with_a_clear_error(live):
+    with pytest.raises(FhirAuthError, match="invalid_client"):
+        his(live, key=STRANGER).access_token()
+
+
+def test_production_needs_a_clients_file_or_an_explicit_open_api(tmp_path):
+    secret = secrets.token_urlsafe(48)
+    with pytest.raises(SettingsInvalid, match="KS_API_CLIENTS_FILE"):
+        create_app({"env": "production", "secret_key": secret, "data_dir": tmp_path})
+    create_app({"env": "production", "secret_key": secret, "data_dir": tmp_path, "api_auth": "none", "TESTING": True})
+
+
+def test_a_broken_clients_file_names_every_problem(tmp_path):
+    path = tmp_path / "clients.yaml"
+    path.write_text(yaml.safe_dump({"clients": [
+        {"client_id": "a", "scope": "system/QuestionnaireResponse.c"},  # no keys
+        {"client_id": "b", "scope": "system/QuestionnaireResponse.c", "jwks": {"keys": [RSA.as_dict(private=True)]}},
+    ]}))
+    with pytest.raises(ApiClientsInvalid) as caught:
+        load_clients(path)
+    assert "/clients/0" in str(caught.value)
+    path.write_text(yaml.safe_dump({"clients": [
+        {"client_id": "b", "scope": "system/QuestionnaireResponse.c", "jwks": {"keys": [RSA.as_dict(private=True)]}}]}))
+    with pytest.raises(ApiClientsInvalid, match="private key"):
+        load_clients(path)
+
+
+def test_the_example_clients_file_loads():
+    from pathlib import Path
+
+    clients = load_clients(Path(__file__).resolve().parents[2] / "examples" / "api-clients.yaml")
+    assert set(clients) == {"example-his", "example-form-filler"}
