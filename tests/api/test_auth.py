@@ -18,11 +18,9 @@ from werkzeug.serving import make_server
 from service import create_app
 from service.api.auth import ApiClientsInvalid, load_clients
 from service.config import SettingsInvalid
-from service.embedded import EmbeddedServerFailed, start_sekmet
 from service.embedded.sekmet import free_port
 from service.fhir.client import BackendServicesAuth, FhirClient
 from service.fhir.errors import FhirAuthError
-from service.run import load_demo
 from tests.factories import make_qr
 
 RSA = RSAKey.generate_key(2048, parameters={"kid": "his-rsa"})
@@ -36,18 +34,7 @@ def _public(key) -> dict:
 
 
 @pytest.fixture(scope="module")
-def fhir_server(tmp_path_factory):
-    try:
-        server = start_sekmet(tmp_path_factory.mktemp("api-auth-fhir"))
-    except EmbeddedServerFailed as exc:
-        pytest.fail(f"sekmet-fhir could not be started: {exc}", pytrace=False)
-    load_demo(server.base_url, "maastricht-heuvelland")
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory, fhir_server):
+def live(tmp_path_factory, sekmet_demo):
     """The app with KS_API_AUTH=backend-services on a loopback port; three registered clients."""
     tmp = tmp_path_factory.mktemp("api-auth")
     (tmp / "ec.jwks.json").write_text(json.dumps(_public(EC)))
@@ -59,7 +46,7 @@ def live(tmp_path_factory, fhir_server):
     ]}))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    app = create_app({"TESTING": True, "data_dir": tmp / "data", "fhir_base_url": fhir_server.base_url, "public_url": base,
+    app = create_app({"TESTING": True, "data_dir": tmp / "data", "fhir_base_url": sekmet_demo.base_url, "public_url": base,
                       "api_auth": "backend-services", "api_clients_file": tmp / "clients.yaml"})
     server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -109,7 +96,7 @@ def test_patient_data_needs_a_token(live, path):
     assert r.status_code == 401
 
 
-def test_an_his_submits_a_referral_and_the_audit_names_it(live, fhir_server):
+def test_an_his_submits_a_referral_and_the_audit_names_it(live):
     qr = make_qr(signals=("homeless",))
     qr["identifier"] = {"system": "https://his.example.invalid/ks", "value": "auth-1"}
     with FhirClient(f"{live.base}/fhir", auth=his(live)) as client:

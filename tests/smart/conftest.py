@@ -8,20 +8,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from service import create_app
-from service.embedded import EmbeddedServerFailed, start_sekmet
 from service.embedded.sekmet import free_port
-from service.run import load_demo
-
-
-@pytest.fixture(scope="session")
-def sekmet_demo(tmp_path_factory):
-    try:
-        server = start_sekmet(tmp_path_factory.mktemp("sekmet-smart"))
-    except EmbeddedServerFailed as exc:
-        pytest.fail(f"sekmet-fhir could not be started: {exc}", pytrace=False)
-    load_demo(server.base_url, "maastricht-heuvelland")
-    yield server
-    server.stop()
 
 
 class Live:
