@@ -65,7 +65,10 @@ def check_bundle_invariants(bundle: dict, decision: dict) -> None:
         for sr in srs:
             assert sr["code"]["coding"][0]["code"] in ("poh-jeugd", "preconceptie-consult")
     else:
-        assert len(by_type.get("Consent", [])) == len(srs)
+        assert len(by_type.get("Consent", [])) == (1 if srs else 0)  # one Consent naming every recipient
+        if srs:
+            actors = by_type["Consent"][0]["resource"]["provision"]["actor"]
+            assert len(actors) == len(srs)
     assert len(by_type["QuestionnaireResponse"]) == 1 and len(by_type["Provenance"]) == 1
 
 

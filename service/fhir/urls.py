@@ -17,6 +17,7 @@ ID_SUBMISSION = f"{BASE}/NamingSystem/submission"
 ID_REFERRAL = f"{BASE}/NamingSystem/referral"
 ID_TASK = f"{BASE}/NamingSystem/referral-task"
 ID_CONSENT = f"{BASE}/NamingSystem/referral-consent"
+ID_PATIENT = f"{BASE}/NamingSystem/referral-patient"  # only for a patient sent without any identifier
 
 EXT_LEVEL_OVERRIDE = f"{BASE}/StructureDefinition/level-override"
 EXT_DECISION_RULE = f"{BASE}/StructureDefinition/decision-rule"

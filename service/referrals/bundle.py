@@ -4,7 +4,7 @@ The same response always gives the same Bundle: every id, identifier and fullUrl
 the submission id (the response's business identifier, or a hash of its content), so a retry or a
 double submit can never create a second referral:
 - QuestionnaireResponse and Provenance: PUT with derived ids (an update, never a second copy);
-- ServiceRequest, Task, Consent: POST with `ifNoneExist` on their business identifier
+- ServiceRequest, Task, Consent, Patient: POST with `ifNoneExist` on their business identifier
   (conditional create, https://hl7.org/fhir/R4/http.html#ccreate), cross-referenced by urn:uuid
   (https://hl7.org/fhir/R4/bundle.html#references), so a Task the recipient has since accepted is
   never reset.
@@ -93,11 +93,39 @@ def _merge_by_recipient(decisions: tuple[Decision, ...]) -> list[tuple[Recipient
     return out
 
 
+# What a recipient gets to know of the patient (DOMAIN.md §3.1: identity and contact details, preferred language).
+PATIENT_ELEMENTS = ("identifier", "name", "gender", "birthDate", "telecom", "address", "communication")
+
+
+def contained_patient(qr: dict) -> dict | None:
+    """The Patient the response's subject points at when it is contained (`"subject": {"reference": "#p"}`,
+    https://hl7.org/fhir/R4/references.html#contained): how a form filler sends the patient's identity and
+    contact details along, for recipients whose FHIR server does not know the practice's patients."""
+    ref = (qr.get("subject") or {}).get("reference") if isinstance(qr.get("subject"), dict) else None
+    if not (isinstance(ref, str) and ref.startswith("#")):
+        return None
+    return next((r for r in qr.get("contained") or () if isinstance(r, dict)
+                 and r.get("resourceType") == "Patient" and r.get("id") == ref[1:]), None)
+
+
+def _patient_entry(patient: dict, sub: str) -> dict:
+    """The patient for the recipients: only PATIENT_ELEMENTS, created once per identifier (the BSN when there
+    is one) and found again on later referrals."""
+    out = {"resourceType": "Patient", **{k: patient[k] for k in PATIENT_ELEMENTS if k in patient}}
+    identifiers = [i for i in out.get("identifier") or () if isinstance(i, dict) and i.get("system") and i.get("value")]
+    if not identifiers:  # nothing to find it by: one Patient per submission
+        identifiers = out["identifier"] = [{"system": urls.ID_PATIENT, "value": _uuid(sub, "patient")}]
+    key = next((i for i in identifiers if i["system"] == urls.BSN), identifiers[0])
+    return _entry(f"urn:uuid:{_uuid(sub, 'patient')}", out, "POST", "Patient", _ident_query(key))
+
+
 def build_referral_bundle(qr: dict, evaluation: Evaluation, qdef: QuestionnaireDef, context: ReferralContext) -> dict:
-    """The transaction Bundle for one evaluated response: QR, ServiceRequests, Tasks, Consents, Provenance.
+    """The transaction Bundle for one evaluated response: QR, Patient (when the response carries it),
+    ServiceRequests, Tasks, one Consent, Provenance.
 
     Recipients are referenced by their organisation identifier (a logical reference); the demo data
-    and each deployment's own FHIR server hold the Organization resources themselves."""
+    and each deployment's own FHIR server hold the Organization resources themselves. Entries: 4 + 2 per
+    recipient at most, within Medplum's limit of 8 for transactions with conditional creates."""
     sub = submission_id(qr)
     authored = qr.get("authored")
     subject = qr.get("subject")
@@ -110,12 +138,29 @@ def build_referral_bundle(qr: dict, evaluation: Evaluation, qdef: QuestionnaireD
     if not (isinstance(qr.get("identifier"), dict) and qr["identifier"].get("value")):
         qr_out["identifier"] = {"system": urls.ID_SUBMISSION, "value": sub}
     qr_ref = f"QuestionnaireResponse/{sub}"
+    patient = contained_patient(qr)
+    patient_entry = _patient_entry(patient, sub) if patient else None
+    if patient_entry:
+        subject = {"reference": patient_entry["fullUrl"]}
+        qr_out["subject"] = subject
+        rest = [r for r in qr.get("contained") or () if r is not patient]
+        if rest:
+            qr_out["contained"] = rest
+        else:
+            qr_out.pop("contained", None)
     entries.append(_entry(f"urn:uuid:{_uuid(sub, 'qr')}", qr_out, "PUT", qr_ref))
+    if patient_entry:
+        entries.append(patient_entry)
 
     ticked = evaluation_signals(evaluation, qdef)
     provenance_targets = [{"reference": qr_ref}]
+    if patient_entry:
+        provenance_targets.append({"reference": patient_entry["fullUrl"]})
+    referrals = _merge_by_recipient(evaluation.decisions)
+    consent_url = f"urn:uuid:{_uuid(sub, 'consent')}"
+    consent_actors: list[dict] = []
 
-    for recipient, priority, decisions in _merge_by_recipient(evaluation.decisions):
+    for recipient, priority, decisions in referrals:
         key = f"{sub}:{recipient.id}"
         performer = None
         if recipient.organization:
@@ -129,7 +174,6 @@ def build_referral_bundle(qr: dict, evaluation: Evaluation, qdef: QuestionnaireD
 
         sr_ident = {"system": urls.ID_REFERRAL, "value": key}
         sr_url = f"urn:uuid:{_uuid(key, 'service-request')}"
-        consent_url = f"urn:uuid:{_uuid(key, 'consent')}"
         referral_display = recipient.name.nl
         sr = {
             "resourceType": "ServiceRequest",
@@ -190,35 +234,39 @@ def build_referral_bundle(qr: dict, evaluation: Evaluation, qdef: QuestionnaireD
         entries.append(_entry(task_url, task, "POST", "Task", _ident_query(task_ident)))
         provenance_targets += [{"reference": sr_url}, {"reference": task_url}]
 
-        if evaluation.consent_given:
-            consent_ident = {"system": urls.ID_CONSENT, "value": key}
-            consent = {
-                "resourceType": "Consent",
-                "identifier": [consent_ident],
-                "status": "active",
-                "scope": {"coding": [{"system": urls.CONSENT_SCOPE, "code": "patient-privacy"}]},
-                "category": [{"coding": [{"system": urls.LOINC, "code": "59284-0", "display": "Patient Consent"}]}],
-                "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
-                "sourceReference": {"reference": qr_ref},
-                "provision": {
-                    "type": "permit",
-                    "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}],
-                    "actor": [{
-                        "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]},
-                        "reference": performer or {"display": referral_display},
-                    }],
-                },
-                "extension": [{"url": f"{urls.BASE}/StructureDefinition/consent-method",
-                               "valueCoding": {"system": urls.CS_CONSENT_METHOD, "code": evaluation.consent_method or "verbal"}}],
-            }
-            if subject:
-                consent["patient"] = subject
-            if authored:
-                consent["dateTime"] = authored
-            if author:
-                consent["performer"] = [author]
-            entries.append(_entry(consent_url, consent, "POST", "Consent", _ident_query(consent_ident)))
-            provenance_targets.append({"reference": consent_url})
+        consent_actors.append({
+            "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]},
+            "reference": performer or {"display": referral_display},
+        })
+
+    if evaluation.consent_given and referrals:
+        # One Consent for the submission: the patient's permission to refer to and share with these recipients
+        # (each an IRCP actor), as recorded in the form.
+        consent_ident = {"system": urls.ID_CONSENT, "value": f"{sub}:consent"}
+        consent = {
+            "resourceType": "Consent",
+            "identifier": [consent_ident],
+            "status": "active",
+            "scope": {"coding": [{"system": urls.CONSENT_SCOPE, "code": "patient-privacy"}]},
+            "category": [{"coding": [{"system": urls.LOINC, "code": "59284-0", "display": "Patient Consent"}]}],
+            "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+            "sourceReference": {"reference": qr_ref},
+            "provision": {
+                "type": "permit",
+                "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}],
+                "actor": consent_actors,
+            },
+            "extension": [{"url": f"{urls.BASE}/StructureDefinition/consent-method",
+                           "valueCoding": {"system": urls.CS_CONSENT_METHOD, "code": evaluation.consent_method or "verbal"}}],
+        }
+        if subject:
+            consent["patient"] = subject
+        if authored:
+            consent["dateTime"] = authored
+        if author:
+            consent["performer"] = [author]
+        entries.append(_entry(consent_url, consent, "POST", "Consent", _ident_query(consent_ident)))
+        provenance_targets.append({"reference": consent_url})
 
     prov_id = _uuid(sub, "provenance")
     provenance = {
