@@ -83,3 +83,17 @@ def make_qr(
     if identifier:
         qr["identifier"] = {"system": "https://his.example.invalid/kansrijke-start", "value": identifier}
     return qr
+
+
+def with_patient(qr: dict, bsn: str | None = "999990020", **extra) -> dict:
+    """The response with its patient contained (subject "#patient"), as a form filler sends identity and contact
+    details for a recipient whose server does not know the practice's patients. Invented data."""
+    patient = {"resourceType": "Patient", "id": "patient",
+               "name": [{"family": "de Boer", "given": ["Lisa"]}], "gender": "female", "birthDate": "2008-02-20",
+               "telecom": [{"system": "phone", "value": "+31 6 0000 0001", "use": "mobile"}],
+               "address": [{"line": ["Voorbeeldstraat 1"], "postalCode": "6211 AA", "city": "Maastricht"}],
+               "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "nl"}]}, "preferred": True}],
+               **extra}
+    if bsn:
+        patient["identifier"] = [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": bsn}]
+    return {**qr, "contained": [patient], "subject": {"reference": "#patient"}}

@@ -42,6 +42,12 @@ def _patient(pid: str, family: str, given: str, gender: str, birth: date, bsn: s
             "identifier": [{"system": urls.BSN, "value": bsn}],
             "name": [{"family": family, "given": [given], "text": f"{given} {family}"}],
             "gender": gender, "birthDate": birth.isoformat(),
+            # Invented contact details (a 06-number that is not in use; a street that does not exist): they travel
+            # with the referral, as a recipient needs them to reach the family.
+            "telecom": [{"system": "phone", "value": f"+31 6 0000 {bsn[-4:]}", "use": "mobile"}],
+            "address": [{"use": "home", "line": [f"Voorbeeldstraat {int(bsn[-2:])}"], "postalCode": "6200 AA",
+                         "city": "Maastricht", "country": "NL"}],
+            "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "nl"}]}, "preferred": True}],
             "managingOrganization": {"reference": "Organization/demo-practice"}}
 
 

@@ -108,6 +108,13 @@ def contained_patient(qr: dict) -> dict | None:
                  and r.get("resourceType") == "Patient" and r.get("id") == ref[1:]), None)
 
 
+def contain_patient(qr: dict, patient: dict) -> dict:
+    """The response with `patient` (only PATIENT_ELEMENTS of it) contained as its subject."""
+    minimal = {"resourceType": "Patient", "id": "patient", **{k: patient[k] for k in PATIENT_ELEMENTS if k in patient}}
+    others = [r for r in qr.get("contained") or () if not (isinstance(r, dict) and r.get("id") == "patient")]
+    return {**qr, "contained": [*others, minimal], "subject": {"reference": "#patient"}}
+
+
 def _patient_entry(patient: dict, sub: str) -> dict:
     """The patient for the recipients: only PATIENT_ELEMENTS, created once per identifier (the BSN when there
     is one) and found again on later referrals."""

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from service.audit import AuditEntry, AuditLog, reference_of
+from service.audit import AuditEntry, AuditLog, patient_of, reference_of
 from service.fhir.errors import FhirError, FhirRequestRejected
 from service.outbox.store import Outbox, OutboxItem
 from service.referrals.pipeline import Engine, Extraction
@@ -125,7 +125,10 @@ class Submitter:
         self.pusher = pusher
         self.audit = audit
 
-    def submit(self, qr: dict, *, region: str | None = None, who: str | None = None, access_point: str = "api") -> SubmitResult:
+    def submit(self, qr: dict, *, region: str | None = None, who: str | None = None, access_point: str = "api",
+               patient: str | None = None) -> SubmitResult:
+        """`patient`: the patient's reference for the audit log when the caller knows a better one than the
+        response's subject (the EHR's Patient/<id> when the response carries a contained copy)."""
         extraction = self.engine.extract(qr, region, structural=True)  # ResponseInvalid (nothing stored) on bad input
         sub = submission_id(qr)
         item, created = self.outbox.enqueue(sub, extraction.bundle)
@@ -133,7 +136,7 @@ class Submitter:
             author = reference_of(qr.get("author"))
             self.audit.record(AuditEntry(event="submit", action="C", outcome="0", who=who or author,
                                          responsible=author if who and who != author else None,
-                                         patient=reference_of(qr.get("subject")), object=sub, access_point=access_point))
+                                         patient=patient or patient_of(qr), object=sub, access_point=access_point))
         if item.state == "dead" and not created:
             self.outbox.retry(sub)  # a resubmission after a fix tries again
             item = self.outbox.get(sub)

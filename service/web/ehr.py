@@ -91,16 +91,32 @@ class WriteBack:
         return self.problem is None
 
 
-def _ehr_entries(bundle: dict) -> list[dict]:
+def read_patient(client, patient_id: str | None) -> dict | None:
+    """The patient from the EHR, to send their identity and contact details with the referral; None when it
+    cannot be read (the referral then names the patient by the EHR's reference only)."""
+    if not patient_id:
+        return None
+    try:
+        return client.read("Patient", patient_id)
+    except FhirError as exc:
+        log.info("reading the patient for the referral failed: %s (HTTP %s)", type(exc).__name__, exc.status)
+        return None
+
+
+def _ehr_entries(bundle: dict, subject: str | None = None) -> list[dict]:
     """The referral Bundle's QuestionnaireResponse (PUT, its derived id) and ServiceRequests (conditional
     create on their identifier), as transaction entries for the EHR. The ServiceRequests keep only the
-    references the EHR can resolve: the Consent stays with the recipients' copy."""
+    references the EHR can resolve: the Consent stays with the recipients' copy; the patient is the
+    EHR's own (`subject`, e.g. Patient/123), not the copy made for the recipients."""
+    patient_urls = {e.get("fullUrl") for e in bundle.get("entry", ()) if (e.get("resource") or {}).get("resourceType") == "Patient"}
     entries = []
     for entry in bundle.get("entry", ()):
         resource = entry.get("resource") or {}
         if resource.get("resourceType") not in ("QuestionnaireResponse", "ServiceRequest"):
             continue
         resource = copy.deepcopy(resource)
+        if subject and (resource.get("subject") or {}).get("reference") in patient_urls:
+            resource["subject"] = {"reference": subject}
         if resource["resourceType"] == "ServiceRequest":
             resource["supportingInfo"] = [r for r in resource.get("supportingInfo", ())
                                           if not str(r.get("reference", "")).startswith("urn:")]
@@ -119,14 +135,14 @@ def _declares_transaction(client) -> bool:
                for i in rest.get("interaction") or () if isinstance(i, dict))
 
 
-def write_back(client, bundle: dict, on_write=None) -> WriteBack:
+def write_back(client, bundle: dict, on_write=None, subject: str | None = None) -> WriteBack:
     """The QuestionnaireResponse and the ServiceRequests of a referral Bundle, to the EHR.
 
     As one transaction when the EHR declares it (all or nothing: no ServiceRequest in the record without
     the response it points at); otherwise one call each, stopping at the first refusal. Writing again
     changes nothing (PUT with a derived id; conditional creates). `on_write(reference_or_type, ok, status)`
     is called per resource (audit)."""
-    entries = _ehr_entries(bundle)
+    entries = _ehr_entries(bundle, subject)
     if entries and _declares_transaction(client):
         return _write_transaction(client, entries, on_write)
     return _write_each(client, entries, on_write)

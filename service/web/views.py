@@ -24,12 +24,12 @@ from service.questionnaires.form import (
     FieldError, build_response, check_fields, parse_date_field, response_and_errors, response_to_fields,
 )
 from service.questionnaires.populate import TEENAGE, populate, record_facts, suggestions, teenage_suggestion
-from service.referrals.bundle import evaluation_signals
+from service.referrals.bundle import contain_patient, evaluation_signals
 from service.referrals.pipeline import PRACTICE_ZONE
 from service.smart.session import current_launch, launch_required, session_store
 from service.web import security
 from service.web.consent import submitter_for
-from service.web.ehr import RecordRead, ehr_client, read_record, write_back
+from service.web.ehr import RecordRead, ehr_client, read_patient, read_record, write_back
 from service.web.formview import item_views
 from service.web.panel import MELDCODE_STEPS, STATE_TEXT, his_summary, panel_model, recipients
 from service.web.store import FormStore, WorkState
@@ -543,10 +543,18 @@ def send():
         return _render_form(ctx, work, errors, 422)
     qr = build_response(qdef, fields, subject=_subject(ctx), author=ctx.fhir_user, authored=now.isoformat(),
                         identifier={"system": FORM_ID_SYSTEM, "value": work.identifier}, status="completed")
+    # The recipients' server does not know the practice's patients: the referral carries the patient's
+    # identity and contact details (DOMAIN.md §3.1), read from the EHR now.
+    with ehr_client(ctx) as client:
+        patient = read_patient(client, ctx.patient)
+    _audit(ctx, "patient-read", "R", "0" if patient else "4", _subject(ctx))
+    if patient:
+        qr = contain_patient(qr, patient)
     delivery = current_app.extensions["ks_delivery"]
     submitter = submitter_for(delivery.submitter, _engine(), consented, asked)
     try:
-        result = submitter.submit(qr, who=ctx.fhir_user, access_point=f"web:{request.remote_addr or '-'}")
+        result = submitter.submit(qr, who=ctx.fhir_user, access_point=f"web:{request.remote_addr or '-'}",
+                                  patient=_subject(ctx))
     except ResponseInvalid as exc:
         work.reviewed = False
         _save(ctx, work)
@@ -557,7 +565,7 @@ def send():
         _audit(ctx, "ehr-write", "U" if ref.startswith("QuestionnaireResponse") else "C", "0" if ok else "4", ref)
 
     with ehr_client(ctx) as client:
-        written = write_back(client, result.extraction.bundle, on_write=audited)
+        written = write_back(client, result.extraction.bundle, on_write=audited, subject=_subject(ctx))
     work.fields = fields
     work.result = _confirmation(ctx, work, qr, result, written, lang)
     _save(ctx, work)

@@ -62,3 +62,25 @@ def test_recipient_works_the_task_and_the_practice_sees_it(client, engine):
     # A retried push of the same Bundle does not reset the recipient's work.
     client.transaction(bundle)
     assert client.read("Task", task_id)["status"] == "completed"
+
+
+def test_the_patient_travels_with_the_referral_and_is_created_once(client, engine):
+    """A response carrying its patient (contained): both servers create the Patient once (by BSN), resolve every
+    reference to it, and find it again for a later referral of the same patient."""
+    from service.fhir.urls import BSN
+    from tests.factories import with_patient
+
+    bsn = "999990032"
+    bundle = engine.extract(with_patient(make_qr(signals=("domestic-violence", "homeless", "substance-addiction"),
+                                                 identifier="contract-patient-1"), bsn=bsn)).bundle
+    first = client.transaction(bundle)
+    client.transaction(bundle)  # a retry after a lost answer
+    later = engine.extract(with_patient(make_qr(signals=("homeless",), identifier="contract-patient-2"), bsn=bsn)).bundle
+    client.transaction(later)
+    [patient] = [e["resource"] for e in client.search("Patient", {"identifier": f"{BSN}|{bsn}"})["entry"]]
+    assert patient["telecom"][0]["value"] == "+31 6 0000 0001" and "generalPractitioner" not in patient
+    srs = client.search("ServiceRequest", {"subject": f"Patient/{patient['id']}"}).get("entry", [])
+    assert len(srs) == 3  # two from the first referral (pushed twice), one from the later one
+    [sr_id, *_] = _ids(first, bundle, "ServiceRequest")
+    [task] = [e["resource"] for e in client.search("Task", {"focus": f"ServiceRequest/{sr_id}"})["entry"]]
+    assert task["for"]["reference"].endswith(f"Patient/{patient['id']}")

@@ -216,8 +216,14 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     qr_id = work.result["submission"]
     qr = recipients.read("QuestionnaireResponse", qr_id)
     assert index_answers(qr).code("consent-method") == "written"
-    # ... and written back to the EHR with the launch's token
+    # The patient went along (identity and contact details from the EHR), found on the recipients' server by BSN
+    [patient] = [e["resource"] for e in web_app.extensions["ks_delivery"].outbox.get(qr_id).bundle["entry"]
+                 if e["resource"]["resourceType"] == "Patient"]
+    assert patient["identifier"] == [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": "999990020"}]
+    assert patient["name"][0]["family"] == "de Boer" and "id" not in patient
+    # ... and written back to the EHR with the launch's token, naming the EHR's own patient
     assert ehr.read("QuestionnaireResponse", qr_id)["status"] == "completed"
+    assert ehr.read("QuestionnaireResponse", qr_id)["subject"] == {"reference": "Patient/demo-pregnant"}
     assert {f"QuestionnaireResponse/{qr_id}"} < set(work.result["ehr"]["written"])
     ehr_srs = [e["resource"] for e in ehr.search("ServiceRequest", {"subject": "Patient/demo-pregnant"}).get("entry", [])]
     assert any(r["supportingInfo"] == [{"reference": f"QuestionnaireResponse/{qr_id}"}] for r in ehr_srs)
@@ -234,6 +240,7 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     # every access audited, by the launch's user
     events = [(a["event"], a["outcome"], a["who"]) for a in web_app.extensions["ks_delivery"].audit.entries("Patient/demo-pregnant")]
     assert ("populate", "0", "PractitionerRole/demo-gp") in events and ("submit", "0", "PractitionerRole/demo-gp") in events
+    assert ("patient-read", "0", "PractitionerRole/demo-gp") in events
     assert sum(1 for e in events if e[0] == "ehr-write" and e[1] == "0") == 3
     # sending again (a double click) creates nothing new
     assert post(client, "/form/send", {"consent-for-regiocoordinator-jgz": "true"}, token).headers["Location"] == "/form/sent"
