@@ -110,9 +110,16 @@ class Pusher:
 
 
 def _patient_of(bundle: dict) -> str | None:
+    """The patient for the audit log: the response's subject, or the identifier (BSN) of the Patient entry it
+    points at when the patient travels in the Bundle."""
+    patients = {e.get("fullUrl"): e["resource"] for e in bundle.get("entry", []) if e["resource"]["resourceType"] == "Patient"}
     for entry in bundle.get("entry", []):
         if entry["resource"]["resourceType"] == "QuestionnaireResponse":
-            return reference_of(entry["resource"].get("subject"))
+            subject = entry["resource"].get("subject")
+            patient = patients.get((subject or {}).get("reference"))
+            if patient and patient.get("identifier"):
+                return reference_of({"identifier": patient["identifier"][0]})
+            return reference_of(subject)
     return None
 
 

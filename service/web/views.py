@@ -26,6 +26,7 @@ from service.questionnaires.form import (
 from service.questionnaires.populate import TEENAGE, populate, record_facts, suggestions, teenage_suggestion
 from service.referrals.bundle import contain_patient, evaluation_signals
 from service.referrals.pipeline import PRACTICE_ZONE
+from service.referrals.status import TASK_STATUS_TEXT, referral_status
 from service.smart.session import current_launch, launch_required, session_store
 from service.web import security
 from service.web.consent import submitter_for
@@ -605,7 +606,28 @@ def sent():
     work = _store().work(ctx.session_id)
     if work is None or not work.result:
         return redirect(url_for(".form"), 303)
-    return render_template("sent.html", r=work.result, banner=_banner(ctx, work), page="sent")
+    return render_template("sent.html", r=_with_live_status(ctx, work.result), banner=_banner(ctx, work), page="sent")
+
+
+def _with_live_status(ctx, result: dict) -> dict:
+    """The confirmation as it stands now: a queued referral may have gone out since, and a delivered one shows
+    what the recipient did with its Task (the page is the practice's view of the closed loop)."""
+    status = referral_status(current_app.extensions["ks_delivery"], result["submission"])
+    if status.state is None:
+        return result
+    lang = "en" if _lang(ctx) == "en" else "nl"
+    live = {**result, "state": status.state, "stateText": STATE_TEXT[lang].get(status.state, status.state),
+            "statusProblem": status.problem}
+    sent = []
+    for i, s in enumerate(result.get("sent", [])):
+        sr_id = s.get("id") or (status.service_requests[i] if i < len(status.service_requests) else None)
+        task = status.tasks.get(sr_id) if sr_id else None
+        sent.append({**s, "id": sr_id, "task": None if task is None else {
+            **task, "text": TASK_STATUS_TEXT[lang].get(task["status"], task["status"])}})
+    live["sent"] = sent
+    if status.state == "delivered" and sent:
+        _audit(ctx, "status-read", "R", "4" if status.problem else "0", f"submission:{result['submission']}")
+    return live
 
 
 @web.post("/form/new")

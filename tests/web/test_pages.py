@@ -237,6 +237,12 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
         assert part in summary
     assert re.search(r"stap 1: \d{4}-\d\d-\d\d, PractitionerRole/demo-gp", summary)  # each step with date and user
     assert 'id="copy-summary"' in sent
+    # the closed loop: the recipient takes up the referral, the practice sees it on the same page
+    assert sent.count("Bij de ontvanger: <strong>aangevraagd, nog niet opgepakt</strong>") == 2
+    [task] = [e["resource"] for e in recipients.search("Task", {"focus": f"ServiceRequest/{ids[0]}"})["entry"]]
+    recipients.update({**task, "status": "accepted", "businessStatus": {"text": "Intake gepland"}})
+    again = page(client, "/form/sent")
+    assert "Bij de ontvanger: <strong>geaccepteerd</strong> (Intake gepland)" in again
     # every access audited, by the launch's user
     events = [(a["event"], a["outcome"], a["who"]) for a in web_app.extensions["ks_delivery"].audit.entries("Patient/demo-pregnant")]
     assert ("populate", "0", "PractitionerRole/demo-gp") in events and ("submit", "0", "PractitionerRole/demo-gp") in events
@@ -473,3 +479,28 @@ def test_no_patient_data_in_urls_or_logs(as_user, caplog):
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for secret in ("Lisa", "de Boer", "999990020", note, "feit-xyz", "Huiselijk geweld", "2027-03-01", "demo-pregnant"):
         assert secret not in logged, secret
+
+
+def test_a_queued_referral_shows_delivered_once_it_went_out(tmp_path, recipients_server, as_user):
+    """The recipients' server loses the answers of the send's own attempts: the page says queued; after the
+    background worker delivers it, the same page says delivered, with the ServiceRequest id."""
+    from tests.faultproxy import FaultProxy
+    from tests.web.conftest import make_app
+
+    proxy = FaultProxy(int(recipients_server.rsplit(":", 1)[1].split("/")[0]), mode="drop-response", faults=2)
+    try:
+        app = make_app(tmp_path, proxy.base_url)
+        client = as_user("demo-pregnant", app=app)
+        token = csrf_of(page(client))
+        post(client, "/form/review", {**PREGNANT, "homeless": "true"}, token)
+        r = post(client, "/form/send", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "verbal"}, token)
+        queued = page(client, r.headers["Location"])
+        assert "in de wachtrij" in queued and 'class="sr-id"' not in queued
+        delivery = app.extensions["ks_delivery"]
+        [item] = delivery.outbox.list()
+        delivery.pusher.push(item)  # what the background worker does
+        delivered = page(client, "/form/sent")
+        assert "afgeleverd" in delivered and len(re.findall(r'<code class="sr-id">', delivered)) == 1
+        assert "Bij de ontvanger: <strong>aangevraagd, nog niet opgepakt</strong>" in delivered
+    finally:
+        proxy.close()
