@@ -40,13 +40,13 @@ def referral_status(delivery, submission: str) -> ReferralStatus:
     if state != "delivered":
         return ReferralStatus(state=state)
     ids = Delivered.from_response(item.bundle, item.response).ids.get("ServiceRequest", [])
-    pusher = delivery.submitter.pusher or delivery.pusher
-    if pusher is None or not ids:
+    client = delivery.status_client
+    if client is None or not ids:
         return ReferralStatus(state=state, service_requests=ids)
     tasks: dict[str, dict] = {}
     try:
         for sr_id in ids:
-            found = pusher.client.search("Task", {"focus": f"ServiceRequest/{sr_id}"})
+            found = client.search("Task", {"focus": f"ServiceRequest/{sr_id}"})
             for entry in found.get("entry") or ():
                 task = entry.get("resource") or {}
                 if task.get("resourceType") == "Task":

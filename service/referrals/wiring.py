@@ -13,7 +13,7 @@ from service.referrals.pipeline import Engine
 from service.referrals.submit import Pusher, Submitter
 
 
-def fhir_client(settings: Settings, *, retries: int = 3) -> FhirClient:
+def fhir_client(settings: Settings, *, retries: int = 3, read_timeout: float | None = None) -> FhirClient:
     auth = None
     if settings.fhir_auth == "bearer":
         auth = BearerTokenAuth(settings.fhir_bearer_token)
@@ -23,7 +23,7 @@ def fhir_client(settings: Settings, *, retries: int = 3) -> FhirClient:
             settings.fhir_key_id, alg=settings.fhir_jwt_alg, scope=settings.fhir_scope,
         )
     return FhirClient(settings.fhir_base_url, auth=auth, retries=retries,
-                      timeout=(settings.fhir_connect_timeout, settings.fhir_read_timeout))
+                      timeout=(settings.fhir_connect_timeout, read_timeout or settings.fhir_read_timeout))
 
 
 @dataclass
@@ -32,6 +32,7 @@ class Delivery:
     audit: AuditLog
     pusher: Pusher | None  # background worker and `outbox retry`: the client's full retries (None: no server set)
     submitter: Submitter  # immediate attempt at submit: one quick try, then the outbox takes over
+    status_client: FhirClient | None = None  # reads the recipients' Tasks for a page: no retries, a short read timeout
 
 
 def build_delivery(settings: Settings, engine: Engine) -> Delivery:
@@ -39,8 +40,10 @@ def build_delivery(settings: Settings, engine: Engine) -> Delivery:
     data = Path(settings.data_dir)
     outbox = Outbox(data / "outbox.sqlite3", lease_seconds=settings.outbox_lease)
     audit = AuditLog(data / "audit.sqlite3")
-    pusher = quick = None
+    pusher = quick = status = None
     if settings.fhir_base_url:
         pusher = Pusher(outbox, fhir_client(settings), audit)
         quick = Pusher(outbox, fhir_client(settings, retries=1), audit)
-    return Delivery(outbox=outbox, audit=audit, pusher=pusher, submitter=Submitter(engine, outbox, quick, audit))
+        status = fhir_client(settings, retries=0, read_timeout=min(5.0, settings.fhir_read_timeout))
+    return Delivery(outbox=outbox, audit=audit, pusher=pusher, submitter=Submitter(engine, outbox, quick, audit),
+                    status_client=status)
