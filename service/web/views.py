@@ -221,7 +221,7 @@ def _open_work(ctx) -> WorkState:
     return work
 
 
-def _render_form(ctx, work: WorkState, errors: list[FieldError], status: int = 200):
+def _render_form(ctx, work: WorkState, errors: list[FieldError], status: int = 200, earlier: list[dict] | None = None):
     qdef, lang = _qdef(), _lang(ctx)
     sugg = {s["link_id"]: {**s, "text": s["english"] if lang == "en" else s["text"]}
             for s in _live_suggestions(work, work.fields, _now().date())}
@@ -243,7 +243,7 @@ def _render_form(ctx, work: WorkState, errors: list[FieldError], status: int = 2
         _save(ctx, work)
     return render_template(
         "form.html", items=views, errors=summary, panel=_panel(ctx, work, work.fields), steps=MELDCODE_STEPS,
-        banner=_banner(ctx, work), can_send=ctx.can_send, notice=notice, work=work, page="form",
+        banner=_banner(ctx, work), can_send=ctx.can_send, notice=notice, work=work, page="form", earlier=earlier or [],
         record_problem=_error(tuple(work.record_problem), lang) if work.record_problem else None,
     ), status
 
@@ -342,7 +342,33 @@ def _unexpected(exc: Exception):
 @launch_required
 def form():
     ctx = current_launch()
-    return _render_form(ctx, _open_work(ctx), [])
+    return _render_form(ctx, _open_work(ctx), [], earlier=_earlier_referrals(ctx))
+
+
+def _earlier_referrals(ctx) -> list[dict]:
+    """Referrals sent for this patient from the form before (newest three), each as it stands now: so the
+    practice sees what became of them and does not refer twice by accident."""
+    logged = _store().referrals(ctx.iss, ctx.patient)
+    if not logged:
+        return []
+    lang = "en" if _lang(ctx) == "en" else "nl"
+    delivery = current_app.extensions["ks_delivery"]
+    out = []
+    for item in logged:
+        status = referral_status(delivery, item["submission"])
+        recipients_now = []
+        for i, names in enumerate(item.get("recipients", [])):
+            sr_id = status.service_requests[i] if i < len(status.service_requests) else None
+            task = status.tasks.get(sr_id) if sr_id else None
+            recipients_now.append({"name": names.get(lang) or names.get("nl"),
+                                   "task": TASK_STATUS_TEXT[lang].get(task["status"], task["status"]) if task else None,
+                                   "businessStatus": task.get("businessStatus") if task else None})
+        authored = str(item.get("authored") or "")[:10]
+        out.append({"date": f"{authored[8:10]}-{authored[5:7]}-{authored[:4]}" if len(authored) == 10 else authored,
+                    "state": STATE_TEXT[lang].get(status.state, status.state) if status.state else None,
+                    "recipients": recipients_now, "problem": status.problem})
+    _audit(ctx, "status-read", "R", "4" if any(o["problem"] for o in out) else "0", "referral-log")
+    return out
 
 
 @web.post("/form/panel")
@@ -571,21 +597,34 @@ def send():
     work.result = _confirmation(ctx, work, qr, result, written, lang)
     _save(ctx, work)
     _store().drop_draft(ctx.iss, ctx.patient)
+    if work.result["sent"]:
+        _store().log_referral(ctx.iss, ctx.patient, result.submission_id,
+                              {"authored": qr["authored"], "by": ctx.fhir_user, "recipients": _sent_names(result)})
     return redirect(url_for(".sent"), 303)
+
+
+def _sent_names(result) -> list[dict]:
+    """The recipient of each ServiceRequest of the referral, in Bundle order: {"nl", "en", "priority"}."""
+    out = []
+    for entry in result.extraction.bundle["entry"]:
+        sr = entry["resource"]
+        if sr["resourceType"] != "ServiceRequest":
+            continue
+        coding = sr["code"]["coding"][0]
+        rec = next((d.recipient for d in result.extraction.evaluation.decisions
+                    if d.recipient and d.recipient.referral == coding["code"]), None)
+        nl = rec.name.nl if rec else coding.get("display", coding["code"])
+        out.append({"nl": nl, "en": (rec.name.en if rec else None) or nl, "priority": sr.get("priority")})
+    return out
 
 
 def _confirmation(ctx, work: WorkState, qr: dict, result, written, lang: str) -> dict:
     """What the confirmation page shows, fixed at the moment of sending."""
     qdef = _qdef()
     evaluation = result.extraction.evaluation
-    srs = [e["resource"] for e in result.extraction.bundle["entry"] if e["resource"]["resourceType"] == "ServiceRequest"]
     ids = result.delivered.ids.get("ServiceRequest", [])
-    sent = []
-    for i, sr in enumerate(srs):
-        coding = sr["code"]["coding"][0]
-        rec = next((d.recipient for d in evaluation.decisions if d.recipient and d.recipient.referral == coding["code"]), None)
-        name = (rec.name.en if lang == "en" else rec.name.nl) if rec else coding.get("display", coding["code"])
-        sent.append({"name": name, "id": ids[i] if i < len(ids) else None, "priority": sr.get("priority")})
+    sent = [{"name": n["en"] if lang == "en" else n["nl"], "id": ids[i] if i < len(ids) else None, "priority": n["priority"]}
+            for i, n in enumerate(_sent_names(result))]
     not_sent = [{"name": r["name"]} for r in recipients(evaluation, qdef, lang) if r["blocked"]]
     summary = his_summary(evaluation=evaluation, qdef=qdef, qr=qr, lang=lang, sent=sent, not_sent=not_sent,
                           state=result.state, meldcode=work.meldcode, author=ctx.fhir_user, authored=qr["authored"])

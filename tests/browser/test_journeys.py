@@ -95,6 +95,11 @@ def test_gp_with_javascript(journey, live_app):
         for sr_id in ids:
             sr = fhir.read("ServiceRequest", sr_id)
             assert sr["subject"]["reference"] == "Patient/demo-pregnant" and sr["status"] == "active"
+    # A new form for the same patient shows what was sent, as it stands at the recipients
+    page.get_by_role("button", name="Nieuw formulier voor deze patiënt").click()
+    page.wait_for_url("**/form")
+    expect(page.locator(".earlier")).to_contain_text("aangevraagd, nog niet opgepakt")
+    j.check("form-earlier-referrals")
 
 
 def test_gp_without_javascript(journey, live_app):

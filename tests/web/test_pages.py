@@ -243,6 +243,13 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     recipients.update({**task, "status": "accepted", "businessStatus": {"text": "Intake gepland"}})
     again = page(client, "/form/sent")
     assert "Bij de ontvanger: <strong>geaccepteerd</strong> (Intake gepland)" in again
+    # the next launch for this patient (another session, another user) shows it above the form
+    other = as_user("demo-pregnant", user="demo-poh")
+    earlier = text_of(page(other))
+    assert "Eerder verwezen vanuit de praktijk" in earlier
+    assert "Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD): bij de ontvanger geaccepteerd (Intake gepland)" in earlier
+    assert "POH Jeugd (eigen praktijk): bij de ontvanger aangevraagd, nog niet opgepakt" in earlier
+    assert "Eerder verwezen" not in page(as_user("demo-child-1y"))  # another patient: nothing
     # every access audited, by the launch's user
     events = [(a["event"], a["outcome"], a["who"]) for a in web_app.extensions["ks_delivery"].audit.entries("Patient/demo-pregnant")]
     assert ("populate", "0", "PractitionerRole/demo-gp") in events and ("submit", "0", "PractitionerRole/demo-gp") in events
