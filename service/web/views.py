@@ -345,6 +345,12 @@ def form():
     return _render_form(ctx, _open_work(ctx), [], earlier=_earlier_referrals(ctx))
 
 
+def _task_view(status, sr_id: str | None, lang: str) -> dict | None:
+    """The recipient's Task of one ServiceRequest for a page: status, its words, the recipient's own note."""
+    task = status.tasks.get(sr_id) if sr_id else None
+    return None if task is None else {**task, "text": TASK_STATUS_TEXT[lang].get(task["status"], task["status"])}
+
+
 def _earlier_referrals(ctx) -> list[dict]:
     """Referrals sent for this patient from the form before (newest three), each as it stands now: so the
     practice sees what became of them and does not refer twice by accident."""
@@ -359,10 +365,7 @@ def _earlier_referrals(ctx) -> list[dict]:
         recipients_now = []
         for i, names in enumerate(item.get("recipients", [])):
             sr_id = status.service_requests[i] if i < len(status.service_requests) else None
-            task = status.tasks.get(sr_id) if sr_id else None
-            recipients_now.append({"name": names.get(lang) or names.get("nl"),
-                                   "task": TASK_STATUS_TEXT[lang].get(task["status"], task["status"]) if task else None,
-                                   "businessStatus": task.get("businessStatus") if task else None})
+            recipients_now.append({"name": names.get(lang) or names.get("nl"), "task": _task_view(status, sr_id, lang)})
         authored = str(item.get("authored") or "")[:10]
         out.append({"date": f"{authored[8:10]}-{authored[5:7]}-{authored[:4]}" if len(authored) == 10 else authored,
                     "state": STATE_TEXT[lang].get(status.state, status.state) if status.state else None,
@@ -660,9 +663,7 @@ def _with_live_status(ctx, result: dict) -> dict:
     sent = []
     for i, s in enumerate(result.get("sent", [])):
         sr_id = s.get("id") or (status.service_requests[i] if i < len(status.service_requests) else None)
-        task = status.tasks.get(sr_id) if sr_id else None
-        sent.append({**s, "id": sr_id, "task": None if task is None else {
-            **task, "text": TASK_STATUS_TEXT[lang].get(task["status"], task["status"])}})
+        sent.append({**s, "id": sr_id, "task": _task_view(status, sr_id, lang)})
     live["sent"] = sent
     if status.state == "delivered" and sent:
         _audit(ctx, "status-read", "R", "4" if status.problem else "0", f"submission:{result['submission']}")
