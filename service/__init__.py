@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Mapping
 
 from flask import Flask
+from flask.sessions import SessionInterface
 
 try:
     __version__ = version("kansrijke-start")
@@ -27,6 +28,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     settings = load_settings(overrides=config)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
+    app.session_interface = _NoFlaskSession()
     app.json.sort_keys = False  # keep FHIR's own order (resourceType first); sorting also costs time
     app.json.ensure_ascii = False
     app.config["KS_SETTINGS"] = settings
@@ -51,6 +53,17 @@ def create_app(config: Mapping | None = None) -> Flask:
     if not app.config.get("TESTING"):
         app.extensions["ks_housekeeper"] = Housekeeper(app.extensions, settings.purge_interval).start()
     return app
+
+
+class _NoFlaskSession(SessionInterface):
+    """No state in Flask's signed cookie session: launch sessions are server-side (service/smart/session.py), and
+    opening and signing an unused cookie on every request costs time. Writing to `flask.session` raises."""
+
+    def open_session(self, app, request):
+        return self.make_null_session(app)
+
+    def save_session(self, app, session, response):
+        return None
 
 
 def _register_optional_blueprints(app: Flask, settings) -> None:
