@@ -139,6 +139,35 @@ def cmd_outbox(args) -> int:
     return EXIT_OK
 
 
+def cmd_audit(args) -> int:
+    """Every access to one patient's data (NEN 7513 inspection request, DOMAIN.md §4.3), as JSON lines or CSV.
+    The export is itself recorded in the audit log."""
+    import csv
+    import getpass
+
+    from service.audit import AuditEntry
+
+    audit = _delivery(args).audit
+    rows = [row for ref in args.patient for row in audit.entries(ref)]
+    rows.sort(key=lambda r: r["seq"])
+    if args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["seq"])
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    for ref in args.patient:
+        audit.record(AuditEntry(event="audit-export", action="E", outcome="0", who=f"cli:{user}", patient=ref,
+                                object=f"{len(rows)} rows", access_point="cli"))
+    print(f"{len(rows)} audit row(s) for {', '.join(args.patient)}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_demo_data(args) -> int:
     from service.run import load_demo
 
@@ -175,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", choices=("pending", "delivered", "dead"))
     p.add_argument("--bundle", action="store_true", help="with show: print the Bundle too")
     p.set_defaults(func=cmd_outbox)
+    p = sub.add_parser("audit", help="every access to a patient's data, for an inspection request (NEN 7513)")
+    p.add_argument("--patient", action="append", required=True,
+                   help="the patient as logged: Patient/<id>, or system|value (e.g. the BSN); repeat for several")
+    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    p.set_defaults(func=cmd_audit)
     p = sub.add_parser("demo-data", help="load the invented demo practice, patients and recipients into KS_FHIR_BASE_URL")
     p.set_defaults(func=cmd_demo_data)
     return parser

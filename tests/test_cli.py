@@ -69,3 +69,24 @@ def test_submit_without_server_queues_and_outbox_lists_it(tmp_path, monkeypatch,
     item_id = listing.split()[0]
     assert main(["outbox", "show", item_id]) == 0
     assert main(["outbox", "show", "nope"]) == 2
+
+
+def test_audit_export_for_an_inspection_request(tmp_path, monkeypatch, capsys):
+    import csv
+    import io
+    import json
+
+    monkeypatch.setenv("KS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("KS_FHIR_BASE_URL", raising=False)
+    assert main(["submit", str(EXAMPLES / "pregnant-urgent.json")]) == 0
+    capsys.readouterr()
+    assert main(["audit", "--patient", "Patient/demo-pregnant"]) == 0
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["event"] for r in rows] == ["submit"] and rows[0]["patient"] == "Patient/demo-pregnant"
+    assert "1 audit row(s)" in captured.err
+    assert main(["audit", "--patient", "Patient/demo-pregnant", "--patient", "Patient/nobody", "--format", "csv"]) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["event"] for r in table] == ["submit", "audit-export"]  # the first export is itself on record
+    assert main(["audit", "--patient", "Patient/nobody"]) == 0
+    assert capsys.readouterr().out.count("audit-export") == 1  # …for that patient too
