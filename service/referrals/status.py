@@ -32,7 +32,8 @@ class ReferralStatus:
     problem: bool = False  # the recipients' server could not be asked for the Tasks
 
 
-def referral_status(delivery, submission: str) -> ReferralStatus:
+def referral_status(delivery, submission: str, *, with_tasks: bool = True) -> ReferralStatus:
+    """`with_tasks=False`: the outbox's state only (no call to the recipients' server)."""
     item = delivery.outbox.get(submission)
     if item is None:
         return ReferralStatus(state=None)
@@ -41,7 +42,7 @@ def referral_status(delivery, submission: str) -> ReferralStatus:
         return ReferralStatus(state=state)
     ids = Delivered.from_response(item.bundle, item.response).ids.get("ServiceRequest", [])
     client = delivery.status_client
-    if client is None or not ids:
+    if client is None or not ids or not with_tasks:
         return ReferralStatus(state=state, service_requests=ids)
     tasks: dict[str, dict] = {}
     try:

@@ -359,9 +359,10 @@ def _earlier_referrals(ctx) -> list[dict]:
         return []
     lang = "en" if _lang(ctx) == "en" else "nl"
     delivery = current_app.extensions["ks_delivery"]
-    out = []
+    out: list[dict] = []
     for item in logged:
-        status = referral_status(delivery, item["submission"])
+        # After one failed read of the recipients' server, not again for the older ones: the form must not wait.
+        status = referral_status(delivery, item["submission"], with_tasks=not any(o["problem"] for o in out))
         recipients_now = []
         for i, names in enumerate(item.get("recipients", [])):
             sr_id = status.service_requests[i] if i < len(status.service_requests) else None
