@@ -64,19 +64,6 @@ class AuditLog:
         return [dict(r) for r in self._conn().execute(sql + " ORDER BY seq", args).fetchall()]
 
 
-def patient_of(qr: dict) -> str | None:
-    """The patient of a QuestionnaireResponse for the log: its subject, or for a contained Patient
-    ("#patient") that patient's first identifier (the BSN, as 'system|value')."""
-    subject = qr.get("subject")
-    ref = subject.get("reference") if isinstance(subject, dict) else None
-    if isinstance(ref, str) and ref.startswith("#"):
-        for resource in qr.get("contained") or ():
-            if isinstance(resource, dict) and resource.get("id") == ref[1:]:
-                idents = [i for i in resource.get("identifier") or () if isinstance(i, dict)]
-                return reference_of({"identifier": idents[0]}) if idents else "contained Patient"
-    return reference_of(subject)
-
-
 def reference_of(value) -> str | None:
     """A Reference as a short string for the log: 'Patient/123' or 'system|value'."""
     if not isinstance(value, dict):

@@ -39,7 +39,7 @@ class Settings:
     outbox_interval: float = 5.0  # seconds between rounds of the outbox worker
     outbox_lease: float = 120.0  # seconds a worker owns an item it is pushing; after a crash it is pushed again then
     outbox_worker: str = "on"  # on | off (off: only `kansrijk outbox retry` and submissions push)
-    purge_interval: float = 3600.0  # seconds between purges of expired sessions, form work, drafts, sandbox grants
+    purge_interval: float = 3600.0  # seconds between purges of what has expired (service/outbox/worker.py purge_expired)
     secret_key: str | None = None
     # Who may call the /fhir API (service/api/auth.py): none | backend-services. Unset: none in development,
     # backend-services in production.

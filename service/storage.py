@@ -1,8 +1,12 @@
-"""SQLite files under KS_DATA_DIR: one connection per thread, WAL, autocommit unless a transaction is opened."""
+"""SQLite files under KS_DATA_DIR: one connection per thread, WAL, autocommit unless a transaction is opened.
+
+Every file holds patient data or tokens, so each is readable by the service's own user only: created with
+mode 0600 before SQLite opens it (SQLite gives its -wal and -shm files the database file's mode)."""
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -13,6 +17,11 @@ class SQLiteFile:
     def __init__(self, path: Path, *, synchronous: str = "NORMAL"):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            os.chmod(self.path, 0o600)  # also a file an older version created with the umask's mode
+        except OSError:
+            pass  # e.g. a read-only mount: SQLite reports what matters when it opens the file
         self.synchronous = synchronous
         self._local = threading.local()
 

@@ -20,6 +20,7 @@ production defaults to backend-services and refuses to start without a clients f
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import time
@@ -114,10 +115,6 @@ class ApiAuth:
         self.token_lifetime = token_lifetime
         path = Path(data_dir) / "api-auth.sqlite3"
         self._records = ExpiringRecords(SQLiteFile(path), "api_grant")
-        try:
-            path.chmod(0o600)
-        except OSError:
-            pass
 
     def issue(self, client: ApiClient, scope: str) -> dict:
         token = secrets.token_urlsafe(32)
@@ -205,8 +202,6 @@ def token():
 
 
 def _b64(part: str) -> bytes:
-    import base64
-
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
@@ -214,8 +209,7 @@ def _b64(part: str) -> bytes:
 def smart_configuration():
     if current_app.extensions.get("ks_api_auth") is None:
         return _oauth_error("invalid_request", "The API is open (KS_API_AUTH=none): there is nothing to discover.", 404)
-    scopes = sorted({"system/QuestionnaireResponse.c", "system/QuestionnaireResponse.r", "system/Questionnaire.r",
-                     "system/Patient.r"})
+    scopes = ["system/Patient.r", "system/Questionnaire.r", "system/QuestionnaireResponse.c", "system/QuestionnaireResponse.r"]
     return jsonify({
         "token_endpoint": token_endpoint_url(),
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],

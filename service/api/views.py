@@ -87,15 +87,12 @@ def _security() -> dict:
     if current_app.extensions.get("ks_api_auth") is None:
         return {}
     from service.api.auth import token_endpoint_url
+    from service.fhir.urls import smart_security
 
-    return {"security": {
-        "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-                       "extension": [{"url": "token", "valueUri": token_endpoint_url()}]}],
-        "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                 "code": "SMART-on-FHIR"}]}],
-        "description": "SMART Backend Services: a bearer token for every operation on patient data; "
-                       "the CapabilityStatement and the form definitions are public.",
-    }}
+    return {"security": smart_security(
+        token=token_endpoint_url(),
+        description="SMART Backend Services: a bearer token for every operation on patient data; "
+                    "the CapabilityStatement and the form definitions are public.")}
 
 
 def _searchset(resources: list[dict]) -> dict:

@@ -63,6 +63,12 @@ class FhirWrite:
         return self.status == 201
 
 
+def location_id(location: str | None) -> tuple[str | None, str | None]:
+    """(type, id) from a Location or response.location: `http://x/fhir/Task/7/_history/1` -> ("Task", "7")."""
+    parts = (location or "").split("/_history")[0].rstrip("/").split("/")
+    return (parts[-2], parts[-1]) if len(parts) >= 2 and parts[-1] else (None, None)
+
+
 def loggable_path(path: str) -> str:
     """The request path for logs and errors, without ids: `Patient/123/_history/2` -> `/Patient/{id}/_history/{id}`.
 

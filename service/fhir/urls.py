@@ -28,6 +28,22 @@ TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
 
 # Dutch identifier systems (ANCHORS.md §4.2): emit the URI form, accept the OID form on input.
 BSN = "http://fhir.nl/fhir/NamingSystem/bsn"
+
+
+def smart_security(*, token: str, authorize: str | None = None, description: str | None = None) -> dict:
+    """CapabilityStatement.rest.security of a SMART-protected FHIR base: the SMART-on-FHIR service code and
+    the OAuth endpoints in the oauth-uris extension, which SMART 1.0 clients (such as fhirclient) read;
+    2.x clients use .well-known/smart-configuration
+    (https://hl7.org/fhir/smart-app-launch/1.0.0/StructureDefinition-oauth-uris.html)."""
+    endpoints = ([{"url": "authorize", "valueUri": authorize}] if authorize else []) + [{"url": "token", "valueUri": token}]
+    security = {
+        "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris", "extension": endpoints}],
+        "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                 "code": "SMART-on-FHIR"}]}],
+    }
+    if description:
+        security["description"] = description
+    return security
 AGB_Z = "http://fhir.nl/fhir/NamingSystem/agb-z"
 UZI_PERSON = "http://fhir.nl/fhir/NamingSystem/uzi-nr-pers"
 URA = "http://fhir.nl/fhir/NamingSystem/ura"

@@ -1,5 +1,6 @@
 """Background threads: the outbox worker (every few seconds, push the items that are due) and the
-housekeeper (every hour, forget expired launch sessions, form work, drafts and sandbox grants)."""
+housekeeper (every hour, forget expired launch sessions, form work, drafts, the practice's referral list,
+sandbox grants and API tokens)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from service.errors import Issue
 from service.fhir import models
-from service.questionnaires.answers import AnswerIndex, answer_value, index_answers
+from service.questionnaires.answers import AnswerIndex, index_answers
 from service.questionnaires.catalog import Catalog, ItemDef, QuestionnaireDef
 
 QR_STATUSES = {"in-progress", "completed", "amended", "entered-in-error", "stopped"}

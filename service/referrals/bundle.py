@@ -108,9 +108,13 @@ def contained_patient(qr: dict) -> dict | None:
                  and r.get("resourceType") == "Patient" and r.get("id") == ref[1:]), None)
 
 
+def _minimal_patient(patient: dict) -> dict:
+    return {"resourceType": "Patient", **{k: patient[k] for k in PATIENT_ELEMENTS if k in patient}}
+
+
 def contain_patient(qr: dict, patient: dict) -> dict:
     """The response with `patient` (only PATIENT_ELEMENTS of it) contained as its subject."""
-    minimal = {"resourceType": "Patient", "id": "patient", **{k: patient[k] for k in PATIENT_ELEMENTS if k in patient}}
+    minimal = {"resourceType": "Patient", "id": "patient", **_minimal_patient(patient)}
     others = [r for r in qr.get("contained") or () if not (isinstance(r, dict) and r.get("id") == "patient")]
     return {**qr, "contained": [*others, minimal], "subject": {"reference": "#patient"}}
 
@@ -118,7 +122,7 @@ def contain_patient(qr: dict, patient: dict) -> dict:
 def _patient_entry(patient: dict, sub: str) -> dict:
     """The patient for the recipients: only PATIENT_ELEMENTS, created once per identifier (the BSN when there
     is one) and found again on later referrals."""
-    out = {"resourceType": "Patient", **{k: patient[k] for k in PATIENT_ELEMENTS if k in patient}}
+    out = _minimal_patient(patient)
     identifiers = [i for i in out.get("identifier") or () if isinstance(i, dict) and i.get("system") and i.get("value")]
     if not identifiers:  # nothing to find it by: one Patient per submission
         identifiers = out["identifier"] = [{"system": urls.ID_PATIENT, "value": _uuid(sub, "patient")}]

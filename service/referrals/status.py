@@ -31,6 +31,10 @@ class ReferralStatus:
     tasks: dict[str, dict] = field(default_factory=dict)  # ServiceRequest id -> {"status", "businessStatus", "lastModified"}
     problem: bool = False  # the recipients' server could not be asked for the Tasks
 
+    def service_request(self, i: int) -> str | None:
+        """The id of the i-th ServiceRequest of the referral on the recipients' server, once delivered."""
+        return self.service_requests[i] if i < len(self.service_requests) else None
+
 
 def referral_status(delivery, submission: str, *, with_tasks: bool = True) -> ReferralStatus:
     """`with_tasks=False`: the outbox's state only (no call to the recipients' server)."""

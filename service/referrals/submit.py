@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from service.audit import AuditEntry, AuditLog, patient_of, reference_of
+from service.audit import AuditEntry, AuditLog, reference_of
+from service.fhir.client import location_id
 from service.fhir.errors import FhirError, FhirRequestRejected
 from service.outbox.store import Outbox, OutboxItem
 from service.referrals.pipeline import Engine, Extraction
@@ -43,11 +44,10 @@ class Delivered:
         if not response:
             return cls(ids=ids)
         for sent, got in zip(bundle.get("entry", []), response.get("entry", [])):
-            location = (got.get("response") or {}).get("location") or ""
-            parts = location.split("/_history")[0].rstrip("/").split("/")
             rtype = sent["resource"]["resourceType"]
-            if len(parts) >= 2 and parts[-2] == rtype:
-                ids.setdefault(rtype, []).append(parts[-1])
+            got_type, rid = location_id((got.get("response") or {}).get("location"))
+            if rid and got_type == rtype:
+                ids.setdefault(rtype, []).append(rid)
         return cls(ids=ids)
 
 
@@ -75,7 +75,7 @@ class Pusher:
 
     def push(self, item: OutboxItem) -> OutboxItem:
         """One attempt for a claimed item. Never raises for server trouble: the outbox records it."""
-        patient = _patient_of(item.bundle)
+        patient = patient_in_bundle(item.bundle)
         try:
             response = self.client.transaction(item.bundle)
         except FhirRequestRejected as exc:
@@ -109,7 +109,7 @@ class Pusher:
                                          patient=patient, object=obj, access_point="outbox-worker"))
 
 
-def _patient_of(bundle: dict) -> str | None:
+def patient_in_bundle(bundle: dict) -> str | None:
     """The patient for the audit log: the response's subject, or the identifier (BSN) of the Patient entry it
     points at when the patient travels in the Bundle."""
     patients = {e.get("fullUrl"): e["resource"] for e in bundle.get("entry", []) if e["resource"]["resourceType"] == "Patient"}
@@ -143,7 +143,8 @@ class Submitter:
             author = reference_of(qr.get("author"))
             self.audit.record(AuditEntry(event="submit", action="C", outcome="0", who=who or author,
                                          responsible=author if who and who != author else None,
-                                         patient=patient or patient_of(qr), object=sub, access_point=access_point))
+                                         patient=patient or patient_in_bundle(extraction.bundle), object=sub,
+                                         access_point=access_point))
         if item.state == "dead" and not created:
             self.outbox.retry(sub)  # a resubmission after a fix tries again
             item = self.outbox.get(sub)

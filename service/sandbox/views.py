@@ -32,6 +32,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from service.demo import DEMO_PATIENTS, DEMO_USERS
+from service.fhir import urls
 from service.storage import ExpiringRecords, SQLiteFile
 
 sandbox = Blueprint("sandbox", __name__, url_prefix="/sandbox")
@@ -119,7 +120,6 @@ class Token:
     access_token: str
     refresh_token: str | None
     expires_at: float
-    revoked: bool = False
 
     def check_client(self, client):
         return client.get_client_id() == self.client_id
@@ -134,7 +134,7 @@ class Token:
         return time.time() >= self.expires_at
 
     def is_revoked(self):
-        return self.revoked
+        return False  # a revoked token is deleted (RefreshGrant.revoke_old_credential), so never found
 
 
 class State:
@@ -146,10 +146,6 @@ class State:
         self.token_lifetime = token_lifetime
         db = SQLiteFile(path)
         self._records = ExpiringRecords(db, "sandbox_grant")
-        try:
-            Path(path).chmod(0o600)  # tokens and a private key at rest
-        except OSError:
-            pass
         # One key for all workers: the first to start stores it, the others read that one.
         fresh = RSAKey.generate_key(2048, parameters={"kid": "sandbox-1", "alg": "RS256", "use": "sig"})
         conn = db.conn()
@@ -385,17 +381,7 @@ def metadata():
         body = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
                 "format": ["json"], "date": "2026-11-23"}
     body.setdefault("rest", [{"mode": "server"}])
-    # SMART App Launch 2.x discovers through .well-known/smart-configuration; clients written for 1.0 (such as
-    # the SMART Python client, fhirclient) read the oauth-uris extension here, which the official launcher also
-    # still publishes (https://hl7.org/fhir/smart-app-launch/1.0.0/StructureDefinition-oauth-uris.html).
-    body["rest"][0]["security"] = {
-        "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris", "extension": [
-            {"url": "authorize", "valueUri": auth_base() + "/authorize"},
-            {"url": "token", "valueUri": auth_base() + "/token"},
-        ]}],
-        "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                 "code": "SMART-on-FHIR"}]}],
-    }
+    body["rest"][0]["security"] = urls.smart_security(authorize=auth_base() + "/authorize", token=auth_base() + "/token")
     response = jsonify(body)
     response.mimetype = "application/fhir+json"
     return response

@@ -67,10 +67,6 @@ class SessionStore:
             "CREATE TABLE IF NOT EXISTS launch_session (id TEXT PRIMARY KEY, data TEXT NOT NULL, created REAL NOT NULL);"
             "CREATE TABLE IF NOT EXISTS pending_launch (state TEXT PRIMARY KEY, data TEXT NOT NULL, created REAL NOT NULL);"
         )
-        try:
-            self.path.chmod(0o600)  # tokens at rest: readable by the service's user only
-        except OSError:
-            pass
 
     def _conn(self) -> sqlite3.Connection:
         return self._db.conn()

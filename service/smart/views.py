@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import secrets
 import time
@@ -160,8 +161,6 @@ def _id_token_claims(id_token: str | None, jwks_uri: str | None, client_id: str)
     FHIR base: the official SMART launcher issues `…/auth/fhir` there, which is its right."""
     if not id_token:
         return {}
-    import json
-
     from joserfc import jwt
     from joserfc.jwk import KeySet
 

@@ -12,6 +12,7 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from service.fhir.client import location_id
 from service.fhir.errors import FhirAuthError, FhirError, FhirNotFound, FhirServerUnreachable
 from service.questionnaires.populate import ICPC_PREGNANCY, LOINC_DUE_DATE, SCT_PREGNANCY
 from service.fhir import urls
@@ -161,7 +162,7 @@ def _write_transaction(client, entries: list[dict], on_write) -> WriteBack:
     written: list[str] = []
     for rtype, sent, got in zip(types, entries, answer.get("entry") or ()):
         response = got.get("response") or {}
-        rid = _id_from_location(response.get("location")) or (got.get("resource") or {}).get("id") or sent["resource"].get("id")
+        rid = location_id(response.get("location"))[1] or (got.get("resource") or {}).get("id") or sent["resource"].get("id")
         ref = f"{rtype}/{rid}" if rid else rtype
         written.append(ref)
         if on_write:
@@ -181,7 +182,7 @@ def _write_each(client, entries: list[dict], on_write) -> WriteBack:
                 ref = f"QuestionnaireResponse/{resource['id']}"
             else:
                 result = client.create(resource, if_none_exist=(entry.get("request") or {}).get("ifNoneExist"))
-                rid = (result.resource or {}).get("id") or _id_from_location(result.location)
+                rid = (result.resource or {}).get("id") or location_id(result.location)[1]
                 ref = f"ServiceRequest/{rid}" if rid else "ServiceRequest"
         except FhirError as exc:
             log.info("EHR write-back of a %s refused: %s (HTTP %s)", rtype, type(exc).__name__, exc.status)
@@ -192,10 +193,3 @@ def _write_each(client, entries: list[dict], on_write) -> WriteBack:
         if on_write:
             on_write(ref, True, result.status)
     return WriteBack(written=tuple(written))
-
-
-def _id_from_location(location: str | None) -> str | None:
-    if not location:
-        return None
-    parts = location.split("/_history")[0].rstrip("/").split("/")
-    return parts[-1] if len(parts) >= 2 else None

@@ -67,10 +67,6 @@ class FormStore:
     def __init__(self, path: Path):
         self._db = SQLiteFile(path)
         self._db.conn().executescript(SCHEMA)
-        try:
-            Path(path).chmod(0o600)
-        except OSError:
-            pass
 
     def work(self, session_id: str) -> WorkState | None:
         row = self._db.conn().execute("SELECT data, updated FROM form_work WHERE session_id = ?", (session_id,)).fetchone()

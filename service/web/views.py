@@ -365,8 +365,8 @@ def _earlier_referrals(ctx) -> list[dict]:
         status = referral_status(delivery, item["submission"], with_tasks=not any(o["problem"] for o in out))
         recipients_now = []
         for i, names in enumerate(item.get("recipients", [])):
-            sr_id = status.service_requests[i] if i < len(status.service_requests) else None
-            recipients_now.append({"name": names.get(lang) or names.get("nl"), "task": _task_view(status, sr_id, lang)})
+            recipients_now.append({"name": names.get(lang) or names.get("nl"),
+                                   "task": _task_view(status, status.service_request(i), lang)})
         authored = str(item.get("authored") or "")[:10]
         out.append({"date": f"{authored[8:10]}-{authored[5:7]}-{authored[:4]}" if len(authored) == 10 else authored,
                     "state": STATE_TEXT[lang].get(status.state, status.state) if status.state else None,
@@ -576,34 +576,33 @@ def send():
                         identifier={"system": FORM_ID_SYSTEM, "value": work.identifier}, status="completed")
     # The recipients' server does not know the practice's patients: the referral carries the patient's
     # identity and contact details (DOMAIN.md §3.1), read from the EHR now.
-    with ehr_client(ctx) as client:
-        patient = read_patient(client, ctx.patient)
-    _audit(ctx, "patient-read", "R", "0" if patient else "4", _subject(ctx))
-    if patient:
-        qr = contain_patient(qr, patient)
-    delivery = current_app.extensions["ks_delivery"]
-    submitter = submitter_for(delivery.submitter, _engine(), consented, asked)
-    try:
-        result = submitter.submit(qr, who=ctx.fhir_user, access_point=f"web:{request.remote_addr or '-'}",
-                                  patient=_subject(ctx))
-    except ResponseInvalid as exc:
-        work.reviewed = False
-        _save(ctx, work)
-        issues = [FieldError(link_id="main", text=i.text, english=i.english or i.text) for i in exc.issues]
-        return _render_form(ctx, work, issues, 422)
+    with ehr_client(ctx) as ehr:  # one connection to the EHR: read the patient now, write the referral back after
+        patient = read_patient(ehr, ctx.patient)
+        _audit(ctx, "patient-read", "R", "0" if patient else "4", _subject(ctx))
+        if patient:
+            qr = contain_patient(qr, patient)
+        delivery = current_app.extensions["ks_delivery"]
+        submitter = submitter_for(delivery.submitter, _engine(), consented, asked)
+        try:
+            result = submitter.submit(qr, who=ctx.fhir_user, access_point=f"web:{request.remote_addr or '-'}",
+                                      patient=_subject(ctx))
+        except ResponseInvalid as exc:
+            work.reviewed = False
+            _save(ctx, work)
+            issues = [FieldError(link_id="main", text=i.text, english=i.english or i.text) for i in exc.issues]
+            return _render_form(ctx, work, issues, 422)
 
-    def audited(ref: str, ok: bool, status: int | None) -> None:
-        _audit(ctx, "ehr-write", "U" if ref.startswith("QuestionnaireResponse") else "C", "0" if ok else "4", ref)
+        def audited(ref: str, ok: bool, status: int | None) -> None:
+            _audit(ctx, "ehr-write", "U" if ref.startswith("QuestionnaireResponse") else "C", "0" if ok else "4", ref)
 
-    with ehr_client(ctx) as client:
-        written = write_back(client, result.extraction.bundle, on_write=audited, subject=_subject(ctx))
+        written = write_back(ehr, result.extraction.bundle, on_write=audited, subject=_subject(ctx))
     work.fields = fields
     work.result = _confirmation(ctx, work, qr, result, written, lang)
     _save(ctx, work)
     _store().drop_draft(ctx.iss, ctx.patient)
     if work.result["sent"]:
         _store().log_referral(ctx.iss, ctx.patient, result.submission_id,
-                              {"authored": qr["authored"], "by": ctx.fhir_user, "recipients": _sent_names(result)})
+                              {"authored": qr["authored"], "recipients": _sent_names(result)})
     return redirect(url_for(".sent"), 303)
 
 
@@ -663,7 +662,7 @@ def _with_live_status(ctx, result: dict) -> dict:
             "statusProblem": status.problem}
     sent = []
     for i, s in enumerate(result.get("sent", [])):
-        sr_id = s.get("id") or (status.service_requests[i] if i < len(status.service_requests) else None)
+        sr_id = s.get("id") or status.service_request(i)
         sent.append({**s, "id": sr_id, "task": _task_view(status, sr_id, lang)})
     live["sent"] = sent
     if status.state == "delivered" and sent:

@@ -3,7 +3,6 @@ only for what a real server cannot be made to do on demand (503 on cue, a garble
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
