@@ -39,6 +39,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.extensions["ks_engine"] = Engine.from_folders(
         settings.questionnaires_dir, settings.mappings_dir, settings.region, __version__
     )
+    app.extensions["ks_registry"] = _registry(settings, app.extensions["ks_engine"])
     delivery = build_delivery(settings, app.extensions["ks_engine"])
     app.extensions["ks_delivery"] = delivery
     if delivery.pusher is not None and settings.outbox_worker == "on" and not app.config.get("TESTING"):
@@ -53,6 +54,20 @@ def create_app(config: Mapping | None = None) -> Flask:
     if not app.config.get("TESTING"):
         app.extensions["ks_housekeeper"] = Housekeeper(app.extensions, settings.purge_interval).start()
     return app
+
+
+def _registry(settings, engine):
+    """The registered EHRs (KS_EHR_REGISTRY), with the sandbox EHR when KS_SANDBOX=1."""
+    from service.registry import EMPTY, load_registry, sandbox_ehr
+
+    registry = EMPTY
+    if settings.ehr_registry:
+        registry = load_registry(settings.ehr_registry, regions=frozenset(engine.rulesets),
+                                 require_https=settings.env != "development")
+    if settings.sandbox == "on":
+        registry = registry.with_ehr(sandbox_ehr(public_url=settings.public_url, client_id=settings.smart_client_id,
+                                                 client_secret=settings.smart_client_secret, region=settings.region))
+    return registry
 
 
 class _NoFlaskSession(SessionInterface):

@@ -49,8 +49,13 @@ class Settings:
     log_level: str = "INFO"
     # SMART on FHIR app (issue 4)
     public_url: str = "http://127.0.0.1:8080"  # where browsers reach this service (redirect_uri = public_url + /callback)
+    # The EHRs that may launch the app and the practices they serve (service/registry.py; YAML, see README
+    # "Registering an EHR"). Required in production; in development only the sandbox EHR launches without it.
+    ehr_registry: Path | None = None
+    # The app's registration at the sandbox EHR (KS_SANDBOX=1): its client_id, and a secret to play a
+    # confidential client. Every other EHR's client_id and authentication are in the registry.
     smart_client_id: str = "kansrijke-start"
-    smart_client_secret: str | None = None  # set for a confidential (symmetric) client; unset: public client
+    smart_client_secret: str | None = None
     smart_scopes: str = (
         "launch openid fhirUser offline_access patient/Patient.r patient/Observation.rs patient/Condition.rs "
         "patient/QuestionnaireResponse.cu patient/ServiceRequest.cu user/PractitionerRole.r user/Practitioner.r"
@@ -94,6 +99,11 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping |
         problems.append(f"KS_ENV must be 'development' or 'production', not {settings.env!r}")
     if settings.env == "production" and (not settings.secret_key or len(settings.secret_key) < 32):
         problems.append("KS_SECRET_KEY must be set to a random value of at least 32 characters in production")
+    if settings.env == "production" and not settings.ehr_registry:
+        problems.append("KS_EHR_REGISTRY must name the registry of EHRs that may launch the app in production "
+                        "(README: Registering an EHR)")
+    if settings.ehr_registry and not Path(settings.ehr_registry).is_file():
+        problems.append(f"KS_EHR_REGISTRY: {settings.ehr_registry} is not a file")
     if settings.fhir_auth not in ("none", "bearer", "backend-services"):
         problems.append(f"KS_FHIR_AUTH must be none, bearer or backend-services, not {settings.fhir_auth!r}")
     if settings.fhir_auth == "bearer" and not settings.fhir_bearer_token:

@@ -13,6 +13,8 @@ from service.fhir import urls
 from service.rules.loader import Ruleset
 
 PRACTICE_AGB = "01999999"
+PRACTICE_URA = "90099999"
+PRACTICE_NAME = "Huisartsenpraktijk De Linde (demo)"
 SCT_GP, SCT_NURSE, SCT_ASSISTANT = "62247001", "224565004", "309390008"
 
 
@@ -70,9 +72,9 @@ def demo_resources(ruleset: Ruleset, today: date) -> list[dict]:
     due = today + timedelta(days=120)
     res: list[dict] = [{
         "resourceType": "Organization", "id": "demo-practice", "active": True,
-        "identifier": [{"system": urls.AGB_Z, "value": PRACTICE_AGB}],
+        "identifier": [{"system": urls.AGB_Z, "value": PRACTICE_AGB}, {"system": urls.URA, "value": PRACTICE_URA}],
         "type": [{"coding": [{"system": urls.ORGANIZATION_TYPE, "code": "Z3", "display": "Huisartspraktijk"}]}],
-        "name": "Huisartsenpraktijk De Linde (demo)",
+        "name": PRACTICE_NAME,
     }]
     res += [
         _practitioner("demo-gp-practitioner", "Jansen", "Anna", "01999901"),

@@ -348,6 +348,20 @@ class BearerTokenAuth(AuthBase):
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
+def sign_client_assertion(*, client_id: str, token_url: str, private_key_pem, key_id: str, alg: str = "RS384",
+                          now: float | None = None, lifetime: int = 240) -> str:
+    """A JWT client assertion for one token request (RFC 7523; SMART client-confidential-asymmetric and Backend
+    Services): iss = sub = client_id, aud = the token endpoint, exp at most five minutes ahead, a unique jti;
+    header alg (RS384 or ES384), kid, typ JWT. `private_key_pem`: PEM text or an imported joserfc key."""
+    from joserfc import jwt
+    from joserfc.jwk import ECKey, RSAKey
+
+    key = private_key_pem if hasattr(private_key_pem, "as_dict") else (RSAKey if alg == "RS384" else ECKey).import_key(private_key_pem)
+    issued = int(time.time() if now is None else now)
+    claims = {"iss": client_id, "sub": client_id, "aud": token_url, "exp": issued + lifetime, "jti": secrets.token_urlsafe(24)}
+    return jwt.encode({"alg": alg, "kid": key_id, "typ": "JWT"}, claims, key, algorithms=[alg])
+
+
 class BackendServicesAuth(AuthBase):
     """SMART Backend Services: an access token from the client_credentials grant, authenticated with a
     JWT client assertion signed by our private key (RS384 or ES384), cached until shortly before it expires.
@@ -408,18 +422,8 @@ class BackendServicesAuth(AuthBase):
 
     def client_assertion(self) -> str:
         """A freshly signed JWT for one token request."""
-        from joserfc import jwt
-
-        now = int(self._clock())
-        claims = {
-            "iss": self.client_id,
-            "sub": self.client_id,
-            "aud": self.token_url,
-            "exp": now + self.ASSERTION_LIFETIME,
-            "jti": secrets.token_urlsafe(24),
-        }
-        header = {"alg": self.alg, "kid": self.key_id, "typ": "JWT"}
-        return jwt.encode(header, claims, self._key, algorithms=[self.alg])
+        return sign_client_assertion(client_id=self.client_id, token_url=self.token_url, private_key_pem=self._key,
+                                     key_id=self.key_id, alg=self.alg, now=self._clock(), lifetime=self.ASSERTION_LIFETIME)
 
     def _fetch_token(self) -> tuple[str, float]:
         form = {

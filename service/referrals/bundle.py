@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from service.fhir import urls
 from service.questionnaires.catalog import QuestionnaireDef
 from service.rules.evaluate import Decision, Evaluation
+from service.registry import Practice
 from service.rules.loader import Recipient
 
 NAMESPACE = uuid.UUID("5b1f0a52-7c53-4c7e-9d36-2f7a3c0e6a11")  # fixed: changing it changes every derived id
@@ -130,9 +131,28 @@ def _patient_entry(patient: dict, sub: str) -> dict:
     return _entry(f"urn:uuid:{_uuid(sub, 'patient')}", out, "POST", "Patient", _ident_query(key))
 
 
-def build_referral_bundle(qr: dict, evaluation: Evaluation, qdef: QuestionnaireDef, context: ReferralContext) -> dict:
+def _practice_ref(practice: Practice, identifier: str = "agb") -> dict:
+    """The practice as a logical reference by its AGB-Z code (or URA), named: recipients know it by those."""
+    system, value = (urls.AGB_Z, practice.agb) if identifier == "agb" else (urls.URA, practice.ura)
+    return _ident_ref({"system": system, "value": value}, practice.name, "Organization")
+
+
+def _requester_role(practice: Practice, author: dict | None) -> dict:
+    """The requester as BSeR has it (a PractitionerRole: the clinician at the practice), contained in the
+    ServiceRequest and the Task (https://hl7.org/fhir/R4/references.html#contained): the practice from the
+    deployment's registry, the clinician's role in the EHR as the author named it."""
+    role: dict = {"resourceType": "PractitionerRole", "id": "requester", "organization": _practice_ref(practice)}
+    if author and isinstance(author.get("reference"), str) and author["reference"].startswith("Practitioner/"):
+        role["practitioner"] = author
+    return role
+
+
+def build_referral_bundle(qr: dict, evaluation: Evaluation, qdef: QuestionnaireDef, context: ReferralContext,
+                          practice: Practice | None = None) -> dict:
     """The transaction Bundle for one evaluated response: QR, Patient (when the response carries it),
-    ServiceRequests, Tasks, one Consent, Provenance.
+    ServiceRequests, Tasks, one Consent, Provenance. `practice`: the registered practice the referral speaks
+    for (service/registry.py), the requester of every ServiceRequest and Task; without one (an API caller
+    with no practice registered) the response's author is the requester.
 
     Recipients are referenced by their organisation identifier (a logical reference); the demo data
     and each deployment's own FHIR server hold the Organization resources themselves. Entries: 4 + 2 per
@@ -201,7 +221,10 @@ def build_referral_bundle(qr: dict, evaluation: Evaluation, qdef: QuestionnaireD
         }
         if authored:
             sr["authoredOn"] = authored
-        if author:
+        if practice:
+            sr["contained"] = [_requester_role(practice, author)]
+            sr["requester"] = {"reference": "#requester", "display": practice.name}
+        elif author:
             sr["requester"] = author
         if performer:
             sr["performer"] = [performer]
@@ -238,7 +261,10 @@ def build_referral_bundle(qr: dict, evaluation: Evaluation, qdef: QuestionnaireD
             task["for"] = subject
         if authored:
             task["authoredOn"] = authored
-        if author:
+        if practice:
+            task["contained"] = [_requester_role(practice, author)]
+            task["requester"] = {"reference": "#requester", "display": practice.name}
+        elif author:
             task["requester"] = author
         if performer:
             task["owner"] = performer
@@ -276,6 +302,8 @@ def build_referral_bundle(qr: dict, evaluation: Evaluation, qdef: QuestionnaireD
             consent["dateTime"] = authored
         if author:
             consent["performer"] = [author]
+        if practice:
+            consent["organization"] = [_practice_ref(practice)]  # the custodian of the consent record
         entries.append(_entry(consent_url, consent, "POST", "Consent", _ident_query(consent_ident)))
         provenance_targets.append({"reference": consent_url})
 
@@ -288,7 +316,8 @@ def build_referral_bundle(qr: dict, evaluation: Evaluation, qdef: QuestionnaireD
         "activity": {"coding": [{"system": urls.PROVENANCE_ACTIVITY, "code": "CREATE"}]},
         "agent": [
             {"type": {"coding": [{"system": urls.PROVENANCE_AGENT_TYPE, "code": "author"}]},
-             "who": author or {"display": "onbekende auteur"}},
+             "who": author or {"display": "onbekende auteur"},
+             **({"onBehalfOf": _practice_ref(practice, "ura")} if practice else {})},
             {"type": {"coding": [{"system": urls.PROVENANCE_AGENT_TYPE, "code": "assembler"}]},
              "who": {"display": f"{SERVICE_NAME} {context.service_version}"}},
         ],

@@ -12,6 +12,7 @@ from service.questionnaires.catalog import Catalog, QuestionnaireDef, load_catal
 from service.questionnaires.validate import ValidationResult, validate_response
 from service.referrals.bundle import ReferralContext, build_referral_bundle
 from service.rules.evaluate import Evaluation, evaluate_rules
+from service.registry import Practice
 from service.rules.loader import Ruleset, load_rulesets
 
 PRACTICE_ZONE = ZoneInfo("Europe/Amsterdam")
@@ -93,7 +94,8 @@ class Engine:
                                   english=f"Rule set {ruleset.label} does not apply to {qr.get('questionnaire')}.")
         return evaluate_rules(qr, ruleset, qdef, today=reference_date(qr))
 
-    def extract(self, qr: dict, region: str | None = None, *, structural: bool = False) -> Extraction:
+    def extract(self, qr: dict, region: str | None = None, *, structural: bool = False,
+                practice: Practice | None = None) -> Extraction:
         """The referral transaction Bundle for a response (SDC $extract: nothing is written).
 
         `structural` (for submissions) also checks the whole response as its FHIR model, so nothing
@@ -111,5 +113,5 @@ class Engine:
                 text="De vragenlijst heeft geen patiënt (subject): zonder patiënt kan er geen verwijzing worden gemaakt.",
                 english="The response has no subject: a referral needs the patient.",
             )])
-        bundle = build_referral_bundle(qr, evaluation, result.questionnaire, self.context)
+        bundle = build_referral_bundle(qr, evaluation, result.questionnaire, self.context, practice=practice)
         return Extraction(validation=result, evaluation=evaluation, bundle=bundle)

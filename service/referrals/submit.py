@@ -20,6 +20,7 @@ from service.fhir.errors import FhirError, FhirRequestRejected
 from service.outbox.store import Outbox, OutboxItem
 from service.referrals.pipeline import Engine, Extraction
 from service.referrals.bundle import submission_id
+from service.registry import Practice
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +134,12 @@ class Submitter:
         self.audit = audit
 
     def submit(self, qr: dict, *, region: str | None = None, who: str | None = None, access_point: str = "api",
-               patient: str | None = None) -> SubmitResult:
+               patient: str | None = None, practice: Practice | None = None) -> SubmitResult:
         """`patient`: the patient's reference for the audit log when the caller knows a better one than the
-        response's subject (the EHR's Patient/<id> when the response carries a contained copy)."""
-        extraction = self.engine.extract(qr, region, structural=True)  # ResponseInvalid (nothing stored) on bad input
+        response's subject (the EHR's Patient/<id> when the response carries a contained copy). `practice`: the
+        registered practice the referral speaks for (its rule set, and the requester in the Bundle)."""
+        region = practice.region if practice else region
+        extraction = self.engine.extract(qr, region, structural=True, practice=practice)  # ResponseInvalid (nothing stored) on bad input
         sub = submission_id(qr)
         item, created = self.outbox.enqueue(sub, extraction.bundle)
         if self.audit:

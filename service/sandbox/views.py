@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 import requests
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749 import InvalidRequestError, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, render_template, request
 from joserfc import jwt
@@ -223,6 +223,30 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         return authorization_code.user
 
 
+class S256Challenge(CodeChallenge):
+    """PKCE with S256 only (SMART App Launch v2), and a code that is burnt by a failed verifier."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"  # never reached: a challenge without a method is refused below
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        data = grant.request.payload.data
+        # RFC 7636 §4.3: a missing code_challenge_method means "plain", which the sandbox does not accept.
+        if data.get("code_challenge") and not data.get("code_challenge_method"):
+            raise InvalidRequestError("Unsupported 'code_challenge_method': only S256 is accepted")
+        super().validate_code_challenge(grant, redirect_uri)
+
+    def validate_code_verifier(self, grant, result):
+        # authlib checks PKCE before it deletes the code, so a failed check would leave the code usable for
+        # another guess. RFC 7636 §4.6 answers a wrong verifier with invalid_grant, and RFC 6749 §4.1.2 says
+        # "the authorization code MUST NOT be used more than once": any redemption attempt, failed or not, burns it.
+        try:
+            super().validate_code_verifier(grant, result)
+        except OAuth2Error:
+            grant.delete_authorization_code(grant.request.authorization_code)
+            raise
+
+
 class RefreshGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
     INCLUDE_NEW_REFRESH_TOKEN = True
@@ -284,7 +308,7 @@ def init_app(app: Flask) -> None:
                                          int(app.config.get("SANDBOX_TOKEN_LIFETIME", ACCESS_TOKEN_LIFETIME)))
     server = AuthorizationServer(app, query_client=lambda cid: _state().clients.get(cid), save_token=_save_token)
     server.register_token_generator("default", _generate_token)
-    server.register_grant(CodeGrant, [CodeChallenge(required=True)])
+    server.register_grant(CodeGrant, [S256Challenge(required=True)])
     server.register_grant(RefreshGrant)
     app.extensions["ks_sandbox_server"] = server
 

@@ -32,6 +32,8 @@ class LaunchContext:
     session_id: str
     iss: str  # the EHR's FHIR base URL (the `aud` of the launch)
     client_id: str
+    ehr_id: str | None = None  # the EHR's entry in the registry (service/registry.py)
+    practice_id: str | None = None  # the registered practice this session speaks for, chosen at launch
     token_endpoint: str
     access_token: str
     expires_at: float  # unix time
@@ -129,13 +131,21 @@ def current_launch() -> LaunchContext | None:
     return g.ks_launch
 
 
+def current_practice():
+    """The registered practice (service/registry.py Practice) the current session speaks for, or None."""
+    ctx = current_launch()
+    return current_app.extensions["ks_registry"].practice(ctx.ehr_id, ctx.practice_id) if ctx else None
+
+
 def launch_required(view: Callable) -> Callable:
-    """Views that need a launched session: without one (or when its token cannot be refreshed) the user
-    sees, in Dutch, that the app must be opened again from the EPD."""
+    """Views that need a launched session: without one (or when its token cannot be refreshed, or its EHR or
+    practice is no longer registered) the user sees, in Dutch, that the app must be opened again from the EPD."""
 
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
         ctx = current_launch()
+        if ctx is not None and current_practice() is None:
+            ctx = g.ks_launch = None
         if ctx is not None and ctx.expired():
             refresh = current_app.extensions.get("ks_refresh_launch")
             ctx = refresh(ctx) if refresh else None

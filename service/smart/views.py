@@ -1,53 +1,39 @@
-"""SMART App Launch 2.x, the app's side: EHR and standalone launch, PKCE S256, state, token, context.
+"""SMART App Launch 2.x, the app's routes: EHR launch (/launch), standalone launch (/launch/standalone) and
+the redirect URI (/callback). The OAuth work is in service/smart/oauth.py; tokens and the launch context stay
+server-side (service/smart/session.py).
 
-Follows https://hl7.org/fhir/smart-app-launch/app-launch.html and the recorded launch in
-SMART-LAUNCH.md: discovery via {iss}/.well-known/smart-configuration; authorize with
-response_type=code, client_id, redirect_uri, scope, state, aud=iss, launch (EHR launch; opaque, never
-parsed), code_challenge (S256); token exchange with code_verifier (and HTTP Basic for a confidential
-client); token, refresh token and launch context stay server-side (service/smart/session.py).
+Only EHRs in the deployment's registry (service/registry.py) launch the app: an unknown `iss` is refused
+before any request leaves the service. The practice the session speaks for comes from the registry entry,
+chosen by the organisation of the user's PractitionerRole when the EHR serves several practices.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import logging
 import secrets
 import time
-from urllib.parse import urlencode
+from dataclasses import dataclass, field
 
-import requests
 from flask import Blueprint, Flask, current_app, redirect, render_template, request
 
+from service.fhir import urls
 from service.fhir.client import BearerTokenAuth, FhirClient
 from service.fhir.errors import FhirError
+from service.registry import EhrRegistry, Practice, RegisteredEhr
+from service.smart.oauth import (
+    OAUTH_ERRORS, LaunchError, authorize_url, discover, id_token_claims, pkce_pair, token_request,
+)
 from service.smart.session import COOKIE_NAME, ROLE_BY_SNOMED, LaunchContext, SessionStore, session_store
 
 log = logging.getLogger(__name__)
 smart = Blueprint("smart", __name__)
-TIMEOUT = (3.05, 10)
-DISCOVERY_TTL = 300.0
-_discovery_cache: dict[str, tuple[float, dict]] = {}
 
-# OAuth 2.0 / SMART error codes (RFC 6749 §4.1.2.1, §5.2) in plain Dutch, with English.
-OAUTH_ERRORS = {
-    "access_denied": ("De toegang is geweigerd door het EPD of door u.", "Access was denied."),
-    "invalid_scope": ("De app vroeg om rechten die het EPD niet geeft.", "The app asked for permissions the EHR does not grant."),
-    "invalid_request": ("Het EPD begreep het verzoek van de app niet.", "The EHR did not understand the app's request."),
-    "unauthorized_client": ("Deze app is niet (meer) toegelaten in het EPD.", "This app is not authorised in the EHR."),
-    "unsupported_response_type": ("Het EPD ondersteunt deze manier van inloggen niet.", "The EHR does not support this way of logging in."),
-    "server_error": ("Het EPD had een storing bij het inloggen.", "The EHR had an error during login."),
-    "temporarily_unavailable": ("Het EPD is tijdelijk niet beschikbaar.", "The EHR is temporarily unavailable."),
-    "invalid_grant": ("De inlogcode is verlopen of al gebruikt.", "The login code expired or was already used."),
-    "invalid_client": ("Het EPD herkende de app niet.", "The EHR did not recognise the app."),
-}
-
-
-class LaunchError(Exception):
-    def __init__(self, nl: str, en: str, status: int = 400, detail: str | None = None):
-        super().__init__(en)
-        self.nl, self.en, self.status, self.detail = nl, en, status, detail
+NOT_REGISTERED = ("Dit EPD is niet aangesloten op Kansrijke Start. De app start alleen vanuit een huisartsinformatiesysteem "
+                  "dat uw organisatie bij Kansrijke Start heeft laten registreren. Neem contact op met uw applicatiebeheerder.",
+                  "This EHR is not registered with Kansrijke Start. The app only starts from an EHR that your organisation "
+                  "has registered with this service. Contact your application manager.")
+NO_PRACTICE = ("Uw gebruiker hoort in het EPD niet bij een praktijk die voor Kansrijke Start is geregistreerd.",
+               "In the EHR, your user does not belong to a practice registered for Kansrijke Start.")
 
 
 def init_app(app: Flask) -> None:
@@ -62,121 +48,63 @@ def _settings():
     return current_app.config["KS_SETTINGS"]
 
 
-def discover(iss: str) -> dict:
-    """{iss}/.well-known/smart-configuration, cached a few minutes per iss."""
-    hit = _discovery_cache.get(iss)
-    if hit and time.time() - hit[0] < DISCOVERY_TTL:
-        return hit[1]
-    url = iss.rstrip("/") + "/.well-known/smart-configuration"
-    try:
-        response = requests.get(url, headers={"Accept": "application/json"}, timeout=TIMEOUT)
-        response.raise_for_status()
-        config = response.json()
-    except (requests.RequestException, ValueError) as exc:
-        raise LaunchError("Het EPD kon niet worden bereikt om de app te starten.", "Could not reach the EHR's SMART configuration.",
-                          502, type(exc).__name__) from exc
-    if not isinstance(config, dict) or not config.get("authorization_endpoint") or not config.get("token_endpoint"):
-        raise LaunchError("Het EPD gaf geen geldige SMART-configuratie.", "The EHR's SMART configuration is incomplete.", 502)
-    _discovery_cache[iss] = (time.time(), config)
-    return config
+def registry() -> EhrRegistry:
+    return current_app.extensions["ks_registry"]
 
 
-def pkce_pair() -> tuple[str, str]:
-    """RFC 7636: a high-entropy verifier and its S256 challenge."""
-    verifier = secrets.token_urlsafe(64)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
+def _require_https() -> bool:
+    return _settings().env != "development"
 
 
 def redirect_uri() -> str:
     return _settings().public_url.rstrip("/") + "/callback"
 
 
-def _start(iss: str | None, launch: str | None):
+def _registered(iss: str | None) -> RegisteredEhr:
+    """The registered EHR for a launch's `iss`; refused, with nothing sent anywhere, when there is none."""
     if not iss:
         raise LaunchError("De app is zonder EPD-adres (iss) gestart. Open haar vanuit het EPD.",
                           "The app was started without an EHR address (iss). Open it from the EHR.")
-    config = discover(iss)
-    if "S256" not in config.get("code_challenge_methods_supported", ["S256"]):
-        raise LaunchError("Het EPD ondersteunt geen veilige PKCE-aanmelding (S256).", "The EHR does not support PKCE S256.", 502)
-    settings = _settings()
-    scope = settings.smart_scopes
+    ehr = registry().by_iss(iss)
+    if ehr is None:
+        log.warning("launch refused: iss is not registered (%.80r)", iss)
+        raise LaunchError(*NOT_REGISTERED)
+    return ehr
+
+
+def _start(ehr: RegisteredEhr, launch: str | None):
+    config = discover(ehr, require_https=_require_https())
+    scope = _settings().smart_scopes
     if not launch:  # standalone: ask the EHR to let the user pick a patient
         scope = scope.replace("launch ", "launch/patient ", 1) if scope.startswith("launch ") else scope + " launch/patient"
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(32)
     session_store().save_pending(state, {
-        "iss": iss, "verifier": verifier, "token_endpoint": config["token_endpoint"], "scope": scope,
-        "jwks_uri": config.get("jwks_uri"),
+        "ehr": ehr.id, "verifier": verifier, "token_endpoint": config.token_endpoint, "scope": scope,
+        "jwks_uri": config.jwks_uri,
     })
-    params = {
-        "response_type": "code", "client_id": settings.smart_client_id, "redirect_uri": redirect_uri(),
-        "scope": scope, "state": state, "aud": iss, "code_challenge": challenge, "code_challenge_method": "S256",
-    }
-    if launch:
-        params["launch"] = launch
-    log.info("SMART launch started (%s)", "ehr" if launch else "standalone")
-    return redirect(config["authorization_endpoint"] + ("&" if "?" in config["authorization_endpoint"] else "?") + urlencode(params))
+    log.info("SMART launch started (%s) from EHR %s", "ehr" if launch else "standalone", ehr.id)
+    return redirect(authorize_url(config, ehr, redirect_uri=redirect_uri(), scope=scope, state=state,
+                                  code_challenge=challenge, launch=launch))
 
 
 @smart.get("/launch")
 def launch():
     """EHR launch (`iss` + `launch`) or, without `launch`, a standalone launch."""
-    return _start(request.args.get("iss"), request.args.get("launch"))
+    return _start(_registered(request.args.get("iss")), request.args.get("launch"))
 
 
 @smart.get("/launch/standalone")
 def launch_standalone():
-    return _start(request.args.get("iss"), None)
-
-
-def _token_request(token_endpoint: str, data: dict) -> dict:
-    settings = _settings()
-    auth = None
-    if settings.smart_client_secret:  # confidential client, client_secret_basic
-        auth = (settings.smart_client_id, settings.smart_client_secret)
-    else:
-        data = {**data, "client_id": settings.smart_client_id}
-    try:
-        response = requests.post(token_endpoint, data=data, auth=auth, headers={"Accept": "application/json"}, timeout=TIMEOUT)
-    except requests.RequestException as exc:
-        raise LaunchError("Het EPD kon niet worden bereikt om in te loggen.", "Could not reach the EHR's token endpoint.",
-                          502, type(exc).__name__) from exc
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if response.status_code != 200 or not body.get("access_token"):
-        code = body.get("error", "server_error")
-        nl, en = OAUTH_ERRORS.get(code, OAUTH_ERRORS["server_error"])
-        raise LaunchError(nl, en, 502 if response.status_code >= 500 else 400, body.get("error_description") or code)
-    return body
-
-
-def _id_token_claims(id_token: str | None, jwks_uri: str | None, client_id: str) -> dict:
-    """The id_token's claims, checked as OpenID Connect Core 1.0 §3.1.3.7 asks: the signature against the
-    server's JWKS when it publishes one (without one, the token came straight from the token endpoint
-    over the connection the app opened, which §3.1.3.7 item 6 allows in place of the signature), `aud`
-    naming this client, `exp` not passed (60 s leeway for clock skew). `iss` is not compared with the
-    FHIR base: the official SMART launcher issues `…/auth/fhir` there, which is its right."""
-    if not id_token:
-        return {}
-    from joserfc import jwt
-    from joserfc.jwk import KeySet
-
-    try:
-        if jwks_uri:
-            keys = KeySet.import_key_set(requests.get(jwks_uri, timeout=TIMEOUT).json())
-            claims = dict(jwt.decode(id_token, keys).claims)
-        else:
-            payload = id_token.split(".")[1]
-            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        jwt.JWTClaimsRegistry(leeway=60, aud={"essential": True, "value": client_id},
-                              exp={"essential": True}).validate(claims)
-        return claims
-    except Exception as exc:  # any failure to read or verify it: refuse the login
-        raise LaunchError("De identiteit van de gebruiker kon niet worden gecontroleerd.", "The id_token could not be verified.",
-                          400, type(exc).__name__) from exc
+    """Standalone launch: pick one of the registered EHRs (never a typed-in address)."""
+    ehr_id, iss = request.args.get("ehr"), request.args.get("iss")
+    if ehr_id or iss:
+        ehr = registry().get(ehr_id) if ehr_id else _registered(iss)
+        if ehr is None:
+            raise LaunchError(*NOT_REGISTERED)
+        return _start(ehr, None)
+    ehrs = sorted(registry().ehrs.values(), key=lambda e: e.name)
+    return render_template("launch_pick.html", ehrs=ehrs)
 
 
 def _role_from_codes(resource: dict) -> str:
@@ -184,20 +112,55 @@ def _role_from_codes(resource: dict) -> str:
     return next((ROLE_BY_SNOMED[c] for c in codes if c in ROLE_BY_SNOMED), "onbekend")
 
 
-def _role_and_banner(iss: str, token: str, fhir_user: str | None, patient: str | None, need_banner: bool) -> tuple[str, dict]:
+@dataclass(frozen=True)
+class EhrUser:
+    """What the EHR says of the launching user and patient: role, organisation identifiers, banner."""
+
+    role: str = "onbekend"
+    organizations: frozenset[tuple[str, str]] = frozenset()  # (system URI, value) of the user's organisation(s)
+    banner: dict = field(default_factory=dict)
+
+
+def _identifiers(resource: dict) -> set[tuple[str, str]]:
+    return {(urls.OID_TO_URI.get(i.get("system", ""), i.get("system", "")), i["value"])
+            for i in resource.get("identifier") or () if isinstance(i, dict) and isinstance(i.get("value"), str)}
+
+
+def _organizations(client: FhirClient, roles: list[dict]) -> set[tuple[str, str]]:
+    """The identifiers of the organisations the user's PractitionerRoles name (inline or by reference)."""
+    found: set[tuple[str, str]] = set()
+    for role in roles:
+        org = role.get("organization") or {}
+        if isinstance(org.get("identifier"), dict):
+            found |= _identifiers({"identifier": [org["identifier"]]})
+        ref = org.get("reference")
+        if isinstance(ref, str) and ref.startswith("Organization/"):
+            try:
+                found |= _identifiers(client.read("Organization", ref.split("/", 1)[1]))
+            except FhirError:
+                pass
+    return found
+
+
+def ehr_user(iss: str, token: str, fhir_user: str | None, patient: str | None, need_banner: bool) -> EhrUser:
     """The user's role from fhirUser: a PractitionerRole's SNOMED code, or for a Practitioner (as the official
-    SMART launcher gives) the code of their PractitionerRole(s); the patient banner when asked for."""
-    role, banner = "onbekend", {}
+    SMART launcher gives) the code of their PractitionerRole(s); the organisations of those roles; the
+    patient banner when asked for."""
+    role, orgs, banner = "onbekend", set(), {}
     with FhirClient(iss, auth=BearerTokenAuth(token), retries=1) as client:
         if fhir_user and "/" in fhir_user:
             rtype, rid = fhir_user.rstrip("/").split("/")[-2:]
             try:
+                roles: list[dict] = []
                 if rtype == "PractitionerRole":
-                    role = _role_from_codes(client.read(rtype, rid))
+                    roles = [client.read(rtype, rid)]
+                    role = _role_from_codes(roles[0])
                 elif rtype == "Practitioner":
                     found = client.search("PractitionerRole", {"practitioner": f"Practitioner/{rid}"})
-                    roles = {_role_from_codes(e["resource"]) for e in found.get("entry", []) if "resource" in e} - {"onbekend"}
-                    role = roles.pop() if len(roles) == 1 else "onbekend"  # several roles: do not guess
+                    roles = [e["resource"] for e in found.get("entry", []) if "resource" in e]
+                    codes = {_role_from_codes(r) for r in roles} - {"onbekend"}
+                    role = codes.pop() if len(codes) == 1 else "onbekend"  # several roles: do not guess
+                orgs = _organizations(client, roles)
             except FhirError:
                 pass
         if need_banner and patient:
@@ -208,7 +171,17 @@ def _role_and_banner(iss: str, token: str, fhir_user: str | None, patient: str |
                           "birthDate": p.get("birthDate", "")}
             except FhirError:
                 pass
-    return role, banner
+    return EhrUser(role=role, organizations=frozenset(orgs), banner=banner)
+
+
+def practice_for(ehr: RegisteredEhr, organizations: frozenset[tuple[str, str]]) -> Practice | None:
+    """The registered practice this launch speaks for. When the EHR names the user's organisation, exactly one
+    of the EHR's registered practices must carry its AGB or URA; when it names none, only an EHR that serves a
+    single practice can say which. A launch never adds a practice: it can only pick among the registered ones."""
+    if organizations:
+        matches = [p for p in ehr.practices if (urls.AGB_Z, p.agb) in organizations or (urls.URA, p.ura) in organizations]
+        return matches[0] if len(matches) == 1 else None
+    return ehr.practices[0] if len(ehr.practices) == 1 else None
 
 
 @smart.get("/callback")
@@ -218,36 +191,46 @@ def callback():
     if pending is None:
         raise LaunchError("Deze aanmelding is onbekend of verlopen. Open de app opnieuw vanuit het EPD.",
                           "Unknown or expired login state. Open the app again from the EHR.")
+    ehr = registry().get(pending.get("ehr"))
+    if ehr is None:  # the registration was withdrawn while the user was logging in
+        raise LaunchError(*NOT_REGISTERED)
     if request.args.get("error"):
         code = request.args["error"]
         nl, en = OAUTH_ERRORS.get(code, ("Het EPD weigerde de aanmelding.", "The EHR refused the login."))
-        raise LaunchError(nl, en, 400, request.args.get("error_description"))
+        raise LaunchError(nl, en, 400, (request.args.get("error_description") or "")[:300] or None)
     code = request.args.get("code")
     if not code:
         raise LaunchError("Het EPD stuurde geen inlogcode terug.", "The EHR returned no authorization code.")
-    token = _token_request(pending["token_endpoint"], {
+    token = token_request(ehr, pending["token_endpoint"], {
         "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri(), "code_verifier": pending["verifier"],
     })
-    claims = _id_token_claims(token.get("id_token"), pending.get("jwks_uri"), _settings().smart_client_id)
+    asked = set(pending["scope"].split())
+    claims = id_token_claims(token.get("id_token"), ehr, pending.get("jwks_uri"), required={"openid", "fhirUser"} <= asked)
     fhir_user = claims.get("fhirUser") or claims.get("profile")
-    if fhir_user and fhir_user.startswith(pending["iss"].rstrip("/") + "/"):
-        fhir_user = fhir_user[len(pending["iss"].rstrip("/")) + 1:]
+    if not isinstance(fhir_user, str):
+        fhir_user = None
+    elif fhir_user.startswith(ehr.iss + "/"):
+        fhir_user = fhir_user[len(ehr.iss) + 1:]
     need_banner = bool(token.get("need_patient_banner", False))
-    role, banner = _role_and_banner(pending["iss"], token["access_token"], fhir_user, token.get("patient"), need_banner)
+    user = ehr_user(ehr.iss, token["access_token"], fhir_user, token.get("patient"), need_banner)
+    practice = practice_for(ehr, user.organizations)
+    if practice is None:
+        log.warning("launch refused: the user's organisation is none of EHR %s's registered practices", ehr.id)
+        raise LaunchError(*NO_PRACTICE, status=403)
     store: SessionStore = session_store()
     old = request.cookies.get(COOKIE_NAME)
     if old:
         store.delete(old)  # one launch per session
     ctx = LaunchContext(
-        session_id=store.new_id(), iss=pending["iss"], client_id=_settings().smart_client_id,
+        session_id=store.new_id(), iss=ehr.iss, client_id=ehr.client_id, ehr_id=ehr.id, practice_id=practice.id,
         token_endpoint=pending["token_endpoint"], access_token=token["access_token"],
         expires_at=time.time() + float(token.get("expires_in", 3600)), scope=token.get("scope", pending["scope"]),
         refresh_token=token.get("refresh_token"), patient=token.get("patient"), encounter=token.get("encounter"),
-        fhir_user=fhir_user, role=role, need_patient_banner=need_banner, patient_banner=banner,
+        fhir_user=fhir_user, role=user.role, need_patient_banner=need_banner, patient_banner=user.banner,
         smart_style_url=token.get("smart_style_url"),
     )
     store.save(ctx)
-    log.info("SMART launch completed: session %s…, role %s", ctx.session_id[:6], role)
+    log.info("SMART launch completed: session %s…, EHR %s, practice %s, role %s", ctx.session_id[:6], ehr.id, practice.id, user.role)
     response = redirect("/form")
     response.set_cookie(COOKIE_NAME, ctx.session_id, httponly=True, samesite="Lax", path="/",
                         secure=_settings().env != "development")
@@ -255,11 +238,13 @@ def callback():
 
 
 def refresh_launch(ctx: LaunchContext) -> LaunchContext | None:
-    """The refresh_token grant for an expired access token; None when it cannot be refreshed."""
-    if not ctx.refresh_token:
+    """The refresh_token grant for an expired access token, at the registered EHR the launch came from; None
+    when it cannot be refreshed."""
+    ehr = registry().get(ctx.ehr_id)
+    if not ctx.refresh_token or ehr is None:
         return None
     try:
-        token = _token_request(ctx.token_endpoint, {"grant_type": "refresh_token", "refresh_token": ctx.refresh_token})
+        token = token_request(ehr, ctx.token_endpoint, {"grant_type": "refresh_token", "refresh_token": ctx.refresh_token})
     except LaunchError:
         return None
     return session_store().update(

@@ -27,7 +27,7 @@ from service.questionnaires.populate import TEENAGE, populate, record_facts, sug
 from service.referrals.bundle import contain_patient, evaluation_signals
 from service.referrals.pipeline import PRACTICE_ZONE
 from service.referrals.status import TASK_STATUS_TEXT, referral_status
-from service.smart.session import current_launch, launch_required, session_store
+from service.smart.session import current_launch, current_practice, launch_required, session_store
 from service.web import security
 from service.web.consent import submitter_for
 from service.web.ehr import RecordRead, ehr_client, read_patient, read_record, write_back
@@ -69,7 +69,9 @@ def _template_helpers() -> dict:
     def T(nl: str, en: str) -> str:  # noqa: N802 - short on purpose: every text in the templates
         return en if lang == "en" else nl
 
+    practice = current_app.extensions["ks_registry"].practice(ctx.ehr_id, ctx.practice_id) if ctx else None
     return {"T": T, "ui_lang": lang, "csrf": security.csrf_token(ctx.session_id) if ctx else None,
+            "practice_name": practice.name if practice else None,
             "aandachtsfunctionaris": current_app.config["KS_SETTINGS"].aandachtsfunctionaris}
 
 
@@ -77,9 +79,14 @@ def _engine():
     return current_app.extensions["ks_engine"]
 
 
+def _region() -> str:
+    """The rule set of the practice this session speaks for (from the registry, never from the launch)."""
+    return current_practice().region
+
+
 def _qdef():
     engine = _engine()
-    return engine.catalog.find(engine.ruleset().questionnaire)
+    return engine.catalog.find(engine.ruleset(_region()).questionnaire)
 
 
 def _store() -> FormStore:
@@ -137,7 +144,7 @@ def _evaluate(ctx, fields, *, status: str, consent_for_all: bool = False, author
         fields = {**fields, CONSENT_GIVEN: ["true"]}
     qr = build_response(qdef, fields, subject=_subject(ctx), author=ctx.fhir_user,
                         authored=authored or _now().isoformat(), identifier=None, status=status)
-    return qr, *_engine().evaluate(qr)
+    return qr, *_engine().evaluate(qr, _region())
 
 
 def _live_suggestions(work: WorkState, fields, today: date) -> list[dict]:
@@ -158,7 +165,7 @@ def _panel(ctx, work: WorkState, fields) -> dict:
     sugg = [{**s, "text": s["english"] if lang == "en" else s["text"]} for s in _live_suggestions(work, fields, _now().date())]
     errors = [{"linkId": e.link_id, "text": _error(e, lang)} for e in parse_errors]
     try:
-        evaluation = _engine().evaluate_built(qr)
+        evaluation = _engine().evaluate_built(qr, _region())
     except ResponseInvalid:
         return {"unavailable": True, "errors": errors, "suggestions": sugg, "safety": [], "recipients": [], "advice": []}
     return panel_model(evaluation, qdef, lang, suggestions=sugg, errors=errors)
@@ -585,7 +592,7 @@ def send():
         submitter = submitter_for(delivery.submitter, _engine(), consented, asked)
         try:
             result = submitter.submit(qr, who=ctx.fhir_user, access_point=f"web:{request.remote_addr or '-'}",
-                                      patient=_subject(ctx))
+                                      patient=_subject(ctx), practice=current_practice())
         except ResponseInvalid as exc:
             work.reviewed = False
             _save(ctx, work)

@@ -171,7 +171,13 @@ def test_production_needs_a_clients_file_or_an_explicit_open_api(tmp_path):
     secret = secrets.token_urlsafe(48)
     with pytest.raises(SettingsInvalid, match="KS_API_CLIENTS_FILE"):
         create_app({"env": "production", "secret_key": secret, "data_dir": tmp_path})
-    create_app({"env": "production", "secret_key": secret, "data_dir": tmp_path, "api_auth": "none", "TESTING": True})
+    registry = tmp_path / "ehr-registry.yaml"
+    registry.write_text(yaml.safe_dump({"ehrs": [{
+        "id": "his", "name": "HIS", "iss": "https://his.example/fhir", "client_id": "ks", "client_auth": {"method": "public"},
+        "id_token_issuer": "https://his.example/auth",
+        "practices": [{"id": "p", "name": "P", "agb": "01000001", "ura": "90000001", "region": "maastricht-heuvelland"}]}]}))
+    create_app({"env": "production", "secret_key": secret, "data_dir": tmp_path, "api_auth": "none", "TESTING": True,
+                "ehr_registry": registry})
 
 
 def test_a_broken_clients_file_names_every_problem(tmp_path):

@@ -181,7 +181,11 @@ def test_production_refuses_to_start_without_a_secret(tmp_path):
     (None, "onbekend"),
 ])
 def test_role_from_practitioner_or_role(sekmet_demo, fhir_user, role):
-    from service.smart.views import _role_and_banner
+    from service.demo import PRACTICE_AGB
+    from service.fhir import urls
+    from service.smart.views import ehr_user
 
-    got, banner = _role_and_banner(sekmet_demo.base_url, "unused-by-sekmet", fhir_user, "demo-child-1y", True)
-    assert got == role and banner["name"] == "Noah Bakker"
+    user = ehr_user(sekmet_demo.base_url, "unused-by-sekmet", fhir_user, "demo-child-1y", True)
+    assert user.role == role and user.banner["name"] == "Noah Bakker"
+    # The organisation of the user's role(s), read by reference: what picks the registered practice.
+    assert ((urls.AGB_Z, PRACTICE_AGB) in user.organizations) == (role != "onbekend")

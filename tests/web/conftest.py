@@ -12,7 +12,7 @@ from service import create_app
 from service.embedded import EmbeddedServerFailed, start_sekmet
 from service.fhir.client import FhirClient
 from service.run import load_demo
-from tests.web.helpers import launch_session, login
+from tests.web.helpers import launch_session, login, registry_file
 
 
 def _server(tmp_path_factory, name: str, settings=None) -> Iterator[str]:
@@ -56,14 +56,16 @@ def recipients(recipients_server) -> Iterator[FhirClient]:
         yield client
 
 
-def make_app(tmp_path, fhir_base_url: str, **extra):
+def make_app(tmp_path, fhir_base_url: str, *, ehr: str, region: str = "maastricht-heuvelland", **extra):
+    """The app pushing to `fhir_base_url`, with the EHR at `ehr` registered for the demo practice in `region`."""
     return create_app({"TESTING": True, "data_dir": tmp_path / "data", "fhir_base_url": fhir_base_url,
-                       "fhir_connect_timeout": 1.0, "fhir_read_timeout": 5.0, **extra})
+                       "fhir_connect_timeout": 1.0, "fhir_read_timeout": 5.0,
+                       "ehr_registry": registry_file(tmp_path / "deploy", ehr, region), **extra})
 
 
 @pytest.fixture()
-def web_app(tmp_path, recipients_server):
-    return make_app(tmp_path, recipients_server)
+def web_app(tmp_path, recipients_server, ehr_server):
+    return make_app(tmp_path, recipients_server, ehr=ehr_server)
 
 
 @pytest.fixture()

@@ -10,15 +10,40 @@ from __future__ import annotations
 import re
 import time
 
+from pathlib import Path
+
+import yaml
+
+from service.demo import PRACTICE_AGB, PRACTICE_NAME, PRACTICE_URA
 from service.smart.session import COOKIE_NAME, LaunchContext, SessionStore
 
 ROLE_OF_USER = {"demo-gp": "huisarts", "demo-poh": "poh-jeugd", "demo-assistant": "doktersassistent"}
 
 
+TEST_EHR, TEST_PRACTICE = "test-ehr", "demo-practice"
+
+
+def registry_file(folder: Path, iss: str, region: str = "maastricht-heuvelland") -> Path:
+    """A KS_EHR_REGISTRY file registering `iss` (a public client) for the demo practice: what a deployment
+    holds for the EHR that the launch sessions below pretend to come from."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "ehr-registry.yaml"
+    path.write_text(yaml.safe_dump({"ehrs": [{
+        "id": TEST_EHR, "name": "Test-EPD", "iss": iss, "client_id": "kansrijke-start", "client_auth": {"method": "public"},
+        "id_token_issuer": iss + "/auth",
+        "practices": [{"id": TEST_PRACTICE, "name": PRACTICE_NAME, "agb": PRACTICE_AGB, "ura": PRACTICE_URA, "region": region}],
+    }]}), encoding="utf-8")
+    return path
+
+
 def launch_session(app_or_store, *, iss: str, patient: str | None, user: str = "demo-gp", banner: bool = True,
-                   language: str = "nl", patient_banner: dict | None = None) -> LaunchContext:
+                   language: str = "nl", patient_banner: dict | None = None, ehr_id: str = TEST_EHR,
+                   practice_id: str = TEST_PRACTICE) -> LaunchContext:
+    """A stored launch session as the SMART callback leaves it; `ehr_id`/`practice_id` must be registered in
+    the app (registry_file) for the pages to accept it."""
     ctx = LaunchContext(
         session_id=SessionStore.new_id(), iss=iss, client_id="kansrijke-start", token_endpoint=f"{iss}/token",
+        ehr_id=ehr_id, practice_id=practice_id,
         access_token="test-token-not-checked", expires_at=time.time() + 3600, scope="launch openid fhirUser patient/*.rs",
         patient=patient, fhir_user=f"PractitionerRole/{user}", role=ROLE_OF_USER.get(user, "onbekend"),
         need_patient_banner=banner, patient_banner=patient_banner or {}, language=language,

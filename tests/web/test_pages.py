@@ -9,6 +9,8 @@ from html.parser import HTMLParser
 
 import pytest
 
+from service.demo import PRACTICE_AGB, PRACTICE_NAME
+from service.fhir import urls
 from service.questionnaires.answers import index_answers
 from tests.factories import OTHER, URGENT
 from tests.web.conftest import make_app
@@ -130,10 +132,10 @@ def test_panel_meldcode_first(as_user):
     assert "aandachtsfunctionaris" in html and "KS_AANDACHTSFUNCTIONARIS" in html  # not configured: says how
 
 
-def test_meldcode_names_the_practice_aandachtsfunctionaris(as_user, tmp_path, recipients_server):
+def test_meldcode_names_the_practice_aandachtsfunctionaris(as_user, tmp_path, recipients_server, ehr_server):
     from tests.web.conftest import make_app
 
-    app = make_app(tmp_path, recipients_server, aandachtsfunctionaris="Dr. B. de Wit, toestel 214")
+    app = make_app(tmp_path, recipients_server, ehr=ehr_server, aandachtsfunctionaris="Dr. B. de Wit, toestel 214")
     client = as_user("demo-pregnant", app=app)
     html = post(client, "/form/panel", {**PREGNANT, "domestic-violence": "true"}).get_json()["html"]
     assert "Aandachtsfunctionaris in uw praktijk: <strong>Dr. B. de Wit, toestel 214</strong>" in html
@@ -211,7 +213,10 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     assert len(ids) == 2 and "afgeleverd" in sent
     for sr_id in ids:  # really on the recipients' server
         sr = recipients.read("ServiceRequest", sr_id)
-        assert sr["subject"] == {"reference": "Patient/demo-pregnant"} and sr["requester"] == {"reference": "PractitionerRole/demo-gp"}
+        assert sr["subject"] == {"reference": "Patient/demo-pregnant"}
+        # The requester is the practice the registry names for this EHR (DESIGN.md "Trust"), by its AGB-Z code.
+        assert sr["requester"] == {"reference": "#requester", "display": PRACTICE_NAME}
+        assert sr["contained"][0]["organization"]["identifier"] == {"system": urls.AGB_Z, "value": PRACTICE_AGB}
     work = web_app.extensions["ks_forms"].work(client.ctx.session_id)
     qr_id = work.result["submission"]
     qr = recipients.read("QuestionnaireResponse", qr_id)
@@ -292,9 +297,11 @@ def test_no_js_consent_button_updates_the_overview(as_user):
     assert "Wordt verstuurd." in review
 
 
-def test_consent_per_recipient_only_consented_recipients_get_the_referral(tmp_path, recipients_server, as_user, recipients):
-    """Region voorbeeldstad sends a pregnant, urgent case to two recipients that each need consent."""
-    app = make_app(tmp_path, recipients_server, region="voorbeeldstad")
+def test_consent_per_recipient_only_consented_recipients_get_the_referral(tmp_path, recipients_server, ehr_server, as_user,
+                                                                         recipients):
+    """Region voorbeeldstad (the registered practice's) sends a pregnant, urgent case to two recipients that
+    each need consent."""
+    app = make_app(tmp_path, recipients_server, ehr=ehr_server, region="voorbeeldstad")
     client = as_user("demo-pregnant", app=app)
     token = csrf_of(page(client))
     post(client, "/form/review", {**PREGNANT, "homeless": "true", "consent-given": "true", "consent-method": "verbal"}, token)
@@ -488,7 +495,7 @@ def test_no_patient_data_in_urls_or_logs(as_user, caplog):
         assert secret not in logged, secret
 
 
-def test_a_queued_referral_shows_delivered_once_it_went_out(tmp_path, recipients_server, as_user):
+def test_a_queued_referral_shows_delivered_once_it_went_out(tmp_path, recipients_server, ehr_server, as_user):
     """The recipients' server loses the answers of the send's own attempts: the page says queued; after the
     background worker delivers it, the same page says delivered, with the ServiceRequest id."""
     from tests.faultproxy import FaultProxy
@@ -496,7 +503,7 @@ def test_a_queued_referral_shows_delivered_once_it_went_out(tmp_path, recipients
 
     proxy = FaultProxy(int(recipients_server.rsplit(":", 1)[1].split("/")[0]), mode="drop-response", faults=2)
     try:
-        app = make_app(tmp_path, proxy.base_url)
+        app = make_app(tmp_path, proxy.base_url, ehr=ehr_server)
         client = as_user("demo-pregnant", app=app)
         token = csrf_of(page(client))
         post(client, "/form/review", {**PREGNANT, "homeless": "true"}, token)

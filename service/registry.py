@@ -1,0 +1,224 @@
+"""The deployment's registry of EHRs that may launch the app, and of the practices each serves (KS_EHR_REGISTRY).
+
+SMART App Launch 2.x §"Register App with EHR" makes registration a one-time step between the app and each
+EHR: the EHR gives the app a client_id and, for a confidential client, a secret or the app's public key.
+This file is our side of it. It names, for every EHR, the exact FHIR base it launches with (`iss`), how we
+authenticate at its token endpoint, whose id_tokens we accept, and which practices it serves. Only a
+registered `iss` is ever contacted ("Apps SHALL ensure that sensitive information (authentication secrets,
+authorization codes, tokens) is transmitted ONLY to authenticated servers", §"App protection"), and the
+practice a referral speaks for, with its region, comes from here, never from the launch.
+
+Secrets and keys are not in the file: it names the file or environment variable that holds them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+import jsonschema
+import yaml
+
+from service.errors import ConfigProblem, ConfigurationInvalid
+
+SCHEMA = Path(__file__).resolve().parent / "schemas" / "ehr-registry.schema.json"
+SANDBOX_ID = "sandbox"
+
+
+def origin(url: str) -> str:
+    """scheme://host[:port] of a URL, lower-cased, default ports dropped (RFC 6454 §4)."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    port = parts.port
+    if port is None or (scheme, port) in (("http", 80), ("https", 443)):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def transport_ok(url: str, *, require_https: bool) -> bool:
+    """https, or (outside production's rule) any http; a loopback host may always use http: its traffic never
+    leaves the machine (as RFC 8252 §8.3 allows for loopback redirects), which is how a one-host demo runs."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() == "https" or not require_https:
+        return parts.scheme.lower() in ("https", "http")
+    host = (parts.hostname or "").lower()
+    return parts.scheme.lower() == "http" and (host in ("localhost", "::1") or host.startswith("127."))
+
+
+def normalise_base(url: str) -> str:
+    """A FHIR base as compared: without a trailing slash, scheme and host lower-cased (the path is exact)."""
+    parts = urlsplit(url.strip())
+    return origin(url) + parts.path.rstrip("/")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Practice:
+    """A general practice as the registry knows it: the requester of its referrals."""
+
+    id: str
+    name: str
+    agb: str  # AGB-Z code, http://fhir.nl/fhir/NamingSystem/agb-z
+    ura: str  # URA number, http://fhir.nl/fhir/NamingSystem/ura
+    region: str  # the rule set that applies to its referrals
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientAuth:
+    """How the app authenticates at this EHR's token endpoint (SMART client types)."""
+
+    method: str  # public | client_secret_basic | private_key_jwt
+    secret: str | None = field(default=None, repr=False)
+    private_key_pem: str | None = field(default=None, repr=False)
+    key_id: str | None = None
+    alg: str = "RS384"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegisteredEhr:
+    id: str
+    name: str
+    iss: str  # normalised FHIR base
+    client_id: str
+    auth: ClientAuth
+    id_token_issuer: str
+    allowed_origins: frozenset[str]  # the iss's own origin included
+    practices: tuple[Practice, ...]
+
+    def allows(self, url: object) -> bool:
+        """Whether `url` (an endpoint from discovery) lies on an origin registered for this EHR."""
+        return isinstance(url, str) and url.lower().startswith(("https://", "http://")) and origin(url) in self.allowed_origins
+
+    def practice(self, practice_id: str | None) -> Practice | None:
+        return next((p for p in self.practices if p.id == practice_id), None)
+
+
+@dataclass(frozen=True)
+class EhrRegistry:
+    ehrs: Mapping[str, RegisteredEhr]
+
+    def by_iss(self, iss: str | None) -> RegisteredEhr | None:
+        """The EHR registered with exactly this FHIR base; None for any other (no network involved)."""
+        if not isinstance(iss, str) or not iss.strip():
+            return None
+        try:
+            wanted = normalise_base(iss)
+        except ValueError:  # e.g. a port that is not a number
+            return None
+        return next((e for e in self.ehrs.values() if e.iss == wanted), None)
+
+    def get(self, ehr_id: str | None) -> RegisteredEhr | None:
+        return self.ehrs.get(ehr_id or "")
+
+    def practice(self, ehr_id: str | None, practice_id: str | None) -> Practice | None:
+        ehr = self.get(ehr_id)
+        return ehr.practice(practice_id) if ehr else None
+
+    def with_ehr(self, ehr: RegisteredEhr) -> "EhrRegistry":
+        return EhrRegistry({**self.ehrs, ehr.id: ehr})
+
+
+EMPTY = EhrRegistry({})
+
+
+def load_registry(path: Path, *, regions: set[str] | frozenset[str], require_https: bool,
+                  environ: Mapping[str, str] | None = None) -> EhrRegistry:
+    """Read and check the registry file: schema, unique ids and bases, known regions, readable secrets and
+    keys, https outside development. ConfigurationInvalid names every problem with file and JSON pointer."""
+    environ = os.environ if environ is None else environ
+    where = str(path)
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigurationInvalid([ConfigProblem(where, "", f"cannot be read: {exc}")]) from None
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    problems = [ConfigProblem(where, "/" + "/".join(map(str, e.absolute_path)), e.message)
+                for e in jsonschema.Draft202012Validator(schema).iter_errors(data)]
+    if problems:
+        raise ConfigurationInvalid(problems)
+    ehrs: dict[str, RegisteredEhr] = {}
+    bases: dict[str, str] = {}
+    for i, entry in enumerate(data["ehrs"]):
+        at = f"/ehrs/{i}"
+        if entry["id"] in ehrs or entry["id"] == SANDBOX_ID:
+            problems.append(ConfigProblem(where, f"{at}/id", f"{entry['id']!r} is taken"))
+        iss = normalise_base(entry["iss"])
+        if iss in bases:
+            problems.append(ConfigProblem(where, f"{at}/iss", f"{entry['iss']} is registered for {bases[iss]!r} already"))
+        bases[iss] = entry["id"]
+        urls = [("iss", entry["iss"]), ("id_token_issuer", entry["id_token_issuer"])]
+        urls += [(f"allowed_origins/{j}", o) for j, o in enumerate(entry.get("allowed_origins", ()))]
+        problems += [ConfigProblem(where, f"{at}/{name}", "must be https outside development (http only on loopback)")
+                     for name, url in urls if not transport_ok(url, require_https=require_https)]
+        seen: set[str] = set()
+        for j, practice in enumerate(entry["practices"]):
+            if practice["id"] in seen:
+                problems.append(ConfigProblem(where, f"{at}/practices/{j}/id", f"{practice['id']!r} is listed twice"))
+            seen.add(practice["id"])
+            if practice["region"] not in regions:
+                problems.append(ConfigProblem(where, f"{at}/practices/{j}/region",
+                                              f"no rule set {practice['region']!r}; known: {', '.join(sorted(regions))}"))
+        auth, auth_problems = _client_auth(entry["client_auth"], Path(path).parent, environ)
+        problems += [ConfigProblem(where, f"{at}/client_auth{p}", m) for p, m in auth_problems]
+        ehrs[entry["id"]] = RegisteredEhr(
+            id=entry["id"], name=entry["name"], iss=iss, client_id=entry["client_id"], auth=auth,
+            id_token_issuer=entry["id_token_issuer"],  # compared exactly (OIDC Core §3.1.3.7 item 2)
+            allowed_origins=frozenset({origin(entry["iss"])} | {origin(o) for o in entry.get("allowed_origins", ())}),
+            practices=tuple(Practice(**p) for p in entry["practices"]),
+        )
+    if problems:
+        raise ConfigurationInvalid(problems)
+    return EhrRegistry(ehrs)
+
+
+def _client_auth(spec: dict, folder: Path, environ: Mapping[str, str]) -> tuple[ClientAuth, list[tuple[str, str]]]:
+    method = spec["method"]
+    problems: list[tuple[str, str]] = []
+    secret = key = None
+    if method == "client_secret_basic":
+        if "secret_env" in spec:
+            secret = environ.get(spec["secret_env"]) or None
+            if not secret:
+                problems.append(("/secret_env", f"the environment variable {spec['secret_env']} is not set"))
+        else:
+            secret, problem = _read(folder / spec["secret_file"])
+            secret = secret.strip() if secret else None
+            if problem or not secret:
+                problems.append(("/secret_file", problem or "the file is empty"))
+    elif method == "private_key_jwt":
+        key, problem = _read(folder / spec["private_key_file"])
+        if problem:
+            problems.append(("/private_key_file", problem))
+        else:
+            from joserfc.errors import JoseError
+            from joserfc.jwk import ECKey, RSAKey
+
+            try:
+                (RSAKey if spec.get("alg", "RS384") == "RS384" else ECKey).import_key(key)
+            except (ValueError, JoseError) as exc:
+                problems.append(("/private_key_file", f"not a private key for {spec.get('alg', 'RS384')}: {exc}"))
+    return ClientAuth(method=method, secret=secret, private_key_pem=key, key_id=spec.get("key_id"),
+                      alg=spec.get("alg", "RS384")), problems
+
+
+def _read(path: Path) -> tuple[str | None, str | None]:
+    try:
+        return path.read_text(encoding="utf-8"), None
+    except OSError as exc:
+        return None, f"cannot be read: {exc.strerror or exc}"
+
+
+def sandbox_ehr(*, public_url: str, client_id: str, client_secret: str | None, region: str) -> RegisteredEhr:
+    """The demo EHR under /sandbox (KS_SANDBOX=1) registers itself, serving the invented demo practice."""
+    from service.demo import PRACTICE_AGB, PRACTICE_NAME, PRACTICE_URA
+
+    base = public_url.rstrip("/")
+    return RegisteredEhr(
+        id=SANDBOX_ID, name="Demo-EPD (sandbox)", iss=normalise_base(base + "/sandbox/fhir"), client_id=client_id,
+        auth=ClientAuth(method="client_secret_basic", secret=client_secret) if client_secret else ClientAuth(method="public"),
+        id_token_issuer=base + "/sandbox/auth", allowed_origins=frozenset({origin(base)}),
+        practices=(Practice(id="demo-practice", name=PRACTICE_NAME, agb=PRACTICE_AGB, ura=PRACTICE_URA, region=region),),
+    )

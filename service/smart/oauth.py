@@ -1,0 +1,208 @@
+"""SMART App Launch 2.x, the OAuth work of the app's side, as plain functions over a registered EHR (no Flask).
+
+https://hl7.org/fhir/smart-app-launch/app-launch.html: discovery at {iss}/.well-known/smart-configuration,
+authorize with PKCE S256, `state` and `aud`, the code exchanged at the token endpoint, refresh, and the
+id_token checked as OpenID Connect Core 1.0 §3.1.3.7 asks.
+
+Every call goes to a registered EHR only, and only to endpoints on the origins registered for it
+(§"App protection": "Apps SHALL ensure that sensitive information (authentication secrets, authorization
+codes, tokens) is transmitted ONLY to authenticated servers, over TLS-secured channels"). Redirects are
+never followed: a discovery document, token or key set that moves elsewhere is refused, not chased. What
+goes wrong on the network is logged for the operator and never shown to the user (an error page that
+tells a closed port from an open one helps an attacker map the network).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import requests
+
+from service.fhir.client import CLIENT_ASSERTION_TYPE, sign_client_assertion
+from service.registry import RegisteredEhr, transport_ok
+
+log = logging.getLogger(__name__)
+TIMEOUT = (3.05, 10)
+DISCOVERY_TTL = 300.0
+# JWS algorithms an id_token may be signed with: asymmetric only, verified against the EHR's published keys.
+# `none` and the HMAC family (HS*) are refused: an HS256 token "signed" with a value the app also knows
+# (its client_id, a secret) proves nothing about the EHR (RFC 8725 §3.1, §3.2).
+ID_TOKEN_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
+CLOCK_SKEW = 60
+
+# OAuth 2.0 / SMART error codes (RFC 6749 §4.1.2.1, §5.2) in plain Dutch, with English.
+OAUTH_ERRORS = {
+    "access_denied": ("De toegang is geweigerd door het EPD of door u.", "Access was denied."),
+    "invalid_scope": ("De app vroeg om rechten die het EPD niet geeft.", "The app asked for permissions the EHR does not grant."),
+    "invalid_request": ("Het EPD begreep het verzoek van de app niet.", "The EHR did not understand the app's request."),
+    "unauthorized_client": ("Deze app is niet (meer) toegelaten in het EPD.", "This app is not authorised in the EHR."),
+    "unsupported_response_type": ("Het EPD ondersteunt deze manier van inloggen niet.", "The EHR does not support this way of logging in."),
+    "server_error": ("Het EPD had een storing bij het inloggen.", "The EHR had an error during login."),
+    "temporarily_unavailable": ("Het EPD is tijdelijk niet beschikbaar.", "The EHR is temporarily unavailable."),
+    "invalid_grant": ("De inlogcode is verlopen of al gebruikt.", "The login code expired or was already used."),
+    "invalid_client": ("Het EPD herkende de app niet.", "The EHR did not recognise the app."),
+}
+UNREACHABLE = ("Het EPD kon niet worden bereikt om de app te starten. Probeer het over een paar minuten opnieuw.",
+               "The EHR could not be reached to start the app. Try again in a few minutes.")
+MISCONFIGURED = ("Het EPD is anders ingericht dan bij de aansluiting van Kansrijke Start is vastgelegd. "
+                 "Neem contact op met uw applicatiebeheerder.",
+                 "The EHR is set up differently from what was registered for Kansrijke Start. Contact your application manager.")
+IDENTITY = ("De identiteit van de gebruiker kon niet worden gecontroleerd.", "The user's identity could not be verified.")
+
+
+class LaunchError(Exception):
+    """A launch that cannot go on: Dutch and English texts for the user, an HTTP status, and optionally the
+    authorization server's own words (never anything about our network)."""
+
+    def __init__(self, nl: str, en: str, status: int = 400, detail: str | None = None):
+        super().__init__(en)
+        self.nl, self.en, self.status, self.detail = nl, en, status, detail
+
+
+@dataclass(frozen=True)
+class SmartConfiguration:
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str | None
+
+
+_discovery_cache: dict[tuple[str, str], tuple[float, SmartConfiguration]] = {}
+_cache_lock = threading.Lock()
+
+
+def _get_json(url: str, what: str, ehr: RegisteredEhr) -> dict:
+    """GET a JSON document from a registered EHR; redirects are not followed; failures logged, not shown."""
+    try:
+        response = requests.get(url, headers={"Accept": "application/json"}, timeout=TIMEOUT, allow_redirects=False)
+        if response.is_redirect or response.status_code != 200:
+            raise ValueError(f"HTTP {response.status_code}")
+        body = response.json()
+        if not isinstance(body, dict):
+            raise ValueError("not a JSON object")
+        return body
+    except (requests.RequestException, ValueError) as exc:
+        log.warning("SMART %s of EHR %s failed: %s", what, ehr.id, type(exc).__name__)
+        raise LaunchError(*UNREACHABLE, status=502) from exc
+
+
+def discover(ehr: RegisteredEhr, *, require_https: bool) -> SmartConfiguration:
+    """{iss}/.well-known/smart-configuration of a registered EHR, its endpoints checked against the
+    registration, cached a few minutes per EHR."""
+    with _cache_lock:
+        hit = _discovery_cache.get((ehr.id, ehr.iss))
+    if hit and time.time() - hit[0] < DISCOVERY_TTL:
+        return hit[1]
+    body = _get_json(ehr.iss + "/.well-known/smart-configuration", "discovery", ehr)
+    endpoints = {name: body.get(name) for name in ("authorization_endpoint", "token_endpoint", "jwks_uri")}
+    for name, url in endpoints.items():
+        if url is None and name == "jwks_uri":
+            continue
+        if not ehr.allows(url) or not transport_ok(url, require_https=require_https):
+            log.warning("SMART discovery of EHR %s: %s is not on a registered origin (or not https)", ehr.id, name)
+            raise LaunchError(*MISCONFIGURED, status=502)
+    if "S256" not in body.get("code_challenge_methods_supported", ["S256"]):
+        raise LaunchError("Het EPD ondersteunt geen veilige PKCE-aanmelding (S256).", "The EHR does not support PKCE S256.", 502)
+    config = SmartConfiguration(endpoints["authorization_endpoint"], endpoints["token_endpoint"], endpoints["jwks_uri"])
+    with _cache_lock:
+        _discovery_cache[(ehr.id, ehr.iss)] = (time.time(), config)
+    return config
+
+
+def forget_discovery() -> None:
+    """Drop cached discovery documents (tests; a deployment whose EHR moved its endpoints)."""
+    with _cache_lock:
+        _discovery_cache.clear()
+
+
+def pkce_pair() -> tuple[str, str]:
+    """RFC 7636 §4.1-4.2: a high-entropy verifier and its S256 challenge."""
+    verifier = secrets.token_urlsafe(64)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def authorize_url(config: SmartConfiguration, ehr: RegisteredEhr, *, redirect_uri: str, scope: str, state: str,
+                  code_challenge: str, launch: str | None) -> str:
+    """The authorization request (app-launch.html §"Obtain authorization code"); `aud` is the EHR's FHIR base."""
+    params = {
+        "response_type": "code", "client_id": ehr.client_id, "redirect_uri": redirect_uri, "scope": scope,
+        "state": state, "aud": ehr.iss, "code_challenge": code_challenge, "code_challenge_method": "S256",
+    }
+    if launch:
+        params["launch"] = launch
+    endpoint = config.authorization_endpoint
+    return endpoint + ("&" if "?" in endpoint else "?") + urlencode(params)
+
+
+def token_request(ehr: RegisteredEhr, token_endpoint: str, data: dict) -> dict:
+    """POST to the EHR's token endpoint (found by discovery and checked against the registration), with the
+    client authentication registered for this EHR: none (client_id in the body), client_secret_basic
+    (client-confidential-symmetric) or private_key_jwt (client-confidential-asymmetric,
+    https://hl7.org/fhir/smart-app-launch/client-confidential-asymmetric.html)."""
+    if not ehr.allows(token_endpoint):  # never: discovery checked it; a second lock on the door with the secret
+        raise LaunchError(*MISCONFIGURED, status=502)
+    auth = None
+    form = dict(data)
+    if ehr.auth.method == "client_secret_basic":
+        auth = (ehr.client_id, ehr.auth.secret or "")
+    elif ehr.auth.method == "private_key_jwt":
+        form.update(client_assertion_type=CLIENT_ASSERTION_TYPE, client_assertion=sign_client_assertion(
+            client_id=ehr.client_id, token_url=token_endpoint, private_key_pem=ehr.auth.private_key_pem or "",
+            key_id=ehr.auth.key_id or "", alg=ehr.auth.alg))
+    else:
+        form["client_id"] = ehr.client_id
+    try:
+        response = requests.post(token_endpoint, data=form, auth=auth, headers={"Accept": "application/json"},
+                                 timeout=TIMEOUT, allow_redirects=False)
+    except requests.RequestException as exc:
+        log.warning("SMART token request to EHR %s failed: %s", ehr.id, type(exc).__name__)
+        raise LaunchError("Het EPD kon niet worden bereikt om in te loggen.", "Could not reach the EHR to log in.", 502) from exc
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    if response.status_code != 200 or not isinstance(body.get("access_token"), str):
+        code = body.get("error") if isinstance(body.get("error"), str) else "server_error"
+        nl, en = OAUTH_ERRORS.get(code, OAUTH_ERRORS["server_error"])
+        description = body.get("error_description") if isinstance(body.get("error_description"), str) else None
+        raise LaunchError(nl, en, 502 if response.status_code >= 500 else 400, (description or code)[:300])
+    return body
+
+
+def id_token_claims(id_token: object, ehr: RegisteredEhr, jwks_uri: str | None, *, required: bool) -> dict:
+    """The id_token's claims, checked as OpenID Connect Core 1.0 §3.1.3.7 asks: signed with an asymmetric
+    algorithm by a key from the EHR's JWKS, `iss` the issuer registered for the EHR, `aud` naming our
+    client_id, `exp` not passed and `iat` present (60 s leeway for clock skew). `required`: the app asked
+    for `openid fhirUser`, so a token answer without an id_token is refused too."""
+    if id_token is None and not required:
+        return {}
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
+    if not isinstance(id_token, str) or not jwks_uri:
+        log.warning("SMART launch from EHR %s: %s", ehr.id, "no id_token" if not id_token else "no jwks_uri to verify it")
+        raise LaunchError(*IDENTITY)
+    try:
+        keys = KeySet.import_key_set(_get_json(jwks_uri, "key set", ehr))
+        token = jwt.decode(id_token, keys, algorithms=list(ID_TOKEN_ALGORITHMS))
+        claims = dict(token.claims)
+        jwt.JWTClaimsRegistry(
+            leeway=CLOCK_SKEW, iss={"essential": True, "value": ehr.id_token_issuer},
+            aud={"essential": True, "value": ehr.client_id}, exp={"essential": True}, iat={"essential": True},
+        ).validate(claims)
+        return claims
+    except LaunchError:
+        raise
+    except (JoseError, ValueError, TypeError, KeyError) as exc:  # unreadable, unsigned, wrong key or claim: refuse
+        log.warning("SMART launch from EHR %s: id_token refused (%s)", ehr.id, type(exc).__name__)
+        raise LaunchError(*IDENTITY) from exc
