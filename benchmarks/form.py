@@ -35,6 +35,7 @@ from service.embedded.sekmet import free_port  # noqa: E402
 from service.run import load_demo  # noqa: E402
 from service.smart.session import COOKIE_NAME, LaunchContext, SessionStore  # noqa: E402
 from tests.factories import OTHER, URGENT  # noqa: E402
+from tests.web.helpers import TEST_EHR, TEST_PRACTICE, registry_file  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
 PATIENTS = ("demo-pregnant", "demo-child-1y", "demo-preconception")
@@ -153,7 +154,8 @@ def main() -> None:
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("KS_")},
            "KS_ENV": "production", "KS_API_AUTH": "none", "KS_SECRET_KEY": secrets.token_urlsafe(48), "KS_DATA_DIR": str(tmp / "data"),
-           "KS_FHIR_BASE_URL": ehr.base_url, "KS_SANDBOX": "0", "KS_OUTBOX_WORKER": "off", "KS_LOG_LEVEL": "WARNING"}
+           "KS_FHIR_BASE_URL": ehr.base_url, "KS_SANDBOX": "0", "KS_OUTBOX_WORKER": "off", "KS_LOG_LEVEL": "WARNING",
+           "KS_EHR_REGISTRY": str(registry_file(tmp / "deploy", ehr.base_url))}
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "service:create_app()"],
                               cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -162,6 +164,7 @@ def main() -> None:
         sessions: list[tuple[str, str]] = []
         for i in range(max(CONCURRENCY)):
             ctx = LaunchContext(session_id=SessionStore.new_id(), iss=ehr.base_url, client_id="kansrijke-start",
+                                ehr_id=TEST_EHR, practice_id=TEST_PRACTICE,
                                 token_endpoint=f"{ehr.base_url}/token", access_token="bench", expires_at=time.time() + 8 * 3600,
                                 scope="launch patient/*.rs", patient=PATIENTS[i % len(PATIENTS)],
                                 fhir_user="PractitionerRole/demo-gp", role="huisarts", need_patient_banner=True)

@@ -180,3 +180,21 @@ def test_assistant_cannot_send(journey, live_app):
     expect(page.locator("h1")).to_have_text("Signalling vulnerability")
     expect(page.get_by_label("Addiction / substance-use problems", exact=False)).to_be_checked()
     j.check("english")
+
+
+def test_standalone_picks_a_registered_ehr_and_a_fake_one_is_refused(journey):
+    """Opened outside an EHR: the app offers the registered EHRs, and launches from the one picked; an EHR
+    nobody registered gets a page that says so, in Dutch and English."""
+    j = journey()
+    page = j.page
+    page.goto(j.url("/launch/standalone"))
+    expect(page.locator("h1")).to_have_text("Kansrijke Start openen")
+    expect(page.locator("input")).to_have_count(0)  # no address to type in
+    j.check("standalone-pick")
+    page.get_by_role("link", name="Demo-EPD (sandbox)").click()
+    page.wait_for_url("**/form", timeout=20_000)
+    expect(page.locator(".practice-name")).to_have_text("Huisartsenpraktijk De Linde (demo)")
+    response = page.goto(j.url("/launch?iss=https%3A%2F%2Fehr.attacker.example%2Ffhir&launch=x"))
+    assert response.status == 400
+    expect(page.get_by_text("Dit EPD is niet aangesloten op Kansrijke Start", exact=False)).to_be_visible()
+    j.check("unregistered-ehr")

@@ -133,11 +133,20 @@ def test_a_bad_id_token_refuses_the_launch(live_factory, fake, tmp_path, mode):
     assert any(q["path"] == "/auth/token" for q in fake.requests)  # it got as far as the token, and stopped there
 
 
+def _confidential(tmp_path, method: str) -> dict:
+    if method == "client_secret_basic":
+        (tmp_path / "secret.txt").write_text("s3cret-for-the-registered-ehr")
+        return {"method": method, "secret_file": str(tmp_path / "secret.txt")}
+    (tmp_path / "app.pem").write_bytes(RSAKey.generate_key(2048).as_pem(private=True))
+    return {"method": method, "private_key_file": str(tmp_path / "app.pem"), "key_id": "ks-2026"}
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "private_key_jwt"])
 @pytest.mark.parametrize("endpoint", ["token_endpoint", "authorization_endpoint", "jwks_uri"])
-def test_endpoints_off_the_registered_origin_get_nothing(live_factory, fake, counting, tmp_path, endpoint):
-    secret = tmp_path / "secret.txt"
-    secret.write_text("s3cret-for-the-registered-ehr")
-    app = live_factory(ehr_registry=write_registry(tmp_path, fake, auth={"method": "client_secret_basic", "secret_file": str(secret)}))
+def test_endpoints_off_the_registered_origin_get_nothing(live_factory, fake, counting, tmp_path, endpoint, method):
+    """A registered EHR's discovery naming another host: the launch stops before the browser, the secret or the
+    signed assertion goes anywhere."""
+    app = live_factory(ehr_registry=write_registry(tmp_path, fake, auth=_confidential(tmp_path, method)))
     fake.discovery_overrides = {endpoint: counting.base + "/steal"}
     r = requests.get(fake.launch_url(app.base), allow_redirects=False, timeout=10)
     assert r.status_code == 502 and "anders ingericht" in r.text and "127.0.0.1" not in r.text
