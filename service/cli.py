@@ -76,7 +76,8 @@ def cmd_extract(args) -> int:
     return EXIT_OK
 
 
-STATE_TEXT = {"delivered": "afgeleverd / delivered", "queued": "in de wachtrij / queued", "dead": "geweigerd (dead letter) / refused"}
+STATE_TEXT = {"delivered": "afgeleverd / delivered", "queued": "in de wachtrij / queued", "dead": "geweigerd (dead letter) / refused",
+              "recorded": "niets verstuurd: alles blijft in de praktijk / nothing sent: it all stays in the practice"}
 
 
 def cmd_submit(args) -> int:
@@ -86,16 +87,20 @@ def cmd_submit(args) -> int:
     result = delivery.submitter.submit(_read(args.file), region=args.region, access_point="cli")
     print(describe(result.extraction.evaluation, result.extraction.validation.questionnaire))
     print(f"Inzending / submission {result.submission_id}: {STATE_TEXT[result.state]}")
-    for rtype in ("ServiceRequest", "Task"):
-        for rid in result.delivered.ids.get(rtype, []):
-            print(f"  {rtype}/{rid}")
-    if result.state == "queued" and delivery.pusher is None:
-        print("Er is geen FHIR-server ingesteld (KS_FHIR_BASE_URL): de verwijzing wacht in de outbox tot de service er een heeft.")
-    elif result.state == "queued":
-        print("De FHIR-server was niet bereikbaar: de verwijzing wacht in de outbox en gaat later, eenmalig, alsnog weg.")
+    for d in result.destinations:
+        print(f"  {delivery.name(d.destination)} ({d.destination}): {STATE_TEXT[d.state]}")
+        for rtype in ("ServiceRequest", "Task", "Consent"):
+            for rid in d.delivered.ids.get(rtype, []):
+                print(f"    {rtype}/{rid}")
+        if d.state == "queued" and not (delivery.pusher and delivery.pusher.serves(d.item)):
+            print("    Er is geen FHIR-server ingesteld voor deze bestemming: de verwijzing wacht in de outbox.")
+        elif d.state == "queued":
+            print("    De FHIR-server was niet bereikbaar: de verwijzing wacht in de outbox en gaat later, eenmalig, alsnog weg.")
     if result.state == "dead":
-        json.dump((result.item.last_error or {}).get("operationOutcome") or {}, sys.stderr, ensure_ascii=False, indent=2)
-        sys.stderr.write("\n")
+        for d in result.destinations:
+            if d.state == "dead":
+                json.dump((d.item.last_error or {}).get("operationOutcome") or {}, sys.stderr, ensure_ascii=False, indent=2)
+                sys.stderr.write("\n")
         return EXIT_INVALID
     return EXIT_OK
 
@@ -103,7 +108,7 @@ def cmd_submit(args) -> int:
 def _item_line(item) -> str:
     when = item.delivered_at or item.created_at
     status = f"HTTP {item.last_status}" if item.last_status else "-"
-    return f"{item.id}  {item.state:9s}  attempts={item.attempts}  last={status:8s}  {when}"
+    return f"{item.id}  {item.destination or 'default':28s}  {item.state:9s}  attempts={item.attempts}  last={status:8s}  {when}"
 
 
 def cmd_outbox(args) -> int:
@@ -116,26 +121,55 @@ def cmd_outbox(args) -> int:
         counts = outbox.counts()
         print(f"{len(items)} shown; " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) if counts else "the outbox is empty")
         return EXIT_OK
-    if args.action == "show":
+    if args.action == "show":  # an item, or every destination's item of a submission
         item = outbox.get(args.id or "")
-        if item is None:
-            print(f"no outbox item {args.id}", file=sys.stderr)
+        items = [item] if item else outbox.for_submission(args.id or "")
+        if not items:
+            print(f"no outbox item or submission {args.id}", file=sys.stderr)
             return EXIT_INVALID
-        print(_item_line(item))
-        if item.last_error:
-            print("last error:", json.dumps(item.last_error, ensure_ascii=False, indent=2))
-        if args.bundle:
-            print(json.dumps(item.bundle, ensure_ascii=False, indent=2))
+        for item in items:
+            print(_item_line(item))
+            print(f"  destination: {delivery.name(item.destination)}")
+            if item.last_error:
+                print("  last error:", json.dumps(item.last_error, ensure_ascii=False, indent=2))
+            if args.bundle:
+                print(json.dumps(item.bundle, ensure_ascii=False, indent=2))
         return EXIT_OK
-    # retry: dead letters (or one item) back to pending, then push what is due now
-    count = outbox.retry(args.id)
-    print(f"{count} item(s) put back in the queue")
+    # retry: dead letters and queued items (or one item, or one submission's) due now, then push them
+    count = outbox.retry(args.id, queued=True)
+    print(f"{count} item(s) due now")
     if delivery.pusher is None:
-        print("KS_FHIR_BASE_URL is not set: the items wait until the service runs with a FHIR server", file=sys.stderr)
+        print("no destination has a FHIR server (KS_DESTINATIONS / KS_FHIR_BASE_URL): the items wait", file=sys.stderr)
         return EXIT_OK
     while delivery.pusher.push_due():
         pass
     print(", ".join(f"{k}: {v}" for k, v in sorted(outbox.counts().items())))
+    return EXIT_OK
+
+
+def cmd_consent(args) -> int:
+    """Withdraw the patient's consent for one recipient of a submission (its destination only)."""
+    import getpass
+
+    from service.errors import KsError
+    from service.fhir.errors import FhirError
+    from service.referrals.withdraw import withdraw_consent
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    try:
+        done = withdraw_consent(_delivery(args), args.submission, args.recipient, who=f"cli:{user}", access_point="cli")
+    except KsError as exc:
+        print(json.dumps(exc.to_operation_outcome(), ensure_ascii=False, indent=2), file=sys.stderr)
+        return EXIT_INVALID
+    except FhirError as exc:
+        print(f"de bestemming weigerde of was niet bereikbaar: {type(exc).__name__} (HTTP {exc.status}); probeer het opnieuw",
+              file=sys.stderr)
+        return EXIT_INVALID
+    print(f"Toestemming ingetrokken bij {done.destination}: {done.consent or 'geen Consent gevonden'} inactief, "
+          f"{done.task or 'geen Task gevonden'} geannuleerd")
     return EXIT_OK
 
 
@@ -175,6 +209,12 @@ def cmd_demo_data(args) -> int:
     if not settings.fhir_base_url:
         print("set KS_FHIR_BASE_URL to the FHIR server to load the demo data into", file=sys.stderr)
         return EXIT_CONFIG
+    if args.recipients:  # a recipients' server: only the recipient organisations, no practice, no patients
+        from service.run import load_recipients
+
+        count = load_recipients(settings.fhir_base_url)
+        print(f"{count} recipient organisations loaded into {settings.fhir_base_url}")
+        return EXIT_OK
     count = load_demo(settings.fhir_base_url, args.region or settings.region)
     print(f"{count} demo resources loaded into {settings.fhir_base_url}")
     return EXIT_OK
@@ -209,7 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the patient as logged: Patient/<id>, or system|value (e.g. the BSN); repeat for several")
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     p.set_defaults(func=cmd_audit)
+    p = sub.add_parser("consent", help="withdraw the patient's consent for one recipient: withdraw SUBMISSION RECIPIENT")
+    p.add_argument("action", choices=("withdraw",))
+    p.add_argument("submission")
+    p.add_argument("recipient", help="the recipient id, e.g. regiocoordinator-jgz")
+    p.set_defaults(func=cmd_consent)
     p = sub.add_parser("demo-data", help="load the invented demo practice, patients and recipients into KS_FHIR_BASE_URL")
+    p.add_argument("--recipients", action="store_true", help="only the recipient organisations (for a recipients' server)")
     p.set_defaults(func=cmd_demo_data)
     return parser
 

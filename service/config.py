@@ -26,6 +26,9 @@ class Settings:
     max_body_bytes: int = 1_000_000
     max_json_depth: int = 64
     fhir_base_url: str | None = None  # the FHIR server referrals are pushed to; unset: embedded sekmet-fhir (make run)
+    # The recipients' FHIR servers by name (service/referrals/destinations.py; YAML, see mappings/README.md
+    # "Destinations"). Unset: every external destination is KS_FHIR_BASE_URL.
+    destinations: Path | None = None
     fhir_auth: str = "none"  # none | bearer | backend-services
     fhir_bearer_token: str | None = None
     fhir_token_url: str | None = None  # SMART Backend Services token endpoint
@@ -104,6 +107,8 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping |
                         "(README: Registering an EHR)")
     if settings.ehr_registry and not Path(settings.ehr_registry).is_file():
         problems.append(f"KS_EHR_REGISTRY: {settings.ehr_registry} is not a file")
+    if settings.destinations and not Path(settings.destinations).is_file():
+        problems.append(f"KS_DESTINATIONS: {settings.destinations} is not a file")
     if settings.fhir_auth not in ("none", "bearer", "backend-services"):
         problems.append(f"KS_FHIR_AUTH must be none, bearer or backend-services, not {settings.fhir_auth!r}")
     if settings.fhir_auth == "bearer" and not settings.fhir_bearer_token:

@@ -13,19 +13,15 @@ Secrets and keys are not in the file: it names the file or environment variable 
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
-import jsonschema
-import yaml
-
+from service.deployfile import load_checked, read_file
+from service.deployfile import secret as read_secret
 from service.errors import ConfigProblem, ConfigurationInvalid
-
-SCHEMA = Path(__file__).resolve().parent / "schemas" / "ehr-registry.schema.json"
 SANDBOX_ID = "sandbox"
 
 
@@ -117,6 +113,12 @@ class EhrRegistry:
         ehr = self.get(ehr_id)
         return ehr.practice(practice_id) if ehr else None
 
+    def find_practice(self, practice_id: str) -> Practice | None:
+        """A practice by its id across every EHR (an API client names its practice so); None when it is not
+        there exactly once."""
+        found = [p for e in self.ehrs.values() for p in e.practices if p.id == practice_id]
+        return found[0] if len(found) == 1 else None
+
     def with_ehr(self, ehr: RegisteredEhr) -> "EhrRegistry":
         return EhrRegistry({**self.ehrs, ehr.id: ehr})
 
@@ -130,15 +132,8 @@ def load_registry(path: Path, *, regions: set[str] | frozenset[str], require_htt
     keys, https outside development. ConfigurationInvalid names every problem with file and JSON pointer."""
     environ = os.environ if environ is None else environ
     where = str(path)
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigurationInvalid([ConfigProblem(where, "", f"cannot be read: {exc}")]) from None
-    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
-    problems = [ConfigProblem(where, "/" + "/".join(map(str, e.absolute_path)), e.message)
-                for e in jsonschema.Draft202012Validator(schema).iter_errors(data)]
-    if problems:
-        raise ConfigurationInvalid(problems)
+    data = load_checked(path, "ehr-registry.schema.json")
+    problems: list[ConfigProblem] = []
     ehrs: dict[str, RegisteredEhr] = {}
     bases: dict[str, str] = {}
     for i, entry in enumerate(data["ehrs"]):
@@ -179,17 +174,10 @@ def _client_auth(spec: dict, folder: Path, environ: Mapping[str, str]) -> tuple[
     problems: list[tuple[str, str]] = []
     secret = key = None
     if method == "client_secret_basic":
-        if "secret_env" in spec:
-            secret = environ.get(spec["secret_env"]) or None
-            if not secret:
-                problems.append(("/secret_env", f"the environment variable {spec['secret_env']} is not set"))
-        else:
-            secret, problem = _read(folder / spec["secret_file"])
-            secret = secret.strip() if secret else None
-            if problem or not secret:
-                problems.append(("/secret_file", problem or "the file is empty"))
+        secret, problem = read_secret(spec, "secret_env", "secret_file", folder, environ)
+        problems += [problem] if problem else []
     elif method == "private_key_jwt":
-        key, problem = _read(folder / spec["private_key_file"])
+        key, problem = read_file(folder / spec["private_key_file"])
         if problem:
             problems.append(("/private_key_file", problem))
         else:
@@ -203,12 +191,6 @@ def _client_auth(spec: dict, folder: Path, environ: Mapping[str, str]) -> tuple[
     return ClientAuth(method=method, secret=secret, private_key_pem=key, key_id=spec.get("key_id"),
                       alg=spec.get("alg", "RS384")), problems
 
-
-def _read(path: Path) -> tuple[str | None, str | None]:
-    try:
-        return path.read_text(encoding="utf-8"), None
-    except OSError as exc:
-        return None, f"cannot be read: {exc.strerror or exc}"
 
 
 def sandbox_ehr(*, public_url: str, client_id: str, client_secret: str | None, region: str) -> RegisteredEhr:

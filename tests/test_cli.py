@@ -38,8 +38,10 @@ def test_evaluate_english_and_consent_missing(capsys):
 def test_extract_prints_bundle(capsys):
     assert main(["extract", str(EXAMPLES / "postpartum-vulnerable.json")]) == 0
     bundle = json.loads(capsys.readouterr().out)
-    assert bundle["type"] == "transaction"
-    assert [e["resource"]["resourceType"] for e in bundle["entry"]].count("ServiceRequest") == 1
+    assert bundle["type"] == "collection"
+    record = bundle["entry"][0]["resource"]
+    assert record["type"] == "transaction"
+    assert [e["resource"]["resourceType"] for e in record["entry"]].count("ServiceRequest") == 1
 
 
 def test_extract_invalid_and_unreadable(tmp_path, capsys):

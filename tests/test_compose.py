@@ -48,3 +48,22 @@ def test_compose_runs_the_official_smart_launcher_in_front_of_hapi():
     launcher = compose["services"]["smart-launcher"]
     assert launcher["image"].startswith("smartonfhir/smart-launcher-2@sha256:")
     assert launcher["environment"]["FHIR_SERVER_R4"] == "http://hapi:8080/fhir"
+
+
+def test_compose_names_the_destinations_the_mappings_use(tmp_path):
+    """The recipients' server is its own HAPI, and the destinations file the service gets defines every name
+    the regional mappings use (it would not start otherwise)."""
+    from service.config import load_settings
+    from service.referrals.destinations import load_destinations
+    from service.referrals.pipeline import Engine
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    service = compose["services"]["kansrijk"]
+    assert service["depends_on"]["hapi-recipients"]["condition"] == "service_healthy"
+    assert "--recipients" in compose["services"]["demo-recipients"]["command"]
+    file = service["environment"]["KS_DESTINATIONS"].split(":-", 1)[1].rstrip("}").replace("/app/", "")
+    engine = Engine.from_folders(ROOT / "questionnaires", ROOT / "mappings", "maastricht-heuvelland", "test")
+    settings = load_settings({}, {"destinations": ROOT / file, "data_dir": tmp_path})
+    destinations = load_destinations(settings, engine.rulesets)
+    assert {d.base_url for d in destinations.values()} == {"http://127.0.0.1:8082/fhir"}
+    assert set(destinations) == {"ggd-zuid-limburg", "centrum-jong-voorbeeldstad", "verloskundigen-voorbeeldstad"}

@@ -34,42 +34,69 @@ def test_golden_case(case_dir: Path):
     check_bundle_invariants(result["bundle"], result["decision"])
 
 
-def check_bundle_invariants(bundle: dict, decision: dict) -> None:
+def check_bundle_invariants(extraction: dict, decision: dict) -> None:
+    """What every $extract answer must be, whatever the case: the practice's record and one transaction per
+    external destination; only consented external recipients travel, each Bundle self-contained."""
+    assert extraction["type"] == "collection"
+    record, *deliveries = [e["resource"] for e in extraction["entry"]]
+    sent = [r for r in decision["recommendations"] if r["status"] == "refer"]
+    record_types = _check_transaction(record)
+    srs = [e["resource"] for e in record_types.get("ServiceRequest", [])]
+    assert sorted(sr["code"]["coding"][0]["code"] for sr in srs) == sorted(_referral_code(r["recipient"]) for r in sent)
+    assert len(record_types["QuestionnaireResponse"]) == 1 and len(record_types["Provenance"]) == 1
+    internal = [sr for sr in srs if sr["code"]["coding"][0]["code"] in INTERNAL]
+    assert len(record_types.get("Task", [])) == len(internal)  # the practice's own worklist: internal referrals only
+    for sr in srs:
+        assert sr["status"] == "active" and sr["intent"] == "order"
+        assert any(c["system"] == urls.CS_LEVEL and c["code"] == decision["level"] for rc in sr["reasonCode"] for c in rc["coding"])
+    external = len(srs) - len(internal)
+    if decision["consentMissing"] or not decision.get("consentGiven"):
+        assert "Consent" not in record_types and deliveries == [] and external == 0  # no consent: nothing leaves
+    else:
+        assert len(record_types.get("Consent", [])) == external  # one per external recipient, as recorded
+    travelled = 0
+    for bundle in deliveries:
+        by_type = _check_transaction(bundle)
+        assert "QuestionnaireResponse" not in by_type  # only the reduced answers, contained in the ServiceRequest
+        assert len(bundle["entry"]) <= 8  # Medplum's limit for transactions with conditional creates
+        for entry in by_type["ServiceRequest"]:
+            sr = entry["resource"]
+            assert sr["code"]["coding"][0]["code"] not in INTERNAL
+            [answers] = [c for c in sr["contained"] if c["resourceType"] == "QuestionnaireResponse"]
+            assert answers["meta"]["security"][0]["code"] == "REDACTED" and "subject" not in answers
+            assert not {"safety", "assessment"} & {i["linkId"] for i in answers.get("item", [])}
+            consents = [e["resource"] for e in by_type.get("Consent", [])
+                        if {"reference": e["fullUrl"]} in sr["supportingInfo"]]
+            assert len(consents) == 1 and len(consents[0]["provision"]["actor"]) == 1  # naming that recipient alone
+            travelled += 1
+        assert len(by_type["Task"]) == len(by_type["ServiceRequest"]) and len(by_type["Provenance"]) == 1
+        assert "extension" not in by_type["Provenance"][0]["resource"]  # the override and its reason stay home
+    assert travelled == external
+
+
+INTERNAL = ("poh-jeugd", "preconceptie-consult")
+
+
+def _check_transaction(bundle: dict) -> dict[str, list[dict]]:
+    """Every resource validates as its R4 model, requests are idempotent, and every reference resolves in the
+    Bundle (urn:uuid, a PUT's url, a contained #id) or is logical (by identifier)."""
     assert bundle["type"] == "transaction"
     full_urls = [e["fullUrl"] for e in bundle["entry"]]
     assert len(full_urls) == len(set(full_urls))
     by_type: dict[str, list[dict]] = {}
     for entry in bundle["entry"]:
         resource = entry["resource"]
-        models.parse_resource(resource)  # every resource validates as its FHIR R4 model
+        models.parse_resource(resource)
         by_type.setdefault(resource["resourceType"], []).append(entry)
         if entry["request"]["method"] == "POST":
             assert entry["request"]["ifNoneExist"].startswith("identifier=")
         else:
             assert entry["request"]["url"] == f"{resource['resourceType']}/{resource['id']}"
-    local = set(full_urls) | {e["request"]["url"] for e in bundle["entry"] if e["request"]["method"] == "PUT"}
-    for ref in _references(bundle):
-        if ref.startswith("urn:uuid:") or ref.split("/")[0] in ("QuestionnaireResponse", "Provenance"):
-            assert ref in local, f"dangling reference {ref}"
-    sent = [r for r in decision["recommendations"] if r["status"] == "refer"]
-    srs = [e["resource"] for e in by_type.get("ServiceRequest", [])]
-    assert sorted(sr["code"]["coding"][0]["code"] for sr in srs) == sorted(
-        _referral_code(r["recipient"]) for r in sent
-    )
-    assert len(by_type.get("Task", [])) == len(srs)
-    for sr in srs:
-        assert sr["status"] == "active" and sr["intent"] == "order"
-        assert any(c["system"] == urls.CS_LEVEL and c["code"] == decision["level"] for rc in sr["reasonCode"] for c in rc["coding"])
-    if decision["consentMissing"] or not decision.get("consentGiven"):
-        assert "Consent" not in by_type  # no consent recorded, none claimed
-        for sr in srs:
-            assert sr["code"]["coding"][0]["code"] in ("poh-jeugd", "preconceptie-consult")
-    else:
-        assert len(by_type.get("Consent", [])) == (1 if srs else 0)  # one Consent naming every recipient
-        if srs:
-            actors = by_type["Consent"][0]["resource"]["provision"]["actor"]
-            assert len(actors) == len(srs)
-    assert len(by_type["QuestionnaireResponse"]) == 1 and len(by_type["Provenance"]) == 1
+        contained = {f"#{c['id']}" for c in resource.get("contained", ())}
+        for ref in _references(resource):
+            assert ref in contained or ref in full_urls or ref.startswith("Patient/") or ref.startswith("Practitioner"), \
+                f"dangling reference {ref}"
+    return by_type
 
 
 def _referral_code(recipient_id: str) -> str:

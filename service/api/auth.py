@@ -55,6 +55,7 @@ class ApiClient:
     name: str
     keys: KeySet
     scopes: frozenset[str]
+    practice: str | None = None  # the practice (in KS_EHR_REGISTRY) its referrals speak for: an HIS of one practice
 
 
 CLIENTS_SCHEMA = {
@@ -67,6 +68,7 @@ CLIENTS_SCHEMA = {
             "scope": {"type": "string", "minLength": 1},
             "jwks": {"type": "object", "required": ["keys"]},
             "jwks_file": {"type": "string"},
+            "practice": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"},
         },
         "oneOf": [{"required": ["jwks"]}, {"required": ["jwks_file"]}],
     }}},
@@ -101,7 +103,7 @@ def load_clients(path: Path) -> dict[str, ApiClient]:
             problems.append(f"{where}: the JWKS holds a private key; register only the public keys")
             continue
         clients[entry["client_id"]] = ApiClient(entry["client_id"], entry.get("name") or entry["client_id"], keys,
-                                                frozenset(entry["scope"].split()))
+                                                frozenset(entry["scope"].split()), entry.get("practice"))
     if problems:
         raise ApiClientsInvalid("\n".join(problems))
     return clients
@@ -262,9 +264,24 @@ def caller() -> str | None:
     return f"api-client/{authenticated()['client_id']}"
 
 
+def caller_practice():
+    """The registered practice (service/registry.py) the authenticated API client speaks for, or None (an open API,
+    or a client not tied to one practice: its referrals then name the response's author as requester)."""
+    auth: ApiAuth | None = current_app.extensions.get("ks_api_auth")
+    if auth is None:
+        return None
+    client = auth.clients.get(authenticated()["client_id"])
+    return current_app.extensions["ks_registry"].find_practice(client.practice) if client and client.practice else None
+
+
 def init_app(app) -> None:
     settings = app.config["KS_SETTINGS"]
     if settings.api_auth == "backend-services":
-        app.extensions["ks_api_auth"] = ApiAuth(load_clients(settings.api_clients_file), settings.data_dir,
-                                                settings.api_token_lifetime)
+        clients = load_clients(settings.api_clients_file)
+        registry = app.extensions["ks_registry"]
+        unknown = [f"{settings.api_clients_file}: client {c.client_id}: practice {c.practice!r} is not (once) in KS_EHR_REGISTRY"
+                   for c in clients.values() if c.practice and registry.find_practice(c.practice) is None]
+        if unknown:
+            raise ApiClientsInvalid("\n".join(unknown))
+        app.extensions["ks_api_auth"] = ApiAuth(clients, settings.data_dir, settings.api_token_lifetime)
     app.register_blueprint(auth_api)

@@ -8,7 +8,7 @@ import traceback
 from flask import Blueprint, Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from service.api.auth import Forbidden, Unauthorized, caller, require
+from service.api.auth import Forbidden, Unauthorized, caller, caller_practice, require
 from service.api.fhirjson import parse_fhir_json, unwrap_parameter
 from service.errors import Issue, KsError, NotFound, PayloadTooLarge, operation_outcome
 from service.referrals.explain import to_parameters
@@ -159,42 +159,63 @@ def extract_qr():
     return fhir_response(extraction.bundle)
 
 
-def submit_result_parameters(result, qdef) -> dict:
-    """What POST /fhir/QuestionnaireResponse answers: the state, the ids on the server, the decision."""
-    state = {"dead": "dead-letter"}.get(result.state, result.state)
+STATE_CODES = {"dead": "dead-letter"}
+
+
+def submit_result_parameters(result, qdef, names) -> dict:
+    """What POST /fhir/QuestionnaireResponse answers: the overall state; per destination its state, recipients
+    and the ids on its server; the practice's own record (the complete response and the internal referrals,
+    for the HIS to store: nothing of it went anywhere else); the decision."""
     params = [
         {"name": "submission", "valueString": result.submission_id},
-        {"name": "state", "valueCode": state},
-        {"name": "questionnaireResponse", "valueReference": {"reference": f"QuestionnaireResponse/{result.submission_id}"}},
+        {"name": "state", "valueCode": STATE_CODES.get(result.state, result.state)},
     ]
-    for rtype, name in (("ServiceRequest", "serviceRequest"), ("Task", "task"), ("Consent", "consent")):
-        params += [{"name": name, "valueReference": {"reference": f"{rtype}/{rid}"}} for rid in result.delivered.ids.get(rtype, [])]
+    for d in result.destinations:
+        parts = [{"name": "name", "valueString": d.destination}, {"name": "display", "valueString": names(d.destination)},
+                 {"name": "state", "valueCode": STATE_CODES.get(d.state, d.state)}]
+        parts += [{"name": "recipient", "valueString": r} for r in d.recipients]
+        for rtype, name in (("ServiceRequest", "serviceRequest"), ("Task", "task"), ("Consent", "consent")):
+            parts += [{"name": name, "valueReference": {"reference": f"{rtype}/{rid}"}} for rid in d.delivered.ids.get(rtype, [])]
+        if d.state == "dead":
+            parts.append({"name": "outcome", "resource": _refusal(d, names)})
+        params.append({"name": "destination", "part": parts})
+    params.append({"name": "record", "resource": result.extraction.bundles.record})
     params.append({"name": "evaluation", "part": to_parameters(result.extraction.evaluation, qdef)["parameter"]})
     return {"resourceType": "Parameters", "parameter": params}
 
 
 @api.post("/QuestionnaireResponse")
 def submit_qr():
-    """Automatic referral creation: validate, evaluate, store in the outbox, push.
+    """Automatic referral creation: validate, evaluate, store in the outbox (one item per destination), push.
 
-    201 with the server's ids when delivered; 202 when the FHIR server could not be reached (the
-    referral waits in the outbox and goes out later, once); 502 when the server refused it (kept as a
-    dead letter with the server's OperationOutcome)."""
+    201 when every destination took its Bundle (or nothing had to leave the practice); 202 when some wait in
+    the outbox (a server not reachable: they go out later, once) or were refused while others took theirs (each
+    refused one with its `outcome`, kept as a dead letter); 502 with an OperationOutcome when every destination
+    refused."""
     require("QuestionnaireResponse", "c")
     qr = read_body("QuestionnaireResponse", QR_PARAM_NAMES)
     delivery = current_app.extensions["ks_delivery"]
     result = delivery.submitter.submit(qr, region=request.args.get("region"), who=caller(),
-                                       access_point=request.remote_addr or "api")
-    body = submit_result_parameters(result, result.extraction.validation.questionnaire)
-    if result.state == "dead":
-        server_issues = (result.item.last_error or {}).get("operationOutcome") or {}
-        issues = [Issue(code="processing", text="De FHIR-server weigerde de verwijzing; ze staat als 'dead letter' in de outbox.",
-                        english=f"The FHIR server refused the referral (HTTP {result.item.last_status}); it is kept as a dead letter "
-                                f"in the outbox (submission {result.submission_id}).")]
-        outcome = operation_outcome(issues)
-        outcome["issue"] += server_issues.get("issue", [])
+                                       access_point=request.remote_addr or "api", practice=caller_practice())
+    if result.state == "dead" and not any(d.state == "delivered" for d in result.destinations):
+        # Every destination refused: nothing went and nothing will by itself. An OperationOutcome (what the HIS
+        # must act on), as for any failed operation; the referral stays in the outbox for a retry after a fix.
+        outcome = operation_outcome([])
+        for d in result.destinations:
+            outcome["issue"] += _refusal(d, delivery.name)["issue"]
         return fhir_response(outcome, 502)
-    return fhir_response(body, 201 if result.state == "delivered" else 202)
+    body = submit_result_parameters(result, result.extraction.validation.questionnaire, delivery.name)
+    return fhir_response(body, 201 if result.state in ("delivered", "recorded") else 202)
+
+
+def _refusal(d, names) -> dict:
+    """A destination's refusal as an OperationOutcome: ours, then the server's own issues."""
+    outcome = operation_outcome([Issue(
+        code="processing", text=f"{names(d.destination)} weigerde de verwijzing; ze staat als 'dead letter' in de outbox.",
+        english=f"Destination {d.destination} refused the referral (HTTP {d.item.last_status}); it is kept as a dead letter "
+                f"in the outbox (item {d.item.id}).")])
+    outcome["issue"] += ((d.item.last_error or {}).get("operationOutcome") or {}).get("issue", [])
+    return outcome
 
 
 def register_error_handlers(app: Flask) -> None:

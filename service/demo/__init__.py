@@ -110,8 +110,15 @@ def demo_resources(ruleset: Ruleset, today: date) -> list[dict]:
         "effectiveDateTime": (today - timedelta(days=60)).isoformat(),
         "valueDateTime": due.isoformat(),
     })
+    return res + recipient_resources(ruleset)
+
+
+def recipient_resources(ruleset: Ruleset, destination: str | None = None) -> list[dict]:
+    """The recipients' Organizations (and roles) of a region, all or those at one destination: what each
+    recipients' server knows of itself."""
+    res: list[dict] = []
     for recipient in ruleset.recipients.values():
-        if not recipient.organization:
+        if not recipient.organization or (destination is not None and recipient.destination != destination):
             continue
         org = recipient.organization
         res.append({
@@ -131,10 +138,10 @@ def demo_resources(ruleset: Ruleset, today: date) -> list[dict]:
     return res
 
 
-def demo_bundle(ruleset: Ruleset, today: date) -> dict:
-    """A transaction of PUTs: loading it twice changes nothing."""
+def demo_bundle(ruleset: Ruleset, today: date, resources: list[dict] | None = None) -> dict:
+    """A transaction of PUTs (the whole demo record, or `resources`): loading it twice changes nothing."""
     return {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"fullUrl": f"urn:uuid:{i:08d}-0000-4000-8000-000000000000", "resource": r,
          "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-        for i, r in enumerate(demo_resources(ruleset, today))
+        for i, r in enumerate(demo_resources(ruleset, today) if resources is None else resources)
     ]}

@@ -152,12 +152,15 @@ class FhirClient:
         response = self._request("POST", path, json_body=resource, headers=headers, idempotent=bool(if_none_exist))
         return self._write(response, path)
 
-    def update(self, resource: dict) -> FhirWrite:
-        """PUT [base]/[type]/[id]: create-or-replace with the client's id (idempotent)."""
+    def update(self, resource: dict, *, if_match: str | None = None) -> FhirWrite:
+        """PUT [base]/[type]/[id]: create-or-replace with the client's id (idempotent). `if_match` (a versionId):
+        only if the server's version is still that one (https://hl7.org/fhir/R4/http.html#concurrency; 412 else)."""
         if not resource.get("id"):
             raise ValueError("update() needs a resource with an id")
         path = f"{_segment(_resource_type(resource))}/{_segment(resource['id'])}"
         headers = {"Content-Type": FHIR_JSON, "Prefer": "return=representation"}
+        if if_match:
+            headers["If-Match"] = f'W/"{if_match}"'
         return self._write(self._request("PUT", path, json_body=resource, headers=headers), path)
 
     def transaction(self, bundle: dict) -> dict:

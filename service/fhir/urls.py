@@ -17,6 +17,8 @@ ID_SUBMISSION = f"{BASE}/NamingSystem/submission"
 ID_REFERRAL = f"{BASE}/NamingSystem/referral"
 ID_TASK = f"{BASE}/NamingSystem/referral-task"
 ID_CONSENT = f"{BASE}/NamingSystem/referral-consent"
+ID_DELIVERY = f"{BASE}/NamingSystem/delivery"  # <submission>:<destination>, one per destination Bundle
+NS_DESTINATION = f"{BASE}/NamingSystem/destination"  # tags a destination Bundle with the destination's name
 ID_PATIENT = f"{BASE}/NamingSystem/referral-patient"  # only for a patient sent without any identifier
 
 EXT_LEVEL_OVERRIDE = f"{BASE}/StructureDefinition/level-override"

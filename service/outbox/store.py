@@ -1,4 +1,4 @@
-"""The outbox: one SQLite row per submission, committed to disk before anything is sent.
+"""The outbox: one SQLite row per (submission, destination), committed to disk before anything is sent.
 
 States: `pending` (waiting, possibly with a next attempt time) → `delivered` (the server answered the
 transaction with 2xx; its response is kept) or `dead` (the server refused it with a 4xx: kept with the
@@ -23,8 +23,10 @@ from service.storage import SQLiteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
-    id            TEXT PRIMARY KEY,          -- submission id (derived from the response)
-    bundle        TEXT NOT NULL,             -- the transaction Bundle (JSON)
+    id            TEXT PRIMARY KEY,          -- <submission>:<destination>
+    submission    TEXT,                      -- submission id (derived from the response)
+    destination   TEXT,                      -- the destination's name (service/referrals/destinations.py)
+    bundle        TEXT NOT NULL,             -- the transaction Bundle for that destination (JSON)
     state         TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
     attempts      INTEGER NOT NULL DEFAULT 0,
     next_attempt  REAL NOT NULL,             -- unix time
@@ -38,6 +40,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt);
 """
+INDEXES = "CREATE INDEX IF NOT EXISTS outbox_submission ON outbox (submission);"
 
 LEASE_SECONDS = 120.0
 
@@ -59,9 +62,15 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
+def item_id(submission: str, destination: str) -> str:
+    return f"{submission}:{destination}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class OutboxItem:
     id: str
+    submission: str
+    destination: str | None  # None: an item from before destinations (pushed to the default server)
     bundle: dict
     state: str
     attempts: int
@@ -75,7 +84,8 @@ class OutboxItem:
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "OutboxItem":
         return cls(
-            id=row["id"], bundle=json.loads(row["bundle"]), state=row["state"], attempts=row["attempts"],
+            id=row["id"], submission=row["submission"] or row["id"], destination=row["destination"],
+            bundle=json.loads(row["bundle"]), state=row["state"], attempts=row["attempts"],
             next_attempt=row["next_attempt"], last_status=row["last_status"],
             last_error=json.loads(row["last_error"]) if row["last_error"] else None,
             response=json.loads(row["response"]) if row["response"] else None,
@@ -95,8 +105,10 @@ class Outbox:
         conn = self._conn()
         conn.executescript(SCHEMA)
         columns = {row["name"] for row in conn.execute("PRAGMA table_info(outbox)")}
-        if "lease_owner" not in columns:  # outboxes created before leases had owners
-            conn.execute("ALTER TABLE outbox ADD COLUMN lease_owner TEXT")
+        for column in ("lease_owner", "submission", "destination"):  # outboxes made before these columns
+            if column not in columns:
+                conn.execute(f"ALTER TABLE outbox ADD COLUMN {column} TEXT")
+        conn.executescript(INDEXES)
         self.release_orphans()
 
     @contextmanager
@@ -110,15 +122,41 @@ class Outbox:
             raise
         conn.execute("COMMIT")
 
-    def enqueue(self, item_id: str, bundle: dict) -> tuple[OutboxItem, bool]:
-        """Store a Bundle durably (before any send). Returns (item, created); a known id is left as it is."""
+    def enqueue(self, submission: str, bundles: list[tuple[str, dict]], now: float | None = None) -> list[tuple[OutboxItem, bool]]:
+        """Store a submission's Bundles, one item per destination, durably and together (one transaction, before
+        any send). Returns (item, created) per destination.
+
+        A submission seen before (the same response again, or amended) replaces what has not gone yet: a waiting
+        or dead item gets the new Bundle, and an item for a destination the new Bundles no longer name (consent
+        withdrawn, a referral dropped) is deleted, so nothing goes out that the last submission did not say.
+        A delivered item, and one a worker is pushing right now (its lease), is left as it is."""
+        now = time.time() if now is None else now
+        ids = []
+        wanted = {destination for destination, _ in bundles}
         with self._tx() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO outbox (id, bundle, state, next_attempt, created_at) VALUES (?, ?, 'pending', ?, ?)",
-                (item_id, json.dumps(bundle, separators=(",", ":")), time.time(), _now_iso()),
-            )
-            created = cur.rowcount == 1
-        return self.get(item_id), created
+            created = []
+            for destination, bundle in bundles:
+                iid = item_id(submission, destination)
+                body = json.dumps(bundle, separators=(",", ":"))
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO outbox (id, submission, destination, bundle, state, next_attempt, created_at) "
+                    "VALUES (?, ?, ?, ?, 'pending', ?, ?)", (iid, submission, destination, body, now, _now_iso()))
+                if cur.rowcount == 0:
+                    db.execute("UPDATE outbox SET bundle = ? WHERE id = ? AND state != 'delivered' "
+                               "AND (lease_until IS NULL OR lease_until < ?)", (body, iid, now))
+                ids.append(iid)
+                created.append(cur.rowcount == 1)
+            for row in db.execute("SELECT id, destination FROM outbox WHERE submission = ? AND state != 'delivered' "
+                                  "AND (lease_until IS NULL OR lease_until < ?)", (submission, now)).fetchall():
+                if row["destination"] not in wanted:
+                    db.execute("DELETE FROM outbox WHERE id = ?", (row["id"],))
+        return [(self.get(i), c) for i, c in zip(ids, created)]
+
+    def for_submission(self, submission: str) -> list[OutboxItem]:
+        """Every destination's item of one submission, in the order they were enqueued."""
+        rows = self._conn().execute("SELECT * FROM outbox WHERE submission = ? OR (submission IS NULL AND id = ?) ORDER BY rowid",
+                                    (submission, submission)).fetchall()
+        return [OutboxItem.from_row(r) for r in rows]
 
     def get(self, item_id: str) -> OutboxItem | None:
         row = self._conn().execute("SELECT * FROM outbox WHERE id = ?", (item_id,)).fetchone()
@@ -148,14 +186,19 @@ class Outbox:
                     freed += 1
         return freed
 
-    def claim_due(self, limit: int = 10, now: float | None = None) -> list[OutboxItem]:
-        """Take the lease on pending rows whose next attempt is due."""
+    def claim_due(self, limit: int = 10, now: float | None = None, destinations: list[str] | None = None) -> list[OutboxItem]:
+        """Take the lease on pending rows whose next attempt is due (only for `destinations`, when given: those
+        with a server to push to; `""` stands for items made before destinations)."""
         now = time.time() if now is None else now
+        where, args = "", []
+        if destinations is not None:
+            where = f" AND COALESCE(destination, '') IN ({', '.join('?' for _ in destinations) or 'NULL'})"
+            args = list(destinations)
         with self._tx() as db:
             rows = db.execute(
-                "SELECT id FROM outbox WHERE state = 'pending' AND next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?) "
-                "ORDER BY next_attempt LIMIT ?",
-                (now, now, limit),
+                "SELECT id FROM outbox WHERE state = 'pending' AND next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?)"
+                f"{where} ORDER BY next_attempt LIMIT ?",
+                (now, now, *args, limit),
             ).fetchall()
             ids = [r["id"] for r in rows]
             db.executemany("UPDATE outbox SET lease_until = ?, lease_owner = ? WHERE id = ?",
@@ -180,18 +223,20 @@ class Outbox:
                 (state, status, json.dumps(error), retry_at, item_id),
             )
 
-    def retry(self, item_id: str | None = None) -> int:
-        """Put dead rows (or one row) back to pending, due now. Returns how many."""
+    def retry(self, item_id: str | None = None, *, queued: bool = False) -> int:
+        """Put dead rows back to pending, due now; with `queued`, pending rows waiting for their backoff are due now
+        too. `item_id`: one item, or every item of a submission. Rows a worker holds a lease on are left to it.
+        Returns how many."""
+        states = ("dead", "pending") if queued else ("dead",)
+        now = time.time()
+        sql = (f"UPDATE outbox SET state = 'pending', next_attempt = ? WHERE state IN ({', '.join('?' for _ in states)}) "
+               "AND (lease_until IS NULL OR lease_until < ?)")
+        args: list = [now, *states, now]
+        if item_id:
+            sql += " AND (id = ? OR submission = ?)"
+            args += [item_id, item_id]
         with self._tx() as db:
-            if item_id:
-                cur = db.execute(
-                    "UPDATE outbox SET state = 'pending', next_attempt = ?, lease_until = NULL WHERE id = ? AND state != 'delivered'",
-                    (time.time(), item_id),
-                )
-            else:
-                cur = db.execute("UPDATE outbox SET state = 'pending', next_attempt = ?, lease_until = NULL WHERE state = 'dead'",
-                                 (time.time(),))
-            return cur.rowcount
+            return db.execute(sql, args).rowcount
 
     def list(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
         sql, args = "SELECT * FROM outbox", []

@@ -1,8 +1,19 @@
-"""Pure: build the referral transaction Bundle (DESIGN.md "The referral Bundle") from an Evaluation.
+"""Pure: the referral's Bundles (DESIGN.md "The referral Bundle") from an Evaluation.
 
-The same response always gives the same Bundle: every id, identifier and fullUrl is derived from
-the submission id (the response's business identifier, or a hash of its content), so a retry or a
-double submit can never create a second referral:
+One evaluated response gives:
+- **the practice's record** (`record`): a transaction for the practice itself, the complete
+  QuestionnaireResponse, a ServiceRequest per referral (an internal one with its Task, for the practice's
+  own worklist), the Consents as recorded and the full Provenance. The web form writes it to the EHR; an
+  API caller gets it back to store. It never goes to an external destination.
+- **one transaction per external destination** (`deliveries`), holding only that destination's
+  recipients, each with only what it may receive (`Recipient.shares`, DOMAIN.md §3.1): its ServiceRequest
+  carrying a contained QuestionnaireResponse reduced to the shared items (marked REDACTED), its Task, one
+  Consent naming that recipient alone, the minimal Patient, and a Provenance without the GP's free text.
+  A recipient without recorded consent is not in any of them; nothing to refer gives no delivery at all.
+
+The same response always gives the same Bundles: every id, identifier and fullUrl is derived from the
+submission id (the response's business identifier, or a hash of its content), so a retry or a double
+submit can never create a second referral:
 - QuestionnaireResponse and Provenance: PUT with derived ids (an update, never a second copy);
 - ServiceRequest, Task, Consent, Patient: POST with `ifNoneExist` on their business identifier
   (conditional create, https://hl7.org/fhir/R4/http.html#ccreate), cross-referenced by urn:uuid
@@ -16,15 +27,27 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from service.fhir import urls
 from service.questionnaires.catalog import QuestionnaireDef
-from service.rules.evaluate import Decision, Evaluation
 from service.registry import Practice
-from service.rules.loader import Recipient
+from service.rules.evaluate import Decision, Evaluation
+from service.rules.loader import SHARES, Recipient
 
 NAMESPACE = uuid.UUID("5b1f0a52-7c53-4c7e-9d36-2f7a3c0e6a11")  # fixed: changing it changes every derived id
 SERVICE_NAME = "Kansrijke Start FHIR service"
+RECORD = "internal"  # the practice's own record, as a destination name
+
+# Which items of the Questionnaire each share category carries (the groups are product-wide linkIds, DOMAIN.md A1).
+SIGNAL_GROUPS = ("urgent-signals", "other-signals")
+SHARED_GROUPS = {"phase": ("context",), "signals": SIGNAL_GROUPS, "consent": ("consent",)}
+SHARED_ITEMS = {"help-question": ("note",)}
+# What a recipient gets to know of the patient (DOMAIN.md §3.1: identity and contact details, preferred language).
+IDENTITY_ELEMENTS = ("identifier", "name", "gender", "birthDate", "telecom", "address")
+PATIENT_ELEMENTS = (*IDENTITY_ELEMENTS, "communication")
+# https://terminology.hl7.org/CodeSystem-v3-ObservationValue.html#v3-ObservationValue-REDACTED
+REDACTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "REDACTED", "display": "redacted"}
 
 
 def submission_id(qr: dict) -> str:
@@ -44,9 +67,33 @@ def _uuid(*parts: str) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class ReferralContext:
-    """What the Bundle needs besides the response: the service's version for Provenance."""
+    """What the Bundles need besides the response: the service's version for Provenance."""
 
     service_version: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DestinationBundle:
+    """The transaction for one external destination and the recipients in it."""
+
+    destination: str
+    recipients: tuple[str, ...]
+    bundle: dict
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferralBundles:
+    submission: str
+    record: dict  # the practice's own record (transaction)
+    deliveries: tuple[DestinationBundle, ...]  # one per external destination, in the order of the referrals
+
+    def as_collection(self) -> dict:
+        """Everything at once, for SDC $extract (https://hl7.org/fhir/uv/sdc/OperationDefinition-QuestionnaireResponse-extract.html
+        returns one Bundle): a collection whose first entry is the practice's record and each further one the
+        transaction for a destination, tagged with its name."""
+        entries = [{"fullUrl": f"urn:uuid:{self.record['id']}", "resource": self.record}]
+        entries += [{"fullUrl": f"urn:uuid:{d.bundle['id']}", "resource": d.bundle} for d in self.deliveries]
+        return {"resourceType": "Bundle", "id": _uuid(self.submission, "extraction"), "type": "collection", "entry": entries}
 
 
 def _ident_ref(identifier: dict, display: str | None, rtype: str) -> dict:
@@ -94,10 +141,6 @@ def _merge_by_recipient(decisions: tuple[Decision, ...]) -> list[tuple[Recipient
     return out
 
 
-# What a recipient gets to know of the patient (DOMAIN.md §3.1: identity and contact details, preferred language).
-PATIENT_ELEMENTS = ("identifier", "name", "gender", "birthDate", "telecom", "address", "communication")
-
-
 def contained_patient(qr: dict) -> dict | None:
     """The Patient the response's subject points at when it is contained (`"subject": {"reference": "#p"}`,
     https://hl7.org/fhir/R4/references.html#contained): how a form filler sends the patient's identity and
@@ -109,8 +152,8 @@ def contained_patient(qr: dict) -> dict | None:
                  and r.get("resourceType") == "Patient" and r.get("id") == ref[1:]), None)
 
 
-def _minimal_patient(patient: dict) -> dict:
-    return {"resourceType": "Patient", **{k: patient[k] for k in PATIENT_ELEMENTS if k in patient}}
+def _minimal_patient(patient: dict, elements: tuple[str, ...] = PATIENT_ELEMENTS) -> dict:
+    return {"resourceType": "Patient", **{k: patient[k] for k in elements if k in patient}}
 
 
 def contain_patient(qr: dict, patient: dict) -> dict:
@@ -120,15 +163,20 @@ def contain_patient(qr: dict, patient: dict) -> dict:
     return {**qr, "contained": [*others, minimal], "subject": {"reference": "#patient"}}
 
 
-def _patient_entry(patient: dict, sub: str) -> dict:
-    """The patient for the recipients: only PATIENT_ELEMENTS, created once per identifier (the BSN when there
-    is one) and found again on later referrals."""
-    out = _minimal_patient(patient)
-    identifiers = [i for i in out.get("identifier") or () if isinstance(i, dict) and i.get("system") and i.get("value")]
+def _patient_key(patient: dict, sub: str) -> tuple[list[dict], dict]:
+    """The patient's identifiers (one derived per submission when it has none) and the one to find it by
+    (the BSN when there is one)."""
+    identifiers = [i for i in patient.get("identifier") or () if isinstance(i, dict) and i.get("system") and i.get("value")]
     if not identifiers:  # nothing to find it by: one Patient per submission
-        identifiers = out["identifier"] = [{"system": urls.ID_PATIENT, "value": _uuid(sub, "patient")}]
-    key = next((i for i in identifiers if i["system"] == urls.BSN), identifiers[0])
-    return _entry(f"urn:uuid:{_uuid(sub, 'patient')}", out, "POST", "Patient", _ident_query(key))
+        identifiers = [{"system": urls.ID_PATIENT, "value": _uuid(sub, "patient")}]
+    return identifiers, next((i for i in identifiers if i["system"] == urls.BSN), identifiers[0])
+
+
+def _patient_entry(patient: dict, sub: str, destination: str, elements: tuple[str, ...]) -> dict:
+    """The patient for one destination: only `elements`, created once per identifier and found again later."""
+    out = _minimal_patient(patient, elements)
+    out["identifier"], key = _patient_key(patient, sub)
+    return _entry(f"urn:uuid:{_uuid(sub, destination, 'patient')}", out, "POST", "Patient", _ident_query(key))
 
 
 def _practice_ref(practice: Practice, identifier: str = "agb") -> dict:
@@ -140,218 +188,331 @@ def _practice_ref(practice: Practice, identifier: str = "agb") -> dict:
 def _requester_role(practice: Practice, author: dict | None) -> dict:
     """The requester as BSeR has it (a PractitionerRole: the clinician at the practice), contained in the
     ServiceRequest and the Task (https://hl7.org/fhir/R4/references.html#contained): the practice from the
-    deployment's registry, the clinician's role in the EHR as the author named it."""
+    deployment's registry, the clinician as the author named them when that is a Practitioner."""
     role: dict = {"resourceType": "PractitionerRole", "id": "requester", "organization": _practice_ref(practice)}
     if author and isinstance(author.get("reference"), str) and author["reference"].startswith("Practitioner/"):
         role["practitioner"] = author
     return role
 
 
-def build_referral_bundle(qr: dict, evaluation: Evaluation, qdef: QuestionnaireDef, context: ReferralContext,
-                          practice: Practice | None = None) -> dict:
-    """The transaction Bundle for one evaluated response: QR, Patient (when the response carries it),
-    ServiceRequests, Tasks, one Consent, Provenance. `practice`: the registered practice the referral speaks
-    for (service/registry.py), the requester of every ServiceRequest and Task; without one (an API caller
-    with no practice registered) the response's author is the requester.
+def _requester(resource: dict, practice: Practice | None, author: dict | None, *, external: bool) -> None:
+    """Set `requester`: the registered practice (contained PractitionerRole); else, in the practice's own
+    record, the response's author; an external copy without a practice names no EHR-local reference."""
+    if practice:
+        resource.setdefault("contained", []).append(_requester_role(practice, author))
+        resource["requester"] = {"reference": "#requester", "display": practice.name}
+    elif author and not (external and "reference" in author):
+        resource["requester"] = author
+    elif author and author.get("display"):
+        resource["requester"] = {"display": author["display"]}
 
-    Recipients are referenced by their organisation identifier (a logical reference); the demo data
-    and each deployment's own FHIR server hold the Organization resources themselves. Entries: 4 + 2 per
-    recipient at most, within Medplum's limit of 8 for transactions with conditional creates."""
-    sub = submission_id(qr)
-    authored = qr.get("authored")
-    subject = qr.get("subject")
-    author = qr.get("author")
-    entries: list[dict] = []
 
-    qr_out = dict(qr)
-    qr_out["id"] = sub
-    qr_out.pop("meta", None)
-    if not (isinstance(qr.get("identifier"), dict) and qr["identifier"].get("value")):
-        qr_out["identifier"] = {"system": urls.ID_SUBMISSION, "value": sub}
-    qr_ref = f"QuestionnaireResponse/{sub}"
-    patient = contained_patient(qr)
-    patient_entry = _patient_entry(patient, sub) if patient else None
-    if patient_entry:
-        subject = {"reference": patient_entry["fullUrl"]}
-        qr_out["subject"] = subject
-        rest = [r for r in qr.get("contained") or () if r is not patient]
-        if rest:
-            qr_out["contained"] = rest
-        else:
-            qr_out.pop("contained", None)
-    entries.append(_entry(f"urn:uuid:{_uuid(sub, 'qr')}", qr_out, "PUT", qr_ref))
-    if patient_entry:
-        entries.append(patient_entry)
+def _shared_link_ids(qdef: QuestionnaireDef, shares: frozenset[str]) -> set[str]:
+    out: set[str] = set()
+    for category, groups in SHARED_GROUPS.items():
+        if category in shares:
+            for group in groups:
+                out.add(group)
+                out |= set(qdef.items[group].children) if group in qdef.items else set()
+    for category, items in SHARED_ITEMS.items():
+        if category in shares:
+            out |= set(items)
+    return out
 
-    ticked = evaluation_signals(evaluation, qdef)
-    provenance_targets = [{"reference": qr_ref}]
-    if patient_entry:
-        provenance_targets.append({"reference": patient_entry["fullUrl"]})
-    referrals = _merge_by_recipient(evaluation.decisions)
-    consent_url = f"urn:uuid:{_uuid(sub, 'consent')}"
-    consent_actors: list[dict] = []
 
-    for recipient, priority, decisions in referrals:
-        key = f"{sub}:{recipient.id}"
-        performer = None
-        if recipient.organization:
-            # A logical reference by identifier (URA/AGB), not a conditional create: HAPI's referential
-            # integrity does not apply to it, and the Bundle stays within Medplum's limit of 8 entries for
-            # transactions with conditional creates (2 + 3 per recipient here).
-            org = recipient.organization
-            org_ident = {"system": urls.OID_TO_URI.get(org["identifier"]["system"], org["identifier"]["system"]),
-                         "value": org["identifier"]["value"]}
-            performer = _ident_ref(org_ident, org["name"], "Organization")
+def _reduced_items(items: list, keep: set[str], signal_ids: set[str]) -> list:
+    """The item tree with only the kept linkIds; a signal only when it is ticked; empty groups dropped."""
+    out = []
+    for item in items or ():
+        if not isinstance(item, dict) or item.get("linkId") not in keep:
+            continue
+        item = dict(item)
+        if item["linkId"] in signal_ids and not any(a.get("valueBoolean") is True for a in item.get("answer") or ()):
+            continue
+        if "item" in item:
+            item["item"] = _reduced_items(item["item"], keep, signal_ids)
+            if not item["item"]:
+                del item["item"]
+        if "item" in item or "answer" in item:
+            out.append(item)
+    return out
 
-        sr_ident = {"system": urls.ID_REFERRAL, "value": key}
-        sr_url = f"urn:uuid:{_uuid(key, 'service-request')}"
-        referral_display = recipient.name.nl
+
+def shared_response(qr: dict, qdef: QuestionnaireDef, recipient: Recipient) -> dict:
+    """The response reduced to what `recipient` shares, contained in its ServiceRequest, marked REDACTED
+    (https://hl7.org/fhir/R4/security-labels.html): no subject, no author, no other answers."""
+    signal_ids = {lid for g in SIGNAL_GROUPS if g in qdef.items for lid in qdef.items[g].children}
+    reduced = {"resourceType": "QuestionnaireResponse", "id": "answers", "meta": {"security": [dict(REDACTED)]}}
+    for key in ("questionnaire", "status", "authored"):
+        if key in qr:
+            reduced[key] = qr[key]
+    items = _reduced_items(qr.get("item") or [], _shared_link_ids(qdef, recipient.shares), signal_ids)
+    if items:
+        reduced["item"] = items
+    return reduced
+
+
+def _record_ref(sub: str) -> dict:
+    """The practice's own response, by its submission identifier: a logical reference, for copies that travel
+    without it (https://hl7.org/fhir/R4/references.html#logical)."""
+    return {"type": "QuestionnaireResponse", "identifier": {"system": urls.ID_SUBMISSION, "value": sub}}
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Referral:
+    recipient: Recipient
+    priority: str
+    decisions: list[Decision]
+    key: str  # <submission>:<recipient>
+
+
+class _Builder:
+    """Builds the record and the destination Bundles of one evaluated response (one per call)."""
+
+    def __init__(self, qr: dict, evaluation: Evaluation, qdef: QuestionnaireDef, context: ReferralContext,
+                 practice: Practice | None):
+        self.qr, self.evaluation, self.qdef, self.context, self.practice = qr, evaluation, qdef, context, practice
+        self.sub = submission_id(qr)
+        self.authored, self.author = qr.get("authored"), qr.get("author")
+        self.patient = contained_patient(qr)
+        self.referrals = [_Referral(recipient=r, priority=p, decisions=ds, key=f"{self.sub}:{r.id}")
+                          for r, p, ds in _merge_by_recipient(evaluation.decisions)]
+        self.signals = evaluation_signals(evaluation, qdef)
+
+    # ------------------------------------------------------------------------------ the parts
+
+    def _service_request(self, ref: _Referral, full_url: str, subject: dict | None, shares: frozenset[str],
+                         *, external: bool) -> dict:
+        recipient = ref.recipient
+        display = recipient.name.nl
+        code = {"coding": [{"system": urls.CS_REFERRAL, "code": recipient.referral, "display": display}]}
         sr = {
             "resourceType": "ServiceRequest",
-            "identifier": [sr_ident],
+            "identifier": [{"system": urls.ID_REFERRAL, "value": ref.key}],
             "status": "active",
             "intent": "order",
             "category": [{"coding": [{"system": urls.SNOMED, "code": urls.SCT_REFERRAL_CATEGORY, "display": "Patient referral"}]}],
-            "priority": priority,
-            "code": {"coding": [{"system": urls.CS_REFERRAL, "code": recipient.referral, "display": referral_display}]},
-            "subject": subject,
-            "reasonCode": [_level_concept(evaluation.level)] + [_signal_concept(qdef, lid) for lid in ticked],
-            "supportingInfo": [{"reference": qr_ref}],
-            "extension": [{"url": urls.EXT_DECISION_RULE, "valueString": f"{evaluation.ruleset.label}#{d.rule_id}"} for d in decisions],
+            "priority": ref.priority,
+            "code": code,
         }
-        if authored:
-            sr["authoredOn"] = authored
-        if practice:
-            sr["contained"] = [_requester_role(practice, author)]
-            sr["requester"] = {"reference": "#requester", "display": practice.name}
-        elif author:
-            sr["requester"] = author
-        if performer:
-            sr["performer"] = [performer]
+        if subject:
+            sr["subject"] = subject
+        if self.authored:
+            sr["authoredOn"] = self.authored
+        _requester(sr, self.practice, self.author, external=external)
+        if recipient.organization:
+            org = recipient.organization
+            org_ident = {"system": urls.OID_TO_URI.get(org["identifier"]["system"], org["identifier"]["system"]),
+                         "value": org["identifier"]["value"]}
+            # A logical reference by identifier (URA/AGB): HAPI's referential integrity does not apply to it, and
+            # the recipients' own server holds the Organization.
+            sr["performer"] = [_ident_ref(org_ident, org["name"], "Organization")]
         else:
-            sr["performerType"] = {"coding": [{"system": urls.CS_REFERRAL, "code": recipient.referral, "display": referral_display}],
-                                   "text": referral_display}
-        notes = []
-        if evaluation.note:
-            notes.append({"text": evaluation.note})
-        if not evaluation.consent_given:
+            sr["performerType"] = {"coding": code["coding"], "text": display}
+        reasons = [_level_concept(self.evaluation.level)] if "level" in shares else []
+        reasons += [_signal_concept(self.qdef, lid) for lid in self.signals] if "signals" in shares else []
+        if reasons:
+            sr["reasonCode"] = reasons
+        notes = [{"text": self.evaluation.note}] if self.evaluation.note and "help-question" in shares else []
+        if not self.evaluation.consent_given and not external:
             # DOMAIN.md A2.7: an internal referral may go without consent; the patient is told.
             notes.append({"text": "Interne verwijzing binnen de praktijk zonder expliciete toestemming; de patiënt is hierover geïnformeerd."})
         if notes:
             sr["note"] = notes
-        if evaluation.consent_given:
-            sr["supportingInfo"].append({"reference": consent_url})
-        if not sr["subject"]:
-            del sr["subject"]
-        entries.append(_entry(sr_url, sr, "POST", "ServiceRequest", _ident_query(sr_ident)))
+        sr["extension"] = [{"url": urls.EXT_DECISION_RULE, "valueString": f"{self.evaluation.ruleset.label}#{d.rule_id}"}
+                           for d in ref.decisions]
+        return sr
 
-        task_ident = {"system": urls.ID_TASK, "value": key}
-        task_url = f"urn:uuid:{_uuid(key, 'task')}"
+    def _task(self, ref: _Referral, sr_url: str, subject: dict | None, *, external: bool) -> dict:
         task = {
             "resourceType": "Task",
-            "identifier": [task_ident],
+            "identifier": [{"system": urls.ID_TASK, "value": ref.key}],
             "basedOn": [{"reference": sr_url}],
             "status": "requested",
             "intent": "order",
-            "priority": priority,
+            "priority": ref.priority,
             "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
             "focus": {"reference": sr_url},
         }
         if subject:
             task["for"] = subject
-        if authored:
-            task["authoredOn"] = authored
-        if practice:
-            task["contained"] = [_requester_role(practice, author)]
-            task["requester"] = {"reference": "#requester", "display": practice.name}
-        elif author:
-            task["requester"] = author
-        if performer:
-            task["owner"] = performer
-        entries.append(_entry(task_url, task, "POST", "Task", _ident_query(task_ident)))
-        provenance_targets += [{"reference": sr_url}, {"reference": task_url}]
+        if self.authored:
+            task["authoredOn"] = self.authored
+        _requester(task, self.practice, self.author, external=external)
+        recipient = ref.recipient
+        if recipient.organization:
+            org = recipient.organization
+            task["owner"] = _ident_ref({"system": urls.OID_TO_URI.get(org["identifier"]["system"], org["identifier"]["system"]),
+                                        "value": org["identifier"]["value"]}, org["name"], "Organization")
+        else:  # internal: the role in the practice that works it (POH Jeugd, the GP's own consultation)
+            task["owner"] = {"display": recipient.name.nl}
+        return task
 
-        consent_actors.append({
-            "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]},
-            "reference": performer or {"display": referral_display},
-        })
-
-    if evaluation.consent_given and referrals:
-        # One Consent for the submission: the patient's permission to refer to and share with these recipients
-        # (each an IRCP actor), as recorded in the form.
-        consent_ident = {"system": urls.ID_CONSENT, "value": f"{sub}:consent"}
+    def _consent(self, ref: _Referral, subject: dict | None, source: dict, *, external: bool) -> dict:
+        """The patient's permission to refer to and share with this one recipient, as recorded (DOMAIN.md §4.3)."""
+        recipient = ref.recipient
+        actor_ref = (_ident_ref({"system": urls.OID_TO_URI.get(recipient.organization["identifier"]["system"],
+                                                                 recipient.organization["identifier"]["system"]),
+                                 "value": recipient.organization["identifier"]["value"]}, recipient.organization["name"], "Organization")
+                     if recipient.organization else {"display": recipient.name.nl})
         consent = {
             "resourceType": "Consent",
-            "identifier": [consent_ident],
+            "identifier": [{"system": urls.ID_CONSENT, "value": f"{ref.key}:consent"}],
             "status": "active",
             "scope": {"coding": [{"system": urls.CONSENT_SCOPE, "code": "patient-privacy"}]},
             "category": [{"coding": [{"system": urls.LOINC, "code": "59284-0", "display": "Patient Consent"}]}],
             "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
-            "sourceReference": {"reference": qr_ref},
+            "sourceReference": source,
             "provision": {
                 "type": "permit",
                 "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}],
-                "actor": consent_actors,
+                "actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]},
+                           "reference": actor_ref}],
             },
             "extension": [{"url": f"{urls.BASE}/StructureDefinition/consent-method",
-                           "valueCoding": {"system": urls.CS_CONSENT_METHOD, "code": evaluation.consent_method or "verbal"}}],
+                           "valueCoding": {"system": urls.CS_CONSENT_METHOD, "code": self.evaluation.consent_method or "verbal"}}],
         }
         if subject:
             consent["patient"] = subject
-        if authored:
-            consent["dateTime"] = authored
-        if author:
-            consent["performer"] = [author]
-        if practice:
-            consent["organization"] = [_practice_ref(practice)]  # the custodian of the consent record
-        entries.append(_entry(consent_url, consent, "POST", "Consent", _ident_query(consent_ident)))
-        provenance_targets.append({"reference": consent_url})
+        if self.authored:
+            consent["dateTime"] = self.authored
+        if self.author and not (external and "reference" in self.author):
+            consent["performer"] = [self.author]
+        if self.practice:
+            consent["organization"] = [_practice_ref(self.practice)]  # the custodian of the consent record
+        return consent
 
-    prov_id = _uuid(sub, "provenance")
-    provenance = {
-        "resourceType": "Provenance",
-        "id": prov_id,
-        "target": provenance_targets,
-        "recorded": _instant(authored),
-        "activity": {"coding": [{"system": urls.PROVENANCE_ACTIVITY, "code": "CREATE"}]},
-        "agent": [
-            {"type": {"coding": [{"system": urls.PROVENANCE_AGENT_TYPE, "code": "author"}]},
-             "who": author or {"display": "onbekende auteur"},
-             **({"onBehalfOf": _practice_ref(practice, "ura")} if practice else {})},
-            {"type": {"coding": [{"system": urls.PROVENANCE_AGENT_TYPE, "code": "assembler"}]},
-             "who": {"display": f"{SERVICE_NAME} {context.service_version}"}},
-        ],
-        "entity": [
-            {"role": "source", "what": {"reference": qr_ref}},
-            {"role": "derivation", "what": {"identifier": {"system": f"{urls.BASE}/NamingSystem/ruleset", "value": evaluation.ruleset.label},
-                                            "display": evaluation.ruleset.title}},
-        ],
-        "reason": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}]}],
-    }
-    if evaluation.overridden:
-        provenance["extension"] = [{
-            "url": urls.EXT_LEVEL_OVERRIDE,
-            "extension": [
-                {"url": "computed", "valueCode": evaluation.computed_level},
-                {"url": "final", "valueCode": evaluation.level},
-                {"url": "reason", "valueString": evaluation.override_reason or ""},
+    def _provenance(self, destination: str, targets: list[dict], source: dict, *, external: bool) -> dict:
+        prov_id = _uuid(self.sub, "provenance") if not external else _uuid(self.sub, destination, "provenance")
+        author = self.author if self.author and not (external and "reference" in self.author) else None
+        agent = {"type": {"coding": [{"system": urls.PROVENANCE_AGENT_TYPE, "code": "author"}]},
+                 "who": author or ({"display": self.practice.name} if self.practice else {"display": "onbekende auteur"})}
+        if self.practice:
+            agent["onBehalfOf"] = _practice_ref(self.practice, "ura")
+        provenance = {
+            "resourceType": "Provenance",
+            "id": prov_id,
+            "target": targets,
+            "recorded": _instant(self.authored),
+            "activity": {"coding": [{"system": urls.PROVENANCE_ACTIVITY, "code": "CREATE"}]},
+            "agent": [agent, {"type": {"coding": [{"system": urls.PROVENANCE_AGENT_TYPE, "code": "assembler"}]},
+                              "who": {"display": f"{SERVICE_NAME} {self.context.service_version}"}}],
+            "entity": [
+                {"role": "source", "what": source},
+                {"role": "derivation", "what": {"identifier": {"system": f"{urls.BASE}/NamingSystem/ruleset",
+                                                               "value": self.evaluation.ruleset.label},
+                                                "display": self.evaluation.ruleset.title}},
             ],
-        }]
-    entries.append(_entry(f"urn:uuid:{prov_id}", provenance, "PUT", f"Provenance/{prov_id}"))
+            "reason": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}]}],
+        }
+        if self.evaluation.overridden and not external:  # the override and its reason stay in the practice
+            provenance["extension"] = [{
+                "url": urls.EXT_LEVEL_OVERRIDE,
+                "extension": [
+                    {"url": "computed", "valueCode": self.evaluation.computed_level},
+                    {"url": "final", "valueCode": self.evaluation.level},
+                    {"url": "reason", "valueString": self.evaluation.override_reason or ""},
+                ],
+            }]
+        return _entry(f"urn:uuid:{prov_id}", provenance, "PUT", f"Provenance/{prov_id}")
 
-    return {
-        "resourceType": "Bundle",
-        "id": _uuid(sub, "bundle"),
-        "identifier": {"system": urls.ID_SUBMISSION, "value": sub},
-        "type": "transaction",
-        "entry": entries,
-    }
+    # ------------------------------------------------------------------------------ the Bundles
+
+    def record(self) -> dict:
+        """The practice's own transaction: the complete response, every referral, internal Tasks, Consents."""
+        sub = self.sub
+        qr_out = {k: v for k, v in self.qr.items() if k != "meta"}
+        qr_out["id"] = sub
+        if not (isinstance(self.qr.get("identifier"), dict) and self.qr["identifier"].get("value")):
+            qr_out["identifier"] = {"system": urls.ID_SUBMISSION, "value": sub}
+        qr_url = f"urn:uuid:{_uuid(sub, 'qr')}"
+        entries = [_entry(qr_url, qr_out, "PUT", f"QuestionnaireResponse/{sub}")]
+        subject = self.qr.get("subject")
+        if self.patient is not None:  # the record names the patient by identifier (the EHR re-points it to its own)
+            subject = {"type": "Patient", "identifier": dict(_patient_key(self.patient, sub)[1])}
+        targets = [{"reference": qr_url}]
+        for ref in self.referrals:
+            sr_url = f"urn:uuid:{_uuid(ref.key, 'service-request')}"
+            sr = self._service_request(ref, sr_url, subject, SHARES, external=False)  # the practice's own: all of it
+            sr["supportingInfo"] = [{"reference": qr_url}]
+            entries.append(_entry(sr_url, sr, "POST", "ServiceRequest", _ident_query(sr["identifier"][0])))
+            targets.append({"reference": sr_url})
+            if ref.recipient.internal:
+                task_url = f"urn:uuid:{_uuid(ref.key, 'task')}"
+                task = self._task(ref, sr_url, subject, external=False)
+                entries.append(_entry(task_url, task, "POST", "Task", _ident_query(task["identifier"][0])))
+                targets.append({"reference": task_url})
+            elif self.evaluation.consent_given:
+                consent_url = f"urn:uuid:{_uuid(ref.key, 'consent')}"
+                consent = self._consent(ref, subject, {"reference": qr_url}, external=False)
+                entries.append(_entry(consent_url, consent, "POST", "Consent", _ident_query(consent["identifier"][0])))
+                sr["supportingInfo"].append({"reference": consent_url})
+                targets.append({"reference": consent_url})
+        entries.append(self._provenance(RECORD, targets, {"reference": qr_url}, external=False))
+        return {"resourceType": "Bundle", "id": _uuid(sub, "bundle"), "identifier": {"system": urls.ID_SUBMISSION, "value": sub},
+                "type": "transaction", "entry": entries}
+
+    def deliveries(self) -> tuple[DestinationBundle, ...]:
+        """One transaction per external destination, in the order its first referral appears."""
+        by_destination: dict[str, list[_Referral]] = {}
+        # Only recipients with recorded consent are referrals at all: the engine blocks every recipient that needs
+        # consent when there is none (rules/evaluate.py), the web form those whose box was not ticked (web/consent.py).
+        for ref in self.referrals:
+            if not ref.recipient.internal and self.evaluation.consent_given:
+                by_destination.setdefault(ref.recipient.destination, []).append(ref)
+        return tuple(self._delivery(dest, refs) for dest, refs in by_destination.items())
+
+    def _delivery(self, destination: str, refs: list[_Referral]) -> DestinationBundle:
+        sub, source = self.sub, _record_ref(self.sub)
+        entries: list[dict] = []
+        subject = self.qr.get("subject") if self.patient is None else None
+        if subject and "reference" in subject and subject["reference"].startswith("#"):
+            subject = None
+        targets: list[dict] = []
+        if self.patient is not None:
+            elements = IDENTITY_ELEMENTS + (("communication",) if any("language" in r.recipient.shares for r in refs) else ())
+            patient_entry = _patient_entry(self.patient, sub, destination, elements)
+            entries.append(patient_entry)
+            subject = {"reference": patient_entry["fullUrl"]}
+            targets.append({"reference": patient_entry["fullUrl"]})
+        for ref in refs:
+            sr_url = f"urn:uuid:{_uuid(ref.key, 'service-request')}"
+            sr = self._service_request(ref, sr_url, subject, ref.recipient.shares, external=True)
+            sr.setdefault("contained", []).append(shared_response(self.qr, self.qdef, ref.recipient))
+            sr["supportingInfo"] = [{"reference": "#answers"}]
+            entries.append(_entry(sr_url, sr, "POST", "ServiceRequest", _ident_query(sr["identifier"][0])))
+            task_url = f"urn:uuid:{_uuid(ref.key, 'task')}"
+            task = self._task(ref, sr_url, subject, external=True)
+            entries.append(_entry(task_url, task, "POST", "Task", _ident_query(task["identifier"][0])))
+            targets += [{"reference": sr_url}, {"reference": task_url}]
+            if "consent" in ref.recipient.shares:
+                consent_url = f"urn:uuid:{_uuid(ref.key, 'consent')}"
+                consent = self._consent(ref, subject, source, external=True)
+                entries.append(_entry(consent_url, consent, "POST", "Consent", _ident_query(consent["identifier"][0])))
+                sr["supportingInfo"].append({"reference": consent_url})
+                targets.append({"reference": consent_url})
+        entries.append(self._provenance(destination, targets, source, external=True))
+        bundle = {"resourceType": "Bundle", "id": _uuid(sub, destination, "bundle"),
+                  "identifier": {"system": urls.ID_DELIVERY, "value": f"{sub}:{destination}"},
+                  "meta": {"tag": [{"system": urls.NS_DESTINATION, "code": destination}]},
+                  "type": "transaction", "entry": entries}
+        return DestinationBundle(destination=destination, recipients=tuple(r.recipient.id for r in refs), bundle=bundle)
+
+
+def build_referral_bundles(qr: dict, evaluation: Evaluation, qdef: QuestionnaireDef, context: ReferralContext,
+                           practice: Practice | None = None) -> ReferralBundles:
+    """The practice's record and one Bundle per external destination for one evaluated response.
+    `practice`: the registered practice the referral speaks for (service/registry.py), the requester of every
+    ServiceRequest and Task; without one (an API caller with no practice registered) the response's author is
+    the requester in the practice's record, and the copies that travel carry no EHR-local reference."""
+    builder = _Builder(qr, evaluation, qdef, context, practice)
+    return ReferralBundles(submission=builder.sub, record=builder.record(), deliveries=builder.deliveries())
 
 
 def evaluation_signals(evaluation: Evaluation, qdef: QuestionnaireDef) -> list[str]:
     """The ticked signals (boolean items under the signal groups) in questionnaire order."""
     out = []
-    for group in ("urgent-signals", "other-signals"):
+    for group in SIGNAL_GROUPS:
         if group in qdef.items:
             out += [lid for lid in qdef.items[group].children if lid in evaluation.ticked]
     return out
@@ -363,6 +524,4 @@ def _instant(authored: str | None) -> str:
         return authored
     if authored and len(authored) == 10:
         return f"{authored}T00:00:00+00:00"
-    from datetime import datetime, timezone  # only for responses without `authored`
-
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()  # only for responses without `authored`

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from service.errors import Issue, NotFound, ResponseInvalid
 from service.questionnaires.catalog import Catalog, QuestionnaireDef, load_catalog
 from service.questionnaires.validate import ValidationResult, validate_response
-from service.referrals.bundle import ReferralContext, build_referral_bundle
+from service.referrals.bundle import ReferralBundles, ReferralContext, build_referral_bundles
 from service.rules.evaluate import Evaluation, evaluate_rules
 from service.registry import Practice
 from service.rules.loader import Ruleset, load_rulesets
@@ -33,7 +33,12 @@ def reference_date(qr: dict, now: datetime | None = None) -> date:
 class Extraction:
     validation: ValidationResult
     evaluation: Evaluation
-    bundle: dict
+    bundles: ReferralBundles  # the practice's record and one Bundle per external destination
+
+    @property
+    def bundle(self) -> dict:
+        """All of it as one Bundle (SDC $extract's answer): see ReferralBundles.as_collection."""
+        return self.bundles.as_collection()
 
 
 class Engine:
@@ -113,5 +118,5 @@ class Engine:
                 text="De vragenlijst heeft geen patiënt (subject): zonder patiënt kan er geen verwijzing worden gemaakt.",
                 english="The response has no subject: a referral needs the patient.",
             )])
-        bundle = build_referral_bundle(qr, evaluation, result.questionnaire, self.context, practice=practice)
-        return Extraction(validation=result, evaluation=evaluation, bundle=bundle)
+        bundles = build_referral_bundles(qr, evaluation, result.questionnaire, self.context, practice=practice)
+        return Extraction(validation=result, evaluation=evaluation, bundles=bundles)

@@ -1,6 +1,6 @@
-"""Where a referral stands, as the service knows it: the outbox's delivery state and, once delivered, the
-recipients' Task for each ServiceRequest (closed-loop referral: HTTP 2xx means delivered, only the Task
-says whether the recipient took it up)."""
+"""Where a referral stands, as the service knows it, per destination: the outbox's delivery state and, once
+delivered, the recipients' Task for each ServiceRequest (closed-loop referral: HTTP 2xx means delivered,
+only the Task says whether the recipient took it up)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass, field
 
 from service.fhir.errors import FhirError
-from service.referrals.submit import Delivered
+from service.referrals.submit import Delivered, destination_states, overall_state
 
 log = logging.getLogger(__name__)
 
@@ -25,40 +25,73 @@ TASK_STATUS_TEXT = {
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReferralStatus:
-    state: str | None  # delivered | queued | dead; None when the outbox does not know the submission
-    service_requests: list[str] = field(default_factory=list)  # ids on the recipients' server, in Bundle order
+class DestinationStatus:
+    destination: str
+    state: str  # delivered | queued | dead
+    recipients: tuple[str, ...] = ()  # the recipients whose referral this destination holds
+    service_requests: dict[str, str] = field(default_factory=dict)  # recipient id -> ServiceRequest id on that server
     tasks: dict[str, dict] = field(default_factory=dict)  # ServiceRequest id -> {"status", "businessStatus", "lastModified"}
-    problem: bool = False  # the recipients' server could not be asked for the Tasks
+    problem: bool = False  # that server could not be asked for the Tasks
 
-    def service_request(self, i: int) -> str | None:
-        """The id of the i-th ServiceRequest of the referral on the recipients' server, once delivered."""
-        return self.service_requests[i] if i < len(self.service_requests) else None
+
+@dataclass(frozen=True, kw_only=True)
+class ReferralStatus:
+    state: str | None  # recorded | delivered | queued | dead; None when the outbox does not know the submission
+    destinations: list[DestinationStatus] = field(default_factory=list)
+
+    def for_recipient(self, recipient_id: str) -> tuple[DestinationStatus | None, str | None]:
+        """The destination a recipient's referral went to, and its ServiceRequest id there once delivered."""
+        for d in self.destinations:
+            if recipient_id in d.recipients:
+                return d, d.service_requests.get(recipient_id)
+        return None, None
+
+    @property
+    def problem(self) -> bool:
+        return any(d.problem for d in self.destinations)
+
+
+def recipient_of(service_request: dict) -> str | None:
+    """The recipient id in a ServiceRequest's identifier `<submission>:<recipient>`."""
+    for ident in service_request.get("identifier") or ():
+        value = ident.get("value") if isinstance(ident, dict) else None
+        if isinstance(value, str) and ":" in value:
+            return value.rsplit(":", 1)[1]
+    return None
+
+
+def service_requests_by_recipient(bundle: dict, response: dict | None) -> dict[str, str]:
+    ids = Delivered.from_response(bundle, response).ids.get("ServiceRequest", [])
+    srs = [e["resource"] for e in bundle.get("entry", []) if e["resource"]["resourceType"] == "ServiceRequest"]
+    return {recipient_of(sr) or str(i): sr_id for i, (sr, sr_id) in enumerate(zip(srs, ids))}
 
 
 def referral_status(delivery, submission: str, *, with_tasks: bool = True) -> ReferralStatus:
-    """`with_tasks=False`: the outbox's state only (no call to the recipients' server)."""
-    item = delivery.outbox.get(submission)
-    if item is None:
+    """`with_tasks=False`: the outbox's state only (no call to the recipients' servers)."""
+    items = delivery.outbox.for_submission(submission)
+    if not items:
         return ReferralStatus(state=None)
-    state = {"delivered": "delivered", "dead": "dead"}.get(item.state, "queued")
-    if state != "delivered":
-        return ReferralStatus(state=state)
-    ids = Delivered.from_response(item.bundle, item.response).ids.get("ServiceRequest", [])
-    client = delivery.status_client
-    if client is None or not ids or not with_tasks:
-        return ReferralStatus(state=state, service_requests=ids)
-    tasks: dict[str, dict] = {}
-    try:
-        for sr_id in ids:
-            found = client.search("Task", {"focus": f"ServiceRequest/{sr_id}"})
-            for entry in found.get("entry") or ():
-                task = entry.get("resource") or {}
-                if task.get("resourceType") == "Task":
-                    tasks[sr_id] = {"status": task.get("status"),
-                                    "businessStatus": (task.get("businessStatus") or {}).get("text"),
-                                    "lastModified": task.get("lastModified") or (task.get("meta") or {}).get("lastUpdated")}
-    except FhirError as exc:
-        log.info("reading the recipients' Tasks failed: %s (HTTP %s)", type(exc).__name__, exc.status)
-        return ReferralStatus(state=state, service_requests=ids, tasks=tasks, problem=True)
-    return ReferralStatus(state=state, service_requests=ids, tasks=tasks)
+    out = []
+    for d in destination_states(items):
+        srs = service_requests_by_recipient(d.item.bundle, d.item.response) if d.state == "delivered" else {}
+        client = delivery.status_clients.get(d.destination)
+        tasks: dict[str, dict] = {}
+        problem = False
+        if srs and client is not None and with_tasks:
+            try:
+                for sr_id in srs.values():
+                    found = client.search("Task", {"focus": f"ServiceRequest/{sr_id}"})
+                    for entry in found.get("entry") or ():
+                        task = entry.get("resource") or {}
+                        if task.get("resourceType") == "Task":
+                            tasks[sr_id] = {"status": task.get("status"),
+                                            "businessStatus": (task.get("businessStatus") or {}).get("text"),
+                                            "lastModified": task.get("lastModified") or (task.get("meta") or {}).get("lastUpdated")}
+            except FhirError as exc:
+                log.info("reading the Tasks at %s failed: %s (HTTP %s)", d.destination, type(exc).__name__, exc.status)
+                problem = True
+        recipients = tuple(r for r in (recipient_of(e["resource"]) for e in d.item.bundle.get("entry", [])
+                                       if e["resource"]["resourceType"] == "ServiceRequest") if r)
+        out.append(DestinationStatus(destination=d.destination, state=d.state, recipients=recipients, service_requests=srs,
+                                     tasks=tasks, problem=problem))
+    return ReferralStatus(state=overall_state(destination_states(items)), destinations=out)

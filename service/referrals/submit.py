@@ -12,14 +12,13 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 from service.audit import AuditEntry, AuditLog, reference_of
 from service.fhir.client import location_id
 from service.fhir.errors import FhirError, FhirRequestRejected
 from service.outbox.store import Outbox, OutboxItem
 from service.referrals.pipeline import Engine, Extraction
-from service.referrals.bundle import submission_id
 from service.registry import Practice
 
 log = logging.getLogger(__name__)
@@ -53,79 +52,133 @@ class Delivered:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SubmitResult:
-    submission_id: str
+class DestinationState:
+    """Where one destination's part of a submission stands."""
+
+    destination: str
+    recipients: tuple[str, ...]
     state: str  # delivered | queued | dead
-    extraction: Extraction
     item: OutboxItem
     delivered: Delivered
 
+
+def destination_states(items: list[OutboxItem], recipients: dict[str, tuple[str, ...]] | None = None) -> list[DestinationState]:
+    out = []
+    for item in items:
+        state = {"delivered": "delivered", "dead": "dead"}.get(item.state, "queued")
+        out.append(DestinationState(destination=item.destination or "", recipients=(recipients or {}).get(item.destination or "", ()),
+                                    state=state, item=item, delivered=Delivered.from_response(item.bundle, item.response)))
+    return out
+
+
+def overall_state(states: list[DestinationState]) -> str:
+    """One word for a submission: `recorded` (nothing to send: it stayed in the practice), `delivered` (every
+    destination took it), `queued` (some still wait), else `dead` (a destination refused it)."""
+    if not states:
+        return "recorded"
+    if all(s.state == "delivered" for s in states):
+        return "delivered"
+    return "queued" if any(s.state == "queued" for s in states) else "dead"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubmitResult:
+    submission_id: str
+    extraction: Extraction
+    destinations: list[DestinationState]
+
+    @property
+    def state(self) -> str:
+        return overall_state(self.destinations)
+
     @property
     def service_request_ids(self) -> list[str]:
-        return self.delivered.ids.get("ServiceRequest", [])
+        return [i for d in self.destinations for i in d.delivered.ids.get("ServiceRequest", [])]
 
 
 class Pusher:
-    """Pushes outbox items with a FhirClient and records the outcome in the outbox and the audit log."""
+    """Pushes outbox items, each to its own destination's FhirClient, and records the outcome in the outbox and
+    the audit log. A destination without a client (no server configured) is never claimed: its items wait."""
 
-    def __init__(self, outbox: Outbox, client, audit: AuditLog | None = None, clock: Callable[[], float] = time.time):
+    def __init__(self, outbox: Outbox, clients: Mapping[str, object], audit: AuditLog | None = None,
+                 clock: Callable[[], float] = time.time):
         self.outbox = outbox
-        self.client = client
+        self.clients = dict(clients)
         self.audit = audit
         self.clock = clock
 
     def push(self, item: OutboxItem) -> OutboxItem:
         """One attempt for a claimed item. Never raises for server trouble: the outbox records it."""
+        client = self.clients[item.destination or ""]  # callers claim only items of destinations with a client
         patient = patient_in_bundle(item.bundle)
+        where = f"{item.id} → {item.destination}"
         try:
-            response = self.client.transaction(item.bundle)
+            response = client.transaction(item.bundle)
         except FhirRequestRejected as exc:
-            log.warning("outbox %s: server refused the Bundle (HTTP %s): dead letter", item.id, exc.status)
+            log.warning("outbox %s: server refused the Bundle (HTTP %s): dead letter", where, exc.status)
             self.outbox.mark_failed(item.id, status=exc.status, retry_at=None,
                                     error={"error": type(exc).__name__, "operationOutcome": exc.operation_outcome})
-            self._audit("push", "8", patient, item.id)
+            self._audit("push", "8", patient, item)
         except FhirError as exc:
             delay = next_attempt_delay(item.attempts + 1)
-            log.info("outbox %s: not delivered (%s, HTTP %s); next attempt in %.0f s", item.id, type(exc).__name__,
+            log.info("outbox %s: not delivered (%s, HTTP %s); next attempt in %.0f s", where, type(exc).__name__,
                      getattr(exc, "status", None), delay)
             self.outbox.mark_failed(item.id, status=getattr(exc, "status", None), retry_at=self.clock() + delay,
                                     error={"error": type(exc).__name__, "operationOutcome": getattr(exc, "operation_outcome", None)})
-            self._audit("push", "4", patient, item.id)
+            self._audit("push", "4", patient, item)
         else:
             self.outbox.mark_delivered(item.id, 200, response)
-            log.info("outbox %s: delivered", item.id)
-            self._audit("push", "0", patient, item.id)
+            log.info("outbox %s: delivered", where)
+            self._audit("push", "0", patient, item)
         return self.outbox.get(item.id)
 
+    def serves(self, item: OutboxItem) -> bool:
+        return (item.destination or "") in self.clients
+
     def push_due(self, limit: int = 10) -> int:
-        """One round of the background worker: push every due item. Returns how many were tried."""
-        items = self.outbox.claim_due(limit, now=self.clock())
+        """One round of the background worker: push every due item that has a server. Returns how many were tried."""
+        items = self.outbox.claim_due(limit, now=self.clock(), destinations=list(self.clients))
         for item in items:
             self.push(item)
         return len(items)
 
-    def _audit(self, event: str, outcome: str, patient: str | None, obj: str) -> None:
+    def _audit(self, event: str, outcome: str, patient: str | None, item: OutboxItem) -> None:
         if self.audit:
             self.audit.record(AuditEntry(event=event, action="E", outcome=outcome, who="system:outbox",
-                                         patient=patient, object=obj, access_point="outbox-worker"))
+                                         patient=patient, object=f"{item.submission} → {item.destination or 'default'}",
+                                         access_point="outbox-worker"))
 
 
 def patient_in_bundle(bundle: dict) -> str | None:
-    """The patient for the audit log: the response's subject, or the identifier (BSN) of the Patient entry it
-    points at when the patient travels in the Bundle."""
-    patients = {e.get("fullUrl"): e["resource"] for e in bundle.get("entry", []) if e["resource"]["resourceType"] == "Patient"}
+    """The patient for the audit log: the identifier (BSN) of the Patient entry when the patient travels in the
+    Bundle, else the subject of its QuestionnaireResponse or first ServiceRequest. A subject contained in the
+    resource (`#patient`, as the practice's record has it) is logged by that Patient's identifier, as the
+    destination Bundles' pushes are: "#patient" would name nobody in an inspection (NEN 7513)."""
     for entry in bundle.get("entry", []):
-        if entry["resource"]["resourceType"] == "QuestionnaireResponse":
-            subject = entry["resource"].get("subject")
-            patient = patients.get((subject or {}).get("reference"))
-            if patient and patient.get("identifier"):
-                return reference_of({"identifier": patient["identifier"][0]})
-            return reference_of(subject)
+        resource = entry["resource"]
+        if resource["resourceType"] == "Patient" and resource.get("identifier"):
+            return reference_of({"identifier": resource["identifier"][0]})
+    for rtype in ("QuestionnaireResponse", "ServiceRequest"):
+        for entry in bundle.get("entry", []):
+            resource = entry["resource"]
+            subject = resource.get("subject")
+            if resource["resourceType"] != rtype or not isinstance(subject, dict):
+                continue
+            ref = subject.get("reference")
+            if isinstance(ref, str) and ref.startswith("#"):
+                identifiers = [i for p in resource.get("contained") or () if isinstance(p, dict) and p.get("id") == ref[1:]
+                               and p.get("resourceType") == "Patient"
+                               for i in p.get("identifier") or () if isinstance(i, dict) and i.get("system") and i.get("value")]
+                if identifiers:
+                    return reference_of({"identifier": identifiers[0]})
+                continue  # no identifier to log it by: the ServiceRequests name the patient by the one derived for it
+            if reference_of(subject):
+                return reference_of(subject)
     return None
 
 
 class Submitter:
-    """validate → evaluate → Bundle → outbox (committed) → one immediate push attempt."""
+    """validate → evaluate → Bundles → outbox (committed, one item per destination) → one immediate push each."""
 
     def __init__(self, engine: Engine, outbox: Outbox, pusher: Pusher | None, audit: AuditLog | None = None):
         self.engine = engine
@@ -137,22 +190,27 @@ class Submitter:
                patient: str | None = None, practice: Practice | None = None) -> SubmitResult:
         """`patient`: the patient's reference for the audit log when the caller knows a better one than the
         response's subject (the EHR's Patient/<id> when the response carries a contained copy). `practice`: the
-        registered practice the referral speaks for (its rule set, and the requester in the Bundle)."""
+        registered practice the referral speaks for (its rule set, and the requester in the Bundles)."""
         region = practice.region if practice else region
         extraction = self.engine.extract(qr, region, structural=True, practice=practice)  # ResponseInvalid (nothing stored) on bad input
-        sub = submission_id(qr)
-        item, created = self.outbox.enqueue(sub, extraction.bundle)
+        bundles = extraction.bundles
+        sub = bundles.submission
+        # Always, even with nothing to send: a resubmission without consent takes back what still waits.
+        enqueued = self.outbox.enqueue(sub, [(d.destination, d.bundle) for d in bundles.deliveries])
         if self.audit:
             author = reference_of(qr.get("author"))
+            sent_to = ", ".join(d.destination for d in bundles.deliveries) or "none (stays in the practice)"
             self.audit.record(AuditEntry(event="submit", action="C", outcome="0", who=who or author,
                                          responsible=author if who and who != author else None,
-                                         patient=patient or patient_in_bundle(extraction.bundle), object=sub,
+                                         patient=patient or patient_in_bundle(bundles.record), object=f"{sub} → {sent_to}",
                                          access_point=access_point))
-        if item.state == "dead" and not created:
-            self.outbox.retry(sub)  # a resubmission after a fix tries again
-            item = self.outbox.get(sub)
-        if item.state == "pending" and self.pusher is not None and self.outbox.claim(sub):
-            item = self.pusher.push(item)
-        state = {"delivered": "delivered", "dead": "dead"}.get(item.state, "queued")
-        return SubmitResult(submission_id=sub, state=state, extraction=extraction, item=item,
-                            delivered=Delivered.from_response(item.bundle, item.response))
+        items = []
+        for item, created in enqueued:
+            if item.state == "dead" and not created:
+                self.outbox.retry(item.id)  # a resubmission after a fix tries again
+                item = self.outbox.get(item.id)
+            if item.state == "pending" and self.pusher is not None and self.pusher.serves(item) and self.outbox.claim(item.id):
+                item = self.pusher.push(item)
+            items.append(item)
+        recipients = {d.destination: d.recipients for d in bundles.deliveries}
+        return SubmitResult(submission_id=sub, extraction=extraction, destinations=destination_states(items, recipients))

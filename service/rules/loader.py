@@ -20,6 +20,9 @@ from service.questionnaires.catalog import Catalog
 from service.rules.fhirpath import BUILTIN_VARIABLES, compile_expression, link_ids_used, variables_used
 
 SCHEMA_DIR = "schemas"
+INTERNAL = "internal"
+# What a recipient may receive, by category (DOMAIN.md §3.1); mappings/README.md says what each one holds.
+SHARES = frozenset({"identity", "language", "phase", "signals", "level", "help-question", "consent"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,8 +37,8 @@ class Recipient:
     referral: str
     name: Text
     consent: str  # "required" | "inform"
-    internal: bool
-    channel: str
+    destination: str  # "internal", or the name of an external destination (service/referrals/destinations.py)
+    shares: frozenset[str] = SHARES  # what the recipient receives (DOMAIN.md §3.1); see mappings/README.md
     organization: dict | None = None
     role: dict | None = None
     scope: str | None = None
@@ -44,6 +47,11 @@ class Recipient:
     @property
     def needs_consent(self) -> bool:
         return self.consent == "required"
+
+    @property
+    def internal(self) -> bool:
+        """Referrals to this recipient stay in the practice (POH Jeugd, the GP's own consultation)."""
+        return self.destination == INTERNAL
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +88,7 @@ class Ruleset:
     title: str
     questionnaire: str
     source: str
+    recipients_source: str  # the recipients file, as errors name it
     parameters: dict = field(hash=False)
     variables: tuple[tuple[str, str], ...]
     levels: tuple[LevelRule, ...]
@@ -177,7 +186,7 @@ def _load(path: Path, catalog: Catalog | None, problems: list[ConfigProblem]) ->
     recipients = {
         r["id"]: Recipient(
             id=r["id"], referral=r["referral"], name=_text(r["name"]), consent=r["consent"],
-            internal=bool(r.get("internal", False)), channel=r["channel"], organization=r.get("organization"),
+            destination=r["destination"], shares=frozenset(r.get("shares", SHARES)), organization=r.get("organization"),
             role=r.get("role"), scope=r.get("scope"), contact=r.get("contact"),
         )
         for r in recipients_data["recipients"]
@@ -250,7 +259,7 @@ def _load(path: Path, catalog: Catalog | None, problems: list[ConfigProblem]) ->
 
     return Ruleset(
         id=data["id"], version=str(data["version"]), title=data["title"], questionnaire=data["questionnaire"],
-        source=path.name, parameters=dict(data.get("parameters", {})),
+        source=path.name, recipients_source=str(path.parent / data["recipients"]), parameters=dict(data.get("parameters", {})),
         variables=tuple(data.get("variables", {}).items()),
         levels=tuple(LevelRule(level=lv["level"], when=lv.get("when"), because=tuple(lv.get("because", ()))) for lv in levels),
         safety=tuple(

@@ -4,7 +4,7 @@
      without JavaScript, while a saved draft keeps them);
    - the live panel: the form's fields are POSTed (with the CSRF token) to /form/panel, debounced, and
      the server's rendered panel replaces the old one (aria-live announces it);
-   - review: each consent box says at once whether its recipient will be sent to;
+   - review: each consent box says at once whether its recipient will be sent to, and what it then gets;
    - confirmation: a copy button for the summary.
    No inline script or style anywhere (CSP). */
 (function () {
@@ -148,12 +148,26 @@
   /* ---------- review: consent per recipient ---------- */
   function initReview() {
     var boxes = document.querySelectorAll('input[id^="consent-for-"]');
+    var nothingOut = document.getElementById("nothing-external");
+    // Every external recipient needs consent (mappings/schemas/recipients.schema.json): with no box ticked,
+    // nothing leaves the practice.
+    function showNothingOut() {
+      if (!nothingOut) return;
+      var any = false;
+      for (var j = 0; j < boxes.length; j++) any = any || boxes[j].checked;
+      nothingOut.hidden = any;
+    }
     for (var i = 0; i < boxes.length; i++) {
       (function (box) {
         var rid = box.id.replace(/^consent-for-/, "");
         var state = document.querySelector('[data-consent-state="' + rid + '"]');
+        var gets = document.querySelector('[data-gets="' + rid + '"]');
+        var nothing = document.querySelector('[data-gets-nothing="' + rid + '"]');
         function show() {
           if (state) state.textContent = box.checked ? state.getAttribute("data-yes") : state.getAttribute("data-no");
+          if (gets) gets.hidden = !box.checked;
+          if (nothing) nothing.hidden = box.checked;
+          showNothingOut();
         }
         box.addEventListener("change", show);
         show();

@@ -104,25 +104,37 @@ def read_patient(client, patient_id: str | None) -> dict | None:
         return None
 
 
-def _ehr_entries(bundle: dict, subject: str | None = None) -> list[dict]:
-    """The referral Bundle's QuestionnaireResponse (PUT, its derived id) and ServiceRequests (conditional
-    create on their identifier), as transaction entries for the EHR. The ServiceRequests keep only the
-    references the EHR can resolve: the Consent stays with the recipients' copy; the patient is the
-    EHR's own (`subject`, e.g. Patient/123), not the copy made for the recipients."""
-    patient_urls = {e.get("fullUrl") for e in bundle.get("entry", ()) if (e.get("resource") or {}).get("resourceType") == "Patient"}
-    entries = []
-    for entry in bundle.get("entry", ()):
-        resource = entry.get("resource") or {}
-        if resource.get("resourceType") not in ("QuestionnaireResponse", "ServiceRequest"):
-            continue
-        resource = copy.deepcopy(resource)
-        if subject and (resource.get("subject") or {}).get("reference") in patient_urls:
-            resource["subject"] = {"reference": subject}
-        if resource["resourceType"] == "ServiceRequest":
-            resource["supportingInfo"] = [r for r in resource.get("supportingInfo", ())
-                                          if not str(r.get("reference", "")).startswith("urn:")]
-        entries.append({**{k: v for k, v in entry.items() if k in ("fullUrl", "request")}, "resource": resource})
-    return entries
+EHR_TYPES = ("QuestionnaireResponse", "ServiceRequest", "Task")
+
+
+def _is_patient_copy(ref: object) -> bool:
+    """A reference to the patient as the referral names it (contained, or by identifier), not the EHR's own."""
+    return isinstance(ref, dict) and (str(ref.get("reference", "")).startswith("#")
+                                      or (ref.get("type") == "Patient" and "identifier" in ref and "reference" not in ref))
+
+
+def _ehr_entries(record: dict, subject: str | None = None) -> list[dict]:
+    """The practice's record Bundle as transaction entries for the EHR: the QuestionnaireResponse (PUT, its
+    derived id), every referral's ServiceRequest and each internal referral's Task (conditional creates on
+    their identifier). The patient is the EHR's own (`subject`, e.g. Patient/123), not the copy made for the
+    recipients; references to what is not written (the Consents) are left out."""
+    entries = [e for e in record.get("entry", ()) if (e.get("resource") or {}).get("resourceType") in EHR_TYPES]
+    kept = {e.get("fullUrl") for e in entries}
+    out = []
+    for entry in entries:
+        resource = copy.deepcopy(entry["resource"])
+        if subject:
+            for key in ("subject", "for"):
+                if _is_patient_copy(resource.get(key)):
+                    resource[key] = {"reference": subject}
+            if resource["resourceType"] == "QuestionnaireResponse":
+                resource["contained"] = [r for r in resource.get("contained", ()) if r.get("resourceType") != "Patient"]
+                if not resource["contained"]:
+                    del resource["contained"]
+        if "supportingInfo" in resource:
+            resource["supportingInfo"] = [r for r in resource["supportingInfo"] if r.get("reference") in kept]
+        out.append({**{k: v for k, v in entry.items() if k in ("fullUrl", "request")}, "resource": resource})
+    return out
 
 
 def _declares_transaction(client) -> bool:
@@ -137,7 +149,8 @@ def _declares_transaction(client) -> bool:
 
 
 def write_back(client, bundle: dict, on_write=None, subject: str | None = None) -> WriteBack:
-    """The QuestionnaireResponse and the ServiceRequests of a referral Bundle, to the EHR.
+    """The practice's record of a referral (service/referrals/bundle.py `record`), to the EHR: the response,
+    the ServiceRequests, the internal Tasks.
 
     As one transaction when the EHR declares it (all or nothing: no ServiceRequest in the record without
     the response it points at); otherwise one call each, stopping at the first refusal. Writing again
@@ -172,9 +185,12 @@ def _write_transaction(client, entries: list[dict], on_write) -> WriteBack:
 
 
 def _write_each(client, entries: list[dict], on_write) -> WriteBack:
+    """One call per resource, in Bundle order; a reference to an entry written before (its urn:uuid fullUrl)
+    becomes that resource's id on the EHR, one to an entry not written is left out."""
     written: list[str] = []
+    ids: dict[str, str] = {}
     for entry in entries:
-        resource = entry["resource"]
+        resource = _resolved(entry["resource"], ids)
         rtype = resource["resourceType"]
         try:
             if rtype == "QuestionnaireResponse":
@@ -183,13 +199,33 @@ def _write_each(client, entries: list[dict], on_write) -> WriteBack:
             else:
                 result = client.create(resource, if_none_exist=(entry.get("request") or {}).get("ifNoneExist"))
                 rid = (result.resource or {}).get("id") or location_id(result.location)[1]
-                ref = f"ServiceRequest/{rid}" if rid else "ServiceRequest"
+                ref = f"{rtype}/{rid}" if rid else rtype
         except FhirError as exc:
             log.info("EHR write-back of a %s refused: %s (HTTP %s)", rtype, type(exc).__name__, exc.status)
             if on_write:
                 on_write(rtype, False, exc.status)
             return WriteBack(written=tuple(written), problem=_problem(exc, "terugschrijven", "write back"), status=exc.status)
         written.append(ref)
+        if entry.get("fullUrl") and "/" in ref:
+            ids[entry["fullUrl"]] = ref
         if on_write:
             on_write(ref, True, result.status)
     return WriteBack(written=tuple(written))
+
+
+def _resolved(resource: dict, ids: dict[str, str]) -> dict:
+    """`resource` with references to urn:uuid fullUrls replaced by the ids they got; unresolvable ones dropped."""
+    out = copy.deepcopy(resource)
+    for key in ("basedOn", "supportingInfo"):
+        if key in out:
+            out[key] = [{"reference": ids[r["reference"]]} for r in out[key] if r.get("reference") in ids]
+            if not out[key]:
+                del out[key]
+    if "focus" in out:
+        ref = out["focus"].get("reference", "")
+        if ref.startswith("urn:"):
+            if ref in ids:
+                out["focus"] = {"reference": ids[ref]}
+            else:
+                del out["focus"]
+    return out

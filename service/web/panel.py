@@ -56,6 +56,7 @@ def recipients(evaluation: Evaluation, qdef: QuestionnaireDef, lang: str) -> lis
             entry = merged[r.id] = {
                 "id": r.id, "name": _t(lang, r.name.nl, r.name.en), "organisation": org,
                 "internal": r.internal, "needsConsent": r.needs_consent, "blocked": d.blocked_by_consent,
+                "destination": None if r.internal else r.destination, "shares": [c for c in SHARE_ORDER if c in r.shares],
                 "priority": d.priority or "routine", "rules": [], "advice": [],
             }
         entry["blocked"] = entry["blocked"] and d.blocked_by_consent
@@ -108,6 +109,64 @@ def _plain(value) -> dict:
     return asdict(value) if is_dataclass(value) else dict(value)
 
 
+# What each share category (Recipient.shares, mappings/README.md) puts in a recipient's Bundle, in the GP's words
+# (service/referrals/bundle.py: IDENTITY_ELEMENTS, SHARED_GROUPS, SHARED_ITEMS), in the order the review lists them.
+SHARE_ORDER = ("identity", "language", "phase", "signals", "level", "help-question", "consent")
+SHARE_TEXT = {
+    "identity": ("naam, BSN, geslacht, geboortedatum, adres, telefoon en e-mail", "name, BSN, gender, date of birth, address, phone and e-mail"),
+    "language": ("voorkeurstaal", "preferred language"),
+    "phase": ("fase en datum", "phase and date"),
+    "signals": ("de aangevinkte signalen", "the ticked signals"),
+    "level": ("het niveau", "the level"),
+    "help-question": ("de hulpvraag", "the help question"),
+    "consent": ("de vastgelegde toestemming", "the recorded consent"),
+}
+CONSENT_METHOD_TEXT = {"nl": {"verbal": "mondeling", "written": "schriftelijk"}, "en": {"verbal": "verbal", "written": "written"}}
+
+
+def share_details(evaluation: Evaluation, qdef: QuestionnaireDef, qr: dict, lang: str, consent_method: str | None) -> dict[str, str]:
+    """Per share category, what of this form it carries (the same for every recipient that shares it): what the
+    review shows after the category's name, so the GP sees the very words and codes that will go."""
+    index, none = index_answers(qr), _t(lang, "geen", "none")
+    phase = phase_text(qdef, index, lang)
+    intention = index.first("pregnancy-intention")
+    if isinstance(intention, dict) and "pregnancy-intention" in qdef.items:
+        option = qdef.items["pregnancy-intention"].option(None, intention.get("code"))
+        answer = _t(lang, option.get("display", intention.get("code")), option.get("display_en")) if option else intention.get("code")
+        phase = f"{phase}; {item_text(qdef, 'pregnancy-intention', lang)} {answer}" if phase else answer
+    note = index.first("note")
+    return {
+        "phase": phase or none,
+        "signals": "; ".join(_reasons(qdef, evaluation_signals(evaluation, qdef), lang)) or none,
+        "level": LEVEL_TEXT["en" if lang == "en" else "nl"][evaluation.level],
+        "help-question": f"‘{note}’" if note else none,
+        "consent": CONSENT_METHOD_TEXT["en" if lang == "en" else "nl"].get(consent_method or "", ""),
+    }
+
+
+def shares_view(shares: list[str], details: dict[str, str], lang: str) -> tuple[list[dict], list[str]]:
+    """What one recipient gets ({"category", "text", "detail"}) and the categories it does not get, in words."""
+    gets = [{"category": c, "text": _t(lang, *SHARE_TEXT[c]), "detail": details.get(c, "")} for c in SHARE_ORDER if c in shares]
+    withheld = [_t(lang, *SHARE_TEXT[c]) for c in SHARE_ORDER if c not in shares]
+    return gets, withheld
+
+
+def phase_text(qdef: QuestionnaireDef, index, lang: str) -> str:
+    """The phase as answered, with its date: "Zwanger, uitgerekende datum 01-03-2027"; "" when not answered."""
+    nl = lang != "en"
+    phase = index.first("phase")
+    if not isinstance(phase, dict):
+        return ""
+    option = qdef.items["phase"].option(None, phase.get("code")) if "phase" in qdef.items else None
+    text = _t(lang, option.get("display", phase.get("code")), option.get("display_en")) if option else phase.get("code")
+    due, born = index.first("due-date"), index.first("child-birth-date")
+    if due:
+        text += (", uitgerekende datum " if nl else ", due date ") + _dmy(due)
+    if born:
+        text += (", geboortedatum kind " if nl else ", child's date of birth ") + _dmy(born)
+    return text
+
+
 def _dmy(iso: str | None) -> str:
     try:
         return date.fromisoformat(iso).strftime("%d-%m-%Y") if iso else ""
@@ -115,28 +174,38 @@ def _dmy(iso: str | None) -> str:
         return iso or ""
 
 
+# A submission's state (service/referrals/submit.py overall_state) in words. Only "delivered" says afgeleverd: a
+# referral that waits or was refused has not reached anyone, and the page must not suggest it has.
 STATE_TEXT = {
-    "nl": {"delivered": "afgeleverd", "queued": "in de wachtrij (wordt later afgeleverd)", "dead": "geweigerd door de ontvangende server"},
-    "en": {"delivered": "delivered", "queued": "queued (will be delivered later)", "dead": "refused by the receiving server"},
+    "nl": {"delivered": "afgeleverd", "queued": "in de wachtrij (nog niet aangekomen; gaat vanzelf alsnog weg)",
+           "dead": "geweigerd door de ontvangende server (niet aangekomen)", "recorded": "vastgelegd; niets verstuurd buiten de praktijk"},
+    "en": {"delivered": "delivered", "queued": "queued (not arrived yet; will go out by itself)",
+           "dead": "refused by the receiving server (not arrived)", "recorded": "recorded; nothing sent outside the practice"},
 }
 
 
-def his_summary(*, evaluation: Evaluation, qdef: QuestionnaireDef, qr: dict, lang: str, sent: list[dict],
-                not_sent: list[dict], state: str, meldcode: dict | None, author: str | None, authored: str) -> str:
-    """Plain text for the HIS (which stays the medical record): what was signalled, decided and sent."""
+def join_summary(head: str, tail: str, sent: list[dict], not_sent: list[dict], lang: str) -> str:
+    """The summary with what happened to each referral between what was decided (`head`) and the rest (`tail`):
+    the confirmation rebuilds it when a queued referral has gone out since, so the HIS gets what is true now."""
+    nl = lang != "en"
+    lines = [head, *(_referral_line(s, nl) for s in sent)]
+    lines += [("Niets verstuurd naar " if nl else "Nothing sent to ") + s["name"] + (" (geen toestemming)" if nl else " (no consent)")
+              for s in not_sent]
+    if not any(not s.get("internal") for s in sent):
+        lines.append("Niets verstuurd buiten de praktijk." if nl else "Nothing sent outside the practice.")
+    return "\n".join([*lines, tail] if tail else lines)
+
+
+def his_summary_parts(*, evaluation: Evaluation, qdef: QuestionnaireDef, qr: dict, lang: str, meldcode: dict | None,
+                      author: str | None, authored: str) -> tuple[str, str]:
+    """Plain text for the HIS (which stays the medical record) of what was signalled and decided: the parts before
+    and after the lines on what was sent (join_summary)."""
     nl = lang != "en"
     index = index_answers(qr)
     lines = [("Kansrijke Start — signalering " if nl else "Kansrijke Start — signalling ") + authored[:16].replace("T", " ")]
-    phase = index.first("phase")
-    if isinstance(phase, dict):
-        option = qdef.items["phase"].option(None, phase.get("code")) if "phase" in qdef.items else None
-        text = _t(lang, option.get("display", phase.get("code")), option.get("display_en")) if option else phase.get("code")
-        due, born = index.first("due-date"), index.first("child-birth-date")
-        if due:
-            text += (", uitgerekende datum " if nl else ", due date ") + _dmy(due)
-        if born:
-            text += (", geboortedatum kind " if nl else ", child's date of birth ") + _dmy(born)
-        lines.append(("Fase: " if nl else "Phase: ") + text)
+    phase = phase_text(qdef, index, lang)
+    if phase:
+        lines.append(("Fase: " if nl else "Phase: ") + phase)
     signals = _reasons(qdef, evaluation_signals(evaluation, qdef), lang)
     lines.append(("Signalen: " if nl else "Signals: ") + ("; ".join(signals) if signals else ("geen" if nl else "none")))
     children = index.first("children-in-household")
@@ -159,12 +228,7 @@ def his_summary(*, evaluation: Evaluation, qdef: QuestionnaireDef, qr: dict, lan
         if meldcode.get("facts"):
             lines.append(("Feiten (Meldcode): " if nl else "Facts (Meldcode): ") + meldcode["facts"])
     lines.append(describe(evaluation, qdef, "en" if not nl else "nl"))
-    states = STATE_TEXT["nl" if nl else "en"]
-    for s in sent:
-        lines.append(("Verstuurd naar " if nl else "Sent to ") + f"{s['name']}: {states.get(state, state)}"
-                     + (f" (ServiceRequest/{s['id']})" if s.get("id") else ""))
-    for s in not_sent:
-        lines.append(("Niet verstuurd (geen toestemming): " if nl else "Not sent (no consent): ") + s["name"])
+    head, lines = "\n".join(lines), []
     method = index.code("consent-method")
     if index.is_true("consent-given"):
         lines.append(("Toestemming: " if nl else "Consent: ") + {"verbal": "mondeling" if nl else "verbal",
@@ -174,4 +238,24 @@ def his_summary(*, evaluation: Evaluation, qdef: QuestionnaireDef, qr: dict, lan
         lines.append(("Hulpvraag: " if nl else "Help question: ") + note)
     if author:
         lines.append(("Vastgelegd door: " if nl else "Recorded by: ") + author)
-    return "\n".join(lines)
+    return head, "\n".join(lines)
+
+
+def _referral_line(s: dict, nl: bool) -> str:
+    """One referral in the HIS summary as it actually went: stayed in the practice, delivered, waiting or refused
+    (the HIS is the medical record: it must not say a referral arrived that did not)."""
+    if s.get("internal") and s.get("recorded") is False:
+        return (("Interne verwijzing (niets verstuurd buiten de praktijk; NIET in het EPD vastgelegd, zet haar zelf in het HIS): "
+                 if nl else "Internal referral (nothing sent outside the practice; NOT recorded in the EHR, enter it in the HIS): ")
+                + s["name"])
+    if s.get("internal"):
+        return (("Interne verwijzing (in het EPD, niets verstuurd buiten de praktijk): " if nl
+                 else "Internal referral (in the EHR, nothing sent outside the practice): ") + s["name"])
+    where = f"{s['name']} ({s.get('destination')})"
+    state = s.get("state")
+    if state == "delivered":
+        return (f"Verstuurd naar {where}: afgeleverd" if nl else f"Sent to {where}: delivered") + (f" (ServiceRequest/{s['id']})" if s.get("id") else "")
+    if state == "queued":
+        return (f"In de wachtrij voor {where}: nog niet aangekomen, gaat vanzelf alsnog weg" if nl
+                else f"Queued for {where}: not arrived yet, will go out by itself")
+    return (f"Geweigerd door de server van {where}: niet aangekomen" if nl else f"Refused by the server of {where}: not arrived")

@@ -26,13 +26,15 @@ from service.questionnaires.form import (
 from service.questionnaires.populate import TEENAGE, populate, record_facts, suggestions, teenage_suggestion
 from service.referrals.bundle import contain_patient, evaluation_signals
 from service.referrals.pipeline import PRACTICE_ZONE
-from service.referrals.status import TASK_STATUS_TEXT, referral_status
+from service.referrals.status import TASK_STATUS_TEXT, recipient_of, referral_status, service_requests_by_recipient
 from service.smart.session import current_launch, current_practice, launch_required, session_store
 from service.web import security
 from service.web.consent import submitter_for
 from service.web.ehr import RecordRead, ehr_client, read_patient, read_record, write_back
 from service.web.formview import item_views
-from service.web.panel import MELDCODE_STEPS, STATE_TEXT, his_summary, panel_model, recipients
+from service.web.panel import (
+    MELDCODE_STEPS, STATE_TEXT, his_summary_parts, join_summary, panel_model, recipients, share_details, shares_view,
+)
 from service.web.store import FormStore, WorkState
 
 log = logging.getLogger(__name__)
@@ -267,18 +269,25 @@ def _consent_choices(work: WorkState) -> tuple[dict[str, bool] | None, str | Non
 
 
 def _review_model(ctx, work: WorkState) -> dict:
-    """Everything the review shows: safety, level, per recipient what is sent and whether consent is asked."""
+    """Everything the review shows: safety, level, and per recipient where its referral goes (the destination's
+    name, or the practice's own EHR), exactly what it receives and does not, and whether consent is asked."""
     qdef, lang = _qdef(), _lang(ctx)
-    _, _, evaluation = _evaluate(ctx, work.fields, status="in-progress", consent_for_all=True)
+    qr, _, evaluation = _evaluate(ctx, work.fields, status="in-progress", consent_for_all=True)
     panel = panel_model(evaluation, qdef, lang)
     form_consent = "true" in work.fields.get(CONSENT_GIVEN, ())
+    method = work.consent_method if work.consent is not None else (_first(work.fields, CONSENT_METHOD) or None)
+    details = share_details(evaluation, qdef, qr, lang, method)
+    delivery = current_app.extensions["ks_delivery"]
     for r in panel["recipients"]:
         r["consented"] = (work.consent or {}).get(r["id"], False) if work.consent is not None else form_consent
         r["sent"] = (not r["needsConsent"]) or r["consented"]
+        r["destinationName"] = None if r["internal"] else delivery.name(r["destination"])
+        r["gets"], r["withheld"] = shares_view(r["shares"], details, lang)
     note = _first(work.fields, NOTE)
-    method = work.consent_method if work.consent is not None else (_first(work.fields, CONSENT_METHOD) or None)
     return {"panel": panel, "signals": panel["signals"], "note": note, "method": method,
-            "asks_consent": any(r["needsConsent"] for r in panel["recipients"]), "evaluation": evaluation}
+            "asks_consent": any(r["needsConsent"] for r in panel["recipients"]), "evaluation": evaluation,
+            "nothing_external": not any(r["sent"] and not r["internal"] for r in panel["recipients"]),
+            "overridden": evaluation.overridden}
 
 
 # ---------------------------------------------------------------------------------------------- hooks
@@ -371,13 +380,14 @@ def _earlier_referrals(ctx) -> list[dict]:
         # After one failed read of the recipients' server, not again for the older ones: the form must not wait.
         status = referral_status(delivery, item["submission"], with_tasks=not any(o["problem"] for o in out))
         recipients_now = []
-        for i, names in enumerate(item.get("recipients", [])):
-            recipients_now.append({"name": names.get(lang) or names.get("nl"),
-                                   "task": _task_view(status, status.service_request(i), lang)})
+        for names in item.get("recipients", []):
+            where, sr_id = status.for_recipient(names.get("recipient", ""))
+            recipients_now.append({"name": names.get(lang) or names.get("nl"), "internal": names.get("internal", False),
+                                   "task": _task_view(where, sr_id, lang) if where else None})
         authored = str(item.get("authored") or "")[:10]
+        state = status.state or "recorded"
         out.append({"date": f"{authored[8:10]}-{authored[5:7]}-{authored[:4]}" if len(authored) == 10 else authored,
-                    "state": STATE_TEXT[lang].get(status.state, status.state) if status.state else None,
-                    "recipients": recipients_now, "problem": status.problem})
+                    "state": STATE_TEXT[lang].get(state, state), "recipients": recipients_now, "problem": status.problem})
     _audit(ctx, "status-read", "R", "4" if any(o["problem"] for o in out) else "0", "referral-log")
     return out
 
@@ -588,6 +598,11 @@ def send():
         _audit(ctx, "patient-read", "R", "0" if patient else "4", _subject(ctx))
         if patient:
             qr = contain_patient(qr, patient)
+        elif consented:  # the recipients would get the EHR's own Patient/<id>, which means nothing (or someone else) there
+            _save(ctx, work)
+            return _render_review(ctx, work, _error((
+                "Het EPD gaf de gegevens van de patiënt nu niet. Er is niets verstuurd en niets vastgelegd; probeer het zo opnieuw.",
+                "The EHR did not give the patient's details just now. Nothing was sent or recorded; try again shortly."), lang), 503)
         delivery = current_app.extensions["ks_delivery"]
         submitter = submitter_for(delivery.submitter, _engine(), consented, asked)
         try:
@@ -602,46 +617,55 @@ def send():
         def audited(ref: str, ok: bool, status: int | None) -> None:
             _audit(ctx, "ehr-write", "U" if ref.startswith("QuestionnaireResponse") else "C", "0" if ok else "4", ref)
 
-        written = write_back(ehr, result.extraction.bundle, on_write=audited, subject=_subject(ctx))
+        written = write_back(ehr, result.extraction.bundles.record, on_write=audited, subject=_subject(ctx))
     work.fields = fields
     work.result = _confirmation(ctx, work, qr, result, written, lang)
     _save(ctx, work)
     _store().drop_draft(ctx.iss, ctx.patient)
     if work.result["sent"]:
         _store().log_referral(ctx.iss, ctx.patient, result.submission_id,
-                              {"authored": qr["authored"], "recipients": _sent_names(result)})
+                              {"authored": qr["authored"], "recipients": _referrals_of(result)})
     return redirect(url_for(".sent"), 303)
 
 
-def _sent_names(result) -> list[dict]:
-    """The recipient of each ServiceRequest of the referral, in Bundle order: {"nl", "en", "priority"}."""
+def _referrals_of(result) -> list[dict]:
+    """Each referral of the submission, in order: the recipient's id and names, its priority, and whether it
+    stays in the practice or the destination it goes to."""
+    by_id = {d.recipient.id: d.recipient for d in result.extraction.evaluation.decisions if d.recipient}
     out = []
-    for entry in result.extraction.bundle["entry"]:
+    for entry in result.extraction.bundles.record["entry"]:
         sr = entry["resource"]
-        if sr["resourceType"] != "ServiceRequest":
-            continue
-        coding = sr["code"]["coding"][0]
-        rec = next((d.recipient for d in result.extraction.evaluation.decisions
-                    if d.recipient and d.recipient.referral == coding["code"]), None)
-        nl = rec.name.nl if rec else coding.get("display", coding["code"])
-        out.append({"nl": nl, "en": (rec.name.en if rec else None) or nl, "priority": sr.get("priority")})
+        rec = by_id.get(recipient_of(sr) or "") if sr["resourceType"] == "ServiceRequest" else None
+        if rec is not None:
+            out.append({"recipient": rec.id, "nl": rec.name.nl, "en": rec.name.en, "priority": sr.get("priority"),
+                        "internal": rec.internal, "destination": None if rec.internal else rec.destination})
     return out
 
 
 def _confirmation(ctx, work: WorkState, qr: dict, result, written, lang: str) -> dict:
-    """What the confirmation page shows, fixed at the moment of sending."""
+    """What the confirmation page shows, fixed at the moment of sending: per referral where it went and how it
+    stands, and to whom nothing was sent."""
     qdef = _qdef()
     evaluation = result.extraction.evaluation
-    ids = result.delivered.ids.get("ServiceRequest", [])
-    sent = [{"name": n["en"] if lang == "en" else n["nl"], "id": ids[i] if i < len(ids) else None, "priority": n["priority"]}
-            for i, n in enumerate(_sent_names(result))]
+    delivery = current_app.extensions["ks_delivery"]
+    states = {d.destination: d for d in result.destinations}
+    sent = []
+    for r in _referrals_of(result):
+        d = states.get(r["destination"] or "")
+        ids = service_requests_by_recipient(d.item.bundle, d.item.response) if d else {}
+        # An internal referral lives only in the EHR: "recorded" says whether the write-back put it there.
+        sent.append({"recipient": r["recipient"], "name": r["en"] if lang == "en" else r["nl"], "priority": r["priority"],
+                     "internal": r["internal"], "destination": delivery.name(r["destination"]) if r["destination"] else None,
+                     "state": d.state if d else "recorded", "id": ids.get(r["recipient"]),
+                     "recorded": written.ok if r["internal"] else None})
     not_sent = [{"name": r["name"]} for r in recipients(evaluation, qdef, lang) if r["blocked"]]
-    summary = his_summary(evaluation=evaluation, qdef=qdef, qr=qr, lang=lang, sent=sent, not_sent=not_sent,
-                          state=result.state, meldcode=work.meldcode, author=ctx.fhir_user, authored=qr["authored"])
+    head, tail = his_summary_parts(evaluation=evaluation, qdef=qdef, qr=qr, lang=lang, meldcode=work.meldcode,
+                                   author=ctx.fhir_user, authored=qr["authored"])
     return {
         "submission": result.submission_id, "state": result.state,
         "stateText": STATE_TEXT["en" if lang == "en" else "nl"].get(result.state, result.state),
-        "sent": sent, "notSent": not_sent, "summary": summary,
+        "sent": sent, "external": any(not s["internal"] for s in sent), "notSent": not_sent,
+        "summary": join_summary(head, tail, sent, not_sent, lang), "summaryParts": [head, tail, lang],
         "ehr": {"ok": written.ok, "written": list(written.written),
                 "problem": _error(written.problem, lang) if written.problem else None},
         "signals": [s for s in evaluation_signals(evaluation, qdef)],
@@ -662,17 +686,23 @@ def _with_live_status(ctx, result: dict) -> dict:
     """The confirmation as it stands now: a queued referral may have gone out since, and a delivered one shows
     what the recipient did with its Task (the page is the practice's view of the closed loop)."""
     status = referral_status(current_app.extensions["ks_delivery"], result["submission"])
-    if status.state is None:
+    if status.state is None:  # nothing went out of the practice: the page as it was
         return result
     lang = "en" if _lang(ctx) == "en" else "nl"
     live = {**result, "state": status.state, "stateText": STATE_TEXT[lang].get(status.state, status.state),
             "statusProblem": status.problem}
     sent = []
-    for i, s in enumerate(result.get("sent", [])):
-        sr_id = s.get("id") or status.service_request(i)
-        sent.append({**s, "id": sr_id, "task": _task_view(status, sr_id, lang)})
+    for s in result.get("sent", []):
+        where, sr_id = status.for_recipient(s.get("recipient", ""))
+        if where is None:
+            sent.append(s)
+            continue
+        sent.append({**s, "state": where.state, "id": s.get("id") or sr_id, "task": _task_view(where, s.get("id") or sr_id, lang)})
     live["sent"] = sent
-    if status.state == "delivered" and sent:
+    if result.get("summaryParts"):  # the HIS summary says how each referral stands now, in the language it was made in
+        head, tail, made_in = result["summaryParts"]
+        live["summary"] = join_summary(head, tail, sent, result.get("notSent", []), made_in)
+    if any(d.state == "delivered" for d in status.destinations):
         _audit(ctx, "status-read", "R", "4" if status.problem else "0", f"submission:{result['submission']}")
     return live
 

@@ -71,7 +71,10 @@ def test_extract_writes_nothing_and_is_deterministic(app, client):
     qr = make_qr(signals=("homeless",))
     first = client.post("/fhir/QuestionnaireResponse/$extract", json=qr).get_json()
     second = client.post("/fhir/QuestionnaireResponse/$extract", json=qr).get_json()
-    assert first == second and first["type"] == "transaction"
+    assert first == second and first["type"] == "collection"
+    # the practice's record first, then one transaction per external destination (homeless, pregnant: the JGZ coordinator)
+    record, *deliveries = [e["resource"] for e in first["entry"]]
+    assert record["type"] == "transaction" and [d["meta"]["tag"][0]["code"] for d in deliveries] == ["ggd-zuid-limburg"]
     assert app.extensions["ks_delivery"].outbox.list() == []  # nothing stored, nothing queued
 
 
@@ -107,3 +110,19 @@ def test_logs_carry_no_answers(client, caplog):
     qr["item"][1]["item"][0]["answer"] = [{"valueString": secret}]
     client.post("/fhir/QuestionnaireResponse/$extract", json=qr)
     assert secret not in caplog.text and "homeless" not in caplog.text
+
+
+def test_submit_returns_the_practices_record_with_the_internal_referral(client):
+    """An internal referral (POH Jeugd) travels nowhere: the HIS gets it back in `record`, with its Task, to store;
+    nothing is queued for it (no server configured here, so the external one waits in the outbox)."""
+    r = client.post("/fhir/QuestionnaireResponse", json=make_qr(signals=("homeless", "substance-addiction")))
+    params = r.get_json()["parameter"]
+    [record] = [p["resource"] for p in params if p["name"] == "record"]
+    types = [e["resource"]["resourceType"] for e in record["entry"]]
+    assert record["type"] == "transaction" and types.count("QuestionnaireResponse") == 1
+    codes = {e["resource"]["code"]["coding"][0]["code"]: e["resource"] for e in record["entry"]
+             if e["resource"]["resourceType"] == "ServiceRequest"}
+    assert set(codes) == {"regiocoordinator-jgz", "poh-jeugd"} and types.count("Task") == 1
+    destinations = [p for p in params if p["name"] == "destination"]
+    assert [[x["valueString"] for x in d["part"] if x["name"] == "recipient"] for d in destinations] == [["regiocoordinator-jgz"]]
+    assert r.status_code == 202 and next(p["valueCode"] for p in params if p["name"] == "state") == "queued"

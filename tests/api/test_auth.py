@@ -200,3 +200,38 @@ def test_the_example_clients_file_loads():
 
     clients = load_clients(Path(__file__).resolve().parents[2] / "examples" / "api-clients.yaml")
     assert set(clients) == {"example-his", "example-form-filler"}
+
+
+def test_an_his_client_speaks_for_the_practice_the_registry_names(tmp_path):
+    """An HIS registered for one practice: its referrals name that practice as requester and follow its region's
+    rules, whatever the request says; a client naming a practice the registry does not hold stops start-up."""
+    from service.demo import PRACTICE_NAME
+    from tests.web.helpers import registry_file
+
+    registry = registry_file(tmp_path / "deploy", "http://127.0.0.1:9/fhir", region="voorbeeldstad")
+    clients = tmp_path / "clients.yaml"
+    clients.write_text(yaml.safe_dump({"clients": [{"client_id": "his-demo", "jwks": _public(RSA), "practice": "demo-practice",
+                                                    "scope": "system/QuestionnaireResponse.c"}]}))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    app = create_app({"TESTING": True, "data_dir": tmp_path / "data", "public_url": base, "api_auth": "backend-services",
+                      "api_clients_file": clients, "ehr_registry": registry})
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app.base = base
+        qr = make_qr(signals=("homeless", "single-mother", "financial-problems"), identifier="his-practice-1")
+        r = requests.post(f"{base}/fhir/QuestionnaireResponse?region=maastricht-heuvelland", json=qr, auth=his(app), timeout=10)
+        params = r.json()["parameter"]
+        names = [next(x["valueString"] for x in p["part"] if x["name"] == "name") for p in params if p["name"] == "destination"]
+        assert set(names) <= {"centrum-jong-voorbeeldstad", "verloskundigen-voorbeeldstad"} and names  # the practice's region
+        [record] = [p["resource"] for p in params if p["name"] == "record"]
+        srs = [e["resource"] for e in record["entry"] if e["resource"]["resourceType"] == "ServiceRequest"]
+        assert srs and all(sr["requester"] == {"reference": "#requester", "display": PRACTICE_NAME} for sr in srs)
+    finally:
+        server.shutdown()
+    clients.write_text(yaml.safe_dump({"clients": [{"client_id": "his-demo", "jwks": _public(RSA), "practice": "elsewhere",
+                                                    "scope": "system/QuestionnaireResponse.c"}]}))
+    with pytest.raises(SettingsInvalid, match="practice 'elsewhere' is not"):
+        create_app({"TESTING": True, "data_dir": tmp_path / "data2", "api_auth": "backend-services", "api_clients_file": clients,
+                    "ehr_registry": registry})

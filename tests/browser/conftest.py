@@ -1,6 +1,8 @@
 """Browser tests: Debian's Chromium (headless) driven by Playwright against the app on a loopback port.
 
-The app runs as in production (gunicorn, 2 workers, a subprocess) against a real sekmet-fhir with the demo data. With the
+The app runs as in production (gunicorn, a subprocess) against two real sekmet-fhir servers: the EHR's (with the demo
+data; the sandbox EHR serves it) and the recipients' (the one destination every external recipient is sent to, by
+KS_DESTINATIONS), so a journey can tell what stayed in the practice from what left it. With the
 sandbox EHR present (service/sandbox/views.py) it runs with KS_SANDBOX=1 and every journey starts with a
 real SMART EHR launch (/sandbox/launch?patient=…&user=…); without it, a launch session is stored the
 way the SMART callback stores one and the browser gets its cookie. A browser that cannot start fails
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from service.embedded import EmbeddedServerFailed, start_sekmet
 from service.embedded.sekmet import free_port
@@ -38,29 +41,55 @@ AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 SANDBOX = (ROOT / "service" / "sandbox" / "views.py").exists()
 
 
-@pytest.fixture(scope="session")
-def fhir_server(tmp_path_factory) -> Iterator[str]:
+def _sekmet(folder: Path, demo: bool) -> Iterator[str]:
     try:
-        server = start_sekmet(tmp_path_factory.mktemp("browser-fhir"))
+        server = start_sekmet(folder)
     except EmbeddedServerFailed as exc:
         pytest.fail(f"sekmet-fhir could not be started: {exc}", pytrace=False)
     try:
-        load_demo(server.base_url, "maastricht-heuvelland")
+        if demo:
+            load_demo(server.base_url, "maastricht-heuvelland")
         yield server.base_url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def fhir_server(tmp_path_factory) -> Iterator[str]:
+    """The EHR's server (KS_FHIR_BASE_URL; the sandbox EHR in front of it): the practice's patients and record."""
+    yield from _sekmet(tmp_path_factory.mktemp("browser-fhir"), demo=True)
+
+
+@pytest.fixture(scope="session")
+def recipients_server(tmp_path_factory) -> Iterator[str]:
+    """The recipients' server: empty at the start, as a GGD's knows none of the practice's patients."""
+    yield from _sekmet(tmp_path_factory.mktemp("browser-recipients"), demo=False)
+
+
+RECIPIENTS_NAME = "GGD Zuid Limburg (testserver)"
+
+
+def _destinations(folder: Path, base_url: str) -> Path:
+    """KS_DESTINATIONS: every destination the mappings name, on the recipients' server."""
+    path = folder / "destinations.yaml"
+    names = {"ggd-zuid-limburg": RECIPIENTS_NAME, "centrum-jong-voorbeeldstad": "Centrum Jong Voorbeeldstad",
+             "verloskundigen-voorbeeldstad": "Verloskundigen Voorbeeldstad"}
+    path.write_text(yaml.safe_dump({"destinations": [{"id": k, "name": v, "base_url": base_url} for k, v in names.items()]}),
+                    encoding="utf-8")
+    return path
 
 
 @dataclass
 class LiveApp:
     sessions: SessionStore  # the app's launch sessions (its SQLite file), for launches without the sandbox
     base_url: str
-    fhir: str
+    fhir: str  # the EHR's server
+    recipients: str  # the recipients' server (every external destination)
     sandbox: bool
 
 
 @pytest.fixture(scope="session")
-def live_app(tmp_path_factory, fhir_server) -> Iterator[LiveApp]:
+def live_app(tmp_path_factory, fhir_server, recipients_server) -> Iterator[LiveApp]:
     """The production server (gunicorn) on a free loopback port. One worker process: the sandbox EHR keeps its
     launches and tokens in memory (service/sandbox/views.py), so every request must reach the same process."""
     port = free_port()
@@ -68,6 +97,7 @@ def live_app(tmp_path_factory, fhir_server) -> Iterator[LiveApp]:
     data = tmp_path_factory.mktemp("browser-data")
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("KS_")},
            "KS_DATA_DIR": str(data), "KS_FHIR_BASE_URL": fhir_server, "KS_PUBLIC_URL": base,
+           "KS_DESTINATIONS": str(_destinations(data, recipients_server)),
            "KS_SANDBOX": "1" if SANDBOX else "0", "KS_OUTBOX_WORKER": "off", "KS_LOG_LEVEL": "WARNING"}
     log_path = data / "gunicorn.log"
     with open(log_path, "wb") as log:
@@ -76,7 +106,8 @@ def live_app(tmp_path_factory, fhir_server) -> Iterator[LiveApp]:
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
         _wait_until_up(base, process, log_path)
-        yield LiveApp(sessions=SessionStore(data / "sessions.sqlite3"), base_url=base, fhir=fhir_server, sandbox=SANDBOX)
+        yield LiveApp(sessions=SessionStore(data / "sessions.sqlite3"), base_url=base, fhir=fhir_server,
+                      recipients=recipients_server, sandbox=SANDBOX)
     finally:
         process.terminate()
         try:

@@ -1,4 +1,6 @@
-"""Three journeys in headless Chromium: a GP with JavaScript, the same without, and an assistant who cannot send.
+"""Journeys in headless Chromium: a GP with JavaScript, the same without, a GP sending without consent, an
+assistant who cannot send, and the standalone launch. The EHR's server and the recipients' are two servers
+(conftest.py), so each journey checks what left the practice and what stayed.
 
 Every step is screenshotted to tests/artifacts/<journey>/ and checked with axe-core (no serious or
 critical violation) and for Content-Security-Policy errors.
@@ -10,13 +12,36 @@ import re
 
 from playwright.sync_api import expect
 
+from service.fhir import urls
 from service.fhir.client import FhirClient
+from tests.browser.conftest import RECIPIENTS_NAME
 
 PANEL = "#panel"
 
 
 def sr_ids(page) -> list[str]:
     return [t.strip() for t in page.locator("code.sr-id").all_inner_texts()]
+
+
+def found(base_url: str, rtype: str, identifier: str) -> list[dict]:
+    with FhirClient(base_url) as fhir:
+        return [e["resource"] for e in fhir.search(rtype, {"identifier": identifier}).get("entry", [])]
+
+
+def holdings(base_url: str) -> dict[str, int]:
+    """What a server holds of everything a referral could bring, counted."""
+    with FhirClient(base_url) as fhir:
+        return {t: fhir.search(t, {"_summary": "count"})["total"]
+                for t in ("Patient", "ServiceRequest", "Task", "Consent", "Provenance", "QuestionnaireResponse")}
+
+
+def internal_stayed_in_the_practice(live_app, submission: str, recipient: str = "poh-jeugd") -> None:
+    """The internal referral is a ServiceRequest and a Task in the EHR, and nowhere at the recipients."""
+    referral, task = f"{urls.ID_REFERRAL}|{submission}:{recipient}", f"{urls.ID_TASK}|{submission}:{recipient}"
+    [sr] = found(live_app.fhir, "ServiceRequest", referral)
+    [owned] = found(live_app.fhir, "Task", task)
+    assert owned["focus"] == {"reference": f"ServiceRequest/{sr['id']}"} and owned["owner"]["display"].startswith("POH Jeugd")
+    assert found(live_app.recipients, "ServiceRequest", referral) == [] and found(live_app.recipients, "Task", task) == []
 
 
 def test_gp_with_javascript(journey, live_app):
@@ -72,33 +97,52 @@ def test_gp_with_javascript(journey, live_app):
 
     page.wait_for_url("**/form/review")
     jgz = page.locator("article.review-recipient").filter(has_text="Regiocoördinator")
-    expect(jgz).to_contain_text("Huiselijk geweld; Financiële problematiek; Taalbarrière")
-    expect(jgz).to_contain_text("Wil hulp bij geldzaken.")
+    expect(jgz.locator(".destination")).to_have_text(RECIPIENTS_NAME)  # the destination's name from KS_DESTINATIONS
+    gets, nothing = jgz.locator(".gets"), jgz.locator(".gets-nothing")
+    expect(gets).to_contain_text("de aangevinkte signalen: Huiselijk geweld; Financiële problematiek; Taalbarrière")
+    expect(gets).to_contain_text("de hulpvraag: ‘Wil hulp bij geldzaken.’")
+    expect(gets).to_contain_text("naam, BSN, geslacht, geboortedatum, adres, telefoon en e-mail")
+    expect(nothing).to_be_hidden()
+    poh = page.locator("article.review-recipient").filter(has_text="POH Jeugd")
+    expect(poh.locator(".destination")).to_have_text("blijft in de praktijk (EPD)")
+    expect(page.locator("#never-leaves")).to_contain_text("de kindcheck")
     box = page.locator("#consent-for-regiocoordinator-jgz")
     expect(box).to_be_checked()
-    box.uncheck()
+    box.uncheck()  # at once: what the recipient would get goes, "krijgt niets" comes
     expect(page.locator("#consent-state-regiocoordinator-jgz")).to_contain_text("Wordt NIET verstuurd")
+    expect(gets).to_be_hidden()
+    expect(nothing).to_be_visible()
+    expect(nothing).to_have_text(f"niets — zonder toestemming gaat er niets naar {RECIPIENTS_NAME}.")
+    expect(page.locator("#nothing-external")).to_be_visible()
+    j.check("review-no-consent")
     box.check()
     expect(page.locator("#consent-state-regiocoordinator-jgz")).to_have_text("Wordt verstuurd.")
+    expect(gets).to_be_visible()
+    expect(nothing).to_be_hidden()
+    expect(page.locator("#nothing-external")).to_be_hidden()
     j.check("review")
 
     page.get_by_role("button", name="Versturen en vastleggen").click()
     page.wait_for_url("**/form/sent")
     expect(page.locator(".state-value")).to_have_text("afgeleverd")
     ids = sr_ids(page)
-    assert len(ids) == 2
+    assert len(ids) == 1  # the JGZ's; the POH Jeugd's stays in the practice
+    expect(page.locator(".sent-list li").filter(has_text="POH Jeugd")).to_contain_text("interne verwijzing: blijft in de praktijk, vastgelegd in het EPD")
+    expect(page.locator(".sent-list li").filter(has_text="Regiocoördinator")).to_contain_text(f"naar {RECIPIENTS_NAME}: afgeleverd")
     expect(page.locator("#summary")).to_have_value(re.compile("Signalen: Huiselijk geweld"))
     expect(page.locator("#copy-summary")).to_be_visible()
     expect(page.locator(".ehr-ok")).to_contain_text("QuestionnaireResponse/")  # written back with the launch's token
     j.check("sent")
-    with FhirClient(live_app.fhir) as fhir:
-        for sr_id in ids:
-            sr = fhir.read("ServiceRequest", sr_id)
-            assert sr["subject"]["reference"] == "Patient/demo-pregnant" and sr["status"] == "active"
-    # A new form for the same patient shows what was sent, as it stands at the recipients
+    with FhirClient(live_app.recipients) as fhir:  # at the recipients: their referral, for the patient they now know by BSN
+        sr = fhir.read("ServiceRequest", ids[0])
+        patient = fhir.read(*sr["subject"]["reference"].split("/"))
+        assert sr["status"] == "active" and patient["identifier"][0]["value"] == "999990020"
+    internal_stayed_in_the_practice(live_app, sr["identifier"][0]["value"].rsplit(":", 1)[0])
+    # A new form for the same patient shows what was sent, as it stands at the recipients, and the internal one
     page.get_by_role("button", name="Nieuw formulier voor deze patiënt").click()
     page.wait_for_url("**/form")
     expect(page.locator(".earlier")).to_contain_text("aangevraagd, nog niet opgepakt")
+    expect(page.locator(".earlier")).to_contain_text("POH Jeugd (eigen praktijk) (intern, in de praktijk)")
     j.check("form-earlier-referrals")
 
 
@@ -131,20 +175,57 @@ def test_gp_without_javascript(journey, live_app):
     j.check("meldcode")
     page.get_by_role("button", name="Verder naar controleren").click()
     page.wait_for_url("**/form/review")
+    jgz = page.locator("article.review-recipient").filter(has_text="Regiocoördinator")
     expect(page.locator("#consent-state-regiocoordinator-jgz")).to_contain_text("Wordt NIET verstuurd")
+    expect(jgz.locator(".gets-nothing")).to_be_visible()  # without JavaScript the server's page says it
+    expect(jgz.locator(".gets")).to_be_hidden()
     page.get_by_label(re.compile("toestemming om deze gegevens te delen met Regiocoördinator")).check()
     page.get_by_label("Schriftelijk", exact=True).check()
     page.get_by_role("button", name="Toestemming vastleggen en overzicht bijwerken").click()
     expect(page.locator("#consent-state-regiocoordinator-jgz")).to_have_text("Wordt verstuurd.")
+    expect(jgz.locator(".gets")).to_contain_text("de vastgelegde toestemming: schriftelijk")
+    expect(jgz.locator(".gets-nothing")).to_be_hidden()
     j.check("review-consent")
     page.get_by_role("button", name="Versturen en vastleggen").click()
     page.wait_for_url("**/form/sent")
     ids = sr_ids(page)
-    assert len(ids) == 2  # two urgent signals: complex, so the POH Jeugd too
+    assert len(ids) == 1  # two urgent signals: complex, so the POH Jeugd too, but in the practice
+    expect(page.locator(".sent-list li").filter(has_text="POH Jeugd")).to_contain_text("interne verwijzing")
     expect(page.locator("#copy-summary")).to_be_hidden()  # the copy button needs JavaScript; the text is selectable
     j.check("sent")
-    with FhirClient(live_app.fhir) as fhir:
-        assert fhir.read("ServiceRequest", ids[0])["priority"] == "urgent"
+    with FhirClient(live_app.recipients) as fhir:
+        sr = fhir.read("ServiceRequest", ids[0])
+        assert sr["priority"] == "urgent"
+    internal_stayed_in_the_practice(live_app, sr["identifier"][0]["value"].rsplit(":", 1)[0])
+
+
+def test_gp_sends_without_consent_and_nothing_leaves(journey, live_app):
+    """No consent for the JGZ: the review says it gets nothing, the confirmation says nothing left the practice
+    (never "afgeleverd"), and the recipients' server holds exactly what it held before."""
+    j = journey()
+    page = j.page
+    j.launch("demo-pregnant")
+    page.get_by_label("Dak- of thuisloos", exact=True).check()
+    page.locator("#f-substance-addiction").check()
+    expect(page.locator(f"{PANEL} .recipient").filter(has_text="POH Jeugd")).to_be_visible()
+    page.get_by_role("button", name="Controleren en verder").click()
+    page.wait_for_url("**/form/review")
+    jgz = page.locator("article.review-recipient").filter(has_text="Regiocoördinator")
+    expect(page.locator("#consent-for-regiocoordinator-jgz")).not_to_be_checked()
+    expect(jgz.locator(".gets-nothing")).to_be_visible()
+    expect(page.locator("#nothing-external")).to_contain_text("Er gaat niets buiten de praktijk.")
+    j.check("review-nothing-out")
+    before = holdings(live_app.recipients)
+    page.get_by_role("button", name="Versturen en vastleggen").click()
+    page.wait_for_url("**/form/sent")
+    expect(page.locator(".state-value")).to_have_text("vastgelegd; niets verstuurd buiten de praktijk")
+    expect(page.locator(".nothing-sent")).to_have_text("Niets verstuurd buiten de praktijk.")
+    expect(page.locator(".not-sent")).to_contain_text("Niets verstuurd naar Regiocoördinator")
+    expect(page.locator("main")).not_to_contain_text("afgeleverd")
+    expect(page.locator("#summary")).to_have_value(re.compile("Niets verstuurd buiten de praktijk."))
+    assert sr_ids(page) == []
+    j.check("sent-nothing-out")
+    assert holdings(live_app.recipients) == before
 
 
 def test_assistant_cannot_send(journey, live_app):
@@ -168,11 +249,13 @@ def test_assistant_cannot_send(journey, live_app):
     expect(page.get_by_text("Versturen mag alleen de huisarts of de POH Jeugd")).to_be_visible()
     j.check("review-no-send")
     token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+    before = holdings(live_app.recipients)
     r = j.context.request.post(j.url("/form/send"), form={"csrf_token": token, "consent-for-regiocoordinator-jgz": "true",
                                                           "consent-method": "verbal"})
     assert r.status == 403 and "Versturen mag alleen de huisarts of de POH Jeugd" in r.text()
     with FhirClient(live_app.fhir) as fhir:
         assert fhir.search("ServiceRequest", {"subject": "Patient/demo-child-1y"}).get("entry", []) == []
+    assert holdings(live_app.recipients) == before  # and nothing reached the recipients
     # English, kept for the session (no patient data in the cookie or URL)
     page.get_by_role("link", name="Terug naar het formulier").click()
     page.get_by_role("button", name="English").click()

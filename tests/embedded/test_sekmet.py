@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import requests
 import yaml
@@ -62,6 +64,12 @@ def test_make_run_stops_its_fhir_server_on_sigterm(tmp_path):
         assert requests.get(f"http://127.0.0.1:{fhir_port}/fhir/metadata", timeout=5).status_code == 200
         service.send_signal(signal.SIGTERM)
         assert service.wait(30) == 0
+        output = service.stdout.read()
+        recipients = re.findall(r"Recipients' server for destination [a-z-]+: (http://\S+)", output)
+        assert len(recipients) == 3, output  # one per destination the mappings name, each its own server
+        for base in recipients:
+            with pytest.raises(requests.ConnectionError):
+                requests.get(f"{base}/metadata", timeout=5)
         with pytest.raises(requests.ConnectionError):  # the embedded server went with it
             requests.get(f"http://127.0.0.1:{fhir_port}/fhir/metadata", timeout=5)
     finally:

@@ -17,7 +17,8 @@ from service.referrals.submit import Pusher, Submitter
 from tests.factories import make_qr
 from tests.faultproxy import FaultProxy
 
-COMPLEX = dict(signals=("homeless", "substance-addiction"))  # two recipients: JGZ coordinator and POH Jeugd
+COMPLEX = dict(signals=("homeless", "substance-addiction"))  # two recipients: JGZ coordinator and POH Jeugd (internal)
+GGD = "ggd-zuid-limburg"  # the JGZ coordinator's destination; with only KS_FHIR_BASE_URL it is that server
 
 
 def start(tmp_path, port=None):
@@ -42,29 +43,48 @@ def post_qr(app, qr):
     return app.test_client().post("/fhir/QuestionnaireResponse", json=qr)
 
 
+def parameter(response, name: str) -> dict:
+    return next(p for p in response.get_json()["parameter"] if p["name"] == name)
+
+
+def destination_parts(response) -> list[dict]:
+    """Each `destination` part of the answer as {part name: value(s)}."""
+    out = []
+    for p in response.get_json()["parameter"]:
+        if p["name"] == "destination":
+            parts: dict = {}
+            for part in p["part"]:
+                value = part.get("valueString") or part.get("valueCode") or part.get("valueReference", {}).get("reference")
+                parts.setdefault(part["name"], []).append(value)
+            out.append(parts)
+    return out
+
+
 def test_server_down_at_submit_is_queued_then_delivered_once(tmp_path):
     port = free_port()
     app = app_for(tmp_path, f"http://127.0.0.1:{port}/fhir")
     response = post_qr(app, make_qr(**COMPLEX))
     assert response.status_code == 202
-    state = next(p for p in response.get_json()["parameter"] if p["name"] == "state")
-    assert state["valueCode"] == "queued"
+    assert parameter(response, "state")["valueCode"] == "queued"
+    [part] = destination_parts(response)  # the POH Jeugd is internal: one destination only
+    assert part["name"] == [GGD] and part["state"] == ["queued"] and part["recipient"] == ["regiocoordinator-jgz"]
     delivery = app.extensions["ks_delivery"]
     [item] = delivery.outbox.list()
-    assert item.state == "pending" and item.attempts == 1 and item.last_status is None
+    assert item.destination == GGD and item.state == "pending" and item.attempts == 1 and item.last_status is None
 
     server = start(tmp_path, port)  # the server comes back
     try:
-        later = Pusher(delivery.outbox, delivery.pusher.client, delivery.audit, clock=lambda: time.time() + 3600)
+        later = Pusher(delivery.outbox, delivery.pusher.clients, delivery.audit, clock=lambda: time.time() + 3600)
         assert later.push_due() == 1
         assert delivery.outbox.get(item.id).state == "delivered"
         assert later.push_due() == 0  # nothing left: it went out once
-        assert count(server.base_url, "ServiceRequest", subject="Patient/demo-pregnant") == 2
-        assert count(server.base_url, "Task", patient="Patient/demo-pregnant") == 2
+        assert count(server.base_url, "ServiceRequest", subject="Patient/demo-pregnant") == 1  # the JGZ coordinator's
+        assert count(server.base_url, "Task", patient="Patient/demo-pregnant") == 1
         # The same QuestionnaireResponse submitted again: nothing new anywhere.
         again = post_qr(app, make_qr(**COMPLEX))
-        assert again.status_code == 201
-        assert count(server.base_url, "ServiceRequest", subject="Patient/demo-pregnant") == 2
+        assert again.status_code == 201 and parameter(again, "state")["valueCode"] == "delivered"
+        assert count(server.base_url, "ServiceRequest", subject="Patient/demo-pregnant") == 1
+        assert delivery.outbox.get(item.id).attempts == 2  # the resubmission found it delivered: not pushed again
     finally:
         server.stop()
 
@@ -77,11 +97,14 @@ def test_same_bundle_pushed_twice_leaves_one_of_each(tmp_path):
         delivery = app.extensions["ks_delivery"]
         [item] = delivery.outbox.list()
         delivery.pusher.push(item)  # a second push of the very same Bundle (as after a lost answer)
-        for rtype, param in (("ServiceRequest", "subject"), ("Task", "patient")):
-            assert count(server.base_url, rtype, **{param: "Patient/demo-pregnant"}) == 2, rtype  # one per recipient
-        assert count(server.base_url, "Consent", patient="Patient/demo-pregnant") == 1  # one, naming both recipients
+        assert delivery.outbox.get(item.id).state == "delivered"
+        for rtype, param in (("ServiceRequest", "subject"), ("Task", "patient"), ("Consent", "patient")):
+            # one of each for the one external recipient; nothing of the internal POH Jeugd
+            assert count(server.base_url, rtype, **{param: "Patient/demo-pregnant"}) == 1, rtype
+        [provenance] = [e["resource"] for e in item.bundle["entry"] if e["resource"]["resourceType"] == "Provenance"]
         with FhirClient(server.base_url) as client:
-            assert client.read("QuestionnaireResponse", item.id)["id"] == item.id
+            assert client.read("Provenance", provenance["id"])["id"] == provenance["id"]  # PUT: updated, never copied
+            assert len(client.search("Provenance", {}).get("entry", [])) == 1
     finally:
         server.stop()
 
@@ -95,14 +118,14 @@ def test_timeout_after_commit_no_duplicate(tmp_path):
         # The immediate attempt loses the server's answer; the worker's client retries.
         response = post_qr(app, make_qr(**COMPLEX))
         assert proxy.faulted == 1
-        assert count(server.base_url, "ServiceRequest", subject="Patient/demo-pregnant") == 2  # the server did commit
+        assert count(server.base_url, "ServiceRequest", subject="Patient/demo-pregnant") == 1  # the server did commit
         if response.status_code == 202:
-            later = Pusher(delivery.outbox, delivery.pusher.client, delivery.audit, clock=lambda: time.time() + 3600)
+            later = Pusher(delivery.outbox, delivery.pusher.clients, delivery.audit, clock=lambda: time.time() + 3600)
             later.push_due()
         [item] = delivery.outbox.list()
         assert item.state == "delivered"
-        assert count(server.base_url, "ServiceRequest", subject="Patient/demo-pregnant") == 2
-        assert count(server.base_url, "Task", patient="Patient/demo-pregnant") == 2
+        assert count(server.base_url, "ServiceRequest", subject="Patient/demo-pregnant") == 1
+        assert count(server.base_url, "Task", patient="Patient/demo-pregnant") == 1
     finally:
         proxy.close()
         server.stop()
@@ -123,9 +146,11 @@ def test_503_503_201_gives_one_referral(tmp_path, engine):
     sleeps: list[float] = []
     outbox = Outbox(tmp_path / "outbox.sqlite3")
     client = FhirClient(base, retries=3, sleep=sleeps.append)
-    submitter = Submitter(engine, outbox, Pusher(outbox, client))
+    submitter = Submitter(engine, outbox, Pusher(outbox, {GGD: client}))
     result = submitter.submit(make_qr(**COMPLEX))
     assert result.state == "delivered"
+    [state] = result.destinations
+    assert state.destination == GGD and state.recipients == ("regiocoordinator-jgz",) and state.state == "delivered"
     assert len(responses.calls) == 3 and len(sleeps) == 2
     assert [i.state for i in outbox.list()] == ["delivered"]
 
@@ -135,7 +160,7 @@ def test_garbled_body_stays_pending_for_a_later_attempt(tmp_path, engine):
     base = "https://fhir.example.test/fhir"
     responses.post(base, status=200, body="<html>proxy error</html>", content_type="text/html")
     outbox = Outbox(tmp_path / "outbox.sqlite3")
-    submitter = Submitter(engine, outbox, Pusher(outbox, FhirClient(base, retries=0, sleep=lambda s: None)))
+    submitter = Submitter(engine, outbox, Pusher(outbox, {GGD: FhirClient(base, retries=0, sleep=lambda s: None)}))
     result = submitter.submit(make_qr(**COMPLEX))
     assert result.state == "queued"
     [item] = outbox.list()
@@ -149,7 +174,7 @@ def test_400_goes_to_dead_letter_with_the_servers_reason(tmp_path, engine):
                "issue": [{"severity": "error", "code": "processing", "diagnostics": "Resource Patient/demo-pregnant not found"}]}
     responses.post(base, status=400, json=outcome)
     outbox = Outbox(tmp_path / "outbox.sqlite3")
-    submitter = Submitter(engine, outbox, Pusher(outbox, FhirClient(base, retries=3, sleep=lambda s: None)))
+    submitter = Submitter(engine, outbox, Pusher(outbox, {GGD: FhirClient(base, retries=3, sleep=lambda s: None)}))
     result = submitter.submit(make_qr(**COMPLEX))
     assert result.state == "dead" and len(responses.calls) == 1  # never retried
     [item] = outbox.list("dead")
@@ -180,7 +205,7 @@ def test_refused_by_a_real_server_is_a_dead_letter_then_retried_after_the_fix(tm
         assert response.status_code == 502 and response.get_json()["resourceType"] == "OperationOutcome"
         outbox = app.extensions["ks_delivery"].outbox
         [item] = outbox.list("dead")
-        assert item.last_status == 401
+        assert item.destination == GGD and item.last_status == 401
         key_file = tmp_path / "key.pem"
         key_file.write_bytes(key.as_pem(private=True))
         fixed = app_for(tmp_path, server.base_url, fhir_auth="backend-services",

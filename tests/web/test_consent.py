@@ -29,10 +29,17 @@ def test_internal_recipients_need_no_consent(engine):
 
 def test_extract_through_the_scoped_engine_has_no_referral_for_the_unconsented(engine):
     scoped = ConsentScopedEngine(engine, frozenset({"verloskundige"}))
-    bundle = scoped.extract(make_qr(**TWO), "voorbeeldstad").bundle
-    codes = [e["resource"]["code"]["coding"][0]["code"] for e in bundle["entry"] if e["resource"]["resourceType"] == "ServiceRequest"]
-    assert codes == ["verloskundige"]
-    assert sum(e["resource"]["resourceType"] == "Consent" for e in bundle["entry"]) == 1
+    bundles = scoped.extract(make_qr(**TWO), "voorbeeldstad").bundles
+    # the practice's record: the one consented referral and its Consent, nothing for centrum-jong
+    record = [e["resource"] for e in bundles.record["entry"]]
+    assert [r["code"]["coding"][0]["code"] for r in record if r["resourceType"] == "ServiceRequest"] == ["verloskundige"]
+    assert sum(r["resourceType"] == "Consent" for r in record) == 1
+    # and a delivery to the midwives' destination only: centrum-jong's destination gets no Bundle at all
+    assert [(d.destination, d.recipients) for d in bundles.deliveries] == [("verloskundigen-voorbeeldstad", ("verloskundige",))]
+    sent = [e["resource"] for e in bundles.deliveries[0].bundle["entry"]]
+    assert [r["code"]["coding"][0]["code"] for r in sent if r["resourceType"] == "ServiceRequest"] == ["verloskundige"]
+    assert sum(r["resourceType"] == "Consent" for r in sent) == 1
+    assert "centrum-jong" not in str(bundles.deliveries[0].bundle)
 
 
 def test_the_apps_submitter_unless_some_were_left_out(web_app):

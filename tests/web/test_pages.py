@@ -6,8 +6,10 @@ from __future__ import annotations
 import logging
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
+import yaml
 
 from service.demo import PRACTICE_AGB, PRACTICE_NAME
 from service.fhir import urls
@@ -34,6 +36,11 @@ PREGNANT = {"phase": "pregnant", "due-date": "2027-03-01"}
 
 def text_of(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def article(review: str, recipient: str) -> str:
+    """The text of one recipient's part of the review."""
+    return text_of(review.split(f'data-recipient="{recipient}"')[1].split("</article>")[0])
 
 
 # ------------------------------------------------------------------------------------------- the form
@@ -195,12 +202,27 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
                                         "meldcode-informed": "no", "meldcode-not-informed-reason": "Niet veilig: partner aanwezig.",
                                         "meldcode-facts": "Blauwe plek op arm gezien."}, token)
     assert r.status_code == 303 and r.headers["Location"] == "/form/review"
-    # 3. review: exactly what goes to whom
+    # 3. review: exactly what goes where, and what does not
     review = page(client, "/form/review")
     text = text_of(review)
     assert "Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD)" in text and "POH Jeugd (eigen praktijk)" in text
     assert "GGD Zuid Limburg — Jeugdgezondheidszorg Maastricht-Heuvelland" in text
-    assert "Huiselijk geweld; Financiële problematiek; Taalbarrière" in text and "Wil graag hulp bij geldzaken." in text
+    jgz, poh = article(review, "regiocoordinator-jgz"), article(review, "poh-jeugd")
+    # without KS_DESTINATIONS the destination's name is the one the mappings give it
+    assert "Gaat naar GGD Zuid Limburg" in jgz
+    for part in ("naam, BSN, geslacht, geboortedatum, adres, telefoon en e-mail", "voorkeurstaal",
+                 "fase en datum: Zwanger, uitgerekende datum 01-03-2027",
+                 "de aangevinkte signalen: Huiselijk geweld; Financiële problematiek; Taalbarrière",
+                 "het niveau: urgent kwetsbaar", "de hulpvraag: ‘Wil graag hulp bij geldzaken.’", "de vastgelegde toestemming"):
+        assert part in jgz, part
+    assert "Krijgt niet:" not in jgz  # the default: the whole DOMAIN.md §3.1 set
+    assert "Gaat naar blijft in de praktijk (EPD)" in poh and "Er gaat niets buiten de praktijk" in poh
+    assert "wordt vastgelegd in het EPD, niet verstuurd" in poh
+    never = text_of(review.split('id="never-leaves"')[1].split("</div>")[0])
+    for part in ("de volledige vragenlijst", "de kindcheck", "uw eigen oordeel over het niveau en de reden daarvoor",
+                 "de aantekeningen bij de meldcode"):
+        assert part in never, part
+    assert 'id="nothing-external" hidden' in review  # consent ticked: something does leave
     assert "regel jgz-pregnant-or-young-child" in text and "regel poh-jeugd-complex" in text
     assert 'id="consent-for-regiocoordinator-jgz" name="consent-for-regiocoordinator-jgz" value="true" checked' in review
     assert 'consent-for-poh-jeugd' not in review  # internal: no consent asked, the patient is told
@@ -210,41 +232,58 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     assert r.status_code == 303 and r.headers["Location"] == "/form/sent"
     sent = page(client, "/form/sent")
     ids = re.findall(r'<code class="sr-id">([^<]+)</code>', sent)
-    assert len(ids) == 2 and "afgeleverd" in sent
-    for sr_id in ids:  # really on the recipients' server
-        sr = recipients.read("ServiceRequest", sr_id)
-        assert sr["subject"] == {"reference": "Patient/demo-pregnant"}
-        # The requester is the practice the registry names for this EHR (DESIGN.md "Trust"), by its AGB-Z code.
-        assert sr["requester"] == {"reference": "#requester", "display": PRACTICE_NAME}
-        assert sr["contained"][0]["organization"]["identifier"] == {"system": urls.AGB_Z, "value": PRACTICE_AGB}
+    assert len(ids) == 1 and "afgeleverd" in sent  # the JGZ's; the POH Jeugd's stays in the practice
+    assert "POH Jeugd (eigen praktijk) — interne verwijzing: blijft in de praktijk, vastgelegd in het EPD" in text_of(sent)
+    [sr_id] = ids  # really on the recipients' server
+    sr = recipients.read("ServiceRequest", sr_id)
+    assert sr["code"]["coding"][0]["code"] == "regiocoordinator-jgz"
+    assert sr["subject"] == {"reference": "Patient/demo-pregnant"}  # found there by BSN
+    # The requester is the practice the registry names for this EHR (DESIGN.md "Trust"), by its AGB-Z code.
+    assert sr["requester"] == {"reference": "#requester", "display": PRACTICE_NAME}
+    requester = next(c for c in sr["contained"] if c["resourceType"] == "PractitionerRole")
+    assert requester["organization"]["identifier"] == {"system": urls.AGB_Z, "value": PRACTICE_AGB}
     work = web_app.extensions["ks_forms"].work(client.ctx.session_id)
     qr_id = work.result["submission"]
-    qr = recipients.read("QuestionnaireResponse", qr_id)
-    assert index_answers(qr).code("consent-method") == "written"
+    # the recipient's answers travel inside its ServiceRequest, reduced (no kindcheck, no own judgement) ...
+    answers = next(c for c in sr["contained"] if c["resourceType"] == "QuestionnaireResponse")
+    assert index_answers(answers).code("consent-method") == "written"
+    assert index_answers(answers).first("children-in-household") is None
+    # ... and the practice's complete response, the POH Jeugd's ServiceRequest and its Task are not there at all
+    assert recipients.search("QuestionnaireResponse", {"_id": qr_id}).get("entry", []) == []
+    assert recipients.search("ServiceRequest", {"identifier": f"{urls.ID_REFERRAL}|{qr_id}:poh-jeugd"}).get("entry", []) == []
+    assert recipients.search("Task", {"identifier": f"{urls.ID_TASK}|{qr_id}:poh-jeugd"}).get("entry", []) == []
     # The patient went along (identity and contact details from the EHR), found on the recipients' server by BSN
-    [patient] = [e["resource"] for e in web_app.extensions["ks_delivery"].outbox.get(qr_id).bundle["entry"]
-                 if e["resource"]["resourceType"] == "Patient"]
+    [item] = web_app.extensions["ks_delivery"].outbox.for_submission(qr_id)
+    [patient] = [e["resource"] for e in item.bundle["entry"] if e["resource"]["resourceType"] == "Patient"]
     assert patient["identifier"] == [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": "999990020"}]
     assert patient["name"][0]["family"] == "de Boer" and "id" not in patient
     # ... and written back to the EHR with the launch's token, naming the EHR's own patient
     assert ehr.read("QuestionnaireResponse", qr_id)["status"] == "completed"
     assert ehr.read("QuestionnaireResponse", qr_id)["subject"] == {"reference": "Patient/demo-pregnant"}
     assert {f"QuestionnaireResponse/{qr_id}"} < set(work.result["ehr"]["written"])
-    ehr_srs = [e["resource"] for e in ehr.search("ServiceRequest", {"subject": "Patient/demo-pregnant"}).get("entry", [])]
-    assert any(r["supportingInfo"] == [{"reference": f"QuestionnaireResponse/{qr_id}"}] for r in ehr_srs)
-    assert "Ook vastgelegd in het EPD" in sent
+    ehr_srs = [e["resource"] for e in ehr.search("ServiceRequest", {"identifier": f"{urls.ID_REFERRAL}|{qr_id}:regiocoordinator-jgz"})["entry"]]
+    assert [r["supportingInfo"] for r in ehr_srs] == [[{"reference": f"QuestionnaireResponse/{qr_id}"}]]
+    # the internal referral: a ServiceRequest and a Task for the POH Jeugd in the practice's own EHR
+    [poh_sr] = [e["resource"] for e in ehr.search("ServiceRequest", {"identifier": f"{urls.ID_REFERRAL}|{qr_id}:poh-jeugd"})["entry"]]
+    [poh_task] = [e["resource"] for e in ehr.search("Task", {"identifier": f"{urls.ID_TASK}|{qr_id}:poh-jeugd"})["entry"]]
+    assert poh_sr["subject"] == {"reference": "Patient/demo-pregnant"} and poh_task["for"] == {"reference": "Patient/demo-pregnant"}
+    assert poh_task["owner"] == {"display": "POH Jeugd (eigen praktijk)"} and poh_task["focus"] == {"reference": f"ServiceRequest/{poh_sr['id']}"}
+    assert "Ook vastgelegd in het EPD" in sent and f"Task/{poh_task['id']}" in sent
     # the summary for the HIS
     summary = re.search(r'<textarea id="summary" class="summary" readonly rows="14">(.*?)</textarea>', sent, re.S).group(1)
     for part in ("Signalen: Huiselijk geweld; Financiële problematiek; Taalbarrière", "Meldcode: stappen afgevinkt: 1, 2",
                  "Feiten (Meldcode): Blauwe plek op arm gezien.", "Kindcheck: kinderen in het huishouden: 2",
-                 "Toestemming: schriftelijk", "afgeleverd", "Hulpvraag: Wil graag hulp bij geldzaken.",
+                 "Toestemming: schriftelijk", "Hulpvraag: Wil graag hulp bij geldzaken.",
+                 f"Verstuurd naar Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (GGD Zuid Limburg): afgeleverd (ServiceRequest/{sr_id})",
+                 "Interne verwijzing (in het EPD, niets verstuurd buiten de praktijk): POH Jeugd (eigen praktijk)",
                  "Patiënt geïnformeerd over de zorgen: nee — reden: Niet veilig: partner aanwezig."):
         assert part in summary
     assert re.search(r"stap 1: \d{4}-\d\d-\d\d, PractitionerRole/demo-gp", summary)  # each step with date and user
     assert 'id="copy-summary"' in sent
+    assert "Niets verstuurd buiten de praktijk" not in summary and "Niets verstuurd buiten de praktijk" not in sent
     # the closed loop: the recipient takes up the referral, the practice sees it on the same page
-    assert sent.count("Bij de ontvanger: <strong>aangevraagd, nog niet opgepakt</strong>") == 2
-    [task] = [e["resource"] for e in recipients.search("Task", {"focus": f"ServiceRequest/{ids[0]}"})["entry"]]
+    assert sent.count("Bij de ontvanger: <strong>aangevraagd, nog niet opgepakt</strong>") == 1
+    [task] = [e["resource"] for e in recipients.search("Task", {"focus": f"ServiceRequest/{sr_id}"})["entry"]]
     recipients.update({**task, "status": "accepted", "businessStatus": {"text": "Intake gepland"}})
     again = page(client, "/form/sent")
     assert "Bij de ontvanger: <strong>geaccepteerd</strong> (Intake gepland)" in again
@@ -253,29 +292,74 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     earlier = text_of(page(other))
     assert "Eerder verwezen vanuit de praktijk" in earlier
     assert "Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD): bij de ontvanger geaccepteerd (Intake gepland)" in earlier
-    assert "POH Jeugd (eigen praktijk): bij de ontvanger aangevraagd, nog niet opgepakt" in earlier
+    assert "POH Jeugd (eigen praktijk) (intern, in de praktijk)" in earlier  # its Task is in the EHR, not at a recipient
     assert "Eerder verwezen" not in page(as_user("demo-child-1y"))  # another patient: nothing
     # every access audited, by the launch's user
     events = [(a["event"], a["outcome"], a["who"]) for a in web_app.extensions["ks_delivery"].audit.entries("Patient/demo-pregnant")]
     assert ("populate", "0", "PractitionerRole/demo-gp") in events and ("submit", "0", "PractitionerRole/demo-gp") in events
     assert ("patient-read", "0", "PractitionerRole/demo-gp") in events
-    assert sum(1 for e in events if e[0] == "ehr-write" and e[1] == "0") == 3
+    assert sum(1 for e in events if e[0] == "ehr-write" and e[1] == "0") == 4  # response, two ServiceRequests, the Task
     # sending again (a double click) creates nothing new
     assert post(client, "/form/send", {"consent-for-regiocoordinator-jgz": "true"}, token).headers["Location"] == "/form/sent"
 
 
-def test_review_without_consent_blocks_external_and_keeps_internal(as_user, recipients):
+DELIVERED_TYPES = ("Patient", "ServiceRequest", "Task", "Consent", "Provenance", "QuestionnaireResponse")
+
+
+def held(client, rtype: str, **params) -> int:
+    """How many `rtype` resources a server holds (matching `params`)."""
+    return client.search(rtype, {**params, "_summary": "count"})["total"]
+
+
+def holdings(client) -> dict[str, int]:
+    """Everything a destination Bundle could have put on a server, counted."""
+    return {rtype: held(client, rtype) for rtype in DELIVERED_TYPES}
+
+
+def test_without_consent_nothing_leaves_and_the_internal_referral_stays_in_the_practice(as_user, recipients, ehr):
+    """No consent for the JGZ: the recipients' server receives nothing at all (counted there), the review said so
+    before, the confirmation and the HIS summary say so after and never say "afgeleverd"; the POH Jeugd's
+    referral is in the EHR (ServiceRequest + Task) and in the practice's list of earlier referrals."""
     client = as_user("demo-pregnant")
     token = csrf_of(page(client))
-    post(client, "/form/review", {**PREGNANT, "homeless": "true", "substance-addiction": "true"}, token)
+    post(client, "/form/review", {**PREGNANT, "homeless": "true", "substance-addiction": "true", "note": "Zoekt woonruimte."}, token)
     review = page(client, "/form/review")
     assert 'id="consent-for-regiocoordinator-jgz" name="consent-for-regiocoordinator-jgz" value="true" aria' in review  # not pre-ticked
     assert "Wordt NIET verstuurd: geen toestemming." in review
+    assert "Krijgt niets — zonder toestemming gaat er niets naar GGD Zuid Limburg." in text_of(re.sub(
+        r'<div class="gets" data-gets="regiocoordinator-jgz" hidden>.*?</div>', "", review, flags=re.S))  # as it reads
+    assert re.search(r'<div class="gets" data-gets="regiocoordinator-jgz" hidden>', review)  # what it would get: shown only once ticked
+    assert "Gaat naar blijft in de praktijk (EPD)" in article(review, "poh-jeugd")
+    assert re.search(r'<p class="nothing-external" id="nothing-external">\s*<strong>Er gaat niets buiten de praktijk.</strong>', review)
+    before, patients_srs = holdings(recipients), held(recipients, "ServiceRequest", subject="Patient/demo-pregnant")
     r = post(client, "/form/send", {}, token)
     sent = page(client, r.headers["Location"])
-    assert "Niet verstuurd (geen toestemming): Regiocoördinator" in sent
-    [sr_id] = re.findall(r'<code class="sr-id">([^<]+)</code>', sent)
-    assert recipients.read("ServiceRequest", sr_id)["code"]["coding"][0]["code"] == "poh-jeugd"
+    assert holdings(recipients) == before  # not one resource, of any type, reached the recipients' server
+    assert held(recipients, "ServiceRequest", subject="Patient/demo-pregnant") == patients_srs
+    text = text_of(sent)
+    assert "Niets verstuurd buiten de praktijk." in text
+    assert "Niets verstuurd naar Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (geen toestemming)." in text
+    assert "afgeleverd" not in sent.lower() and "Vastgelegd en verstuurd" not in text and 'class="sr-id"' not in sent
+    assert "Status: vastgelegd; niets verstuurd buiten de praktijk" in text
+    assert "POH Jeugd (eigen praktijk) — interne verwijzing: blijft in de praktijk, vastgelegd in het EPD" in text
+    summary = re.search(r'<textarea id="summary" class="summary" readonly rows="14">(.*?)</textarea>', sent, re.S).group(1)
+    for part in ("Interne verwijzing (in het EPD, niets verstuurd buiten de praktijk): POH Jeugd (eigen praktijk)",
+                 "Niets verstuurd naar Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (geen toestemming)",
+                 "Niets verstuurd buiten de praktijk."):
+        assert part in summary, part
+    assert "afgeleverd" not in summary and "Verstuurd naar" not in summary
+    # the POH Jeugd's referral: in the practice's EHR, a ServiceRequest and a Task owned by that role
+    sub = client.application.extensions["ks_forms"].work(client.ctx.session_id).result["submission"]
+    [sr] = [e["resource"] for e in ehr.search("ServiceRequest", {"identifier": f"{urls.ID_REFERRAL}|{sub}:poh-jeugd"})["entry"]]
+    [task] = [e["resource"] for e in ehr.search("Task", {"identifier": f"{urls.ID_TASK}|{sub}:poh-jeugd"})["entry"]]
+    assert sr["code"]["coding"][0]["code"] == "poh-jeugd" and sr["subject"] == {"reference": "Patient/demo-pregnant"}
+    assert task["owner"] == {"display": "POH Jeugd (eigen praktijk)"} and task["status"] == "requested"
+    assert task["focus"] == {"reference": f"ServiceRequest/{sr['id']}"}
+    assert ehr.search("ServiceRequest", {"identifier": f"{urls.ID_REFERRAL}|{sub}:regiocoordinator-jgz"}).get("entry", []) == []
+    # ... and in the practice's own list of earlier referrals, marked as internal
+    earlier = text_of(page(as_user("demo-pregnant", user="demo-poh")).split('class="earlier"')[1].split("</section>")[0])
+    assert "POH Jeugd (eigen praktijk) (intern, in de praktijk)" in earlier
+    assert "vastgelegd; niets verstuurd buiten de praktijk" in earlier and "Regiocoördinator" not in earlier
 
 
 def test_consent_without_method_is_asked_again(as_user):
@@ -297,25 +381,53 @@ def test_no_js_consent_button_updates_the_overview(as_user):
     assert "Wordt verstuurd." in review
 
 
+def destinations_file(folder, **servers) -> Path:
+    """A KS_DESTINATIONS file: destination id -> (display name, base URL)."""
+    path = folder / "destinations.yaml"
+    path.write_text(yaml.safe_dump({"destinations": [{"id": k, "name": name, "base_url": url}
+                                                     for k, (name, url) in servers.items()]}), encoding="utf-8")
+    return path
+
+
 def test_consent_per_recipient_only_consented_recipients_get_the_referral(tmp_path, recipients_server, ehr_server, as_user,
                                                                          recipients):
-    """Region voorbeeldstad (the registered practice's) sends a pregnant, urgent case to two recipients that
-    each need consent."""
-    app = make_app(tmp_path, recipients_server, ehr=ehr_server, region="voorbeeldstad")
+    """Region voorbeeldstad (the registered practice's) sends a pregnant, urgent case to two recipients at two
+    destinations, each needing consent. The review names each destination as the deployment does and what each
+    gets (the midwives: no signals, no help question); only the consented one's destination is sent to (the other
+    one's server is not even running: a single attempt would leave its item waiting in the outbox)."""
+    destinations = destinations_file(tmp_path, **{
+        "centrum-jong-voorbeeldstad": ("Centrum Jong Voorbeeldstad (jeugdgezondheidszorg)", "http://127.0.0.1:9/fhir"),
+        "verloskundigen-voorbeeldstad": ("Verloskundigen Voorbeeldstad", recipients_server),
+        "ggd-zuid-limburg": ("GGD Zuid Limburg", recipients_server)})  # the other region's: every one must be defined
+    app = make_app(tmp_path, recipients_server, ehr=ehr_server, region="voorbeeldstad", destinations=destinations)
     client = as_user("demo-pregnant", app=app)
     token = csrf_of(page(client))
-    post(client, "/form/review", {**PREGNANT, "homeless": "true", "consent-given": "true", "consent-method": "verbal"}, token)
+    post(client, "/form/review", {**PREGNANT, "homeless": "true", "consent-given": "true", "consent-method": "verbal",
+                                  "note": "Graag snel contact."}, token)
     review = page(client, "/form/review")
     boxes = re.findall(r'name="(consent-for-[a-z-]+)" value="true" checked', review)
     assert boxes == ["consent-for-centrum-jong", "consent-for-verloskundige"]
+    centrum, midwife = article(review, "centrum-jong"), article(review, "verloskundige")
+    assert "Gaat naar Centrum Jong Voorbeeldstad (jeugdgezondheidszorg)" in centrum
+    assert "de aangevinkte signalen: Dak- of thuisloos" in centrum and "de hulpvraag: ‘Graag snel contact.’" in centrum
+    assert "Gaat naar Verloskundigen Voorbeeldstad" in midwife and "het niveau: urgent kwetsbaar" in midwife
+    assert "Krijgt niet: de aangevinkte signalen, de hulpvraag." in midwife
+    assert "Dak- of thuisloos" not in midwife.split("Waarom")[0] and "Graag snel contact." not in midwife
     r = post(client, "/form/send", {"consent-for-verloskundige": "true", "consent-method": "verbal"}, token)
     sent = page(client, r.headers["Location"])
     [sr_id] = re.findall(r'<code class="sr-id">([^<]+)</code>', sent)
-    assert recipients.read("ServiceRequest", sr_id)["code"]["coding"][0]["code"] == "verloskundige"
-    assert "Niet verstuurd (geen toestemming): Centrum" in text_of(sent)
+    sr = recipients.read("ServiceRequest", sr_id)
+    assert sr["code"]["coding"][0]["code"] == "verloskundige"
+    assert "Verloskundigenpraktijk De Voorbeeld — naar Verloskundigen Voorbeeldstad: afgeleverd" in text_of(sent)
+    assert "Niets verstuurd naar Centrum Jong Voorbeeldstad (JGZ) (geen toestemming)." in text_of(sent)
+    # what the review said the midwives do not get, they did not get
+    assert "note" not in sr and [c["coding"][0]["system"] for c in sr["reasonCode"]] == [urls.CS_LEVEL]
+    answers = next(c for c in sr["contained"] if c["resourceType"] == "QuestionnaireResponse")
+    assert {i["linkId"] for i in answers["item"]} == {"context", "consent"}
     result = app.extensions["ks_forms"].work(client.ctx.session_id).result
-    bundle = app.extensions["ks_delivery"].outbox.get(result["submission"]).bundle
-    types = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    [item] = app.extensions["ks_delivery"].outbox.for_submission(result["submission"])  # none for Centrum Jong
+    assert item.destination == "verloskundigen-voorbeeldstad" and item.state == "delivered"
+    types = [e["resource"]["resourceType"] for e in item.bundle["entry"]]
     assert types.count("ServiceRequest") == 1 and types.count("Consent") == 1 and types.count("Task") == 1
 
 
@@ -326,9 +438,35 @@ def test_advice_and_internal_recipient_on_review(as_user):
     text = text_of(page(client, "/form/review"))
     assert "Preconceptieconsult (eigen praktijk)" in text and "zwangerwijzer.nl" in text
     assert "Interne verwijzing binnen de praktijk" in text
+    consult = article(page(client, "/form/review"), "preconceptie-consult")
+    assert "Gaat naar blijft in de praktijk (EPD)" in consult and "Er gaat niets buiten de praktijk." in consult
+    assert "Wil je het komende jaar zwanger worden? Ja" not in consult  # an internal one lists no shares: all is in the EHR
 
 
-def test_ehr_refusing_the_write_back_is_said_and_the_referral_still_goes(tmp_path_factory, web_app, as_user, recipients):
+def test_the_preconception_consult_is_a_task_in_the_ehr_and_nothing_leaves(as_user, recipients, ehr):
+    client = as_user("demo-preconception")
+    token = csrf_of(page(client))
+    post(client, "/form/review", {"phase": "preconception", "pregnancy-intention": "LA26438-4"}, token)
+    review = page(client, "/form/review")
+    assert re.search(r'<p class="nothing-external" id="nothing-external">', review)  # said before sending ...
+    before = holdings(recipients)
+    sent = text_of(page(client, post(client, "/form/send", {}, token).headers["Location"]))
+    assert holdings(recipients) == before  # ... and so it went
+    assert "Niets verstuurd buiten de praktijk." in sent and "afgeleverd" not in sent
+    assert "Preconceptieconsult (eigen praktijk) — interne verwijzing: blijft in de praktijk, vastgelegd in het EPD" in sent
+    sub = client.application.extensions["ks_forms"].work(client.ctx.session_id).result["submission"]
+    [task] = [e["resource"] for e in ehr.search("Task", {"identifier": f"{urls.ID_TASK}|{sub}:preconceptie-consult"})["entry"]]
+    assert task["owner"] == {"display": "Preconceptieconsult (eigen praktijk)"} and task["for"] == {"reference": "Patient/demo-preconception"}
+    sr = ehr.read(*task["focus"]["reference"].split("/"))
+    assert sr["code"]["coding"][0]["code"] == "preconceptie-consult" and sr["identifier"][0]["value"] == f"{sub}:preconceptie-consult"
+    earlier = text_of(page(as_user("demo-preconception")))
+    assert "Eerder verwezen vanuit de praktijk" in earlier and "Preconceptieconsult (eigen praktijk) (intern, in de praktijk)" in earlier
+
+
+def test_an_ehr_that_refuses_says_so_and_sends_nothing_without_the_patient(tmp_path_factory, web_app, as_user, recipients):
+    """An EHR that refuses every call: the form says so; an external referral is not sent (the recipients would
+    get only the EHR's own Patient/<id>, which names nobody there, or someone else), and an internal one is
+    said to be missing from the EHR."""
     from joserfc.jwk import RSAKey
 
     from tests.web.conftest import _server
@@ -342,15 +480,23 @@ def test_ehr_refusing_the_write_back_is_said_and_the_referral_still_goes(tmp_pat
         html = page(client)
         assert "Het EPD gaf geen toestemming om te lezen (HTTP 401)." in html
         token = csrf_of(html)
+        before = len(recipients.search("ServiceRequest", {}).get("entry", []))
         post(client, "/form/review", {**PREGNANT, "homeless": "true"}, token)
         r = post(client, "/form/send", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "verbal"}, token)
-        sent = page(client, r.headers["Location"])
-        assert "Het EPD gaf geen toestemming om terug te schrijven (HTTP 401)." in sent
-        assert "De verwijzing is wel verstuurd" in sent and "afgeleverd" in sent
-        [sr_id] = re.findall(r'<code class="sr-id">([^<]+)</code>', sent)
-        assert recipients.read("ServiceRequest", sr_id)
+        assert r.status_code == 503 and "Er is niets verstuurd en niets vastgelegd" in r.get_data(as_text=True)
+        assert len(recipients.search("ServiceRequest", {}).get("entry", [])) == before
+        assert web_app.extensions["ks_delivery"].outbox.list() == []
         outcomes = [(a["event"], a["outcome"]) for a in web_app.extensions["ks_delivery"].audit.entries()]
-        assert ("ehr-write", "4") in outcomes and ("populate", "4") in outcomes
+        assert ("patient-read", "4") in outcomes and ("populate", "4") in outcomes
+        # an internal referral lives only in the EHR: when that refuses, the page does not claim it is recorded
+        post(client, "/form/new", {}, token)
+        post(client, "/form/review", {**PREGNANT, "homeless": "true", "substance-addiction": "true"}, token)
+        internal = page(client, post(client, "/form/send", {}, token).headers["Location"])
+        assert "Het EPD gaf geen toestemming om terug te schrijven (HTTP 401)." in internal
+        assert ("ehr-write", "4") in [(a["event"], a["outcome"]) for a in web_app.extensions["ks_delivery"].audit.entries()]
+        assert "interne verwijzing: blijft in de praktijk, maar is NIET vastgelegd in het EPD" in text_of(internal)
+        assert "Een interne verwijzing staat daardoor niet in het EPD." in internal and "De verwijzing is wel verstuurd" not in internal
+        assert "NIET in het EPD vastgelegd, zet haar zelf in het HIS): POH Jeugd (eigen praktijk)" in internal
     finally:
         next(servers, None)
 
@@ -510,11 +656,17 @@ def test_a_queued_referral_shows_delivered_once_it_went_out(tmp_path, recipients
         r = post(client, "/form/send", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "verbal"}, token)
         queued = page(client, r.headers["Location"])
         assert "in de wachtrij" in queued and 'class="sr-id"' not in queued
+        assert "afgeleverd" not in queued.lower() and "Vastgelegd en verstuurd" not in queued  # it has reached nobody yet
+        assert "In de wachtrij voor Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (GGD Zuid Limburg)" in queued
         delivery = app.extensions["ks_delivery"]
         [item] = delivery.outbox.list()
         delivery.pusher.push(item)  # what the background worker does
         delivered = page(client, "/form/sent")
         assert "afgeleverd" in delivered and len(re.findall(r'<code class="sr-id">', delivered)) == 1
         assert "Bij de ontvanger: <strong>aangevraagd, nog niet opgepakt</strong>" in delivered
+        # the summary for the HIS says so too now, not what stood at the moment of sending
+        summary = re.search(r'<textarea id="summary" class="summary" readonly rows="14">(.*?)</textarea>', delivered, re.S).group(1)
+        assert "Verstuurd naar Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (GGD Zuid Limburg): afgeleverd" in summary
+        assert "In de wachtrij" not in summary and "Vastgelegd en verstuurd" in delivered
     finally:
         proxy.close()

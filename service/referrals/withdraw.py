@@ -1,0 +1,66 @@
+"""Withdrawing consent for one recipient after the referral went out (DOMAIN.md §4.3 "withdrawal").
+
+At that recipient's destination only: its Consent becomes `inactive` and its Task `cancelled` with the reason
+(FHIR Workflow: the requester cancels, https://hl7.org/fhir/R4/task.html#statemachine). Each is read by its
+business identifier and written back with If-Match, so a change the recipient made meanwhile is not
+overwritten blindly (a 412 is reported, and the withdrawal can be repeated). Other recipients, at the same
+or another destination, are not touched.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from service.audit import AuditEntry
+from service.errors import Issue, NotFound, ResponseInvalid
+from service.fhir import urls
+from service.referrals.status import recipient_of
+from service.referrals.submit import patient_in_bundle
+
+log = logging.getLogger(__name__)
+WITHDRAWN = {"nl": "Toestemming ingetrokken door de patiënt", "en": "Consent withdrawn by the patient"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Withdrawn:
+    destination: str
+    consent: str | None  # Consent/<id> at the destination, now inactive
+    task: str | None  # Task/<id> at the destination, now cancelled
+
+
+def withdraw_consent(delivery, submission: str, recipient: str, *, who: str, access_point: str) -> Withdrawn:
+    """Set the recipient's Consent inactive and cancel its Task at its destination. NotFound when the submission
+    has no referral to that recipient; ResponseInvalid (nothing changed) while the referral has not been
+    delivered yet, or when the destination has no server here."""
+    item = next((i for i in delivery.outbox.for_submission(submission)
+                 if any(recipient_of(e["resource"]) == recipient for e in i.bundle.get("entry", [])
+                        if e["resource"]["resourceType"] == "ServiceRequest")), None)
+    if item is None:
+        raise NotFound(f"Inzending {submission} heeft geen verwijzing naar {recipient}.",
+                       english=f"Submission {submission} has no referral to {recipient}.")
+    if item.state != "delivered" or delivery.pusher is None or not delivery.pusher.serves(item):
+        raise ResponseInvalid("De verwijzing is nog niet afgeleverd; trek de toestemming in zodra zij is afgeleverd.",
+                              issues=[Issue(code="business-rule", text="De verwijzing is nog niet afgeleverd.",
+                                            english="The referral has not been delivered yet: withdraw once it has.")])
+    client = delivery.pusher.clients[item.destination or ""]
+    key = f"{submission}:{recipient}"
+    changed: dict[str, str | None] = {}
+    for rtype, system, value, change in (
+        ("Consent", urls.ID_CONSENT, f"{key}:consent", lambda r: r.update(status="inactive")),
+        ("Task", urls.ID_TASK, key, lambda r: r.update(status="cancelled", statusReason={"text": WITHDRAWN["nl"]})),
+    ):
+        found = [e["resource"] for e in client.search(rtype, {"identifier": f"{system}|{value}"}).get("entry", [])
+                 if (e.get("resource") or {}).get("resourceType") == rtype]
+        if not found:
+            changed[rtype] = None
+            continue
+        resource = found[0]
+        version = (resource.get("meta") or {}).get("versionId")
+        change(resource)
+        client.update(resource, if_match=version)
+        changed[rtype] = f"{rtype}/{resource['id']}"
+    delivery.audit.record(AuditEntry(event="consent-withdraw", action="U", outcome="0", who=who, patient=patient_in_bundle(item.bundle),
+                                     object=f"{key} → {item.destination}", access_point=access_point))
+    log.info("consent withdrawn for %s at %s", key, item.destination)
+    return Withdrawn(destination=item.destination or "", consent=changed["Consent"], task=changed["Task"])
