@@ -44,6 +44,7 @@ run: install
 	$(BIN)/python -m service.run
 
 test: install system-deps node-deps browser-deps
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 bench: install

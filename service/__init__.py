@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from importlib.metadata import PackageNotFoundError, version
 from typing import Mapping
 
 from flask import Flask
 from flask.sessions import SessionInterface
 
-try:
-    __version__ = version("kansrijke-start")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+source"
+from service.version import __version__
 
 
 def create_app(config: Mapping | None = None) -> Flask:
     """Build the app: settings (KS_* environment, then `config`), the engine, the API blueprint."""
-    from service.api.views import api, register_error_handlers
+    from service.api.views import register_error_handlers
     from service.config import load_settings
     from service.outbox.worker import Housekeeper, OutboxWorker
     from service.referrals.pipeline import Engine
@@ -48,8 +44,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     from service.api.auth import init_app as init_api_auth
 
     init_api_auth(app)
-    app.register_blueprint(api)
-    _register_optional_blueprints(app, settings)
+    _register_blueprints(app, settings)
     register_error_handlers(app)
     if not app.config.get("TESTING"):
         app.extensions["ks_housekeeper"] = Housekeeper(app.extensions, settings.purge_interval).start()
@@ -81,19 +76,19 @@ class _NoFlaskSession(SessionInterface):
         return None
 
 
-def _register_optional_blueprints(app: Flask, settings) -> None:
-    """The SMART launch and the web pages; the sandbox EHR only with KS_SANDBOX=1 (its routes do not exist otherwise)."""
-    import importlib
+def _register_blueprints(app: Flask, settings) -> None:
+    """Every blueprint, here and nowhere else: the API (with SDC $populate), the SMART launch, the practice's
+    pages; the sandbox EHR only with KS_SANDBOX=1 (its routes do not exist otherwise)."""
+    from service.api.populate import populate_api
+    from service.api.views import api
+    from service.smart import views as smart_views
+    from service.web import views as web_views
 
-    for module, name in (("service.smart.views", "smart"), ("service.web.views", "web")):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name not in (module, module.rsplit(".", 1)[0]):
-                raise
-            continue
-        getattr(mod, "init_app", lambda a: None)(app)
-        app.register_blueprint(getattr(mod, name))
+    app.register_blueprint(api)
+    app.register_blueprint(populate_api)
+    for module, blueprint in ((smart_views, smart_views.smart), (web_views, web_views.web)):
+        module.init_app(app)
+        app.register_blueprint(blueprint)
     if settings.sandbox == "on":
         from service.sandbox.views import init_app as init_sandbox, sandbox
 

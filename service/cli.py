@@ -21,7 +21,7 @@ def _settings():
 
 
 def _engine(args):
-    from service import __version__
+    from service.version import __version__
     from service.referrals.pipeline import Engine
 
     settings = _settings()

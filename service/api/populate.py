@@ -18,9 +18,11 @@ from flask import Blueprint, current_app, request
 from service.api.auth import caller, require
 from service.api.views import fhir_response, read_fhir_body
 from service.audit import AuditEntry
+from service.ehr import read_record
 from service.errors import InputInvalid, Issue, NotFound, operation_outcome
 from service.questionnaires.populate import populate, suggestions
 from service.referrals.pipeline import PRACTICE_ZONE
+from service.referrals.wiring import fhir_client
 
 log = logging.getLogger(__name__)
 populate_api = Blueprint("populate_api", __name__, url_prefix="/fhir")
@@ -88,9 +90,6 @@ def _questionnaire(engine, qid: str | None, params: list[dict], issues: list[Iss
 
 
 def _read_locally(patient_id: str, issues: list[Issue]) -> list[dict]:
-    from service.referrals.wiring import fhir_client
-    from service.web.ehr import read_record
-
     settings = current_app.config["KS_SETTINGS"]
     if not settings.fhir_base_url:
         issues.append(Issue(severity="warning", code="not-supported", text="Deze service heeft geen FHIR-server om uit te lezen (local).",

@@ -49,7 +49,7 @@ def read_body(expected: str, names: tuple[str, ...]) -> dict:
 @api.get("/metadata")
 def metadata():
     """CapabilityStatement (https://hl7.org/fhir/R4/capabilitystatement.html) of what this service offers."""
-    from service import __version__
+    from service.version import __version__
 
     op = f"{request.url_root}fhir/OperationDefinition"
     resources = [

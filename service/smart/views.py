@@ -251,8 +251,3 @@ def refresh_launch(ctx: LaunchContext) -> LaunchContext | None:
         ctx, access_token=token["access_token"], expires_at=time.time() + float(token.get("expires_in", 3600)),
         refresh_token=token.get("refresh_token", ctx.refresh_token), scope=token.get("scope", ctx.scope),
     )
-
-
-def ehr_client(ctx: LaunchContext) -> FhirClient:
-    """A FhirClient on the EHR's FHIR server with this launch's access token."""
-    return FhirClient(ctx.iss, auth=BearerTokenAuth(ctx.access_token), retries=1)

@@ -30,7 +30,7 @@ from service.referrals.status import TASK_STATUS_TEXT, recipient_of, referral_st
 from service.smart.session import current_launch, current_practice, launch_required, session_store
 from service.web import security
 from service.web.consent import submitter_for
-from service.web.ehr import RecordRead, ehr_client, read_patient, read_record, write_back
+from service.ehr import RecordRead, ehr_client, read_patient, read_record, write_back
 from service.web.formview import item_views
 from service.web.panel import (
     MELDCODE_STEPS, STATE_TEXT, his_summary_parts, join_summary, panel_model, recipients, share_details, shares_view,
@@ -48,14 +48,11 @@ MAX_FACTS = 2000
 
 
 def init_app(app: Flask) -> None:
-    """The form store, security headers on every response, T() for templates, and the $populate operation."""
-    from service.api.populate import populate_api
-
+    """The form store, security headers on every response, T() for templates."""
     settings = app.config["KS_SETTINGS"]
     app.extensions["ks_forms"] = FormStore(Path(settings.data_dir) / "forms.sqlite3")
     security.install(app)
     app.context_processor(_template_helpers)
-    app.register_blueprint(populate_api)
 
 
 # ---------------------------------------------------------------------------------------------- helpers

@@ -8,7 +8,7 @@ import json
 import responses
 
 from service.fhir.client import FhirClient
-from service.web.ehr import write_back
+from service.ehr import write_back
 from tests.factories import make_qr
 
 

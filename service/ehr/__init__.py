@@ -1,8 +1,9 @@
-"""The EHR's own FHIR server, with the launch's token: read the record for $populate, write the referral back.
+"""The EHR's own FHIR server: read the record for $populate, read the patient, write the referral back. No Flask.
 
-The client comes from the SMART launch (`service.smart.views.ehr_client`, a new one per call). Every failure is turned
-into a plain-words outcome for the page: reading the record is a help, not a condition (the form
-works without it), and writing back is optional (DESIGN.md "EHR write-back is optional").
+The client is the launch's (its FHIR base and bearer token, a new one per use) or, for `$populate local=true`,
+the configured server's. Every failure is turned into a plain-words outcome for the page: reading the record
+is a help, not a condition (the form works without it), and writing back is optional (DESIGN.md "EHR
+write-back is optional").
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from service.fhir.client import location_id
+from service.fhir.client import BearerTokenAuth, FhirClient, location_id
 from service.fhir.errors import FhirAuthError, FhirError, FhirNotFound, FhirServerUnreachable
 from service.questionnaires.populate import ICPC_PREGNANCY, LOINC_DUE_DATE, SCT_PREGNANCY
 from service.fhir import urls
@@ -22,10 +23,8 @@ log = logging.getLogger(__name__)
 
 @contextmanager
 def ehr_client(ctx):
-    """The launch's FhirClient for the EHR (ctx.iss, its bearer token), closed after use."""
-    from service.smart.views import ehr_client as smart_ehr_client
-
-    client = smart_ehr_client(ctx)
+    """A FhirClient on the EHR of a launch (`ctx.iss`, with its access token), closed after use."""
+    client = FhirClient(ctx.iss, auth=BearerTokenAuth(ctx.access_token), retries=1)
     try:
         yield client
     finally:
