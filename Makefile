@@ -45,6 +45,7 @@ run: install
 
 test: install system-deps node-deps browser-deps
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/deptry .
 	$(BIN)/python -m pytest
 
 bench: install

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import random
 import sys
 import time
@@ -47,7 +48,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     args = parser.parse_args()
     docs = realistic_mix(args.n)
-    client = create_app({"TESTING": True}).test_client()
+    client = create_app({"TESTING": True, "data_dir": tempfile.mkdtemp(prefix="ks-extract-bench-")}).test_client()
     engine = client.application.extensions["ks_engine"]
     headers = {"Content-Type": "application/fhir+json"}
 

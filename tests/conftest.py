@@ -27,16 +27,42 @@ def client(app):
     return app.test_client()
 
 
-@pytest.fixture(scope="session")
-def sekmet_demo(tmp_path_factory):
-    """A real sekmet-fhir on loopback with the demo practice, staff, patients and recipients."""
-    from service.embedded import EmbeddedServerFailed, start_sekmet
-    from service.run import load_demo
+class SekmetServers:
+    """The one place the tests start sekmet-fhir: each named server once per test run (with the demo data when
+    asked), stopped at the end. A server that cannot start fails the test that wanted it, saying why."""
 
-    try:
-        server = start_sekmet(tmp_path_factory.mktemp("sekmet-demo"))
-    except EmbeddedServerFailed as exc:
-        pytest.fail(f"sekmet-fhir could not be started: {exc}", pytrace=False)
-    load_demo(server.base_url, "maastricht-heuvelland")
-    yield server
-    server.stop()
+    def __init__(self, tmp_path_factory):
+        self._tmp = tmp_path_factory
+        self._running: dict[str, object] = {}
+
+    def get(self, name: str, *, demo: bool = False, settings: dict | None = None):
+        """The running server `name` (an EmbeddedServer: `.base_url`), started on first use."""
+        from service.embedded import EmbeddedServerFailed, start_sekmet
+        from service.run import load_demo
+
+        if name not in self._running:
+            try:
+                server = start_sekmet(self._tmp.mktemp(f"sekmet-{name}"), settings=settings)
+            except EmbeddedServerFailed as exc:
+                pytest.fail(f"sekmet-fhir ({name}) could not be started: {exc}", pytrace=False)
+            self._running[name] = server
+            if demo:
+                load_demo(server.base_url, "maastricht-heuvelland")
+        return self._running[name]
+
+    def stop_all(self) -> None:
+        for server in self._running.values():
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def sekmet_servers(tmp_path_factory):
+    servers = SekmetServers(tmp_path_factory)
+    yield servers
+    servers.stop_all()
+
+
+@pytest.fixture(scope="session")
+def sekmet_demo(sekmet_servers):
+    """A real sekmet-fhir on loopback with the demo practice, staff, patients and recipients."""
+    return sekmet_servers.get("demo", demo=True)

@@ -13,7 +13,8 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from service.fhir.client import BearerTokenAuth, FhirClient, location_id
+from service.fhir.auth import BearerTokenAuth
+from service.fhir.client import FhirClient, location_id
 from service.fhir.errors import FhirAuthError, FhirError, FhirNotFound, FhirServerUnreachable
 from service.questionnaires.populate import ICPC_PREGNANCY, LOINC_DUE_DATE, SCT_PREGNANCY
 from service.fhir import urls

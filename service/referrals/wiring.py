@@ -7,7 +7,8 @@ from pathlib import Path
 
 from service.audit import AuditLog
 from service.config import Settings
-from service.fhir.client import BackendServicesAuth, BearerTokenAuth, FhirClient
+from service.fhir.auth import BackendServicesAuth, BearerTokenAuth
+from service.fhir.client import FhirClient
 from service.outbox.store import Outbox
 from service.referrals.destinations import Destination, default_destination, load_destinations
 from service.referrals.pipeline import Engine

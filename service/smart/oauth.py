@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from service.fhir.client import CLIENT_ASSERTION_TYPE, sign_client_assertion
+from service.fhir.auth import CLIENT_ASSERTION_TYPE, sign_client_assertion
 from service.registry import RegisteredEhr, transport_ok
 
 log = logging.getLogger(__name__)

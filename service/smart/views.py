@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from flask import Blueprint, Flask, current_app, redirect, render_template, request
 
 from service.fhir import urls
-from service.fhir.client import BearerTokenAuth, FhirClient
+from service.fhir.auth import BearerTokenAuth
+from service.fhir.client import FhirClient
 from service.fhir.errors import FhirError
 from service.registry import EhrRegistry, Practice, RegisteredEhr
 from service.smart.oauth import (

@@ -19,7 +19,8 @@ from service import create_app
 from service.api.auth import ApiClientsInvalid, load_clients
 from service.config import SettingsInvalid
 from service.embedded.sekmet import free_port
-from service.fhir.client import BackendServicesAuth, FhirClient
+from service.fhir.auth import BackendServicesAuth
+from service.fhir.client import FhirClient
 from service.fhir.errors import FhirAuthError
 from tests.factories import make_qr
 

@@ -25,9 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from service.embedded import EmbeddedServerFailed, start_sekmet
 from service.embedded.sekmet import free_port
-from service.run import load_demo
 from service.smart.session import COOKIE_NAME, SessionStore
 from tests.web.helpers import launch_session
 
@@ -41,29 +39,16 @@ AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 SANDBOX = (ROOT / "service" / "sandbox" / "views.py").exists()
 
 
-def _sekmet(folder: Path, demo: bool) -> Iterator[str]:
-    try:
-        server = start_sekmet(folder)
-    except EmbeddedServerFailed as exc:
-        pytest.fail(f"sekmet-fhir could not be started: {exc}", pytrace=False)
-    try:
-        if demo:
-            load_demo(server.base_url, "maastricht-heuvelland")
-        yield server.base_url
-    finally:
-        server.stop()
-
-
 @pytest.fixture(scope="session")
-def fhir_server(tmp_path_factory) -> Iterator[str]:
+def fhir_server(sekmet_servers) -> str:
     """The EHR's server (KS_FHIR_BASE_URL; the sandbox EHR in front of it): the practice's patients and record."""
-    yield from _sekmet(tmp_path_factory.mktemp("browser-fhir"), demo=True)
+    return sekmet_servers.get("browser-fhir", demo=True).base_url
 
 
 @pytest.fixture(scope="session")
-def recipients_server(tmp_path_factory) -> Iterator[str]:
+def recipients_server(sekmet_servers) -> str:
     """The recipients' server: empty at the start, as a GGD's knows none of the practice's patients."""
-    yield from _sekmet(tmp_path_factory.mktemp("browser-recipients"), demo=False)
+    return sekmet_servers.get("browser-recipients").base_url
 
 
 RECIPIENTS_NAME = "GGD Zuid Limburg (testserver)"

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from service.embedded import EmbeddedServerFailed, start_sekmet
 
 MEDPLUM_DIR = Path(__file__).parent / "medplum"
 STARTUP_TIMEOUT = 30.0
@@ -27,8 +26,10 @@ SERVERS = ["sekmet", "medplum"]
 @pytest.fixture(scope="session", params=SERVERS)
 def fhir_base_url(request, tmp_path_factory) -> Iterator[str]:
     """Base URL of a freshly started FHIR server; the tests using it run once per server."""
-    starter = {"sekmet": _sekmet, "medplum": _medplum}[request.param]
-    yield from starter(tmp_path_factory)
+    if request.param == "sekmet":
+        yield from _sekmet(request)
+    else:
+        yield from _medplum(tmp_path_factory)
 
 
 @pytest.fixture
@@ -37,15 +38,8 @@ def fhir_server_name(request, fhir_base_url) -> str:
     return request.node.callspec.params["fhir_base_url"]
 
 
-def _sekmet(tmp_path_factory) -> Iterator[str]:
-    try:
-        server = start_sekmet(tmp_path_factory.mktemp("sekmet"))
-    except EmbeddedServerFailed as exc:
-        pytest.fail(f"sekmet-fhir could not be started: {exc}", pytrace=False)
-    try:
-        yield server.base_url
-    finally:
-        server.stop()
+def _sekmet(request) -> Iterator[str]:
+    yield request.getfixturevalue("sekmet_servers").get("contract").base_url
 
 
 def _medplum(tmp_path_factory) -> Iterator[str]:

@@ -9,7 +9,8 @@ import pytest
 from joserfc.jwk import ECKey, RSAKey
 
 from service.embedded import EmbeddedServerFailed, start_sekmet
-from service.fhir.client import BackendServicesAuth, BearerTokenAuth, FhirClient
+from service.fhir.auth import BackendServicesAuth, BearerTokenAuth
+from service.fhir.client import FhirClient
 from service.fhir.errors import FhirAuthError
 
 CLIENT_ID = "kansrijke-start-test"

@@ -16,13 +16,8 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
 from service.embedded.sekmet import free_port
-from service.fhir.client import (
-    CLIENT_ASSERTION_TYPE,
-    BackendServicesAuth,
-    BearerTokenAuth,
-    FhirClient,
-    parse_retry_after,
-)
+from service.fhir.auth import CLIENT_ASSERTION_TYPE, BackendServicesAuth, BearerTokenAuth
+from service.fhir.client import FhirClient, parse_retry_after
 from service.fhir.errors import (
     FhirAuthError,
     FhirBadResponse,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 from service import create_app
@@ -13,7 +14,8 @@ _CLIENT = None
 def client():
     global _CLIENT
     if _CLIENT is None:
-        _CLIENT = create_app({"TESTING": True}).test_client()
+        # Its own data folder: a test run writes nothing into the checkout.
+        _CLIENT = create_app({"TESTING": True, "data_dir": tempfile.mkdtemp(prefix="ks-golden-")}).test_client()
     return _CLIENT
 
 

@@ -30,7 +30,8 @@ from service.embedded import EmbeddedServerFailed, start_sekmet
 from service.embedded.sekmet import EmbeddedServer, free_port
 from service.errors import ConfigurationInvalid
 from service.fhir import urls
-from service.fhir.client import BackendServicesAuth, FhirClient
+from service.fhir.auth import BackendServicesAuth
+from service.fhir.client import FhirClient
 from service.outbox.store import Outbox
 from service.referrals.status import recipient_of
 from service.referrals.submit import Pusher

@@ -9,33 +9,18 @@ from collections.abc import Iterator
 import pytest
 
 from service import create_app
-from service.embedded import EmbeddedServerFailed, start_sekmet
 from service.fhir.client import FhirClient
-from service.run import load_demo
 from tests.web.helpers import launch_session, login, registry_file
 
 
-def _server(tmp_path_factory, name: str, settings=None) -> Iterator[str]:
-    try:
-        server = start_sekmet(tmp_path_factory.mktemp(name), settings=settings)
-    except EmbeddedServerFailed as exc:
-        pytest.fail(f"sekmet-fhir could not be started: {exc}", pytrace=False)
-    try:
-        if not settings:
-            load_demo(server.base_url, "maastricht-heuvelland")
-        yield server.base_url
-    finally:
-        server.stop()
+@pytest.fixture(scope="session")
+def ehr_server(sekmet_servers) -> str:
+    return sekmet_servers.get("ehr", demo=True).base_url
 
 
 @pytest.fixture(scope="session")
-def ehr_server(tmp_path_factory) -> Iterator[str]:
-    yield from _server(tmp_path_factory, "ehr")
-
-
-@pytest.fixture(scope="session")
-def recipients_server(tmp_path_factory) -> Iterator[str]:
-    yield from _server(tmp_path_factory, "recipients")
+def recipients_server(sekmet_servers) -> str:
+    return sekmet_servers.get("recipients", demo=True).base_url
 
 
 @pytest.fixture(scope="session")

@@ -463,42 +463,36 @@ def test_the_preconception_consult_is_a_task_in_the_ehr_and_nothing_leaves(as_us
     assert "Eerder verwezen vanuit de praktijk" in earlier and "Preconceptieconsult (eigen praktijk) (intern, in de praktijk)" in earlier
 
 
-def test_an_ehr_that_refuses_says_so_and_sends_nothing_without_the_patient(tmp_path_factory, web_app, as_user, recipients):
+def test_an_ehr_that_refuses_says_so_and_sends_nothing_without_the_patient(sekmet_servers, web_app, as_user, recipients):
     """An EHR that refuses every call: the form says so; an external referral is not sent (the recipients would
     get only the EHR's own Patient/<id>, which names nobody there, or someone else), and an internal one is
     said to be missing from the EHR."""
     from joserfc.jwk import RSAKey
 
-    from tests.web.conftest import _server
-
     jwk = {**RSAKey.generate_key(2048).as_dict(private=False), "alg": "RS384", "kid": "k1", "use": "sig"}
     settings = {"server_auth": {"types": ["smart"], "smart_clients": [{"client_id": "x", "jwks": {"keys": [jwk]}, "scopes": "system/*.*"}]}}
-    servers = _server(tmp_path_factory, "locked-ehr", settings)
-    locked = next(servers)
-    try:
-        client = as_user("demo-pregnant", iss=locked)
-        html = page(client)
-        assert "Het EPD gaf geen toestemming om te lezen (HTTP 401)." in html
-        token = csrf_of(html)
-        before = len(recipients.search("ServiceRequest", {}).get("entry", []))
-        post(client, "/form/review", {**PREGNANT, "homeless": "true"}, token)
-        r = post(client, "/form/send", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "verbal"}, token)
-        assert r.status_code == 503 and "Er is niets verstuurd en niets vastgelegd" in r.get_data(as_text=True)
-        assert len(recipients.search("ServiceRequest", {}).get("entry", [])) == before
-        assert web_app.extensions["ks_delivery"].outbox.list() == []
-        outcomes = [(a["event"], a["outcome"]) for a in web_app.extensions["ks_delivery"].audit.entries()]
-        assert ("patient-read", "4") in outcomes and ("populate", "4") in outcomes
-        # an internal referral lives only in the EHR: when that refuses, the page does not claim it is recorded
-        post(client, "/form/new", {}, token)
-        post(client, "/form/review", {**PREGNANT, "homeless": "true", "substance-addiction": "true"}, token)
-        internal = page(client, post(client, "/form/send", {}, token).headers["Location"])
-        assert "Het EPD gaf geen toestemming om terug te schrijven (HTTP 401)." in internal
-        assert ("ehr-write", "4") in [(a["event"], a["outcome"]) for a in web_app.extensions["ks_delivery"].audit.entries()]
-        assert "interne verwijzing: blijft in de praktijk, maar is NIET vastgelegd in het EPD" in text_of(internal)
-        assert "Een interne verwijzing staat daardoor niet in het EPD." in internal and "De verwijzing is wel verstuurd" not in internal
-        assert "NIET in het EPD vastgelegd, zet haar zelf in het HIS): POH Jeugd (eigen praktijk)" in internal
-    finally:
-        next(servers, None)
+    locked = sekmet_servers.get("locked-ehr", settings=settings).base_url
+    client = as_user("demo-pregnant", iss=locked)
+    html = page(client)
+    assert "Het EPD gaf geen toestemming om te lezen (HTTP 401)." in html
+    token = csrf_of(html)
+    before = len(recipients.search("ServiceRequest", {}).get("entry", []))
+    post(client, "/form/review", {**PREGNANT, "homeless": "true"}, token)
+    r = post(client, "/form/send", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "verbal"}, token)
+    assert r.status_code == 503 and "Er is niets verstuurd en niets vastgelegd" in r.get_data(as_text=True)
+    assert len(recipients.search("ServiceRequest", {}).get("entry", [])) == before
+    assert web_app.extensions["ks_delivery"].outbox.list() == []
+    outcomes = [(a["event"], a["outcome"]) for a in web_app.extensions["ks_delivery"].audit.entries()]
+    assert ("patient-read", "4") in outcomes and ("populate", "4") in outcomes
+    # an internal referral lives only in the EHR: when that refuses, the page does not claim it is recorded
+    post(client, "/form/new", {}, token)
+    post(client, "/form/review", {**PREGNANT, "homeless": "true", "substance-addiction": "true"}, token)
+    internal = page(client, post(client, "/form/send", {}, token).headers["Location"])
+    assert "Het EPD gaf geen toestemming om terug te schrijven (HTTP 401)." in internal
+    assert ("ehr-write", "4") in [(a["event"], a["outcome"]) for a in web_app.extensions["ks_delivery"].audit.entries()]
+    assert "interne verwijzing: blijft in de praktijk, maar is NIET vastgelegd in het EPD" in text_of(internal)
+    assert "Een interne verwijzing staat daardoor niet in het EPD." in internal and "De verwijzing is wel verstuurd" not in internal
+    assert "NIET in het EPD vastgelegd, zet haar zelf in het HIS): POH Jeugd (eigen praktijk)" in internal
 
 
 # ------------------------------------------------------------------------------------------- roles, drafts
