@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     docs = realistic_mix(args.n)
     client = create_app({"TESTING": True, "data_dir": tempfile.mkdtemp(prefix="ks-extract-bench-")}).test_client()
-    engine = client.application.extensions["ks_engine"]
+    engine = client.application.extensions["ks"].engine
     headers = {"Content-Type": "application/fhir+json"}
 
     for doc in docs[:50]:  # warm-up: compile caches, first imports

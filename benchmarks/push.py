@@ -45,7 +45,7 @@ def main() -> None:
         file = tmp / "destinations.yaml"
         file.write_text(yaml.safe_dump({"destinations": [{"id": n, "name": n, "base_url": s.base_url} for n, s in servers.items()]}))
         app = create_app({"TESTING": True, "data_dir": tmp / "data", "destinations": file, "log_level": "WARNING"})
-        delivery = app.extensions["ks_delivery"]
+        delivery = app.extensions["ks"].delivery
         waited: dict[str, list[float]] = {name: [] for name in DESTINATIONS}
         for name, client in delivery.submitter.pusher.clients.items():
             original = client.transaction

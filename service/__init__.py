@@ -19,6 +19,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     from service.outbox.worker import Housekeeper, OutboxWorker
     from service.referrals.pipeline import Engine
     from service.referrals.wiring import build_delivery
+    from service.services import KEY, Services
     from service.smart.session import SessionStore
 
     settings = load_settings(overrides=config)
@@ -32,22 +33,19 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.config["SECRET_KEY"] = settings.secret_key or "development-only-not-secret"
     if config:
         app.config.update({k: v for k, v in config.items() if k.isupper()})
-    app.extensions["ks_engine"] = Engine.from_folders(
-        settings.questionnaires_dir, settings.mappings_dir, settings.region, __version__
-    )
-    app.extensions["ks_registry"] = _registry(settings, app.extensions["ks_engine"])
-    delivery = build_delivery(settings, app.extensions["ks_engine"])
-    app.extensions["ks_delivery"] = delivery
+    engine = Engine.from_folders(settings.questionnaires_dir, settings.mappings_dir, settings.region, __version__)
+    delivery = build_delivery(settings, engine)
+    ks = app.extensions[KEY] = Services(settings=settings, engine=engine, registry=_registry(settings, engine),
+                                        delivery=delivery, sessions=SessionStore(Path(settings.data_dir) / "sessions.sqlite3"))
     if delivery.pusher is not None and settings.outbox_worker == "on" and not app.config.get("TESTING"):
-        app.extensions["ks_outbox_worker"] = OutboxWorker(delivery.pusher, settings.outbox_interval).start()
-    app.extensions["ks_sessions"] = SessionStore(Path(settings.data_dir) / "sessions.sqlite3")
+        ks.background.append(OutboxWorker(delivery.pusher, settings.outbox_interval).start())
     from service.api.auth import init_app as init_api_auth
 
     init_api_auth(app)
     _register_blueprints(app, settings)
     register_error_handlers(app)
     if not app.config.get("TESTING"):
-        app.extensions["ks_housekeeper"] = Housekeeper(app.extensions, settings.purge_interval).start()
+        ks.background.append(Housekeeper(ks, settings.purge_interval).start())
     return app
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from service.errors import ConfigurationInvalid
+from service.services import services
 
 
 def _engine(region: str):
@@ -127,7 +128,7 @@ def main() -> int:
     base = f"http://{host}:{port}/fhir"
     example = "examples/pregnant-urgent.json"
     post = "curl -s -X POST -H 'Content-Type: application/fhir+json' --data-binary @" + example
-    destinations = app.extensions["ks_delivery"].destinations
+    destinations = services(app).delivery.destinations
     ggd = destinations.get("ggd-zuid-limburg")
     print(f"""
 Kansrijke Start API: {base}   (referrals go to each recipient's own server: {', '.join(sorted(destinations))})
@@ -148,9 +149,8 @@ Stop with Ctrl-C.
     try:
         app.run(host=host, port=port, debug=False, use_reloader=False)
     finally:
-        for name in ("ks_outbox_worker", "ks_housekeeper"):
-            if app.extensions.get(name):
-                app.extensions[name].stop()
+        for thread in services(app).background:
+            thread.stop()
         for server in embedded:
             server.stop()
     return 0

@@ -19,7 +19,8 @@ def _ctx(created: float) -> LaunchContext:
 
 def test_expired_rows_are_deleted_and_fresh_ones_kept(tmp_path):
     app = create_app({"TESTING": True, "data_dir": tmp_path, "sandbox": "on"})
-    sessions, forms, sandbox = (app.extensions[k] for k in ("ks_sessions", "ks_forms", "ks_sandbox"))
+    ks = app.extensions["ks"]
+    sessions, forms, sandbox = ks.sessions, ks.forms, ks.sandbox
     now = time.time()
     old, fresh = _ctx(now - 9 * 3600), _ctx(now)
     sessions.save(old)
@@ -35,13 +36,13 @@ def test_expired_rows_are_deleted_and_fresh_ones_kept(tmp_path):
         sandbox.put("launch", "gone", SandboxUser(user_id="demo-gp", patient="p"), -1)
         sandbox.put("launch", "kept", SandboxUser(user_id="demo-gp", patient="p"), 600)
 
-    assert purge_expired(app.extensions) == {"sessions": 2, "forms": 2, "sandbox": 1}
+    assert purge_expired(app.extensions["ks"]) == {"sessions": 2, "forms": 2, "sandbox": 1}
 
     assert sessions.load(fresh.session_id) is not None and sessions.pop_pending("old-state") is None
     assert sessions._conn().execute("SELECT count(*) FROM launch_session").fetchone()[0] == 1
     assert forms.work(fresh.session_id) is not None and forms.draft("http://ehr.invalid/fhir", "p") is None
     assert sandbox.get("launch", "kept") is not None
-    assert purge_expired(app.extensions) == {"sessions": 0, "forms": 0, "sandbox": 0}
+    assert purge_expired(app.extensions["ks"]) == {"sessions": 0, "forms": 0, "sandbox": 0}
 
 
 def test_a_failing_round_does_not_stop_the_thread():

@@ -112,14 +112,14 @@ def test_production_refuses_to_start_without_a_registry(tmp_path):
         create_app({**base, "ehr_registry": _write(tmp_path, _one(practices=[
             {"id": "p", "name": "P", "agb": "01000001", "ura": "90000001", "region": "atlantis"}]))})
     app = create_app({**base, "ehr_registry": _write(tmp_path, _one())})
-    assert list(app.extensions["ks_registry"].ehrs) == ["his"]
+    assert list(app.extensions["ks"].registry.ehrs) == ["his"]
 
 
 def test_the_sandbox_registers_itself_only_when_on(tmp_path):
     on = create_app({"TESTING": True, "data_dir": tmp_path / "on", "sandbox": "on", "public_url": "http://127.0.0.1:9999"})
-    sandbox = on.extensions["ks_registry"].by_iss("http://127.0.0.1:9999/sandbox/fhir")
+    sandbox = on.extensions["ks"].registry.by_iss("http://127.0.0.1:9999/sandbox/fhir")
     assert sandbox.id == "sandbox" and sandbox.id_token_issuer == "http://127.0.0.1:9999/sandbox/auth"
-    assert create_app({"TESTING": True, "data_dir": tmp_path / "off"}).extensions["ks_registry"].ehrs == {}
+    assert create_app({"TESTING": True, "data_dir": tmp_path / "off"}).extensions["ks"].registry.ehrs == {}
 
 
 def test_normalise_base():

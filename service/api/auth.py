@@ -36,6 +36,7 @@ from joserfc.jwk import KeySet
 from service.config import SettingsInvalid
 from service.errors import KsError
 from service.storage import ExpiringRecords, SQLiteFile
+from service.services import services
 
 auth_api = Blueprint("auth_api", __name__)
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -161,7 +162,7 @@ def _granted(scopes: frozenset[str], resource: str, letters: str) -> bool:
 @auth_api.post("/auth/token")
 def token():
     """SMART Backend Services token request (client_credentials, private_key_jwt)."""
-    auth: ApiAuth | None = current_app.extensions.get("ks_api_auth")
+    auth: ApiAuth | None = services().api_auth
     if auth is None:
         return _oauth_error("invalid_request", "This service does not issue tokens (KS_API_AUTH=none).", 404)
     form = request.form
@@ -209,7 +210,7 @@ def _b64(part: str) -> bytes:
 
 @auth_api.get("/fhir/.well-known/smart-configuration")
 def smart_configuration():
-    if current_app.extensions.get("ks_api_auth") is None:
+    if services().api_auth is None:
         return _oauth_error("invalid_request", "The API is open (KS_API_AUTH=none): there is nothing to discover.", 404)
     scopes = ["system/Patient.r", "system/Questionnaire.r", "system/QuestionnaireResponse.c", "system/QuestionnaireResponse.r"]
     return jsonify({
@@ -232,7 +233,7 @@ class Forbidden(KsError):
 
 def require(resource: str, letters: str) -> None:
     """In a /fhir view: the caller's token must grant one of `letters` on `resource` (no-op when the API is open)."""
-    auth: ApiAuth | None = current_app.extensions.get("ks_api_auth")
+    auth: ApiAuth | None = services().api_auth
     if auth is None:
         return
     grant = authenticated()
@@ -247,7 +248,7 @@ def authenticated() -> dict:
     """The bearer token's grant ({client_id, scope}); Unauthorized (401) without a valid one."""
     if "ks_api_grant" in g:
         return g.ks_api_grant
-    auth: ApiAuth = current_app.extensions["ks_api_auth"]
+    auth: ApiAuth = services().api_auth
     header = request.headers.get("Authorization", "")
     grant = auth.token(header[7:].strip()) if header[:7].lower() == "bearer " else None
     if grant is None:
@@ -259,7 +260,7 @@ def authenticated() -> dict:
 
 def caller() -> str | None:
     """For the audit log: the authenticated API client ('api-client/<id>'), or None when the API is open."""
-    if current_app.extensions.get("ks_api_auth") is None:
+    if services().api_auth is None:
         return None
     return f"api-client/{authenticated()['client_id']}"
 
@@ -267,21 +268,21 @@ def caller() -> str | None:
 def caller_practice():
     """The registered practice (service/registry.py) the authenticated API client speaks for, or None (an open API,
     or a client not tied to one practice: its referrals then name the response's author as requester)."""
-    auth: ApiAuth | None = current_app.extensions.get("ks_api_auth")
+    auth: ApiAuth | None = services().api_auth
     if auth is None:
         return None
     client = auth.clients.get(authenticated()["client_id"])
-    return current_app.extensions["ks_registry"].find_practice(client.practice) if client and client.practice else None
+    return services().registry.find_practice(client.practice) if client and client.practice else None
 
 
 def init_app(app) -> None:
     settings = app.config["KS_SETTINGS"]
     if settings.api_auth == "backend-services":
         clients = load_clients(settings.api_clients_file)
-        registry = app.extensions["ks_registry"]
+        registry = services(app).registry
         unknown = [f"{settings.api_clients_file}: client {c.client_id}: practice {c.practice!r} is not (once) in KS_EHR_REGISTRY"
                    for c in clients.values() if c.practice and registry.find_practice(c.practice) is None]
         if unknown:
             raise ApiClientsInvalid("\n".join(unknown))
-        app.extensions["ks_api_auth"] = ApiAuth(clients, settings.data_dir, settings.api_token_lifetime)
+        services(app).api_auth = ApiAuth(clients, settings.data_dir, settings.api_token_lifetime)
     app.register_blueprint(auth_api)

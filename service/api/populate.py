@@ -23,6 +23,7 @@ from service.errors import InputInvalid, Issue, NotFound, operation_outcome
 from service.questionnaires.populate import populate, suggestions
 from service.referrals.pipeline import PRACTICE_ZONE
 from service.referrals.wiring import fhir_client
+from service.services import services
 
 log = logging.getLogger(__name__)
 populate_api = Blueprint("populate_api", __name__, url_prefix="/fhir")
@@ -107,7 +108,7 @@ def _read_locally(patient_id: str, issues: list[Issue]) -> list[dict]:
 @populate_api.post("/Questionnaire/<qid>/$populate")
 def populate_questionnaire(qid: str | None = None):
     require("Questionnaire", "r")
-    engine = current_app.extensions["ks_engine"]
+    engine = services().engine
     params = _params(read_fhir_body())
     issues: list[Issue] = []
     qdef = _questionnaire(engine, qid, params, issues)
@@ -145,7 +146,7 @@ def populate_questionnaire(qid: str | None = None):
     for s in suggestions(qdef, patient, observations, conditions, today):
         issues.append(Issue(severity="information", code="informational", text=s.text, english=s.english,
                             expression=(f"QuestionnaireResponse.repeat(item).where(linkId = '{s.link_id}')",)))
-    current_app.extensions["ks_delivery"].audit.record(AuditEntry(
+    services().delivery.audit.record(AuditEntry(
         event="populate", action="R", outcome="0", who=caller(), patient=f"Patient/{patient_id}",
         object=qdef.canonical, access_point=request.remote_addr or "api"))
     out = [{"name": "response", "resource": qr}]

@@ -13,6 +13,7 @@ from service.api.fhirjson import parse_fhir_json, unwrap_parameter
 from service.errors import Issue, KsError, NotFound, PayloadTooLarge, operation_outcome
 from service.referrals.explain import to_parameters
 from service.referrals.pipeline import Engine
+from service.services import services
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/fhir")
@@ -21,7 +22,7 @@ CATALOG_TYPES = ("Questionnaire", "CodeSystem", "ValueSet", "ConceptMap")
 
 
 def engine() -> Engine:
-    return current_app.extensions["ks_engine"]
+    return services().engine
 
 
 def fhir_response(resource: dict, status: int = 200):
@@ -84,7 +85,7 @@ def metadata():
 def _security() -> dict:
     """rest.security when the API asks for tokens: SMART Backend Services, the token endpoint in the
     oauth-uris extension as well as in .well-known/smart-configuration."""
-    if current_app.extensions.get("ks_api_auth") is None:
+    if services().api_auth is None:
         return {}
     from service.api.auth import token_endpoint_url
     from service.fhir.urls import smart_security
@@ -194,7 +195,7 @@ def submit_qr():
     refused."""
     require("QuestionnaireResponse", "c")
     qr = read_body("QuestionnaireResponse", QR_PARAM_NAMES)
-    delivery = current_app.extensions["ks_delivery"]
+    delivery = services().delivery
     result = delivery.submitter.submit(qr, region=request.args.get("region"), who=caller(),
                                        access_point=request.remote_addr or "api", practice=caller_practice())
     if result.state == "dead" and not any(d.state == "delivered" for d in result.destinations):

@@ -52,16 +52,12 @@ class OutboxWorker(Periodic):
             pass
 
 
-def purge_expired(extensions: dict) -> dict[str, int]:
-    """Data minimisation: delete what has expired from every store this app has (rows deleted per store)."""
-    counts: dict[str, int] = {}
-    for name, key in (("sessions", "ks_sessions"), ("forms", "ks_forms"), ("sandbox", "ks_sandbox"), ("api", "ks_api_auth")):
-        store = extensions.get(key)
-        if store is not None:
-            counts[name] = store.purge()
-    return counts
+def purge_expired(services) -> dict[str, int]:
+    """Data minimisation: delete what has expired from every store this app has (rows deleted per store);
+    `services`: the app's Services (service/services.py)."""
+    return {name: store.purge() for name, store in services.stores().items()}
 
 
 class Housekeeper(Periodic):
-    def __init__(self, extensions: dict, interval: float = 3600.0):
-        super().__init__("ks-housekeeper", lambda: purge_expired(extensions), interval)
+    def __init__(self, services, interval: float = 3600.0):
+        super().__init__("ks-housekeeper", lambda: purge_expired(services), interval)

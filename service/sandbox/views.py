@@ -34,6 +34,7 @@ from joserfc.jwk import RSAKey
 from service.demo import DEMO_PATIENTS, DEMO_USERS
 from service.fhir import urls
 from service.storage import ExpiringRecords, SQLiteFile
+from service.services import services
 
 sandbox = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 ACCESS_TOKEN_LIFETIME = 3600
@@ -182,7 +183,7 @@ REFRESH_LIFETIME = 8 * 3600
 
 
 def _state() -> State:
-    return current_app.extensions["ks_sandbox"]
+    return services().sandbox
 
 
 def _public_url() -> str:
@@ -304,13 +305,13 @@ def init_app(app: Flask) -> None:
     os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
     client = SandboxClient(settings.smart_client_id, settings.smart_client_secret,
                            [settings.public_url.rstrip("/") + "/callback"])
-    app.extensions["ks_sandbox"] = State(Path(settings.data_dir) / "sandbox.sqlite3", {client.client_id: client},
+    services(app).sandbox = State(Path(settings.data_dir) / "sandbox.sqlite3", {client.client_id: client},
                                          int(app.config.get("SANDBOX_TOKEN_LIFETIME", ACCESS_TOKEN_LIFETIME)))
     server = AuthorizationServer(app, query_client=lambda cid: _state().clients.get(cid), save_token=_save_token)
     server.register_token_generator("default", _generate_token)
     server.register_grant(CodeGrant, [S256Challenge(required=True)])
     server.register_grant(RefreshGrant)
-    app.extensions["ks_sandbox_server"] = server
+    services(app).sandbox_server = server
 
 
 # ------------------------------------------------------------------------------------------ the picker
@@ -350,7 +351,7 @@ def authorize():
             return _oauth_error_redirect("invalid_request", "unknown launch")
     else:  # standalone launch: the demo GP with the first demo patient (the launcher would show a picker)
         user = SandboxUser(user_id="demo-gp", patient=next(iter(DEMO_PATIENTS)))
-    server = current_app.extensions["ks_sandbox_server"]
+    server = services().sandbox_server
     try:
         grant = server.get_consent_grant(end_user=user)  # validates client, redirect_uri, scope, PKCE challenge
     except OAuth2Error as error:
@@ -360,7 +361,7 @@ def authorize():
 
 @sandbox.post("/auth/token")
 def token():
-    return current_app.extensions["ks_sandbox_server"].create_token_response()
+    return services().sandbox_server.create_token_response()
 
 
 @sandbox.get("/auth/jwks")

@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from flask import current_app, g, render_template, request
+from flask import g, render_template, request
 
 from service.storage import SQLiteFile
+from service.services import services
 
 COOKIE_NAME = "ks_session"
 ROLES = ("huisarts", "poh-jeugd", "doktersassistent", "onbekend")
@@ -121,7 +122,7 @@ class SessionStore:
 
 
 def session_store() -> SessionStore:
-    return current_app.extensions["ks_sessions"]
+    return services().sessions
 
 
 def current_launch() -> LaunchContext | None:
@@ -134,7 +135,7 @@ def current_launch() -> LaunchContext | None:
 def current_practice():
     """The registered practice (service/registry.py Practice) the current session speaks for, or None."""
     ctx = current_launch()
-    return current_app.extensions["ks_registry"].practice(ctx.ehr_id, ctx.practice_id) if ctx else None
+    return services().registry.practice(ctx.ehr_id, ctx.practice_id) if ctx else None
 
 
 def launch_required(view: Callable) -> Callable:
@@ -147,7 +148,7 @@ def launch_required(view: Callable) -> Callable:
         if ctx is not None and current_practice() is None:
             ctx = g.ks_launch = None
         if ctx is not None and ctx.expired():
-            refresh = current_app.extensions.get("ks_refresh_launch")
+            refresh = services().refresh_launch
             ctx = refresh(ctx) if refresh else None
             g.ks_launch = ctx
         if ctx is None:

@@ -25,6 +25,7 @@ from service.smart.oauth import (
     OAUTH_ERRORS, LaunchError, authorize_url, discover, id_token_claims, pkce_pair, token_request,
 )
 from service.smart.session import COOKIE_NAME, ROLE_BY_SNOMED, LaunchContext, SessionStore, session_store
+from service.services import services
 
 log = logging.getLogger(__name__)
 smart = Blueprint("smart", __name__)
@@ -38,7 +39,7 @@ NO_PRACTICE = ("Uw gebruiker hoort in het EPD niet bij een praktijk die voor Kan
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["ks_refresh_launch"] = refresh_launch
+    services(app).refresh_launch = refresh_launch
 
     @app.errorhandler(LaunchError)
     def launch_error(exc: LaunchError):
@@ -50,7 +51,7 @@ def _settings():
 
 
 def registry() -> EhrRegistry:
-    return current_app.extensions["ks_registry"]
+    return services().registry
 
 
 def _require_https() -> bool:

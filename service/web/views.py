@@ -36,6 +36,7 @@ from service.web.panel import (
     MELDCODE_STEPS, STATE_TEXT, his_summary_parts, join_summary, panel_model, recipients, share_details, shares_view,
 )
 from service.web.store import FormStore, WorkState
+from service.services import services
 
 log = logging.getLogger(__name__)
 web = Blueprint("web", __name__)
@@ -50,7 +51,7 @@ MAX_FACTS = 2000
 def init_app(app: Flask) -> None:
     """The form store, security headers on every response, T() for templates."""
     settings = app.config["KS_SETTINGS"]
-    app.extensions["ks_forms"] = FormStore(Path(settings.data_dir) / "forms.sqlite3")
+    services(app).forms = FormStore(Path(settings.data_dir) / "forms.sqlite3")
     security.install(app)
     app.context_processor(_template_helpers)
 
@@ -68,14 +69,14 @@ def _template_helpers() -> dict:
     def T(nl: str, en: str) -> str:  # noqa: N802 - short on purpose: every text in the templates
         return en if lang == "en" else nl
 
-    practice = current_app.extensions["ks_registry"].practice(ctx.ehr_id, ctx.practice_id) if ctx else None
+    practice = services().registry.practice(ctx.ehr_id, ctx.practice_id) if ctx else None
     return {"T": T, "ui_lang": lang, "csrf": security.csrf_token(ctx.session_id) if ctx else None,
             "practice_name": practice.name if practice else None,
             "aandachtsfunctionaris": current_app.config["KS_SETTINGS"].aandachtsfunctionaris}
 
 
 def _engine():
-    return current_app.extensions["ks_engine"]
+    return services().engine
 
 
 def _region() -> str:
@@ -89,7 +90,7 @@ def _qdef():
 
 
 def _store() -> FormStore:
-    return current_app.extensions["ks_forms"]
+    return services().forms
 
 
 def _lang(ctx) -> str:
@@ -105,7 +106,7 @@ def _subject(ctx) -> str | None:
 
 
 def _audit(ctx, event: str, action: str, outcome: str, obj: str | None = None) -> None:
-    current_app.extensions["ks_delivery"].audit.record(AuditEntry(
+    services().delivery.audit.record(AuditEntry(
         event=event, action=action, outcome=outcome, who=ctx.fhir_user, patient=_subject(ctx), object=obj,
         access_point=f"web:{request.remote_addr or '-'}",
     ))
@@ -274,7 +275,7 @@ def _review_model(ctx, work: WorkState) -> dict:
     form_consent = "true" in work.fields.get(CONSENT_GIVEN, ())
     method = work.consent_method if work.consent is not None else (_first(work.fields, CONSENT_METHOD) or None)
     details = share_details(evaluation, qdef, qr, lang, method)
-    delivery = current_app.extensions["ks_delivery"]
+    delivery = services().delivery
     for r in panel["recipients"]:
         r["consented"] = (work.consent or {}).get(r["id"], False) if work.consent is not None else form_consent
         r["sent"] = (not r["needsConsent"]) or r["consented"]
@@ -371,7 +372,7 @@ def _earlier_referrals(ctx) -> list[dict]:
     if not logged:
         return []
     lang = "en" if _lang(ctx) == "en" else "nl"
-    delivery = current_app.extensions["ks_delivery"]
+    delivery = services().delivery
     out: list[dict] = []
     for item in logged:
         # After one failed read of the recipients' server, not again for the older ones: the form must not wait.
@@ -600,7 +601,7 @@ def send():
             return _render_review(ctx, work, _error((
                 "Het EPD gaf de gegevens van de patiënt nu niet. Er is niets verstuurd en niets vastgelegd; probeer het zo opnieuw.",
                 "The EHR did not give the patient's details just now. Nothing was sent or recorded; try again shortly."), lang), 503)
-        delivery = current_app.extensions["ks_delivery"]
+        delivery = services().delivery
         submitter = submitter_for(delivery.submitter, _engine(), consented, asked)
         try:
             result = submitter.submit(qr, who=ctx.fhir_user, access_point=f"web:{request.remote_addr or '-'}",
@@ -644,7 +645,7 @@ def _confirmation(ctx, work: WorkState, qr: dict, result, written, lang: str) ->
     stands, and to whom nothing was sent."""
     qdef = _qdef()
     evaluation = result.extraction.evaluation
-    delivery = current_app.extensions["ks_delivery"]
+    delivery = services().delivery
     states = {d.destination: d for d in result.destinations}
     sent = []
     for r in _referrals_of(result):
@@ -682,7 +683,7 @@ def sent():
 def _with_live_status(ctx, result: dict) -> dict:
     """The confirmation as it stands now: a queued referral may have gone out since, and a delivered one shows
     what the recipient did with its Task (the page is the practice's view of the closed loop)."""
-    status = referral_status(current_app.extensions["ks_delivery"], result["submission"])
+    status = referral_status(services().delivery, result["submission"])
     if status.state is None:  # nothing went out of the practice: the page as it was
         return result
     lang = "en" if _lang(ctx) == "en" else "nl"

@@ -75,7 +75,7 @@ def test_extract_writes_nothing_and_is_deterministic(app, client):
     # the practice's record first, then one transaction per external destination (homeless, pregnant: the JGZ coordinator)
     record, *deliveries = [e["resource"] for e in first["entry"]]
     assert record["type"] == "transaction" and [d["meta"]["tag"][0]["code"] for d in deliveries] == ["ggd-zuid-limburg"]
-    assert app.extensions["ks_delivery"].outbox.list() == []  # nothing stored, nothing queued
+    assert app.extensions["ks"].delivery.outbox.list() == []  # nothing stored, nothing queued
 
 
 def test_region_parameter(client):
@@ -95,7 +95,7 @@ def test_content_type_with_charset_is_accepted(client):
 
 
 def test_internal_error_is_an_operation_outcome_without_details(app, monkeypatch):
-    engine = app.extensions["ks_engine"]
+    engine = app.extensions["ks"].engine
     monkeypatch.setattr(engine, "evaluate", lambda *a, **k: 1 / 0)
     r = app.test_client().post("/fhir/QuestionnaireResponse/$evaluate", json=make_qr())
     assert r.status_code == 500 and r.mimetype == "application/fhir+json"

@@ -103,7 +103,7 @@ def test_an_his_submits_a_referral_and_the_audit_names_it(live):
     with FhirClient(f"{live.base}/fhir", auth=his(live)) as client:
         answer = client.session.post(f"{live.base}/fhir/QuestionnaireResponse", json=qr, headers=FHIR_JSON, timeout=30)
     assert answer.status_code == 201, answer.text
-    [entry] = [a for a in live.extensions["ks_delivery"].audit.entries() if a["event"] == "submit" and a["object"]]
+    [entry] = [a for a in live.extensions["ks"].delivery.audit.entries() if a["event"] == "submit" and a["object"]]
     assert entry["who"] == "api-client/his-demo" and entry["responsible"] == "PractitionerRole/demo-gp"
 
 
@@ -158,7 +158,7 @@ def test_an_expired_access_token_is_refused(live):
     token = token_request(live, assertion(live)).json()["access_token"]
     headers = {**FHIR_JSON, "Authorization": f"Bearer {token}"}
     assert requests.post(f"{live.base}/fhir/QuestionnaireResponse/$extract", json=make_qr(), headers=headers, timeout=10).status_code == 200
-    live.extensions["ks_api_auth"].purge(now=time.time() + 301)  # the token's 300 s are over
+    live.extensions["ks"].api_auth.purge(now=time.time() + 301)  # the token's 300 s are over
     r = requests.post(f"{live.base}/fhir/QuestionnaireResponse/$validate", json=make_qr(), headers=headers, timeout=10)
     assert r.status_code == 401
 

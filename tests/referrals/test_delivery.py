@@ -68,7 +68,7 @@ def test_server_down_at_submit_is_queued_then_delivered_once(tmp_path):
     assert parameter(response, "state")["valueCode"] == "queued"
     [part] = destination_parts(response)  # the POH Jeugd is internal: one destination only
     assert part["name"] == [GGD] and part["state"] == ["queued"] and part["recipient"] == ["regiocoordinator-jgz"]
-    delivery = app.extensions["ks_delivery"]
+    delivery = app.extensions["ks"].delivery
     [item] = delivery.outbox.list()
     assert item.destination == GGD and item.state == "pending" and item.attempts == 1 and item.last_status is None
 
@@ -94,7 +94,7 @@ def test_same_bundle_pushed_twice_leaves_one_of_each(tmp_path):
     try:
         app = app_for(tmp_path, server.base_url)
         assert post_qr(app, make_qr(**COMPLEX)).status_code == 201
-        delivery = app.extensions["ks_delivery"]
+        delivery = app.extensions["ks"].delivery
         [item] = delivery.outbox.list()
         delivery.pusher.push(item)  # a second push of the very same Bundle (as after a lost answer)
         assert delivery.outbox.get(item.id).state == "delivered"
@@ -114,7 +114,7 @@ def test_timeout_after_commit_no_duplicate(tmp_path):
     proxy = FaultProxy(int(server.base_url.split(":")[2].split("/")[0]), mode="drop-response", faults=1)
     try:
         app = app_for(tmp_path, proxy.base_url)
-        delivery = app.extensions["ks_delivery"]
+        delivery = app.extensions["ks"].delivery
         # The immediate attempt loses the server's answer; the worker's client retries.
         response = post_qr(app, make_qr(**COMPLEX))
         assert proxy.faulted == 1
@@ -203,7 +203,7 @@ def test_refused_by_a_real_server_is_a_dead_letter_then_retried_after_the_fix(tm
         app = app_for(tmp_path, server.base_url, fhir_auth="bearer", fhir_bearer_token="not-a-valid-token")
         response = post_qr(app, make_qr(**COMPLEX))
         assert response.status_code == 502 and response.get_json()["resourceType"] == "OperationOutcome"
-        outbox = app.extensions["ks_delivery"].outbox
+        outbox = app.extensions["ks"].delivery.outbox
         [item] = outbox.list("dead")
         assert item.destination == GGD and item.last_status == 401
         key_file = tmp_path / "key.pem"
@@ -211,7 +211,7 @@ def test_refused_by_a_real_server_is_a_dead_letter_then_retried_after_the_fix(tm
         fixed = app_for(tmp_path, server.base_url, fhir_auth="backend-services",
                         fhir_token_url=server.base_url.removesuffix("/fhir") + "/auth/token", fhir_client_id="ks-test",
                         fhir_private_key_file=key_file, fhir_key_id="k1", fhir_scope="system/*.*")
-        delivery = fixed.extensions["ks_delivery"]
+        delivery = fixed.extensions["ks"].delivery
         assert delivery.outbox.retry(item.id) == 1
         delivery.pusher.push_due()
         assert delivery.outbox.get(item.id).state == "delivered"

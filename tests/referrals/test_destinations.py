@@ -182,7 +182,7 @@ def test_exactly_once_per_destination_while_one_is_down_and_one_refuses(tmp_path
     path = write_destinations(tmp_path / "destinations.yaml", urls_now,
                               {refusing: {"method": "bearer", "token_env": "KS_TEST_DESTINATION_TOKEN"}})
     app = app_with(tmp_path, path)
-    delivery = app.extensions["ks_delivery"]
+    delivery = app.extensions["ks"].delivery
 
     voorbeeldstad = with_patient(make_qr(**URGENT_PREGNANT, identifier="destinations-v"), bsn="999990044")
     maastricht = make_qr(**COMPLEX, identifier="destinations-m")
@@ -314,7 +314,7 @@ def test_without_consent_not_one_request_reaches_any_destination(tmp_path, stack
     # Every destination behind a proxy of its own that counts the connections made to it (no connection: no request).
     proxies = {name: proxy_to(stack, server) for name in (GGD, CENTRUM, VERLOS)}
     app = app_with(tmp_path, write_destinations(tmp_path / "destinations.yaml", {n: p.base_url for n, p in proxies.items()}))
-    delivery = app.extensions["ks_delivery"]
+    delivery = app.extensions["ks"].delivery
 
     submissions = [
         (make_qr(**COMPLEX, consent=False, identifier="no-consent-m"), None, ["poh-jeugd"]),  # the internal referral only
@@ -414,7 +414,7 @@ def test_a_destination_missing_from_the_file_stops_start_up(tmp_path, monkeypatc
 def test_with_only_fhir_base_url_every_external_destination_is_that_server(tmp_path, stack):
     server = start(stack, tmp_path / "fhir")
     app = create_app({"TESTING": True, "data_dir": tmp_path / "data", "fhir_base_url": server.base_url})
-    delivery = app.extensions["ks_delivery"]
+    delivery = app.extensions["ks"].delivery
     assert {n: d.base_url for n, d in delivery.destinations.items()} == dict.fromkeys([GGD, CENTRUM, VERLOS], server.base_url)
     answer = post(app, make_qr(**URGENT_PREGNANT, identifier="one-server-v"), "voorbeeldstad")
     assert answer.status_code == 201 and answer_state(answer) == "delivered"

@@ -62,7 +62,7 @@ def test_withdrawal_cancels_at_that_destination_only(tmp_path, servers, monkeypa
     assert _one(jong, "Consent", urls.ID_CONSENT, f"{other}:consent")["status"] == "active"
     assert _one(jong, "Task", urls.ID_TASK, other)["status"] == "requested"
     # Recorded in the audit log; an unknown recipient is a clear error.
-    assert any(r["event"] == "consent-withdraw" for r in app.extensions["ks_delivery"].audit.entries())
+    assert any(r["event"] == "consent-withdraw" for r in app.extensions["ks"].delivery.audit.entries())
     assert main(["consent", "withdraw", submission, "poh-jeugd"]) == 2
     assert "geen verwijzing naar poh-jeugd" in capsys.readouterr().err
 

@@ -39,7 +39,7 @@ def test_ehr_launch_end_to_end(live):
     assert "demo" not in cookie and "Patient" not in cookie
     for url in hops:
         assert "demo-pregnant" not in url.split("/sandbox/launch")[-1] or "/sandbox/" in url
-    ctx = live.app.extensions["ks_sessions"].load(s.cookies[COOKIE_NAME])
+    ctx = live.app.extensions["ks"].sessions.load(s.cookies[COOKIE_NAME])
     assert ctx.patient == "demo-pregnant" and ctx.fhir_user == "PractitionerRole/demo-gp" and ctx.role == "huisarts"
     assert ctx.encounter == "demo-pregnant-consult" and ctx.need_patient_banner and ctx.patient_banner["name"] == "Lisa de Boer"
     assert ctx.refresh_token and ctx.access_token not in cookie
@@ -48,7 +48,7 @@ def test_ehr_launch_end_to_end(live):
 @pytest.mark.parametrize(("user", "role", "can_send"), [("demo-poh", "poh-jeugd", True), ("demo-assistant", "doktersassistent", False)])
 def test_role_from_fhir_user(live, user, role, can_send):
     s, r, _ = launch(live, user=user)
-    ctx = live.app.extensions["ks_sessions"].load(s.cookies[COOKIE_NAME])
+    ctx = live.app.extensions["ks"].sessions.load(s.cookies[COOKIE_NAME])
     assert (ctx.role, ctx.can_send) == (role, can_send)
 
 
@@ -56,8 +56,8 @@ def test_one_launch_per_session(live):
     s, _, _ = launch(live)
     first = s.cookies[COOKIE_NAME]
     launch(live, patient="demo-child-1y", session=s)
-    assert live.app.extensions["ks_sessions"].load(first) is None
-    assert live.app.extensions["ks_sessions"].load(s.cookies[COOKIE_NAME]).patient == "demo-child-1y"
+    assert live.app.extensions["ks"].sessions.load(first) is None
+    assert live.app.extensions["ks"].sessions.load(s.cookies[COOKIE_NAME]).patient == "demo-child-1y"
 
 
 def test_standalone_launch(live):
@@ -68,7 +68,7 @@ def test_standalone_launch(live):
         loc = r.headers["Location"]
         r = s.get(loc if loc.startswith("http") else live.base + loc, allow_redirects=False, timeout=10)
     assert r.headers["Location"].endswith("/form")
-    assert live.app.extensions["ks_sessions"].load(s.cookies[COOKIE_NAME]).patient
+    assert live.app.extensions["ks"].sessions.load(s.cookies[COOKIE_NAME]).patient
 
 
 def test_unknown_state_is_refused_in_dutch(live):
@@ -122,14 +122,14 @@ def test_expired_token_is_refreshed_and_failing_refresh_asks_to_launch_again(liv
     from service.smart.session import launch_required  # noqa: F401 (the decorator under test is used by /form)
 
     s, _, _ = launch(live)
-    store = live.app.extensions["ks_sessions"]
+    store = live.app.extensions["ks"].sessions
     ctx = store.load(s.cookies[COOKIE_NAME])
     store.update(ctx, expires_at=time.time() - 10)
     with live.app.app_context():
-        refreshed = live.app.extensions["ks_refresh_launch"](store.load(ctx.session_id))
+        refreshed = live.app.extensions["ks"].refresh_launch(store.load(ctx.session_id))
         assert refreshed is not None and refreshed.access_token != ctx.access_token and not refreshed.expired()
         dead = store.update(refreshed, refresh_token="revoked-or-unknown", expires_at=time.time() - 10)
-        assert live.app.extensions["ks_refresh_launch"](dead) is None
+        assert live.app.extensions["ks"].refresh_launch(dead) is None
     # Through a page: an expired session whose refresh fails asks to open the app again from the EPD.
     r = s.get(f"{live.base}/form", timeout=10)
     assert r.status_code == 401 and "opnieuw vanuit het EPD" in r.text
@@ -137,7 +137,7 @@ def test_expired_token_is_refreshed_and_failing_refresh_asks_to_launch_again(liv
 
 def test_sandbox_fhir_proxy_checks_the_token(live):
     s, _, _ = launch(live)
-    ctx = live.app.extensions["ks_sessions"].load(s.cookies[COOKIE_NAME])
+    ctx = live.app.extensions["ks"].sessions.load(s.cookies[COOKIE_NAME])
     ok = requests.get(f"{ctx.iss}/Patient/demo-pregnant", headers={"Authorization": f"Bearer {ctx.access_token}"}, timeout=10)
     assert ok.status_code == 200 and ok.json()["id"] == "demo-pregnant"
     assert requests.get(f"{ctx.iss}/Patient/demo-pregnant", timeout=10).status_code == 401
@@ -151,7 +151,7 @@ def test_confidential_client(live_factory):
     live = live_factory(smart_client_secret="s3cret-for-tests")
     s, r, _ = launch(live)
     assert r.headers["Location"].endswith("/form")
-    assert live.app.extensions["ks_sessions"].load(s.cookies[COOKIE_NAME]).role == "huisarts"
+    assert live.app.extensions["ks"].sessions.load(s.cookies[COOKIE_NAME]).role == "huisarts"
 
 
 def test_sandbox_routes_do_not_exist_when_off(tmp_path):

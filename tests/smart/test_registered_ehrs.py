@@ -91,7 +91,7 @@ def test_a_second_registered_ehr_launches_and_refers_for_the_practice_the_regist
     s = requests.Session()
     r = follow(s, fake.launch_url(app.base))
     assert r.status_code == 302 and r.headers["Location"].endswith("/form"), r.text[:500]
-    ctx = app.app.extensions["ks_sessions"].load(s.cookies[COOKIE_NAME])
+    ctx = app.app.extensions["ks"].sessions.load(s.cookies[COOKIE_NAME])
     assert (ctx.ehr_id, ctx.practice_id, ctx.role, ctx.iss) == ("second-ehr", "tweede", "huisarts", fake.fhir_base)
     form = s.get(f"{app.base}/form", timeout=10)
     assert form.status_code == 200 and SECOND["name"] in form.text

@@ -48,7 +48,7 @@ def launch_session(app_or_store, *, iss: str, patient: str | None, user: str = "
         patient=patient, fhir_user=f"PractitionerRole/{user}", role=ROLE_OF_USER.get(user, "onbekend"),
         need_patient_banner=banner, patient_banner=patient_banner or {}, language=language,
     )
-    store = app_or_store.extensions["ks_sessions"] if hasattr(app_or_store, "extensions") else app_or_store
+    store = app_or_store.extensions["ks"].sessions if hasattr(app_or_store, "extensions") else app_or_store
     store.save(ctx)
     return ctx
 

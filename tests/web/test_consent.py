@@ -43,7 +43,7 @@ def test_extract_through_the_scoped_engine_has_no_referral_for_the_unconsented(e
 
 
 def test_the_apps_submitter_unless_some_were_left_out(web_app):
-    submitter, engine = web_app.extensions["ks_delivery"].submitter, web_app.extensions["ks_engine"]
+    submitter, engine = web_app.extensions["ks"].delivery.submitter, web_app.extensions["ks"].engine
     both = frozenset({"a", "b"})
     assert submitter_for(submitter, engine, both, both) is submitter
     assert submitter_for(submitter, engine, frozenset(), both) is submitter  # consent-given false: engine blocks all

@@ -91,7 +91,7 @@ def test_english(as_user):
     assert '<html lang="en">' in html and '<label for="f-homeless">Homeless / roofless</label>' in html
     assert "Urgent vulnerabilities" in html and "What the rules suggest" in html
     assert 'id="f-homeless" name="homeless" value="true" checked' in html  # kept across the switch
-    assert client.application.extensions["ks_sessions"].load(client.ctx.session_id).language == "en"
+    assert client.application.extensions["ks"].sessions.load(client.ctx.session_id).language == "en"
     panel = post(client, "/form/panel", {**PREGNANT, "homeless": "true"}).get_json()
     assert panel["panel"]["level"]["text"] == "urgently vulnerable"
     assert "priority urgent" in panel["html"]
@@ -242,7 +242,7 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     assert sr["requester"] == {"reference": "#requester", "display": PRACTICE_NAME}
     requester = next(c for c in sr["contained"] if c["resourceType"] == "PractitionerRole")
     assert requester["organization"]["identifier"] == {"system": urls.AGB_Z, "value": PRACTICE_AGB}
-    work = web_app.extensions["ks_forms"].work(client.ctx.session_id)
+    work = web_app.extensions["ks"].forms.work(client.ctx.session_id)
     qr_id = work.result["submission"]
     # the recipient's answers travel inside its ServiceRequest, reduced (no kindcheck, no own judgement) ...
     answers = next(c for c in sr["contained"] if c["resourceType"] == "QuestionnaireResponse")
@@ -253,7 +253,7 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     assert recipients.search("ServiceRequest", {"identifier": f"{urls.ID_REFERRAL}|{qr_id}:poh-jeugd"}).get("entry", []) == []
     assert recipients.search("Task", {"identifier": f"{urls.ID_TASK}|{qr_id}:poh-jeugd"}).get("entry", []) == []
     # The patient went along (identity and contact details from the EHR), found on the recipients' server by BSN
-    [item] = web_app.extensions["ks_delivery"].outbox.for_submission(qr_id)
+    [item] = web_app.extensions["ks"].delivery.outbox.for_submission(qr_id)
     [patient] = [e["resource"] for e in item.bundle["entry"] if e["resource"]["resourceType"] == "Patient"]
     assert patient["identifier"] == [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": "999990020"}]
     assert patient["name"][0]["family"] == "de Boer" and "id" not in patient
@@ -295,7 +295,7 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     assert "POH Jeugd (eigen praktijk) (intern, in de praktijk)" in earlier  # its Task is in the EHR, not at a recipient
     assert "Eerder verwezen" not in page(as_user("demo-child-1y"))  # another patient: nothing
     # every access audited, by the launch's user
-    events = [(a["event"], a["outcome"], a["who"]) for a in web_app.extensions["ks_delivery"].audit.entries("Patient/demo-pregnant")]
+    events = [(a["event"], a["outcome"], a["who"]) for a in web_app.extensions["ks"].delivery.audit.entries("Patient/demo-pregnant")]
     assert ("populate", "0", "PractitionerRole/demo-gp") in events and ("submit", "0", "PractitionerRole/demo-gp") in events
     assert ("patient-read", "0", "PractitionerRole/demo-gp") in events
     assert sum(1 for e in events if e[0] == "ehr-write" and e[1] == "0") == 4  # response, two ServiceRequests, the Task
@@ -349,7 +349,7 @@ def test_without_consent_nothing_leaves_and_the_internal_referral_stays_in_the_p
         assert part in summary, part
     assert "afgeleverd" not in summary and "Verstuurd naar" not in summary
     # the POH Jeugd's referral: in the practice's EHR, a ServiceRequest and a Task owned by that role
-    sub = client.application.extensions["ks_forms"].work(client.ctx.session_id).result["submission"]
+    sub = client.application.extensions["ks"].forms.work(client.ctx.session_id).result["submission"]
     [sr] = [e["resource"] for e in ehr.search("ServiceRequest", {"identifier": f"{urls.ID_REFERRAL}|{sub}:poh-jeugd"})["entry"]]
     [task] = [e["resource"] for e in ehr.search("Task", {"identifier": f"{urls.ID_TASK}|{sub}:poh-jeugd"})["entry"]]
     assert sr["code"]["coding"][0]["code"] == "poh-jeugd" and sr["subject"] == {"reference": "Patient/demo-pregnant"}
@@ -424,8 +424,8 @@ def test_consent_per_recipient_only_consented_recipients_get_the_referral(tmp_pa
     assert "note" not in sr and [c["coding"][0]["system"] for c in sr["reasonCode"]] == [urls.CS_LEVEL]
     answers = next(c for c in sr["contained"] if c["resourceType"] == "QuestionnaireResponse")
     assert {i["linkId"] for i in answers["item"]} == {"context", "consent"}
-    result = app.extensions["ks_forms"].work(client.ctx.session_id).result
-    [item] = app.extensions["ks_delivery"].outbox.for_submission(result["submission"])  # none for Centrum Jong
+    result = app.extensions["ks"].forms.work(client.ctx.session_id).result
+    [item] = app.extensions["ks"].delivery.outbox.for_submission(result["submission"])  # none for Centrum Jong
     assert item.destination == "verloskundigen-voorbeeldstad" and item.state == "delivered"
     types = [e["resource"]["resourceType"] for e in item.bundle["entry"]]
     assert types.count("ServiceRequest") == 1 and types.count("Consent") == 1 and types.count("Task") == 1
@@ -454,7 +454,7 @@ def test_the_preconception_consult_is_a_task_in_the_ehr_and_nothing_leaves(as_us
     assert holdings(recipients) == before  # ... and so it went
     assert "Niets verstuurd buiten de praktijk." in sent and "afgeleverd" not in sent
     assert "Preconceptieconsult (eigen praktijk) — interne verwijzing: blijft in de praktijk, vastgelegd in het EPD" in sent
-    sub = client.application.extensions["ks_forms"].work(client.ctx.session_id).result["submission"]
+    sub = client.application.extensions["ks"].forms.work(client.ctx.session_id).result["submission"]
     [task] = [e["resource"] for e in ehr.search("Task", {"identifier": f"{urls.ID_TASK}|{sub}:preconceptie-consult"})["entry"]]
     assert task["owner"] == {"display": "Preconceptieconsult (eigen praktijk)"} and task["for"] == {"reference": "Patient/demo-preconception"}
     sr = ehr.read(*task["focus"]["reference"].split("/"))
@@ -481,15 +481,15 @@ def test_an_ehr_that_refuses_says_so_and_sends_nothing_without_the_patient(sekme
     r = post(client, "/form/send", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "verbal"}, token)
     assert r.status_code == 503 and "Er is niets verstuurd en niets vastgelegd" in r.get_data(as_text=True)
     assert len(recipients.search("ServiceRequest", {}).get("entry", [])) == before
-    assert web_app.extensions["ks_delivery"].outbox.list() == []
-    outcomes = [(a["event"], a["outcome"]) for a in web_app.extensions["ks_delivery"].audit.entries()]
+    assert web_app.extensions["ks"].delivery.outbox.list() == []
+    outcomes = [(a["event"], a["outcome"]) for a in web_app.extensions["ks"].delivery.audit.entries()]
     assert ("patient-read", "4") in outcomes and ("populate", "4") in outcomes
     # an internal referral lives only in the EHR: when that refuses, the page does not claim it is recorded
     post(client, "/form/new", {}, token)
     post(client, "/form/review", {**PREGNANT, "homeless": "true", "substance-addiction": "true"}, token)
     internal = page(client, post(client, "/form/send", {}, token).headers["Location"])
     assert "Het EPD gaf geen toestemming om terug te schrijven (HTTP 401)." in internal
-    assert ("ehr-write", "4") in [(a["event"], a["outcome"]) for a in web_app.extensions["ks_delivery"].audit.entries()]
+    assert ("ehr-write", "4") in [(a["event"], a["outcome"]) for a in web_app.extensions["ks"].delivery.audit.entries()]
     assert "interne verwijzing: blijft in de praktijk, maar is NIET vastgelegd in het EPD" in text_of(internal)
     assert "Een interne verwijzing staat daardoor niet in het EPD." in internal and "De verwijzing is wel verstuurd" not in internal
     assert "NIET in het EPD vastgelegd, zet haar zelf in het HIS): POH Jeugd (eigen praktijk)" in internal
@@ -524,7 +524,7 @@ def test_assistant_saves_a_draft_cannot_send_and_the_gp_reopens_it(as_user, reci
     post(gp, "/form/review", fields, token)
     r = post(gp, "/form/send", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "verbal"}, token)
     assert r.headers["Location"] == "/form/sent"
-    assert gp.application.extensions["ks_forms"].draft(gp.ctx.iss, "demo-child-1y") is None  # sent: draft gone
+    assert gp.application.extensions["ks"].forms.draft(gp.ctx.iss, "demo-child-1y") is None  # sent: draft gone
 
 
 # ------------------------------------------------------------------------------------------- security
@@ -652,7 +652,7 @@ def test_a_queued_referral_shows_delivered_once_it_went_out(tmp_path, recipients
         assert "in de wachtrij" in queued and 'class="sr-id"' not in queued
         assert "afgeleverd" not in queued.lower() and "Vastgelegd en verstuurd" not in queued  # it has reached nobody yet
         assert "In de wachtrij voor Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (GGD Zuid Limburg)" in queued
-        delivery = app.extensions["ks_delivery"]
+        delivery = app.extensions["ks"].delivery
         [item] = delivery.outbox.list()
         delivery.pusher.push(item)  # what the background worker does
         delivered = page(client, "/form/sent")

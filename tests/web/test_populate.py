@@ -176,7 +176,7 @@ def test_operation_local_reads_the_configured_server_and_suggests(web_app):
     teen = [i for i in out["issues"]["issue"] if "teenage-pregnancy" in " ".join(i.get("expression", []))]
     assert teen and teen[0]["severity"] == "information"
     assert "teenage-pregnancy" not in index_answers(out["response"]).values
-    audit = web_app.extensions["ks_delivery"].audit.entries(patient="Patient/demo-pregnant")
+    audit = web_app.extensions["ks"].delivery.audit.entries(patient="Patient/demo-pregnant")
     assert [a["event"] for a in audit] == ["populate"]
 
 

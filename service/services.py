@@ -1,0 +1,45 @@
+"""The app's services as one typed object (built by the factory, service/__init__.py), instead of strings in
+`app.extensions`: `services()` in a request, `services(app)` outside one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+from flask import Flask, current_app
+
+if TYPE_CHECKING:  # types only: the blueprints' stores are set by their own init_app
+    from service.api.auth import ApiAuth
+    from service.config import Settings
+    from service.referrals.pipeline import Engine
+    from service.referrals.wiring import Delivery
+    from service.registry import EhrRegistry
+    from service.sandbox.views import State
+    from service.smart.session import LaunchContext, SessionStore
+    from service.web.store import FormStore
+
+KEY = "ks"
+
+
+@dataclass(eq=False)
+class Services:
+    settings: Settings
+    engine: Engine
+    registry: EhrRegistry
+    delivery: Delivery
+    sessions: SessionStore
+    forms: FormStore | None = None  # the practice's pages (service/web)
+    api_auth: ApiAuth | None = None  # SMART Backend Services for the API (None: the API is open)
+    sandbox: State | None = None  # the demo EHR's grants (KS_SANDBOX=1)
+    sandbox_server: object | None = None  # its authlib AuthorizationServer
+    refresh_launch: Callable[[LaunchContext], LaunchContext | None] | None = None  # the SMART refresh grant
+    background: list = field(default_factory=list)  # threads to stop on exit (outbox worker, housekeeper)
+
+    def stores(self) -> dict[str, object]:
+        """Every store with expiring rows, by name (the housekeeper purges them)."""
+        found = {"sessions": self.sessions, "forms": self.forms, "sandbox": self.sandbox, "api": self.api_auth}
+        return {name: store for name, store in found.items() if store is not None}
+
+
+def services(app: Flask | None = None) -> Services:
+    return (app or current_app).extensions[KEY]
