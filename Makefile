@@ -27,7 +27,13 @@ system-deps:
 $(MEDPLUM)/node_modules/.package-lock.json: $(MEDPLUM)/package-lock.json
 	npm ci --prefix $(MEDPLUM) --no-audit --no-fund --loglevel=error
 
-node-deps: $(MEDPLUM)/node_modules/.package-lock.json
+# CSIRO's SDC populate engine (@aehrc/sdc-populate), to compare its pre-fill with ours (tests/questionnaires);
+# its optional dependencies (a React Native stack) are not needed.
+SDC_POPULATE := tests/questionnaires/js
+$(SDC_POPULATE)/node_modules/.package-lock.json: $(SDC_POPULATE)/package-lock.json
+	npm ci --prefix $(SDC_POPULATE) --omit=optional --no-audit --no-fund --loglevel=error
+
+node-deps: $(MEDPLUM)/node_modules/.package-lock.json $(SDC_POPULATE)/node_modules/.package-lock.json
 
 # The browser tests (tests/browser): Debian's Chromium, driven by Playwright through executable_path
 # (never `playwright install`), and axe-core from the committed package-lock.json.
@@ -54,4 +60,4 @@ bench: install
 	$(BIN)/python benchmarks/form.py
 
 clean:
-	rm -rf $(VENV) var build *.egg-info $(MEDPLUM)/node_modules $(BROWSER_TESTS)/node_modules tests/artifacts
+	rm -rf $(VENV) var build *.egg-info $(MEDPLUM)/node_modules $(BROWSER_TESTS)/node_modules $(SDC_POPULATE)/node_modules tests/artifacts

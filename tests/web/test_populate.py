@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from datetime import date, timedelta
 
 import pytest
 
+from service import create_app
+from service.ehr import read_record
 from service.fhir import urls
 from service.questionnaires.answers import index_answers
-from service.questionnaires.populate import populate, record_facts, suggestions, teenage_suggestion
+from service.questionnaires.populate import populate, population, record_facts, suggestions, teenage_suggestion
+from service.questionnaires.sdc import INITIAL_EXPRESSION, QueryNotSupported, client_fetch, search_record
 
 TODAY = date(2026, 11, 23)
 
@@ -140,6 +145,76 @@ def test_the_demo_record(qdef, engine):
     assert [s.link_id for s in suggestions(qdef, preg, by("Observation"), by("Condition"), TODAY)] == ["teenage-pregnancy"]
 
 
+# ------------------------------------------------------------------------------------ declared, not coded
+
+def _with_initial(qdef, link_id: str, expression: str | None):
+    """The Questionnaire with `link_id`'s initialExpression replaced (None: removed)."""
+    resource = copy.deepcopy(qdef.resource)
+
+    def walk(items):
+        for item in items:
+            if item["linkId"] == link_id:
+                item["extension"] = [e for e in item.get("extension", ()) if e["url"] != INITIAL_EXPRESSION]
+                if expression:
+                    item["extension"].append({"url": INITIAL_EXPRESSION, "valueExpression": {
+                        "language": "text/fhirpath", "expression": expression}})
+            walk(item.get("item", ()))
+
+    walk(resource["item"])
+    return dataclasses.replace(qdef, resource=resource)
+
+
+def test_the_prefill_is_what_the_questionnaire_declares(qdef):
+    record = (patient(), [due(TODAY + timedelta(days=100))], [pregnancy()])
+    assert answers(populate(_with_initial(qdef, "due-date", None), *record, TODAY)) == {"phase": "pregnant"}
+    other = _with_initial(qdef, "due-date", "%patient.birthDate")
+    assert answers(populate(other, *record, TODAY))["due-date"] == "1995-05-05"
+    assert answers(populate(_with_initial(qdef, "phase", "'postpartum'"), *record, TODAY))["phase"] == "postpartum"
+    assert answers(populate(_with_initial(qdef, "phase", "'no-such-phase'"), *record, TODAY)).get("phase") is None
+
+
+def test_the_queries_run_against_a_fhir_server_as_against_the_record_read(qdef, ehr):
+    """The declared x-fhir-queries sent to the EHR (sekmet, demo data) give what the record read gives."""
+    for pid in ("demo-pregnant", "demo-child-1y", "demo-child-5y"):
+        record = read_record(ehr, pid)
+        via_server = population(qdef, record.patient, client_fetch(ehr), TODAY)
+        read_first = populate(qdef, record.patient, record.observations, record.conditions, TODAY)
+        assert via_server.answers == answer_items(read_first) and via_server.answers
+        assert via_server.variables["dueDateObservations"][0]["resourceType"] == "Bundle"
+
+
+def answer_items(qr):
+    """A response's answers by linkId, as they are."""
+    found = {}
+
+    def walk(items):
+        for item in items or ():
+            if item.get("answer"):
+                found[item["linkId"]] = item["answer"]
+            walk(item.get("item"))
+
+    walk(qr.get("item"))
+    return found
+
+
+def test_the_record_search_answers_the_declared_queries():
+    res = [patient(), pregnancy(), pregnancy(pid="p2"), due(TODAY, oid="a"), {**due(TODAY, oid="b"), "code": {"coding": [
+        {"system": urls.LOINC, "code": "29463-7"}]}}]
+
+    def ids(query):
+        return [e["resource"]["id"] for e in search_record(res, query)["entry"]]
+
+    assert ids("Condition?patient=p1&code=http://snomed.info/sct|77386006,W78") == ["preg-p1"]
+    assert ids("Condition?patient=Patient/p2") == ["preg-p2"]
+    assert ids("Observation?patient=p1&code=http://loinc.org|11778-8") == ["a"]
+    assert ids("Observation?code=http://loinc.org|") == ["a", "b"] and ids("Observation?code=29463-7") == ["b"]
+    assert ids("Observation?code=|11778-8") == []  # "|code": a code without a system only
+    assert ids("Observation?patient=") == ["a", "b"]  # a parameter without a value is ignored
+    assert ids("Patient?_id=p1") == ["p1"]
+    with pytest.raises(QueryNotSupported):
+        search_record(res, "Observation?date=ge2026")
+
+
 # ------------------------------------------------------------------------------------------- the operation
 
 FHIR = {"Content-Type": "application/fhir+json"}
@@ -201,3 +276,26 @@ def test_operation_refusals_are_operation_outcomes(client, body, status):
 def test_operation_unknown_instance(client):
     body = params({"name": "subject", "valueReference": {"reference": "Patient/p1"}})
     assert client.post("/fhir/Questionnaire/nope/$populate", json=body).status_code == 404
+
+
+def test_operation_context_named_as_a_variable_is_used_as_it(client):
+    """SDC: a `context` named as a Questionnaire variable is that variable (here: the due-date Observations)."""
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": due(date.today() + timedelta(days=60))}]}
+    body = params({"name": "subject", "valueReference": {"reference": "Patient/p1"}},
+                  {"name": "context", "part": [{"name": "name", "valueString": "dueDateObservations"},
+                                               {"name": "content", "resource": bundle}]})
+    out = {p["name"]: p["resource"] for p in client.post("/fhir/Questionnaire/$populate", json=body).get_json()["parameter"]}
+    assert answers(out["response"]) == {"phase": "pregnant", "due-date": (date.today() + timedelta(days=60)).isoformat()}
+
+
+def test_operation_local_with_the_server_down_warns_and_fills_nothing(tmp_path):
+    app = create_app({"TESTING": True, "data_dir": tmp_path, "fhir_base_url": "http://127.0.0.1:9/fhir",
+                      "fhir_connect_timeout": 0.5, "fhir_read_timeout": 0.5})
+    body = params({"name": "subject", "valueReference": {"reference": "Patient/demo-pregnant"}},
+                  {"name": "local", "valueBoolean": True})
+    r = app.test_client().post("/fhir/Questionnaire/$populate", json=body)
+    assert r.status_code == 200
+    out = {p["name"]: p["resource"] for p in r.get_json()["parameter"]}
+    assert answers(out["response"]) == {}
+    assert [(i["severity"], i["code"]) for i in out["issues"]["issue"] if i["severity"] != "information"] == [
+        ("warning", "transient")]
