@@ -5,12 +5,16 @@ external recipient. The response then says consent was given (by whom it was ask
 recipients whose box was not ticked are dropped exactly as the engine drops every external recipient
 when consent is missing: their Decisions are marked `blocked_by_consent`, so no ServiceRequest, Task
 or Consent is made for them.
+
+A send has evaluated its response already (service/web/send.py): `EvaluatedEngine` gives the Submitter that
+evaluation instead of running the rules a second time.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from service.questionnaires.validate import ValidationResult
 from service.referrals.pipeline import Engine
 from service.referrals.submit import Submitter
 from service.rules.evaluate import Decision, Evaluation
@@ -41,10 +45,47 @@ class ConsentScopedEngine(Engine):
         return result, restrict_to_consented(evaluation, self.consented)
 
 
-def submitter_for(submitter: Submitter, engine: Engine, consented: frozenset[str], asked: frozenset[str]) -> Submitter:
-    """The app's submitter when every recipient asked about consented (or none did: then the response's own
+def consent_asked(evaluation: Evaluation) -> frozenset[str]:
+    """The recipients the review asks consent for: every one a rule routes to that needs it."""
+    return frozenset(d.recipient.id for d in evaluation.decisions if needs_consent(d))
+
+
+def what_the_rules_read(qr: dict) -> tuple:
+    """The parts of a response its evaluation depends on: the Questionnaire, the answers, and the authored date
+    (the reference date of every window). The status, the business identifier and a contained Patient are
+    read by no rule (one that did would have to be read here too)."""
+    return qr.get("questionnaire"), qr.get("authored"), qr.get("item")
+
+
+class EvaluatedEngine(ConsentScopedEngine):
+    """The engine, for the Submitter of one send: `evaluation` is what the rules gave for `evaluated` (the
+    response the send built), so a response that differs from it only in what no rule reads (completed, the
+    Patient contained for the recipients) is validated, as every submission is, and answered with that
+    evaluation restricted to the consented recipients, without running the rules again. Any other response
+    is evaluated as ConsentScopedEngine does."""
+
+    def __init__(self, engine: Engine, consented: frozenset[str], evaluated: dict, evaluation: Evaluation):
+        super().__init__(engine, consented)
+        self._read, self._evaluation = what_the_rules_read(evaluated), evaluation
+
+    def evaluate(self, qr: dict, region: str | None = None, *,
+                 structural: bool = False) -> tuple[ValidationResult, Evaluation]:
+        if what_the_rules_read(qr) != self._read or self.ruleset(region) is not self._evaluation.ruleset:
+            return super().evaluate(qr, region, structural=structural)
+        result, _ = self._valid(qr, structural)  # ResponseInvalid with every problem, as Engine.evaluate
+        return result, restrict_to_consented(self._evaluation, self.consented)
+
+
+def submitter_for(submitter: Submitter, engine: Engine, consented: frozenset[str], asked: frozenset[str],
+                  evaluated: tuple[dict, Evaluation] | None = None) -> Submitter:
+    """The app's submitter when every recipient asked consented (or none did: then the response's own
     `consent-given` is false and the engine blocks them all); otherwise the same outbox, pusher and audit
-    log with the engine restricted to the consented recipients."""
-    if not consented or asked <= consented:
+    log with the engine restricted to the consented recipients. With `evaluated` (the response a send built
+    and its evaluation) always the latter, with an EvaluatedEngine: the rules do not run again."""
+    if evaluated is not None:
+        scoped: Engine = EvaluatedEngine(engine, consented, *evaluated)
+    elif not consented or asked <= consented:
         return submitter
-    return Submitter(ConsentScopedEngine(engine, consented), submitter.outbox, submitter.pusher, submitter.audit)
+    else:
+        scoped = ConsentScopedEngine(engine, consented)
+    return Submitter(scoped, submitter.outbox, submitter.pusher, submitter.audit)

@@ -50,3 +50,36 @@ def test_the_apps_submitter_unless_some_were_left_out(web_app):
     scoped = submitter_for(submitter, engine, frozenset({"a"}), both)
     assert scoped is not submitter and scoped.outbox is submitter.outbox and scoped.pusher is submitter.pusher
     assert isinstance(scoped.engine, ConsentScopedEngine)
+
+
+def test_the_evaluated_engine_gives_what_the_engine_gives(engine):
+    """A send hands the Submitter its own evaluation (EvaluatedEngine) instead of running the rules again: over
+    every signal and phase combination here, region and consent choice, the Bundles are exactly the ones the
+    engine makes, and a response that differs in what the rules read is evaluated afresh."""
+    from service.web.consent import EvaluatedEngine
+    from tests.factories import OTHER, URGENT, with_patient
+
+    signal_sets = [(), ("homeless",), ("domestic-violence", "single-mother"), ("substance-addiction", "homeless"),
+                   (URGENT[0], OTHER[0], OTHER[1]), OTHER[:3]]
+    phases = [dict(), dict(phase="postpartum", due_date=None, child_birth_date="2026-05-01"),
+              dict(phase="preconception", due_date=None, intention="no")]
+    checked = 0
+    for region in ("maastricht-heuvelland", "voorbeeldstad"):
+        for signals in signal_sets:
+            for phase in phases:
+                for consent in (True, False):
+                    built = make_qr(signals=signals, consent=consent, **phase)
+                    _, evaluation = engine.evaluate(built, region)
+                    asked = frozenset(d.recipient.id for d in evaluation.decisions if d.recipient and d.recipient.needs_consent)
+                    for consented in (asked, frozenset(sorted(asked)[:1])):
+                        sent = with_patient(built)  # what the send submits: the same answers, the patient contained
+                        fresh = ConsentScopedEngine(engine, consented).extract(sent, region, structural=True)
+                        reused = EvaluatedEngine(engine, consented, built, evaluation).extract(sent, region, structural=True)
+                        assert reused.bundle == fresh.bundle, (region, signals, phase, consent, consented)
+                        checked += 1
+    assert checked > 100
+    # A response whose answers differ is evaluated afresh, not answered with the stale evaluation.
+    built, other = make_qr(signals=("homeless",)), make_qr(signals=())
+    _, evaluation = engine.evaluate(built)
+    stale = EvaluatedEngine(engine, frozenset({"regiocoordinator-jgz"}), built, evaluation).extract(other)
+    assert stale.bundle == ConsentScopedEngine(engine, frozenset({"regiocoordinator-jgz"})).extract(other).bundle

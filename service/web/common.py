@@ -1,0 +1,140 @@
+"""What every step of the practice's pages shares: the blueprint, the form's control fields, the engine and
+the form store of this request, the practice's clock, the audit line, the patient banner.
+
+The steps (form_page, meldcode_page, review_page, send, confirmation) put their routes on `web`; guard.py
+is the one decorator every route goes through, and `web` takes no route without it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import Blueprint, request
+
+from service.audit import AuditEntry
+from service.questionnaires.form import FieldError, build_response
+from service.referrals.pipeline import PRACTICE_ZONE
+from service.referrals.status import TASK_STATUS_TEXT
+from service.services import services
+from service.smart.session import current_practice
+from service.web.store import FormStore, WorkState
+
+GUARDED = "ks_guarded"  # set by guard.step on the views it guards
+
+
+class PagesBlueprint(Blueprint):
+    """A blueprint that takes only guarded routes (guard.py): the guard is where a POST's CSRF token is checked."""
+
+    def add_url_rule(self, rule: str, endpoint: str | None = None, view_func=None, **options) -> None:
+        if view_func is not None and not getattr(view_func, GUARDED, False):
+            raise TypeError(f"{rule}: every route of the practice's pages goes through service.web.guard.step")
+        super().add_url_rule(rule, endpoint, view_func, **options)
+
+
+web = PagesBlueprint("web", __name__)
+
+FORM_ID_SYSTEM = "https://kansrijke-start.github.io/fhir/NamingSystem/form-response"
+CONTROL_FIELDS = {"csrf_token", "_form", "lang", "next"}
+CONSENT_GIVEN, CONSENT_METHOD, NOTE, CHILDREN = "consent-given", "consent-method", "note", "children-in-household"
+
+
+def engine():
+    return services().engine
+
+
+def region() -> str:
+    """The rule set of the practice this session speaks for (from the registry, never from the launch)."""
+    return current_practice().region
+
+
+def questionnaire():
+    """The Questionnaire of the practice's rule set (service/questionnaires/catalog.py QuestionnaireDef)."""
+    eng = engine()
+    return eng.catalog.find(eng.ruleset(region()).questionnaire)
+
+
+def forms() -> FormStore:
+    return services().forms
+
+
+def page_lang(ctx) -> str:
+    return "en" if ctx.language == "en" else "nl"
+
+
+def practice_now() -> datetime:
+    return datetime.now(PRACTICE_ZONE).replace(microsecond=0)
+
+
+def subject_of(ctx) -> str | None:
+    return f"Patient/{ctx.patient}" if ctx.patient else None
+
+
+def access_point() -> str:
+    return f"web:{request.remote_addr or '-'}"
+
+
+def audit(ctx, event: str, action: str, outcome: str, obj: str | None = None) -> None:
+    services().delivery.audit.record(AuditEntry(
+        event=event, action=action, outcome=outcome, who=ctx.fhir_user, patient=subject_of(ctx), object=obj,
+        access_point=access_point(),
+    ))
+
+
+def posted_fields(qdef) -> dict[str, list[str]]:
+    """The form's answer fields (linkIds of the Questionnaire only)."""
+    return {k: v for k, v in request.form.to_dict(flat=False).items() if k in qdef.items and k not in CONTROL_FIELDS}
+
+
+def first_value(fields, link_id: str) -> str:
+    return next((v.strip() for v in fields.get(link_id, ()) if isinstance(v, str) and v.strip()), "")
+
+
+def unfinished_work(ctx) -> WorkState | None:
+    """This session's form while it has not been sent."""
+    work = forms().work(ctx.session_id)
+    return work if work is not None and work.result is None else None
+
+
+def save_work(ctx, work: WorkState) -> None:
+    forms().save_work(ctx.session_id, work)
+
+
+def text_in(text: tuple[str, str] | FieldError, lang: str) -> str:
+    """A (Dutch, English) text or a FieldError in the page's language."""
+    if isinstance(text, FieldError):
+        return text.english if lang == "en" else text.text
+    return text[1] if lang == "en" else text[0]
+
+
+def evaluate_fields(ctx, fields, *, status: str, consent_for_all: bool = False, authored: str | None = None):
+    """(response, validation, evaluation) of the fields; with `consent_for_all` as if consent were given, so the
+    review sees every recipient that consent would allow."""
+    qdef = questionnaire()
+    if consent_for_all:
+        fields = {**fields, CONSENT_GIVEN: ["true"]}
+    qr = build_response(qdef, fields, subject=subject_of(ctx), author=ctx.fhir_user,
+                        authored=authored or practice_now().isoformat(), identifier=None, status=status)
+    return qr, *engine().evaluate(qr, region())
+
+
+def needs_meldcode(evaluation) -> bool:
+    return any(f.panel == "meldcode" for f in evaluation.safety)
+
+
+def banner_for(ctx, work: WorkState | None) -> dict | None:
+    """The patient banner (name, birth date) when the EHR asked the app to show one."""
+    if not ctx.need_patient_banner:
+        return None
+    banner = ctx.patient_banner or (work.banner if work else {}) or {}
+    birth = banner.get("birthDate")
+    try:
+        shown = date.fromisoformat(birth).strftime("%d-%m-%Y") if birth else ""
+    except ValueError:
+        shown = birth
+    return {"name": banner.get("name") or "", "birthDate": shown}
+
+
+def task_view(status, sr_id: str | None, lang: str) -> dict | None:
+    """The recipient's Task of one ServiceRequest for a page: status, its words, the recipient's own note."""
+    task = status.tasks.get(sr_id) if sr_id else None
+    return None if task is None else {**task, "text": TASK_STATUS_TEXT[lang].get(task["status"], task["status"])}

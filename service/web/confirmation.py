@@ -1,0 +1,99 @@
+"""The confirmation step: what a send came to, fixed at the moment of sending (per referral where it went and how
+it stands, to whom nothing was sent, the summary for the HIS), shown with how each referral stands now; and
+starting again after it."""
+
+from __future__ import annotations
+
+from flask import redirect, render_template, url_for
+
+from service.referrals.bundle import evaluation_signals
+from service.referrals.status import recipient_of, referral_status, service_requests_by_recipient
+from service.services import services
+from service.web.common import audit, banner_for, forms, page_lang, questionnaire, task_view, text_in, web
+from service.web.guard import sent_work, step
+from service.web.panel import STATE_TEXT, his_summary_parts, join_summary, recipients
+from service.web.store import WorkState
+
+
+@web.get("/form/sent")
+@step(work=sent_work)
+def sent(ctx, work: WorkState):
+    return render_template("sent.html", r=_with_live_status(ctx, work.result), banner=banner_for(ctx, work), page="sent")
+
+
+@web.post("/form/new")
+@step()
+def new_form(ctx):
+    """After sending: start again, pre-filled from the record."""
+    forms().drop_work(ctx.session_id)
+    return redirect(url_for(".form"), 303)
+
+
+def referrals_of(result) -> list[dict]:
+    """Each referral of the submission, in order: the recipient's id and names, its priority, and whether it
+    stays in the practice or the destination it goes to."""
+    by_id = {d.recipient.id: d.recipient for d in result.extraction.evaluation.decisions if d.recipient}
+    out = []
+    for entry in result.extraction.bundles.record["entry"]:
+        sr = entry["resource"]
+        rec = by_id.get(recipient_of(sr) or "") if sr["resourceType"] == "ServiceRequest" else None
+        if rec is not None:
+            out.append({"recipient": rec.id, "nl": rec.name.nl, "en": rec.name.en, "priority": sr.get("priority"),
+                        "internal": rec.internal, "destination": None if rec.internal else rec.destination})
+    return out
+
+
+def confirmation(ctx, work: WorkState, qr: dict, result, written, lang: str) -> dict:
+    """What the confirmation page shows, fixed at the moment of sending: per referral where it went and how it
+    stands, and to whom nothing was sent."""
+    qdef = questionnaire()
+    evaluation = result.extraction.evaluation
+    delivery = services().delivery
+    states = {d.destination: d for d in result.destinations}
+    sent = []
+    for r in referrals_of(result):
+        d = states.get(r["destination"] or "")
+        ids = service_requests_by_recipient(d.item.bundle, d.item.response) if d else {}
+        # An internal referral lives only in the EHR: "recorded" says whether the write-back put it there.
+        sent.append({"recipient": r["recipient"], "name": r["en"] if lang == "en" else r["nl"], "priority": r["priority"],
+                     "internal": r["internal"], "destination": delivery.name(r["destination"]) if r["destination"] else None,
+                     "state": d.state if d else "recorded", "id": ids.get(r["recipient"]),
+                     "recorded": written.ok if r["internal"] else None})
+    not_sent = [{"name": r["name"]} for r in recipients(evaluation, qdef, lang) if r["blocked"]]
+    head, tail = his_summary_parts(evaluation=evaluation, qdef=qdef, qr=qr, lang=lang, meldcode=work.meldcode,
+                                   author=ctx.fhir_user, authored=qr["authored"])
+    return {
+        "submission": result.submission_id, "state": result.state,
+        "stateText": STATE_TEXT["en" if lang == "en" else "nl"].get(result.state, result.state),
+        "sent": sent, "external": any(not s["internal"] for s in sent), "notSent": not_sent,
+        "summary": join_summary(head, tail, sent, not_sent, lang), "summaryParts": [head, tail, lang],
+        "ehr": {"ok": written.ok, "written": list(written.written),
+                "problem": text_in(written.problem, lang) if written.problem else None},
+        "signals": [s for s in evaluation_signals(evaluation, qdef)],
+    }
+
+
+def _with_live_status(ctx, result: dict) -> dict:
+    """The confirmation as it stands now: a queued referral may have gone out since, and a delivered one shows
+    what the recipient did with its Task (the page is the practice's view of the closed loop)."""
+    status = referral_status(services().delivery, result["submission"])
+    if status.state is None:  # nothing went out of the practice: the page as it was
+        return result
+    lang = "en" if page_lang(ctx) == "en" else "nl"
+    live = {**result, "state": status.state, "stateText": STATE_TEXT[lang].get(status.state, status.state),
+            "statusProblem": status.problem}
+    sent = []
+    for s in result.get("sent", []):
+        where, sr_id = status.for_recipient(s.get("recipient", ""))
+        if where is None:
+            sent.append(s)
+            continue
+        sr = s.get("id") or sr_id
+        sent.append({**s, "state": where.state, "id": sr, "task": task_view(where, sr, lang)})
+    live["sent"] = sent
+    if result.get("summaryParts"):  # the HIS summary says how each referral stands now, in the language it was made in
+        head, tail, made_in = result["summaryParts"]
+        live["summary"] = join_summary(head, tail, sent, result.get("notSent", []), made_in)
+    if any(d.state == "delivered" for d in status.destinations):
+        audit(ctx, "status-read", "R", "4" if status.problem else "0", f"submission:{result['submission']}")
+    return live

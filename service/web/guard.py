@@ -1,0 +1,101 @@
+"""The one guard every route of the practice's pages goes through, instead of a copy in each.
+
+In this order, as before the split: a POST carries the session's CSRF token (else 400, the Dutch "Dit
+formulier is verlopen" page); the session is launched (else the "open again from the EPD" page, 401);
+a step that sends is the GP's or the POH Jeugd's (else 403); the form's state the step needs is there (else
+the redirect to the page where the user can go on). The view gets the launch and that state as arguments.
+The blueprint (common.py) takes no route without this guard.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Callable
+
+from flask import Response, abort, redirect, request, url_for
+
+from service.smart.session import current_launch, launch_required
+from service.web import security
+from service.web.common import GUARDED, forms, unfinished_work
+from service.web.store import WorkState
+
+log = logging.getLogger(__name__)
+
+WorkLoader = Callable[..., WorkState | Response]  # (launch) -> the step's state, or where to go instead
+
+
+def step(*, work: WorkLoader | None = None, may_send: bool = False) -> Callable:
+    """The guard of one route: CSRF on POST, launched session, `may_send` (the role may send), then `work`
+    loads the form's state the step needs, or answers with a redirect. The view is called as view(ctx) or,
+    with `work`, view(ctx, work)."""
+
+    def decorate(view: Callable) -> Callable:
+        @launch_required
+        def launched(**kwargs):
+            ctx = current_launch()
+            if may_send and not ctx.can_send:
+                log.info("send refused: role %s may not send", ctx.role)
+                abort(403)
+            if work is None:
+                return view(ctx, **kwargs)
+            state = work(ctx)
+            return view(ctx, state, **kwargs) if isinstance(state, WorkState) else state
+
+        @functools.wraps(view)
+        def guarded(**kwargs):
+            if request.method == "POST":
+                require_csrf()
+            return launched(**kwargs)
+
+        setattr(guarded, GUARDED, True)
+        return guarded
+
+    return decorate
+
+
+def require_csrf() -> None:
+    """Every form POST carries the session's CSRF token (field or header); without a session, launch_required
+    answers."""
+    ctx = current_launch()
+    if ctx is not None and not security.csrf_ok(ctx.session_id):
+        log.info("form POST refused: CSRF token missing or wrong")
+        abort(400, description="csrf")
+
+
+# ------------------------------------------------------------------------ what a step needs of the form
+
+
+def work_or_new(ctx) -> WorkState:
+    """This session's unsent form, or an empty one (the form's own posts)."""
+    return unfinished_work(ctx) or WorkState()
+
+
+def stored_or_new(ctx) -> WorkState:
+    """Whatever this session stored, sent or not, or an empty form (the live panel)."""
+    return forms().work(ctx.session_id) or WorkState()
+
+
+def reviewed(ctx) -> WorkState | Response:
+    """The unsent form that passed the checks (the Meldcode step, review, consent); else back to the form."""
+    work = unfinished_work(ctx)
+    if work is None or not work.reviewed:
+        return redirect(url_for(".form"), 303)
+    return work
+
+
+def reviewed_or_done(ctx) -> WorkState | Response:
+    """As `reviewed`, for the send: a form sent already (a second press, another tab) goes to its confirmation."""
+    work = unfinished_work(ctx)
+    if work is None or not work.reviewed:
+        done = forms().work(ctx.session_id)
+        return redirect(url_for(".sent" if done is not None and done.result else ".form"), 303)
+    return work
+
+
+def sent_work(ctx) -> WorkState | Response:
+    """The form this session sent (the confirmation); else back to the form."""
+    work = forms().work(ctx.session_id)
+    if work is None or not work.result:
+        return redirect(url_for(".form"), 303)
+    return work
