@@ -33,7 +33,12 @@ SDC_POPULATE := tests/questionnaires/js
 $(SDC_POPULATE)/node_modules/.package-lock.json: $(SDC_POPULATE)/package-lock.json
 	npm ci --prefix $(SDC_POPULATE) --omit=optional --no-audit --no-fund --loglevel=error
 
-node-deps: $(MEDPLUM)/node_modules/.package-lock.json $(SDC_POPULATE)/node_modules/.package-lock.json
+# The reference FHIRPath engine (npm fhirpath): the rule files must decide the same in it (tests/rules).
+RULES_JS := tests/rules/js
+$(RULES_JS)/node_modules/.package-lock.json: $(RULES_JS)/package-lock.json
+	npm ci --prefix $(RULES_JS) --no-audit --no-fund --loglevel=error
+
+node-deps: $(MEDPLUM)/node_modules/.package-lock.json $(SDC_POPULATE)/node_modules/.package-lock.json $(RULES_JS)/node_modules/.package-lock.json
 
 # The browser tests (tests/browser): Debian's Chromium, driven by Playwright through executable_path
 # (never `playwright install`), and axe-core from the committed package-lock.json.
@@ -60,4 +65,4 @@ bench: install
 	$(BIN)/python benchmarks/form.py
 
 clean:
-	rm -rf $(VENV) var build *.egg-info $(MEDPLUM)/node_modules $(BROWSER_TESTS)/node_modules $(SDC_POPULATE)/node_modules tests/artifacts
+	rm -rf $(VENV) var build *.egg-info $(MEDPLUM)/node_modules $(BROWSER_TESTS)/node_modules $(SDC_POPULATE)/node_modules $(RULES_JS)/node_modules tests/artifacts

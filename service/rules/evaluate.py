@@ -94,6 +94,20 @@ def reasons(link_ids: tuple[str, ...], index: AnswerIndex, qdef: QuestionnaireDe
     return tuple(out)
 
 
+def rule_evaluator(
+    qr: dict, ruleset: Ruleset, qdef: QuestionnaireDef, *, today: date, index: AnswerIndex, fast: bool = True
+) -> Evaluator:
+    """An Evaluator whose environment holds the rule set's parameters, %today, %resource and its variables."""
+    env: dict = dict(ruleset.parameters)
+    env["today"] = fhirpath_date(today)
+    env["resource"] = qr
+    ev = Evaluator(qr, index, env, qdef, fast=fast)
+    for name, expression in ruleset.variables:
+        result = ev.value(expression)
+        env[name] = result[0] if len(result) == 1 else result
+    return ev
+
+
 def evaluate_rules(
     qr: dict,
     ruleset: Ruleset,
@@ -101,16 +115,14 @@ def evaluate_rules(
     *,
     today: date,
     index: AnswerIndex | None = None,
+    fast: bool = True,
 ) -> Evaluation:
-    """Level, safety flags and every Decision for one (already validated) QuestionnaireResponse."""
+    """Level, safety flags and every Decision for one (already validated) QuestionnaireResponse.
+
+    `fast=False` evaluates every expression as written with plain fhirpathpy (see Evaluator): slow, for tests."""
     index = index or index_answers(qr)
-    env: dict = dict(ruleset.parameters)
-    env["today"] = fhirpath_date(today)
-    env["resource"] = qr
-    ev = Evaluator(qr, index, env)
-    for name, expression in ruleset.variables:
-        result = ev.value(expression)
-        env[name] = result[0] if len(result) == 1 else result
+    ev = rule_evaluator(qr, ruleset, qdef, today=today, index=index, fast=fast)
+    env = ev.env
 
     computed, level_because = "none", ()
     for level in ruleset.levels:

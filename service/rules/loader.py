@@ -8,6 +8,7 @@ Every mistake in every file is reported at once, with the file and a JSON pointe
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -17,12 +18,26 @@ import yaml
 
 from service.errors import ConfigProblem, ConfigurationInvalid
 from service.questionnaires.catalog import Catalog
-from service.rules.fhirpath import BUILTIN_VARIABLES, compile_expression, link_ids_used, variables_used
+from service.rules.fhirpath import (
+    BUILTIN_VARIABLES,
+    deprecated_used,
+    link_ids_used,
+    prepare,
+    variables_used,
+)
+
+log = logging.getLogger(__name__)
 
 SCHEMA_DIR = "schemas"
 INTERNAL = "internal"
 # What a recipient may receive, by category (DOMAIN.md §3.1); mappings/README.md says what each one holds.
 SHARES = frozenset({"identity", "language", "phase", "signals", "level", "help-question", "consent"})
+
+
+DEPRECATED_HINT = {
+    "answers": "%resource.repeat(item).where(linkId = 'X').answer.value",
+    "ticked": "%resource.repeat(item).where(linkId = 'G').item.where(answer.value = true).linkId",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +114,16 @@ class Ruleset:
     @property
     def label(self) -> str:
         return f"{self.id}|{self.version}"
+
+    def expressions(self) -> list[tuple[str, str]]:
+        """Every FHIRPath expression of the rule set with its JSON pointer in the file, in file order."""
+        out = [(f"/variables/{name}", expression) for name, expression in self.variables]
+        out += [(f"/levels/{i}/when", lv.when) for i, lv in enumerate(self.levels) if lv.when is not None]
+        out += [(f"/safety/{i}/when", s.when) for i, s in enumerate(self.safety)]
+        for i, rule in enumerate(self.rules):
+            out.append((f"/rules/{i}/when", rule.when))
+            out += [(f"/rules/{i}/priority/{j}/when", when) for j, (when, _) in enumerate(rule.priority) if when is not None]
+        return out
 
 
 @lru_cache(maxsize=None)
@@ -205,16 +230,19 @@ def _load(path: Path, catalog: Catalog | None, problems: list[ConfigProblem]) ->
     known_ids = set(qdef.items) if qdef else None
 
     defined = set(BUILTIN_VARIABLES) | set(data.get("parameters", {}))
+    deprecated: dict[str, list[str]] = {}
 
     def check_expression(pointer: str, expression: str | None) -> None:
         if expression is None:
             return
         try:
-            compile_expression(expression)
+            prepare(expression)  # checked, and compiled as the fast path evaluates it
         except ValueError as exc:
             problem(pointer, str(exc))
         for name in sorted(variables_used(expression) - defined):
             problem(pointer, f"%{name} is not a parameter, variable or built-in")
+        for name in sorted(deprecated_used(expression)):
+            deprecated.setdefault(name, []).append(pointer)
         if known_ids is not None:
             for link_id in sorted(link_ids_used(expression) - known_ids):
                 problem(pointer, f"linkId {link_id!r} is not in {data['questionnaire']}")
@@ -256,6 +284,12 @@ def _load(path: Path, catalog: Catalog | None, problems: list[ConfigProblem]) ->
             problem(f"/rules/{i}/recipient", f"recipient {rule['recipient']!r} is not in {data['recipients']}")
         if rule.get("priority") and "when" in rule["priority"][-1]:
             problem(f"/rules/{i}/priority/{len(rule['priority']) - 1}", "the last priority is the default and has no 'when'")
+
+    for name, pointers in sorted(deprecated.items()):
+        log.warning(
+            "%s: %s() is deprecated, an alias kept for one rule-set version after 2026.1 (mappings/README.md): "
+            "write standard FHIRPath, %s (at %s)", file, name, DEPRECATED_HINT[name], ", ".join(pointers),
+        )
 
     return Ruleset(
         id=data["id"], version=str(data["version"]), title=data["title"], questionnaire=data["questionnaire"],

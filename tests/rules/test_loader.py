@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -93,3 +96,46 @@ def test_app_refuses_to_start_with_broken_mappings(broken_mappings, tmp_path):
     _edit(broken_mappings / "regions" / "voorbeeldstad.rules.yaml", lambda d: d["rules"][0].__setitem__("recipient", "ghost"))
     with pytest.raises(ConfigurationInvalid, match="voorbeeldstad.rules.yaml: /rules/0/recipient"):
         create_app({"mappings_dir": broken_mappings, "data_dir": tmp_path})
+
+
+def _as_2026_1(text: str) -> str:
+    """A rule file's standard expressions written back as rule-set version 2026.1 had them."""
+    pattern = r"%resource\.repeat\(item\)\.where\(linkId = '([^']+)'\)"
+    text = re.sub(pattern + r"\.item\.where\(answer\.value = true\)\.count\(\)", r"ticked('\1').count()", text)
+    text = re.sub(pattern + r"\.answer\.value \+", r"answers('\1').toDate() +", text)
+    return re.sub(pattern + r"\.answer\.value", r"answers('\1')", text)
+
+
+def test_deprecated_functions_still_work_with_a_warning(engine, broken_mappings, caplog):
+    from benchmarks.extract import realistic_mix
+    from service.referrals.pipeline import reference_date
+    from service.rules.evaluate import evaluate_rules
+
+    for path in (broken_mappings / "regions").glob("*.rules.yaml"):
+        path.write_text(_as_2026_1(path.read_text(encoding="utf-8")), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="service.rules.loader"):
+        old = load_rulesets(broken_mappings, engine.catalog)
+    for ruleset in old.values():
+        assert all("%resource" not in e for _, e in ruleset.expressions())
+        assert f"{ruleset.source}: answers() is deprecated" in caplog.text
+        assert f"{ruleset.source}: ticked() is deprecated" in caplog.text
+    assert "/safety/0/when" in caplog.text
+    for doc in realistic_mix(300, seed=5):
+        qr = json.loads(doc)
+        result = engine.validate(qr)
+        for region, ruleset in old.items():
+            kw = dict(today=reference_date(qr), index=result.index)
+            then = evaluate_rules(qr, ruleset, result.questionnaire, **kw)
+            now = evaluate_rules(qr, engine.rulesets[region], result.questionnaire, **kw)
+            assert (then.level, then.computed_level, then.safety, then.decisions) == (now.level, now.computed_level, now.safety, now.decisions)
+
+
+def test_standard_expressions_are_checked_against_the_questionnaire(engine, broken_mappings):
+    rules = broken_mappings / "regions" / "voorbeeldstad.rules.yaml"
+    _edit(rules, lambda d: d["variables"].__setitem__("phase", "%resource.repeat(item).where(linkId = 'fase').answer.value.code"))
+    _edit(rules, lambda d: d["safety"][0].__setitem__("when", "_ksAnswerValues('domestic-violence') = true"))
+    with pytest.raises(ConfigurationInvalid) as err:
+        load_rulesets(broken_mappings, engine.catalog)
+    text = str(err.value)
+    assert "voorbeeldstad.rules.yaml: /variables/phase: linkId 'fase' is not in" in text
+    assert "voorbeeldstad.rules.yaml: /safety/0/when: _ksAnswerValues and _ksTickedLinkIds are reserved names" in text
