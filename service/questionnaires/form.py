@@ -17,6 +17,7 @@ from datetime import date, timedelta
 
 from service.questionnaires.answers import AnswerIndex, answer_value
 from service.questionnaires.catalog import ItemDef, QuestionnaireDef
+from service.questionnaires.linkids import CHILD_BIRTH_DATE, CHILDREN, DUE_DATE
 from service.questionnaires.validate import enabled_items
 
 FormFields = Mapping[str, list[str]]  # what werkzeug's MultiDict.to_dict(flat=False) gives
@@ -26,7 +27,6 @@ DMY = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
 YMD = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
 # Product-wide linkIds (DOMAIN.md A1) with checks beyond the Questionnaire's own (DOMAIN.md §3.4).
-DUE_DATE, CHILD_BIRTH_DATE, CHILDREN = "due-date", "child-birth-date", "children-in-household"
 MAX_DUE_AHEAD = timedelta(weeks=44)
 OVERDUE_GRACE = timedelta(days=14)
 MAX_CHILDREN = 30

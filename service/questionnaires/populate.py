@@ -27,9 +27,9 @@ from typing import Any
 from service.fhir import urls
 from service.questionnaires.catalog import QuestionnaireDef
 from service.questionnaires.form import response_items
+from service.questionnaires.linkids import CHILD_BIRTH_DATE, DUE_DATE, PHASE, TEENAGE
 from service.questionnaires.sdc import Fetch, Population, Resource, populate_declared, record_fetch
 
-PHASE, DUE_DATE, CHILD_BIRTH_DATE, TEENAGE = "phase", "due-date", "child-birth-date", "teenage-pregnancy"
 
 # What the Questionnaire's x-fhir-queries ask for (service/ehr reads the record with the same codes).
 SCT_PREGNANCY = "77386006"  # Pregnancy (finding)

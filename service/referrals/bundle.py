@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 
 from service.fhir import urls
 from service.questionnaires.catalog import QuestionnaireDef
+from service.questionnaires.linkids import CONSENT, CONTEXT, NOTE, SIGNAL_GROUPS
 from service.registry import Practice
 from service.rules.evaluate import Decision, Evaluation
 from service.rules.loader import SHARES, Recipient
@@ -40,9 +41,8 @@ SERVICE_NAME = "Kansrijke Start FHIR service"
 RECORD = "internal"  # the practice's own record, as a destination name
 
 # Which items of the Questionnaire each share category carries (the groups are product-wide linkIds, DOMAIN.md A1).
-SIGNAL_GROUPS = ("urgent-signals", "other-signals")
-SHARED_GROUPS = {"phase": ("context",), "signals": SIGNAL_GROUPS, "consent": ("consent",)}
-SHARED_ITEMS = {"help-question": ("note",)}
+SHARED_GROUPS = {"phase": (CONTEXT,), "signals": SIGNAL_GROUPS, "consent": (CONSENT,)}
+SHARED_ITEMS = {"help-question": (NOTE,)}
 # What a recipient gets to know of the patient (DOMAIN.md §3.1: identity and contact details, preferred language).
 IDENTITY_ELEMENTS = ("identifier", "name", "gender", "birthDate", "telecom", "address")
 PATIENT_ELEMENTS = (*IDENTITY_ELEMENTS, "communication")

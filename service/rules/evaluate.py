@@ -12,17 +12,12 @@ from datetime import date
 
 from service.questionnaires.answers import AnswerIndex, index_answers
 from service.questionnaires.catalog import QuestionnaireDef
+from service.questionnaires.linkids import CONSENT_GIVEN, CONSENT_METHOD, LEVEL_OVERRIDE, NOTE, OVERRIDE_REASON
 from service.rules.fhirpath import Evaluator, fhirpath_date
 from service.rules.loader import Recipient, Ruleset, Text
 
 LEVEL_ORDER = ("none", "attention", "vulnerable", "urgent")
 
-# Product-wide linkIds (DOMAIN.md A1); thresholds and routes are regional, these are not.
-CONSENT_GIVEN = "consent-given"
-CONSENT_METHOD = "consent-method"
-LEVEL_OVERRIDE = "level-override"
-OVERRIDE_REASON = "override-reason"
-NOTE = "note"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,6 +18,7 @@ import yaml
 
 from service.errors import ConfigProblem, ConfigurationInvalid
 from service.questionnaires.catalog import Catalog
+from service.questionnaires.linkids import missing_link_ids
 from service.rules.fhirpath import (
     BUILTIN_VARIABLES,
     deprecated_used,
@@ -228,6 +229,9 @@ def _load(path: Path, catalog: Catalog | None, problems: list[ConfigProblem]) ->
     if catalog is not None and qdef is None:
         problem("/questionnaire", f"no Questionnaire {data['questionnaire']!r} in questionnaires/")
     known_ids = set(qdef.items) if qdef else None
+    for link_id in missing_link_ids(qdef.items) if qdef else ():
+        problem("/questionnaire", f"{data['questionnaire']} has no item {link_id!r}, which the service itself reads "
+                                  "(service/questionnaires/linkids.py)")
 
     defined = set(BUILTIN_VARIABLES) | set(data.get("parameters", {}))
     deprecated: dict[str, list[str]] = {}

@@ -17,7 +17,8 @@ import pytest
 
 from service.demo import demo_resources
 from service.fhir import urls
-from service.questionnaires.populate import TEENAGE, populate
+from service.questionnaires.linkids import TEENAGE
+from service.questionnaires.populate import populate
 from service.questionnaires.sdc import LAUNCH_CONTEXT_SYSTEM, declarations
 from service.referrals.pipeline import PRACTICE_ZONE
 from service.rules.fhirpath import check_syntax

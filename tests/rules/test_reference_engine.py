@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from service.referrals.pipeline import reference_date
-from service.rules.evaluate import LEVEL_ORDER, LEVEL_OVERRIDE, evaluate_rules, rule_evaluator
+from service.questionnaires.linkids import LEVEL_OVERRIDE
+from service.rules.evaluate import LEVEL_ORDER, evaluate_rules, rule_evaluator
 from service.rules.fhirpath import Evaluator
 from tests.factories import make_qr
 from tests.rules.test_standard_fhirpath import accepted_responses
