@@ -97,3 +97,17 @@ def with_patient(qr: dict, bsn: str | None = "999990020", **extra) -> dict:
     if bsn:
         patient["identifier"] = [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": bsn}]
     return {**qr, "contained": [patient], "subject": {"reference": "#patient"}}
+
+
+def answers_by_link_id(qr: dict) -> dict[str, list[dict]]:
+    """The answers of a QuestionnaireResponse by linkId, as they are, wherever they are nested."""
+    found: dict[str, list[dict]] = {}
+
+    def walk(items):
+        for item in items or ():
+            if item.get("answer"):
+                found[item["linkId"]] = item["answer"]
+            walk(item.get("item"))
+
+    walk(qr.get("item"))
+    return found

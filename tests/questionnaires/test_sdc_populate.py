@@ -22,6 +22,7 @@ from service.questionnaires.populate import populate
 from service.questionnaires.sdc import LAUNCH_CONTEXT_SYSTEM, declarations
 from service.referrals.pipeline import PRACTICE_ZONE
 from service.rules.fhirpath import check_syntax
+from tests.factories import answers_by_link_id
 from tests.web.test_populate import TODAY, due, patient, pregnancy
 
 JS = Path(__file__).resolve().parent / "js"
@@ -50,20 +51,6 @@ def sdc_populate(questionnaire: dict, today: date, cases: dict[str, dict]) -> di
     assert out["version"] == "4.7.1"
     assert out["errors"] == []  # every search answered from the record; no terminology or network call
     return out["cases"]
-
-
-def answers(qr: dict) -> dict[str, list[dict]]:
-    """The answers of a QuestionnaireResponse by linkId, wherever they are nested."""
-    found: dict[str, list[dict]] = {}
-
-    def walk(items):
-        for item in items or ():
-            if item.get("answer"):
-                found[item["linkId"]] = item["answer"]
-            walk(item.get("item"))
-
-    walk(qr.get("item"))
-    return found
 
 
 def edge_cases() -> dict[str, tuple[dict, list[dict]]]:
@@ -130,14 +117,14 @@ def test_the_questionnaire_declares_its_prefill(qdef):
 
 def test_sdc_populate_prefills_what_our_populate_does(qdef):
     cases = edge_cases()
-    ours = {cid: answers(populate(qdef, pat, [r for r in res if r["resourceType"] == "Observation"],
+    ours = {cid: answers_by_link_id(populate(qdef, pat, [r for r in res if r["resourceType"] == "Observation"],
                                   [r for r in res if r["resourceType"] == "Condition"], TODAY))
             for cid, (pat, res) in cases.items()}
     theirs = sdc_populate(qdef.resource, TODAY, {cid: {"patient": pat, "resources": [pat, *res]}
                                                  for cid, (pat, res) in cases.items()})
     for cid in cases:
         assert theirs[cid]["ok"] and theirs[cid]["issues"] is None, (cid, theirs[cid])
-        assert answers(theirs[cid]["response"]) == ours[cid], cid
+        assert answers_by_link_id(theirs[cid]["response"]) == ours[cid], cid
     assert ours["pregnancy-and-future-due-date"]["due-date"] == [{"valueDate": (TODAY + timedelta(days=100)).isoformat()}]
     assert ours["patient-aged-400-days"]["phase"][0]["valueCoding"]["code"] == "postpartum"
     assert ours["no-record"] == {} and TEENAGE not in ours["teenage-mother"]
@@ -161,9 +148,9 @@ def test_sdc_populate_prefills_the_demo_record_as_our_operation(engine, qdef, cl
         ]}
         r = client.post("/fhir/Questionnaire/$populate", json=body)
         assert r.status_code == 200, r.get_json()
-        ours = answers(next(p["resource"] for p in r.get_json()["parameter"] if p["name"] == "response"))
+        ours = answers_by_link_id(next(p["resource"] for p in r.get_json()["parameter"] if p["name"] == "response"))
         assert theirs[cid]["ok"] and theirs[cid]["issues"] is None, (cid, theirs[cid])
-        assert answers(theirs[cid]["response"]) == ours, cid
+        assert answers_by_link_id(theirs[cid]["response"]) == ours, cid
         assert theirs[cid]["response"]["encounter"]["reference"] == f"Encounter/{case['patient']['id']}-consult"
         seen.add(ours.get("phase", [{}])[0].get("valueCoding", {}).get("code"))
     assert {"pregnant", "postpartum"} <= seen

@@ -14,6 +14,7 @@ from service.fhir import urls
 from service.questionnaires.answers import index_answers
 from service.questionnaires.populate import populate, population, record_facts, suggestions, teenage_suggestion
 from service.questionnaires.sdc import INITIAL_EXPRESSION, QueryNotSupported, client_fetch, search_record
+from tests.factories import answers_by_link_id
 
 TODAY = date(2026, 11, 23)
 
@@ -179,22 +180,8 @@ def test_the_queries_run_against_a_fhir_server_as_against_the_record_read(qdef, 
         record = read_record(ehr, pid)
         via_server = population(qdef, record.patient, client_fetch(ehr), TODAY)
         read_first = populate(qdef, record.patient, record.observations, record.conditions, TODAY)
-        assert via_server.answers == answer_items(read_first) and via_server.answers
+        assert via_server.answers == answers_by_link_id(read_first) and via_server.answers
         assert via_server.variables["dueDateObservations"][0]["resourceType"] == "Bundle"
-
-
-def answer_items(qr):
-    """A response's answers by linkId, as they are."""
-    found = {}
-
-    def walk(items):
-        for item in items or ():
-            if item.get("answer"):
-                found[item["linkId"]] = item["answer"]
-            walk(item.get("item"))
-
-    walk(qr.get("item"))
-    return found
 
 
 def test_the_record_search_answers_the_declared_queries():
