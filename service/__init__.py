@@ -14,7 +14,7 @@ from service.version import __version__
 
 def create_app(config: Mapping | None = None) -> Flask:
     """Build the app: settings (KS_* environment, then `config`), the engine, the API blueprint."""
-    from service.api.views import register_error_handlers
+    from service.errors_render import register_error_handlers
     from service.config import load_settings
     from service.outbox.worker import Housekeeper, OutboxWorker
     from service.referrals.pipeline import Engine

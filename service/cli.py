@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from service.api.fhirjson import parse_fhir_json, unwrap_parameter
-from service.errors import ConfigurationInvalid, KsError, operation_outcome
+from service.errors import KsError, StartupError, operation_outcome
 from service.fhir.errors import FhirError
 
 EXIT_OK, EXIT_INVALID, EXIT_CONFIG = 0, 2, 3
@@ -161,6 +161,8 @@ def cmd_consent(args) -> int:
         user = "unknown"
     try:
         done = withdraw_consent(_delivery(args), args.submission, args.recipient, who=f"cli:{user}", access_point="cli")
+    except StartupError:  # settings or configuration files: stops the command as any start-up (main)
+        raise
     except KsError as exc:
         print(json.dumps(exc.to_operation_outcome(), ensure_ascii=False, indent=2), file=sys.stderr)
         return EXIT_INVALID
@@ -267,11 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     except FhirError as exc:
         print(f"FHIR server: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except KsError as exc:
-        return _fail(exc.to_operation_outcome())
-    except ConfigurationInvalid as exc:
+    except StartupError as exc:  # settings or configuration files with mistakes: the message, every problem
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
+    except KsError as exc:
+        return _fail(exc.to_operation_outcome())
     except ValueError as exc:  # settings problems
         print(exc, file=sys.stderr)
         return EXIT_CONFIG

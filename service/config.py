@@ -7,10 +7,12 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Mapping
 
+from service.errors import StartupError
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class SettingsInvalid(ValueError):
+class SettingsInvalid(StartupError, ValueError):
     """Every missing or malformed setting, in one message."""
 
 

@@ -1,12 +1,24 @@
-"""One exception family for problems we can explain, rendered as a FHIR OperationOutcome.
+"""One exception family: every error the service raises derives from KsError, and is rendered in one place
+(service/errors_render.py: an OperationOutcome under /fhir, a page on the practice's pages).
 
 KsError
 ├── InputInvalid          400  structure  (malformed JSON, wrong resourceType, absurd nesting)
-│   └── PayloadTooLarge   413  too-long
+│   ├── PayloadTooLarge   413  too-long
 │   └── UnsupportedMedia  415  not-supported
 ├── ResponseInvalid       422  invalid    (a QuestionnaireResponse that breaks its Questionnaire)
 ├── NotFound              404  not-found
-└── ConfigurationInvalid  (start-up) mapping or questionnaire files with mistakes
+├── Unauthorized, Forbidden        401/403  (service/api/auth.py)
+├── FhirError and its family       502/503/422/404/409  (service/fhir/errors.py)
+├── LaunchError                    400/403/502  a SMART launch that cannot go on, as a page (service/smart/oauth.py)
+├── QueryNotSupported              400  an x-fhir-query the in-memory record cannot answer (service/questionnaires/sdc.py)
+└── StartupError          500  the service does not start
+    ├── ConfigurationInvalid       mapping, questionnaire, registry or destination files with mistakes
+    ├── SettingsInvalid            KS_* settings (service/config.py)
+    │   └── ApiClientsInvalid      the API clients file (service/api/auth.py)
+    └── EmbeddedServerFailed       the embedded FHIR server of `make run` (service/embedded/sekmet.py)
+
+An issue's text is Dutch (`diagnostics`, always); `details.text` is the text in the response's language:
+Dutch by default, English when asked for (`lang="en"`) and there is an English text.
 """
 
 from __future__ import annotations
@@ -24,33 +36,44 @@ class Issue:
     expression: tuple[str, ...] = ()
     english: str | None = None
 
-    def to_fhir(self) -> dict:
-        issue: dict = {"severity": self.severity, "code": self.code, "diagnostics": self.text}
-        if self.english:
-            issue["details"] = {"text": self.english}
+    def to_fhir(self, lang: str = "nl") -> dict:
+        """The issue as FHIR JSON; `details.text` in `lang` ("nl" or "en"; Dutch when there is no English)."""
+        issue: dict = {"severity": self.severity, "code": self.code, "diagnostics": self.text,
+                       "details": {"text": self.english if lang == "en" and self.english else self.text}}
         if self.expression:
             issue["expression"] = list(self.expression)
         return issue
 
 
-def operation_outcome(issues: list[Issue] | tuple[Issue, ...]) -> dict:
-    """Render issues as an OperationOutcome (https://hl7.org/fhir/R4/operationoutcome.html)."""
-    return {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in issues]}
+def operation_outcome(issues: list[Issue] | tuple[Issue, ...], lang: str = "nl") -> dict:
+    """Render issues as an OperationOutcome (https://hl7.org/fhir/R4/operationoutcome.html), texts in `lang`."""
+    return {"resourceType": "OperationOutcome", "issue": [i.to_fhir(lang) for i in issues]}
 
 
 class KsError(Exception):
-    """Base class for problems we can explain; each maps to an HTTP status and an issue code."""
+    """Base class for problems we can explain; each maps to an HTTP status and an issue code.
+
+    `page` names the template a page is rendered with instead of the practice's error page (LaunchError's
+    smart_error.html, with `page_context()`); `response_headers()` are added to the answer (RFC 6750's
+    WWW-Authenticate for Unauthorized and Forbidden)."""
 
     status_code = 500
     issue_code = "exception"
+    page: str | None = None
 
     def __init__(self, text: str, *, issues: list[Issue] | None = None, english: str | None = None):
         super().__init__(text)
         self.text = text
         self.issues = issues or [Issue(code=self.issue_code, text=text, english=english)]
 
-    def to_operation_outcome(self) -> dict:
-        return operation_outcome(self.issues)
+    def to_operation_outcome(self, lang: str = "nl") -> dict:
+        return operation_outcome(self.issues, lang)
+
+    def response_headers(self) -> dict[str, str]:
+        return {}
+
+    def page_context(self) -> dict:
+        return {}
 
 
 class InputInvalid(KsError):
@@ -85,11 +108,25 @@ class ConfigProblem:
         return f"{self.file}: {self.pointer or '/'}: {self.message}"
 
 
+class StartupError(KsError):
+    """The service cannot start: settings or declarative files with mistakes. Raised by the factory, not by requests."""
+
+    status_code, issue_code = 500, "exception"
+
+
 @dataclass
-class ConfigurationInvalid(Exception):
+class ConfigurationInvalid(StartupError):
     """Raised at start-up with every mistake in every declarative file at once."""
 
     problems: list[ConfigProblem] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:  # type: ignore[override]
+        return str(self)
+
+    @property
+    def issues(self) -> list[Issue]:  # type: ignore[override]
+        return [Issue(code=self.issue_code, text=str(self))]
 
     def __str__(self) -> str:
         lines = [f"{len(self.problems)} mistake(s) in configuration files:"]

@@ -226,9 +226,15 @@ def smart_configuration():
 class Unauthorized(KsError):
     status_code, issue_code = 401, "login"
 
+    def response_headers(self) -> dict[str, str]:  # RFC 6750 §3
+        return {"WWW-Authenticate": 'Bearer realm="kansrijke-start", error="invalid_token"'}
+
 
 class Forbidden(KsError):
     status_code, issue_code = 403, "forbidden"
+
+    def response_headers(self) -> dict[str, str]:  # RFC 6750 §3
+        return {"WWW-Authenticate": 'Bearer realm="kansrijke-start", error="insufficient_scope"'}
 
 
 def require(resource: str, letters: str) -> None:

@@ -25,6 +25,7 @@ from service.api.auth import caller, require
 from service.api.views import fhir_response, read_fhir_body
 from service.audit import AuditEntry
 from service.errors import InputInvalid, Issue, NotFound, operation_outcome
+from service.errors_render import response_lang
 from service.fhir.errors import FhirError
 from service.questionnaires.catalog import QuestionnaireDef
 from service.questionnaires.populate import facts_of, population, response, suggestions_for
@@ -218,7 +219,7 @@ def populate_questionnaire(qid: str | None = None):
         object=qdef.canonical, access_point=request.remote_addr or "api"))
     out = [{"name": "response", "resource": qr}]
     if issues:
-        out.append({"name": "issues", "resource": operation_outcome(issues)})
+        out.append({"name": "issues", "resource": operation_outcome(issues, response_lang())})
     http = fhir_response({"resourceType": "Parameters", "parameter": out})
     http.headers["Cache-Control"] = "no-store"
     return http

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import logging
-import traceback
 
-from flask import Blueprint, Flask, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from flask import Blueprint, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from service.api.auth import Forbidden, Unauthorized, caller, caller_practice, require
+from service.api.auth import caller, caller_practice, require
 from service.api.fhirjson import parse_fhir_json, unwrap_parameter
-from service.errors import Issue, KsError, NotFound, PayloadTooLarge, operation_outcome
+from service.errors import Issue, NotFound, PayloadTooLarge, operation_outcome
+from service.errors_render import FHIR_JSON, fhir_json, response_lang
 from service.referrals.explain import to_parameters
 from service.referrals.pipeline import Engine
 from service.services import services
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/fhir")
-FHIR_JSON = "application/fhir+json"
 CATALOG_TYPES = ("Questionnaire", "CodeSystem", "ValueSet", "ConceptMap")
 
 
@@ -26,10 +25,7 @@ def engine() -> Engine:
 
 
 def fhir_response(resource: dict, status: int = 200):
-    response = jsonify(resource)
-    response.status_code = status
-    response.mimetype = FHIR_JSON
-    return response
+    return fhir_json(resource, status)
 
 
 def read_fhir_body() -> dict:
@@ -138,7 +134,7 @@ def validate_qr():
     result = engine().validate(qr)
     issues = list(result.issues) or [Issue(severity="information", code="informational",
                                            text="Geen problemen gevonden.", english="No problems found.")]
-    return fhir_response(operation_outcome(issues))
+    return fhir_response(operation_outcome(issues, response_lang()))
 
 
 @api.post("/QuestionnaireResponse/$evaluate")
@@ -201,7 +197,7 @@ def submit_qr():
     if result.state == "dead" and not any(d.state == "delivered" for d in result.destinations):
         # Every destination refused: nothing went and nothing will by itself. An OperationOutcome (what the HIS
         # must act on), as for any failed operation; the referral stays in the outbox for a retry after a fix.
-        outcome = operation_outcome([])
+        outcome = operation_outcome([], response_lang())
         for d in result.destinations:
             outcome["issue"] += _refusal(d, delivery.name)["issue"]
         return fhir_response(outcome, 502)
@@ -214,37 +210,6 @@ def _refusal(d, names) -> dict:
     outcome = operation_outcome([Issue(
         code="processing", text=f"{names(d.destination)} weigerde de verwijzing; ze staat als 'dead letter' in de outbox.",
         english=f"Destination {d.destination} refused the referral (HTTP {d.item.last_status}); it is kept as a dead letter "
-                f"in the outbox (item {d.item.id}).")])
+                f"in the outbox (item {d.item.id}).")], response_lang())
     outcome["issue"] += ((d.item.last_error or {}).get("operationOutcome") or {}).get("issue", [])
     return outcome
-
-
-def register_error_handlers(app: Flask) -> None:
-    """Every error leaves as an OperationOutcome; never an HTML page or a stack trace."""
-
-    @app.errorhandler(KsError)
-    def ks_error(exc: KsError):
-        log.info("request refused: %s %s", exc.status_code, type(exc).__name__)
-        response = fhir_response(exc.to_operation_outcome(), exc.status_code)
-        if isinstance(exc, (Unauthorized, Forbidden)):  # RFC 6750 §3
-            error = "invalid_token" if isinstance(exc, Unauthorized) else "insufficient_scope"
-            response.headers["WWW-Authenticate"] = f'Bearer realm="kansrijke-start", error="{error}"'
-        return response
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        code = {404: "not-found", 405: "not-supported", 413: "too-long"}.get(exc.code or 500, "processing")
-        texts = {404: ("Niet gevonden.", "Not found."), 405: ("Deze methode wordt hier niet ondersteund.", "Method not allowed."),
-                 413: ("Het verzoek is te groot.", "The request body is too large.")}
-        nl, en = texts.get(exc.code or 500, (exc.name, exc.name))
-        response = fhir_response(operation_outcome([Issue(code=code, text=nl, english=en)]), exc.code or 500)
-        if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
-        return response
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception):
-        # The traceback's frames, not the exception's message: messages can quote health data.
-        log.error("unexpected error %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
-        return fhir_response(operation_outcome([Issue(code="exception", text="Er ging iets mis in de service.",
-                                                      english="Internal error.")]), 500)

@@ -23,11 +23,13 @@ from pathlib import Path
 import requests
 import yaml
 
+from service.errors import StartupError
+
 STARTUP_TIMEOUT = 30.0
 LOG_FILE = "sekmet.log"
 
 
-class EmbeddedServerFailed(RuntimeError):
+class EmbeddedServerFailed(StartupError, RuntimeError):
     """The embedded FHIR server could not be started; the message says why (with its stderr tail)."""
 
 

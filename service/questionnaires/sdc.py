@@ -27,6 +27,7 @@ import fhirpathpy
 from fhirpathpy.engine.nodes import FP_Type
 from fhirpathpy.models import models
 
+from service.errors import KsError
 from service.questionnaires.catalog import ItemDef, QuestionnaireDef
 
 LAUNCH_CONTEXT = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-launchContext"
@@ -40,8 +41,10 @@ Resource = dict[str, Any]  # a FHIR resource (or element) as JSON
 Fetch = Callable[[str], Resource]  # x-fhir-query (embedded expressions resolved) -> searchset Bundle
 
 
-class QueryNotSupported(ValueError):
+class QueryNotSupported(KsError, ValueError):
     """An x-fhir-query the in-memory record cannot answer (a search parameter it does not know)."""
+
+    status_code, issue_code = 400, "not-supported"
 
 
 @dataclass(frozen=True, kw_only=True)

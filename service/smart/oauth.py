@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from service.errors import Issue, KsError
 from service.fhir.auth import CLIENT_ASSERTION_TYPE, sign_client_assertion
 from service.registry import RegisteredEhr, transport_ok
 
@@ -57,13 +58,21 @@ MISCONFIGURED = ("Het EPD is anders ingericht dan bij de aansluiting van Kansrij
 IDENTITY = ("De identiteit van de gebruiker kon niet worden gecontroleerd.", "The user's identity could not be verified.")
 
 
-class LaunchError(Exception):
+class LaunchError(KsError):
     """A launch that cannot go on: Dutch and English texts for the user, an HTTP status, and optionally the
-    authorization server's own words (never anything about our network)."""
+    authorization server's own words (never anything about our network). Rendered as smart_error.html."""
+
+    issue_code = "processing"
+    page = "smart_error.html"
 
     def __init__(self, nl: str, en: str, status: int = 400, detail: str | None = None):
-        super().__init__(en)
+        super().__init__(en, issues=[Issue(code=self.issue_code, text=nl, english=en)])
+        self.text = nl
         self.nl, self.en, self.status, self.detail = nl, en, status, detail
+        self.status_code = status
+
+    def page_context(self) -> dict:
+        return {"nl": self.nl, "en": self.en, "detail": self.detail}
 
 
 @dataclass(frozen=True)

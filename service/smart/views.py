@@ -39,11 +39,7 @@ NO_PRACTICE = ("Uw gebruiker hoort in het EPD niet bij een praktijk die voor Kan
 
 
 def init_app(app: Flask) -> None:
-    services(app).refresh_launch = refresh_launch
-
-    @app.errorhandler(LaunchError)
-    def launch_error(exc: LaunchError):
-        return render_template("smart_error.html", nl=exc.nl, en=exc.en, detail=exc.detail), exc.status
+    services(app).refresh_launch = refresh_launch  # a LaunchError is rendered (smart_error.html) by service/errors_render.py
 
 
 def _settings():
