@@ -63,6 +63,7 @@ bench: install
 	$(BIN)/python benchmarks/extract.py
 	$(BIN)/python benchmarks/push.py
 	$(BIN)/python benchmarks/form.py
+	$(BIN)/python benchmarks/startup.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info $(MEDPLUM)/node_modules $(BROWSER_TESTS)/node_modules $(SDC_POPULATE)/node_modules $(RULES_JS)/node_modules tests/artifacts
