@@ -8,6 +8,7 @@ server instead and starts nothing else (KS_LOAD_DEMO=1 loads the demo data there
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -21,7 +22,8 @@ from service.errors import ConfigurationInvalid
 from service.services import services
 
 
-def _engine(region: str):
+@functools.lru_cache(maxsize=None)
+def _engine(region: str):  # loaded once: make run asks for the rule sets several times
     from service.config import load_settings
     from service.referrals.pipeline import Engine
 

@@ -123,8 +123,7 @@ def recipient_resources(ruleset: Ruleset, destination: str | None = None) -> lis
         org = recipient.organization
         res.append({
             "resourceType": "Organization", "id": f"recipient-{recipient.id}", "active": True,
-            "identifier": [{"system": urls.OID_TO_URI.get(org["identifier"]["system"], org["identifier"]["system"]),
-                            "value": org["identifier"]["value"]}],
+            "identifier": [recipient.organization_identifier],
             "name": org["name"],
             **({"type": [{"coding": [{"system": urls.ORGANIZATION_TYPE, "code": org["type"]}]}]} if org.get("type") else {}),
         })

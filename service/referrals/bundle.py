@@ -179,6 +179,12 @@ def _patient_entry(patient: dict, sub: str, destination: str, elements: tuple[st
     return _entry(f"urn:uuid:{_uuid(sub, destination, 'patient')}", out, "POST", "Patient", _ident_query(key))
 
 
+def _recipient_ref(recipient: Recipient) -> dict:
+    """The receiving organisation as a logical reference by its identifier (URA/AGB), named: HAPI's referential
+    integrity does not apply to it, and the recipients' own server holds the Organization."""
+    return _ident_ref(recipient.organization_identifier, recipient.organization["name"], "Organization")
+
+
 def _practice_ref(practice: Practice, identifier: str = "agb") -> dict:
     """The practice as a logical reference by its AGB-Z code (or URA), named: recipients know it by those."""
     system, value = (urls.AGB_Z, practice.agb) if identifier == "agb" else (urls.URA, practice.ura)
@@ -301,12 +307,7 @@ class _Builder:
             sr["authoredOn"] = self.authored
         _requester(sr, self.practice, self.author, external=external)
         if recipient.organization:
-            org = recipient.organization
-            org_ident = {"system": urls.OID_TO_URI.get(org["identifier"]["system"], org["identifier"]["system"]),
-                         "value": org["identifier"]["value"]}
-            # A logical reference by identifier (URA/AGB): HAPI's referential integrity does not apply to it, and
-            # the recipients' own server holds the Organization.
-            sr["performer"] = [_ident_ref(org_ident, org["name"], "Organization")]
+            sr["performer"] = [_recipient_ref(recipient)]
         else:
             sr["performerType"] = {"coding": code["coding"], "text": display}
         reasons = [_level_concept(self.evaluation.level)] if "level" in shares else []
@@ -341,9 +342,7 @@ class _Builder:
         _requester(task, self.practice, self.author, external=external)
         recipient = ref.recipient
         if recipient.organization:
-            org = recipient.organization
-            task["owner"] = _ident_ref({"system": urls.OID_TO_URI.get(org["identifier"]["system"], org["identifier"]["system"]),
-                                        "value": org["identifier"]["value"]}, org["name"], "Organization")
+            task["owner"] = _recipient_ref(recipient)
         else:  # internal: the role in the practice that works it (POH Jeugd, the GP's own consultation)
             task["owner"] = {"display": recipient.name.nl}
         return task
@@ -351,10 +350,7 @@ class _Builder:
     def _consent(self, ref: _Referral, subject: dict | None, source: dict, *, external: bool) -> dict:
         """The patient's permission to refer to and share with this one recipient, as recorded (DOMAIN.md §4.3)."""
         recipient = ref.recipient
-        actor_ref = (_ident_ref({"system": urls.OID_TO_URI.get(recipient.organization["identifier"]["system"],
-                                                                 recipient.organization["identifier"]["system"]),
-                                 "value": recipient.organization["identifier"]["value"]}, recipient.organization["name"], "Organization")
-                     if recipient.organization else {"display": recipient.name.nl})
+        actor_ref = _recipient_ref(recipient) if recipient.organization else {"display": recipient.name.nl}
         consent = {
             "resourceType": "Consent",
             "identifier": [{"system": urls.ID_CONSENT, "value": f"{ref.key}:consent"}],

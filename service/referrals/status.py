@@ -72,7 +72,8 @@ def referral_status(delivery, submission: str, *, with_tasks: bool = True) -> Re
     if not items:
         return ReferralStatus(state=None)
     out = []
-    for d in destination_states(items):
+    states = destination_states(items)
+    for d in states:
         srs = service_requests_by_recipient(d.item.bundle, d.item.response) if d.state == "delivered" else {}
         client = delivery.status_clients.get(d.destination)
         tasks: dict[str, dict] = {}
@@ -94,4 +95,4 @@ def referral_status(delivery, submission: str, *, with_tasks: bool = True) -> Re
                                        if e["resource"]["resourceType"] == "ServiceRequest") if r)
         out.append(DestinationStatus(destination=d.destination, state=d.state, recipients=recipients, service_requests=srs,
                                      tasks=tasks, problem=problem))
-    return ReferralStatus(state=overall_state(destination_states(items)), destinations=out)
+    return ReferralStatus(state=overall_state(states), destinations=out)

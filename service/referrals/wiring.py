@@ -5,26 +5,33 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from requests.auth import AuthBase
+
 from service.audit import AuditLog
 from service.config import Settings
 from service.fhir.auth import BackendServicesAuth, BearerTokenAuth
 from service.fhir.client import FhirClient
 from service.outbox.store import Outbox
-from service.referrals.destinations import Destination, default_destination, load_destinations
+from service.referrals.destinations import Destination, DestinationAuth, default_destination, load_destinations
 from service.referrals.pipeline import Engine
 from service.referrals.submit import Pusher, Submitter
 
 
-def destination_client(destination: Destination, settings: Settings, *, retries: int = 3,
-                       read_timeout: float | None = None) -> FhirClient:
-    """A FhirClient on one destination's server with that destination's own authentication."""
-    auth, spec = None, destination.auth
+def destination_auth(spec: DestinationAuth, settings: Settings) -> AuthBase | None:
+    """The requests auth for a destination's authentication settings (None: unauthenticated)."""
     if spec.method == "bearer":
-        auth = BearerTokenAuth(spec.token)
-    elif spec.method == "backend-services":
-        auth = BackendServicesAuth(spec.token_url, spec.client_id, spec.private_key_pem, spec.key_id, alg=spec.alg,
+        return BearerTokenAuth(spec.token)
+    if spec.method == "backend-services":
+        return BackendServicesAuth(spec.token_url, spec.client_id, spec.private_key_pem, spec.key_id, alg=spec.alg,
                                    scope=spec.scope or settings.fhir_scope)
-    return FhirClient(destination.base_url, auth=auth, retries=retries,
+    return None
+
+
+def destination_client(destination: Destination, settings: Settings, *, retries: int = 3,
+                       read_timeout: float | None = None, auth: AuthBase | None = None) -> FhirClient:
+    """A FhirClient on one destination's server with that destination's own authentication (`auth`: one already
+    made for it, so that clients of the same destination share one Backend Services token)."""
+    return FhirClient(destination.base_url, auth=auth or destination_auth(destination.auth, settings), retries=retries,
                       timeout=(settings.fhir_connect_timeout, read_timeout or settings.fhir_read_timeout))
 
 
@@ -61,9 +68,18 @@ def build_delivery(settings: Settings, engine: Engine) -> Delivery:
     pusher = quick = None
     status: dict[str, FhirClient] = {}
     if served:
-        pusher = Pusher(outbox, {n: destination_client(d, settings) for n, d in served.items()}, audit)
-        quick = Pusher(outbox, {n: destination_client(d, settings, retries=1) for n, d in served.items()}, audit)
-        status = {n: destination_client(d, settings, retries=0, read_timeout=min(5.0, settings.fhir_read_timeout))
-                  for n, d in served.items()}
+        # One auth per distinct authentication (the worker, the immediate push and the status reads of a destination,
+        # and destinations on one server, share its token instead of each asking for their own).
+        auths: dict[DestinationAuth, AuthBase | None] = {}
+        for d in served.values():
+            if d.auth not in auths:
+                auths[d.auth] = destination_auth(d.auth, settings)
+
+        def clients(**options) -> dict[str, FhirClient]:
+            return {n: destination_client(d, settings, auth=auths[d.auth], **options) for n, d in served.items()}
+
+        pusher = Pusher(outbox, clients(), audit)
+        quick = Pusher(outbox, clients(retries=1), audit)
+        status = clients(retries=0, read_timeout=min(5.0, settings.fhir_read_timeout))
     return Delivery(outbox=outbox, audit=audit, destinations=destinations, pusher=pusher,
                     submitter=Submitter(engine, outbox, quick, audit), status_clients=status)

@@ -17,6 +17,7 @@ import jsonschema
 import yaml
 
 from service.errors import ConfigProblem, ConfigurationInvalid
+from service.fhir import urls
 from service.questionnaires.catalog import Catalog
 from service.questionnaires.linkids import missing_link_ids
 from service.rules.fhirpath import (
@@ -63,6 +64,14 @@ class Recipient:
     @property
     def needs_consent(self) -> bool:
         return self.consent == "required"
+
+    @property
+    def organization_identifier(self) -> dict | None:
+        """The receiving organisation's identifier, its system in the URI form (an OID form is accepted on input)."""
+        if not self.organization:
+            return None
+        ident = self.organization["identifier"]
+        return {"system": urls.OID_TO_URI.get(ident["system"], ident["system"]), "value": ident["value"]}
 
     @property
     def internal(self) -> bool:
