@@ -55,6 +55,8 @@ run: install
 	$(BIN)/python -m service.run
 
 test: install system-deps node-deps browser-deps
+	$(BIN)/ruff check service tests benchmarks
+	$(BIN)/ruff format --check service tests benchmarks
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/deptry .
 	$(BIN)/python -m pytest

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,12 +27,21 @@ def realistic_mix(n: int, seed: int = 7) -> list[bytes]:
     docs = []
     for i in range(n):
         phase = rng.choices(["pregnant", "postpartum", "preconception"], weights=[5, 3, 2])[0]
-        signals = tuple(rng.sample(URGENT, rng.choices([0, 1, 2], weights=[6, 3, 1])[0])
-                        + rng.sample(OTHER, rng.choices([0, 1, 2, 3, 5], weights=[3, 3, 2, 1, 1])[0]))
-        kw = dict(phase=phase, signals=signals, identifier=f"bench-{i}",
-                  consent=rng.random() < 0.85, note="Wil graag hulp bij de voorbereiding." if rng.random() < 0.3 else None)
+        signals = tuple(
+            rng.sample(URGENT, rng.choices([0, 1, 2], weights=[6, 3, 1])[0])
+            + rng.sample(OTHER, rng.choices([0, 1, 2, 3, 5], weights=[3, 3, 2, 1, 1])[0])
+        )
+        kw = dict(
+            phase=phase,
+            signals=signals,
+            identifier=f"bench-{i}",
+            consent=rng.random() < 0.85,
+            note="Wil graag hulp bij de voorbereiding." if rng.random() < 0.3 else None,
+        )
         if phase == "postpartum":
-            kw["child_birth_date"] = f"20{rng.choice(['23', '24', '25', '26'])}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"
+            kw["child_birth_date"] = (
+                f"20{rng.choice(['23', '24', '25', '26'])}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"
+            )
         if phase == "preconception":
             kw["intention"] = rng.choice(["yes", "no", "unsure", "either", None])
         if "domestic-violence" in signals:
@@ -76,7 +85,9 @@ def main() -> None:
     size = sum(map(len, docs)) / n
     print(f"responses: {n} (mean request {size / 1024:.1f} KiB), one process, one core")
     print(f"floor json.loads+dumps : {n / floor:10.0f} /s  {floor / n * 1e6:8.1f} us each")
-    print(f"engine.extract (pure)  : {n / engine_only:10.0f} /s  {engine_only / n * 1e6:8.1f} us each  {engine_only / floor:5.1f}x floor")
+    print(
+        f"engine.extract (pure)  : {n / engine_only:10.0f} /s  {engine_only / n * 1e6:8.1f} us each  {engine_only / floor:5.1f}x floor"
+    )
     print(f"POST $extract (Flask)  : {n / api:10.0f} /s  {api / n * 1e6:8.1f} us each  {api / floor:5.1f}x floor")
     print("target: >= 1000 responses/s and <= 30x floor for $extract")
 

@@ -43,10 +43,12 @@ PATIENTS = ("demo-pregnant", "demo-child-1y", "demo-preconception")
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def http(port: int, method: str, path: str, cookie: str, body: bytes = b"", headers: dict | None = None) -> tuple[int, bytes]:
+async def http(
+    port: int, method: str, path: str, cookie: str, body: bytes = b"", headers: dict | None = None
+) -> tuple[int, bytes]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     head = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close", f"Cookie: {COOKIE_NAME}={cookie}"]
     for k, v in (headers or {}).items():
@@ -79,7 +81,9 @@ def panel_body(rng: random.Random, token: str) -> bytes:
     return urlencode(fields).encode()
 
 
-async def run_scenario(port: int, sessions: list[tuple[str, str]], concurrency: int, total: int, kind: str, seed: int) -> tuple[list[float], int]:
+async def run_scenario(
+    port: int, sessions: list[tuple[str, str]], concurrency: int, total: int, kind: str, seed: int
+) -> tuple[list[float], int]:
     latencies: list[float] = []
     errors = 0
     counter = iter(range(total))
@@ -152,22 +156,46 @@ def main() -> None:
     ehr = start_sekmet(tmp / "fhir")
     load_demo(ehr.base_url, "maastricht-heuvelland")
     port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KS_")},
-           "KS_ENV": "production", "KS_API_AUTH": "none", "KS_SECRET_KEY": secrets.token_urlsafe(48), "KS_DATA_DIR": str(tmp / "data"),
-           "KS_FHIR_BASE_URL": ehr.base_url, "KS_SANDBOX": "0", "KS_OUTBOX_WORKER": "off", "KS_LOG_LEVEL": "WARNING",
-           "KS_EHR_REGISTRY": str(registry_file(tmp / "deploy", ehr.base_url))}
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "service:create_app()"],
-                              cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("KS_")},
+        "KS_ENV": "production",
+        "KS_API_AUTH": "none",
+        "KS_SECRET_KEY": secrets.token_urlsafe(48),
+        "KS_DATA_DIR": str(tmp / "data"),
+        "KS_FHIR_BASE_URL": ehr.base_url,
+        "KS_SANDBOX": "0",
+        "KS_OUTBOX_WORKER": "off",
+        "KS_LOG_LEVEL": "WARNING",
+        "KS_EHR_REGISTRY": str(registry_file(tmp / "deploy", ehr.base_url)),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "service:create_app()"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_up(f"http://127.0.0.1:{port}", server)
         store = SessionStore(tmp / "data" / "sessions.sqlite3")
         sessions: list[tuple[str, str]] = []
         for i in range(max(CONCURRENCY)):
-            ctx = LaunchContext(session_id=SessionStore.new_id(), iss=ehr.base_url, client_id="kansrijke-start",
-                                ehr_id=TEST_EHR, practice_id=TEST_PRACTICE,
-                                token_endpoint=f"{ehr.base_url}/token", access_token="bench", expires_at=time.time() + 8 * 3600,
-                                scope="launch patient/*.rs", patient=PATIENTS[i % len(PATIENTS)],
-                                fhir_user="PractitionerRole/demo-gp", role="huisarts", need_patient_banner=True)
+            ctx = LaunchContext(
+                session_id=SessionStore.new_id(),
+                iss=ehr.base_url,
+                client_id="kansrijke-start",
+                ehr_id=TEST_EHR,
+                practice_id=TEST_PRACTICE,
+                token_endpoint=f"{ehr.base_url}/token",
+                access_token="bench",
+                expires_at=time.time() + 8 * 3600,
+                scope="launch patient/*.rs",
+                patient=PATIENTS[i % len(PATIENTS)],
+                fhir_user="PractitionerRole/demo-gp",
+                role="huisarts",
+                need_patient_banner=True,
+            )
             store.save(ctx)
             status, page = asyncio.run(http(port, "GET", "/form", ctx.session_id))  # opens the form: $populate
             token = re.search(rb'name="csrf-token" content="([^"]+)"', page)
@@ -183,8 +211,20 @@ def main() -> None:
                 lat, errors = asyncio.run(run_scenario(port, sessions, c, args.requests, kind, c))
                 wall = time.perf_counter() - t0
                 client_cpu, srv_cpu = time.process_time() - cpu0, server_cpu(server.pid) - srv0
-                rows.append((kind, c, len(lat), errors, pct(lat, 50), pct(lat, 95), pct(lat, 99), len(lat) / wall,
-                             srv_cpu / len(lat), client_cpu / len(lat)))
+                rows.append(
+                    (
+                        kind,
+                        c,
+                        len(lat),
+                        errors,
+                        pct(lat, 50),
+                        pct(lat, 95),
+                        pct(lat, 99),
+                        len(lat) / wall,
+                        srv_cpu / len(lat),
+                        client_cpu / len(lat),
+                    )
+                )
         speed_after = machine_speed()
     finally:
         server.terminate()
@@ -192,12 +232,18 @@ def main() -> None:
         ehr.stop()
     names = {"render": "GET /form (page render)", "panel": "POST /form/panel (live panel)"}
     print(f"gunicorn -w 2 (sync workers), {os.cpu_count()} CPU(s), clients on the same machine; ms per request")
-    print(f"machine speed: a fixed Python loop took {speed_before:.1f} ms before, {speed_after:.1f} ms after (lower is faster)")
+    print(
+        f"machine speed: a fixed Python loop took {speed_before:.1f} ms before, {speed_after:.1f} ms after (lower is faster)"
+    )
     print("server cpu: gunicorn workers' CPU time per request; client cpu: this process's (the load generator's)")
-    print(f"{'scenario':32} {'clients':>7} {'n':>6} {'errors':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'req/s':>8} {'server cpu':>10} {'client cpu':>10}")
+    print(
+        f"{'scenario':32} {'clients':>7} {'n':>6} {'errors':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'req/s':>8} {'server cpu':>10} {'client cpu':>10}"
+    )
     for kind, c, n, errors, p50, p95, p99, rps, scpu, ccpu in rows:
-        print(f"{names[kind]:32} {c:>7} {n:>6} {errors:>6} {p50 * 1000:>8.1f} {p95 * 1000:>8.1f} {p99 * 1000:>8.1f} {rps:>8.0f}"
-              f" {scpu * 1000:>10.2f} {ccpu * 1000:>10.2f}")
+        print(
+            f"{names[kind]:32} {c:>7} {n:>6} {errors:>6} {p50 * 1000:>8.1f} {p95 * 1000:>8.1f} {p99 * 1000:>8.1f} {rps:>8.0f}"
+            f" {scpu * 1000:>10.2f} {ccpu * 1000:>10.2f}"
+        )
     panel32 = next(r for r in rows if r[0] == "panel" and r[1] == 32)
     verdict = "met" if panel32[6] * 1000 < 50 else "NOT met"
     print(f"target live panel p99 < 50 ms at 32 clients: {verdict} ({panel32[6] * 1000:.1f} ms)")

@@ -32,7 +32,7 @@ DESTINATIONS = ("ggd-zuid-limburg", "centrum-jong-voorbeeldstad", "verloskundige
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else 0.0
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else 0.0
 
 
 def main() -> None:
@@ -43,7 +43,9 @@ def main() -> None:
     servers = {name: start_sekmet(tmp / name) for name in DESTINATIONS}
     try:
         file = tmp / "destinations.yaml"
-        file.write_text(yaml.safe_dump({"destinations": [{"id": n, "name": n, "base_url": s.base_url} for n, s in servers.items()]}))
+        file.write_text(
+            yaml.safe_dump({"destinations": [{"id": n, "name": n, "base_url": s.base_url} for n, s in servers.items()]})
+        )
         app = create_app({"TESTING": True, "data_dir": tmp / "data", "destinations": file, "log_level": "WARNING"})
         delivery = app.extensions["ks"].delivery
         waited: dict[str, list[float]] = {name: [] for name in DESTINATIONS}
@@ -72,17 +74,26 @@ def main() -> None:
             states[response.status_code] = states.get(response.status_code, 0) + 1
         total = time.perf_counter() - t_start
         server_time = sum(sum(w) for w in waited.values())
-        print(f"submissions: {len(docs)} (half per region), one client, in-process API; each destination its own "
-              f"sekmet-fhir 0.1.1 on loopback")
+        print(
+            f"submissions: {len(docs)} (half per region), one client, in-process API; each destination its own "
+            f"sekmet-fhir 0.1.1 on loopback"
+        )
         print(f"HTTP statuses: {json.dumps(states)}; outbox: {json.dumps(delivery.outbox.counts())}")
         print(f"throughput: {len(docs) / total:.1f} submissions/s ({total:.1f} s)")
-        print("latency ms per submission: p50 {:.1f}  p95 {:.1f}  p99 {:.1f}  max {:.1f}  mean {:.1f}".format(
-            *(1000 * pct(latencies, p) for p in (50, 95, 99, 100)), 1000 * statistics.mean(latencies)))
+        print(
+            "latency ms per submission: p50 {:.1f}  p95 {:.1f}  p99 {:.1f}  max {:.1f}  mean {:.1f}".format(
+                *(1000 * pct(latencies, p) for p in (50, 95, 99, 100)), 1000 * statistics.mean(latencies)
+            )
+        )
         for name, times in waited.items():
-            print(f"  {name:30s} pushes {len(times):4d}  {len(times) / total:5.1f}/s  push ms p50 {1000 * pct(times, 50):.1f} "
-                  f"p95 {1000 * pct(times, 95):.1f} p99 {1000 * pct(times, 99):.1f}")
-        print(f"time waiting on the FHIR servers: {server_time / total:.0%}; in the service (validate, evaluate, "
-              f"Bundles, outbox fsync, HTTP): {1 - server_time / total:.0%}")
+            print(
+                f"  {name:30s} pushes {len(times):4d}  {len(times) / total:5.1f}/s  push ms p50 {1000 * pct(times, 50):.1f} "
+                f"p95 {1000 * pct(times, 95):.1f} p99 {1000 * pct(times, 99):.1f}"
+            )
+        print(
+            f"time waiting on the FHIR servers: {server_time / total:.0%}; in the service (validate, evaluate, "
+            f"Bundles, outbox fsync, HTTP): {1 - server_time / total:.0%}"
+        )
     finally:
         for server in servers.values():
             server.stop()

@@ -33,13 +33,24 @@ def floor() -> float:
 def server(tmp: Path) -> float:
     """Seconds from starting gunicorn to the first 200 on /fhir/metadata (production settings, no FHIR server)."""
     port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KS_")}, "KS_ENV": "production",
-           "KS_SECRET_KEY": secrets.token_urlsafe(48), "KS_API_AUTH": "none", "KS_DATA_DIR": str(tmp / f"data-{port}"),
-           "KS_EHR_REGISTRY": str(ROOT / "examples" / "ehr-registry.smart-launcher.yaml"), "KS_OUTBOX_WORKER": "off",
-           "KS_LOG_LEVEL": "WARNING"}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("KS_")},
+        "KS_ENV": "production",
+        "KS_SECRET_KEY": secrets.token_urlsafe(48),
+        "KS_API_AUTH": "none",
+        "KS_DATA_DIR": str(tmp / f"data-{port}"),
+        "KS_EHR_REGISTRY": str(ROOT / "examples" / "ehr-registry.smart-launcher.yaml"),
+        "KS_OUTBOX_WORKER": "off",
+        "KS_LOG_LEVEL": "WARNING",
+    }
     t0 = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}", "service:create_app()"],
-                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}", "service:create_app()"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while time.perf_counter() - t0 < 60:
             try:
@@ -66,7 +77,9 @@ def main() -> None:
     f, s = statistics.median(floors), statistics.median(servers)
     print(f"{args.rounds} rounds, interleaved, {os.cpu_count()} CPU(s); medians")
     print(f"python -c 'import flask': {f * 1000:.0f} ms (runs {', '.join(f'{x * 1000:.0f}' for x in floors)})")
-    print(f"gunicorn -w 1 to its first /fhir/metadata: {s * 1000:.0f} ms (runs {', '.join(f'{x * 1000:.0f}' for x in servers)})")
+    print(
+        f"gunicorn -w 1 to its first /fhir/metadata: {s * 1000:.0f} ms (runs {', '.join(f'{x * 1000:.0f}' for x in servers)})"
+    )
     ratio = s / f
     print(f"target start-up ≤ {TARGET:.0f}× the floor: {'met' if ratio <= TARGET else 'NOT met'} ({ratio:.1f}×)")
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from flask import Flask
 from flask.sessions import SessionInterface
@@ -14,8 +14,8 @@ from service.version import __version__
 
 def create_app(config: Mapping | None = None) -> Flask:
     """Build the app: settings (KS_* environment, then `config`), the engine, the API blueprint."""
-    from service.errors_render import register_error_handlers
     from service.config import load_settings
+    from service.errors_render import register_error_handlers
     from service.outbox.worker import Housekeeper, OutboxWorker
     from service.referrals.pipeline import Engine
     from service.referrals.wiring import build_delivery
@@ -35,8 +35,13 @@ def create_app(config: Mapping | None = None) -> Flask:
         app.config.update({k: v for k, v in config.items() if k.isupper()})
     engine = Engine.from_folders(settings.questionnaires_dir, settings.mappings_dir, settings.region, __version__)
     delivery = build_delivery(settings, engine)
-    ks = app.extensions[KEY] = Services(settings=settings, engine=engine, registry=_registry(settings, engine),
-                                        delivery=delivery, sessions=SessionStore(Path(settings.data_dir) / "sessions.sqlite3"))
+    ks = app.extensions[KEY] = Services(
+        settings=settings,
+        engine=engine,
+        registry=_registry(settings, engine),
+        delivery=delivery,
+        sessions=SessionStore(Path(settings.data_dir) / "sessions.sqlite3"),
+    )
     if delivery.pusher is not None and settings.outbox_worker == "on" and not app.config.get("TESTING"):
         ks.background.append(OutboxWorker(delivery.pusher, settings.outbox_interval).start())
     from service.api.auth import init_app as init_api_auth
@@ -55,11 +60,18 @@ def _registry(settings, engine):
 
     registry = EMPTY
     if settings.ehr_registry:
-        registry = load_registry(settings.ehr_registry, regions=frozenset(engine.rulesets),
-                                 require_https=settings.env != "development")
+        registry = load_registry(
+            settings.ehr_registry, regions=frozenset(engine.rulesets), require_https=settings.env != "development"
+        )
     if settings.sandbox == "on":
-        registry = registry.with_ehr(sandbox_ehr(public_url=settings.public_url, client_id=settings.smart_client_id,
-                                                 client_secret=settings.smart_client_secret, region=settings.region))
+        registry = registry.with_ehr(
+            sandbox_ehr(
+                public_url=settings.public_url,
+                client_id=settings.smart_client_id,
+                client_secret=settings.smart_client_secret,
+                region=settings.region,
+            )
+        )
     return registry
 
 
@@ -88,7 +100,8 @@ def _register_blueprints(app: Flask, settings) -> None:
         module.init_app(app)
         app.register_blueprint(blueprint)
     if settings.sandbox == "on":
-        from service.sandbox.views import init_app as init_sandbox, sandbox
+        from service.sandbox.views import init_app as init_sandbox
+        from service.sandbox.views import sandbox
 
         init_sandbox(app)
         app.register_blueprint(sandbox)

@@ -7,7 +7,7 @@ inserted (a trigger refuses UPDATE and DELETE). It records references and ids, n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from service.storage import SQLiteFile
@@ -53,8 +53,17 @@ class AuditLog:
         self._conn().execute(
             "INSERT INTO audit (recorded, action, event, outcome, who, responsible, patient, object, access_point) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (datetime.now(timezone.utc).isoformat(), entry.action, entry.event, entry.outcome, entry.who,
-             entry.responsible, entry.patient, entry.object, entry.access_point),
+            (
+                datetime.now(UTC).isoformat(),
+                entry.action,
+                entry.event,
+                entry.outcome,
+                entry.who,
+                entry.responsible,
+                entry.patient,
+                entry.object,
+                entry.access_point,
+            ),
         )
 
     def entries(self, patient: str | None = None) -> list[dict]:

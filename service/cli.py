@@ -21,11 +21,13 @@ def _settings():
 
 
 def _engine(args):
-    from service.version import __version__
     from service.referrals.pipeline import Engine
+    from service.version import __version__
 
     settings = _settings()
-    return Engine.from_folders(settings.questionnaires_dir, settings.mappings_dir, args.region or settings.region, __version__)
+    return Engine.from_folders(
+        settings.questionnaires_dir, settings.mappings_dir, args.region or settings.region, __version__
+    )
 
 
 def _delivery(args):
@@ -38,9 +40,13 @@ def _read(path: str) -> dict:
     try:
         body = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
-        raise KsError(f"Kan {path} niet lezen: {exc.strerror}.", english=f"Cannot read {path}: {exc.strerror}.") from None
+        raise KsError(
+            f"Kan {path} niet lezen: {exc.strerror}.", english=f"Cannot read {path}: {exc.strerror}."
+        ) from None
     data = parse_fhir_json(body, "application/fhir+json", max_depth=64)
-    return unwrap_parameter(data, ("questionnaire-response", "questionnaireResponse", "resource"), "QuestionnaireResponse")
+    return unwrap_parameter(
+        data, ("questionnaire-response", "questionnaireResponse", "resource"), "QuestionnaireResponse"
+    )
 
 
 def _fail(outcome: dict) -> int:
@@ -76,8 +82,12 @@ def cmd_extract(args) -> int:
     return EXIT_OK
 
 
-STATE_TEXT = {"delivered": "afgeleverd / delivered", "queued": "in de wachtrij / queued", "dead": "geweigerd (dead letter) / refused",
-              "recorded": "niets verstuurd: alles blijft in de praktijk / nothing sent: it all stays in the practice"}
+STATE_TEXT = {
+    "delivered": "afgeleverd / delivered",
+    "queued": "in de wachtrij / queued",
+    "dead": "geweigerd (dead letter) / refused",
+    "recorded": "niets verstuurd: alles blijft in de praktijk / nothing sent: it all stays in the practice",
+}
 
 
 def cmd_submit(args) -> int:
@@ -95,11 +105,15 @@ def cmd_submit(args) -> int:
         if d.state == "queued" and not (delivery.pusher and delivery.pusher.serves(d.item)):
             print("    Er is geen FHIR-server ingesteld voor deze bestemming: de verwijzing wacht in de outbox.")
         elif d.state == "queued":
-            print("    De FHIR-server was niet bereikbaar: de verwijzing wacht in de outbox en gaat later, eenmalig, alsnog weg.")
+            print(
+                "    De FHIR-server was niet bereikbaar: de verwijzing wacht in de outbox en gaat later, eenmalig, alsnog weg."
+            )
     if result.state == "dead":
         for d in result.destinations:
             if d.state == "dead":
-                json.dump((d.item.last_error or {}).get("operationOutcome") or {}, sys.stderr, ensure_ascii=False, indent=2)
+                json.dump(
+                    (d.item.last_error or {}).get("operationOutcome") or {}, sys.stderr, ensure_ascii=False, indent=2
+                )
                 sys.stderr.write("\n")
         return EXIT_INVALID
     return EXIT_OK
@@ -119,7 +133,11 @@ def cmd_outbox(args) -> int:
         for item in items:
             print(_item_line(item))
         counts = outbox.counts()
-        print(f"{len(items)} shown; " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) if counts else "the outbox is empty")
+        print(
+            f"{len(items)} shown; " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+            if counts
+            else "the outbox is empty"
+        )
         return EXIT_OK
     if args.action == "show":  # an item, or every destination's item of a submission
         item = outbox.get(args.id or "")
@@ -167,11 +185,15 @@ def cmd_consent(args) -> int:
         print(json.dumps(exc.to_operation_outcome(), ensure_ascii=False, indent=2), file=sys.stderr)
         return EXIT_INVALID
     except FhirError as exc:
-        print(f"de bestemming weigerde of was niet bereikbaar: {type(exc).__name__} (HTTP {exc.status}); probeer het opnieuw",
-              file=sys.stderr)
+        print(
+            f"de bestemming weigerde of was niet bereikbaar: {type(exc).__name__} (HTTP {exc.status}); probeer het opnieuw",
+            file=sys.stderr,
+        )
         return EXIT_INVALID
-    print(f"Toestemming ingetrokken bij {done.destination}: {done.consent or 'geen Consent gevonden'} inactief, "
-          f"{done.task or 'geen Task gevonden'} geannuleerd")
+    print(
+        f"Toestemming ingetrokken bij {done.destination}: {done.consent or 'geen Consent gevonden'} inactief, "
+        f"{done.task or 'geen Task gevonden'} geannuleerd"
+    )
     return EXIT_OK
 
 
@@ -198,8 +220,17 @@ def cmd_audit(args) -> int:
     except (KeyError, OSError):
         user = "unknown"
     for ref in args.patient:
-        audit.record(AuditEntry(event="audit-export", action="E", outcome="0", who=f"cli:{user}", patient=ref,
-                                object=f"{len(rows)} rows", access_point="cli"))
+        audit.record(
+            AuditEntry(
+                event="audit-export",
+                action="E",
+                outcome="0",
+                who=f"cli:{user}",
+                patient=ref,
+                object=f"{len(rows)} rows",
+                access_point="cli",
+            )
+        )
     print(f"{len(rows)} audit row(s) for {', '.join(args.patient)}", file=sys.stderr)
     return EXIT_OK
 
@@ -247,17 +278,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", action="store_true", help="with show: print the Bundle too")
     p.set_defaults(func=cmd_outbox)
     p = sub.add_parser("audit", help="every access to a patient's data, for an inspection request (NEN 7513)")
-    p.add_argument("--patient", action="append", required=True,
-                   help="the patient as logged: Patient/<id>, or system|value (e.g. the BSN); repeat for several")
+    p.add_argument(
+        "--patient",
+        action="append",
+        required=True,
+        help="the patient as logged: Patient/<id>, or system|value (e.g. the BSN); repeat for several",
+    )
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     p.set_defaults(func=cmd_audit)
-    p = sub.add_parser("consent", help="withdraw the patient's consent for one recipient: withdraw SUBMISSION RECIPIENT")
+    p = sub.add_parser(
+        "consent", help="withdraw the patient's consent for one recipient: withdraw SUBMISSION RECIPIENT"
+    )
     p.add_argument("action", choices=("withdraw",))
     p.add_argument("submission")
     p.add_argument("recipient", help="the recipient id, e.g. regiocoordinator-jgz")
     p.set_defaults(func=cmd_consent)
-    p = sub.add_parser("demo-data", help="load the invented demo practice, patients and recipients into KS_FHIR_BASE_URL")
-    p.add_argument("--recipients", action="store_true", help="only the recipient organisations (for a recipients' server)")
+    p = sub.add_parser(
+        "demo-data", help="load the invented demo practice, patients and recipients into KS_FHIR_BASE_URL"
+    )
+    p.add_argument(
+        "--recipients", action="store_true", help="only the recipient organisations (for a recipients' server)"
+    )
     p.set_defaults(func=cmd_demo_data)
     return parser
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Mapping
 
 from service.errors import StartupError
 
@@ -44,7 +44,9 @@ class Settings:
     outbox_interval: float = 5.0  # seconds between rounds of the outbox worker
     outbox_lease: float = 120.0  # seconds a worker owns an item it is pushing; after a crash it is pushed again then
     outbox_worker: str = "on"  # on | off (off: only `kansrijk outbox retry` and submissions push)
-    purge_interval: float = 3600.0  # seconds between purges of what has expired (service/outbox/worker.py purge_expired)
+    purge_interval: float = (
+        3600.0  # seconds between purges of what has expired (service/outbox/worker.py purge_expired)
+    )
     secret_key: str | None = None
     # Who may call the /fhir API (service/api/auth.py): none | backend-services. Unset: none in development,
     # backend-services in production.
@@ -53,7 +55,9 @@ class Settings:
     api_token_lifetime: int = 300  # seconds an API access token lives
     log_level: str = "INFO"
     # SMART on FHIR app (issue 4)
-    public_url: str = "http://127.0.0.1:8080"  # where browsers reach this service (redirect_uri = public_url + /callback)
+    public_url: str = (
+        "http://127.0.0.1:8080"  # where browsers reach this service (redirect_uri = public_url + /callback)
+    )
     # The EHRs that may launch the app and the practices they serve (service/registry.py; YAML, see README
     # "Registering an EHR"). Required in production; in development only the sandbox EHR launches without it.
     ehr_registry: Path | None = None
@@ -105,8 +109,10 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping |
     if settings.env == "production" and (not settings.secret_key or len(settings.secret_key) < 32):
         problems.append("KS_SECRET_KEY must be set to a random value of at least 32 characters in production")
     if settings.env == "production" and not settings.ehr_registry:
-        problems.append("KS_EHR_REGISTRY must name the registry of EHRs that may launch the app in production "
-                        "(README: Registering an EHR)")
+        problems.append(
+            "KS_EHR_REGISTRY must name the registry of EHRs that may launch the app in production "
+            "(README: Registering an EHR)"
+        )
     if settings.ehr_registry and not Path(settings.ehr_registry).is_file():
         problems.append(f"KS_EHR_REGISTRY: {settings.ehr_registry} is not a file")
     if settings.destinations and not Path(settings.destinations).is_file():
@@ -135,8 +141,10 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping |
         problems.append(f"KS_API_AUTH must be none or backend-services, not {settings.api_auth!r}")
     if settings.api_auth == "backend-services":
         if not settings.api_clients_file:
-            problems.append("KS_API_AUTH=backend-services (the default in production) needs KS_API_CLIENTS_FILE, "
-                            "or set KS_API_AUTH=none to leave the API open")
+            problems.append(
+                "KS_API_AUTH=backend-services (the default in production) needs KS_API_CLIENTS_FILE, "
+                "or set KS_API_AUTH=none to leave the API open"
+            )
         elif not Path(settings.api_clients_file).is_file():
             problems.append(f"KS_API_CLIENTS_FILE: {settings.api_clients_file} is not a file")
     if problems:

@@ -4,8 +4,8 @@ name but never hold (an environment variable or a file). Every problem names the
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import jsonschema
 import yaml
@@ -23,7 +23,9 @@ def load_checked(path: Path, schema: str) -> dict:
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigurationInvalid([ConfigProblem(where, "", f"cannot be read: {exc}")]) from None
     validator = jsonschema.Draft202012Validator(json.loads((SCHEMAS / schema).read_text(encoding="utf-8")))
-    problems = [ConfigProblem(where, "/" + "/".join(map(str, e.absolute_path)), e.message) for e in validator.iter_errors(data)]
+    problems = [
+        ConfigProblem(where, "/" + "/".join(map(str, e.absolute_path)), e.message) for e in validator.iter_errors(data)
+    ]
     if problems:
         raise ConfigurationInvalid(problems)
     return data
@@ -37,7 +39,9 @@ def read_file(path: Path) -> tuple[str | None, str | None]:
         return None, f"cannot be read: {exc.strerror or exc}"
 
 
-def secret(spec: dict, env_key: str, file_key: str, folder: Path, environ: Mapping[str, str]) -> tuple[str | None, tuple[str, str] | None]:
+def secret(
+    spec: dict, env_key: str, file_key: str, folder: Path, environ: Mapping[str, str]
+) -> tuple[str | None, tuple[str, str] | None]:
     """A secret named by `spec[env_key]` (an environment variable) or `spec[file_key]` (a file, relative to the
     deployment file's folder): (value, None), or (None, (pointer, problem))."""
     if env_key in spec:

@@ -38,8 +38,12 @@ class Issue:
 
     def to_fhir(self, lang: str = "nl") -> dict:
         """The issue as FHIR JSON; `details.text` in `lang` ("nl" or "en"; Dutch when there is no English)."""
-        issue: dict = {"severity": self.severity, "code": self.code, "diagnostics": self.text,
-                       "details": {"text": self.english if lang == "en" and self.english else self.text}}
+        issue: dict = {
+            "severity": self.severity,
+            "code": self.code,
+            "diagnostics": self.text,
+            "details": {"text": self.english if lang == "en" and self.english else self.text},
+        }
         if self.expression:
             issue["expression"] = list(self.expression)
         return issue

@@ -29,23 +29,43 @@ PAGES = frozenset({"web"})  # the blueprints whose errors are pages
 
 # The practice's error page per HTTP status: (title, text), each (Dutch, English).
 ERROR_TEXT = {
-    400: (("Dit formulier is verlopen of ongeldig", "This form has expired or is not valid"),
-          ("Ga terug, laad de pagina opnieuw en probeer het nog eens. Uw ingevulde gegevens zijn bewaard tot de laatste keer opslaan of controleren.",
-           "Go back, reload the page and try again. What you filled in is kept up to the last save or check.")),
-    403: (("Versturen mag alleen de huisarts of de POH Jeugd", "Only the GP or the POH Jeugd may send"),
-          ("U kunt het formulier invullen en als concept opslaan; de huisarts of POH Jeugd kan het daarna controleren en versturen.",
-           "You can fill in the form and save it as a draft; the GP or POH Jeugd can then check and send it.")),
-    404: (("Deze pagina bestaat niet", "This page does not exist"), ("Ga terug naar het formulier.", "Go back to the form.")),
-    405: (("Dat kan zo niet", "That is not possible like this"), ("Ga terug naar het formulier.", "Go back to the form.")),
-    500: (("Er ging iets mis", "Something went wrong"),
-          ("Er ging iets mis in de service. Uw laatst opgeslagen gegevens zijn bewaard. Probeer het opnieuw of neem contact op met de beheerder.",
-           "Something went wrong in the service. Your last saved data are kept. Try again or contact the administrator.")),
+    400: (
+        ("Dit formulier is verlopen of ongeldig", "This form has expired or is not valid"),
+        (
+            "Ga terug, laad de pagina opnieuw en probeer het nog eens. Uw ingevulde gegevens zijn bewaard tot de laatste keer opslaan of controleren.",
+            "Go back, reload the page and try again. What you filled in is kept up to the last save or check.",
+        ),
+    ),
+    403: (
+        ("Versturen mag alleen de huisarts of de POH Jeugd", "Only the GP or the POH Jeugd may send"),
+        (
+            "U kunt het formulier invullen en als concept opslaan; de huisarts of POH Jeugd kan het daarna controleren en versturen.",
+            "You can fill in the form and save it as a draft; the GP or POH Jeugd can then check and send it.",
+        ),
+    ),
+    404: (
+        ("Deze pagina bestaat niet", "This page does not exist"),
+        ("Ga terug naar het formulier.", "Go back to the form."),
+    ),
+    405: (
+        ("Dat kan zo niet", "That is not possible like this"),
+        ("Ga terug naar het formulier.", "Go back to the form."),
+    ),
+    500: (
+        ("Er ging iets mis", "Something went wrong"),
+        (
+            "Er ging iets mis in de service. Uw laatst opgeslagen gegevens zijn bewaard. Probeer het opnieuw of neem contact op met de beheerder.",
+            "Something went wrong in the service. Your last saved data are kept. Try again or contact the administrator.",
+        ),
+    ),
 }
 
 # OperationOutcome texts for HTTP errors: status -> (issue code, Dutch, English); others: "processing", the name.
-HTTP_TEXT = {404: ("not-found", "Niet gevonden.", "Not found."),
-             405: ("not-supported", "Deze methode wordt hier niet ondersteund.", "Method not allowed."),
-             413: ("too-long", "Het verzoek is te groot.", "The request body is too large.")}
+HTTP_TEXT = {
+    404: ("not-found", "Niet gevonden.", "Not found."),
+    405: ("not-supported", "Deze methode wordt hier niet ondersteund.", "Method not allowed."),
+    413: ("too-long", "Het verzoek is te groot.", "The request body is too large."),
+}
 UNEXPECTED = Issue(code="exception", text="Er ging iets mis in de service.", english="Internal error.")
 
 
@@ -105,11 +125,12 @@ def _page(exc: Exception):
     elif isinstance(exc, HTTPException):
         status = exc.code or 500
     else:
-        log.error("unexpected error on a page: %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+        log.error(
+            "unexpected error on a page: %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__))
+        )
         status = 500
     title, text = ERROR_TEXT.get(status, ERROR_TEXT[500])
     response = current_app.make_response((render_template("error.html", title=title, text=text, status=status), status))
     response.headers["Cache-Control"] = "no-store"  # pages with patient data (service/web/security.py no_store)
     response.headers["Pragma"] = "no-cache"
     return response
-

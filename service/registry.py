@@ -14,14 +14,15 @@ Secrets and keys are not in the file: it names the file or environment variable 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from service.deployfile import load_checked, read_file
 from service.deployfile import secret as read_secret
 from service.errors import ConfigProblem, ConfigurationInvalid
+
 SANDBOX_ID = "sandbox"
 
 
@@ -86,7 +87,11 @@ class RegisteredEhr:
 
     def allows(self, url: object) -> bool:
         """Whether `url` (an endpoint from discovery) lies on an origin registered for this EHR."""
-        return isinstance(url, str) and url.lower().startswith(("https://", "http://")) and origin(url) in self.allowed_origins
+        return (
+            isinstance(url, str)
+            and url.lower().startswith(("https://", "http://"))
+            and origin(url) in self.allowed_origins
+        )
 
     def practice(self, practice_id: str | None) -> Practice | None:
         return next((p for p in self.practices if p.id == practice_id), None)
@@ -119,15 +124,16 @@ class EhrRegistry:
         found = [p for e in self.ehrs.values() for p in e.practices if p.id == practice_id]
         return found[0] if len(found) == 1 else None
 
-    def with_ehr(self, ehr: RegisteredEhr) -> "EhrRegistry":
+    def with_ehr(self, ehr: RegisteredEhr) -> EhrRegistry:
         return EhrRegistry({**self.ehrs, ehr.id: ehr})
 
 
 EMPTY = EhrRegistry({})
 
 
-def load_registry(path: Path, *, regions: set[str] | frozenset[str], require_https: bool,
-                  environ: Mapping[str, str] | None = None) -> EhrRegistry:
+def load_registry(
+    path: Path, *, regions: set[str] | frozenset[str], require_https: bool, environ: Mapping[str, str] | None = None
+) -> EhrRegistry:
     """Read and check the registry file: schema, unique ids and bases, known regions, readable secrets and
     keys, https outside development. ConfigurationInvalid names every problem with file and JSON pointer."""
     environ = os.environ if environ is None else environ
@@ -142,24 +148,38 @@ def load_registry(path: Path, *, regions: set[str] | frozenset[str], require_htt
             problems.append(ConfigProblem(where, f"{at}/id", f"{entry['id']!r} is taken"))
         iss = normalise_base(entry["iss"])
         if iss in bases:
-            problems.append(ConfigProblem(where, f"{at}/iss", f"{entry['iss']} is registered for {bases[iss]!r} already"))
+            problems.append(
+                ConfigProblem(where, f"{at}/iss", f"{entry['iss']} is registered for {bases[iss]!r} already")
+            )
         bases[iss] = entry["id"]
         urls = [("iss", entry["iss"]), ("id_token_issuer", entry["id_token_issuer"])]
         urls += [(f"allowed_origins/{j}", o) for j, o in enumerate(entry.get("allowed_origins", ()))]
-        problems += [ConfigProblem(where, f"{at}/{name}", "must be https outside development (http only on loopback)")
-                     for name, url in urls if not transport_ok(url, require_https=require_https)]
+        problems += [
+            ConfigProblem(where, f"{at}/{name}", "must be https outside development (http only on loopback)")
+            for name, url in urls
+            if not transport_ok(url, require_https=require_https)
+        ]
         seen: set[str] = set()
         for j, practice in enumerate(entry["practices"]):
             if practice["id"] in seen:
                 problems.append(ConfigProblem(where, f"{at}/practices/{j}/id", f"{practice['id']!r} is listed twice"))
             seen.add(practice["id"])
             if practice["region"] not in regions:
-                problems.append(ConfigProblem(where, f"{at}/practices/{j}/region",
-                                              f"no rule set {practice['region']!r}; known: {', '.join(sorted(regions))}"))
+                problems.append(
+                    ConfigProblem(
+                        where,
+                        f"{at}/practices/{j}/region",
+                        f"no rule set {practice['region']!r}; known: {', '.join(sorted(regions))}",
+                    )
+                )
         auth, auth_problems = _client_auth(entry["client_auth"], Path(path).parent, environ)
         problems += [ConfigProblem(where, f"{at}/client_auth{p}", m) for p, m in auth_problems]
         ehrs[entry["id"]] = RegisteredEhr(
-            id=entry["id"], name=entry["name"], iss=iss, client_id=entry["client_id"], auth=auth,
+            id=entry["id"],
+            name=entry["name"],
+            iss=iss,
+            client_id=entry["client_id"],
+            auth=auth,
             id_token_issuer=entry["id_token_issuer"],  # compared exactly (OIDC Core §3.1.3.7 item 2)
             allowed_origins=frozenset({origin(entry["iss"])} | {origin(o) for o in entry.get("allowed_origins", ())}),
             practices=tuple(Practice(**p) for p in entry["practices"]),
@@ -188,9 +208,9 @@ def _client_auth(spec: dict, folder: Path, environ: Mapping[str, str]) -> tuple[
                 (RSAKey if spec.get("alg", "RS384") == "RS384" else ECKey).import_key(key)
             except (ValueError, JoseError) as exc:
                 problems.append(("/private_key_file", f"not a private key for {spec.get('alg', 'RS384')}: {exc}"))
-    return ClientAuth(method=method, secret=secret, private_key_pem=key, key_id=spec.get("key_id"),
-                      alg=spec.get("alg", "RS384")), problems
-
+    return ClientAuth(
+        method=method, secret=secret, private_key_pem=key, key_id=spec.get("key_id"), alg=spec.get("alg", "RS384")
+    ), problems
 
 
 def sandbox_ehr(*, public_url: str, client_id: str, client_secret: str | None, region: str) -> RegisteredEhr:
@@ -199,8 +219,16 @@ def sandbox_ehr(*, public_url: str, client_id: str, client_secret: str | None, r
 
     base = public_url.rstrip("/")
     return RegisteredEhr(
-        id=SANDBOX_ID, name="Demo-EPD (sandbox)", iss=normalise_base(base + "/sandbox/fhir"), client_id=client_id,
-        auth=ClientAuth(method="client_secret_basic", secret=client_secret) if client_secret else ClientAuth(method="public"),
-        id_token_issuer=base + "/sandbox/auth", allowed_origins=frozenset({origin(base)}),
-        practices=(Practice(id="demo-practice", name=PRACTICE_NAME, agb=PRACTICE_AGB, ura=PRACTICE_URA, region=region),),
+        id=SANDBOX_ID,
+        name="Demo-EPD (sandbox)",
+        iss=normalise_base(base + "/sandbox/fhir"),
+        client_id=client_id,
+        auth=ClientAuth(method="client_secret_basic", secret=client_secret)
+        if client_secret
+        else ClientAuth(method="public"),
+        id_token_issuer=base + "/sandbox/auth",
+        allowed_origins=frozenset({origin(base)}),
+        practices=(
+            Practice(id="demo-practice", name=PRACTICE_NAME, agb=PRACTICE_AGB, ura=PRACTICE_URA, region=region),
+        ),
     )

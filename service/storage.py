@@ -44,25 +44,39 @@ class ExpiringRecords:
         if not table.isidentifier():
             raise ValueError(f"not a table name: {table!r}")
         self._db, self.table = db, table
-        db.conn().execute(f"CREATE TABLE IF NOT EXISTS {table} (kind TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, "
-                          "expires REAL NOT NULL, PRIMARY KEY (kind, key))")
+        db.conn().execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (kind TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, "
+            "expires REAL NOT NULL, PRIMARY KEY (kind, key))"
+        )
 
     def put(self, kind: str, key: str, data: dict, lifetime: float) -> None:
-        self._db.conn().execute(f"INSERT OR REPLACE INTO {self.table} (kind, key, data, expires) VALUES (?, ?, ?, ?)",
-                                (kind, key, json.dumps(data), time.time() + lifetime))
+        self._db.conn().execute(
+            f"INSERT OR REPLACE INTO {self.table} (kind, key, data, expires) VALUES (?, ?, ?, ?)",
+            (kind, key, json.dumps(data), time.time() + lifetime),
+        )
 
     def add_once(self, kind: str, key: str, lifetime: float) -> bool:
         """Record `key` unless a live record has it: False when it was already there (a replay)."""
         conn = self._db.conn()
         conn.execute(f"DELETE FROM {self.table} WHERE kind = ? AND key = ? AND expires <= ?", (kind, key, time.time()))
-        return conn.execute(f"INSERT OR IGNORE INTO {self.table} (kind, key, data, expires) VALUES (?, ?, '{{}}', ?)",
-                            (kind, key, time.time() + lifetime)).rowcount == 1
+        return (
+            conn.execute(
+                f"INSERT OR IGNORE INTO {self.table} (kind, key, data, expires) VALUES (?, ?, '{{}}', ?)",
+                (kind, key, time.time() + lifetime),
+            ).rowcount
+            == 1
+        )
 
     def get(self, kind: str, key: str | None) -> dict | None:
         if not key:
             return None
-        row = self._db.conn().execute(f"SELECT data FROM {self.table} WHERE kind = ? AND key = ? AND expires > ?",
-                                      (kind, key, time.time())).fetchone()
+        row = (
+            self._db.conn()
+            .execute(
+                f"SELECT data FROM {self.table} WHERE kind = ? AND key = ? AND expires > ?", (kind, key, time.time())
+            )
+            .fetchone()
+        )
         return json.loads(row["data"]) if row else None
 
     def delete(self, kind: str, key: str | None) -> None:

@@ -6,13 +6,28 @@ from service.fhir import urls
 
 CANONICAL = f"{urls.QUESTIONNAIRE_SIGNALERING}|1.0.0"
 URGENT = (
-    "psych-problems-current-pregnancy", "domestic-violence", "veilig-thuis-involvement",
-    "child-protection-board-history", "intellectual-disability", "substance-addiction", "homeless",
+    "psych-problems-current-pregnancy",
+    "domestic-violence",
+    "veilig-thuis-involvement",
+    "child-protection-board-history",
+    "intellectual-disability",
+    "substance-addiction",
+    "homeless",
 )
 OTHER = (
-    "other-psychosocial-history-mother", "partner-problems", "unhealthy-lifestyle-mother", "financial-problems",
-    "language-barrier", "relationship-problems", "teenage-pregnancy", "single-mother", "unsafe-inadequate-housing",
-    "unplanned-unwanted-pregnancy", "low-education", "suboptimal-care-use", "blended-family-problems",
+    "other-psychosocial-history-mother",
+    "partner-problems",
+    "unhealthy-lifestyle-mother",
+    "financial-problems",
+    "language-barrier",
+    "relationship-problems",
+    "teenage-pregnancy",
+    "single-mother",
+    "unsafe-inadequate-housing",
+    "unplanned-unwanted-pregnancy",
+    "low-education",
+    "suboptimal-care-use",
+    "blended-family-problems",
     "low-literacy-health-literacy",
 )
 INTENTION = {"yes": "LA26438-4", "either": "LA26439-2", "no": "LA26440-0", "unsure": "LA14072-5"}
@@ -51,15 +66,24 @@ def make_qr(
     if phase == "postpartum" and child_birth_date:
         context.append({"linkId": "child-birth-date", "answer": [{"valueDate": child_birth_date}]})
     if phase == "preconception" and intention:
-        context.append({"linkId": "pregnancy-intention", "answer": [{"valueCoding": {"system": urls.LOINC, "code": INTENTION[intention]}}]})
+        context.append(
+            {
+                "linkId": "pregnancy-intention",
+                "answer": [{"valueCoding": {"system": urls.LOINC, "code": INTENTION[intention]}}],
+            }
+        )
     items: list[dict] = [{"linkId": "context", "item": context}]
     for group, ids in (("urgent-signals", URGENT), ("other-signals", OTHER)):
         sub = [_bool_item(i, i in signals) for i in ids if all_signals or i in signals]
         items.append({"linkId": group, "item": sub})
     if children is not None:
-        items.append({"linkId": "safety", "item": [{"linkId": "children-in-household", "answer": [{"valueInteger": children}]}]})
+        items.append(
+            {"linkId": "safety", "item": [{"linkId": "children-in-household", "answer": [{"valueInteger": children}]}]}
+        )
     if override:
-        assessment = [{"linkId": "level-override", "answer": [{"valueCoding": {"system": urls.CS_LEVEL, "code": override}}]}]
+        assessment = [
+            {"linkId": "level-override", "answer": [{"valueCoding": {"system": urls.CS_LEVEL, "code": override}}]}
+        ]
         if override_reason:
             assessment.append({"linkId": "override-reason", "answer": [{"valueString": override_reason}]})
         items.append({"linkId": "assessment", "item": assessment})
@@ -67,7 +91,12 @@ def make_qr(
     if consent is not None:
         consent_items.append(_bool_item("consent-given", consent))
     if consent and consent_method:
-        consent_items.append({"linkId": "consent-method", "answer": [{"valueCoding": {"system": urls.CS_CONSENT_METHOD, "code": consent_method}}]})
+        consent_items.append(
+            {
+                "linkId": "consent-method",
+                "answer": [{"valueCoding": {"system": urls.CS_CONSENT_METHOD, "code": consent_method}}],
+            }
+        )
     items.append({"linkId": "consent", "item": consent_items})
     if note:
         items.append({"linkId": "note", "answer": [{"valueString": note}]})
@@ -88,12 +117,17 @@ def make_qr(
 def with_patient(qr: dict, bsn: str | None = "999990020", **extra) -> dict:
     """The response with its patient contained (subject "#patient"), as a form filler sends identity and contact
     details for a recipient whose server does not know the practice's patients. Invented data."""
-    patient = {"resourceType": "Patient", "id": "patient",
-               "name": [{"family": "de Boer", "given": ["Lisa"]}], "gender": "female", "birthDate": "2008-02-20",
-               "telecom": [{"system": "phone", "value": "+31 6 0000 0001", "use": "mobile"}],
-               "address": [{"line": ["Voorbeeldstraat 1"], "postalCode": "6211 AA", "city": "Maastricht"}],
-               "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "nl"}]}, "preferred": True}],
-               **extra}
+    patient = {
+        "resourceType": "Patient",
+        "id": "patient",
+        "name": [{"family": "de Boer", "given": ["Lisa"]}],
+        "gender": "female",
+        "birthDate": "2008-02-20",
+        "telecom": [{"system": "phone", "value": "+31 6 0000 0001", "use": "mobile"}],
+        "address": [{"line": ["Voorbeeldstraat 1"], "postalCode": "6211 AA", "city": "Maastricht"}],
+        "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "nl"}]}, "preferred": True}],
+        **extra,
+    }
     if bsn:
         patient["identifier"] = [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": bsn}]
     return {**qr, "contained": [patient], "subject": {"reference": "#patient"}}

@@ -10,6 +10,7 @@ Modes, for the first `faults` connections (later ones are forwarded faithfully):
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -80,10 +81,8 @@ class FaultProxy:
                 pass
             finally:
                 for s in (src, dst):
-                    try:
+                    with contextlib.suppress(OSError):
                         s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
                 src.close()
 
         drop = faulty and self.mode in ("drop-response", "hold-response")

@@ -16,9 +16,17 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_compose_config_passes():
     exe = shutil.which("docker-compose")
     if exe is None:
-        pytest.fail("docker-compose is not installed: `make test` installs Debian's docker-compose (make system-deps)", pytrace=False)
-    result = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True, text=True,
-                            env={**os.environ, "KS_SECRET_KEY": "x" * 48}, timeout=60)
+        pytest.fail(
+            "docker-compose is not installed: `make test` installs Debian's docker-compose (make system-deps)",
+            pytrace=False,
+        )
+    result = subprocess.run(
+        [exe, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KS_SECRET_KEY": "x" * 48},
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -38,8 +46,13 @@ def test_compose_refuses_to_start_without_a_secret():
     if exe is None:
         pytest.fail("docker-compose is not installed", pytrace=False)
     env = {k: v for k, v in os.environ.items() if k != "KS_SECRET_KEY"}
-    result = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True, text=True,
-                            env=env, timeout=60)
+    result = subprocess.run(
+        [exe, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert result.returncode != 0 and "KS_SECRET_KEY" in result.stderr
 
 

@@ -48,7 +48,11 @@ def check_bundle_invariants(extraction: dict, decision: dict) -> None:
     assert len(record_types.get("Task", [])) == len(internal)  # the practice's own worklist: internal referrals only
     for sr in srs:
         assert sr["status"] == "active" and sr["intent"] == "order"
-        assert any(c["system"] == urls.CS_LEVEL and c["code"] == decision["level"] for rc in sr["reasonCode"] for c in rc["coding"])
+        assert any(
+            c["system"] == urls.CS_LEVEL and c["code"] == decision["level"]
+            for rc in sr["reasonCode"]
+            for c in rc["coding"]
+        )
     external = len(srs) - len(internal)
     if decision["consentMissing"] or not decision.get("consentGiven"):
         assert "Consent" not in record_types and deliveries == [] and external == 0  # no consent: nothing leaves
@@ -65,8 +69,9 @@ def check_bundle_invariants(extraction: dict, decision: dict) -> None:
             [answers] = [c for c in sr["contained"] if c["resourceType"] == "QuestionnaireResponse"]
             assert answers["meta"]["security"][0]["code"] == "REDACTED" and "subject" not in answers
             assert not {"safety", "assessment"} & {i["linkId"] for i in answers.get("item", [])}
-            consents = [e["resource"] for e in by_type.get("Consent", [])
-                        if {"reference": e["fullUrl"]} in sr["supportingInfo"]]
+            consents = [
+                e["resource"] for e in by_type.get("Consent", []) if {"reference": e["fullUrl"]} in sr["supportingInfo"]
+            ]
             assert len(consents) == 1 and len(consents[0]["provision"]["actor"]) == 1  # naming that recipient alone
             travelled += 1
         assert len(by_type["Task"]) == len(by_type["ServiceRequest"]) and len(by_type["Provenance"]) == 1
@@ -94,8 +99,9 @@ def _check_transaction(bundle: dict) -> dict[str, list[dict]]:
             assert entry["request"]["url"] == f"{resource['resourceType']}/{resource['id']}"
         contained = {f"#{c['id']}" for c in resource.get("contained", ())}
         for ref in _references(resource):
-            assert ref in contained or ref in full_urls or ref.startswith("Patient/") or ref.startswith("Practitioner"), \
+            assert ref in contained or ref in full_urls or ref.startswith(("Patient/", "Practitioner")), (
                 f"dangling reference {ref}"
+            )
     return by_type
 
 

@@ -13,8 +13,17 @@ from service.web.store import DRAFT_DAYS, WorkState
 
 
 def _ctx(created: float) -> LaunchContext:
-    return LaunchContext(session_id=SessionStore.new_id(), iss="http://ehr.invalid/fhir", client_id="c", token_endpoint="t",
-                         access_token="secret", expires_at=created + 300, scope="launch", patient="p", created_at=created)
+    return LaunchContext(
+        session_id=SessionStore.new_id(),
+        iss="http://ehr.invalid/fhir",
+        client_id="c",
+        token_endpoint="t",
+        access_token="secret",
+        expires_at=created + 300,
+        scope="launch",
+        patient="p",
+        created_at=created,
+    )
 
 
 def test_expired_rows_are_deleted_and_fresh_ones_kept(tmp_path):

@@ -26,5 +26,11 @@ def test_new_and_existing_files_and_their_wal_are_private(tmp_path):
 def test_every_store_of_the_app_is_private(tmp_path):
     create_app({"TESTING": True, "data_dir": tmp_path, "sandbox": "on"})
     files = sorted(tmp_path.glob("*.sqlite3"))
-    assert {f.name for f in files} >= {"audit.sqlite3", "outbox.sqlite3", "sessions.sqlite3", "forms.sqlite3", "sandbox.sqlite3"}
+    assert {f.name for f in files} >= {
+        "audit.sqlite3",
+        "outbox.sqlite3",
+        "sessions.sqlite3",
+        "forms.sqlite3",
+        "sandbox.sqlite3",
+    }
     assert {f.name: _mode(f) for f in files} == {f.name: 0o600 for f in files}

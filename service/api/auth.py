@@ -35,8 +35,8 @@ from joserfc.jwk import KeySet
 
 from service.config import SettingsInvalid
 from service.errors import KsError
-from service.storage import ExpiringRecords, SQLiteFile
 from service.services import services
+from service.storage import ExpiringRecords, SQLiteFile
 
 auth_api = Blueprint("auth_api", __name__)
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -60,19 +60,28 @@ class ApiClient:
 
 
 CLIENTS_SCHEMA = {
-    "type": "object", "required": ["clients"], "additionalProperties": False,
-    "properties": {"clients": {"type": "array", "items": {
-        "type": "object", "required": ["client_id", "scope"], "additionalProperties": False,
-        "properties": {
-            "client_id": {"type": "string", "pattern": "^[A-Za-z0-9._~-]{1,128}$"},
-            "name": {"type": "string"},
-            "scope": {"type": "string", "minLength": 1},
-            "jwks": {"type": "object", "required": ["keys"]},
-            "jwks_file": {"type": "string"},
-            "practice": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"},
-        },
-        "oneOf": [{"required": ["jwks"]}, {"required": ["jwks_file"]}],
-    }}},
+    "type": "object",
+    "required": ["clients"],
+    "additionalProperties": False,
+    "properties": {
+        "clients": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["client_id", "scope"],
+                "additionalProperties": False,
+                "properties": {
+                    "client_id": {"type": "string", "pattern": "^[A-Za-z0-9._~-]{1,128}$"},
+                    "name": {"type": "string"},
+                    "scope": {"type": "string", "minLength": 1},
+                    "jwks": {"type": "object", "required": ["keys"]},
+                    "jwks_file": {"type": "string"},
+                    "practice": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"},
+                },
+                "oneOf": [{"required": ["jwks"]}, {"required": ["jwks_file"]}],
+            },
+        }
+    },
 }
 
 
@@ -84,8 +93,10 @@ def load_clients(path: Path) -> dict[str, ApiClient]:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ApiClientsInvalid(f"{path}: cannot be read: {exc}") from None
-    problems = [f"{path}: /{'/'.join(map(str, e.absolute_path))}: {e.message}"
-                for e in jsonschema.Draft202012Validator(CLIENTS_SCHEMA).iter_errors(data)]
+    problems = [
+        f"{path}: /{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in jsonschema.Draft202012Validator(CLIENTS_SCHEMA).iter_errors(data)
+    ]
     if problems:
         raise ApiClientsInvalid("\n".join(problems))
     clients: dict[str, ApiClient] = {}
@@ -103,8 +114,13 @@ def load_clients(path: Path) -> dict[str, ApiClient]:
         if any(k.is_private for k in keys.keys):
             problems.append(f"{where}: the JWKS holds a private key; register only the public keys")
             continue
-        clients[entry["client_id"]] = ApiClient(entry["client_id"], entry.get("name") or entry["client_id"], keys,
-                                                frozenset(entry["scope"].split()), entry.get("practice"))
+        clients[entry["client_id"]] = ApiClient(
+            entry["client_id"],
+            entry.get("name") or entry["client_id"],
+            keys,
+            frozenset(entry["scope"].split()),
+            entry.get("practice"),
+        )
     if problems:
         raise ApiClientsInvalid("\n".join(problems))
     return clients
@@ -169,7 +185,9 @@ def token():
     if form.get("grant_type") != "client_credentials":
         return _oauth_error("unsupported_grant_type", "Only grant_type=client_credentials is supported.")
     if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE or not form.get("client_assertion"):
-        return _oauth_error("invalid_request", f"client_assertion_type must be {CLIENT_ASSERTION_TYPE}, with a client_assertion.")
+        return _oauth_error(
+            "invalid_request", f"client_assertion_type must be {CLIENT_ASSERTION_TYPE}, with a client_assertion."
+        )
     if not form.get("scope"):
         return _oauth_error("invalid_request", "scope is required.")
     assertion = form["client_assertion"]
@@ -185,10 +203,14 @@ def token():
         if header.get("alg") not in ALGORITHMS:
             raise JoseError(f"alg must be one of {', '.join(ALGORITHMS)}")
         claims = dict(jwt.decode(assertion, client.keys, algorithms=list(ALGORITHMS)).claims)
-        jwt.JWTClaimsRegistry(leeway=CLOCK_SKEW, iss={"essential": True, "value": client.client_id},
-                              sub={"essential": True, "value": client.client_id},
-                              aud={"essential": True, "value": token_endpoint_url()},
-                              exp={"essential": True}, jti={"essential": True}).validate(claims)
+        jwt.JWTClaimsRegistry(
+            leeway=CLOCK_SKEW,
+            iss={"essential": True, "value": client.client_id},
+            sub={"essential": True, "value": client.client_id},
+            aud={"essential": True, "value": token_endpoint_url()},
+            exp={"essential": True},
+            jti={"essential": True},
+        ).validate(claims)
         if claims["exp"] > time.time() + MAX_ASSERTION_LIFETIME + CLOCK_SKEW:
             raise JoseError("exp is more than five minutes ahead")
     except (JoseError, ValueError, KeyError, TypeError) as exc:
@@ -212,15 +234,22 @@ def _b64(part: str) -> bytes:
 def smart_configuration():
     if services().api_auth is None:
         return _oauth_error("invalid_request", "The API is open (KS_API_AUTH=none): there is nothing to discover.", 404)
-    scopes = ["system/Patient.r", "system/Questionnaire.r", "system/QuestionnaireResponse.c", "system/QuestionnaireResponse.r"]
-    return jsonify({
-        "token_endpoint": token_endpoint_url(),
-        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
-        "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
-        "grant_types_supported": ["client_credentials"],
-        "scopes_supported": scopes,
-        "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
-    })
+    scopes = [
+        "system/Patient.r",
+        "system/Questionnaire.r",
+        "system/QuestionnaireResponse.c",
+        "system/QuestionnaireResponse.r",
+    ]
+    return jsonify(
+        {
+            "token_endpoint": token_endpoint_url(),
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
+            "grant_types_supported": ["client_credentials"],
+            "scopes_supported": scopes,
+            "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
+        }
+    )
 
 
 class Unauthorized(KsError):
@@ -246,8 +275,10 @@ def require(resource: str, letters: str) -> None:
     scopes = frozenset(grant["scope"].split())
     if not _granted(scopes, resource, letters):
         wanted = " or ".join(f"system/{resource}.{letter}" for letter in letters)
-        raise Forbidden(f"Dit toegangstoken mag dit niet: nodig is {wanted}.",
-                        english=f"This access token does not allow this: it needs {wanted}.")
+        raise Forbidden(
+            f"Dit toegangstoken mag dit niet: nodig is {wanted}.",
+            english=f"This access token does not allow this: it needs {wanted}.",
+        )
 
 
 def authenticated() -> dict:
@@ -258,8 +289,10 @@ def authenticated() -> dict:
     header = request.headers.get("Authorization", "")
     grant = auth.token(header[7:].strip()) if header[:7].lower() == "bearer " else None
     if grant is None:
-        raise Unauthorized("Geen of een verlopen toegangstoken: vraag er een aan bij het token-endpoint.",
-                           english=f"Missing or expired access token: get one at {token_endpoint_url()} (SMART Backend Services).")
+        raise Unauthorized(
+            "Geen of een verlopen toegangstoken: vraag er een aan bij het token-endpoint.",
+            english=f"Missing or expired access token: get one at {token_endpoint_url()} (SMART Backend Services).",
+        )
     g.ks_api_grant = grant
     return grant
 
@@ -286,8 +319,11 @@ def init_app(app) -> None:
     if settings.api_auth == "backend-services":
         clients = load_clients(settings.api_clients_file)
         registry = services(app).registry
-        unknown = [f"{settings.api_clients_file}: client {c.client_id}: practice {c.practice!r} is not (once) in KS_EHR_REGISTRY"
-                   for c in clients.values() if c.practice and registry.find_practice(c.practice) is None]
+        unknown = [
+            f"{settings.api_clients_file}: client {c.client_id}: practice {c.practice!r} is not (once) in KS_EHR_REGISTRY"
+            for c in clients.values()
+            if c.practice and registry.find_practice(c.practice) is None
+        ]
         if unknown:
             raise ApiClientsInvalid("\n".join(unknown))
         services(app).api_auth = ApiAuth(clients, settings.data_dir, settings.api_token_lifetime)

@@ -18,17 +18,16 @@ def _too_deep(node, budget: int) -> bool:
     if budget < 0:
         return True
     children = node.values() if isinstance(node, dict) else node
-    for child in children:
-        if isinstance(child, (dict, list)) and _too_deep(child, budget - 1):
-            return True
-    return False
+    return any(isinstance(child, (dict, list)) and _too_deep(child, budget - 1) for child in children)
 
 
 def check_depth(value, limit: int) -> None:
     """Refuse documents nested deeper than `limit` levels."""
     if _too_deep(value, limit - 1):
-        raise InputInvalid(f"Het document is te diep genest (meer dan {limit} niveaus).",
-                           english=f"The document is nested deeper than {limit} levels.")
+        raise InputInvalid(
+            f"Het document is te diep genest (meer dan {limit} niveaus).",
+            english=f"The document is nested deeper than {limit} levels.",
+        )
 
 
 def parse_fhir_json(body: bytes, content_type: str | None, *, max_depth: int) -> dict:
@@ -49,7 +48,9 @@ def parse_fhir_json(body: bytes, content_type: str | None, *, max_depth: int) ->
     except ValueError as exc:
         raise InputInvalid(f"Ongeldige JSON: {exc}", english=f"Malformed JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise InputInvalid("Verwacht een FHIR-resource (een JSON-object).", english="Expected a FHIR resource (a JSON object).")
+        raise InputInvalid(
+            "Verwacht een FHIR-resource (een JSON-object).", english="Expected a FHIR resource (a JSON object)."
+        )
     check_depth(data, max_depth)
     if not isinstance(data.get("resourceType"), str):
         raise InputInvalid("resourceType ontbreekt.", english="resourceType is missing.")
@@ -64,9 +65,13 @@ def unwrap_parameter(data: dict, names: tuple[str, ...], expected: str) -> dict:
                 data = param["resource"]
                 break
         else:
-            raise InputInvalid(f"Parameters zonder parameter {names[0]!r}.",
-                               english=f"Parameters without a {names[0]!r} parameter holding a resource.")
+            raise InputInvalid(
+                f"Parameters zonder parameter {names[0]!r}.",
+                english=f"Parameters without a {names[0]!r} parameter holding a resource.",
+            )
     if data.get("resourceType") != expected:
-        raise InputInvalid(f"Verwacht {expected}, kreeg {data.get('resourceType')!r}.",
-                           english=f"Expected {expected}, got {data.get('resourceType')!r}.")
+        raise InputInvalid(
+            f"Verwacht {expected}, kreeg {data.get('resourceType')!r}.",
+            english=f"Expected {expected}, got {data.get('resourceType')!r}.",
+        )
     return data

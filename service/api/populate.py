@@ -42,8 +42,10 @@ EMPTY = Population(answers={}, variables={})
 
 def _params(body: dict) -> list[dict]:
     if body.get("resourceType") != "Parameters":
-        raise InputInvalid(f"Verwacht Parameters, kreeg {body.get('resourceType')!r}.",
-                           english=f"Expected Parameters, got {body.get('resourceType')!r}.")
+        raise InputInvalid(
+            f"Verwacht Parameters, kreeg {body.get('resourceType')!r}.",
+            english=f"Expected Parameters, got {body.get('resourceType')!r}.",
+        )
     return [p for p in body.get("parameter") or () if isinstance(p, dict)]
 
 
@@ -88,14 +90,21 @@ def _questionnaire(engine, qid: str | None, params: list[dict], issues: list[Iss
             canonical = f"{value.get('url')}|{value.get('version')}" if value.get("version") else value.get("url")
         qdef = catalog.find(canonical)
         if qdef is None:
-            raise NotFound(f"Onbekende vragenlijst {canonical!r}: deze service vult alleen haar eigen vragenlijsten in.",
-                           english=f"Unknown questionnaire {canonical!r}: this service populates its own questionnaires only.")
+            raise NotFound(
+                f"Onbekende vragenlijst {canonical!r}: deze service vult alleen haar eigen vragenlijsten in.",
+                english=f"Unknown questionnaire {canonical!r}: this service populates its own questionnaires only.",
+            )
         return qdef
     # SDC asks for exactly one of identifier/questionnaire at type level; without one, the region's own.
     qdef = catalog.find(engine.ruleset().questionnaire)
-    issues.append(Issue(severity="information", code="informational",
-                        text=f"Geen vragenlijst opgegeven: {qdef.canonical} gebruikt.",
-                        english=f"No questionnaire given: used {qdef.canonical}."))
+    issues.append(
+        Issue(
+            severity="information",
+            code="informational",
+            text=f"Geen vragenlijst opgegeven: {qdef.canonical} gebruikt.",
+            english=f"No questionnaire given: used {qdef.canonical}.",
+        )
+    )
     return qdef
 
 
@@ -103,8 +112,10 @@ def _subject(params: list[dict]) -> str:
     subject = next((p.get("valueReference") for p in params if p.get("name") == "subject"), None)
     ref = subject.get("reference") if isinstance(subject, dict) else None
     if not isinstance(ref, str) or not ref.startswith("Patient/") or len(ref) <= len("Patient/"):
-        raise InputInvalid("Parameter 'subject' moet een verwijzing naar een Patient zijn (Patient/<id>).",
-                           english="Parameter 'subject' must reference a Patient (Patient/<id>).")
+        raise InputInvalid(
+            "Parameter 'subject' moet een verwijzing naar een Patient zijn (Patient/<id>).",
+            english="Parameter 'subject' must reference a Patient (Patient/<id>).",
+        )
     return ref.split("/", 1)[1].split("/_history")[0]
 
 
@@ -132,13 +143,15 @@ def _launch(named: dict[str, list], pooled: list[dict], patient_id: str) -> dict
     for name, types in LAUNCH_TYPES.items():
         out[name] = next((r for r in named.get(name, ()) if r.get("resourceType") in types), None)
     patient = out["patient"] if (out["patient"] or {}).get("id") == patient_id else None
-    out["patient"] = patient or next((r for r in pooled if r.get("resourceType") == "Patient" and r.get("id") == patient_id),
-                                     None)
+    out["patient"] = patient or next(
+        (r for r in pooled if r.get("resourceType") == "Patient" and r.get("id") == patient_id), None
+    )
     return out
 
 
 def _combined(*fetches: Fetch) -> Fetch:
     """One search answered by several sources: the entries of each (a resource once)."""
+
     def fetch(query: str) -> dict:
         entries, seen = [], set()
         for one in fetches:
@@ -153,37 +166,69 @@ def _combined(*fetches: Fetch) -> Fetch:
     return fetch
 
 
-def _evaluate(qdef: QuestionnaireDef, patient: dict, fetch: Fetch, launch: dict[str, dict | None],
-              given: dict[str, list], today: date, issues: list[Issue]) -> Population:
+def _evaluate(
+    qdef: QuestionnaireDef,
+    patient: dict,
+    fetch: Fetch,
+    launch: dict[str, dict | None],
+    given: dict[str, list],
+    today: date,
+    issues: list[Issue],
+) -> Population:
     try:
         return population(qdef, patient, fetch, today, encounter=launch["encounter"], user=launch["user"], given=given)
     except QueryNotSupported as exc:
-        issues.append(Issue(severity="warning", code="not-supported", text=f"Niet ingevuld: {exc}.",
-                            english=f"Not populated: {exc}."))
+        issues.append(
+            Issue(
+                severity="warning",
+                code="not-supported",
+                text=f"Niet ingevuld: {exc}.",
+                english=f"Not populated: {exc}.",
+            )
+        )
         return EMPTY
 
 
-def _populate(qdef: QuestionnaireDef, launch: dict[str, dict | None], given: dict[str, list], pooled: list[dict],
-              patient_id: str, local: bool, today: date, issues: list[Issue]) -> Population:
+def _populate(
+    qdef: QuestionnaireDef,
+    launch: dict[str, dict | None],
+    given: dict[str, list],
+    pooled: list[dict],
+    patient_id: str,
+    local: bool,
+    today: date,
+    issues: list[Issue],
+) -> Population:
     """The declarations evaluated: x-fhir-queries over the resources given and, with `local`, the configured
     server (that server unreadable: a warning, and the resources given alone)."""
     settings = services().settings
     if local and not settings.fhir_base_url:
-        issues.append(Issue(severity="warning", code="not-supported",
-                            text="Deze service heeft geen FHIR-server om uit te lezen (local).",
-                            english="This service has no FHIR server to read from (local)."))
+        issues.append(
+            Issue(
+                severity="warning",
+                code="not-supported",
+                text="Deze service heeft geen FHIR-server om uit te lezen (local).",
+                english="This service has no FHIR server to read from (local).",
+            )
+        )
     elif local:
         try:
             with fhir_client(settings, retries=1) as client:
                 patient = launch["patient"] or client.read("Patient", patient_id)
-                return _evaluate(qdef, patient, _combined(record_fetch(pooled), client_fetch(client)), launch, given,
-                                 today, issues)
+                return _evaluate(
+                    qdef, patient, _combined(record_fetch(pooled), client_fetch(client)), launch, given, today, issues
+                )
         except FhirError as exc:
             log.info("reading the record for $populate failed: %s (HTTP %s)", type(exc).__name__, exc.status)
             status = f" (HTTP {exc.status})" if exc.status else ""
-            issues.append(Issue(severity="warning", code="transient",
-                                text=f"Het dossier kon niet van de FHIR-server worden gelezen{status}.",
-                                english=f"The record could not be read from the FHIR server{status}."))
+            issues.append(
+                Issue(
+                    severity="warning",
+                    code="transient",
+                    text=f"Het dossier kon niet van de FHIR-server worden gelezen{status}.",
+                    english=f"The record could not be read from the FHIR server{status}.",
+                )
+            )
     patient = launch["patient"] or {"resourceType": "Patient", "id": patient_id}
     return _evaluate(qdef, patient, record_fetch(pooled), launch, given, today, issues)
 
@@ -205,18 +250,38 @@ def populate_questionnaire(qid: str | None = None):
     if local:
         require("Patient", "r")  # reads the record from the FHIR server with this service's own access
     elif not pooled:
-        issues.append(Issue(severity="information", code="informational",
-                            text="Geen gegevens om mee in te vullen: geef resources mee (context) of local=true.",
-                            english="No data to populate from: pass resources (context) or local=true."))
+        issues.append(
+            Issue(
+                severity="information",
+                code="informational",
+                text="Geen gegevens om mee in te vullen: geef resources mee (context) of local=true.",
+                english="No data to populate from: pass resources (context) or local=true.",
+            )
+        )
     today = datetime.now(PRACTICE_ZONE).date()
     result = _populate(qdef, launch, given, pooled, patient_id, local, today, issues)
     qr = response(qdef, result, {"id": patient_id})
     for s in suggestions_for(qdef, facts_of(result, today), today):
-        issues.append(Issue(severity="information", code="informational", text=s.text, english=s.english,
-                            expression=(f"QuestionnaireResponse.repeat(item).where(linkId = '{s.link_id}')",)))
-    ks.delivery.audit.record(AuditEntry(
-        event="populate", action="R", outcome="0", who=caller(), patient=f"Patient/{patient_id}",
-        object=qdef.canonical, access_point=request.remote_addr or "api"))
+        issues.append(
+            Issue(
+                severity="information",
+                code="informational",
+                text=s.text,
+                english=s.english,
+                expression=(f"QuestionnaireResponse.repeat(item).where(linkId = '{s.link_id}')",),
+            )
+        )
+    ks.delivery.audit.record(
+        AuditEntry(
+            event="populate",
+            action="R",
+            outcome="0",
+            who=caller(),
+            patient=f"Patient/{patient_id}",
+            object=qdef.canonical,
+            access_point=request.remote_addr or "api",
+        )
+    )
     out = [{"name": "response", "resource": qr}]
     if issues:
         out.append({"name": "issues", "resource": operation_outcome(issues, response_lang())})

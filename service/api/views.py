@@ -34,8 +34,10 @@ def read_fhir_body() -> dict:
     try:
         body = request.get_data(cache=False)
     except RequestEntityTooLarge:
-        raise PayloadTooLarge(f"Het verzoek is groter dan {settings.max_body_bytes} bytes.",
-                              english=f"The request body is larger than {settings.max_body_bytes} bytes.") from None
+        raise PayloadTooLarge(
+            f"Het verzoek is groter dan {settings.max_body_bytes} bytes.",
+            english=f"The request body is larger than {settings.max_body_bytes} bytes.",
+        ) from None
     return parse_fhir_json(body, request.content_type, max_depth=settings.max_json_depth)
 
 
@@ -50,32 +52,46 @@ def metadata():
 
     op = f"{request.url_root}fhir/OperationDefinition"
     resources = [
-        {"type": rtype, "interaction": [{"code": "read"}, {"code": "search-type"}],
-         "searchParam": [{"name": "url", "type": "uri"}, {"name": "version", "type": "token"}]}
+        {
+            "type": rtype,
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": [{"name": "url", "type": "uri"}, {"name": "version", "type": "token"}],
+        }
         for rtype in CATALOG_TYPES
     ]
     resources[0]["operation"] = [
-        {"name": "populate", "definition": "http://hl7.org/fhir/uv/sdc/OperationDefinition/Questionnaire-populate"}]
-    resources.append({
-        "type": "QuestionnaireResponse",
-        "operation": [
-            {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
-            {"name": "evaluate", "definition": f"{op}/QuestionnaireResponse-evaluate"},
-            {"name": "extract", "definition": "http://hl7.org/fhir/uv/sdc/OperationDefinition/QuestionnaireResponse-extract"},
-        ],
-        "interaction": [{"code": "create"}],
-    })
-    return fhir_response({
-        "resourceType": "CapabilityStatement",
-        "status": "active",
-        "date": "2026-11-23",
-        "kind": "instance",
-        "software": {"name": "Kansrijke Start FHIR service", "version": __version__},
-        "implementation": {"description": "Kansrijke Start: signalering en verwijzing", "url": f"{request.url_root}fhir"},
-        "fhirVersion": "4.0.1",
-        "format": [FHIR_JSON, "json"],
-        "rest": [{"mode": "server", "resource": resources, **_security()}],
-    })
+        {"name": "populate", "definition": "http://hl7.org/fhir/uv/sdc/OperationDefinition/Questionnaire-populate"}
+    ]
+    resources.append(
+        {
+            "type": "QuestionnaireResponse",
+            "operation": [
+                {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
+                {"name": "evaluate", "definition": f"{op}/QuestionnaireResponse-evaluate"},
+                {
+                    "name": "extract",
+                    "definition": "http://hl7.org/fhir/uv/sdc/OperationDefinition/QuestionnaireResponse-extract",
+                },
+            ],
+            "interaction": [{"code": "create"}],
+        }
+    )
+    return fhir_response(
+        {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "date": "2026-11-23",
+            "kind": "instance",
+            "software": {"name": "Kansrijke Start FHIR service", "version": __version__},
+            "implementation": {
+                "description": "Kansrijke Start: signalering en verwijzing",
+                "url": f"{request.url_root}fhir",
+            },
+            "fhirVersion": "4.0.1",
+            "format": [FHIR_JSON, "json"],
+            "rest": [{"mode": "server", "resource": resources, **_security()}],
+        }
+    )
 
 
 def _security() -> dict:
@@ -86,10 +102,13 @@ def _security() -> dict:
     from service.api.auth import token_endpoint_url
     from service.fhir.urls import smart_security
 
-    return {"security": smart_security(
-        token=token_endpoint_url(),
-        description="SMART Backend Services: a bearer token for every operation on patient data; "
-                    "the CapabilityStatement and the form definitions are public.")}
+    return {
+        "security": smart_security(
+            token=token_endpoint_url(),
+            description="SMART Backend Services: a bearer token for every operation on patient data; "
+            "the CapabilityStatement and the form definitions are public.",
+        )
+    }
 
 
 def _searchset(resources: list[dict]) -> dict:
@@ -97,8 +116,14 @@ def _searchset(resources: list[dict]) -> dict:
         "resourceType": "Bundle",
         "type": "searchset",
         "total": len(resources),
-        "entry": [{"fullUrl": f"{request.url_root}fhir/{r['resourceType']}/{r['id']}", "resource": r,
-                   "search": {"mode": "match"}} for r in resources],
+        "entry": [
+            {
+                "fullUrl": f"{request.url_root}fhir/{r['resourceType']}/{r['id']}",
+                "resource": r,
+                "search": {"mode": "match"},
+            }
+            for r in resources
+        ],
     }
 
 
@@ -108,7 +133,8 @@ def search_catalog(rtype: str):
     if url and "|" in url:  # canonical|version form of the url parameter
         url, version = url.split("|", 1)
     found = [
-        r for r in engine().catalog.by_type(rtype)
+        r
+        for r in engine().catalog.by_type(rtype)
         if (not url or r.get("url") == url) and (not version or r.get("version") == version)
     ]
     return fhir_response(_searchset(found))
@@ -132,8 +158,11 @@ def validate_qr():
     require("QuestionnaireResponse", "cr")
     qr = read_body("QuestionnaireResponse", QR_PARAM_NAMES)
     result = engine().validate(qr)
-    issues = list(result.issues) or [Issue(severity="information", code="informational",
-                                           text="Geen problemen gevonden.", english="No problems found.")]
+    issues = list(result.issues) or [
+        Issue(
+            severity="information", code="informational", text="Geen problemen gevonden.", english="No problems found."
+        )
+    ]
     return fhir_response(operation_outcome(issues, response_lang()))
 
 
@@ -143,7 +172,9 @@ def evaluate_qr():
     require("QuestionnaireResponse", "cr")
     qr = read_body("QuestionnaireResponse", QR_PARAM_NAMES)
     result, evaluation = engine().evaluate(qr, request.args.get("region"))
-    log.debug("evaluated response with rule set %s: %d decision(s)", evaluation.ruleset.label, len(evaluation.decisions))
+    log.debug(
+        "evaluated response with rule set %s: %d decision(s)", evaluation.ruleset.label, len(evaluation.decisions)
+    )
     return fhir_response(to_parameters(evaluation, result.questionnaire))
 
 
@@ -168,11 +199,17 @@ def submit_result_parameters(result, qdef, names) -> dict:
         {"name": "state", "valueCode": STATE_CODES.get(result.state, result.state)},
     ]
     for d in result.destinations:
-        parts = [{"name": "name", "valueString": d.destination}, {"name": "display", "valueString": names(d.destination)},
-                 {"name": "state", "valueCode": STATE_CODES.get(d.state, d.state)}]
+        parts = [
+            {"name": "name", "valueString": d.destination},
+            {"name": "display", "valueString": names(d.destination)},
+            {"name": "state", "valueCode": STATE_CODES.get(d.state, d.state)},
+        ]
         parts += [{"name": "recipient", "valueString": r} for r in d.recipients]
         for rtype, name in (("ServiceRequest", "serviceRequest"), ("Task", "task"), ("Consent", "consent")):
-            parts += [{"name": name, "valueReference": {"reference": f"{rtype}/{rid}"}} for rid in d.delivered.ids.get(rtype, [])]
+            parts += [
+                {"name": name, "valueReference": {"reference": f"{rtype}/{rid}"}}
+                for rid in d.delivered.ids.get(rtype, [])
+            ]
         if d.state == "dead":
             parts.append({"name": "outcome", "resource": _refusal(d, names)})
         params.append({"name": "destination", "part": parts})
@@ -192,8 +229,13 @@ def submit_qr():
     require("QuestionnaireResponse", "c")
     qr = read_body("QuestionnaireResponse", QR_PARAM_NAMES)
     delivery = services().delivery
-    result = delivery.submitter.submit(qr, region=request.args.get("region"), who=caller(),
-                                       access_point=request.remote_addr or "api", practice=caller_practice())
+    result = delivery.submitter.submit(
+        qr,
+        region=request.args.get("region"),
+        who=caller(),
+        access_point=request.remote_addr or "api",
+        practice=caller_practice(),
+    )
     if result.state == "dead" and not any(d.state == "delivered" for d in result.destinations):
         # Every destination refused: nothing went and nothing will by itself. An OperationOutcome (what the HIS
         # must act on), as for any failed operation; the referral stays in the outbox for a retry after a fix.
@@ -207,9 +249,16 @@ def submit_qr():
 
 def _refusal(d, names) -> dict:
     """A destination's refusal as an OperationOutcome: ours, then the server's own issues."""
-    outcome = operation_outcome([Issue(
-        code="processing", text=f"{names(d.destination)} weigerde de verwijzing; ze staat als 'dead letter' in de outbox.",
-        english=f"Destination {d.destination} refused the referral (HTTP {d.item.last_status}); it is kept as a dead letter "
-                f"in the outbox (item {d.item.id}).")], response_lang())
+    outcome = operation_outcome(
+        [
+            Issue(
+                code="processing",
+                text=f"{names(d.destination)} weigerde de verwijzing; ze staat als 'dead letter' in de outbox.",
+                english=f"Destination {d.destination} refused the referral (HTTP {d.item.last_status}); it is kept as a dead letter "
+                f"in the outbox (item {d.item.id}).",
+            )
+        ],
+        response_lang(),
+    )
     outcome["issue"] += ((d.item.last_error or {}).get("operationOutcome") or {}).get("issue", [])
     return outcome

@@ -27,30 +27,50 @@ def _years_before(day: date, years: int, days: int = 0) -> date:
 
 
 def _practitioner(pid: str, family: str, given: str, agb: str) -> dict:
-    return {"resourceType": "Practitioner", "id": pid, "active": True,
-            "identifier": [{"system": urls.AGB_Z, "value": agb}],
-            "name": [{"family": family, "given": [given], "text": f"{given} {family}"}]}
+    return {
+        "resourceType": "Practitioner",
+        "id": pid,
+        "active": True,
+        "identifier": [{"system": urls.AGB_Z, "value": agb}],
+        "name": [{"family": family, "given": [given], "text": f"{given} {family}"}],
+    }
 
 
 def _role(rid: str, practitioner: str, code: str, display: str) -> dict:
-    return {"resourceType": "PractitionerRole", "id": rid, "active": True,
-            "practitioner": {"reference": f"Practitioner/{practitioner}"},
-            "organization": {"reference": "Organization/demo-practice"},
-            "code": [{"coding": [{"system": urls.SNOMED, "code": code, "display": display}], "text": display}]}
+    return {
+        "resourceType": "PractitionerRole",
+        "id": rid,
+        "active": True,
+        "practitioner": {"reference": f"Practitioner/{practitioner}"},
+        "organization": {"reference": "Organization/demo-practice"},
+        "code": [{"coding": [{"system": urls.SNOMED, "code": code, "display": display}], "text": display}],
+    }
 
 
 def _patient(pid: str, family: str, given: str, gender: str, birth: date, bsn: str) -> dict:
-    return {"resourceType": "Patient", "id": pid, "active": True,
-            "identifier": [{"system": urls.BSN, "value": bsn}],
-            "name": [{"family": family, "given": [given], "text": f"{given} {family}"}],
-            "gender": gender, "birthDate": birth.isoformat(),
-            # Invented contact details (a 06-number that is not in use; a street that does not exist): they travel
-            # with the referral, as a recipient needs them to reach the family.
-            "telecom": [{"system": "phone", "value": f"+31 6 0000 {bsn[-4:]}", "use": "mobile"}],
-            "address": [{"use": "home", "line": [f"Voorbeeldstraat {int(bsn[-2:])}"], "postalCode": "6200 AA",
-                         "city": "Maastricht", "country": "NL"}],
-            "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "nl"}]}, "preferred": True}],
-            "managingOrganization": {"reference": "Organization/demo-practice"}}
+    return {
+        "resourceType": "Patient",
+        "id": pid,
+        "active": True,
+        "identifier": [{"system": urls.BSN, "value": bsn}],
+        "name": [{"family": family, "given": [given], "text": f"{given} {family}"}],
+        "gender": gender,
+        "birthDate": birth.isoformat(),
+        # Invented contact details (a 06-number that is not in use; a street that does not exist): they travel
+        # with the referral, as a recipient needs them to reach the family.
+        "telecom": [{"system": "phone", "value": f"+31 6 0000 {bsn[-4:]}", "use": "mobile"}],
+        "address": [
+            {
+                "use": "home",
+                "line": [f"Voorbeeldstraat {int(bsn[-2:])}"],
+                "postalCode": "6200 AA",
+                "city": "Maastricht",
+                "country": "NL",
+            }
+        ],
+        "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "nl"}]}, "preferred": True}],
+        "managingOrganization": {"reference": "Organization/demo-practice"},
+    }
 
 
 # Test BSNs: 9 digits that pass the elfproef but are from the range reserved for testing (999xxxxxx).
@@ -70,12 +90,16 @@ DEMO_USERS = {
 def demo_resources(ruleset: Ruleset, today: date) -> list[dict]:
     """The demo record: practice, practitioners and roles, patients, pregnancy, recipients."""
     due = today + timedelta(days=120)
-    res: list[dict] = [{
-        "resourceType": "Organization", "id": "demo-practice", "active": True,
-        "identifier": [{"system": urls.AGB_Z, "value": PRACTICE_AGB}, {"system": urls.URA, "value": PRACTICE_URA}],
-        "type": [{"coding": [{"system": urls.ORGANIZATION_TYPE, "code": "Z3", "display": "Huisartspraktijk"}]}],
-        "name": PRACTICE_NAME,
-    }]
+    res: list[dict] = [
+        {
+            "resourceType": "Organization",
+            "id": "demo-practice",
+            "active": True,
+            "identifier": [{"system": urls.AGB_Z, "value": PRACTICE_AGB}, {"system": urls.URA, "value": PRACTICE_URA}],
+            "type": [{"coding": [{"system": urls.ORGANIZATION_TYPE, "code": "Z3", "display": "Huisartspraktijk"}]}],
+            "name": PRACTICE_NAME,
+        }
+    ]
     res += [
         _practitioner("demo-gp-practitioner", "Jansen", "Anna", "01999901"),
         _practitioner("demo-poh-practitioner", "Peters", "Mark", "01999902"),
@@ -89,27 +113,48 @@ def demo_resources(ruleset: Ruleset, today: date) -> list[dict]:
         if pid == "demo-pregnant":  # 19 at the due date
             birth = _years_before(due, 19, 40)
         res.append(_patient(pid, family, given, gender, birth, bsn))
-        res.append({  # today's consultation: what the SMART launcher's encounter picker offers
-            "resourceType": "Encounter", "id": f"{pid}-consult", "status": "in-progress",
-            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB", "display": "ambulatory"},
-            "subject": {"reference": f"Patient/{pid}"},
-            "serviceProvider": {"reference": "Organization/demo-practice"},
-            "period": {"start": today.isoformat()},
-        })
-    res.append({
-        "resourceType": "Condition", "id": "demo-pregnant-pregnancy",
-        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
-        "code": {"coding": [{"system": urls.SNOMED, "code": "77386006", "display": "Pregnancy"},
-                            {"system": "http://hl7.org/fhir/sid/icpc-2", "code": "W78", "display": "Zwangerschap bevestigd"}]},
-        "subject": {"reference": "Patient/demo-pregnant"},
-    })
-    res.append({
-        "resourceType": "Observation", "id": "demo-pregnant-due-date", "status": "final",
-        "code": {"coding": [{"system": urls.LOINC, "code": "11778-8", "display": "Delivery date Estimated"}]},
-        "subject": {"reference": "Patient/demo-pregnant"},
-        "effectiveDateTime": (today - timedelta(days=60)).isoformat(),
-        "valueDateTime": due.isoformat(),
-    })
+        res.append(
+            {  # today's consultation: what the SMART launcher's encounter picker offers
+                "resourceType": "Encounter",
+                "id": f"{pid}-consult",
+                "status": "in-progress",
+                "class": {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": "AMB",
+                    "display": "ambulatory",
+                },
+                "subject": {"reference": f"Patient/{pid}"},
+                "serviceProvider": {"reference": "Organization/demo-practice"},
+                "period": {"start": today.isoformat()},
+            }
+        )
+    res.append(
+        {
+            "resourceType": "Condition",
+            "id": "demo-pregnant-pregnancy",
+            "clinicalStatus": {
+                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+            },
+            "code": {
+                "coding": [
+                    {"system": urls.SNOMED, "code": "77386006", "display": "Pregnancy"},
+                    {"system": "http://hl7.org/fhir/sid/icpc-2", "code": "W78", "display": "Zwangerschap bevestigd"},
+                ]
+            },
+            "subject": {"reference": "Patient/demo-pregnant"},
+        }
+    )
+    res.append(
+        {
+            "resourceType": "Observation",
+            "id": "demo-pregnant-due-date",
+            "status": "final",
+            "code": {"coding": [{"system": urls.LOINC, "code": "11778-8", "display": "Delivery date Estimated"}]},
+            "subject": {"reference": "Patient/demo-pregnant"},
+            "effectiveDateTime": (today - timedelta(days=60)).isoformat(),
+            "valueDateTime": due.isoformat(),
+        }
+    )
     return res + recipient_resources(ruleset)
 
 
@@ -121,26 +166,45 @@ def recipient_resources(ruleset: Ruleset, destination: str | None = None) -> lis
         if not recipient.organization or (destination is not None and recipient.destination != destination):
             continue
         org = recipient.organization
-        res.append({
-            "resourceType": "Organization", "id": f"recipient-{recipient.id}", "active": True,
-            "identifier": [recipient.organization_identifier],
-            "name": org["name"],
-            **({"type": [{"coding": [{"system": urls.ORGANIZATION_TYPE, "code": org["type"]}]}]} if org.get("type") else {}),
-        })
+        res.append(
+            {
+                "resourceType": "Organization",
+                "id": f"recipient-{recipient.id}",
+                "active": True,
+                "identifier": [recipient.organization_identifier],
+                "name": org["name"],
+                **(
+                    {"type": [{"coding": [{"system": urls.ORGANIZATION_TYPE, "code": org["type"]}]}]}
+                    if org.get("type")
+                    else {}
+                ),
+            }
+        )
         if recipient.role:
-            res.append({
-                "resourceType": "PractitionerRole", "id": f"recipient-{recipient.id}-role", "active": True,
-                "identifier": [recipient.role["identifier"]],
-                "organization": {"reference": f"Organization/recipient-{recipient.id}"},
-                "code": [{"text": recipient.role.get("display", recipient.name.nl)}],
-            })
+            res.append(
+                {
+                    "resourceType": "PractitionerRole",
+                    "id": f"recipient-{recipient.id}-role",
+                    "active": True,
+                    "identifier": [recipient.role["identifier"]],
+                    "organization": {"reference": f"Organization/recipient-{recipient.id}"},
+                    "code": [{"text": recipient.role.get("display", recipient.name.nl)}],
+                }
+            )
     return res
 
 
 def demo_bundle(ruleset: Ruleset, today: date, resources: list[dict] | None = None) -> dict:
     """A transaction of PUTs (the whole demo record, or `resources`): loading it twice changes nothing."""
-    return {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"fullUrl": f"urn:uuid:{i:08d}-0000-4000-8000-000000000000", "resource": r,
-         "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-        for i, r in enumerate(demo_resources(ruleset, today) if resources is None else resources)
-    ]}
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{i:08d}-0000-4000-8000-000000000000",
+                "resource": r,
+                "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
+            }
+            for i, r in enumerate(demo_resources(ruleset, today) if resources is None else resources)
+        ],
+    }

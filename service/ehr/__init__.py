@@ -13,11 +13,11 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from service.fhir import urls
 from service.fhir.auth import BearerTokenAuth
 from service.fhir.client import FhirClient, location_id
 from service.fhir.errors import FhirAuthError, FhirError, FhirNotFound, FhirServerUnreachable
 from service.questionnaires.populate import ICPC_PREGNANCY, LOINC_DUE_DATE, SCT_PREGNANCY
-from service.fhir import urls
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,13 @@ def ehr_client(ctx):
 
 
 def _matches(bundle: dict) -> list[dict]:
-    return [e["resource"] for e in bundle.get("entry", ())
-            if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-            and (e.get("search") or {}).get("mode", "match") == "match"]
+    return [
+        e["resource"]
+        for e in bundle.get("entry", ())
+        if isinstance(e, dict)
+        and isinstance(e.get("resource"), dict)
+        and (e.get("search") or {}).get("mode", "match") == "match"
+    ]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,10 +56,16 @@ def read_record(client, patient_id: str) -> RecordRead:
     """The patient, their estimated delivery dates and pregnancy conditions: only what $populate uses."""
     try:
         patient = client.read("Patient", patient_id)
-        observations = _matches(client.search("Observation", {
-            "patient": patient_id, "code": ",".join(f"{urls.LOINC}|{c}" for c in LOINC_DUE_DATE)}))
-        conditions = _matches(client.search("Condition", {
-            "patient": patient_id, "code": f"{urls.SNOMED}|{SCT_PREGNANCY},{ICPC_PREGNANCY}"}))
+        observations = _matches(
+            client.search(
+                "Observation", {"patient": patient_id, "code": ",".join(f"{urls.LOINC}|{c}" for c in LOINC_DUE_DATE)}
+            )
+        )
+        conditions = _matches(
+            client.search(
+                "Condition", {"patient": patient_id, "code": f"{urls.SNOMED}|{SCT_PREGNANCY},{ICPC_PREGNANCY}"}
+            )
+        )
     except FhirError as exc:
         log.info("reading the record for $populate failed: %s (HTTP %s)", type(exc).__name__, exc.status)
         return RecordRead(problem=_problem(exc, "lezen", "read"))
@@ -69,11 +79,15 @@ _TE_FORM = {"lezen": "te lezen", "terugschrijven": "terug te schrijven"}
 def _problem(exc: FhirError, verb_nl: str, verb_en: str) -> tuple[str, str]:
     status = f" (HTTP {exc.status})" if exc.status else ""
     if isinstance(exc, FhirAuthError):
-        return (f"Het EPD gaf geen toestemming om {_TE_FORM[verb_nl]}{status}.",
-                f"The EHR did not allow us to {verb_en}{status}.")
+        return (
+            f"Het EPD gaf geen toestemming om {_TE_FORM[verb_nl]}{status}.",
+            f"The EHR did not allow us to {verb_en}{status}.",
+        )
     if isinstance(exc, FhirNotFound):
-        return (f"Het EPD kent deze gegevens of deze bewerking niet{status}.",
-                f"The EHR does not know this data or operation{status}.")
+        return (
+            f"Het EPD kent deze gegevens of deze bewerking niet{status}.",
+            f"The EHR does not know this data or operation{status}.",
+        )
     if isinstance(exc, FhirServerUnreachable):
         return ("Het EPD was niet bereikbaar.", "The EHR could not be reached.")
     return (f"Het EPD weigerde het {verb_nl}{status}.", f"The EHR refused to {verb_en}{status}.")
@@ -109,8 +123,10 @@ EHR_TYPES = ("QuestionnaireResponse", "ServiceRequest", "Task")
 
 def _is_patient_copy(ref: object) -> bool:
     """A reference to the patient as the referral names it (contained, or by identifier), not the EHR's own."""
-    return isinstance(ref, dict) and (str(ref.get("reference", "")).startswith("#")
-                                      or (ref.get("type") == "Patient" and "identifier" in ref and "reference" not in ref))
+    return isinstance(ref, dict) and (
+        str(ref.get("reference", "")).startswith("#")
+        or (ref.get("type") == "Patient" and "identifier" in ref and "reference" not in ref)
+    )
 
 
 def _ehr_entries(record: dict, subject: str | None = None) -> list[dict]:
@@ -144,8 +160,13 @@ def _declares_transaction(client) -> bool:
         statement = client.capabilities()
     except FhirError:
         return False
-    return any(i.get("code") == "transaction" for rest in statement.get("rest") or () if isinstance(rest, dict)
-               for i in rest.get("interaction") or () if isinstance(i, dict))
+    return any(
+        i.get("code") == "transaction"
+        for rest in statement.get("rest") or ()
+        if isinstance(rest, dict)
+        for i in rest.get("interaction") or ()
+        if isinstance(i, dict)
+    )
 
 
 def write_back(client, bundle: dict, on_write=None, subject: str | None = None) -> WriteBack:
@@ -173,9 +194,13 @@ def _write_transaction(client, entries: list[dict], on_write) -> WriteBack:
                 on_write(rtype, False, exc.status)
         return WriteBack(problem=_problem(exc, "terugschrijven", "write back"), status=exc.status)
     written: list[str] = []
-    for rtype, sent, got in zip(types, entries, answer.get("entry") or ()):
+    for rtype, sent, got in zip(types, entries, answer.get("entry") or (), strict=False):
         response = got.get("response") or {}
-        rid = location_id(response.get("location"))[1] or (got.get("resource") or {}).get("id") or sent["resource"].get("id")
+        rid = (
+            location_id(response.get("location"))[1]
+            or (got.get("resource") or {}).get("id")
+            or sent["resource"].get("id")
+        )
         ref = f"{rtype}/{rid}" if rid else rtype
         written.append(ref)
         if on_write:
@@ -204,7 +229,9 @@ def _write_each(client, entries: list[dict], on_write) -> WriteBack:
             log.info("EHR write-back of a %s refused: %s (HTTP %s)", rtype, type(exc).__name__, exc.status)
             if on_write:
                 on_write(rtype, False, exc.status)
-            return WriteBack(written=tuple(written), problem=_problem(exc, "terugschrijven", "write back"), status=exc.status)
+            return WriteBack(
+                written=tuple(written), problem=_problem(exc, "terugschrijven", "write back"), status=exc.status
+            )
         written.append(ref)
         if entry.get("fullUrl") and "/" in ref:
             ids[entry["fullUrl"]] = ref

@@ -91,8 +91,18 @@ def start_sekmet(
     config_path = data_dir / "settings.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     command = [
-        sys.executable, "-m", "uvicorn", "sekmet.main:app_factory", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "sekmet.main:app_factory",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
     ]
     env = {**_inherited_env(), "SEKMET_CONFIG": str(config_path)}
     started = time.monotonic()

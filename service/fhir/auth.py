@@ -18,6 +18,7 @@ from service.fhir.errors import FhirAuthError, FhirServerError
 
 log = logging.getLogger("service.fhir.client")  # one logger for the client and its token requests
 
+
 class BearerTokenAuth(AuthBase):
     """A fixed bearer token (e.g. a static token configured for a FHIR server)."""
 
@@ -32,17 +33,35 @@ class BearerTokenAuth(AuthBase):
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
-def sign_client_assertion(*, client_id: str, token_url: str, private_key_pem, key_id: str, alg: str = "RS384",
-                          now: float | None = None, lifetime: int = 240) -> str:
+def sign_client_assertion(
+    *,
+    client_id: str,
+    token_url: str,
+    private_key_pem,
+    key_id: str,
+    alg: str = "RS384",
+    now: float | None = None,
+    lifetime: int = 240,
+) -> str:
     """A JWT client assertion for one token request (RFC 7523; SMART client-confidential-asymmetric and Backend
     Services): iss = sub = client_id, aud = the token endpoint, exp at most five minutes ahead, a unique jti;
     header alg (RS384 or ES384), kid, typ JWT. `private_key_pem`: PEM text or an imported joserfc key."""
     from joserfc import jwt
     from joserfc.jwk import ECKey, RSAKey
 
-    key = private_key_pem if hasattr(private_key_pem, "as_dict") else (RSAKey if alg == "RS384" else ECKey).import_key(private_key_pem)
+    key = (
+        private_key_pem
+        if hasattr(private_key_pem, "as_dict")
+        else (RSAKey if alg == "RS384" else ECKey).import_key(private_key_pem)
+    )
     issued = int(time.time() if now is None else now)
-    claims = {"iss": client_id, "sub": client_id, "aud": token_url, "exp": issued + lifetime, "jti": secrets.token_urlsafe(24)}
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": token_url,
+        "exp": issued + lifetime,
+        "jti": secrets.token_urlsafe(24),
+    }
     return jwt.encode({"alg": alg, "kid": key_id, "typ": "JWT"}, claims, key, algorithms=[alg])
 
 
@@ -106,8 +125,15 @@ class BackendServicesAuth(AuthBase):
 
     def client_assertion(self) -> str:
         """A freshly signed JWT for one token request."""
-        return sign_client_assertion(client_id=self.client_id, token_url=self.token_url, private_key_pem=self._key,
-                                     key_id=self.key_id, alg=self.alg, now=self._clock(), lifetime=self.ASSERTION_LIFETIME)
+        return sign_client_assertion(
+            client_id=self.client_id,
+            token_url=self.token_url,
+            private_key_pem=self._key,
+            key_id=self.key_id,
+            alg=self.alg,
+            now=self._clock(),
+            lifetime=self.ASSERTION_LIFETIME,
+        )
 
     def _fetch_token(self) -> tuple[str, float]:
         form = {
@@ -123,13 +149,13 @@ class BackendServicesAuth(AuthBase):
         )
         log.info(
             "SMART token POST %s -> %d in %.0f ms",
-            self.token_url.split("?", 1)[0], response.status_code, (time.monotonic() - started) * 1000,
+            self.token_url.split("?", 1)[0],
+            response.status_code,
+            (time.monotonic() - started) * 1000,
         )
         details = dict(status=response.status_code, method="POST", path=self.token_url.split("?", 1)[0])
         if response.status_code >= 500 or response.status_code == 429:
-            raise FhirServerError(
-                "Token-endpoint gaf een fout", english="Token endpoint error", **details
-            )
+            raise FhirServerError("Token-endpoint gaf een fout", english="Token endpoint error", **details)
         try:
             body = response.json()
         except ValueError:

@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import UTC
 from urllib.parse import quote
 
 import requests
@@ -210,7 +210,11 @@ class FhirClient:
                 sent = not _never_sent(exc)
                 log.warning(
                     "FHIR %s %s failed after %.0f ms (attempt %d): %s",
-                    method, log_path, elapsed * 1000, attempt + 1, type(exc).__name__,
+                    method,
+                    log_path,
+                    elapsed * 1000,
+                    attempt + 1,
+                    type(exc).__name__,
                 )
                 if attempt < self.retries and (idempotent or not sent):
                     self._sleep(self._backoff(attempt))
@@ -227,9 +231,7 @@ class FhirClient:
             log.info("FHIR %s %s -> %d in %.0f ms", method, log_path, status, elapsed * 1000)
             if 200 <= status < 300:
                 return response
-            if status in RETRY_STATUSES and attempt < self.retries and (
-                idempotent or status in NOT_PROCESSED_STATUSES
-            ):
+            if status in RETRY_STATUSES and attempt < self.retries and (idempotent or status in NOT_PROCESSED_STATUSES):
                 delay = self._delay_for(response, attempt)
                 if delay is not None:
                     response.close()
@@ -349,7 +351,7 @@ def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - now())
 
 

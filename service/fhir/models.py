@@ -6,7 +6,7 @@ its parse/dump method names changed across major versions: callers use these hel
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from service.errors import Issue
 
 
-@lru_cache(maxsize=None)
+@cache
 def model_class(resource_type: str):
     """The R4B model class for a resource type; KeyError-safe wrapper raising ValueError."""
     try:

@@ -37,15 +37,29 @@ def smart_security(*, token: str, authorize: str | None = None, description: str
     the OAuth endpoints in the oauth-uris extension, which SMART 1.0 clients (such as fhirclient) read;
     2.x clients use .well-known/smart-configuration
     (https://hl7.org/fhir/smart-app-launch/1.0.0/StructureDefinition-oauth-uris.html)."""
-    endpoints = ([{"url": "authorize", "valueUri": authorize}] if authorize else []) + [{"url": "token", "valueUri": token}]
+    endpoints = ([{"url": "authorize", "valueUri": authorize}] if authorize else []) + [
+        {"url": "token", "valueUri": token}
+    ]
     security = {
-        "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris", "extension": endpoints}],
-        "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                 "code": "SMART-on-FHIR"}]}],
+        "extension": [
+            {"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris", "extension": endpoints}
+        ],
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                    }
+                ]
+            }
+        ],
     }
     if description:
         security["description"] = description
     return security
+
+
 AGB_Z = "http://fhir.nl/fhir/NamingSystem/agb-z"
 UZI_PERSON = "http://fhir.nl/fhir/NamingSystem/uzi-nr-pers"
 URA = "http://fhir.nl/fhir/NamingSystem/ura"

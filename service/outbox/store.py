@@ -16,7 +16,7 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from service.storage import SQLiteFile
@@ -44,6 +44,7 @@ INDEXES = "CREATE INDEX IF NOT EXISTS outbox_submission ON outbox (submission);"
 
 LEASE_SECONDS = 120.0
 
+
 def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"  # per call: a forked worker has its own pid
 
@@ -59,7 +60,7 @@ def _alive(pid: int) -> bool:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def item_id(submission: str, destination: str) -> str:
@@ -82,14 +83,20 @@ class OutboxItem:
     delivered_at: str | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "OutboxItem":
+    def from_row(cls, row: sqlite3.Row) -> OutboxItem:
         return cls(
-            id=row["id"], submission=row["submission"] or row["id"], destination=row["destination"],
-            bundle=json.loads(row["bundle"]), state=row["state"], attempts=row["attempts"],
-            next_attempt=row["next_attempt"], last_status=row["last_status"],
+            id=row["id"],
+            submission=row["submission"] or row["id"],
+            destination=row["destination"],
+            bundle=json.loads(row["bundle"]),
+            state=row["state"],
+            attempts=row["attempts"],
+            next_attempt=row["next_attempt"],
+            last_status=row["last_status"],
             last_error=json.loads(row["last_error"]) if row["last_error"] else None,
             response=json.loads(row["response"]) if row["response"] else None,
-            created_at=row["created_at"], delivered_at=row["delivered_at"],
+            created_at=row["created_at"],
+            delivered_at=row["delivered_at"],
         )
 
 
@@ -122,7 +129,9 @@ class Outbox:
             raise
         conn.execute("COMMIT")
 
-    def enqueue(self, submission: str, bundles: list[tuple[str, dict]], now: float | None = None) -> list[tuple[OutboxItem, bool]]:
+    def enqueue(
+        self, submission: str, bundles: list[tuple[str, dict]], now: float | None = None
+    ) -> list[tuple[OutboxItem, bool]]:
         """Store a submission's Bundles, one item per destination, durably and together (one transaction, before
         any send). Returns (item, created) per destination.
 
@@ -140,22 +149,36 @@ class Outbox:
                 body = json.dumps(bundle, separators=(",", ":"))
                 cur = db.execute(
                     "INSERT OR IGNORE INTO outbox (id, submission, destination, bundle, state, next_attempt, created_at) "
-                    "VALUES (?, ?, ?, ?, 'pending', ?, ?)", (iid, submission, destination, body, now, _now_iso()))
+                    "VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                    (iid, submission, destination, body, now, _now_iso()),
+                )
                 if cur.rowcount == 0:
-                    db.execute("UPDATE outbox SET bundle = ? WHERE id = ? AND state != 'delivered' "
-                               "AND (lease_until IS NULL OR lease_until < ?)", (body, iid, now))
+                    db.execute(
+                        "UPDATE outbox SET bundle = ? WHERE id = ? AND state != 'delivered' "
+                        "AND (lease_until IS NULL OR lease_until < ?)",
+                        (body, iid, now),
+                    )
                 ids.append(iid)
                 created.append(cur.rowcount == 1)
-            for row in db.execute("SELECT id, destination FROM outbox WHERE submission = ? AND state != 'delivered' "
-                                  "AND (lease_until IS NULL OR lease_until < ?)", (submission, now)).fetchall():
+            for row in db.execute(
+                "SELECT id, destination FROM outbox WHERE submission = ? AND state != 'delivered' "
+                "AND (lease_until IS NULL OR lease_until < ?)",
+                (submission, now),
+            ).fetchall():
                 if row["destination"] not in wanted:
                     db.execute("DELETE FROM outbox WHERE id = ?", (row["id"],))
-        return [(self.get(i), c) for i, c in zip(ids, created)]
+        return [(self.get(i), c) for i, c in zip(ids, created, strict=False)]
 
     def for_submission(self, submission: str) -> list[OutboxItem]:
         """Every destination's item of one submission, in the order they were enqueued."""
-        rows = self._conn().execute("SELECT * FROM outbox WHERE submission = ? OR (submission IS NULL AND id = ?) ORDER BY rowid",
-                                    (submission, submission)).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT * FROM outbox WHERE submission = ? OR (submission IS NULL AND id = ?) ORDER BY rowid",
+                (submission, submission),
+            )
+            .fetchall()
+        )
         return [OutboxItem.from_row(r) for r in rows]
 
     def get(self, item_id: str) -> OutboxItem | None:
@@ -178,7 +201,9 @@ class Outbox:
         host = socket.gethostname()
         freed = 0
         with self._tx() as db:
-            rows = db.execute("SELECT id, lease_owner FROM outbox WHERE state = 'pending' AND lease_until IS NOT NULL").fetchall()
+            rows = db.execute(
+                "SELECT id, lease_owner FROM outbox WHERE state = 'pending' AND lease_until IS NOT NULL"
+            ).fetchall()
             for row in rows:
                 owner_host, _, pid = (row["lease_owner"] or "").rpartition(":")
                 if owner_host == host and pid.isdigit() and not _alive(int(pid)):
@@ -186,7 +211,9 @@ class Outbox:
                     freed += 1
         return freed
 
-    def claim_due(self, limit: int = 10, now: float | None = None, destinations: list[str] | None = None) -> list[OutboxItem]:
+    def claim_due(
+        self, limit: int = 10, now: float | None = None, destinations: list[str] | None = None
+    ) -> list[OutboxItem]:
         """Take the lease on pending rows whose next attempt is due (only for `destinations`, when given: those
         with a server to push to; `""` stands for items made before destinations)."""
         now = time.time() if now is None else now
@@ -201,8 +228,10 @@ class Outbox:
                 (now, now, *args, limit),
             ).fetchall()
             ids = [r["id"] for r in rows]
-            db.executemany("UPDATE outbox SET lease_until = ?, lease_owner = ? WHERE id = ?",
-                           [(now + self.lease_seconds, _owner(), i) for i in ids])
+            db.executemany(
+                "UPDATE outbox SET lease_until = ?, lease_owner = ? WHERE id = ?",
+                [(now + self.lease_seconds, _owner(), i) for i in ids],
+            )
         return [self.get(i) for i in ids]
 
     def mark_delivered(self, item_id: str, status: int, response: dict) -> None:
@@ -229,8 +258,10 @@ class Outbox:
         Returns how many."""
         states = ("dead", "pending") if queued else ("dead",)
         now = time.time()
-        sql = (f"UPDATE outbox SET state = 'pending', next_attempt = ? WHERE state IN ({', '.join('?' for _ in states)}) "
-               "AND (lease_until IS NULL OR lease_until < ?)")
+        sql = (
+            f"UPDATE outbox SET state = 'pending', next_attempt = ? WHERE state IN ({', '.join('?' for _ in states)}) "
+            "AND (lease_until IS NULL OR lease_until < ?)"
+        )
         args: list = [now, *states, now]
         if item_id:
             sql += " AND (id = ? OR submission = ?)"

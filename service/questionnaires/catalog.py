@@ -159,7 +159,11 @@ class Catalog:
         for concept in self.code_systems.get(system, {}).get("concept", ()):
             if concept.get("code") == code:
                 en = next(
-                    (d.get("value") for d in concept.get("designation", ()) if str(d.get("language", "")).startswith("en")),
+                    (
+                        d.get("value")
+                        for d in concept.get("designation", ())
+                        if str(d.get("language", "")).startswith("en")
+                    ),
                     None,
                 )
                 return concept.get("display", code), en
@@ -189,7 +193,11 @@ def load_catalog(folder: Path) -> Catalog:
             problems.append(ConfigProblem(name, "", f"not readable JSON: {exc}"))
             continue
         for issue in models.validation_issues(data):
-            pointer = "/" + issue.expression[0].split(".", 1)[-1].replace(".", "/").replace("[", "/").replace("]", "") if issue.expression else ""
+            pointer = (
+                "/" + issue.expression[0].split(".", 1)[-1].replace(".", "/").replace("[", "/").replace("]", "")
+                if issue.expression
+                else ""
+            )
             problems.append(ConfigProblem(name, pointer, issue.text))
         rtype, rid = data.get("resourceType"), data.get("id")
         catalog.resources[(rtype, rid)] = data

@@ -98,28 +98,48 @@ def parse_fields(qdef: QuestionnaireDef, fields: FormFields) -> tuple[dict[str, 
         if kind in ("choice", "open-choice"):
             option = item.option(None, raw)
             if option is None:
-                errors.append(FieldError(link_id=link_id, text=f"Kies een van de mogelijkheden bij ‘{nl}’.",
-                                         english=f"Choose one of the options for '{en}'."))
+                errors.append(
+                    FieldError(
+                        link_id=link_id,
+                        text=f"Kies een van de mogelijkheden bij ‘{nl}’.",
+                        english=f"Choose one of the options for '{en}'.",
+                    )
+                )
                 continue
             answers[link_id] = [{"valueCoding": {k: option[k] for k in ("system", "code", "display") if k in option}}]
         elif kind == "date":
             day = parse_date_field(raw)
             if day is None:
-                errors.append(FieldError(link_id=link_id, text=f"‘{nl}’ is geen geldige datum: gebruik dag-maand-jaar, bijvoorbeeld 01-03-2027.",
-                                         english=f"'{en}' is not a valid date: use day-month-year, e.g. 01-03-2027."))
+                errors.append(
+                    FieldError(
+                        link_id=link_id,
+                        text=f"‘{nl}’ is geen geldige datum: gebruik dag-maand-jaar, bijvoorbeeld 01-03-2027.",
+                        english=f"'{en}' is not a valid date: use day-month-year, e.g. 01-03-2027.",
+                    )
+                )
                 continue
             answers[link_id] = [{"valueDate": day.isoformat()}]
         elif kind == "integer":
             if not re.fullmatch(r"\d{1,4}", raw):
-                errors.append(FieldError(link_id=link_id, text=f"‘{nl}’: vul een heel getal in (0 of meer).",
-                                         english=f"'{en}': enter a whole number (0 or more)."))
+                errors.append(
+                    FieldError(
+                        link_id=link_id,
+                        text=f"‘{nl}’: vul een heel getal in (0 of meer).",
+                        english=f"'{en}': enter a whole number (0 or more).",
+                    )
+                )
                 continue
             answers[link_id] = [{"valueInteger": int(raw)}]
         elif kind in ("string", "text"):
             text = raw.replace("\r\n", "\n")
             if item.max_length and len(text) > item.max_length:
-                errors.append(FieldError(link_id=link_id, text=f"‘{nl}’ is te lang: hooguit {item.max_length} tekens ({len(text)} nu).",
-                                         english=f"'{en}' is too long: at most {item.max_length} characters ({len(text)} now)."))
+                errors.append(
+                    FieldError(
+                        link_id=link_id,
+                        text=f"‘{nl}’ is te lang: hooguit {item.max_length} tekens ({len(text)} nu).",
+                        english=f"'{en}' is too long: at most {item.max_length} characters ({len(text)} now).",
+                    )
+                )
                 continue
             answers[link_id] = [{"valueString": text}]
     return answers, errors
@@ -136,33 +156,53 @@ def response_items(qdef: QuestionnaireDef, answers: Mapping[str, list[dict]]) ->
                 children = build(item.children)
                 if children:
                     out.append({"linkId": link_id, "item": children})
-            elif link_id in answers and answers[link_id]:
+            elif answers.get(link_id):
                 out.append({"linkId": link_id, "answer": list(answers[link_id])})
         return out
 
     return build(qdef.top)
 
 
-def enabled_answers(qdef: QuestionnaireDef, answers: Mapping[str, list[dict]]) -> tuple[dict[str, list[dict]], dict[str, bool]]:
+def enabled_answers(
+    qdef: QuestionnaireDef, answers: Mapping[str, list[dict]]
+) -> tuple[dict[str, list[dict]], dict[str, bool]]:
     """Only the answers of enabled items, and which items are enabled."""
     # enableWhen reads answers by linkId only: index the parsed answers directly (no item tree needed).
-    index = AnswerIndex(values={k: [v for a in vals if (v := answer_value(a)) is not None] for k, vals in answers.items()})
+    index = AnswerIndex(
+        values={k: [v for a in vals if (v := answer_value(a)) is not None] for k, vals in answers.items()}
+    )
     enabled = enabled_items(qdef, index)
     return {k: v for k, v in answers.items() if enabled.get(k, True)}, enabled
 
 
-def build_response(qdef: QuestionnaireDef, form_fields: FormFields, *, subject: str | dict | None, author: str | dict | None,
-                   authored: str | None, identifier: dict | None, status: str = "completed") -> dict:
+def build_response(
+    qdef: QuestionnaireDef,
+    form_fields: FormFields,
+    *,
+    subject: str | dict | None,
+    author: str | dict | None,
+    authored: str | None,
+    identifier: dict | None,
+    status: str = "completed",
+) -> dict:
     """The QuestionnaireResponse for the fields: nested groups, enabled items only, unticked boxes false.
 
     Values that cannot be read (see `check_fields`) are left out rather than guessed."""
-    return response_and_errors(qdef, form_fields, subject=subject, author=author, authored=authored,
-                               identifier=identifier, status=status)[0]
+    return response_and_errors(
+        qdef, form_fields, subject=subject, author=author, authored=authored, identifier=identifier, status=status
+    )[0]
 
 
-def response_and_errors(qdef: QuestionnaireDef, form_fields: FormFields, *, subject: str | dict | None,
-                        author: str | dict | None, authored: str | None, identifier: dict | None,
-                        status: str = "completed") -> tuple[dict, list[FieldError]]:
+def response_and_errors(
+    qdef: QuestionnaireDef,
+    form_fields: FormFields,
+    *,
+    subject: str | dict | None,
+    author: str | dict | None,
+    authored: str | None,
+    identifier: dict | None,
+    status: str = "completed",
+) -> tuple[dict, list[FieldError]]:
     """build_response, and the values it had to leave out because they could not be read (one parse)."""
     answers, errors = parse_fields(qdef, form_fields)
     answers, _ = enabled_answers(qdef, answers)
@@ -192,25 +232,46 @@ def check_fields(qdef: QuestionnaireDef, form_fields: FormFields, *, today: date
             continue
         nl, en = _label(item)
         if item.type in ("choice", "open-choice"):
-            errors.append(FieldError(link_id=lid, text=f"Kies een antwoord bij ‘{nl}’.", english=f"Choose an answer for '{en}'."))
+            errors.append(
+                FieldError(link_id=lid, text=f"Kies een antwoord bij ‘{nl}’.", english=f"Choose an answer for '{en}'.")
+            )
         else:
             errors.append(FieldError(link_id=lid, text=f"Vul ‘{nl}’ in.", english=f"Fill in '{en}'."))
     due = _date_answer(kept, DUE_DATE)
     if due and due > today + MAX_DUE_AHEAD:
-        errors.append(FieldError(link_id=DUE_DATE, text="De uitgerekende datum ligt meer dan 44 weken in de toekomst.",
-                                 english="The due date is more than 44 weeks ahead."))
+        errors.append(
+            FieldError(
+                link_id=DUE_DATE,
+                text="De uitgerekende datum ligt meer dan 44 weken in de toekomst.",
+                english="The due date is more than 44 weeks ahead.",
+            )
+        )
     elif due and due < today - OVERDUE_GRACE:
-        errors.append(FieldError(link_id=DUE_DATE,
-                                 text="De uitgerekende datum ligt meer dan 2 weken in het verleden. Is het kind geboren? Kies dan ‘Na de geboorte’.",
-                                 english="The due date is more than 2 weeks past. Has the child been born? Then choose 'After birth'."))
+        errors.append(
+            FieldError(
+                link_id=DUE_DATE,
+                text="De uitgerekende datum ligt meer dan 2 weken in het verleden. Is het kind geboren? Kies dan ‘Na de geboorte’.",
+                english="The due date is more than 2 weeks past. Has the child been born? Then choose 'After birth'.",
+            )
+        )
     born = _date_answer(kept, CHILD_BIRTH_DATE)
     if born and born > today:
-        errors.append(FieldError(link_id=CHILD_BIRTH_DATE, text="De geboortedatum van het kind ligt in de toekomst.",
-                                 english="The child's date of birth is in the future."))
+        errors.append(
+            FieldError(
+                link_id=CHILD_BIRTH_DATE,
+                text="De geboortedatum van het kind ligt in de toekomst.",
+                english="The child's date of birth is in the future.",
+            )
+        )
     children = kept.get(CHILDREN)
     if children and children[0].get("valueInteger", 0) > MAX_CHILDREN:
-        errors.append(FieldError(link_id=CHILDREN, text=f"Kindcheck: meer dan {MAX_CHILDREN} kinderen is niet aannemelijk.",
-                                 english=f"Child check: more than {MAX_CHILDREN} children is not plausible."))
+        errors.append(
+            FieldError(
+                link_id=CHILDREN,
+                text=f"Kindcheck: meer dan {MAX_CHILDREN} kinderen is niet aannemelijk.",
+                english=f"Child check: more than {MAX_CHILDREN} children is not plausible.",
+            )
+        )
     order = {item.link_id: i for i, item in enumerate(document_order(qdef))}
     return sorted(errors, key=lambda e: order.get(e.link_id, len(order)))
 

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 # Groups
 CONTEXT, URGENT_SIGNALS, OTHER_SIGNALS, SAFETY, ASSESSMENT, CONSENT = (
-    "context", "urgent-signals", "other-signals", "safety", "assessment", "consent")
+    "context",
+    "urgent-signals",
+    "other-signals",
+    "safety",
+    "assessment",
+    "consent",
+)
 SIGNAL_GROUPS = (URGENT_SIGNALS, OTHER_SIGNALS)
 # Items
 PHASE, DUE_DATE, CHILD_BIRTH_DATE, PREGNANCY_INTENTION = "phase", "due-date", "child-birth-date", "pregnancy-intention"
@@ -18,8 +24,25 @@ LEVEL_OVERRIDE, OVERRIDE_REASON = "level-override", "override-reason"
 CONSENT_GIVEN, CONSENT_METHOD = "consent-given", "consent-method"
 NOTE = "note"
 
-ALL = (CONTEXT, URGENT_SIGNALS, OTHER_SIGNALS, SAFETY, ASSESSMENT, CONSENT, PHASE, DUE_DATE, CHILD_BIRTH_DATE,
-       PREGNANCY_INTENTION, TEENAGE, CHILDREN, LEVEL_OVERRIDE, OVERRIDE_REASON, CONSENT_GIVEN, CONSENT_METHOD, NOTE)
+ALL = (
+    CONTEXT,
+    URGENT_SIGNALS,
+    OTHER_SIGNALS,
+    SAFETY,
+    ASSESSMENT,
+    CONSENT,
+    PHASE,
+    DUE_DATE,
+    CHILD_BIRTH_DATE,
+    PREGNANCY_INTENTION,
+    TEENAGE,
+    CHILDREN,
+    LEVEL_OVERRIDE,
+    OVERRIDE_REASON,
+    CONSENT_GIVEN,
+    CONSENT_METHOD,
+    NOTE,
+)
 
 
 def missing_link_ids(items) -> list[str]:

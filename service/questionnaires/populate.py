@@ -30,7 +30,6 @@ from service.questionnaires.form import response_items
 from service.questionnaires.linkids import CHILD_BIRTH_DATE, DUE_DATE, PHASE, TEENAGE
 from service.questionnaires.sdc import Fetch, Population, Resource, populate_declared, record_fetch
 
-
 # What the Questionnaire's x-fhir-queries ask for (service/ehr reads the record with the same codes).
 SCT_PREGNANCY = "77386006"  # Pregnancy (finding)
 ICPC_PREGNANCY = "W78"  # ICPC(-NHG) W78 Zwangerschap bevestigd
@@ -86,12 +85,20 @@ def _record(patient: Resource | None, observations: list[Resource], conditions: 
     return [r for r in (patient, *observations, *conditions) if isinstance(r, dict)]
 
 
-def population(qdef: QuestionnaireDef, patient: Resource | None, fetch: Fetch, today: date, *,
-               encounter: Resource | None = None, user: Resource | None = None,
-               given: dict[str, list[Any]] | None = None) -> Population:
+def population(
+    qdef: QuestionnaireDef,
+    patient: Resource | None,
+    fetch: Fetch,
+    today: date,
+    *,
+    encounter: Resource | None = None,
+    user: Resource | None = None,
+    given: dict[str, list[Any]] | None = None,
+) -> Population:
     """The Questionnaire's declared pre-fill for this patient, its x-fhir-queries answered by `fetch`."""
-    return populate_declared(qdef, fetch, today, contexts={"patient": patient, "encounter": encounter, "user": user},
-                             given=given)
+    return populate_declared(
+        qdef, fetch, today, contexts={"patient": patient, "encounter": encounter, "user": user}, given=given
+    )
 
 
 def response(qdef: QuestionnaireDef, result: Population, patient: Resource | None) -> Resource:
@@ -107,12 +114,18 @@ def response(qdef: QuestionnaireDef, result: Population, patient: Resource | Non
     return qr
 
 
-def populate(qdef: QuestionnaireDef, patient: Resource | None, observations: list[Resource],
-             conditions: list[Resource], today: date) -> Resource:
+def populate(
+    qdef: QuestionnaireDef,
+    patient: Resource | None,
+    observations: list[Resource],
+    conditions: list[Resource],
+    today: date,
+) -> Resource:
     """An in-progress QuestionnaireResponse with what the record says (phase, due date or child's birth date):
     the Questionnaire's declarations, its x-fhir-queries searching the record already read."""
-    return response(qdef, population(qdef, patient, record_fetch(_record(patient, observations, conditions)), today),
-                    patient)
+    return response(
+        qdef, population(qdef, patient, record_fetch(_record(patient, observations, conditions)), today), patient
+    )
 
 
 def facts_of(result: Population, today: date) -> RecordFacts:
@@ -128,14 +141,21 @@ def facts_of(result: Population, today: date) -> RecordFacts:
     latest_due = parse_date(next(iter(result.variables.get("dueDate") or ()), None))  # the Questionnaire's %dueDate
     running = bool(result.variables.get("pregnancies"))  # ... and %pregnancies
     return RecordFacts(
-        phase=phase, due_date=parse_date(first(DUE_DATE)), child_birth_date=parse_date(first(CHILD_BIRTH_DATE)),
+        phase=phase,
+        due_date=parse_date(first(DUE_DATE)),
+        child_birth_date=parse_date(first(CHILD_BIRTH_DATE)),
         mother_birth_date=None if phase == "postpartum" else parse_date(patient.get("birthDate")),
         stale_due_date=latest_due if running and latest_due and latest_due < today - OVERDUE_GRACE else None,
     )
 
 
-def record_facts(patient: Resource | None, observations: list[Resource], conditions: list[Resource], today: date,
-                 qdef: QuestionnaireDef | None = None) -> RecordFacts:
+def record_facts(
+    patient: Resource | None,
+    observations: list[Resource],
+    conditions: list[Resource],
+    today: date,
+    qdef: QuestionnaireDef | None = None,
+) -> RecordFacts:
     """Read the phase and dates off the record as the Questionnaire's pre-fill does: `qdef`'s declarations
     (without it, those of the signalling Questionnaire in the service's questionnaires folder)."""
     qdef = qdef or _signalling()
@@ -163,14 +183,20 @@ def teenage_suggestion(mother_birth: date | None, due: date | None, today: date)
         return None
     when_nl, when_en = ("op de uitgerekende datum", "at the due date") if due else ("nu", "now")
     return Suggestion(
-        link_id=TEENAGE, kind="tick",
+        link_id=TEENAGE,
+        kind="tick",
         text=f"De patiënte is {when_nl} {age} jaar (jonger dan {TEENAGE_BELOW}). Niet automatisch aangevinkt — beoordeel zelf.",
         english=f"The patient is {age} {when_en} (under {TEENAGE_BELOW}). Not ticked automatically — your judgement.",
     )
 
 
-def suggestions(qdef: QuestionnaireDef, patient: Resource | None, observations: list[Resource],
-                conditions: list[Resource], today: date) -> tuple[Suggestion, ...]:
+def suggestions(
+    qdef: QuestionnaireDef,
+    patient: Resource | None,
+    observations: list[Resource],
+    conditions: list[Resource],
+    today: date,
+) -> tuple[Suggestion, ...]:
     """What the form shows beside the items, for the clinician to decide on."""
     facts = record_facts(patient, observations, conditions, today, qdef)
     return suggestions_for(qdef, facts, today)
@@ -184,11 +210,14 @@ def suggestions_for(qdef: QuestionnaireDef, facts: RecordFacts, today: date) -> 
         if teen:
             out.append(teen)
     if facts.stale_due_date and DUE_DATE in qdef.items:
-        out.append(Suggestion(
-            link_id=DUE_DATE, kind="check",
-            text="De uitgerekende datum in het dossier ligt meer dan 2 weken achter ons. Is het kind geboren? "
-                 "Kies dan ‘Na de geboorte’; anders: vul de juiste datum in.",
-            english="The due date in the record is more than 2 weeks past. Has the child been born? Then choose "
-                    "'After birth'; otherwise enter the right date.",
-        ))
+        out.append(
+            Suggestion(
+                link_id=DUE_DATE,
+                kind="check",
+                text="De uitgerekende datum in het dossier ligt meer dan 2 weken achter ons. Is het kind geboren? "
+                "Kies dan ‘Na de geboorte’; anders: vul de juiste datum in.",
+                english="The due date in the record is more than 2 weeks past. Has the child been born? Then choose "
+                "'After birth'; otherwise enter the right date.",
+            )
+        )
     return tuple(out)

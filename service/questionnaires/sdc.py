@@ -104,10 +104,16 @@ def declarations(questionnaire: Resource) -> Declarations:
         if ext.get("url") != LAUNCH_CONTEXT:
             continue
         parts = ext.get("extension") or ()
-        name = next((p.get("valueCoding", {}).get("code") or p.get("valueId") for p in parts if p.get("url") == "name"), None)
+        name = next(
+            (p.get("valueCoding", {}).get("code") or p.get("valueId") for p in parts if p.get("url") == "name"), None
+        )
         if name:
-            contexts.append(LaunchContext(name=name, types=tuple(p["valueCode"] for p in parts
-                                                                 if p.get("url") == "type" and p.get("valueCode"))))
+            contexts.append(
+                LaunchContext(
+                    name=name,
+                    types=tuple(p["valueCode"] for p in parts if p.get("url") == "type" and p.get("valueCode")),
+                )
+            )
     variables = _variables(questionnaire.get("extension") or ())
     initial: list[tuple[str, str]] = []
 
@@ -154,6 +160,7 @@ EMBEDDED_RE = re.compile(r"\{\{(.+?)\}\}")
 
 def resolve_query(query: str, env: Mapping[str, Any], today: date) -> str:
     """An x-fhir-query with each `{{expression}}` replaced by its (URL-escaped) value; empty when it has none."""
+
     def value(match: re.Match[str]) -> str:
         result = evaluate(match.group(1), env, today)
         return quote(str(result[0]), safe="-._~:/") if result else ""
@@ -163,8 +170,15 @@ def resolve_query(query: str, env: Mapping[str, Any], today: date) -> str:
 
 # ------------------------------------------------------------------------------------------------ population
 
-def populate_declared(qdef: QuestionnaireDef, fetch: Fetch, today: date, *, contexts: Mapping[str, Resource | None],
-                      given: Mapping[str, Any] | None = None) -> Population:
+
+def populate_declared(
+    qdef: QuestionnaireDef,
+    fetch: Fetch,
+    today: date,
+    *,
+    contexts: Mapping[str, Resource | None],
+    given: Mapping[str, Any] | None = None,
+) -> Population:
     """Evaluate the Questionnaire's declarations: launch `contexts` by name (a missing one is empty), then each
     variable in order (a value in `given`, named as the variable, is used as it is — SDC's `context` parameter;
     else an x-fhir-query goes to `fetch`), then every initialExpression, as answers of its item's type."""
@@ -198,8 +212,13 @@ def answers_for(qdef: QuestionnaireDef, link_id: str, values: list[Any]) -> list
 
 
 _SCALAR: dict[str, tuple[str, type | tuple[type, ...]]] = {
-    "boolean": ("valueBoolean", bool), "integer": ("valueInteger", int), "decimal": ("valueDecimal", (int, float)),
-    "string": ("valueString", str), "text": ("valueString", str), "url": ("valueUri", str)}
+    "boolean": ("valueBoolean", bool),
+    "integer": ("valueInteger", int),
+    "decimal": ("valueDecimal", (int, float)),
+    "string": ("valueString", str),
+    "text": ("valueString", str),
+    "url": ("valueUri", str),
+}
 
 
 def _answer(item: ItemDef, value: Any) -> Resource | None:
@@ -224,6 +243,7 @@ def _answer(item: ItemDef, value: Any) -> Resource | None:
 
 
 # ------------------------------------------------------------------------------------------------ searches
+
 
 class SearchClient(Protocol):
     def search(self, resource_type: str, params: list[tuple[str, str]]) -> Resource: ...
@@ -280,11 +300,21 @@ def _matches(resource: Resource, name: str, value: str) -> bool:
 def search_record(resources: Iterable[Resource], query: str) -> Resource:
     """A FHIR search (`_id`, `patient`, `subject`, `code`) over a list of resources: the searchset Bundle."""
     rtype, params = split_query(query)
-    found = [r for r in resources if isinstance(r, dict) and r.get("resourceType") == rtype
-             and all(_matches(r, name, value) for name, value in params)]
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(found),
-            "entry": [{"fullUrl": f"{r['resourceType']}/{r.get('id')}", "resource": r, "search": {"mode": "match"}}
-                      for r in found]}
+    found = [
+        r
+        for r in resources
+        if isinstance(r, dict)
+        and r.get("resourceType") == rtype
+        and all(_matches(r, name, value) for name, value in params)
+    ]
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(found),
+        "entry": [
+            {"fullUrl": f"{r['resourceType']}/{r.get('id')}", "resource": r, "search": {"mode": "match"}} for r in found
+        ],
+    }
 
 
 def record_fetch(resources: Iterable[Resource]) -> Fetch:

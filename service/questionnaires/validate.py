@@ -122,10 +122,20 @@ def validate_response(qr: dict, catalog: Catalog, *, structural: bool = False) -
     """
     result = _validate(qr, catalog)
     if structural and isinstance(qr, dict) and qr.get("resourceType") == "QuestionnaireResponse":
-        extra = [i for i in models.validation_issues(qr)
-                 if not any(e.startswith("QuestionnaireResponse.item") for e in i.expression)]
-        extra = [Issue(code="structure", text=f"Ongeldig FHIR-element: {i.text}", english=f"Invalid FHIR element: {i.text}",
-                       expression=i.expression) for i in extra]
+        extra = [
+            i
+            for i in models.validation_issues(qr)
+            if not any(e.startswith("QuestionnaireResponse.item") for e in i.expression)
+        ]
+        extra = [
+            Issue(
+                code="structure",
+                text=f"Ongeldig FHIR-element: {i.text}",
+                english=f"Invalid FHIR element: {i.text}",
+                expression=i.expression,
+            )
+            for i in extra
+        ]
         if extra:
             return ValidationResult(result.questionnaire, result.issues + tuple(extra), result.index)
     return result
@@ -136,29 +146,59 @@ def _validate(qr: dict, catalog: Catalog) -> ValidationResult:
     index = index_answers(qr) if isinstance(qr, dict) else AnswerIndex()
     if not isinstance(qr, dict) or qr.get("resourceType") != "QuestionnaireResponse":
         got = qr.get("resourceType") if isinstance(qr, dict) else type(qr).__name__
-        issues.append(_issue("QuestionnaireResponse", f"Verwacht een QuestionnaireResponse, kreeg {got!r}.",
-                             f"Expected a QuestionnaireResponse, got {got!r}.", code="structure"))
+        issues.append(
+            _issue(
+                "QuestionnaireResponse",
+                f"Verwacht een QuestionnaireResponse, kreeg {got!r}.",
+                f"Expected a QuestionnaireResponse, got {got!r}.",
+                code="structure",
+            )
+        )
         return ValidationResult(None, tuple(issues), index)
 
     status = qr.get("status")
     if status not in QR_STATUSES:
-        issues.append(_issue("QuestionnaireResponse.status", f"Onbekende status {status!r}.",
-                             f"Unknown or missing status {status!r}.", code="value"))
+        issues.append(
+            _issue(
+                "QuestionnaireResponse.status",
+                f"Onbekende status {status!r}.",
+                f"Unknown or missing status {status!r}.",
+                code="value",
+            )
+        )
     canonical = qr.get("questionnaire")
     qdef = catalog.find(canonical) if isinstance(canonical, str) else None
     if qdef is None:
-        issues.append(_issue("QuestionnaireResponse.questionnaire",
-                             f"Onbekende vragenlijst {canonical!r}: deze service kent alleen "
-                             + ", ".join(sorted(catalog.questionnaires)) + ".",
-                             f"Unknown questionnaire {canonical!r}.", code="not-found"))
+        issues.append(
+            _issue(
+                "QuestionnaireResponse.questionnaire",
+                f"Onbekende vragenlijst {canonical!r}: deze service kent alleen "
+                + ", ".join(sorted(catalog.questionnaires))
+                + ".",
+                f"Unknown questionnaire {canonical!r}.",
+                code="not-found",
+            )
+        )
         return ValidationResult(None, tuple(issues), index)
     for key in ("subject", "author", "encounter", "source"):
         if key in qr and not (isinstance(qr[key], dict) and (qr[key].get("reference") or qr[key].get("identifier"))):
-            issues.append(_issue(f"QuestionnaireResponse.{key}", f"{key} moet een referentie zijn.",
-                                 f"{key} must be a Reference with a reference or identifier.", code="structure"))
+            issues.append(
+                _issue(
+                    f"QuestionnaireResponse.{key}",
+                    f"{key} moet een referentie zijn.",
+                    f"{key} must be a Reference with a reference or identifier.",
+                    code="structure",
+                )
+            )
     if "authored" in qr and not (isinstance(qr["authored"], str) and DATETIME_RE.match(qr["authored"])):
-        issues.append(_issue("QuestionnaireResponse.authored", "authored is geen geldige datum/tijd.",
-                             "authored is not a valid dateTime.", code="value"))
+        issues.append(
+            _issue(
+                "QuestionnaireResponse.authored",
+                "authored is geen geldige datum/tijd.",
+                "authored is not a valid dateTime.",
+                code="value",
+            )
+        )
 
     enabled = enabled_items(qdef, index)
     check_required = status in ("completed", "amended")
@@ -167,7 +207,9 @@ def _validate(qr: dict, catalog: Catalog) -> ValidationResult:
         if items is None:
             return
         if not isinstance(items, list):
-            issues.append(_issue(path + ".item", "item moet een lijst zijn.", "item must be an array.", code="structure"))
+            issues.append(
+                _issue(path + ".item", "item moet een lijst zijn.", "item must be an array.", code="structure")
+            )
             return
         counts: dict[str, int] = {}
         for i, item in enumerate(items):
@@ -178,41 +220,77 @@ def _validate(qr: dict, catalog: Catalog) -> ValidationResult:
             link_id = item["linkId"]
             if link_id not in allowed:
                 known = link_id in qdef.items
-                issues.append(_issue(
-                    ipath,
-                    f"linkId {link_id!r} " + ("staat hier niet in de vragenlijst." if known else "bestaat niet in de vragenlijst."),
-                    f"linkId {link_id!r} " + ("is not allowed at this place." if known else "is not in the questionnaire."),
-                    code="structure",
-                ))
+                issues.append(
+                    _issue(
+                        ipath,
+                        f"linkId {link_id!r} "
+                        + ("staat hier niet in de vragenlijst." if known else "bestaat niet in de vragenlijst."),
+                        f"linkId {link_id!r} "
+                        + ("is not allowed at this place." if known else "is not in the questionnaire."),
+                        code="structure",
+                    )
+                )
                 continue
             counts[link_id] = counts.get(link_id, 0) + 1
             check_item(qdef.items[link_id], item, ipath, counts[link_id])
 
     def check_item(defn: ItemDef, item: dict, path: str, occurrence: int) -> None:
         if occurrence == 2 and not defn.repeats:
-            issues.append(_issue(path, f"{defn.link_id!r} komt meer dan eens voor.",
-                                 f"{defn.link_id!r} occurs more than once but does not repeat.", code="structure"))
+            issues.append(
+                _issue(
+                    path,
+                    f"{defn.link_id!r} komt meer dan eens voor.",
+                    f"{defn.link_id!r} occurs more than once but does not repeat.",
+                    code="structure",
+                )
+            )
         answers = item.get("answer")
         if defn.type in ("group", "display"):
             if answers:
-                issues.append(_issue(path + ".answer", f"{defn.link_id!r} is een {defn.type} en heeft geen antwoord.",
-                                     f"{defn.link_id!r} is a {defn.type} item and takes no answer.", code="structure"))
+                issues.append(
+                    _issue(
+                        path + ".answer",
+                        f"{defn.link_id!r} is een {defn.type} en heeft geen antwoord.",
+                        f"{defn.link_id!r} is a {defn.type} item and takes no answer.",
+                        code="structure",
+                    )
+                )
             walk(item.get("item"), defn.children, path)
             return
         if item.get("item"):
-            issues.append(_issue(path + ".item", "Een vraag heeft hier geen sub-items.",
-                                 "A question item has no nested items here.", code="structure"))
+            issues.append(
+                _issue(
+                    path + ".item",
+                    "Een vraag heeft hier geen sub-items.",
+                    "A question item has no nested items here.",
+                    code="structure",
+                )
+            )
         if answers is None:
             return
         if not isinstance(answers, list):
-            issues.append(_issue(path + ".answer", "answer moet een lijst zijn.", "answer must be an array.", code="structure"))
+            issues.append(
+                _issue(path + ".answer", "answer moet een lijst zijn.", "answer must be an array.", code="structure")
+            )
             return
         if answers and not enabled.get(defn.link_id, True):
-            issues.append(_issue(path, f"{defn.link_id!r} is beantwoord maar staat uit volgens enableWhen.",
-                                 f"{defn.link_id!r} is answered but disabled by its enableWhen.", code="business-rule"))
+            issues.append(
+                _issue(
+                    path,
+                    f"{defn.link_id!r} is beantwoord maar staat uit volgens enableWhen.",
+                    f"{defn.link_id!r} is answered but disabled by its enableWhen.",
+                    code="business-rule",
+                )
+            )
         if len(answers) > 1 and not defn.repeats:
-            issues.append(_issue(path + ".answer", f"{defn.link_id!r} mag maar één antwoord hebben.",
-                                 f"{defn.link_id!r} takes one answer only.", code="structure"))
+            issues.append(
+                _issue(
+                    path + ".answer",
+                    f"{defn.link_id!r} mag maar één antwoord hebben.",
+                    f"{defn.link_id!r} takes one answer only.",
+                    code="structure",
+                )
+            )
         for j, answer in enumerate(answers):
             apath = f"{path}.answer[{j}]"
             if not isinstance(answer, dict):
@@ -221,36 +299,82 @@ def _validate(qr: dict, catalog: Catalog) -> ValidationResult:
             keys = [k for k in answer if k.startswith("value")]
             expected = defn.answer_key
             if len(keys) != 1:
-                issues.append(_issue(apath, "Een antwoord heeft precies één waarde.", "An answer has exactly one value[x].", code="structure"))
+                issues.append(
+                    _issue(
+                        apath,
+                        "Een antwoord heeft precies één waarde.",
+                        "An answer has exactly one value[x].",
+                        code="structure",
+                    )
+                )
                 continue
             key = keys[0]
             allowed_keys = {expected, "valueString"} if defn.type == "open-choice" else {expected}
             if key not in allowed_keys:
-                issues.append(_issue(f"{apath}.{key}", f"{defn.link_id!r} verwacht {expected}, niet {key}.",
-                                     f"{defn.link_id!r} ({defn.type}) takes {expected}, not {key}.", code="value"))
+                issues.append(
+                    _issue(
+                        f"{apath}.{key}",
+                        f"{defn.link_id!r} verwacht {expected}, niet {key}.",
+                        f"{defn.link_id!r} ({defn.type}) takes {expected}, not {key}.",
+                        code="value",
+                    )
+                )
                 continue
             value = answer[key]
             if not _check_primitive(key, value):
-                issues.append(_issue(f"{apath}.{key}", f"Ongeldige waarde voor {defn.link_id!r}.",
-                                     f"Invalid {key} for {defn.link_id!r}.", code="value"))
+                issues.append(
+                    _issue(
+                        f"{apath}.{key}",
+                        f"Ongeldige waarde voor {defn.link_id!r}.",
+                        f"Invalid {key} for {defn.link_id!r}.",
+                        code="value",
+                    )
+                )
                 continue
             if key == "valueCoding" and defn.options and defn.option(value.get("system"), value.get("code")) is None:
-                issues.append(_issue(f"{apath}.valueCoding", f"Code {value.get('code')!r} is geen toegestane keuze voor {defn.link_id!r}.",
-                                     f"Code {value.get('system')}|{value.get('code')} is not an answerOption of {defn.link_id!r}.",
-                                     code="code-invalid"))
+                issues.append(
+                    _issue(
+                        f"{apath}.valueCoding",
+                        f"Code {value.get('code')!r} is geen toegestane keuze voor {defn.link_id!r}.",
+                        f"Code {value.get('system')}|{value.get('code')} is not an answerOption of {defn.link_id!r}.",
+                        code="code-invalid",
+                    )
+                )
             if key == "valueString" and defn.max_length and len(value) > defn.max_length:
-                issues.append(_issue(f"{apath}.valueString", f"Tekst is langer dan {defn.max_length} tekens.",
-                                     f"Text is longer than maxLength {defn.max_length}.", code="too-long"))
+                issues.append(
+                    _issue(
+                        f"{apath}.valueString",
+                        f"Tekst is langer dan {defn.max_length} tekens.",
+                        f"Text is longer than maxLength {defn.max_length}.",
+                        code="too-long",
+                    )
+                )
             if answer.get("item"):
-                issues.append(_issue(f"{apath}.item", "Geneste vragen onder een antwoord kent deze vragenlijst niet.",
-                                     "This questionnaire has no questions nested under answers.", code="structure"))
+                issues.append(
+                    _issue(
+                        f"{apath}.item",
+                        "Geneste vragen onder een antwoord kent deze vragenlijst niet.",
+                        "This questionnaire has no questions nested under answers.",
+                        code="structure",
+                    )
+                )
 
     walk(qr.get("item"), qdef.top, "QuestionnaireResponse")
 
     if check_required:
         for link_id, defn in qdef.items.items():
-            if defn.required and enabled.get(link_id) and not index.values.get(link_id) and defn.type not in ("group", "display"):
-                issues.append(_issue(f"QuestionnaireResponse.repeat(item).where(linkId = '{link_id}')",
-                                     f"Verplichte vraag {link_id!r} ({defn.text}) is niet beantwoord.",
-                                     f"Required item {link_id!r} has no answer.", code="required"))
+            if (
+                defn.required
+                and enabled.get(link_id)
+                and not index.values.get(link_id)
+                and defn.type not in ("group", "display")
+            ):
+                issues.append(
+                    _issue(
+                        f"QuestionnaireResponse.repeat(item).where(linkId = '{link_id}')",
+                        f"Verplichte vraag {link_id!r} ({defn.text}) is niet beantwoord.",
+                        f"Required item {link_id!r} has no answer.",
+                        code="required",
+                    )
+                )
     return ValidationResult(qdef, tuple(issues), index)

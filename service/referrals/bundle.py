@@ -27,7 +27,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from service.fhir import urls
 from service.questionnaires.catalog import QuestionnaireDef
@@ -47,7 +47,11 @@ SHARED_ITEMS = {"help-question": (NOTE,)}
 IDENTITY_ELEMENTS = ("identifier", "name", "gender", "birthDate", "telecom", "address")
 PATIENT_ELEMENTS = (*IDENTITY_ELEMENTS, "communication")
 # https://terminology.hl7.org/CodeSystem-v3-ObservationValue.html#v3-ObservationValue-REDACTED
-REDACTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "REDACTED", "display": "redacted"}
+REDACTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "REDACTED",
+    "display": "redacted",
+}
 
 
 def submission_id(qr: dict) -> str:
@@ -93,7 +97,12 @@ class ReferralBundles:
         transaction for a destination, tagged with its name."""
         entries = [{"fullUrl": f"urn:uuid:{self.record['id']}", "resource": self.record}]
         entries += [{"fullUrl": f"urn:uuid:{d.bundle['id']}", "resource": d.bundle} for d in self.deliveries]
-        return {"resourceType": "Bundle", "id": _uuid(self.submission, "extraction"), "type": "collection", "entry": entries}
+        return {
+            "resourceType": "Bundle",
+            "id": _uuid(self.submission, "extraction"),
+            "type": "collection",
+            "entry": entries,
+        }
 
 
 def _ident_ref(identifier: dict, display: str | None, rtype: str) -> dict:
@@ -148,8 +157,14 @@ def contained_patient(qr: dict) -> dict | None:
     ref = (qr.get("subject") or {}).get("reference") if isinstance(qr.get("subject"), dict) else None
     if not (isinstance(ref, str) and ref.startswith("#")):
         return None
-    return next((r for r in qr.get("contained") or () if isinstance(r, dict)
-                 and r.get("resourceType") == "Patient" and r.get("id") == ref[1:]), None)
+    return next(
+        (
+            r
+            for r in qr.get("contained") or ()
+            if isinstance(r, dict) and r.get("resourceType") == "Patient" and r.get("id") == ref[1:]
+        ),
+        None,
+    )
 
 
 def _minimal_patient(patient: dict, elements: tuple[str, ...] = PATIENT_ELEMENTS) -> dict:
@@ -166,7 +181,9 @@ def contain_patient(qr: dict, patient: dict) -> dict:
 def _patient_key(patient: dict, sub: str) -> tuple[list[dict], dict]:
     """The patient's identifiers (one derived per submission when it has none) and the one to find it by
     (the BSN when there is one)."""
-    identifiers = [i for i in patient.get("identifier") or () if isinstance(i, dict) and i.get("system") and i.get("value")]
+    identifiers = [
+        i for i in patient.get("identifier") or () if isinstance(i, dict) and i.get("system") and i.get("value")
+    ]
     if not identifiers:  # nothing to find it by: one Patient per submission
         identifiers = [{"system": urls.ID_PATIENT, "value": _uuid(sub, "patient")}]
     return identifiers, next((i for i in identifiers if i["system"] == urls.BSN), identifiers[0])
@@ -275,20 +292,29 @@ class _Referral:
 class _Builder:
     """Builds the record and the destination Bundles of one evaluated response (one per call)."""
 
-    def __init__(self, qr: dict, evaluation: Evaluation, qdef: QuestionnaireDef, context: ReferralContext,
-                 practice: Practice | None):
+    def __init__(
+        self,
+        qr: dict,
+        evaluation: Evaluation,
+        qdef: QuestionnaireDef,
+        context: ReferralContext,
+        practice: Practice | None,
+    ):
         self.qr, self.evaluation, self.qdef, self.context, self.practice = qr, evaluation, qdef, context, practice
         self.sub = submission_id(qr)
         self.authored, self.author = qr.get("authored"), qr.get("author")
         self.patient = contained_patient(qr)
-        self.referrals = [_Referral(recipient=r, priority=p, decisions=ds, key=f"{self.sub}:{r.id}")
-                          for r, p, ds in _merge_by_recipient(evaluation.decisions)]
+        self.referrals = [
+            _Referral(recipient=r, priority=p, decisions=ds, key=f"{self.sub}:{r.id}")
+            for r, p, ds in _merge_by_recipient(evaluation.decisions)
+        ]
         self.signals = evaluation_signals(evaluation, qdef)
 
     # ------------------------------------------------------------------------------ the parts
 
-    def _service_request(self, ref: _Referral, full_url: str, subject: dict | None, shares: frozenset[str],
-                         *, external: bool) -> dict:
+    def _service_request(
+        self, ref: _Referral, full_url: str, subject: dict | None, shares: frozenset[str], *, external: bool
+    ) -> dict:
         recipient = ref.recipient
         display = recipient.name.nl
         code = {"coding": [{"system": urls.CS_REFERRAL, "code": recipient.referral, "display": display}]}
@@ -297,7 +323,9 @@ class _Builder:
             "identifier": [{"system": urls.ID_REFERRAL, "value": ref.key}],
             "status": "active",
             "intent": "order",
-            "category": [{"coding": [{"system": urls.SNOMED, "code": urls.SCT_REFERRAL_CATEGORY, "display": "Patient referral"}]}],
+            "category": [
+                {"coding": [{"system": urls.SNOMED, "code": urls.SCT_REFERRAL_CATEGORY, "display": "Patient referral"}]}
+            ],
             "priority": ref.priority,
             "code": code,
         }
@@ -317,11 +345,17 @@ class _Builder:
         notes = [{"text": self.evaluation.note}] if self.evaluation.note and "help-question" in shares else []
         if not self.evaluation.consent_given and not external:
             # DOMAIN.md A2.7: an internal referral may go without consent; the patient is told.
-            notes.append({"text": "Interne verwijzing binnen de praktijk zonder expliciete toestemming; de patiënt is hierover geïnformeerd."})
+            notes.append(
+                {
+                    "text": "Interne verwijzing binnen de praktijk zonder expliciete toestemming; de patiënt is hierover geïnformeerd."
+                }
+            )
         if notes:
             sr["note"] = notes
-        sr["extension"] = [{"url": urls.EXT_DECISION_RULE, "valueString": f"{self.evaluation.ruleset.label}#{d.rule_id}"}
-                           for d in ref.decisions]
+        sr["extension"] = [
+            {"url": urls.EXT_DECISION_RULE, "valueString": f"{self.evaluation.ruleset.label}#{d.rule_id}"}
+            for d in ref.decisions
+        ]
         return sr
 
     def _task(self, ref: _Referral, sr_url: str, subject: dict | None, *, external: bool) -> dict:
@@ -362,11 +396,26 @@ class _Builder:
             "provision": {
                 "type": "permit",
                 "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}],
-                "actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]},
-                           "reference": actor_ref}],
+                "actor": [
+                    {
+                        "role": {
+                            "coding": [
+                                {"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}
+                            ]
+                        },
+                        "reference": actor_ref,
+                    }
+                ],
             },
-            "extension": [{"url": f"{urls.BASE}/StructureDefinition/consent-method",
-                           "valueCoding": {"system": urls.CS_CONSENT_METHOD, "code": self.evaluation.consent_method or "verbal"}}],
+            "extension": [
+                {
+                    "url": f"{urls.BASE}/StructureDefinition/consent-method",
+                    "valueCoding": {
+                        "system": urls.CS_CONSENT_METHOD,
+                        "code": self.evaluation.consent_method or "verbal",
+                    },
+                }
+            ],
         }
         if subject:
             consent["patient"] = subject
@@ -381,8 +430,10 @@ class _Builder:
     def _provenance(self, destination: str, targets: list[dict], source: dict, *, external: bool) -> dict:
         prov_id = _uuid(self.sub, "provenance") if not external else _uuid(self.sub, destination, "provenance")
         author = self.author if self.author and not (external and "reference" in self.author) else None
-        agent = {"type": {"coding": [{"system": urls.PROVENANCE_AGENT_TYPE, "code": "author"}]},
-                 "who": author or ({"display": self.practice.name} if self.practice else {"display": "onbekende auteur"})}
+        agent = {
+            "type": {"coding": [{"system": urls.PROVENANCE_AGENT_TYPE, "code": "author"}]},
+            "who": author or ({"display": self.practice.name} if self.practice else {"display": "onbekende auteur"}),
+        }
         if self.practice:
             agent["onBehalfOf"] = _practice_ref(self.practice, "ura")
         provenance = {
@@ -391,25 +442,39 @@ class _Builder:
             "target": targets,
             "recorded": _instant(self.authored),
             "activity": {"coding": [{"system": urls.PROVENANCE_ACTIVITY, "code": "CREATE"}]},
-            "agent": [agent, {"type": {"coding": [{"system": urls.PROVENANCE_AGENT_TYPE, "code": "assembler"}]},
-                              "who": {"display": f"{SERVICE_NAME} {self.context.service_version}"}}],
+            "agent": [
+                agent,
+                {
+                    "type": {"coding": [{"system": urls.PROVENANCE_AGENT_TYPE, "code": "assembler"}]},
+                    "who": {"display": f"{SERVICE_NAME} {self.context.service_version}"},
+                },
+            ],
             "entity": [
                 {"role": "source", "what": source},
-                {"role": "derivation", "what": {"identifier": {"system": f"{urls.BASE}/NamingSystem/ruleset",
-                                                               "value": self.evaluation.ruleset.label},
-                                                "display": self.evaluation.ruleset.title}},
+                {
+                    "role": "derivation",
+                    "what": {
+                        "identifier": {
+                            "system": f"{urls.BASE}/NamingSystem/ruleset",
+                            "value": self.evaluation.ruleset.label,
+                        },
+                        "display": self.evaluation.ruleset.title,
+                    },
+                },
             ],
             "reason": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}]}],
         }
         if self.evaluation.overridden and not external:  # the override and its reason stay in the practice
-            provenance["extension"] = [{
-                "url": urls.EXT_LEVEL_OVERRIDE,
-                "extension": [
-                    {"url": "computed", "valueCode": self.evaluation.computed_level},
-                    {"url": "final", "valueCode": self.evaluation.level},
-                    {"url": "reason", "valueString": self.evaluation.override_reason or ""},
-                ],
-            }]
+            provenance["extension"] = [
+                {
+                    "url": urls.EXT_LEVEL_OVERRIDE,
+                    "extension": [
+                        {"url": "computed", "valueCode": self.evaluation.computed_level},
+                        {"url": "final", "valueCode": self.evaluation.level},
+                        {"url": "reason", "valueString": self.evaluation.override_reason or ""},
+                    ],
+                }
+            ]
         return _entry(f"urn:uuid:{prov_id}", provenance, "PUT", f"Provenance/{prov_id}")
 
     # ------------------------------------------------------------------------------ the Bundles
@@ -445,8 +510,13 @@ class _Builder:
                 sr["supportingInfo"].append({"reference": consent_url})
                 targets.append({"reference": consent_url})
         entries.append(self._provenance(RECORD, targets, {"reference": qr_url}, external=False))
-        return {"resourceType": "Bundle", "id": _uuid(sub, "bundle"), "identifier": {"system": urls.ID_SUBMISSION, "value": sub},
-                "type": "transaction", "entry": entries}
+        return {
+            "resourceType": "Bundle",
+            "id": _uuid(sub, "bundle"),
+            "identifier": {"system": urls.ID_SUBMISSION, "value": sub},
+            "type": "transaction",
+            "entry": entries,
+        }
 
     def deliveries(self) -> tuple[DestinationBundle, ...]:
         """One transaction per external destination, in the order its first referral appears."""
@@ -466,7 +536,9 @@ class _Builder:
             subject = None
         targets: list[dict] = []
         if self.patient is not None:
-            elements = IDENTITY_ELEMENTS + (("communication",) if any("language" in r.recipient.shares for r in refs) else ())
+            elements = IDENTITY_ELEMENTS + (
+                ("communication",) if any("language" in r.recipient.shares for r in refs) else ()
+            )
             patient_entry = _patient_entry(self.patient, sub, destination, elements)
             entries.append(patient_entry)
             subject = {"reference": patient_entry["fullUrl"]}
@@ -488,15 +560,20 @@ class _Builder:
                 sr["supportingInfo"].append({"reference": consent_url})
                 targets.append({"reference": consent_url})
         entries.append(self._provenance(destination, targets, source, external=True))
-        bundle = {"resourceType": "Bundle", "id": _uuid(sub, destination, "bundle"),
-                  "identifier": {"system": urls.ID_DELIVERY, "value": f"{sub}:{destination}"},
-                  "meta": {"tag": [{"system": urls.NS_DESTINATION, "code": destination}]},
-                  "type": "transaction", "entry": entries}
+        bundle = {
+            "resourceType": "Bundle",
+            "id": _uuid(sub, destination, "bundle"),
+            "identifier": {"system": urls.ID_DELIVERY, "value": f"{sub}:{destination}"},
+            "meta": {"tag": [{"system": urls.NS_DESTINATION, "code": destination}]},
+            "type": "transaction",
+            "entry": entries,
+        }
         return DestinationBundle(destination=destination, recipients=tuple(r.recipient.id for r in refs), bundle=bundle)
 
 
-def build_referral_bundles(qr: dict, evaluation: Evaluation, qdef: QuestionnaireDef, context: ReferralContext,
-                           practice: Practice | None = None) -> ReferralBundles:
+def build_referral_bundles(
+    qr: dict, evaluation: Evaluation, qdef: QuestionnaireDef, context: ReferralContext, practice: Practice | None = None
+) -> ReferralBundles:
     """The practice's record and one Bundle per external destination for one evaluated response.
     `practice`: the registered practice the referral speaks for (service/registry.py), the requester of every
     ServiceRequest and Task; without one (an API caller with no practice registered) the response's author is
@@ -520,4 +597,4 @@ def _instant(authored: str | None) -> str:
         return authored
     if authored and len(authored) == 10:
         return f"{authored}T00:00:00+00:00"
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()  # only for responses without `authored`
+    return datetime.now(UTC).replace(microsecond=0).isoformat()  # only for responses without `authored`

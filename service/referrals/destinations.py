@@ -10,9 +10,9 @@ with it, a name the file does not define stops start-up.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from service.config import Settings
 from service.deployfile import load_checked, secret
@@ -54,17 +54,27 @@ def _default_auth(settings: Settings) -> DestinationAuth:
     if settings.fhir_auth == "bearer":
         return DestinationAuth(method="bearer", token=settings.fhir_bearer_token)
     if settings.fhir_auth == "backend-services":
-        return DestinationAuth(method="backend-services", token_url=settings.fhir_token_url, client_id=settings.fhir_client_id,
-                               private_key_pem=Path(settings.fhir_private_key_file).read_bytes(), key_id=settings.fhir_key_id,
-                               alg=settings.fhir_jwt_alg, scope=settings.fhir_scope)
+        return DestinationAuth(
+            method="backend-services",
+            token_url=settings.fhir_token_url,
+            client_id=settings.fhir_client_id,
+            private_key_pem=Path(settings.fhir_private_key_file).read_bytes(),
+            key_id=settings.fhir_key_id,
+            alg=settings.fhir_jwt_alg,
+            scope=settings.fhir_scope,
+        )
     return DestinationAuth()
 
 
 def display_name(name: str, rulesets: Mapping[str, Ruleset]) -> str:
     """A destination as people call it when no file names it: the organisation of its first recipient (the part
     before " — ", e.g. "GGD Zuid Limburg"), else the name itself."""
-    orgs = [r.organization["name"] for rs in rulesets.values() for r in rs.recipients.values()
-            if r.destination == name and r.organization]
+    orgs = [
+        r.organization["name"]
+        for rs in rulesets.values()
+        for r in rs.recipients.values()
+        if r.destination == name and r.organization
+    ]
     return orgs[0].split(" — ")[0] if orgs else name
 
 
@@ -73,8 +83,9 @@ def default_destination(settings: Settings, name: str, display: str | None = Non
     return Destination(id=name, name=display or name, base_url=settings.fhir_base_url, auth=_default_auth(settings))
 
 
-def load_destinations(settings: Settings, rulesets: Mapping[str, Ruleset],
-                      environ: Mapping[str, str] | None = None) -> dict[str, Destination]:
+def load_destinations(
+    settings: Settings, rulesets: Mapping[str, Ruleset], environ: Mapping[str, str] | None = None
+) -> dict[str, Destination]:
     """Every destination the mappings name, resolved; ConfigurationInvalid names every problem."""
     used = used_destinations(rulesets)
     if not settings.destinations:
@@ -91,14 +102,20 @@ def load_destinations(settings: Settings, rulesets: Mapping[str, Ruleset],
             problems.append(ConfigProblem(where, f"{at}/id", f"{entry['id']!r} is defined twice"))
         auth, auth_problems = _auth(entry.get("auth") or {"method": "none"}, path.parent, environ)
         problems += [ConfigProblem(where, f"{at}/auth{p}", m) for p, m in auth_problems]
-        defined[entry["id"]] = Destination(id=entry["id"], name=entry["name"], base_url=entry["base_url"].rstrip("/"), auth=auth)
+        defined[entry["id"]] = Destination(
+            id=entry["id"], name=entry["name"], base_url=entry["base_url"].rstrip("/"), auth=auth
+        )
     for name, users in used.items():
         if name not in defined:
             for ruleset, recipient_id in users:
                 index = list(ruleset.recipients).index(recipient_id)
-                problems.append(ConfigProblem(ruleset.recipients_source, f"/recipients/{index}/destination",
-                                              f"destination {name!r} (recipient {recipient_id}) is not defined in "
-                                              f"KS_DESTINATIONS ({where})"))
+                problems.append(
+                    ConfigProblem(
+                        ruleset.recipients_source,
+                        f"/recipients/{index}/destination",
+                        f"destination {name!r} (recipient {recipient_id}) is not defined in KS_DESTINATIONS ({where})",
+                    )
+                )
     if problems:
         raise ConfigurationInvalid(problems)
     return {name: defined[name] for name in used} | {k: v for k, v in defined.items() if k not in used}
@@ -116,7 +133,13 @@ def _auth(spec: dict, folder: Path, environ: Mapping[str, str]) -> tuple[Destina
         except OSError as exc:
             key = None
             problems.append(("/private_key_file", f"cannot be read: {exc.strerror or exc}"))
-        return DestinationAuth(method=method, token_url=spec["token_url"], client_id=spec["client_id"], private_key_pem=key,
-                               key_id=spec["key_id"], alg=spec.get("alg", "RS384"),
-                               scope=spec.get("scope")), problems
+        return DestinationAuth(
+            method=method,
+            token_url=spec["token_url"],
+            client_id=spec["client_id"],
+            private_key_pem=key,
+            key_id=spec["key_id"],
+            alg=spec.get("alg", "RS384"),
+            scope=spec.get("scope"),
+        ), problems
     return DestinationAuth(), problems

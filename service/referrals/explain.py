@@ -7,8 +7,18 @@ from service.questionnaires.catalog import QuestionnaireDef
 from service.rules.evaluate import Decision, Evaluation
 
 LEVEL_TEXT = {
-    "nl": {"urgent": "urgent kwetsbaar", "vulnerable": "kwetsbaar", "attention": "aandacht", "none": "geen kwetsbaarheid"},
-    "en": {"urgent": "urgently vulnerable", "vulnerable": "vulnerable", "attention": "attention", "none": "no vulnerability"},
+    "nl": {
+        "urgent": "urgent kwetsbaar",
+        "vulnerable": "kwetsbaar",
+        "attention": "aandacht",
+        "none": "geen kwetsbaarheid",
+    },
+    "en": {
+        "urgent": "urgently vulnerable",
+        "vulnerable": "vulnerable",
+        "attention": "attention",
+        "none": "no vulnerability",
+    },
 }
 PRIORITY_TEXT = {
     "nl": {"urgent": "urgent", "routine": "regulier", "asap": "zo snel mogelijk", "stat": "direct"},
@@ -32,22 +42,36 @@ def _decision_status(d: Decision) -> str:
 def to_parameters(ev: Evaluation, qdef: QuestionnaireDef) -> dict:
     """The result of $evaluate: level, safety, and each recommendation with its rule and reasons."""
     params: list[dict] = [
-        {"name": "level", "valueCoding": {"system": urls.CS_LEVEL, "code": ev.level, "display": LEVEL_TEXT["nl"][ev.level]}},
-        {"name": "computedLevel", "valueCoding": {"system": urls.CS_LEVEL, "code": ev.computed_level,
-                                                  "display": LEVEL_TEXT["nl"][ev.computed_level]}},
+        {
+            "name": "level",
+            "valueCoding": {"system": urls.CS_LEVEL, "code": ev.level, "display": LEVEL_TEXT["nl"][ev.level]},
+        },
+        {
+            "name": "computedLevel",
+            "valueCoding": {
+                "system": urls.CS_LEVEL,
+                "code": ev.computed_level,
+                "display": LEVEL_TEXT["nl"][ev.computed_level],
+            },
+        },
     ]
     params += [{"name": "levelReason", "valueString": lid} for lid in ev.level_because]
     if ev.overridden:
         params.append({"name": "overrideReason", "valueString": ev.override_reason or ""})
     params.append({"name": "safetyFlag", "valueBoolean": bool(ev.safety)})
     for flag in ev.safety:
-        params.append({"name": "safety", "part": [
-            {"name": "id", "valueCode": flag.id},
-            {"name": "panel", "valueCode": flag.panel},
-            {"name": "message", "valueString": flag.message.nl},
-            {"name": "messageEn", "valueString": flag.message.en},
-            *({"name": "reason", "valueString": lid} for lid in flag.because),
-        ]})
+        params.append(
+            {
+                "name": "safety",
+                "part": [
+                    {"name": "id", "valueCode": flag.id},
+                    {"name": "panel", "valueCode": flag.panel},
+                    {"name": "message", "valueString": flag.message.nl},
+                    {"name": "messageEn", "valueString": flag.message.en},
+                    *({"name": "reason", "valueString": lid} for lid in flag.because),
+                ],
+            }
+        )
     params.append({"name": "consentGiven", "valueBoolean": ev.consent_given})
     params.append({"name": "consentMissing", "valueBoolean": ev.consent_missing})
     for d in ev.decisions:
@@ -59,18 +83,29 @@ def to_parameters(ev: Evaluation, qdef: QuestionnaireDef) -> dict:
         ]
         if d.recipient:
             part += [
-                {"name": "recipient", "valueCoding": {"system": urls.CS_REFERRAL, "code": d.recipient.referral,
-                                                      "display": d.recipient.name.nl}},
+                {
+                    "name": "recipient",
+                    "valueCoding": {
+                        "system": urls.CS_REFERRAL,
+                        "code": d.recipient.referral,
+                        "display": d.recipient.name.nl,
+                    },
+                },
                 {"name": "recipientId", "valueString": d.recipient.id},
                 {"name": "priority", "valueCode": d.priority or "routine"},
             ]
         if d.advice:
             part += [{"name": "advice", "valueString": d.advice.nl}, {"name": "adviceEn", "valueString": d.advice.en}]
         for lid in d.because:
-            part.append({"name": "reason", "part": [
-                {"name": "linkId", "valueString": lid},
-                {"name": "text", "valueString": _label(qdef, lid, "nl")},
-            ]})
+            part.append(
+                {
+                    "name": "reason",
+                    "part": [
+                        {"name": "linkId", "valueString": lid},
+                        {"name": "text", "valueString": _label(qdef, lid, "nl")},
+                    ],
+                }
+            )
         params.append({"name": "recommendation", "part": part})
     params.append({"name": "ruleset", "valueString": ev.ruleset.label})
     return {"resourceType": "Parameters", "parameter": params}
@@ -85,11 +120,16 @@ def describe(ev: Evaluation, qdef: QuestionnaireDef, lang: str = "nl") -> str:
     level = LEVEL_TEXT[lang if lang in LEVEL_TEXT else "nl"]
     head = f"Niveau: {level[ev.level]}" if nl else f"Level: {level[ev.level]}"
     if ev.overridden:
-        head += (f" (berekend: {level[ev.computed_level]}; aangepast, reden: {ev.override_reason})" if nl
-                 else f" (computed: {level[ev.computed_level]}; overridden, reason: {ev.override_reason})")
+        head += (
+            f" (berekend: {level[ev.computed_level]}; aangepast, reden: {ev.override_reason})"
+            if nl
+            else f" (computed: {level[ev.computed_level]}; overridden, reason: {ev.override_reason})"
+        )
     lines.append(head)
     if ev.level_because:
-        lines.append(("  omdat: " if nl else "  because: ") + "; ".join(_label(qdef, lid, lang) for lid in ev.level_because))
+        lines.append(
+            ("  omdat: " if nl else "  because: ") + "; ".join(_label(qdef, lid, lang) for lid in ev.level_because)
+        )
     if not ev.decisions:
         lines.append("Geen verwijzing voorgesteld." if nl else "No referral suggested.")
     prio = PRIORITY_TEXT["nl" if nl else "en"]
@@ -99,18 +139,29 @@ def describe(ev: Evaluation, qdef: QuestionnaireDef, lang: str = "nl") -> str:
             state = ""
             if d.blocked_by_consent:
                 state = " — NIET VERSTUURD: toestemming ontbreekt" if nl else " — NOT SENT: consent missing"
-            lines.append((f"Verwijzen naar: {name} (prioriteit {prio.get(d.priority or 'routine')}){state}" if nl
-                          else f"Refer to: {name} (priority {prio.get(d.priority or 'routine')}){state}"))
+            lines.append(
+                f"Verwijzen naar: {name} (prioriteit {prio.get(d.priority or 'routine')}){state}"
+                if nl
+                else f"Refer to: {name} (priority {prio.get(d.priority or 'routine')}){state}"
+            )
         else:
             lines.append("Advies:" if nl else "Advice:")
-        lines.append(f"  regel {d.rule_id}: {d.description.nl if nl else d.description.en}" if nl
-                     else f"  rule {d.rule_id}: {d.description.en}")
+        lines.append(
+            f"  regel {d.rule_id}: {d.description.nl if nl else d.description.en}"
+            if nl
+            else f"  rule {d.rule_id}: {d.description.en}"
+        )
         if d.because:
-            lines.append(("  op grond van: " if nl else "  based on: ") + "; ".join(_label(qdef, lid, lang) for lid in d.because))
+            lines.append(
+                ("  op grond van: " if nl else "  based on: ") + "; ".join(_label(qdef, lid, lang) for lid in d.because)
+            )
         if d.advice:
             lines.append("  " + (d.advice.nl if nl else d.advice.en))
     if ev.consent_missing:
-        lines.append("Toestemming van de patiënt ontbreekt: er gaat niets buiten de praktijk." if nl
-                     else "The patient's consent is missing: nothing leaves the practice.")
+        lines.append(
+            "Toestemming van de patiënt ontbreekt: er gaat niets buiten de praktijk."
+            if nl
+            else "The patient's consent is missing: nothing leaves the practice."
+        )
     lines.append(f"Regels: {ev.ruleset.label}" if nl else f"Rules: {ev.ruleset.label}")
     return "\n".join(lines)

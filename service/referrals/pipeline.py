@@ -11,8 +11,8 @@ from service.errors import Issue, NotFound, ResponseInvalid
 from service.questionnaires.catalog import Catalog, QuestionnaireDef, load_catalog
 from service.questionnaires.validate import ValidationResult, validate_response
 from service.referrals.bundle import ReferralBundles, ReferralContext, build_referral_bundles
-from service.rules.evaluate import Evaluation, evaluate_rules
 from service.registry import Practice
+from service.rules.evaluate import Evaluation, evaluate_rules
 from service.rules.loader import Ruleset, load_rulesets
 
 PRACTICE_ZONE = ZoneInfo("Europe/Amsterdam")
@@ -53,7 +53,7 @@ class Engine:
         self.context = ReferralContext(service_version=service_version)
 
     @classmethod
-    def from_folders(cls, questionnaires: Path, mappings: Path, region: str, service_version: str) -> "Engine":
+    def from_folders(cls, questionnaires: Path, mappings: Path, region: str, service_version: str) -> Engine:
         catalog = load_catalog(questionnaires)
         return cls(catalog, load_rulesets(mappings, catalog), region, service_version)
 
@@ -73,7 +73,9 @@ class Engine:
             raise ResponseInvalid("De vragenlijst is niet correct ingevuld.", issues=list(result.issues))
         return result, result.questionnaire
 
-    def evaluate(self, qr: dict, region: str | None = None, *, structural: bool = False) -> tuple[ValidationResult, Evaluation]:
+    def evaluate(
+        self, qr: dict, region: str | None = None, *, structural: bool = False
+    ) -> tuple[ValidationResult, Evaluation]:
         """Validate (ResponseInvalid with every problem) and evaluate the region's rules."""
         result, qdef = self._valid(qr, structural)
         ruleset = self.ruleset(region)
@@ -95,28 +97,43 @@ class Engine:
         ruleset = self.ruleset(region)
         qdef = self.catalog.find(qr.get("questionnaire"))
         if qdef is None or self.catalog.find(ruleset.questionnaire) is not qdef:
-            raise ResponseInvalid(f"De regels van {ruleset.id} horen niet bij {qr.get('questionnaire')}.",
-                                  english=f"Rule set {ruleset.label} does not apply to {qr.get('questionnaire')}.")
+            raise ResponseInvalid(
+                f"De regels van {ruleset.id} horen niet bij {qr.get('questionnaire')}.",
+                english=f"Rule set {ruleset.label} does not apply to {qr.get('questionnaire')}.",
+            )
         return evaluate_rules(qr, ruleset, qdef, today=reference_date(qr))
 
-    def extract(self, qr: dict, region: str | None = None, *, structural: bool = False,
-                practice: Practice | None = None) -> Extraction:
+    def extract(
+        self, qr: dict, region: str | None = None, *, structural: bool = False, practice: Practice | None = None
+    ) -> Extraction:
         """The referral transaction Bundle for a response (SDC $extract: nothing is written).
 
         `structural` (for submissions) also checks the whole response as its FHIR model, so nothing
         a FHIR server would refuse is ever stored for sending."""
         result, evaluation = self.evaluate(qr, region, structural=structural)
         if qr.get("status") not in ("completed", "amended"):
-            raise ResponseInvalid("Alleen een afgeronde vragenlijst leidt tot een verwijzing.", issues=[Issue(
-                code="business-rule", expression=("QuestionnaireResponse.status",),
-                text=f"Alleen een afgeronde vragenlijst (status completed) leidt tot een verwijzing, niet {qr.get('status')!r}.",
-                english=f"Only a completed response (status completed or amended) leads to a referral, not {qr.get('status')!r}.",
-            )])
+            raise ResponseInvalid(
+                "Alleen een afgeronde vragenlijst leidt tot een verwijzing.",
+                issues=[
+                    Issue(
+                        code="business-rule",
+                        expression=("QuestionnaireResponse.status",),
+                        text=f"Alleen een afgeronde vragenlijst (status completed) leidt tot een verwijzing, niet {qr.get('status')!r}.",
+                        english=f"Only a completed response (status completed or amended) leads to a referral, not {qr.get('status')!r}.",
+                    )
+                ],
+            )
         if not isinstance(qr.get("subject"), dict):
-            raise ResponseInvalid("De vragenlijst heeft geen patiënt.", issues=[Issue(
-                code="required", expression=("QuestionnaireResponse.subject",),
-                text="De vragenlijst heeft geen patiënt (subject): zonder patiënt kan er geen verwijzing worden gemaakt.",
-                english="The response has no subject: a referral needs the patient.",
-            )])
+            raise ResponseInvalid(
+                "De vragenlijst heeft geen patiënt.",
+                issues=[
+                    Issue(
+                        code="required",
+                        expression=("QuestionnaireResponse.subject",),
+                        text="De vragenlijst heeft geen patiënt (subject): zonder patiënt kan er geen verwijzing worden gemaakt.",
+                        english="The response has no subject: a referral needs the patient.",
+                    )
+                ],
+            )
         bundles = build_referral_bundles(qr, evaluation, result.questionnaire, self.context, practice=practice)
         return Extraction(validation=result, evaluation=evaluation, bundles=bundles)

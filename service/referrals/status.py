@@ -14,13 +14,34 @@ log = logging.getLogger(__name__)
 
 # https://hl7.org/fhir/R4/valueset-task-status.html
 TASK_STATUS_TEXT = {
-    "nl": {"draft": "concept", "requested": "aangevraagd, nog niet opgepakt", "received": "ontvangen",
-           "accepted": "geaccepteerd", "rejected": "afgewezen", "ready": "gereed", "cancelled": "geannuleerd",
-           "in-progress": "in behandeling", "on-hold": "gepauzeerd", "failed": "mislukt", "completed": "afgerond",
-           "entered-in-error": "foutief ingevoerd"},
-    "en": {"draft": "draft", "requested": "requested, not yet taken up", "received": "received", "accepted": "accepted",
-           "rejected": "rejected", "ready": "ready", "cancelled": "cancelled", "in-progress": "in progress",
-           "on-hold": "on hold", "failed": "failed", "completed": "completed", "entered-in-error": "entered in error"},
+    "nl": {
+        "draft": "concept",
+        "requested": "aangevraagd, nog niet opgepakt",
+        "received": "ontvangen",
+        "accepted": "geaccepteerd",
+        "rejected": "afgewezen",
+        "ready": "gereed",
+        "cancelled": "geannuleerd",
+        "in-progress": "in behandeling",
+        "on-hold": "gepauzeerd",
+        "failed": "mislukt",
+        "completed": "afgerond",
+        "entered-in-error": "foutief ingevoerd",
+    },
+    "en": {
+        "draft": "draft",
+        "requested": "requested, not yet taken up",
+        "received": "received",
+        "accepted": "accepted",
+        "rejected": "rejected",
+        "ready": "ready",
+        "cancelled": "cancelled",
+        "in-progress": "in progress",
+        "on-hold": "on hold",
+        "failed": "failed",
+        "completed": "completed",
+        "entered-in-error": "entered in error",
+    },
 }
 
 
@@ -30,7 +51,9 @@ class DestinationStatus:
     state: str  # delivered | queued | dead
     recipients: tuple[str, ...] = ()  # the recipients whose referral this destination holds
     service_requests: dict[str, str] = field(default_factory=dict)  # recipient id -> ServiceRequest id on that server
-    tasks: dict[str, dict] = field(default_factory=dict)  # ServiceRequest id -> {"status", "businessStatus", "lastModified"}
+    tasks: dict[str, dict] = field(
+        default_factory=dict
+    )  # ServiceRequest id -> {"status", "businessStatus", "lastModified"}
     problem: bool = False  # that server could not be asked for the Tasks
 
 
@@ -63,7 +86,7 @@ def recipient_of(service_request: dict) -> str | None:
 def service_requests_by_recipient(bundle: dict, response: dict | None) -> dict[str, str]:
     ids = Delivered.from_response(bundle, response).ids.get("ServiceRequest", [])
     srs = [e["resource"] for e in bundle.get("entry", []) if e["resource"]["resourceType"] == "ServiceRequest"]
-    return {recipient_of(sr) or str(i): sr_id for i, (sr, sr_id) in enumerate(zip(srs, ids))}
+    return {recipient_of(sr) or str(i): sr_id for i, (sr, sr_id) in enumerate(zip(srs, ids, strict=False))}
 
 
 def referral_status(delivery, submission: str, *, with_tasks: bool = True) -> ReferralStatus:
@@ -85,14 +108,31 @@ def referral_status(delivery, submission: str, *, with_tasks: bool = True) -> Re
                     for entry in found.get("entry") or ():
                         task = entry.get("resource") or {}
                         if task.get("resourceType") == "Task":
-                            tasks[sr_id] = {"status": task.get("status"),
-                                            "businessStatus": (task.get("businessStatus") or {}).get("text"),
-                                            "lastModified": task.get("lastModified") or (task.get("meta") or {}).get("lastUpdated")}
+                            tasks[sr_id] = {
+                                "status": task.get("status"),
+                                "businessStatus": (task.get("businessStatus") or {}).get("text"),
+                                "lastModified": task.get("lastModified") or (task.get("meta") or {}).get("lastUpdated"),
+                            }
             except FhirError as exc:
                 log.info("reading the Tasks at %s failed: %s (HTTP %s)", d.destination, type(exc).__name__, exc.status)
                 problem = True
-        recipients = tuple(r for r in (recipient_of(e["resource"]) for e in d.item.bundle.get("entry", [])
-                                       if e["resource"]["resourceType"] == "ServiceRequest") if r)
-        out.append(DestinationStatus(destination=d.destination, state=d.state, recipients=recipients, service_requests=srs,
-                                     tasks=tasks, problem=problem))
+        recipients = tuple(
+            r
+            for r in (
+                recipient_of(e["resource"])
+                for e in d.item.bundle.get("entry", [])
+                if e["resource"]["resourceType"] == "ServiceRequest"
+            )
+            if r
+        )
+        out.append(
+            DestinationStatus(
+                destination=d.destination,
+                state=d.state,
+                recipients=recipients,
+                service_requests=srs,
+                tasks=tasks,
+                problem=problem,
+            )
+        )
     return ReferralStatus(state=overall_state(states), destinations=out)

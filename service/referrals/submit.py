@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 from service.audit import AuditEntry, AuditLog, reference_of
 from service.fhir.client import location_id
@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE, BACKOFF_CAP = 15.0, 3600.0
 
 
-def next_attempt_delay(attempts: int, rng: random.Random = random.Random()) -> float:
+_JITTER = random.Random()
+
+
+def next_attempt_delay(attempts: int, rng: random.Random = _JITTER) -> float:
     """Exponential backoff with jitter between attempts of the background worker: 15 s … 1 h."""
     ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempts - 1)))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
@@ -39,11 +42,11 @@ class Delivered:
     ids: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def from_response(cls, bundle: dict, response: dict | None) -> "Delivered":
+    def from_response(cls, bundle: dict, response: dict | None) -> Delivered:
         ids: dict[str, list[str]] = {}
         if not response:
             return cls(ids=ids)
-        for sent, got in zip(bundle.get("entry", []), response.get("entry", [])):
+        for sent, got in zip(bundle.get("entry", []), response.get("entry", []), strict=False):
             rtype = sent["resource"]["resourceType"]
             got_type, rid = location_id((got.get("response") or {}).get("location"))
             if rid and got_type == rtype:
@@ -62,12 +65,21 @@ class DestinationState:
     delivered: Delivered
 
 
-def destination_states(items: list[OutboxItem], recipients: dict[str, tuple[str, ...]] | None = None) -> list[DestinationState]:
+def destination_states(
+    items: list[OutboxItem], recipients: dict[str, tuple[str, ...]] | None = None
+) -> list[DestinationState]:
     out = []
     for item in items:
         state = {"delivered": "delivered", "dead": "dead"}.get(item.state, "queued")
-        out.append(DestinationState(destination=item.destination or "", recipients=(recipients or {}).get(item.destination or "", ()),
-                                    state=state, item=item, delivered=Delivered.from_response(item.bundle, item.response)))
+        out.append(
+            DestinationState(
+                destination=item.destination or "",
+                recipients=(recipients or {}).get(item.destination or "", ()),
+                state=state,
+                item=item,
+                delivered=Delivered.from_response(item.bundle, item.response),
+            )
+        )
     return out
 
 
@@ -100,8 +112,13 @@ class Pusher:
     """Pushes outbox items, each to its own destination's FhirClient, and records the outcome in the outbox and
     the audit log. A destination without a client (no server configured) is never claimed: its items wait."""
 
-    def __init__(self, outbox: Outbox, clients: Mapping[str, object], audit: AuditLog | None = None,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        outbox: Outbox,
+        clients: Mapping[str, object],
+        audit: AuditLog | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self.outbox = outbox
         self.clients = dict(clients)
         self.audit = audit
@@ -116,15 +133,28 @@ class Pusher:
             response = client.transaction(item.bundle)
         except FhirRequestRejected as exc:
             log.warning("outbox %s: server refused the Bundle (HTTP %s): dead letter", where, exc.status)
-            self.outbox.mark_failed(item.id, status=exc.status, retry_at=None,
-                                    error={"error": type(exc).__name__, "operationOutcome": exc.operation_outcome})
+            self.outbox.mark_failed(
+                item.id,
+                status=exc.status,
+                retry_at=None,
+                error={"error": type(exc).__name__, "operationOutcome": exc.operation_outcome},
+            )
             self._audit("push", "8", patient, item)
         except FhirError as exc:
             delay = next_attempt_delay(item.attempts + 1)
-            log.info("outbox %s: not delivered (%s, HTTP %s); next attempt in %.0f s", where, type(exc).__name__,
-                     getattr(exc, "status", None), delay)
-            self.outbox.mark_failed(item.id, status=getattr(exc, "status", None), retry_at=self.clock() + delay,
-                                    error={"error": type(exc).__name__, "operationOutcome": getattr(exc, "operation_outcome", None)})
+            log.info(
+                "outbox %s: not delivered (%s, HTTP %s); next attempt in %.0f s",
+                where,
+                type(exc).__name__,
+                getattr(exc, "status", None),
+                delay,
+            )
+            self.outbox.mark_failed(
+                item.id,
+                status=getattr(exc, "status", None),
+                retry_at=self.clock() + delay,
+                error={"error": type(exc).__name__, "operationOutcome": getattr(exc, "operation_outcome", None)},
+            )
             self._audit("push", "4", patient, item)
         else:
             self.outbox.mark_delivered(item.id, 200, response)
@@ -144,9 +174,17 @@ class Pusher:
 
     def _audit(self, event: str, outcome: str, patient: str | None, item: OutboxItem) -> None:
         if self.audit:
-            self.audit.record(AuditEntry(event=event, action="E", outcome=outcome, who="system:outbox",
-                                         patient=patient, object=f"{item.submission} → {item.destination or 'default'}",
-                                         access_point="outbox-worker"))
+            self.audit.record(
+                AuditEntry(
+                    event=event,
+                    action="E",
+                    outcome=outcome,
+                    who="system:outbox",
+                    patient=patient,
+                    object=f"{item.submission} → {item.destination or 'default'}",
+                    access_point="outbox-worker",
+                )
+            )
 
 
 def patient_in_bundle(bundle: dict) -> str | None:
@@ -166,9 +204,13 @@ def patient_in_bundle(bundle: dict) -> str | None:
                 continue
             ref = subject.get("reference")
             if isinstance(ref, str) and ref.startswith("#"):
-                identifiers = [i for p in resource.get("contained") or () if isinstance(p, dict) and p.get("id") == ref[1:]
-                               and p.get("resourceType") == "Patient"
-                               for i in p.get("identifier") or () if isinstance(i, dict) and i.get("system") and i.get("value")]
+                identifiers = [
+                    i
+                    for p in resource.get("contained") or ()
+                    if isinstance(p, dict) and p.get("id") == ref[1:] and p.get("resourceType") == "Patient"
+                    for i in p.get("identifier") or ()
+                    if isinstance(i, dict) and i.get("system") and i.get("value")
+                ]
                 if identifiers:
                     return reference_of({"identifier": identifiers[0]})
                 continue  # no identifier to log it by: the ServiceRequests name the patient by the one derived for it
@@ -186,13 +228,23 @@ class Submitter:
         self.pusher = pusher
         self.audit = audit
 
-    def submit(self, qr: dict, *, region: str | None = None, who: str | None = None, access_point: str = "api",
-               patient: str | None = None, practice: Practice | None = None) -> SubmitResult:
+    def submit(
+        self,
+        qr: dict,
+        *,
+        region: str | None = None,
+        who: str | None = None,
+        access_point: str = "api",
+        patient: str | None = None,
+        practice: Practice | None = None,
+    ) -> SubmitResult:
         """`patient`: the patient's reference for the audit log when the caller knows a better one than the
         response's subject (the EHR's Patient/<id> when the response carries a contained copy). `practice`: the
         registered practice the referral speaks for (its rule set, and the requester in the Bundles)."""
         region = practice.region if practice else region
-        extraction = self.engine.extract(qr, region, structural=True, practice=practice)  # ResponseInvalid (nothing stored) on bad input
+        extraction = self.engine.extract(
+            qr, region, structural=True, practice=practice
+        )  # ResponseInvalid (nothing stored) on bad input
         bundles = extraction.bundles
         sub = bundles.submission
         # Always, even with nothing to send: a resubmission without consent takes back what still waits.
@@ -200,17 +252,32 @@ class Submitter:
         if self.audit:
             author = reference_of(qr.get("author"))
             sent_to = ", ".join(d.destination for d in bundles.deliveries) or "none (stays in the practice)"
-            self.audit.record(AuditEntry(event="submit", action="C", outcome="0", who=who or author,
-                                         responsible=author if who and who != author else None,
-                                         patient=patient or patient_in_bundle(bundles.record), object=f"{sub} → {sent_to}",
-                                         access_point=access_point))
+            self.audit.record(
+                AuditEntry(
+                    event="submit",
+                    action="C",
+                    outcome="0",
+                    who=who or author,
+                    responsible=author if who and who != author else None,
+                    patient=patient or patient_in_bundle(bundles.record),
+                    object=f"{sub} → {sent_to}",
+                    access_point=access_point,
+                )
+            )
         items = []
         for item, created in enqueued:
             if item.state == "dead" and not created:
                 self.outbox.retry(item.id)  # a resubmission after a fix tries again
                 item = self.outbox.get(item.id)
-            if item.state == "pending" and self.pusher is not None and self.pusher.serves(item) and self.outbox.claim(item.id):
+            if (
+                item.state == "pending"
+                and self.pusher is not None
+                and self.pusher.serves(item)
+                and self.outbox.claim(item.id)
+            ):
                 item = self.pusher.push(item)
             items.append(item)
         recipients = {d.destination: d.recipients for d in bundles.deliveries}
-        return SubmitResult(submission_id=sub, extraction=extraction, destinations=destination_states(items, recipients))
+        return SubmitResult(
+            submission_id=sub, extraction=extraction, destinations=destination_states(items, recipients)
+        )

@@ -22,17 +22,33 @@ def destination_auth(spec: DestinationAuth, settings: Settings) -> AuthBase | No
     if spec.method == "bearer":
         return BearerTokenAuth(spec.token)
     if spec.method == "backend-services":
-        return BackendServicesAuth(spec.token_url, spec.client_id, spec.private_key_pem, spec.key_id, alg=spec.alg,
-                                   scope=spec.scope or settings.fhir_scope)
+        return BackendServicesAuth(
+            spec.token_url,
+            spec.client_id,
+            spec.private_key_pem,
+            spec.key_id,
+            alg=spec.alg,
+            scope=spec.scope or settings.fhir_scope,
+        )
     return None
 
 
-def destination_client(destination: Destination, settings: Settings, *, retries: int = 3,
-                       read_timeout: float | None = None, auth: AuthBase | None = None) -> FhirClient:
+def destination_client(
+    destination: Destination,
+    settings: Settings,
+    *,
+    retries: int = 3,
+    read_timeout: float | None = None,
+    auth: AuthBase | None = None,
+) -> FhirClient:
     """A FhirClient on one destination's server with that destination's own authentication (`auth`: one already
     made for it, so that clients of the same destination share one Backend Services token)."""
-    return FhirClient(destination.base_url, auth=auth or destination_auth(destination.auth, settings), retries=retries,
-                      timeout=(settings.fhir_connect_timeout, read_timeout or settings.fhir_read_timeout))
+    return FhirClient(
+        destination.base_url,
+        auth=auth or destination_auth(destination.auth, settings),
+        retries=retries,
+        timeout=(settings.fhir_connect_timeout, read_timeout or settings.fhir_read_timeout),
+    )
 
 
 def fhir_client(settings: Settings, *, retries: int = 3) -> FhirClient:
@@ -81,5 +97,11 @@ def build_delivery(settings: Settings, engine: Engine) -> Delivery:
         pusher = Pusher(outbox, clients(), audit)
         quick = Pusher(outbox, clients(retries=1), audit)
         status = clients(retries=0, read_timeout=min(5.0, settings.fhir_read_timeout))
-    return Delivery(outbox=outbox, audit=audit, destinations=destinations, pusher=pusher,
-                    submitter=Submitter(engine, outbox, quick, audit), status_clients=status)
+    return Delivery(
+        outbox=outbox,
+        audit=audit,
+        destinations=destinations,
+        pusher=pusher,
+        submitter=Submitter(engine, outbox, quick, audit),
+        status_clients=status,
+    )

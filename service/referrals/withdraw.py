@@ -33,16 +33,34 @@ def withdraw_consent(delivery, submission: str, recipient: str, *, who: str, acc
     """Set the recipient's Consent inactive and cancel its Task at its destination. NotFound when the submission
     has no referral to that recipient; ResponseInvalid (nothing changed) while the referral has not been
     delivered yet, or when the destination has no server here."""
-    item = next((i for i in delivery.outbox.for_submission(submission)
-                 if any(recipient_of(e["resource"]) == recipient for e in i.bundle.get("entry", [])
-                        if e["resource"]["resourceType"] == "ServiceRequest")), None)
+    item = next(
+        (
+            i
+            for i in delivery.outbox.for_submission(submission)
+            if any(
+                recipient_of(e["resource"]) == recipient
+                for e in i.bundle.get("entry", [])
+                if e["resource"]["resourceType"] == "ServiceRequest"
+            )
+        ),
+        None,
+    )
     if item is None:
-        raise NotFound(f"Inzending {submission} heeft geen verwijzing naar {recipient}.",
-                       english=f"Submission {submission} has no referral to {recipient}.")
+        raise NotFound(
+            f"Inzending {submission} heeft geen verwijzing naar {recipient}.",
+            english=f"Submission {submission} has no referral to {recipient}.",
+        )
     if item.state != "delivered" or delivery.pusher is None or not delivery.pusher.serves(item):
-        raise ResponseInvalid("De verwijzing is nog niet afgeleverd; trek de toestemming in zodra zij is afgeleverd.",
-                              issues=[Issue(code="business-rule", text="De verwijzing is nog niet afgeleverd.",
-                                            english="The referral has not been delivered yet: withdraw once it has.")])
+        raise ResponseInvalid(
+            "De verwijzing is nog niet afgeleverd; trek de toestemming in zodra zij is afgeleverd.",
+            issues=[
+                Issue(
+                    code="business-rule",
+                    text="De verwijzing is nog niet afgeleverd.",
+                    english="The referral has not been delivered yet: withdraw once it has.",
+                )
+            ],
+        )
     client = delivery.pusher.clients[item.destination or ""]
     key = f"{submission}:{recipient}"
     changed: dict[str, str | None] = {}
@@ -50,8 +68,11 @@ def withdraw_consent(delivery, submission: str, recipient: str, *, who: str, acc
         ("Consent", urls.ID_CONSENT, f"{key}:consent", lambda r: r.update(status="inactive")),
         ("Task", urls.ID_TASK, key, lambda r: r.update(status="cancelled", statusReason={"text": WITHDRAWN["nl"]})),
     ):
-        found = [e["resource"] for e in client.search(rtype, {"identifier": f"{system}|{value}"}).get("entry", [])
-                 if (e.get("resource") or {}).get("resourceType") == rtype]
+        found = [
+            e["resource"]
+            for e in client.search(rtype, {"identifier": f"{system}|{value}"}).get("entry", [])
+            if (e.get("resource") or {}).get("resourceType") == rtype
+        ]
         if not found:
             changed[rtype] = None
             continue
@@ -60,7 +81,16 @@ def withdraw_consent(delivery, submission: str, recipient: str, *, who: str, acc
         change(resource)
         client.update(resource, if_match=version)
         changed[rtype] = f"{rtype}/{resource['id']}"
-    delivery.audit.record(AuditEntry(event="consent-withdraw", action="U", outcome="0", who=who, patient=patient_in_bundle(item.bundle),
-                                     object=f"{key} → {item.destination}", access_point=access_point))
+    delivery.audit.record(
+        AuditEntry(
+            event="consent-withdraw",
+            action="U",
+            outcome="0",
+            who=who,
+            patient=patient_in_bundle(item.bundle),
+            object=f"{key} → {item.destination}",
+            access_point=access_point,
+        )
+    )
     log.info("consent withdrawn for %s at %s", key, item.destination)
     return Withdrawn(destination=item.destination or "", consent=changed["Consent"], task=changed["Task"])

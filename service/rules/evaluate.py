@@ -19,7 +19,6 @@ from service.rules.loader import Recipient, Ruleset, Text
 LEVEL_ORDER = ("none", "attention", "vulnerable", "urgent")
 
 
-
 @dataclass(frozen=True, kw_only=True)
 class SafetyFlag:
     id: str

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import contextvars
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from typing import Callable
 
 import fhirpathpy
 from antlr4 import CommonTokenStream, InputStream, Token
@@ -45,7 +45,7 @@ from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 from service.questionnaires.answers import AnswerIndex
 from service.questionnaires.catalog import QuestionnaireDef
 
-_CURRENT: contextvars.ContextVar["Evaluator"] = contextvars.ContextVar("ks_evaluator")
+_CURRENT: contextvars.ContextVar[Evaluator] = contextvars.ContextVar("ks_evaluator")
 
 # The recognised patterns are rewritten into calls of these (reserved: a rule file may not call them).
 VALUES_FN = "_ksAnswerValues"
@@ -55,7 +55,10 @@ FUNCTIONS = {
     VALUES_FN: {"fn": lambda inputs, link_id: _CURRENT.get().answer_values(link_id), "arity": {1: ["String"]}},
     TICKED_FN: {"fn": lambda inputs, group: _CURRENT.get().ticked_link_ids(group), "arity": {1: ["String"]}},
     # Deprecated aliases: the index's raw values, as rule-set version 2026.1 had them.
-    "answers": {"fn": lambda inputs, link_id: list(_CURRENT.get().index.values.get(link_id, ())), "arity": {1: ["String"]}},
+    "answers": {
+        "fn": lambda inputs, link_id: list(_CURRENT.get().index.values.get(link_id, ())),
+        "arity": {1: ["String"]},
+    },
     "ticked": {"fn": lambda inputs, group: list(_CURRENT.get().index.ticked.get(group, ())), "arity": {1: ["String"]}},
 }
 _OPTIONS = {"userInvocationTable": FUNCTIONS}
@@ -69,7 +72,7 @@ Compiled = Callable[[dict, dict], list]
 
 
 class _RaisingListener(ErrorListener):
-    def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):  # noqa: N802 (ANTLR's name)
+    def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):
         raise ValueError(f"not a valid FHIRPath expression: column {column + 1}: {msg}")
 
 
@@ -85,7 +88,9 @@ def check_syntax(expression: str) -> None:
     parser.addErrorListener(listener)
     parser.expression()
     if tokens.LA(1) != Token.EOF:
-        raise ValueError(f"not a valid FHIRPath expression: unexpected {tokens.LT(1).text!r} at column {tokens.LT(1).column + 1}")
+        raise ValueError(
+            f"not a valid FHIRPath expression: unexpected {tokens.LT(1).text!r} at column {tokens.LT(1).column + 1}"
+        )
 
 
 @lru_cache(maxsize=4096)
@@ -131,7 +136,7 @@ def _match(tokens: tuple, at: int, pattern: tuple) -> str | None:
     found = ""
     if at + len(pattern) > len(tokens):
         return None
-    for token, want in zip(tokens[at:at + len(pattern)], pattern):
+    for token, want in zip(tokens[at : at + len(pattern)], pattern, strict=False):
         if want is _STRING:
             if token.type != FHIRPathLexer.STRING or "\\" in token.text:
                 return None
@@ -159,7 +164,10 @@ def _replacement(tokens: tuple, i: int) -> tuple[str, int] | None:
     if tokens[last].text == "linkId" and not _is_call(tokens, last + 1):
         return f"{TICKED_FN}('{link_id}')", last + 1
     if tokens[last].text in _AGGREGATES and _match(tokens, last + 1, ("(", ")")) is not None:
-        return f"{TICKED_FN}('{link_id}').", last  # the aggregate itself stays (without criteria: exists(…) reads items)
+        return (
+            f"{TICKED_FN}('{link_id}').",
+            last,
+        )  # the aggregate itself stays (without criteria: exists(…) reads items)
     return None
 
 
@@ -182,7 +190,7 @@ def fast_form(expression: str) -> str:
             i += 1
             continue
         call, end = found
-        out += [expression[pos:tokens[i].start], call]
+        out += [expression[pos : tokens[i].start], call]
         pos = tokens[end - 1].stop + 1
         i = end
     out.append(expression[pos:])
@@ -212,7 +220,11 @@ STRING_RE = re.compile(r"'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`")
 PATH_START_RE = re.compile(r"(?<![.%$\w])([A-Za-z_]\w*)")
 OPERATOR_WORDS = frozenset(
     {"and", "or", "xor", "implies", "in", "contains", "is", "as", "div", "mod", "true", "false"}
-    | {f"{unit}{s}" for unit in ("year", "month", "week", "day", "hour", "minute", "second", "millisecond") for s in ("", "s")}
+    | {
+        f"{unit}{s}"
+        for unit in ("year", "month", "week", "day", "hour", "minute", "second", "millisecond")
+        for s in ("", "s")
+    }
 )
 _INDEX_FUNCTIONS = frozenset({VALUES_FN, TICKED_FN, "answers", "ticked"})
 _MEMO_LIMIT = 4096
@@ -307,7 +319,9 @@ class Evaluator:
     (no recognised patterns, no memo): the reference the fast path is tested against.
     """
 
-    def __init__(self, qr: dict, index: AnswerIndex, env: dict, qdef: QuestionnaireDef | None = None, *, fast: bool = True):
+    def __init__(
+        self, qr: dict, index: AnswerIndex, env: dict, qdef: QuestionnaireDef | None = None, *, fast: bool = True
+    ):
         self.qr = qr
         self.index = index
         self.env = env
@@ -323,7 +337,10 @@ class Evaluator:
             return []
         item = self.qdef.items.get(link_id) if self.qdef is not None else None
         declared = item.answer_key if item is not None else None
-        return [ResourceNode.create_node(v, _R4["path2Type"].get(_ANSWER_PATH + _value_key(v, declared), "Element")) for v in values]
+        return [
+            ResourceNode.create_node(v, _R4["path2Type"].get(_ANSWER_PATH + _value_key(v, declared), "Element"))
+            for v in values
+        ]
 
     def ticked_link_ids(self, group: str) -> list:
         return [ResourceNode.create_node(link_id, "string") for link_id in self.index.ticked.get(group, ())]

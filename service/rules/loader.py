@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import jsonschema
@@ -132,11 +132,13 @@ class Ruleset:
         out += [(f"/safety/{i}/when", s.when) for i, s in enumerate(self.safety)]
         for i, rule in enumerate(self.rules):
             out.append((f"/rules/{i}/when", rule.when))
-            out += [(f"/rules/{i}/priority/{j}/when", when) for j, (when, _) in enumerate(rule.priority) if when is not None]
+            out += [
+                (f"/rules/{i}/priority/{j}/when", when) for j, (when, _) in enumerate(rule.priority) if when is not None
+            ]
         return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(folder: str, name: str) -> jsonschema.Draft202012Validator:
     schema = json.loads((Path(folder) / SCHEMA_DIR / name).read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -220,9 +222,16 @@ def _load(path: Path, catalog: Catalog | None, problems: list[ConfigProblem]) ->
 
     recipients = {
         r["id"]: Recipient(
-            id=r["id"], referral=r["referral"], name=_text(r["name"]), consent=r["consent"],
-            destination=r["destination"], shares=frozenset(r.get("shares", SHARES)), organization=r.get("organization"),
-            role=r.get("role"), scope=r.get("scope"), contact=r.get("contact"),
+            id=r["id"],
+            referral=r["referral"],
+            name=_text(r["name"]),
+            consent=r["consent"],
+            destination=r["destination"],
+            shares=frozenset(r.get("shares", SHARES)),
+            organization=r.get("organization"),
+            role=r.get("role"),
+            scope=r.get("scope"),
+            contact=r.get("contact"),
         )
         for r in recipients_data["recipients"]
     }
@@ -239,8 +248,11 @@ def _load(path: Path, catalog: Catalog | None, problems: list[ConfigProblem]) ->
         problem("/questionnaire", f"no Questionnaire {data['questionnaire']!r} in questionnaires/")
     known_ids = set(qdef.items) if qdef else None
     for link_id in missing_link_ids(qdef.items) if qdef else ():
-        problem("/questionnaire", f"{data['questionnaire']} has no item {link_id!r}, which the service itself reads "
-                                  "(service/questionnaires/linkids.py)")
+        problem(
+            "/questionnaire",
+            f"{data['questionnaire']} has no item {link_id!r}, which the service itself reads "
+            "(service/questionnaires/linkids.py)",
+        )
 
     defined = set(BUILTIN_VARIABLES) | set(data.get("parameters", {}))
     deprecated: dict[str, list[str]] = {}
@@ -296,28 +308,51 @@ def _load(path: Path, catalog: Catalog | None, problems: list[ConfigProblem]) ->
         if "recipient" in rule and rule["recipient"] not in recipients:
             problem(f"/rules/{i}/recipient", f"recipient {rule['recipient']!r} is not in {data['recipients']}")
         if rule.get("priority") and "when" in rule["priority"][-1]:
-            problem(f"/rules/{i}/priority/{len(rule['priority']) - 1}", "the last priority is the default and has no 'when'")
+            problem(
+                f"/rules/{i}/priority/{len(rule['priority']) - 1}", "the last priority is the default and has no 'when'"
+            )
 
     for name, pointers in sorted(deprecated.items()):
         log.warning(
             "%s: %s() is deprecated, an alias kept for one rule-set version after 2026.1 (mappings/README.md): "
-            "write standard FHIRPath, %s (at %s)", file, name, DEPRECATED_HINT[name], ", ".join(pointers),
+            "write standard FHIRPath, %s (at %s)",
+            file,
+            name,
+            DEPRECATED_HINT[name],
+            ", ".join(pointers),
         )
 
     return Ruleset(
-        id=data["id"], version=str(data["version"]), title=data["title"], questionnaire=data["questionnaire"],
-        source=path.name, recipients_source=str(path.parent / data["recipients"]), parameters=dict(data.get("parameters", {})),
+        id=data["id"],
+        version=str(data["version"]),
+        title=data["title"],
+        questionnaire=data["questionnaire"],
+        source=path.name,
+        recipients_source=str(path.parent / data["recipients"]),
+        parameters=dict(data.get("parameters", {})),
         variables=tuple(data.get("variables", {}).items()),
-        levels=tuple(LevelRule(level=lv["level"], when=lv.get("when"), because=tuple(lv.get("because", ()))) for lv in levels),
+        levels=tuple(
+            LevelRule(level=lv["level"], when=lv.get("when"), because=tuple(lv.get("because", ()))) for lv in levels
+        ),
         safety=tuple(
-            SafetyRule(id=s["id"], panel=s["panel"], when=s["when"], because=tuple(s.get("because", ())), message=_text(s["message"]))
+            SafetyRule(
+                id=s["id"],
+                panel=s["panel"],
+                when=s["when"],
+                because=tuple(s.get("because", ())),
+                message=_text(s["message"]),
+            )
             for s in data.get("safety", [])
         ),
         rules=tuple(
             Rule(
-                id=r["id"], description=_text(r["description"]), when=r["when"], recipient=r.get("recipient"),
+                id=r["id"],
+                description=_text(r["description"]),
+                when=r["when"],
+                recipient=r.get("recipient"),
                 priority=tuple((p.get("when"), p["value"]) for p in r.get("priority", ())),
-                because=tuple(r.get("because", ())), advice=_text(r.get("advice")),
+                because=tuple(r.get("because", ())),
+                advice=_text(r.get("advice")),
             )
             for r in data["rules"]
         ),

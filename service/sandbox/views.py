@@ -20,6 +20,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlencode
 
 import requests
@@ -33,14 +34,16 @@ from joserfc.jwk import RSAKey
 
 from service.demo import DEMO_PATIENTS, DEMO_USERS
 from service.fhir import urls
-from service.storage import ExpiringRecords, SQLiteFile
 from service.services import services
+from service.storage import ExpiringRecords, SQLiteFile
 
 sandbox = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 ACCESS_TOKEN_LIFETIME = 3600
-SCOPES = ("launch launch/patient openid fhirUser offline_access online_access patient/*.* patient/*.read patient/*.rs "
-          "patient/*.cruds user/*.* user/*.read user/*.rs patient/Patient.r patient/Observation.rs patient/Condition.rs "
-          "patient/QuestionnaireResponse.cu patient/ServiceRequest.cu user/PractitionerRole.r user/Practitioner.r")
+SCOPES = (
+    "launch launch/patient openid fhirUser offline_access online_access patient/*.* patient/*.read patient/*.rs "
+    "patient/*.cruds user/*.* user/*.read user/*.rs patient/Patient.r patient/Observation.rs patient/Condition.rs "
+    "patient/QuestionnaireResponse.cu patient/ServiceRequest.cu user/PractitionerRole.r user/Practitioner.r"
+)
 
 
 @dataclass
@@ -150,8 +153,12 @@ class State:
         # One key for all workers: the first to start stores it, the others read that one.
         fresh = RSAKey.generate_key(2048, parameters={"kid": "sandbox-1", "alg": "RS256", "use": "sig"})
         conn = db.conn()
-        conn.execute("CREATE TABLE IF NOT EXISTS sandbox_key (id INTEGER PRIMARY KEY CHECK (id = 1), jwk TEXT NOT NULL)")
-        conn.execute("INSERT OR IGNORE INTO sandbox_key (id, jwk) VALUES (1, ?)", (json.dumps(fresh.as_dict(private=True)),))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS sandbox_key (id INTEGER PRIMARY KEY CHECK (id = 1), jwk TEXT NOT NULL)"
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO sandbox_key (id, jwk) VALUES (1, ?)", (json.dumps(fresh.as_dict(private=True)),)
+        )
         self.key = RSAKey.import_key(json.loads(conn.execute("SELECT jwk FROM sandbox_key WHERE id = 1").fetchone()[0]))
 
     def put(self, kind: str, key: str, record, lifetime: float) -> None:
@@ -200,13 +207,17 @@ def auth_base() -> str:
 
 
 class CodeGrant(grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post", "none"]
 
     def save_authorization_code(self, code, req):
         data = req.payload.data
         record = AuthCode(
-            code=code, client_id=req.client.get_client_id(), redirect_uri=req.payload.redirect_uri,
-            scope=req.payload.scope or "", user=req.user, code_challenge=data.get("code_challenge"),
+            code=code,
+            client_id=req.client.get_client_id(),
+            redirect_uri=req.payload.redirect_uri,
+            scope=req.payload.scope or "",
+            user=req.user,
+            code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
         )
         _state().put("code", code, record, record.expires_at - time.time())
@@ -227,7 +238,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
 class S256Challenge(CodeChallenge):
     """PKCE with S256 only (SMART App Launch v2), and a code that is burnt by a failed verifier."""
 
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    SUPPORTED_CODE_CHALLENGE_METHOD: ClassVar[list[str]] = ["S256"]
     DEFAULT_CODE_CHALLENGE_METHOD = "S256"  # never reached: a challenge without a method is refused below
 
     def validate_code_challenge(self, grant, redirect_uri):
@@ -249,7 +260,7 @@ class S256Challenge(CodeChallenge):
 
 
 class RefreshGrant(grants.RefreshTokenGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post", "none"]
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token):
@@ -283,17 +294,28 @@ def _generate_token(grant_type, client, user=None, scope=None, expires_in=None, 
         token["refresh_token"] = secrets.token_urlsafe(32)
     if "openid" in scope.split():
         now = int(time.time())
-        claims = {"iss": auth_base(), "sub": user.user_id, "aud": client.get_client_id(), "iat": now, "exp": now + 3600,
-                  "fhirUser": f"{fhir_base()}/PractitionerRole/{user.user_id}"}
+        claims = {
+            "iss": auth_base(),
+            "sub": user.user_id,
+            "aud": client.get_client_id(),
+            "iat": now,
+            "exp": now + 3600,
+            "fhirUser": f"{fhir_base()}/PractitionerRole/{user.user_id}",
+        }
         token["id_token"] = jwt.encode({"alg": "RS256", "kid": "sandbox-1", "typ": "JWT"}, claims, state.key)
     return token
 
 
 def _save_token(token: dict, req) -> None:
     state = _state()
-    record = Token(client_id=req.client.get_client_id(), scope=token.get("scope", ""), user=req.user,
-                   access_token=token["access_token"], refresh_token=token.get("refresh_token"),
-                   expires_at=time.time() + token["expires_in"])
+    record = Token(
+        client_id=req.client.get_client_id(),
+        scope=token.get("scope", ""),
+        user=req.user,
+        access_token=token["access_token"],
+        refresh_token=token.get("refresh_token"),
+        expires_at=time.time() + token["expires_in"],
+    )
     state.put("access", record.access_token, record, token["expires_in"])
     if record.refresh_token:
         state.put("refresh", record.refresh_token, record, REFRESH_LIFETIME)
@@ -303,11 +325,16 @@ def init_app(app: Flask) -> None:
     settings = app.config["KS_SETTINGS"]
     # authlib refuses plain http unless told otherwise: the sandbox runs on loopback for demos and tests.
     os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
-    client = SandboxClient(settings.smart_client_id, settings.smart_client_secret,
-                           [settings.public_url.rstrip("/") + "/callback"])
-    services(app).sandbox = State(Path(settings.data_dir) / "sandbox.sqlite3", {client.client_id: client},
-                                         int(app.config.get("SANDBOX_TOKEN_LIFETIME", ACCESS_TOKEN_LIFETIME)))
-    server = AuthorizationServer(app, query_client=lambda cid: _state().clients.get(cid), save_token=_save_token)
+    client = SandboxClient(
+        settings.smart_client_id, settings.smart_client_secret, [settings.public_url.rstrip("/") + "/callback"]
+    )
+    services(app).sandbox = State(
+        Path(settings.data_dir) / "sandbox.sqlite3",
+        {client.client_id: client},
+        int(app.config.get("SANDBOX_TOKEN_LIFETIME", ACCESS_TOKEN_LIFETIME)),
+    )
+    # the lambda defers: the state is per app and read inside a request
+    server = AuthorizationServer(app, query_client=lambda cid: _state().clients.get(cid), save_token=_save_token)  # noqa: PLW0108
     server.register_token_generator("default", _generate_token)
     server.register_grant(CodeGrant, [S256Challenge(required=True)])
     server.register_grant(RefreshGrant)
@@ -316,21 +343,32 @@ def init_app(app: Flask) -> None:
 
 # ------------------------------------------------------------------------------------------ the picker
 
+
 @sandbox.get("/launch")
 def launch_picker():
     patient, user = request.args.get("patient"), request.args.get("user")
     if patient and user:
         if patient not in DEMO_PATIENTS or user not in DEMO_USERS:
-            return render_template("sandbox_launch.html", patients=DEMO_PATIENTS, users=DEMO_USERS,
-                                   error="Onbekende demopatiënt of -gebruiker."), 400
+            return render_template(
+                "sandbox_launch.html",
+                patients=DEMO_PATIENTS,
+                users=DEMO_USERS,
+                error="Onbekende demopatiënt of -gebruiker.",
+            ), 400
         launch_id = secrets.token_urlsafe(16)
-        _state().put("launch", launch_id, SandboxUser(user_id=user, patient=patient, encounter=f"{patient}-consult"), LAUNCH_LIFETIME)
+        _state().put(
+            "launch",
+            launch_id,
+            SandboxUser(user_id=user, patient=patient, encounter=f"{patient}-consult"),
+            LAUNCH_LIFETIME,
+        )
         app_launch = current_app.config["KS_SETTINGS"].public_url.rstrip("/") + "/launch"
         return redirect(f"{app_launch}?{urlencode({'iss': fhir_base(), 'launch': launch_id})}")
     return render_template("sandbox_launch.html", patients=DEMO_PATIENTS, users=DEMO_USERS, error=None)
 
 
 # --------------------------------------------------------------------------- the authorization server
+
 
 def _oauth_error_redirect(error: str, description: str):
     uri, state = request.args.get("redirect_uri"), request.args.get("state")
@@ -371,27 +409,44 @@ def jwks():
 
 # ------------------------------------------------------------------------------------ the FHIR base
 
+
 @sandbox.get("/fhir/.well-known/smart-configuration")
 def smart_configuration():
-    return jsonify({
-        "issuer": auth_base(),
-        "authorization_endpoint": auth_base() + "/authorize",
-        "token_endpoint": auth_base() + "/token",
-        "jwks_uri": auth_base() + "/jwks",
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
-        "scopes_supported": SCOPES.split(),
-        "response_types_supported": ["code"],
-        "code_challenge_methods_supported": ["S256"],
-        "capabilities": ["launch-ehr", "launch-standalone", "client-public", "client-confidential-symmetric",
-                         "context-ehr-patient", "context-ehr-encounter", "context-banner", "context-style",
-                         "permission-offline", "permission-patient", "permission-user", "permission-v1", "permission-v2",
-                         "sso-openid-connect"],
-    })
+    return jsonify(
+        {
+            "issuer": auth_base(),
+            "authorization_endpoint": auth_base() + "/authorize",
+            "token_endpoint": auth_base() + "/token",
+            "jwks_uri": auth_base() + "/jwks",
+            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "scopes_supported": SCOPES.split(),
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
+            "capabilities": [
+                "launch-ehr",
+                "launch-standalone",
+                "client-public",
+                "client-confidential-symmetric",
+                "context-ehr-patient",
+                "context-ehr-encounter",
+                "context-banner",
+                "context-style",
+                "permission-offline",
+                "permission-patient",
+                "permission-user",
+                "permission-v1",
+                "permission-v2",
+                "sso-openid-connect",
+            ],
+        }
+    )
 
 
 def _outcome(status: int, code: str, text: str):
-    response = jsonify({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code, "diagnostics": text}]})
+    response = jsonify(
+        {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code, "diagnostics": text}]}
+    )
     response.status_code = status
     response.mimetype = "application/fhir+json"
     return response
@@ -403,10 +458,18 @@ def metadata():
     try:
         body = requests.get(upstream.rstrip("/") + "/metadata", timeout=(3.05, 10)).json()
     except (requests.RequestException, ValueError):
-        body = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
-                "format": ["json"], "date": "2026-11-23"}
+        body = {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "kind": "instance",
+            "fhirVersion": "4.0.1",
+            "format": ["json"],
+            "date": "2026-11-23",
+        }
     body.setdefault("rest", [{"mode": "server"}])
-    body["rest"][0]["security"] = urls.smart_security(authorize=auth_base() + "/authorize", token=auth_base() + "/token")
+    body["rest"][0]["security"] = urls.smart_security(
+        authorize=auth_base() + "/authorize", token=auth_base() + "/token"
+    )
     response = jsonify(body)
     response.mimetype = "application/fhir+json"
     return response
@@ -424,11 +487,20 @@ def fhir_proxy(path: str):
     upstream = current_app.config["KS_SETTINGS"].fhir_base_url.rstrip("/")
     try:
         answer = requests.request(
-            request.method, f"{upstream}/{path}" if path else upstream, params=list(request.args.items(multi=True)), data=request.get_data(),
-            headers={k: v for k, v in request.headers.items() if k.lower() in ("content-type", "accept", "prefer", "if-none-exist", "if-match")},
+            request.method,
+            f"{upstream}/{path}" if path else upstream,
+            params=list(request.args.items(multi=True)),
+            data=request.get_data(),
+            headers={
+                k: v
+                for k, v in request.headers.items()
+                if k.lower() in ("content-type", "accept", "prefer", "if-none-exist", "if-match")
+            },
             timeout=(3.05, 30),
         )
     except requests.RequestException:
         return _outcome(502, "transient", "The FHIR server behind the sandbox is not reachable.")
     body = answer.content.replace(upstream.encode(), fhir_base().encode())
-    return Response(body, status=answer.status_code, content_type=answer.headers.get("Content-Type", "application/fhir+json"))
+    return Response(
+        body, status=answer.status_code, content_type=answer.headers.get("Content-Type", "application/fhir+json")
+    )

@@ -41,21 +41,39 @@ CLOCK_SKEW = 60
 # OAuth 2.0 / SMART error codes (RFC 6749 §4.1.2.1, §5.2) in plain Dutch, with English.
 OAUTH_ERRORS = {
     "access_denied": ("De toegang is geweigerd door het EPD of door u.", "Access was denied."),
-    "invalid_scope": ("De app vroeg om rechten die het EPD niet geeft.", "The app asked for permissions the EHR does not grant."),
-    "invalid_request": ("Het EPD begreep het verzoek van de app niet.", "The EHR did not understand the app's request."),
+    "invalid_scope": (
+        "De app vroeg om rechten die het EPD niet geeft.",
+        "The app asked for permissions the EHR does not grant.",
+    ),
+    "invalid_request": (
+        "Het EPD begreep het verzoek van de app niet.",
+        "The EHR did not understand the app's request.",
+    ),
     "unauthorized_client": ("Deze app is niet (meer) toegelaten in het EPD.", "This app is not authorised in the EHR."),
-    "unsupported_response_type": ("Het EPD ondersteunt deze manier van inloggen niet.", "The EHR does not support this way of logging in."),
+    "unsupported_response_type": (
+        "Het EPD ondersteunt deze manier van inloggen niet.",
+        "The EHR does not support this way of logging in.",
+    ),
     "server_error": ("Het EPD had een storing bij het inloggen.", "The EHR had an error during login."),
     "temporarily_unavailable": ("Het EPD is tijdelijk niet beschikbaar.", "The EHR is temporarily unavailable."),
     "invalid_grant": ("De inlogcode is verlopen of al gebruikt.", "The login code expired or was already used."),
     "invalid_client": ("Het EPD herkende de app niet.", "The EHR did not recognise the app."),
 }
-UNREACHABLE = ("Het EPD kon niet worden bereikt om de app te starten. Probeer het over een paar minuten opnieuw.",
-               "The EHR could not be reached to start the app. Try again in a few minutes.")
-MISCONFIGURED = ("Het EPD is anders ingericht dan bij de aansluiting van Kansrijke Start is vastgelegd. "
-                 "Neem contact op met uw applicatiebeheerder.",
-                 "The EHR is set up differently from what was registered for Kansrijke Start. Contact your application manager.")
-IDENTITY = ("De identiteit van de gebruiker kon niet worden gecontroleerd.", "The user's identity could not be verified.")
+UNREACHABLE = (
+    "Het EPD kon niet worden bereikt om de app te starten. Probeer het over een paar minuten opnieuw.",
+    "The EHR could not be reached to start the app. Try again in a few minutes.",
+)
+MISCONFIGURED = (
+    (
+        "Het EPD is anders ingericht dan bij de aansluiting van Kansrijke Start is vastgelegd. "
+        "Neem contact op met uw applicatiebeheerder."
+    ),
+    "The EHR is set up differently from what was registered for Kansrijke Start. Contact your application manager.",
+)
+IDENTITY = (
+    "De identiteit van de gebruiker kon niet worden gecontroleerd.",
+    "The user's identity could not be verified.",
+)
 
 
 class LaunchError(KsError):
@@ -117,7 +135,9 @@ def discover(ehr: RegisteredEhr, *, require_https: bool) -> SmartConfiguration:
             log.warning("SMART discovery of EHR %s: %s is not on a registered origin (or not https)", ehr.id, name)
             raise LaunchError(*MISCONFIGURED, status=502)
     if "S256" not in body.get("code_challenge_methods_supported", ["S256"]):
-        raise LaunchError("Het EPD ondersteunt geen veilige PKCE-aanmelding (S256).", "The EHR does not support PKCE S256.", 502)
+        raise LaunchError(
+            "Het EPD ondersteunt geen veilige PKCE-aanmelding (S256).", "The EHR does not support PKCE S256.", 502
+        )
     config = SmartConfiguration(endpoints["authorization_endpoint"], endpoints["token_endpoint"], endpoints["jwks_uri"])
     with _cache_lock:
         _discovery_cache[(ehr.id, ehr.iss)] = (time.time(), config)
@@ -137,12 +157,26 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
-def authorize_url(config: SmartConfiguration, ehr: RegisteredEhr, *, redirect_uri: str, scope: str, state: str,
-                  code_challenge: str, launch: str | None) -> str:
+def authorize_url(
+    config: SmartConfiguration,
+    ehr: RegisteredEhr,
+    *,
+    redirect_uri: str,
+    scope: str,
+    state: str,
+    code_challenge: str,
+    launch: str | None,
+) -> str:
     """The authorization request (app-launch.html §"Obtain authorization code"); `aud` is the EHR's FHIR base."""
     params = {
-        "response_type": "code", "client_id": ehr.client_id, "redirect_uri": redirect_uri, "scope": scope,
-        "state": state, "aud": ehr.iss, "code_challenge": code_challenge, "code_challenge_method": "S256",
+        "response_type": "code",
+        "client_id": ehr.client_id,
+        "redirect_uri": redirect_uri,
+        "scope": scope,
+        "state": state,
+        "aud": ehr.iss,
+        "code_challenge": code_challenge,
+        "code_challenge_method": "S256",
     }
     if launch:
         params["launch"] = launch
@@ -162,17 +196,32 @@ def token_request(ehr: RegisteredEhr, token_endpoint: str, data: dict) -> dict:
     if ehr.auth.method == "client_secret_basic":
         auth = (ehr.client_id, ehr.auth.secret or "")
     elif ehr.auth.method == "private_key_jwt":
-        form.update(client_assertion_type=CLIENT_ASSERTION_TYPE, client_assertion=sign_client_assertion(
-            client_id=ehr.client_id, token_url=token_endpoint, private_key_pem=ehr.auth.private_key_pem or "",
-            key_id=ehr.auth.key_id or "", alg=ehr.auth.alg))
+        form.update(
+            client_assertion_type=CLIENT_ASSERTION_TYPE,
+            client_assertion=sign_client_assertion(
+                client_id=ehr.client_id,
+                token_url=token_endpoint,
+                private_key_pem=ehr.auth.private_key_pem or "",
+                key_id=ehr.auth.key_id or "",
+                alg=ehr.auth.alg,
+            ),
+        )
     else:
         form["client_id"] = ehr.client_id
     try:
-        response = requests.post(token_endpoint, data=form, auth=auth, headers={"Accept": "application/json"},
-                                 timeout=TIMEOUT, allow_redirects=False)
+        response = requests.post(
+            token_endpoint,
+            data=form,
+            auth=auth,
+            headers={"Accept": "application/json"},
+            timeout=TIMEOUT,
+            allow_redirects=False,
+        )
     except requests.RequestException as exc:
         log.warning("SMART token request to EHR %s failed: %s", ehr.id, type(exc).__name__)
-        raise LaunchError("Het EPD kon niet worden bereikt om in te loggen.", "Could not reach the EHR to log in.", 502) from exc
+        raise LaunchError(
+            "Het EPD kon niet worden bereikt om in te loggen.", "Could not reach the EHR to log in.", 502
+        ) from exc
     try:
         body = response.json()
     except ValueError:
@@ -199,15 +248,20 @@ def id_token_claims(id_token: object, ehr: RegisteredEhr, jwks_uri: str | None, 
     from joserfc.jwk import KeySet
 
     if not isinstance(id_token, str) or not jwks_uri:
-        log.warning("SMART launch from EHR %s: %s", ehr.id, "no id_token" if not id_token else "no jwks_uri to verify it")
+        log.warning(
+            "SMART launch from EHR %s: %s", ehr.id, "no id_token" if not id_token else "no jwks_uri to verify it"
+        )
         raise LaunchError(*IDENTITY)
     try:
         keys = KeySet.import_key_set(_get_json(jwks_uri, "key set", ehr))
         token = jwt.decode(id_token, keys, algorithms=list(ID_TOKEN_ALGORITHMS))
         claims = dict(token.claims)
         jwt.JWTClaimsRegistry(
-            leeway=CLOCK_SKEW, iss={"essential": True, "value": ehr.id_token_issuer},
-            aud={"essential": True, "value": ehr.client_id}, exp={"essential": True}, iat={"essential": True},
+            leeway=CLOCK_SKEW,
+            iss={"essential": True, "value": ehr.id_token_issuer},
+            aud={"essential": True, "value": ehr.client_id},
+            exp={"essential": True},
+            iat={"essential": True},
         ).validate(claims)
         return claims
     except LaunchError:

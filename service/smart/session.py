@@ -11,14 +11,14 @@ import json
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 from flask import g, render_template, request
 
-from service.storage import SQLiteFile
 from service.services import services
+from service.storage import SQLiteFile
 
 COOKIE_NAME = "ks_session"
 ROLES = ("huisarts", "poh-jeugd", "doktersassistent", "onbekend")
@@ -104,13 +104,17 @@ class SessionStore:
         """Forget expired sessions (their tokens) and launches never completed; the number of rows deleted."""
         now = now or time.time()
         conn = self._conn()
-        return (conn.execute("DELETE FROM launch_session WHERE created < ?", (now - self.max_age,)).rowcount
-                + conn.execute("DELETE FROM pending_launch WHERE created < ?", (now - pending_max_age,)).rowcount)
+        return (
+            conn.execute("DELETE FROM launch_session WHERE created < ?", (now - self.max_age,)).rowcount
+            + conn.execute("DELETE FROM pending_launch WHERE created < ?", (now - pending_max_age,)).rowcount
+        )
 
     # Pending launches: between the redirect to authorize and the callback, keyed by `state`.
     def save_pending(self, state: str, data: dict) -> None:
-        self._conn().execute("INSERT OR REPLACE INTO pending_launch (state, data, created) VALUES (?, ?, ?)",
-                             (state, json.dumps(data), time.time()))
+        self._conn().execute(
+            "INSERT OR REPLACE INTO pending_launch (state, data, created) VALUES (?, ?, ?)",
+            (state, json.dumps(data), time.time()),
+        )
 
     def pop_pending(self, state: str, max_age: float = 600) -> dict | None:
         conn = self._conn()

@@ -9,6 +9,7 @@ chosen by the organisation of the user's PractitionerRole when the EHR serves se
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
@@ -21,25 +22,41 @@ from service.fhir.auth import BearerTokenAuth
 from service.fhir.client import FhirClient
 from service.fhir.errors import FhirError
 from service.registry import EhrRegistry, Practice, RegisteredEhr
+from service.services import services
 from service.smart.oauth import (
-    OAUTH_ERRORS, LaunchError, authorize_url, discover, id_token_claims, pkce_pair, token_request,
+    OAUTH_ERRORS,
+    LaunchError,
+    authorize_url,
+    discover,
+    id_token_claims,
+    pkce_pair,
+    token_request,
 )
 from service.smart.session import COOKIE_NAME, ROLE_BY_SNOMED, LaunchContext, SessionStore, session_store
-from service.services import services
 
 log = logging.getLogger(__name__)
 smart = Blueprint("smart", __name__)
 
-NOT_REGISTERED = ("Dit EPD is niet aangesloten op Kansrijke Start. De app start alleen vanuit een huisartsinformatiesysteem "
-                  "dat uw organisatie bij Kansrijke Start heeft laten registreren. Neem contact op met uw applicatiebeheerder.",
-                  "This EHR is not registered with Kansrijke Start. The app only starts from an EHR that your organisation "
-                  "has registered with this service. Contact your application manager.")
-NO_PRACTICE = ("Uw gebruiker hoort in het EPD niet bij een praktijk die voor Kansrijke Start is geregistreerd.",
-               "In the EHR, your user does not belong to a practice registered for Kansrijke Start.")
+NOT_REGISTERED = (
+    (
+        "Dit EPD is niet aangesloten op Kansrijke Start. De app start alleen vanuit een huisartsinformatiesysteem "
+        "dat uw organisatie bij Kansrijke Start heeft laten registreren. Neem contact op met uw applicatiebeheerder."
+    ),
+    (
+        "This EHR is not registered with Kansrijke Start. The app only starts from an EHR that your organisation "
+        "has registered with this service. Contact your application manager."
+    ),
+)
+NO_PRACTICE = (
+    "Uw gebruiker hoort in het EPD niet bij een praktijk die voor Kansrijke Start is geregistreerd.",
+    "In the EHR, your user does not belong to a practice registered for Kansrijke Start.",
+)
 
 
 def init_app(app: Flask) -> None:
-    services(app).refresh_launch = refresh_launch  # a LaunchError is rendered (smart_error.html) by service/errors_render.py
+    services(
+        app
+    ).refresh_launch = refresh_launch  # a LaunchError is rendered (smart_error.html) by service/errors_render.py
 
 
 def _settings():
@@ -61,8 +78,10 @@ def redirect_uri() -> str:
 def _registered(iss: str | None) -> RegisteredEhr:
     """The registered EHR for a launch's `iss`; refused, with nothing sent anywhere, when there is none."""
     if not iss:
-        raise LaunchError("De app is zonder EPD-adres (iss) gestart. Open haar vanuit het EPD.",
-                          "The app was started without an EHR address (iss). Open it from the EHR.")
+        raise LaunchError(
+            "De app is zonder EPD-adres (iss) gestart. Open haar vanuit het EPD.",
+            "The app was started without an EHR address (iss). Open it from the EHR.",
+        )
     ehr = registry().by_iss(iss)
     if ehr is None:
         log.warning("launch refused: iss is not registered (%.80r)", iss)
@@ -74,16 +93,27 @@ def _start(ehr: RegisteredEhr, launch: str | None):
     config = discover(ehr, require_https=_require_https())
     scope = _settings().smart_scopes
     if not launch:  # standalone: ask the EHR to let the user pick a patient
-        scope = scope.replace("launch ", "launch/patient ", 1) if scope.startswith("launch ") else scope + " launch/patient"
+        scope = (
+            scope.replace("launch ", "launch/patient ", 1) if scope.startswith("launch ") else scope + " launch/patient"
+        )
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(32)
-    session_store().save_pending(state, {
-        "ehr": ehr.id, "verifier": verifier, "token_endpoint": config.token_endpoint, "scope": scope,
-        "jwks_uri": config.jwks_uri,
-    })
+    session_store().save_pending(
+        state,
+        {
+            "ehr": ehr.id,
+            "verifier": verifier,
+            "token_endpoint": config.token_endpoint,
+            "scope": scope,
+            "jwks_uri": config.jwks_uri,
+        },
+    )
     log.info("SMART launch started (%s) from EHR %s", "ehr" if launch else "standalone", ehr.id)
-    return redirect(authorize_url(config, ehr, redirect_uri=redirect_uri(), scope=scope, state=state,
-                                  code_challenge=challenge, launch=launch))
+    return redirect(
+        authorize_url(
+            config, ehr, redirect_uri=redirect_uri(), scope=scope, state=state, code_challenge=challenge, launch=launch
+        )
+    )
 
 
 @smart.get("/launch")
@@ -120,8 +150,11 @@ class EhrUser:
 
 
 def _identifiers(resource: dict) -> set[tuple[str, str]]:
-    return {(urls.OID_TO_URI.get(i.get("system", ""), i.get("system", "")), i["value"])
-            for i in resource.get("identifier") or () if isinstance(i, dict) and isinstance(i.get("value"), str)}
+    return {
+        (urls.OID_TO_URI.get(i.get("system", ""), i.get("system", "")), i["value"])
+        for i in resource.get("identifier") or ()
+        if isinstance(i, dict) and isinstance(i.get("value"), str)
+    }
 
 
 def _organizations(client: FhirClient, roles: list[dict]) -> set[tuple[str, str]]:
@@ -133,10 +166,8 @@ def _organizations(client: FhirClient, roles: list[dict]) -> set[tuple[str, str]
             found |= _identifiers({"identifier": [org["identifier"]]})
         ref = org.get("reference")
         if isinstance(ref, str) and ref.startswith("Organization/"):
-            try:
+            with contextlib.suppress(FhirError):
                 found |= _identifiers(client.read("Organization", ref.split("/", 1)[1]))
-            except FhirError:
-                pass
     return found
 
 
@@ -165,8 +196,10 @@ def ehr_user(iss: str, token: str, fhir_user: str | None, patient: str | None, n
             try:
                 p = client.read("Patient", patient)
                 name = (p.get("name") or [{}])[0]
-                banner = {"name": name.get("text") or " ".join(name.get("given", []) + [name.get("family", "")]).strip(),
-                          "birthDate": p.get("birthDate", "")}
+                banner = {
+                    "name": name.get("text") or " ".join(name.get("given", []) + [name.get("family", "")]).strip(),
+                    "birthDate": p.get("birthDate", ""),
+                }
             except FhirError:
                 pass
     return EhrUser(role=role, organizations=frozenset(orgs), banner=banner)
@@ -177,7 +210,9 @@ def practice_for(ehr: RegisteredEhr, organizations: frozenset[tuple[str, str]]) 
     of the EHR's registered practices must carry its AGB or URA; when it names none, only an EHR that serves a
     single practice can say which. A launch never adds a practice: it can only pick among the registered ones."""
     if organizations:
-        matches = [p for p in ehr.practices if (urls.AGB_Z, p.agb) in organizations or (urls.URA, p.ura) in organizations]
+        matches = [
+            p for p in ehr.practices if (urls.AGB_Z, p.agb) in organizations or (urls.URA, p.ura) in organizations
+        ]
         return matches[0] if len(matches) == 1 else None
     return ehr.practices[0] if len(ehr.practices) == 1 else None
 
@@ -187,8 +222,10 @@ def callback():
     state = request.args.get("state", "")
     pending = session_store().pop_pending(state) if state else None
     if pending is None:
-        raise LaunchError("Deze aanmelding is onbekend of verlopen. Open de app opnieuw vanuit het EPD.",
-                          "Unknown or expired login state. Open the app again from the EHR.")
+        raise LaunchError(
+            "Deze aanmelding is onbekend of verlopen. Open de app opnieuw vanuit het EPD.",
+            "Unknown or expired login state. Open the app again from the EHR.",
+        )
     ehr = registry().get(pending.get("ehr"))
     if ehr is None:  # the registration was withdrawn while the user was logging in
         raise LaunchError(*NOT_REGISTERED)
@@ -199,16 +236,25 @@ def callback():
     code = request.args.get("code")
     if not code:
         raise LaunchError("Het EPD stuurde geen inlogcode terug.", "The EHR returned no authorization code.")
-    token = token_request(ehr, pending["token_endpoint"], {
-        "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri(), "code_verifier": pending["verifier"],
-    })
+    token = token_request(
+        ehr,
+        pending["token_endpoint"],
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri(),
+            "code_verifier": pending["verifier"],
+        },
+    )
     asked = set(pending["scope"].split())
-    claims = id_token_claims(token.get("id_token"), ehr, pending.get("jwks_uri"), required={"openid", "fhirUser"} <= asked)
+    claims = id_token_claims(
+        token.get("id_token"), ehr, pending.get("jwks_uri"), required={"openid", "fhirUser"} <= asked
+    )
     fhir_user = claims.get("fhirUser") or claims.get("profile")
     if not isinstance(fhir_user, str):
         fhir_user = None
     elif fhir_user.startswith(ehr.iss + "/"):
-        fhir_user = fhir_user[len(ehr.iss) + 1:]
+        fhir_user = fhir_user[len(ehr.iss) + 1 :]
     need_banner = bool(token.get("need_patient_banner", False))
     user = ehr_user(ehr.iss, token["access_token"], fhir_user, token.get("patient"), need_banner)
     practice = practice_for(ehr, user.organizations)
@@ -220,18 +266,36 @@ def callback():
     if old:
         store.delete(old)  # one launch per session
     ctx = LaunchContext(
-        session_id=store.new_id(), iss=ehr.iss, client_id=ehr.client_id, ehr_id=ehr.id, practice_id=practice.id,
-        token_endpoint=pending["token_endpoint"], access_token=token["access_token"],
-        expires_at=time.time() + float(token.get("expires_in", 3600)), scope=token.get("scope", pending["scope"]),
-        refresh_token=token.get("refresh_token"), patient=token.get("patient"), encounter=token.get("encounter"),
-        fhir_user=fhir_user, role=user.role, need_patient_banner=need_banner, patient_banner=user.banner,
+        session_id=store.new_id(),
+        iss=ehr.iss,
+        client_id=ehr.client_id,
+        ehr_id=ehr.id,
+        practice_id=practice.id,
+        token_endpoint=pending["token_endpoint"],
+        access_token=token["access_token"],
+        expires_at=time.time() + float(token.get("expires_in", 3600)),
+        scope=token.get("scope", pending["scope"]),
+        refresh_token=token.get("refresh_token"),
+        patient=token.get("patient"),
+        encounter=token.get("encounter"),
+        fhir_user=fhir_user,
+        role=user.role,
+        need_patient_banner=need_banner,
+        patient_banner=user.banner,
         smart_style_url=token.get("smart_style_url"),
     )
     store.save(ctx)
-    log.info("SMART launch completed: session %s…, EHR %s, practice %s, role %s", ctx.session_id[:6], ehr.id, practice.id, user.role)
+    log.info(
+        "SMART launch completed: session %s…, EHR %s, practice %s, role %s",
+        ctx.session_id[:6],
+        ehr.id,
+        practice.id,
+        user.role,
+    )
     response = redirect("/form")
-    response.set_cookie(COOKIE_NAME, ctx.session_id, httponly=True, samesite="Lax", path="/",
-                        secure=_settings().env != "development")
+    response.set_cookie(
+        COOKIE_NAME, ctx.session_id, httponly=True, samesite="Lax", path="/", secure=_settings().env != "development"
+    )
     return response
 
 
@@ -242,10 +306,15 @@ def refresh_launch(ctx: LaunchContext) -> LaunchContext | None:
     if not ctx.refresh_token or ehr is None:
         return None
     try:
-        token = token_request(ehr, ctx.token_endpoint, {"grant_type": "refresh_token", "refresh_token": ctx.refresh_token})
+        token = token_request(
+            ehr, ctx.token_endpoint, {"grant_type": "refresh_token", "refresh_token": ctx.refresh_token}
+        )
     except LaunchError:
         return None
     return session_store().update(
-        ctx, access_token=token["access_token"], expires_at=time.time() + float(token.get("expires_in", 3600)),
-        refresh_token=token.get("refresh_token", ctx.refresh_token), scope=token.get("scope", ctx.scope),
+        ctx,
+        access_token=token["access_token"],
+        expires_at=time.time() + float(token.get("expires_in", 3600)),
+        refresh_token=token.get("refresh_token", ctx.refresh_token),
+        scope=token.get("scope", ctx.scope),
     )

@@ -74,10 +74,17 @@ def access_point() -> str:
 
 
 def audit(ctx, event: str, action: str, outcome: str, obj: str | None = None) -> None:
-    services().delivery.audit.record(AuditEntry(
-        event=event, action=action, outcome=outcome, who=ctx.fhir_user, patient=subject_of(ctx), object=obj,
-        access_point=access_point(),
-    ))
+    services().delivery.audit.record(
+        AuditEntry(
+            event=event,
+            action=action,
+            outcome=outcome,
+            who=ctx.fhir_user,
+            patient=subject_of(ctx),
+            object=obj,
+            access_point=access_point(),
+        )
+    )
 
 
 def posted_fields(qdef) -> dict[str, list[str]]:
@@ -112,8 +119,15 @@ def evaluate_fields(ctx, fields, *, status: str, consent_for_all: bool = False, 
     qdef = questionnaire()
     if consent_for_all:
         fields = {**fields, CONSENT_GIVEN: ["true"]}
-    qr = build_response(qdef, fields, subject=subject_of(ctx), author=ctx.fhir_user,
-                        authored=authored or practice_now().isoformat(), identifier=None, status=status)
+    qr = build_response(
+        qdef,
+        fields,
+        subject=subject_of(ctx),
+        author=ctx.fhir_user,
+        authored=authored or practice_now().isoformat(),
+        identifier=None,
+        status=status,
+    )
     return qr, *engine().evaluate(qr, region())
 
 

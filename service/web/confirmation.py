@@ -18,7 +18,9 @@ from service.web.store import WorkState
 @web.get("/form/sent")
 @step(work=sent_work)
 def sent(ctx, work: WorkState):
-    return render_template("sent.html", r=_with_live_status(ctx, work.result), banner=banner_for(ctx, work), page="sent")
+    return render_template(
+        "sent.html", r=_with_live_status(ctx, work.result), banner=banner_for(ctx, work), page="sent"
+    )
 
 
 @web.post("/form/new")
@@ -38,8 +40,16 @@ def referrals_of(result) -> list[dict]:
         sr = entry["resource"]
         rec = by_id.get(recipient_of(sr) or "") if sr["resourceType"] == "ServiceRequest" else None
         if rec is not None:
-            out.append({"recipient": rec.id, "nl": rec.name.nl, "en": rec.name.en, "priority": sr.get("priority"),
-                        "internal": rec.internal, "destination": None if rec.internal else rec.destination})
+            out.append(
+                {
+                    "recipient": rec.id,
+                    "nl": rec.name.nl,
+                    "en": rec.name.en,
+                    "priority": sr.get("priority"),
+                    "internal": rec.internal,
+                    "destination": None if rec.internal else rec.destination,
+                }
+            )
     return out
 
 
@@ -55,21 +65,43 @@ def confirmation(ctx, work: WorkState, qr: dict, result, written, lang: str) -> 
         d = states.get(r["destination"] or "")
         ids = service_requests_by_recipient(d.item.bundle, d.item.response) if d else {}
         # An internal referral lives only in the EHR: "recorded" says whether the write-back put it there.
-        sent.append({"recipient": r["recipient"], "name": r["en"] if lang == "en" else r["nl"], "priority": r["priority"],
-                     "internal": r["internal"], "destination": delivery.name(r["destination"]) if r["destination"] else None,
-                     "state": d.state if d else "recorded", "id": ids.get(r["recipient"]),
-                     "recorded": written.ok if r["internal"] else None})
+        sent.append(
+            {
+                "recipient": r["recipient"],
+                "name": r["en"] if lang == "en" else r["nl"],
+                "priority": r["priority"],
+                "internal": r["internal"],
+                "destination": delivery.name(r["destination"]) if r["destination"] else None,
+                "state": d.state if d else "recorded",
+                "id": ids.get(r["recipient"]),
+                "recorded": written.ok if r["internal"] else None,
+            }
+        )
     not_sent = [{"name": r["name"]} for r in recipients(evaluation, qdef, lang) if r["blocked"]]
-    head, tail = his_summary_parts(evaluation=evaluation, qdef=qdef, qr=qr, lang=lang, meldcode=work.meldcode,
-                                   author=ctx.fhir_user, authored=qr["authored"])
+    head, tail = his_summary_parts(
+        evaluation=evaluation,
+        qdef=qdef,
+        qr=qr,
+        lang=lang,
+        meldcode=work.meldcode,
+        author=ctx.fhir_user,
+        authored=qr["authored"],
+    )
     return {
-        "submission": result.submission_id, "state": result.state,
+        "submission": result.submission_id,
+        "state": result.state,
         "stateText": STATE_TEXT["en" if lang == "en" else "nl"].get(result.state, result.state),
-        "sent": sent, "external": any(not s["internal"] for s in sent), "notSent": not_sent,
-        "summary": join_summary(head, tail, sent, not_sent, lang), "summaryParts": [head, tail, lang],
-        "ehr": {"ok": written.ok, "written": list(written.written),
-                "problem": text_in(written.problem, lang) if written.problem else None},
-        "signals": [s for s in evaluation_signals(evaluation, qdef)],
+        "sent": sent,
+        "external": any(not s["internal"] for s in sent),
+        "notSent": not_sent,
+        "summary": join_summary(head, tail, sent, not_sent, lang),
+        "summaryParts": [head, tail, lang],
+        "ehr": {
+            "ok": written.ok,
+            "written": list(written.written),
+            "problem": text_in(written.problem, lang) if written.problem else None,
+        },
+        "signals": list(evaluation_signals(evaluation, qdef)),
     }
 
 
@@ -80,8 +112,12 @@ def _with_live_status(ctx, result: dict) -> dict:
     if status.state is None:  # nothing went out of the practice: the page as it was
         return result
     lang = "en" if page_lang(ctx) == "en" else "nl"
-    live = {**result, "state": status.state, "stateText": STATE_TEXT[lang].get(status.state, status.state),
-            "statusProblem": status.problem}
+    live = {
+        **result,
+        "state": status.state,
+        "stateText": STATE_TEXT[lang].get(status.state, status.state),
+        "statusProblem": status.problem,
+    }
     sent = []
     for s in result.get("sent", []):
         where, sr_id = status.for_recipient(s.get("recipient", ""))

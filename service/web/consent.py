@@ -68,16 +68,22 @@ class EvaluatedEngine(ConsentScopedEngine):
         super().__init__(engine, consented)
         self._read, self._evaluation = what_the_rules_read(evaluated), evaluation
 
-    def evaluate(self, qr: dict, region: str | None = None, *,
-                 structural: bool = False) -> tuple[ValidationResult, Evaluation]:
+    def evaluate(
+        self, qr: dict, region: str | None = None, *, structural: bool = False
+    ) -> tuple[ValidationResult, Evaluation]:
         if what_the_rules_read(qr) != self._read or self.ruleset(region) is not self._evaluation.ruleset:
             return super().evaluate(qr, region, structural=structural)
         result, _ = self._valid(qr, structural)  # ResponseInvalid with every problem, as Engine.evaluate
         return result, restrict_to_consented(self._evaluation, self.consented)
 
 
-def submitter_for(submitter: Submitter, engine: Engine, consented: frozenset[str], asked: frozenset[str],
-                  evaluated: tuple[dict, Evaluation] | None = None) -> Submitter:
+def submitter_for(
+    submitter: Submitter,
+    engine: Engine,
+    consented: frozenset[str],
+    asked: frozenset[str],
+    evaluated: tuple[dict, Evaluation] | None = None,
+) -> Submitter:
     """The app's submitter when every recipient asked consented (or none did: then the response's own
     `consent-given` is false and the engine blocks them all); otherwise the same outbox, pusher and audit
     log with the engine restricted to the consented recipients. With `evaluated` (the response a send built

@@ -16,15 +16,35 @@ from flask import jsonify, redirect, render_template, request, url_for
 from service.ehr import RecordRead, ehr_client, read_record
 from service.errors import ResponseInvalid
 from service.questionnaires.form import (
-    FieldError, check_fields, parse_date_field, response_and_errors, response_to_fields,
+    FieldError,
+    check_fields,
+    parse_date_field,
+    response_and_errors,
+    response_to_fields,
 )
 from service.questionnaires.populate import TEENAGE, populate, record_facts, suggestions, teenage_suggestion
 from service.referrals.status import referral_status
 from service.services import services
 from service.smart.session import session_store
 from service.web.common import (
-    audit, banner_for, engine, evaluate_fields, first_value, forms, needs_meldcode, page_lang, posted_fields,
-    practice_now, questionnaire, region, save_work, subject_of, task_view, text_in, unfinished_work, web,
+    audit,
+    banner_for,
+    engine,
+    evaluate_fields,
+    first_value,
+    forms,
+    needs_meldcode,
+    page_lang,
+    posted_fields,
+    practice_now,
+    questionnaire,
+    region,
+    save_work,
+    subject_of,
+    task_view,
+    text_in,
+    unfinished_work,
+    web,
 )
 from service.web.formview import item_views
 from service.web.guard import step, stored_or_new, work_or_new
@@ -123,8 +143,10 @@ def language(ctx):
 def render_form(ctx, work: WorkState, errors: list[FieldError], status: int = 200, earlier: list[dict] | None = None):
     """The form with `errors` at their items and in the summary on top (also the send's answer to problems)."""
     qdef, lang = questionnaire(), page_lang(ctx)
-    sugg = {s["link_id"]: {**s, "text": s["english"] if lang == "en" else s["text"]}
-            for s in _live_suggestions(work, work.fields, practice_now().date())}
+    sugg = {
+        s["link_id"]: {**s, "text": s["english"] if lang == "en" else s["text"]}
+        for s in _live_suggestions(work, work.fields, practice_now().date())
+    }
     err_map: dict[str, str] = {}
     for e in errors:
         err_map.setdefault(e.link_id, text_in(e, lang))
@@ -142,24 +164,49 @@ def render_form(ctx, work: WorkState, errors: list[FieldError], status: int = 20
     if notice:
         save_work(ctx, work)
     return render_template(
-        "form.html", items=views, errors=summary, panel=_panel(ctx, work, work.fields), steps=MELDCODE_STEPS,
-        banner=banner_for(ctx, work), can_send=ctx.can_send, notice=notice, work=work, page="form",
-        earlier=earlier or [], record_problem=text_in(tuple(work.record_problem), lang) if work.record_problem else None,
+        "form.html",
+        items=views,
+        errors=summary,
+        panel=_panel(ctx, work, work.fields),
+        steps=MELDCODE_STEPS,
+        banner=banner_for(ctx, work),
+        can_send=ctx.can_send,
+        notice=notice,
+        work=work,
+        page="form",
+        earlier=earlier or [],
+        record_problem=text_in(tuple(work.record_problem), lang) if work.record_problem else None,
     ), status
 
 
 def _panel(ctx, work: WorkState, fields) -> dict:
     """The live panel's model for the fields as they stand (the built response, not validated again)."""
     qdef, lang = questionnaire(), page_lang(ctx)
-    qr, parse_errors = response_and_errors(qdef, fields, subject=subject_of(ctx), author=ctx.fhir_user,
-                                           authored=practice_now().isoformat(), identifier=None, status="in-progress")
-    sugg = [{**s, "text": s["english"] if lang == "en" else s["text"]}
-            for s in _live_suggestions(work, fields, practice_now().date())]
+    qr, parse_errors = response_and_errors(
+        qdef,
+        fields,
+        subject=subject_of(ctx),
+        author=ctx.fhir_user,
+        authored=practice_now().isoformat(),
+        identifier=None,
+        status="in-progress",
+    )
+    sugg = [
+        {**s, "text": s["english"] if lang == "en" else s["text"]}
+        for s in _live_suggestions(work, fields, practice_now().date())
+    ]
     errors = [{"linkId": e.link_id, "text": text_in(e, lang)} for e in parse_errors]
     try:
         evaluation = engine().evaluate_built(qr, region())
     except ResponseInvalid:
-        return {"unavailable": True, "errors": errors, "suggestions": sugg, "safety": [], "recipients": [], "advice": []}
+        return {
+            "unavailable": True,
+            "errors": errors,
+            "suggestions": sugg,
+            "safety": [],
+            "recipients": [],
+            "advice": [],
+        }
     return panel_model(evaluation, qdef, lang, suggestions=sugg, errors=errors)
 
 
@@ -178,7 +225,9 @@ def _populated(ctx) -> WorkState:
     """A new form, pre-filled from the EHR's record ($populate) read with the launch's token."""
     qdef, today = questionnaire(), practice_now().date()
     if not ctx.patient:
-        record = RecordRead(problem=("Er is geen patiënt meegegeven bij het openen.", "No patient came with the launch."))
+        record = RecordRead(
+            problem=("Er is geen patiënt meegegeven bij het openen.", "No patient came with the launch.")
+        )
     else:
         with ehr_client(ctx) as client:
             record = read_record(client, ctx.patient)
@@ -187,8 +236,11 @@ def _populated(ctx) -> WorkState:
     facts = record_facts(record.patient, record.observations, record.conditions, today, qdef)
     return WorkState(
         fields=response_to_fields(qr),
-        suggestions=[asdict(s) for s in suggestions(qdef, record.patient, record.observations, record.conditions, today)
-                     if s.link_id != TEENAGE],
+        suggestions=[
+            asdict(s)
+            for s in suggestions(qdef, record.patient, record.observations, record.conditions, today)
+            if s.link_id != TEENAGE
+        ],
         mother_birth_date=facts.mother_birth_date.isoformat() if facts.mother_birth_date else None,
         banner=_banner_from(record.patient) if ctx.need_patient_banner and not ctx.patient_banner else {},
         record_problem=list(record.problem) if record.problem else None,
@@ -218,11 +270,22 @@ def _earlier_referrals(ctx) -> list[dict]:
         recipients_now = []
         for names in item.get("recipients", []):
             where, sr_id = status.for_recipient(names.get("recipient", ""))
-            recipients_now.append({"name": names.get(lang) or names.get("nl"), "internal": names.get("internal", False),
-                                   "task": task_view(where, sr_id, lang) if where else None})
+            recipients_now.append(
+                {
+                    "name": names.get(lang) or names.get("nl"),
+                    "internal": names.get("internal", False),
+                    "task": task_view(where, sr_id, lang) if where else None,
+                }
+            )
         authored = str(item.get("authored") or "")[:10]
         state = status.state or "recorded"
-        out.append({"date": f"{authored[8:10]}-{authored[5:7]}-{authored[:4]}" if len(authored) == 10 else authored,
-                    "state": STATE_TEXT[lang].get(state, state), "recipients": recipients_now, "problem": status.problem})
+        out.append(
+            {
+                "date": f"{authored[8:10]}-{authored[5:7]}-{authored[:4]}" if len(authored) == 10 else authored,
+                "state": STATE_TEXT[lang].get(state, state),
+                "recipients": recipients_now,
+                "problem": status.problem,
+            }
+        )
     audit(ctx, "status-read", "R", "4" if any(o["problem"] for o in out) else "0", "referral-log")
     return out

@@ -50,17 +50,31 @@ def enable_hint(qdef: QuestionnaireDef, item: ItemDef, lang: str) -> str | None:
         op = cond.get("operator")
         if "answerBoolean" in cond and op == "=":
             ticked = cond["answerBoolean"]
-            parts.append(f"‘{qtext}’ " + (("is aangevinkt" if ticked else "niet is aangevinkt") if lang != "en"
-                                           else ("is ticked" if ticked else "is not ticked")))
+            parts.append(
+                f"‘{qtext}’ "
+                + (
+                    ("is aangevinkt" if ticked else "niet is aangevinkt")
+                    if lang != "en"
+                    else ("is ticked" if ticked else "is not ticked")
+                )
+            )
         elif "answerCoding" in cond and op == "=":
             option = q.option(None, cond["answerCoding"].get("code")) if q else None
-            answer = _t(lang, option.get("display", ""), option.get("display_en")) if option else cond["answerCoding"].get("code")
-            parts.append(f"bij ‘{qtext}’ ‘{answer}’ is gekozen" if lang != "en" else f"'{answer}' is chosen for '{qtext}'")
+            answer = (
+                _t(lang, option.get("display", ""), option.get("display_en"))
+                if option
+                else cond["answerCoding"].get("code")
+            )
+            parts.append(
+                f"bij ‘{qtext}’ ‘{answer}’ is gekozen" if lang != "en" else f"'{answer}' is chosen for '{qtext}'"
+            )
         elif op == "exists":
             parts.append(f"‘{qtext}’ is ingevuld" if lang != "en" else f"'{qtext}' is filled in")
         else:
             parts.append(f"‘{qtext}’" if lang != "en" else f"'{qtext}'")
-    joiner = (" of " if lang != "en" else " or ") if item.enable_behavior == "any" else (" en " if lang != "en" else " and ")
+    joiner = (
+        (" of " if lang != "en" else " or ") if item.enable_behavior == "any" else (" en " if lang != "en" else " and ")
+    )
     return ("Alleen invullen als " if lang != "en" else "Only fill in if ") + joiner.join(parts) + "."
 
 
@@ -90,7 +104,7 @@ class ItemView:
     error: str | None
     max_length: int | None
     suggestion: dict | None
-    children: tuple["ItemView", ...]
+    children: tuple[ItemView, ...]
 
     @property
     def value(self) -> str:
@@ -108,8 +122,14 @@ class ItemView:
         return self.control == "group" and bool(self.children) and all(c.control == "checkbox" for c in self.children)
 
 
-def item_views(qdef: QuestionnaireDef, fields: Mapping[str, list[str]], lang: str, *,
-               errors: Mapping[str, str] | None = None, suggestions: Mapping[str, dict] | None = None) -> list[ItemView]:
+def item_views(
+    qdef: QuestionnaireDef,
+    fields: Mapping[str, list[str]],
+    lang: str,
+    *,
+    errors: Mapping[str, str] | None = None,
+    suggestions: Mapping[str, dict] | None = None,
+) -> list[ItemView]:
     errors = errors or {}
     suggestions = suggestions or {}
 
@@ -122,7 +142,9 @@ def item_views(qdef: QuestionnaireDef, fields: Mapping[str, list[str]], lang: st
             required=item.required,
             hint=enable_hint(qdef, item, lang),
             enable=enable_data(item),
-            options=tuple((o["code"], _t(lang, o.get("display", o["code"]), o.get("display_en"))) for o in item.options),
+            options=tuple(
+                (o["code"], _t(lang, o.get("display", o["code"]), o.get("display_en"))) for o in item.options
+            ),
             values=tuple(v for v in fields.get(link_id, ()) if isinstance(v, str)),
             error=errors.get(link_id),
             max_length=item.max_length,

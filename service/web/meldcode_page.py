@@ -8,8 +8,17 @@ from flask import redirect, render_template, request, url_for
 
 from service.questionnaires.form import check_fields
 from service.web.common import (
-    CHILDREN, banner_for, evaluate_fields, first_value, needs_meldcode, page_lang, practice_now, questionnaire,
-    save_work, text_in, web,
+    CHILDREN,
+    banner_for,
+    evaluate_fields,
+    first_value,
+    needs_meldcode,
+    page_lang,
+    practice_now,
+    questionnaire,
+    save_work,
+    text_in,
+    web,
 )
 from service.web.guard import reviewed, step
 from service.web.panel import MELDCODE_STEPS
@@ -36,14 +45,19 @@ def meldcode_done(ctx, work: WorkState):
     earlier = work.meldcode.get("done_by", {})
     stamp = {"date": practice_now().date().isoformat(), "user": ctx.fhir_user or ctx.role}
     informed = request.form.get("meldcode-informed", "")
-    work.meldcode = {"seen": True, "steps": steps,
-                     "done_by": {sid: earlier.get(sid, stamp) for sid in steps},
-                     "informed": informed if informed in ("yes", "no") else "",
-                     "not_informed_reason": request.form.get("meldcode-not-informed-reason", "").strip()[:MAX_FACTS],
-                     "facts": request.form.get("meldcode-facts", "").strip()[:MAX_FACTS]}
+    work.meldcode = {
+        "seen": True,
+        "steps": steps,
+        "done_by": {sid: earlier.get(sid, stamp) for sid in steps},
+        "informed": informed if informed in ("yes", "no") else "",
+        "not_informed_reason": request.form.get("meldcode-not-informed-reason", "").strip()[:MAX_FACTS],
+        "facts": request.form.get("meldcode-facts", "").strip()[:MAX_FACTS],
+    }
     children = request.form.get(CHILDREN, "").strip()
     work.fields = {**work.fields, CHILDREN: [children] if children else []}
-    errors = [e for e in check_fields(questionnaire(), work.fields, today=practice_now().date()) if e.link_id == CHILDREN]
+    errors = [
+        e for e in check_fields(questionnaire(), work.fields, today=practice_now().date()) if e.link_id == CHILDREN
+    ]
     if errors:
         work.meldcode["seen"] = False
         save_work(ctx, work)
@@ -57,8 +71,16 @@ def _render_meldcode(ctx, work: WorkState, error: str | None, status: int = 200)
     lang = page_lang(ctx)
     children_label = (item.text_en if lang == "en" and item.text_en else item.text) if item else ""
     return render_template(
-        "meldcode.html", steps=MELDCODE_STEPS, done=set(work.meldcode.get("steps", ())),
-        facts=work.meldcode.get("facts", ""), informed=work.meldcode.get("informed", ""),
-        not_informed_reason=work.meldcode.get("not_informed_reason", ""), children=first_value(work.fields, CHILDREN),
-        children_label=children_label, error=error, banner=banner_for(ctx, work), page="meldcode", max_facts=MAX_FACTS,
+        "meldcode.html",
+        steps=MELDCODE_STEPS,
+        done=set(work.meldcode.get("steps", ())),
+        facts=work.meldcode.get("facts", ""),
+        informed=work.meldcode.get("informed", ""),
+        not_informed_reason=work.meldcode.get("not_informed_reason", ""),
+        children=first_value(work.fields, CHILDREN),
+        children_label=children_label,
+        error=error,
+        banner=banner_for(ctx, work),
+        page="meldcode",
+        max_facts=MAX_FACTS,
     ), status

@@ -3,14 +3,23 @@ practice's own EHR), exactly what it receives and does not, and consent asked pe
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from flask import redirect, render_template, request, url_for
 
 from service.services import services
 from service.web.common import (
-    CONSENT_GIVEN, CONSENT_METHOD, NOTE, banner_for, evaluate_fields, first_value, needs_meldcode, page_lang,
-    questionnaire, save_work, web,
+    CONSENT_GIVEN,
+    CONSENT_METHOD,
+    NOTE,
+    banner_for,
+    evaluate_fields,
+    first_value,
+    needs_meldcode,
+    page_lang,
+    questionnaire,
+    save_work,
+    web,
 )
 from service.web.guard import reviewed, step
 from service.web.panel import MELDCODE_STEPS, panel_model, share_details, shares_view
@@ -34,7 +43,7 @@ def record_consent(ctx, work: WorkState):
 
 def consent_choices(form: Mapping[str, str]) -> tuple[dict[str, bool], str | None]:
     """Per-recipient consent and method as posted from the review page."""
-    consent = {k[len("consent-for-"):]: True for k in form if k.startswith("consent-for-")}
+    consent = {k[len("consent-for-") :]: True for k in form if k.startswith("consent-for-")}
     method = form.get(CONSENT_METHOD) or None
     return consent, method if method in ("verbal", "written") else None
 
@@ -47,8 +56,18 @@ def render_review(ctx, work: WorkState, error: str | None, status: int = 200):
     notice, work.notice = work.notice, None
     if notice:
         save_work(ctx, work)
-    return render_template("review.html", m=model, panel=model["panel"], steps=MELDCODE_STEPS, work=work, error=error,
-                           can_send=ctx.can_send, banner=banner_for(ctx, work), page="review", notice=notice), status
+    return render_template(
+        "review.html",
+        m=model,
+        panel=model["panel"],
+        steps=MELDCODE_STEPS,
+        work=work,
+        error=error,
+        can_send=ctx.can_send,
+        banner=banner_for(ctx, work),
+        page="review",
+        notice=notice,
+    ), status
 
 
 def review_model(ctx, work: WorkState) -> dict:
@@ -66,7 +85,13 @@ def review_model(ctx, work: WorkState) -> dict:
         r["sent"] = (not r["needsConsent"]) or r["consented"]
         r["destinationName"] = None if r["internal"] else delivery.name(r["destination"])
         r["gets"], r["withheld"] = shares_view(r["shares"], details, lang)
-    return {"panel": panel, "signals": panel["signals"], "note": first_value(work.fields, NOTE), "method": method,
-            "asks_consent": any(r["needsConsent"] for r in panel["recipients"]), "evaluation": evaluation,
-            "nothing_external": not any(r["sent"] and not r["internal"] for r in panel["recipients"]),
-            "overridden": evaluation.overridden}
+    return {
+        "panel": panel,
+        "signals": panel["signals"],
+        "note": first_value(work.fields, NOTE),
+        "method": method,
+        "asks_consent": any(r["needsConsent"] for r in panel["recipients"]),
+        "evaluation": evaluation,
+        "nothing_external": not any(r["sent"] and not r["internal"] for r in panel["recipients"]),
+        "overridden": evaluation.overridden,
+    }

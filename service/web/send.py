@@ -22,8 +22,23 @@ from service.referrals.submit import SubmitResult, Submitter
 from service.services import services
 from service.smart.session import current_practice
 from service.web.common import (
-    CONSENT_GIVEN, CONSENT_METHOD, FORM_ID_SYSTEM, access_point, audit, engine, first_value, forms, needs_meldcode,
-    page_lang, practice_now, questionnaire, region, save_work, subject_of, text_in, web,
+    CONSENT_GIVEN,
+    CONSENT_METHOD,
+    FORM_ID_SYSTEM,
+    access_point,
+    audit,
+    engine,
+    first_value,
+    forms,
+    needs_meldcode,
+    page_lang,
+    practice_now,
+    questionnaire,
+    region,
+    save_work,
+    subject_of,
+    text_in,
+    web,
 )
 from service.web.confirmation import confirmation, referrals_of
 from service.web.consent import consent_asked, submitter_for
@@ -32,10 +47,14 @@ from service.web.guard import reviewed_or_done, step
 from service.web.review_page import consent_choices, render_review
 from service.web.store import WorkState
 
-CHOOSE_METHOD = ("Kies hoe de toestemming is gegeven (mondeling of schriftelijk).",
-                 "Choose how consent was given (verbal or written).")
-NO_PATIENT = ("Het EPD gaf de gegevens van de patiënt nu niet. Er is niets verstuurd en niets vastgelegd; probeer het zo opnieuw.",
-              "The EHR did not give the patient's details just now. Nothing was sent or recorded; try again shortly.")
+CHOOSE_METHOD = (
+    "Kies hoe de toestemming is gegeven (mondeling of schriftelijk).",
+    "Choose how consent was given (verbal or written).",
+)
+NO_PATIENT = (
+    "Het EPD gaf de gegevens van de patiënt nu niet. Er is niets verstuurd en niets vastgelegd; probeer het zo opnieuw.",
+    "The EHR did not give the patient's details just now. Nothing was sent or recorded; try again shortly.",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,8 +107,12 @@ def send_referral(ctx, work: WorkState) -> SendResult:
     Submitter evaluates it: what a missing consent blocks (and that no Consent resource is made) is the
     engine's decision, not the page's."""
     qdef, now = questionnaire(), practice_now()
-    made = {"subject": subject_of(ctx), "author": ctx.fhir_user, "authored": now.isoformat(),
-            "identifier": {"system": FORM_ID_SYSTEM, "value": work.identifier}}
+    made = {
+        "subject": subject_of(ctx),
+        "author": ctx.fhir_user,
+        "authored": now.isoformat(),
+        "identifier": {"system": FORM_ID_SYSTEM, "value": work.identifier},
+    }
     as_given = "true" in work.fields.get(CONSENT_GIVEN, ()) or any((work.consent or {}).values())
     method = work.consent_method or first_value(work.fields, CONSENT_METHOD) or None
     qr = build_response(qdef, _with_consent(work.fields, as_given, method), status="in-progress", **made)
@@ -128,8 +151,12 @@ def _consent_answer(work: WorkState, evaluation) -> ConsentAnswer:
     if asked:
         return ConsentAnswer(asked=asked, consented=consented, given=bool(consented), method=work.consent_method)
     # nobody to ask: the form's own answer stands
-    return ConsentAnswer(asked=asked, consented=consented, given="true" in work.fields.get(CONSENT_GIVEN, ()),
-                         method=work.consent_method or first_value(work.fields, CONSENT_METHOD) or None)
+    return ConsentAnswer(
+        asked=asked,
+        consented=consented,
+        given="true" in work.fields.get(CONSENT_GIVEN, ()),
+        method=work.consent_method or first_value(work.fields, CONSENT_METHOD) or None,
+    )
 
 
 def _submit(ctx, work: WorkState, qr: dict, submitter: Submitter, consent: ConsentAnswer) -> SendResult:
@@ -141,12 +168,15 @@ def _submit(ctx, work: WorkState, qr: dict, submitter: Submitter, consent: Conse
         audit(ctx, "patient-read", "R", "0" if patient else "4", subject_of(ctx))
         if patient:
             qr = contain_patient(qr, patient)
-        elif consent.consented:  # the recipients would get the EHR's own Patient/<id>, which means nothing (or someone else) there
+        elif (
+            consent.consented
+        ):  # the recipients would get the EHR's own Patient/<id>, which means nothing (or someone else) there
             save_work(ctx, work)
             return SendResult(step="review", status=503, problem=NO_PATIENT)
         try:
-            result = submitter.submit(qr, who=ctx.fhir_user, access_point=access_point(), patient=subject_of(ctx),
-                                      practice=current_practice())
+            result = submitter.submit(
+                qr, who=ctx.fhir_user, access_point=access_point(), patient=subject_of(ctx), practice=current_practice()
+            )
         except ResponseInvalid as exc:
             work.reviewed = False
             save_work(ctx, work)
@@ -168,5 +198,9 @@ def _record_sent(ctx, work: WorkState, fields: dict[str, list[str]], sent: SendR
     save_work(ctx, work)
     forms().drop_draft(ctx.iss, ctx.patient)
     if work.result["sent"]:
-        forms().log_referral(ctx.iss, ctx.patient, sent.submitted.submission_id,
-                             {"authored": sent.response["authored"], "recipients": referrals_of(sent.submitted)})
+        forms().log_referral(
+            ctx.iss,
+            ctx.patient,
+            sent.submitted.submission_id,
+            {"authored": sent.response["authored"], "recipients": referrals_of(sent.submitted)},
+        )

@@ -50,7 +50,7 @@ class WorkState:
     result: dict | None = None  # after sending: what the confirmation page shows
 
     @classmethod
-    def from_json(cls, text: str) -> "WorkState":
+    def from_json(cls, text: str) -> WorkState:
         data = json.loads(text)
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
@@ -69,28 +69,39 @@ class FormStore:
         self._db.conn().executescript(SCHEMA)
 
     def work(self, session_id: str) -> WorkState | None:
-        row = self._db.conn().execute("SELECT data, updated FROM form_work WHERE session_id = ?", (session_id,)).fetchone()
+        row = (
+            self._db.conn()
+            .execute("SELECT data, updated FROM form_work WHERE session_id = ?", (session_id,))
+            .fetchone()
+        )
         if row is None or time.time() - row["updated"] > WORK_MAX_AGE:
             return None
         return WorkState.from_json(row["data"])
 
     def save_work(self, session_id: str, work: WorkState) -> None:
-        self._db.conn().execute("INSERT OR REPLACE INTO form_work (session_id, data, updated) VALUES (?, ?, ?)",
-                                (session_id, work.to_json(), time.time()))
+        self._db.conn().execute(
+            "INSERT OR REPLACE INTO form_work (session_id, data, updated) VALUES (?, ?, ?)",
+            (session_id, work.to_json(), time.time()),
+        )
 
     def drop_work(self, session_id: str) -> None:
         self._db.conn().execute("DELETE FROM form_work WHERE session_id = ?", (session_id,))
 
     def draft(self, iss: str, patient: str | None) -> WorkState | None:
-        row = self._db.conn().execute("SELECT data, updated FROM form_draft WHERE patient_key = ?",
-                                      (patient_key(iss, patient),)).fetchone()
+        row = (
+            self._db.conn()
+            .execute("SELECT data, updated FROM form_draft WHERE patient_key = ?", (patient_key(iss, patient),))
+            .fetchone()
+        )
         if row is None or time.time() - row["updated"] > DRAFT_DAYS * 86400:
             return None
         return WorkState.from_json(row["data"])
 
     def save_draft(self, iss: str, patient: str | None, work: WorkState) -> None:
-        self._db.conn().execute("INSERT OR REPLACE INTO form_draft (patient_key, data, updated) VALUES (?, ?, ?)",
-                                (patient_key(iss, patient), work.to_json(), time.time()))
+        self._db.conn().execute(
+            "INSERT OR REPLACE INTO form_draft (patient_key, data, updated) VALUES (?, ?, ?)",
+            (patient_key(iss, patient), work.to_json(), time.time()),
+        )
 
     def drop_draft(self, iss: str, patient: str | None) -> None:
         self._db.conn().execute("DELETE FROM form_draft WHERE patient_key = ?", (patient_key(iss, patient),))
@@ -98,20 +109,29 @@ class FormStore:
     def log_referral(self, iss: str, patient: str | None, submission: str, data: dict) -> None:
         """What was sent for this patient from the practice's form (recipient names, when, by whom), so the
         next launch for the patient shows it with its status. Keyed like drafts: no patient id is stored."""
-        self._db.conn().execute("INSERT OR REPLACE INTO referral_log (submission, patient_key, data, sent) VALUES (?, ?, ?, ?)",
-                                (submission, patient_key(iss, patient), json.dumps(data, ensure_ascii=False), time.time()))
+        self._db.conn().execute(
+            "INSERT OR REPLACE INTO referral_log (submission, patient_key, data, sent) VALUES (?, ?, ?, ?)",
+            (submission, patient_key(iss, patient), json.dumps(data, ensure_ascii=False), time.time()),
+        )
 
     def referrals(self, iss: str, patient: str | None, limit: int = 3) -> list[dict]:
         """The latest referrals logged for the patient, newest first, each with its `submission`."""
-        rows = self._db.conn().execute(
-            "SELECT submission, data FROM referral_log WHERE patient_key = ? AND sent >= ? ORDER BY sent DESC LIMIT ?",
-            (patient_key(iss, patient), time.time() - REFERRAL_LOG_DAYS * 86400, limit)).fetchall()
+        rows = (
+            self._db.conn()
+            .execute(
+                "SELECT submission, data FROM referral_log WHERE patient_key = ? AND sent >= ? ORDER BY sent DESC LIMIT ?",
+                (patient_key(iss, patient), time.time() - REFERRAL_LOG_DAYS * 86400, limit),
+            )
+            .fetchall()
+        )
         return [{**json.loads(r["data"]), "submission": r["submission"]} for r in rows]
 
     def purge(self, now: float | None = None) -> int:
         """Forget expired work, drafts and referral log rows (data minimisation); the number of rows deleted."""
         now = now or time.time()
         conn = self._db.conn()
-        return (conn.execute("DELETE FROM form_work WHERE updated < ?", (now - WORK_MAX_AGE,)).rowcount
-                + conn.execute("DELETE FROM form_draft WHERE updated < ?", (now - DRAFT_DAYS * 86400,)).rowcount
-                + conn.execute("DELETE FROM referral_log WHERE sent < ?", (now - REFERRAL_LOG_DAYS * 86400,)).rowcount)
+        return (
+            conn.execute("DELETE FROM form_work WHERE updated < ?", (now - WORK_MAX_AGE,)).rowcount
+            + conn.execute("DELETE FROM form_draft WHERE updated < ?", (now - DRAFT_DAYS * 86400,)).rowcount
+            + conn.execute("DELETE FROM referral_log WHERE sent < ?", (now - REFERRAL_LOG_DAYS * 86400,)).rowcount
+        )

@@ -19,8 +19,7 @@ from flask import Flask, current_app
 
 from service.services import services
 from service.smart.session import current_launch
-from service.web import security
-from service.web import confirmation, error_pages, form_page, meldcode_page, review_page, send  # noqa: F401 - their routes
+from service.web import confirmation, error_pages, form_page, meldcode_page, review_page, security, send  # noqa: F401 - their routes
 from service.web.common import web
 from service.web.store import FormStore
 
@@ -42,10 +41,14 @@ def _template_helpers() -> dict:
         ctx = None
     lang = "en" if ctx is not None and ctx.language == "en" else "nl"
 
-    def T(nl: str, en: str) -> str:  # noqa: N802 - short on purpose: every text in the templates
+    def T(nl: str, en: str) -> str:
         return en if lang == "en" else nl
 
     practice = services().registry.practice(ctx.ehr_id, ctx.practice_id) if ctx else None
-    return {"T": T, "ui_lang": lang, "csrf": security.csrf_token(ctx.session_id) if ctx else None,
-            "practice_name": practice.name if practice else None,
-            "aandachtsfunctionaris": current_app.config["KS_SETTINGS"].aandachtsfunctionaris}
+    return {
+        "T": T,
+        "ui_lang": lang,
+        "csrf": security.csrf_token(ctx.session_id) if ctx else None,
+        "practice_name": practice.name if practice else None,
+        "aandachtsfunctionaris": current_app.config["KS_SETTINGS"].aandachtsfunctionaris,
+    }

@@ -58,13 +58,19 @@ def test_validate_valid_and_invalid_both_200(client):
 
 
 def test_evaluate_gives_the_live_panel(client):
-    r = client.post("/fhir/QuestionnaireResponse/$evaluate", json=make_qr(signals=("domestic-violence", "single-mother", "low-education")))
+    r = client.post(
+        "/fhir/QuestionnaireResponse/$evaluate",
+        json=make_qr(signals=("domestic-violence", "single-mother", "low-education")),
+    )
     params = {p["name"]: p for p in r.get_json()["parameter"]}
     assert params["level"]["valueCoding"]["code"] == "urgent"
     assert params["safetyFlag"]["valueBoolean"] is True
     recs = [p for p in r.get_json()["parameter"] if p["name"] == "recommendation"]
     parts = {x["name"]: x for x in recs[0]["part"]}
-    assert parts["recipient"]["valueCoding"]["code"] == "regiocoordinator-jgz" and parts["priority"]["valueCode"] == "urgent"
+    assert (
+        parts["recipient"]["valueCoding"]["code"] == "regiocoordinator-jgz"
+        and parts["priority"]["valueCode"] == "urgent"
+    )
 
 
 def test_extract_writes_nothing_and_is_deterministic(app, client):
@@ -89,8 +95,11 @@ def test_region_parameter(client):
 
 
 def test_content_type_with_charset_is_accepted(client):
-    r = client.post("/fhir/QuestionnaireResponse/$evaluate", data=json.dumps(make_qr()),
-                    headers={"Content-Type": "application/fhir+json; charset=utf-8"})
+    r = client.post(
+        "/fhir/QuestionnaireResponse/$evaluate",
+        data=json.dumps(make_qr()),
+        headers={"Content-Type": "application/fhir+json; charset=utf-8"},
+    )
     assert r.status_code == 200
 
 
@@ -120,9 +129,14 @@ def test_submit_returns_the_practices_record_with_the_internal_referral(client):
     [record] = [p["resource"] for p in params if p["name"] == "record"]
     types = [e["resource"]["resourceType"] for e in record["entry"]]
     assert record["type"] == "transaction" and types.count("QuestionnaireResponse") == 1
-    codes = {e["resource"]["code"]["coding"][0]["code"]: e["resource"] for e in record["entry"]
-             if e["resource"]["resourceType"] == "ServiceRequest"}
+    codes = {
+        e["resource"]["code"]["coding"][0]["code"]: e["resource"]
+        for e in record["entry"]
+        if e["resource"]["resourceType"] == "ServiceRequest"
+    }
     assert set(codes) == {"regiocoordinator-jgz", "poh-jeugd"} and types.count("Task") == 1
     destinations = [p for p in params if p["name"] == "destination"]
-    assert [[x["valueString"] for x in d["part"] if x["name"] == "recipient"] for d in destinations] == [["regiocoordinator-jgz"]]
+    assert [[x["valueString"] for x in d["part"] if x["name"] == "recipient"] for d in destinations] == [
+        ["regiocoordinator-jgz"]
+    ]
     assert r.status_code == 202 and next(p["valueCode"] for p in params if p["name"] == "state") == "queued"

@@ -39,16 +39,37 @@ def live(tmp_path_factory, sekmet_demo):
     """The app with KS_API_AUTH=backend-services on a loopback port; three registered clients."""
     tmp = tmp_path_factory.mktemp("api-auth")
     (tmp / "ec.jwks.json").write_text(json.dumps(_public(EC)))
-    (tmp / "clients.yaml").write_text(yaml.safe_dump({"clients": [
-        {"client_id": "his-demo", "name": "Demo HIS", "jwks": _public(RSA),
-         "scope": "system/QuestionnaireResponse.c system/QuestionnaireResponse.r system/Questionnaire.r system/Patient.r"},
-        {"client_id": "form-filler", "jwks_file": "ec.jwks.json",
-         "scope": "system/QuestionnaireResponse.read system/Questionnaire.read"},  # SMART v1 scopes
-    ]}))
+    (tmp / "clients.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "clients": [
+                    {
+                        "client_id": "his-demo",
+                        "name": "Demo HIS",
+                        "jwks": _public(RSA),
+                        "scope": "system/QuestionnaireResponse.c system/QuestionnaireResponse.r system/Questionnaire.r system/Patient.r",
+                    },
+                    {
+                        "client_id": "form-filler",
+                        "jwks_file": "ec.jwks.json",
+                        "scope": "system/QuestionnaireResponse.read system/Questionnaire.read",
+                    },  # SMART v1 scopes
+                ]
+            }
+        )
+    )
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    app = create_app({"TESTING": True, "data_dir": tmp / "data", "fhir_base_url": sekmet_demo.base_url, "public_url": base,
-                      "api_auth": "backend-services", "api_clients_file": tmp / "clients.yaml"})
+    app = create_app(
+        {
+            "TESTING": True,
+            "data_dir": tmp / "data",
+            "fhir_base_url": sekmet_demo.base_url,
+            "public_url": base,
+            "api_auth": "backend-services",
+            "api_clients_file": tmp / "clients.yaml",
+        }
+    )
     server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     app.base = base
@@ -56,23 +77,43 @@ def live(tmp_path_factory, sekmet_demo):
     server.shutdown()
 
 
-def his(live, client_id="his-demo", key=RSA, alg="RS384", scope="system/QuestionnaireResponse.c system/Patient.r system/Questionnaire.r"):
+def his(
+    live,
+    client_id="his-demo",
+    key=RSA,
+    alg="RS384",
+    scope="system/QuestionnaireResponse.c system/Patient.r system/Questionnaire.r",
+):
     pem = key.as_pem(private=True)
     return BackendServicesAuth(f"{live.base}/auth/token", client_id, pem, key.kid, alg=alg, scope=scope)
 
 
 def assertion(live, key=RSA, **claims) -> str:
     now = int(time.time())
-    body = {"iss": "his-demo", "sub": "his-demo", "aud": f"{live.base}/auth/token", "exp": now + 240,
-            "jti": secrets.token_urlsafe(12), **claims}
-    return jwt.encode({"alg": "RS384", "kid": "his-rsa", "typ": "JWT"}, {k: v for k, v in body.items() if v is not None},
-                      key, algorithms=["RS384"])
+    body = {
+        "iss": "his-demo",
+        "sub": "his-demo",
+        "aud": f"{live.base}/auth/token",
+        "exp": now + 240,
+        "jti": secrets.token_urlsafe(12),
+        **claims,
+    }
+    return jwt.encode(
+        {"alg": "RS384", "kid": "his-rsa", "typ": "JWT"},
+        {k: v for k, v in body.items() if v is not None},
+        key,
+        algorithms=["RS384"],
+    )
 
 
 def token_request(live, client_assertion: str, **form):
-    data = {"grant_type": "client_credentials", "scope": "system/QuestionnaireResponse.c",
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            "client_assertion": client_assertion, **form}
+    data = {
+        "grant_type": "client_credentials",
+        "scope": "system/QuestionnaireResponse.c",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": client_assertion,
+        **form,
+    }
     return requests.post(f"{live.base}/auth/token", data=data, timeout=10)
 
 
@@ -86,14 +127,23 @@ def test_discovery_and_the_public_parts(live):
     assert requests.get(f"{live.base}/fhir/Questionnaire", timeout=10).status_code == 200  # form definitions: public
 
 
-@pytest.mark.parametrize("path", ["/fhir/QuestionnaireResponse", "/fhir/QuestionnaireResponse/$evaluate",
-                                  "/fhir/QuestionnaireResponse/$validate", "/fhir/QuestionnaireResponse/$extract",
-                                  "/fhir/Questionnaire/$populate"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/fhir/QuestionnaireResponse",
+        "/fhir/QuestionnaireResponse/$evaluate",
+        "/fhir/QuestionnaireResponse/$validate",
+        "/fhir/QuestionnaireResponse/$extract",
+        "/fhir/Questionnaire/$populate",
+    ],
+)
 def test_patient_data_needs_a_token(live, path):
     r = requests.post(f"{live.base}{path}", json=make_qr(), headers=FHIR_JSON, timeout=10)
     assert r.status_code == 401 and r.json()["resourceType"] == "OperationOutcome"
     assert r.json()["issue"][0]["code"] == "login" and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
-    r = requests.post(f"{live.base}{path}", json=make_qr(), headers={**FHIR_JSON, "Authorization": "Bearer made-up"}, timeout=10)
+    r = requests.post(
+        f"{live.base}{path}", json=make_qr(), headers={**FHIR_JSON, "Authorization": "Bearer made-up"}, timeout=10
+    )
     assert r.status_code == 401
 
 
@@ -110,29 +160,49 @@ def test_an_his_submits_a_referral_and_the_audit_names_it(live):
 def test_an_es384_client_with_v1_scopes_may_evaluate_but_not_submit(live):
     auth = his(live, "form-filler", EC, "ES384", scope="system/QuestionnaireResponse.read system/Questionnaire.read")
     with FhirClient(f"{live.base}/fhir", auth=auth) as client:
-        evaluated = client.session.post(f"{live.base}/fhir/QuestionnaireResponse/$evaluate", json=make_qr(),
-                                        headers=FHIR_JSON, timeout=10)
-        submitted = client.session.post(f"{live.base}/fhir/QuestionnaireResponse", json=make_qr(), headers=FHIR_JSON, timeout=10)
-        populate = {"resourceType": "Parameters", "parameter": [
-            {"name": "subject", "valueReference": {"reference": "Patient/demo-pregnant"}}, {"name": "local", "valueBoolean": True}]}
-        populated = client.session.post(f"{live.base}/fhir/Questionnaire/kansrijke-start-signalering/$populate", json=populate,
-                                        headers=FHIR_JSON, timeout=10)
+        evaluated = client.session.post(
+            f"{live.base}/fhir/QuestionnaireResponse/$evaluate", json=make_qr(), headers=FHIR_JSON, timeout=10
+        )
+        submitted = client.session.post(
+            f"{live.base}/fhir/QuestionnaireResponse", json=make_qr(), headers=FHIR_JSON, timeout=10
+        )
+        populate = {
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "subject", "valueReference": {"reference": "Patient/demo-pregnant"}},
+                {"name": "local", "valueBoolean": True},
+            ],
+        }
+        populated = client.session.post(
+            f"{live.base}/fhir/Questionnaire/kansrijke-start-signalering/$populate",
+            json=populate,
+            headers=FHIR_JSON,
+            timeout=10,
+        )
     assert evaluated.status_code == 200
     assert submitted.status_code == 403 and 'error="insufficient_scope"' in submitted.headers["WWW-Authenticate"]
     assert "system/QuestionnaireResponse.c" in submitted.json()["issue"][0]["diagnostics"]
     assert populated.status_code == 403  # local=true reads the record: system/Patient.r
 
 
-@pytest.mark.parametrize(("case", "make", "status", "error"), [
-    ("unknown client", lambda live: assertion(live, iss="nobody", sub="nobody"), 401, "invalid_client"),
-    ("signed by another key", lambda live: assertion(live, key=STRANGER), 401, "invalid_client"),
-    ("meant for another server", lambda live: assertion(live, aud="https://elsewhere.invalid/token"), 401, "invalid_client"),
-    ("sub is not the client", lambda live: assertion(live, sub="someone-else"), 401, "invalid_client"),
-    ("expired", lambda live: assertion(live, exp=int(time.time()) - 600), 401, "invalid_client"),
-    ("valid for an hour", lambda live: assertion(live, exp=int(time.time()) + 3600), 401, "invalid_client"),
-    ("no jti", lambda live: assertion(live, jti=None), 401, "invalid_client"),
-    ("not a JWT", lambda live: "not-a-jwt", 401, "invalid_client"),
-])
+@pytest.mark.parametrize(
+    ("case", "make", "status", "error"),
+    [
+        ("unknown client", lambda live: assertion(live, iss="nobody", sub="nobody"), 401, "invalid_client"),
+        ("signed by another key", lambda live: assertion(live, key=STRANGER), 401, "invalid_client"),
+        (
+            "meant for another server",
+            lambda live: assertion(live, aud="https://elsewhere.invalid/token"),
+            401,
+            "invalid_client",
+        ),
+        ("sub is not the client", lambda live: assertion(live, sub="someone-else"), 401, "invalid_client"),
+        ("expired", lambda live: assertion(live, exp=int(time.time()) - 600), 401, "invalid_client"),
+        ("valid for an hour", lambda live: assertion(live, exp=int(time.time()) + 3600), 401, "invalid_client"),
+        ("no jti", lambda live: assertion(live, jti=None), 401, "invalid_client"),
+        ("not a JWT", lambda live: "not-a-jwt", 401, "invalid_client"),
+    ],
+)
 def test_bad_client_assertions_are_refused(live, case, make, status, error):
     r = token_request(live, make(live))
     assert (r.status_code, r.json()["error"]) == (status, error), case
@@ -147,7 +217,10 @@ def test_a_replayed_assertion_is_refused(live):
 
 
 def test_wrong_grant_or_scope(live):
-    assert token_request(live, assertion(live), grant_type="authorization_code").json()["error"] == "unsupported_grant_type"
+    assert (
+        token_request(live, assertion(live), grant_type="authorization_code").json()["error"]
+        == "unsupported_grant_type"
+    )
     r = token_request(live, assertion(live), scope="system/Patient.cruds")  # not registered for this client
     assert (r.status_code, r.json()["error"]) == (400, "invalid_scope")
     r = token_request(live, assertion(live), scope="system/QuestionnaireResponse.c system/*.*")
@@ -157,7 +230,12 @@ def test_wrong_grant_or_scope(live):
 def test_an_expired_access_token_is_refused(live):
     token = token_request(live, assertion(live)).json()["access_token"]
     headers = {**FHIR_JSON, "Authorization": f"Bearer {token}"}
-    assert requests.post(f"{live.base}/fhir/QuestionnaireResponse/$extract", json=make_qr(), headers=headers, timeout=10).status_code == 200
+    assert (
+        requests.post(
+            f"{live.base}/fhir/QuestionnaireResponse/$extract", json=make_qr(), headers=headers, timeout=10
+        ).status_code
+        == 200
+    )
     live.extensions["ks"].api_auth.purge(now=time.time() + 301)  # the token's 300 s are over
     r = requests.post(f"{live.base}/fhir/QuestionnaireResponse/$validate", json=make_qr(), headers=headers, timeout=10)
     assert r.status_code == 401
@@ -173,25 +251,75 @@ def test_production_needs_a_clients_file_or_an_explicit_open_api(tmp_path):
     with pytest.raises(SettingsInvalid, match="KS_API_CLIENTS_FILE"):
         create_app({"env": "production", "secret_key": secret, "data_dir": tmp_path})
     registry = tmp_path / "ehr-registry.yaml"
-    registry.write_text(yaml.safe_dump({"ehrs": [{
-        "id": "his", "name": "HIS", "iss": "https://his.example/fhir", "client_id": "ks", "client_auth": {"method": "public"},
-        "id_token_issuer": "https://his.example/auth",
-        "practices": [{"id": "p", "name": "P", "agb": "01000001", "ura": "90000001", "region": "maastricht-heuvelland"}]}]}))
-    create_app({"env": "production", "secret_key": secret, "data_dir": tmp_path, "api_auth": "none", "TESTING": True,
-                "ehr_registry": registry})
+    registry.write_text(
+        yaml.safe_dump(
+            {
+                "ehrs": [
+                    {
+                        "id": "his",
+                        "name": "HIS",
+                        "iss": "https://his.example/fhir",
+                        "client_id": "ks",
+                        "client_auth": {"method": "public"},
+                        "id_token_issuer": "https://his.example/auth",
+                        "practices": [
+                            {
+                                "id": "p",
+                                "name": "P",
+                                "agb": "01000001",
+                                "ura": "90000001",
+                                "region": "maastricht-heuvelland",
+                            }
+                        ],
+                    }
+                ]
+            }
+        )
+    )
+    create_app(
+        {
+            "env": "production",
+            "secret_key": secret,
+            "data_dir": tmp_path,
+            "api_auth": "none",
+            "TESTING": True,
+            "ehr_registry": registry,
+        }
+    )
 
 
 def test_a_broken_clients_file_names_every_problem(tmp_path):
     path = tmp_path / "clients.yaml"
-    path.write_text(yaml.safe_dump({"clients": [
-        {"client_id": "a", "scope": "system/QuestionnaireResponse.c"},  # no keys
-        {"client_id": "b", "scope": "system/QuestionnaireResponse.c", "jwks": {"keys": [RSA.as_dict(private=True)]}},
-    ]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "clients": [
+                    {"client_id": "a", "scope": "system/QuestionnaireResponse.c"},  # no keys
+                    {
+                        "client_id": "b",
+                        "scope": "system/QuestionnaireResponse.c",
+                        "jwks": {"keys": [RSA.as_dict(private=True)]},
+                    },
+                ]
+            }
+        )
+    )
     with pytest.raises(ApiClientsInvalid) as caught:
         load_clients(path)
     assert "/clients/0" in str(caught.value)
-    path.write_text(yaml.safe_dump({"clients": [
-        {"client_id": "b", "scope": "system/QuestionnaireResponse.c", "jwks": {"keys": [RSA.as_dict(private=True)]}}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "clients": [
+                    {
+                        "client_id": "b",
+                        "scope": "system/QuestionnaireResponse.c",
+                        "jwks": {"keys": [RSA.as_dict(private=True)]},
+                    }
+                ]
+            }
+        )
+    )
     with pytest.raises(ApiClientsInvalid, match="private key"):
         load_clients(path)
 
@@ -211,28 +339,75 @@ def test_an_his_client_speaks_for_the_practice_the_registry_names(tmp_path):
 
     registry = registry_file(tmp_path / "deploy", "http://127.0.0.1:9/fhir", region="voorbeeldstad")
     clients = tmp_path / "clients.yaml"
-    clients.write_text(yaml.safe_dump({"clients": [{"client_id": "his-demo", "jwks": _public(RSA), "practice": "demo-practice",
-                                                    "scope": "system/QuestionnaireResponse.c"}]}))
+    clients.write_text(
+        yaml.safe_dump(
+            {
+                "clients": [
+                    {
+                        "client_id": "his-demo",
+                        "jwks": _public(RSA),
+                        "practice": "demo-practice",
+                        "scope": "system/QuestionnaireResponse.c",
+                    }
+                ]
+            }
+        )
+    )
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    app = create_app({"TESTING": True, "data_dir": tmp_path / "data", "public_url": base, "api_auth": "backend-services",
-                      "api_clients_file": clients, "ehr_registry": registry})
+    app = create_app(
+        {
+            "TESTING": True,
+            "data_dir": tmp_path / "data",
+            "public_url": base,
+            "api_auth": "backend-services",
+            "api_clients_file": clients,
+            "ehr_registry": registry,
+        }
+    )
     server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         app.base = base
         qr = make_qr(signals=("homeless", "single-mother", "financial-problems"), identifier="his-practice-1")
-        r = requests.post(f"{base}/fhir/QuestionnaireResponse?region=maastricht-heuvelland", json=qr, auth=his(app), timeout=10)
+        r = requests.post(
+            f"{base}/fhir/QuestionnaireResponse?region=maastricht-heuvelland", json=qr, auth=his(app), timeout=10
+        )
         params = r.json()["parameter"]
-        names = [next(x["valueString"] for x in p["part"] if x["name"] == "name") for p in params if p["name"] == "destination"]
-        assert set(names) <= {"centrum-jong-voorbeeldstad", "verloskundigen-voorbeeldstad"} and names  # the practice's region
+        names = [
+            next(x["valueString"] for x in p["part"] if x["name"] == "name")
+            for p in params
+            if p["name"] == "destination"
+        ]
+        assert (
+            set(names) <= {"centrum-jong-voorbeeldstad", "verloskundigen-voorbeeldstad"} and names
+        )  # the practice's region
         [record] = [p["resource"] for p in params if p["name"] == "record"]
         srs = [e["resource"] for e in record["entry"] if e["resource"]["resourceType"] == "ServiceRequest"]
         assert srs and all(sr["requester"] == {"reference": "#requester", "display": PRACTICE_NAME} for sr in srs)
     finally:
         server.shutdown()
-    clients.write_text(yaml.safe_dump({"clients": [{"client_id": "his-demo", "jwks": _public(RSA), "practice": "elsewhere",
-                                                    "scope": "system/QuestionnaireResponse.c"}]}))
+    clients.write_text(
+        yaml.safe_dump(
+            {
+                "clients": [
+                    {
+                        "client_id": "his-demo",
+                        "jwks": _public(RSA),
+                        "practice": "elsewhere",
+                        "scope": "system/QuestionnaireResponse.c",
+                    }
+                ]
+            }
+        )
+    )
     with pytest.raises(SettingsInvalid, match="practice 'elsewhere' is not"):
-        create_app({"TESTING": True, "data_dir": tmp_path / "data2", "api_auth": "backend-services", "api_clients_file": clients,
-                    "ehr_registry": registry})
+        create_app(
+            {
+                "TESTING": True,
+                "data_dir": tmp_path / "data2",
+                "api_auth": "backend-services",
+                "api_clients_file": clients,
+                "ehr_registry": registry,
+            }
+        )

@@ -15,8 +15,18 @@ from service.smart.oauth import LaunchError
 from tests.factories import make_qr
 
 
-@pytest.mark.parametrize("kind", [LaunchError, SettingsInvalid, ApiClientsInvalid, ConfigurationInvalid, FhirError,
-                                  QueryNotSupported, EmbeddedServerFailed])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        LaunchError,
+        SettingsInvalid,
+        ApiClientsInvalid,
+        ConfigurationInvalid,
+        FhirError,
+        QueryNotSupported,
+        EmbeddedServerFailed,
+    ],
+)
 def test_every_error_of_the_service_is_a_ks_error(kind):
     assert issubclass(kind, KsError)
 
@@ -35,7 +45,9 @@ def test_operation_outcome_details_are_dutch_by_default(client):
     assert r.status_code == 404 and r.mimetype == "application/fhir+json"
     issue = r.get_json()["issue"][0]
     assert issue["diagnostics"] == "Niet gevonden." and issue["details"]["text"] == "Niet gevonden."
-    r = client.post("/fhir/QuestionnaireResponse/$validate", data="{", headers={"Content-Type": "application/fhir+json"})
+    r = client.post(
+        "/fhir/QuestionnaireResponse/$validate", data="{", headers={"Content-Type": "application/fhir+json"}
+    )
     issue = r.get_json()["issue"][0]
     assert r.status_code == 400 and issue["details"]["text"] == issue["diagnostics"]
 
@@ -55,7 +67,8 @@ def test_operation_outcome_details_stay_dutch_for_other_first_preferences(client
 
 def test_validate_outcome_follows_the_language_too(client):
     nl = client.post("/fhir/QuestionnaireResponse/$validate", json=make_qr()).get_json()["issue"][0]
-    en = client.post("/fhir/QuestionnaireResponse/$validate", json=make_qr(),
-                     headers={"Accept-Language": "en"}).get_json()["issue"][0]
+    en = client.post(
+        "/fhir/QuestionnaireResponse/$validate", json=make_qr(), headers={"Accept-Language": "en"}
+    ).get_json()["issue"][0]
     assert nl["diagnostics"] == en["diagnostics"] == nl["details"]["text"]
     assert en["details"]["text"] != nl["details"]["text"]

@@ -10,8 +10,27 @@ import pytest
 
 from tests.factories import make_qr
 
-ODD_VALUES = [None, True, False, 0, -1, 2**40, 1.5, "", "x", "2027-02-30", "2027", [], {}, [1], {"a": 1},
-              {"code": 5}, {"system": None, "code": None}, "\u0000", "ü" * 3000]
+ODD_VALUES = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    2**40,
+    1.5,
+    "",
+    "x",
+    "2027-02-30",
+    "2027",
+    [],
+    {},
+    [1],
+    {"a": 1},
+    {"code": 5},
+    {"system": None, "code": None},
+    "\u0000",
+    "ü" * 3000,
+]
 
 
 def _paths(node, path=()):
@@ -52,6 +71,8 @@ def test_mutated_responses_never_give_a_server_error(client, seed):
     for _ in range(60):
         body = json.dumps(_mutate(base, rng))
         for op in ("$validate", "$evaluate", "$extract"):
-            r = client.post(f"/fhir/QuestionnaireResponse/{op}", data=body, headers={"Content-Type": "application/fhir+json"})
+            r = client.post(
+                f"/fhir/QuestionnaireResponse/{op}", data=body, headers={"Content-Type": "application/fhir+json"}
+            )
             assert r.status_code < 500, (op, body[:500], r.get_data(as_text=True)[:500])
             assert r.mimetype == "application/fhir+json"

@@ -33,8 +33,14 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 SANDBOX = (ROOT / "service" / "sandbox" / "views.py").exists()
 
@@ -57,10 +63,15 @@ RECIPIENTS_NAME = "GGD Zuid Limburg (testserver)"
 def _destinations(folder: Path, base_url: str) -> Path:
     """KS_DESTINATIONS: every destination the mappings name, on the recipients' server."""
     path = folder / "destinations.yaml"
-    names = {"ggd-zuid-limburg": RECIPIENTS_NAME, "centrum-jong-voorbeeldstad": "Centrum Jong Voorbeeldstad",
-             "verloskundigen-voorbeeldstad": "Verloskundigen Voorbeeldstad"}
-    path.write_text(yaml.safe_dump({"destinations": [{"id": k, "name": v, "base_url": base_url} for k, v in names.items()]}),
-                    encoding="utf-8")
+    names = {
+        "ggd-zuid-limburg": RECIPIENTS_NAME,
+        "centrum-jong-voorbeeldstad": "Centrum Jong Voorbeeldstad",
+        "verloskundigen-voorbeeldstad": "Verloskundigen Voorbeeldstad",
+    }
+    path.write_text(
+        yaml.safe_dump({"destinations": [{"id": k, "name": v, "base_url": base_url} for k, v in names.items()]}),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -80,19 +91,46 @@ def live_app(tmp_path_factory, fhir_server, recipients_server) -> Iterator[LiveA
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     data = tmp_path_factory.mktemp("browser-data")
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KS_")},
-           "KS_DATA_DIR": str(data), "KS_FHIR_BASE_URL": fhir_server, "KS_PUBLIC_URL": base,
-           "KS_DESTINATIONS": str(_destinations(data, recipients_server)),
-           "KS_SANDBOX": "1" if SANDBOX else "0", "KS_OUTBOX_WORKER": "off", "KS_LOG_LEVEL": "WARNING"}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("KS_")},
+        "KS_DATA_DIR": str(data),
+        "KS_FHIR_BASE_URL": fhir_server,
+        "KS_PUBLIC_URL": base,
+        "KS_DESTINATIONS": str(_destinations(data, recipients_server)),
+        "KS_SANDBOX": "1" if SANDBOX else "0",
+        "KS_OUTBOX_WORKER": "off",
+        "KS_LOG_LEVEL": "WARNING",
+    }
     log_path = data / "gunicorn.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "1", "--threads", "8", "-b", f"127.0.0.1:{port}", "service:create_app()"],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-w",
+                "1",
+                "--threads",
+                "8",
+                "-b",
+                f"127.0.0.1:{port}",
+                "service:create_app()",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
     try:
         _wait_until_up(base, process, log_path)
-        yield LiveApp(sessions=SessionStore(data / "sessions.sqlite3"), base_url=base, fhir=fhir_server,
-                      recipients=recipients_server, sandbox=SANDBOX)
+        yield LiveApp(
+            sessions=SessionStore(data / "sessions.sqlite3"),
+            base_url=base,
+            fhir=fhir_server,
+            recipients=recipients_server,
+            sandbox=SANDBOX,
+        )
     finally:
         process.terminate()
         try:
@@ -106,8 +144,10 @@ def _wait_until_up(base: str, process: subprocess.Popen, log_path: Path, timeout
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"the app (gunicorn) exited with {process.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}",
-                        pytrace=False)
+            pytest.fail(
+                f"the app (gunicorn) exited with {process.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}",
+                pytrace=False,
+            )
         try:
             with urllib.request.urlopen(f"{base}/fhir/metadata", timeout=1) as answer:
                 if answer.status == 200:
@@ -115,14 +155,19 @@ def _wait_until_up(base: str, process: subprocess.Popen, log_path: Path, timeout
         except OSError:
             pass
         time.sleep(0.1)
-    pytest.fail(f"the app did not answer within {timeout:.0f} s:\n{log_path.read_text(errors='replace')[-3000:]}", pytrace=False)
+    pytest.fail(
+        f"the app did not answer within {timeout:.0f} s:\n{log_path.read_text(errors='replace')[-3000:]}", pytrace=False
+    )
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`make browser-deps`, which runs "
-                    "`apt-get install -y chromium`); the browser tests never download a browser", pytrace=False)
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium (`make browser-deps`, which runs "
+            "`apt-get install -y chromium`); the browser tests never download a browser",
+            pytrace=False,
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -130,7 +175,7 @@ def browser() -> Iterator[object]:
     pw = sync_playwright().start()
     try:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-    except Exception as exc:  # noqa: BLE001 - any reason, said plainly
+    except Exception as exc:
         pw.stop()
         pytest.fail(f"Chromium ({CHROMIUM}) could not be started by Playwright: {exc}", pytrace=False)
     try:
@@ -145,7 +190,9 @@ def axe_source() -> str:
     if not AXE.exists():
         npm = shutil.which("npm")
         if npm is None:
-            pytest.fail("axe-core is not installed and npm is missing: run `npm ci --prefix tests/browser`", pytrace=False)
+            pytest.fail(
+                "axe-core is not installed and npm is missing: run `npm ci --prefix tests/browser`", pytrace=False
+            )
         subprocess.run([npm, "ci", "--prefix", str(HERE), "--no-audit", "--no-fund", "--loglevel=error"], check=True)
     return AXE.read_text(encoding="utf-8")
 
@@ -155,8 +202,9 @@ class Journey:
 
     def __init__(self, name: str, live: LiveApp, browser, axe_source: str, *, javascript: bool = True):
         self.name, self.live, self.axe_source, self.javascript = name, live, axe_source, javascript
-        self.context = browser.new_context(java_script_enabled=javascript, viewport={"width": 1280, "height": 900},
-                                           locale="nl-NL")
+        self.context = browser.new_context(
+            java_script_enabled=javascript, viewport={"width": 1280, "height": 900}, locale="nl-NL"
+        )
         self.page = self.context.new_page()
         self.console: list[str] = []
         self.page.on("console", lambda msg: self.console.append(msg.text) if msg.type in ("error", "warning") else None)

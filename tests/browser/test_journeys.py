@@ -31,8 +31,10 @@ def found(base_url: str, rtype: str, identifier: str) -> list[dict]:
 def holdings(base_url: str) -> dict[str, int]:
     """What a server holds of everything a referral could bring, counted."""
     with FhirClient(base_url) as fhir:
-        return {t: fhir.search(t, {"_summary": "count"})["total"]
-                for t in ("Patient", "ServiceRequest", "Task", "Consent", "Provenance", "QuestionnaireResponse")}
+        return {
+            t: fhir.search(t, {"_summary": "count"})["total"]
+            for t in ("Patient", "ServiceRequest", "Task", "Consent", "Provenance", "QuestionnaireResponse")
+        }
 
 
 def internal_stayed_in_the_practice(live_app, submission: str, recipient: str = "poh-jeugd") -> None:
@@ -40,8 +42,12 @@ def internal_stayed_in_the_practice(live_app, submission: str, recipient: str = 
     referral, task = f"{urls.ID_REFERRAL}|{submission}:{recipient}", f"{urls.ID_TASK}|{submission}:{recipient}"
     [sr] = found(live_app.fhir, "ServiceRequest", referral)
     [owned] = found(live_app.fhir, "Task", task)
-    assert owned["focus"] == {"reference": f"ServiceRequest/{sr['id']}"} and owned["owner"]["display"].startswith("POH Jeugd")
-    assert found(live_app.recipients, "ServiceRequest", referral) == [] and found(live_app.recipients, "Task", task) == []
+    assert owned["focus"] == {"reference": f"ServiceRequest/{sr['id']}"} and owned["owner"]["display"].startswith(
+        "POH Jeugd"
+    )
+    assert (
+        found(live_app.recipients, "ServiceRequest", referral) == [] and found(live_app.recipients, "Task", task) == []
+    )
 
 
 def test_gp_with_javascript(journey, live_app):
@@ -127,13 +133,19 @@ def test_gp_with_javascript(journey, live_app):
     expect(page.locator(".state-value")).to_have_text("afgeleverd")
     ids = sr_ids(page)
     assert len(ids) == 1  # the JGZ's; the POH Jeugd's stays in the practice
-    expect(page.locator(".sent-list li").filter(has_text="POH Jeugd")).to_contain_text("interne verwijzing: blijft in de praktijk, vastgelegd in het EPD")
-    expect(page.locator(".sent-list li").filter(has_text="Regiocoördinator")).to_contain_text(f"naar {RECIPIENTS_NAME}: afgeleverd")
+    expect(page.locator(".sent-list li").filter(has_text="POH Jeugd")).to_contain_text(
+        "interne verwijzing: blijft in de praktijk, vastgelegd in het EPD"
+    )
+    expect(page.locator(".sent-list li").filter(has_text="Regiocoördinator")).to_contain_text(
+        f"naar {RECIPIENTS_NAME}: afgeleverd"
+    )
     expect(page.locator("#summary")).to_have_value(re.compile("Signalen: Huiselijk geweld"))
     expect(page.locator("#copy-summary")).to_be_visible()
     expect(page.locator(".ehr-ok")).to_contain_text("QuestionnaireResponse/")  # written back with the launch's token
     j.check("sent")
-    with FhirClient(live_app.recipients) as fhir:  # at the recipients: their referral, for the patient they now know by BSN
+    with FhirClient(
+        live_app.recipients
+    ) as fhir:  # at the recipients: their referral, for the patient they now know by BSN
         sr = fhir.read("ServiceRequest", ids[0])
         patient = fhir.read(*sr["subject"]["reference"].split("/"))
         assert sr["status"] == "active" and patient["identifier"][0]["value"] == "999990020"
@@ -152,7 +164,9 @@ def test_gp_without_javascript(journey, live_app):
     j.launch("demo-pregnant")
     # every item is visible, with when to fill it in
     expect(page.locator("#item-child-birth-date")).to_be_visible()
-    expect(page.locator("#hint-child-birth-date")).to_have_text("Alleen invullen als bij ‘Fase’ ‘Na de geboorte’ is gekozen.")
+    expect(page.locator("#hint-child-birth-date")).to_have_text(
+        "Alleen invullen als bij ‘Fase’ ‘Na de geboorte’ is gekozen."
+    )
     expect(page.locator(".nojs-only").first).to_be_visible()
     j.check("form")
     page.locator("#f-due-date").fill("")
@@ -250,8 +264,10 @@ def test_assistant_cannot_send(journey, live_app):
     j.check("review-no-send")
     token = page.locator('meta[name="csrf-token"]').get_attribute("content")
     before = holdings(live_app.recipients)
-    r = j.context.request.post(j.url("/form/send"), form={"csrf_token": token, "consent-for-regiocoordinator-jgz": "true",
-                                                          "consent-method": "verbal"})
+    r = j.context.request.post(
+        j.url("/form/send"),
+        form={"csrf_token": token, "consent-for-regiocoordinator-jgz": "true", "consent-method": "verbal"},
+    )
     assert r.status == 403 and "Versturen mag alleen de huisarts of de POH Jeugd" in r.text()
     with FhirClient(live_app.fhir) as fhir:
         assert fhir.search("ServiceRequest", {"subject": "Patient/demo-child-1y"}).get("entry", []) == []

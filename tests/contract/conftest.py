@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-
 MEDPLUM_DIR = Path(__file__).parent / "medplum"
 STARTUP_TIMEOUT = 30.0
 SERVERS = ["sekmet", "medplum"]
@@ -83,9 +82,7 @@ def _ensure_medplum_installed() -> None:
         env={**os.environ, "NODE_ENV": "production"},
     )
     if result.returncode != 0:
-        pytest.fail(
-            f"`npm ci` in {MEDPLUM_DIR} failed ({result.returncode}):\n{result.stderr[-3000:]}", pytrace=False
-        )
+        pytest.fail(f"`npm ci` in {MEDPLUM_DIR} failed ({result.returncode}):\n{result.stderr[-3000:]}", pytrace=False)
 
 
 def _wait_for_ready_line(process: subprocess.Popen, log_path: Path) -> str:

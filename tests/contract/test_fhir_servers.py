@@ -139,8 +139,10 @@ def test_same_transaction_twice_leaves_one_of_each(client):
     assert [status_code(e) for e in second["entry"]] == [200, 200, 200]
     assert [entry_id(e) for e in second["entry"]] == [entry_id(e) for e in first["entry"]]
     assert len(matches(client.search("Patient", {"identifier": f"{BSN}|{bsn}"}), "Patient")) == 1
-    assert len(matches(client.search("ServiceRequest", {"identifier": f"{ID_REFERRAL}|{submission}"}),
-                       "ServiceRequest")) == 1
+    assert (
+        len(matches(client.search("ServiceRequest", {"identifier": f"{ID_REFERRAL}|{submission}"}), "ServiceRequest"))
+        == 1
+    )
     assert len(matches(client.search("Task", {"identifier": f"{ID_TASK}|{submission}"}), "Task")) == 1
 
 

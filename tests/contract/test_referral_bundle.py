@@ -21,7 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 MEDPLUM_MAX_ENTRIES = 8  # Medplum refuses transactions with conditional creates of more entries
 # Per region: signals giving two referrals, and the external recipients they reach (each at its own destination).
 CASES = {
-    "maastricht-heuvelland": (("homeless", "substance-addiction"), {"regiocoordinator-jgz": "urgent"}),  # + POH Jeugd (internal)
+    "maastricht-heuvelland": (
+        ("homeless", "substance-addiction"),
+        {"regiocoordinator-jgz": "urgent"},
+    ),  # + POH Jeugd (internal)
     "voorbeeldstad": (("homeless",), {"centrum-jong": "asap", "verloskundige": "routine"}),
 }
 
@@ -34,7 +37,7 @@ def client(fhir_base_url):
 
 def _ids(response: dict, bundle: dict, rtype: str) -> list[str]:
     out = []
-    for sent, got in zip(bundle["entry"], response["entry"]):
+    for sent, got in zip(bundle["entry"], response["entry"], strict=False):
         if sent["resource"]["resourceType"] == rtype:
             out.append(got["response"]["location"].split("/_history")[0].rstrip("/").split("/")[-1])
     return out
@@ -44,7 +47,9 @@ def _of_type(bundle: dict, rtype: str) -> list[dict]:
     return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == rtype]
 
 
-@pytest.mark.parametrize("region, patient", [("maastricht-heuvelland", "demo-contract-a"), ("voorbeeldstad", "demo-contract-b")])
+@pytest.mark.parametrize(
+    "region, patient", [("maastricht-heuvelland", "demo-contract-a"), ("voorbeeldstad", "demo-contract-b")]
+)
 def test_destination_bundles_accepted_twice_one_of_each(client, engine, region, patient):
     signals, priorities = CASES[region]
     qr = make_qr(signals=signals, subject=f"Patient/{patient}", identifier=f"contract-{patient}")
@@ -97,20 +102,28 @@ def test_the_patient_travels_with_the_referral_and_is_created_once(client, engin
     does not know it (by BSN), so one server receiving two destinations' Bundles, each twice, and a later referral
     of the same patient, holds her once, with every reference resolved to her."""
     bsn = "999990032"
-    first = engine.extract(with_patient(make_qr(signals=("homeless",), identifier="contract-patient-1"), bsn=bsn,
-                                        generalPractitioner=[{"reference": "Practitioner/x"}]), "voorbeeldstad").bundles
+    first = engine.extract(
+        with_patient(
+            make_qr(signals=("homeless",), identifier="contract-patient-1"),
+            bsn=bsn,
+            generalPractitioner=[{"reference": "Practitioner/x"}],
+        ),
+        "voorbeeldstad",
+    ).bundles
     assert len(first.deliveries) == 2
     responses = []
     for delivery in first.deliveries:
         responses.append(client.transaction(delivery.bundle))
         client.transaction(delivery.bundle)  # a retry after a lost answer
-    [later] = engine.extract(with_patient(make_qr(signals=("homeless",), identifier="contract-patient-2"), bsn=bsn)).bundles.deliveries
+    [later] = engine.extract(
+        with_patient(make_qr(signals=("homeless",), identifier="contract-patient-2"), bsn=bsn)
+    ).bundles.deliveries
     client.transaction(later.bundle)
     [patient] = [e["resource"] for e in client.search("Patient", {"identifier": f"{BSN}|{bsn}"})["entry"]]
     assert patient["telecom"][0]["value"] == "+31 6 0000 0001" and "generalPractitioner" not in patient
     srs = client.search("ServiceRequest", {"subject": f"Patient/{patient['id']}"}).get("entry", [])
     assert len(srs) == 3  # Centrum Jong's and the midwife's (each pushed twice), and the later JGZ referral
-    for delivery, response in zip(first.deliveries, responses):
+    for delivery, response in zip(first.deliveries, responses, strict=False):
         [sr_id] = _ids(response, delivery.bundle, "ServiceRequest")
         [task] = [e["resource"] for e in client.search("Task", {"focus": f"ServiceRequest/{sr_id}"})["entry"]]
         assert task["for"]["reference"].endswith(f"Patient/{patient['id']}")
@@ -125,8 +138,10 @@ def shared_destination_engine(tmp_path_factory) -> Engine:
     path = mappings / "regions" / "voorbeeldstad.recipients.yaml"
     text = path.read_text(encoding="utf-8")
     assert "destination: verloskundigen-voorbeeldstad" in text
-    path.write_text(text.replace("destination: verloskundigen-voorbeeldstad", "destination: centrum-jong-voorbeeldstad"),
-                    encoding="utf-8")
+    path.write_text(
+        text.replace("destination: verloskundigen-voorbeeldstad", "destination: centrum-jong-voorbeeldstad"),
+        encoding="utf-8",
+    )
     return Engine.from_folders(ROOT / "questionnaires", mappings, "voorbeeldstad", "test")
 
 
@@ -135,11 +150,16 @@ def test_a_destination_bundle_for_two_recipients_is_within_medplums_limit(client
     [delivery] = shared_destination_engine.extract(qr).bundles.deliveries
     assert delivery.recipients == ("centrum-jong", "verloskundige")
     bundle = delivery.bundle
-    assert len(bundle["entry"]) == MEDPLUM_MAX_ENTRIES  # Patient, Provenance, and a ServiceRequest, Task and Consent each
+    assert (
+        len(bundle["entry"]) == MEDPLUM_MAX_ENTRIES
+    )  # Patient, Provenance, and a ServiceRequest, Task and Consent each
     first = client.transaction(bundle)
     second = client.transaction(bundle)
     for rtype in ("ServiceRequest", "Task", "Consent", "Patient"):
         assert _ids(first, bundle, rtype) == _ids(second, bundle, rtype), rtype
     [patient] = [e["resource"] for e in client.search("Patient", {"identifier": f"{BSN}|999990080"})["entry"]]
     srs = client.search("ServiceRequest", {"subject": f"Patient/{patient['id']}"}).get("entry", [])
-    assert sorted(e["resource"]["identifier"][0]["value"].rsplit(":", 1)[1] for e in srs) == ["centrum-jong", "verloskundige"]
+    assert sorted(e["resource"]["identifier"][0]["value"].rsplit(":", 1)[1] for e in srs) == [
+        "centrum-jong",
+        "verloskundige",
+    ]

@@ -75,9 +75,11 @@ def test_scope_too_narrow_is_an_auth_error(smart_sekmet, keys):
     auth = BackendServicesAuth(
         token_url(smart_sekmet), client_id("RS384"), private_pem, jwk["kid"], alg="RS384", scope="system/Task.rs"
     )
-    with FhirClient(smart_sekmet.base_url, auth=auth, sleep=lambda _: None) as client:
-        with pytest.raises(FhirAuthError) as caught:
-            client.create({"resourceType": "Task", "status": "requested", "intent": "order"})
+    with (
+        FhirClient(smart_sekmet.base_url, auth=auth, sleep=lambda _: None) as client,
+        pytest.raises(FhirAuthError) as caught,
+    ):
+        client.create({"resourceType": "Task", "status": "requested", "intent": "order"})
 
     assert caught.value.status == 403
     assert caught.value.operation_outcome["resourceType"] == "OperationOutcome"
@@ -86,14 +88,18 @@ def test_scope_too_narrow_is_an_auth_error(smart_sekmet, keys):
 def test_unknown_key_is_refused_by_the_token_endpoint(smart_sekmet):
     stranger = RSAKey.generate_key(2048).as_pem(private=True).decode()
     auth = BackendServicesAuth(token_url(smart_sekmet), client_id("RS384"), stranger, "other", scope="system/Task.rs")
-    with FhirClient(smart_sekmet.base_url, auth=auth, sleep=lambda _: None) as client:
-        with pytest.raises(FhirAuthError, match="invalid_client"):
-            client.read("Task", "anything")
+    with (
+        FhirClient(smart_sekmet.base_url, auth=auth, sleep=lambda _: None) as client,
+        pytest.raises(FhirAuthError, match="invalid_client"),
+    ):
+        client.read("Task", "anything")
 
 
 def test_no_or_wrong_token_is_401(smart_sekmet):
-    with FhirClient(smart_sekmet.base_url, auth=BearerTokenAuth("not-a-token"), sleep=lambda _: None) as client:
-        with pytest.raises(FhirAuthError) as caught:
-            client.read("Task", "anything")
+    with (
+        FhirClient(smart_sekmet.base_url, auth=BearerTokenAuth("not-a-token"), sleep=lambda _: None) as client,
+        pytest.raises(FhirAuthError) as caught,
+    ):
+        client.read("Task", "anything")
 
     assert caught.value.status == 401

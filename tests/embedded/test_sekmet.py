@@ -45,10 +45,16 @@ def test_make_run_stops_its_fhir_server_on_sigterm(tmp_path):
     from service.embedded.sekmet import free_port
 
     app_port, fhir_port = free_port(), free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KS_")}, "KS_PORT": str(app_port),
-           "KS_FHIR_PORT": str(fhir_port), "KS_DATA_DIR": str(tmp_path), "KS_OUTBOX_WORKER": "off"}
-    service = subprocess.Popen([sys.executable, "-m", "service.run"], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("KS_")},
+        "KS_PORT": str(app_port),
+        "KS_FHIR_PORT": str(fhir_port),
+        "KS_DATA_DIR": str(tmp_path),
+        "KS_OUTBOX_WORKER": "off",
+    }
+    service = subprocess.Popen(
+        [sys.executable, "-m", "service.run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

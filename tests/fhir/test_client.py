@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import time
 import urllib.parse
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -96,7 +96,7 @@ def test_backoff_is_full_jitter_below_a_cap(sleeps, mocked):
 
     ceilings = [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
     assert len(sleeps) == len(ceilings)
-    assert all(0 <= s <= c for s, c in zip(sleeps, ceilings))
+    assert all(0 <= s <= c for s, c in zip(sleeps, ceilings, strict=False))
 
 
 def test_retry_after_seconds_is_honoured(client, sleeps, mocked):
@@ -109,7 +109,7 @@ def test_retry_after_seconds_is_honoured(client, sleeps, mocked):
 
 def test_retry_after_http_date_is_honoured():
     now = time.time()
-    when = format_datetime(datetime.fromtimestamp(now, timezone.utc) + timedelta(seconds=12), usegmt=True)
+    when = format_datetime(datetime.fromtimestamp(now, UTC) + timedelta(seconds=12), usegmt=True)
 
     assert parse_retry_after(when, now=lambda: now) == pytest.approx(12, abs=1)
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: go now
@@ -219,7 +219,9 @@ def test_4xx_is_not_retried_and_keeps_the_operation_outcome(client, sleeps, mock
     assert caught.value.server_issues()[0]["code"] == "structure"
     assert len(mocked.calls) == 1 and sleeps == []
     # The rendered outcome is ours (Dutch text + method/path), not the server's diagnostics.
-    assert "PUT /Task/{id}" in caught.value.to_operation_outcome()["issue"][0]["diagnostics"]  # no ids: see loggable_path
+    assert (
+        "PUT /Task/{id}" in caught.value.to_operation_outcome()["issue"][0]["diagnostics"]
+    )  # no ids: see loggable_path
 
 
 def test_4xx_without_outcome_body(client, mocked):
@@ -241,9 +243,7 @@ def test_garbled_json_on_200_is_a_bad_response(client, mocked):
     assert isinstance(caught.value.__cause__, ValueError)
 
 
-@pytest.mark.parametrize(
-    "body", ['["a", "list"]', '{"no": "resourceType"}', '{"resourceType": "Patient", "id": "p1"}']
-)
+@pytest.mark.parametrize("body", ['["a", "list"]', '{"no": "resourceType"}', '{"resourceType": "Patient", "id": "p1"}'])
 def test_json_that_is_not_the_expected_resource_is_a_bad_response(client, mocked, body):
     mocked.get(f"{BASE}/Task/t1", status=200, body=body, content_type=FHIR_JSON)
 
@@ -266,7 +266,9 @@ def test_redirect_is_not_followed(client, mocked):
 def test_requests_carry_fhir_media_types_timeout_and_conditional_header(client, mocked):
     mocked.post(f"{BASE}/Patient", status=201, json={"resourceType": "Patient", "id": "p1"})
 
-    client.create({"resourceType": "Patient"}, if_none_exist="identifier=http://fhir.nl/fhir/NamingSystem/bsn|999000001")
+    client.create(
+        {"resourceType": "Patient"}, if_none_exist="identifier=http://fhir.nl/fhir/NamingSystem/bsn|999000001"
+    )
 
     sent = mocked.calls[0].request
     assert sent.headers["Accept"] == FHIR_JSON
@@ -343,7 +345,12 @@ def rsa_keys():
 
 def backend_auth(private_pem: str, alg: str = "RS384", clock=time.time) -> BackendServicesAuth:
     return BackendServicesAuth(
-        TOKEN_URL, "ks-client", private_pem, "key-1", alg=alg, scope="system/Task.cru system/ServiceRequest.cru",
+        TOKEN_URL,
+        "ks-client",
+        private_pem,
+        "key-1",
+        alg=alg,
+        scope="system/Task.cru system/ServiceRequest.cru",
         clock=clock,
     )
 
@@ -408,10 +415,14 @@ def test_access_token_is_refreshed_shortly_before_it_expires_with_a_new_jti(mock
     client.read("Task", "t1")
 
     assert [c.request.headers["Authorization"] for c in fhir_calls(mocked)] == [
-        "Bearer tok-1", "Bearer tok-1", "Bearer tok-2",
+        "Bearer tok-1",
+        "Bearer tok-1",
+        "Bearer tok-2",
     ]
     jtis = [
-        jwt.decode(urllib.parse.parse_qs(c.request.body)["client_assertion"][0], rsa_keys[1], algorithms=["RS384"]).claims["jti"]
+        jwt.decode(
+            urllib.parse.parse_qs(c.request.body)["client_assertion"][0], rsa_keys[1], algorithms=["RS384"]
+        ).claims["jti"]
         for c in token_calls(mocked)
     ]
     assert len(jtis) == 2 and jtis[0] != jtis[1]

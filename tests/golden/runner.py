@@ -44,14 +44,20 @@ def compact_decision(parameters: dict) -> dict:
             out["safety"].append(next(x["valueCode"] for x in p["part"] if x["name"] == "panel"))
         elif name == "recommendation":
             parts = p["part"]
-            rec = {"rule": next(x["valueString"] for x in parts if x["name"] == "rule"),
-                   "status": next(x["valueCode"] for x in parts if x["name"] == "status")}
+            rec = {
+                "rule": next(x["valueString"] for x in parts if x["name"] == "rule"),
+                "status": next(x["valueCode"] for x in parts if x["name"] == "status"),
+            }
             for x in parts:
                 if x["name"] == "recipientId":
                     rec["recipient"] = x["valueString"]
                 elif x["name"] == "priority":
                     rec["priority"] = x["valueCode"]
-            rec["reasons"] = [next(y["valueString"] for y in x["part"] if y["name"] == "linkId") for x in parts if x["name"] == "reason"]
+            rec["reasons"] = [
+                next(y["valueString"] for y in x["part"] if y["name"] == "linkId")
+                for x in parts
+                if x["name"] == "reason"
+            ]
             out["recommendations"].append(rec)
         elif name == "ruleset":
             out["ruleset"] = p["valueString"]
@@ -68,10 +74,15 @@ def run_case(case_dir: Path) -> dict:
     extract = c.post(f"/fhir/QuestionnaireResponse/$extract{query}", data=body, headers=headers)
     if extract.status_code != 200:
         outcome = extract.get_json()
-        return {"outcome": {
-            "status": extract.status_code,
-            "contentType": extract.mimetype,
-            "issues": [{"severity": i["severity"], "code": i["code"], "expression": i.get("expression", [])} for i in outcome["issue"]],
-        }}
+        return {
+            "outcome": {
+                "status": extract.status_code,
+                "contentType": extract.mimetype,
+                "issues": [
+                    {"severity": i["severity"], "code": i["code"], "expression": i.get("expression", [])}
+                    for i in outcome["issue"]
+                ],
+            }
+        }
     evaluate = c.post(f"/fhir/QuestionnaireResponse/$evaluate{query}", data=body, headers=headers)
     return {"decision": compact_decision(evaluate.get_json()), "bundle": extract.get_json()}

@@ -10,7 +10,15 @@ import pytest
 
 from service.fhir.models import parse_resource
 from service.fhir.urls import (
-    BASE, CS_CONSENT_METHOD, CS_LEVEL, CS_PHASE, CS_REFERRAL, CS_SIGNAL, LOINC, QUESTIONNAIRE_SIGNALERING, SNOMED,
+    BASE,
+    CS_CONSENT_METHOD,
+    CS_LEVEL,
+    CS_PHASE,
+    CS_REFERRAL,
+    CS_SIGNAL,
+    LOINC,
+    QUESTIONNAIRE_SIGNALERING,
+    SNOMED,
     TRANSLATION,
 )
 
@@ -20,18 +28,41 @@ FILES = sorted(FOLDER.glob("*.json"))
 
 # DOMAIN.md Part A §A1: these linkIds are shared by the whole product and never change within a version.
 URGENT = [
-    "psych-problems-current-pregnancy", "domestic-violence", "veilig-thuis-involvement",
-    "child-protection-board-history", "intellectual-disability", "substance-addiction", "homeless",
+    "psych-problems-current-pregnancy",
+    "domestic-violence",
+    "veilig-thuis-involvement",
+    "child-protection-board-history",
+    "intellectual-disability",
+    "substance-addiction",
+    "homeless",
 ]
 OTHER = [
-    "other-psychosocial-history-mother", "partner-problems", "unhealthy-lifestyle-mother", "financial-problems",
-    "language-barrier", "relationship-problems", "teenage-pregnancy", "single-mother", "unsafe-inadequate-housing",
-    "unplanned-unwanted-pregnancy", "low-education", "suboptimal-care-use", "blended-family-problems",
+    "other-psychosocial-history-mother",
+    "partner-problems",
+    "unhealthy-lifestyle-mother",
+    "financial-problems",
+    "language-barrier",
+    "relationship-problems",
+    "teenage-pregnancy",
+    "single-mother",
+    "unsafe-inadequate-housing",
+    "unplanned-unwanted-pregnancy",
+    "low-education",
+    "suboptimal-care-use",
+    "blended-family-problems",
     "low-literacy-health-literacy",
 ]
 CONTEXT = [
-    "phase", "due-date", "child-birth-date", "pregnancy-intention", "children-in-household", "level-override",
-    "override-reason", "consent-given", "consent-method", "note",
+    "phase",
+    "due-date",
+    "child-birth-date",
+    "pregnancy-intention",
+    "children-in-household",
+    "level-override",
+    "override-reason",
+    "consent-given",
+    "consent-method",
+    "note",
 ]
 LOCAL_SYSTEMS = {CS_SIGNAL, CS_LEVEL, CS_REFERRAL, CS_PHASE, CS_CONSENT_METHOD}
 
@@ -139,8 +170,13 @@ def test_boolean_signals_equal_the_signal_code_system():
 
 def test_every_answer_option_exists_in_its_code_system():
     value_sets = [r for r in resources().values() if r["resourceType"] == "ValueSet"]
-    loinc = {c["code"] for vs in value_sets for inc in vs["compose"]["include"] if inc["system"] == LOINC
-             for c in inc.get("concept", [])}
+    loinc = {
+        c["code"]
+        for vs in value_sets
+        for inc in vs["compose"]["include"]
+        if inc["system"] == LOINC
+        for c in inc.get("concept", [])
+    }
     checked = 0
     for item, _ in walk(questionnaire()["item"]):
         assert "answerValueSet" not in item, "answerOption only"

@@ -37,5 +37,7 @@ def test_a_questionnaire_without_one_stops_start_up(tmp_path):
 def test_the_recipients_schema_allows_exactly_the_referral_codes():
     schema = json.loads((ROOT / "mappings" / "schemas" / "recipients.schema.json").read_text())
     allowed = schema["properties"]["recipients"]["items"]["properties"]["referral"]["enum"]
-    codes = [c["code"] for c in json.loads((ROOT / "questionnaires" / "CodeSystem-ks-referral.json").read_text())["concept"]]
+    codes = [
+        c["code"] for c in json.loads((ROOT / "questionnaires" / "CodeSystem-ks-referral.json").read_text())["concept"]
+    ]
     assert sorted(allowed) == sorted(codes)

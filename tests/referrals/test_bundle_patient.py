@@ -20,8 +20,12 @@ def _by_type(bundle: dict) -> dict[str, list[dict]]:
 
 
 def _patient_extras(**extra) -> dict:
-    return with_patient(make_qr(**TWO_RECIPIENTS), generalPractitioner=[{"reference": "Practitioner/x"}],
-                        extension=[{"url": "https://his.example.invalid/religion", "valueString": "geheim"}], **extra)
+    return with_patient(
+        make_qr(**TWO_RECIPIENTS),
+        generalPractitioner=[{"reference": "Practitioner/x"}],
+        extension=[{"url": "https://his.example.invalid/religion", "valueString": "geheim"}],
+        **extra,
+    )
 
 
 def test_contained_patient_becomes_one_minimal_entry_that_everything_points_at(engine):
@@ -34,9 +38,21 @@ def test_contained_patient_becomes_one_minimal_entry_that_everything_points_at(e
     by_type = _by_type(bundle)
     [patient_entry] = by_type["Patient"]
     patient = patient_entry["resource"]
-    assert set(patient) == {"resourceType", "identifier", "name", "gender", "birthDate", "telecom", "address", "communication"}
-    assert patient_entry["request"] == {"method": "POST", "url": "Patient",
-                                        "ifNoneExist": f"identifier={urls.BSN}|999990020"}
+    assert set(patient) == {
+        "resourceType",
+        "identifier",
+        "name",
+        "gender",
+        "birthDate",
+        "telecom",
+        "address",
+        "communication",
+    }
+    assert patient_entry["request"] == {
+        "method": "POST",
+        "url": "Patient",
+        "ifNoneExist": f"identifier={urls.BSN}|999990020",
+    }
     ref = {"reference": patient_entry["fullUrl"]}
     assert "QuestionnaireResponse" not in by_type  # the complete response stays in the practice
     [sr] = [e["resource"] for e in by_type["ServiceRequest"]]
@@ -69,7 +85,10 @@ def test_each_destination_gets_its_own_patient_entry_found_by_the_same_bsn(engin
             resource = entry["resource"]
             for key in ("subject", "for", "patient"):
                 if key in resource and resource["resourceType"] != "Provenance":
-                    assert resource[key] == {"reference": patient["fullUrl"]}, (delivery.destination, resource["resourceType"])
+                    assert resource[key] == {"reference": patient["fullUrl"]}, (
+                        delivery.destination,
+                        resource["resourceType"],
+                    )
 
 
 def test_the_record_keeps_the_contained_patient_and_names_it_by_bsn(engine):
@@ -90,7 +109,10 @@ def test_a_patient_without_identifiers_gets_one_per_submission(engine):
     [delivery] = engine.extract(with_patient(make_qr(signals=("homeless",)), bsn=None)).bundles.deliveries
     [patient_entry] = _by_type(delivery.bundle)["Patient"]
     [ident] = patient_entry["resource"]["identifier"]
-    assert ident["system"] == urls.ID_PATIENT and patient_entry["request"]["ifNoneExist"] == f"identifier={urls.ID_PATIENT}|{ident['value']}"
+    assert (
+        ident["system"] == urls.ID_PATIENT
+        and patient_entry["request"]["ifNoneExist"] == f"identifier={urls.ID_PATIENT}|{ident['value']}"
+    )
 
 
 def test_a_literal_subject_stays_as_it_is(engine):
@@ -99,7 +121,9 @@ def test_a_literal_subject_stays_as_it_is(engine):
     by_type = _by_type(delivery.bundle)
     assert "Patient" not in by_type
     assert by_type["ServiceRequest"][0]["resource"]["subject"] == {"reference": "Patient/demo-pregnant"}
-    assert _by_type(bundles.record)["ServiceRequest"][0]["resource"]["subject"] == {"reference": "Patient/demo-pregnant"}
+    assert _by_type(bundles.record)["ServiceRequest"][0]["resource"]["subject"] == {
+        "reference": "Patient/demo-pregnant"
+    }
 
 
 def test_the_audit_log_names_a_contained_patient_by_bsn(tmp_path, engine):

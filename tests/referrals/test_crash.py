@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def start_service(env: dict, log: Path) -> subprocess.Popen:
     with open(log, "ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "service.run"], cwd=ROOT, env=env,
-                                   stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service.run"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+        )
     url = f"http://127.0.0.1:{env['KS_PORT']}/fhir/metadata"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -54,7 +55,9 @@ def service_requests(base_url: str) -> int:
         return len(client.search("ServiceRequest", {"subject": "Patient/demo-pregnant"}).get("entry", []))
 
 
-@pytest.mark.parametrize("mode", ["hold", "hold-response"], ids=["before-the-server-saw-it", "after-the-server-committed"])
+@pytest.mark.parametrize(
+    "mode", ["hold", "hold-response"], ids=["before-the-server-saw-it", "after-the-server-committed"]
+)
 def test_sigkill_mid_push_delivers_once_after_restart(tmp_path, mode):
     try:
         server = start_sekmet(tmp_path / "fhir")
@@ -62,17 +65,27 @@ def test_sigkill_mid_push_delivers_once_after_restart(tmp_path, mode):
         pytest.fail(f"sekmet-fhir could not be started: {exc}", pytrace=False)
     proxy = FaultProxy(int(server.base_url.rsplit(":", 1)[1].split("/")[0]), mode=mode, faults=1)
     port = free_port()
-    env = {**os.environ, "KS_FHIR_BASE_URL": proxy.base_url, "KS_DATA_DIR": str(tmp_path / "data"), "KS_PORT": str(port),
-           "KS_OUTBOX_INTERVAL": "0.3", "KS_SANDBOX": "0", "KS_FHIR_READ_TIMEOUT": "30"}
+    env = {
+        **os.environ,
+        "KS_FHIR_BASE_URL": proxy.base_url,
+        "KS_DATA_DIR": str(tmp_path / "data"),
+        "KS_PORT": str(port),
+        "KS_OUTBOX_INTERVAL": "0.3",
+        "KS_SANDBOX": "0",
+        "KS_FHIR_READ_TIMEOUT": "30",
+    }
     log = tmp_path / "service.log"
     service = start_service(env, log)
     try:
         # The push hangs at the proxy. Either the request's own push attempt holds it (the answer times out) or
         # the background worker claimed the item first (every 0.3 s here) and holds it: then the answer is 202.
         try:
-            answer = requests.post(f"http://127.0.0.1:{port}/fhir/QuestionnaireResponse",
-                                   json=make_qr(signals=("homeless", "substance-addiction")),
-                                   headers={"Content-Type": "application/fhir+json"}, timeout=2)
+            answer = requests.post(
+                f"http://127.0.0.1:{port}/fhir/QuestionnaireResponse",
+                json=make_qr(signals=("homeless", "substance-addiction")),
+                headers={"Content-Type": "application/fhir+json"},
+                timeout=2,
+            )
             assert answer.status_code == 202, answer.text
         except requests.Timeout:
             pass

@@ -35,8 +35,16 @@ def count(base_url: str, rtype: str, **params) -> int:
 
 
 def app_for(tmp_path, base_url, **extra):
-    return create_app({"TESTING": True, "data_dir": tmp_path / "data", "fhir_base_url": base_url,
-                       "fhir_connect_timeout": 0.5, "fhir_read_timeout": 2.0, **extra})
+    return create_app(
+        {
+            "TESTING": True,
+            "data_dir": tmp_path / "data",
+            "fhir_base_url": base_url,
+            "fhir_connect_timeout": 0.5,
+            "fhir_read_timeout": 2.0,
+            **extra,
+        }
+    )
 
 
 def post_qr(app, qr):
@@ -54,7 +62,9 @@ def destination_parts(response) -> list[dict]:
         if p["name"] == "destination":
             parts: dict = {}
             for part in p["part"]:
-                value = part.get("valueString") or part.get("valueCode") or part.get("valueReference", {}).get("reference")
+                value = (
+                    part.get("valueString") or part.get("valueCode") or part.get("valueReference", {}).get("reference")
+                )
                 parts.setdefault(part["name"], []).append(value)
             out.append(parts)
     return out
@@ -132,7 +142,8 @@ def test_timeout_after_commit_no_duplicate(tmp_path):
 
 
 TRANSACTION_RESPONSE = {
-    "resourceType": "Bundle", "type": "transaction-response",
+    "resourceType": "Bundle",
+    "type": "transaction-response",
     "entry": [{"response": {"status": "201 Created", "location": f"X/{i}/_history/1"}} for i in range(8)],
 }
 
@@ -170,8 +181,12 @@ def test_garbled_body_stays_pending_for_a_later_attempt(tmp_path, engine):
 @responses.activate
 def test_400_goes_to_dead_letter_with_the_servers_reason(tmp_path, engine):
     base = "https://fhir.example.test/fhir"
-    outcome = {"resourceType": "OperationOutcome",
-               "issue": [{"severity": "error", "code": "processing", "diagnostics": "Resource Patient/demo-pregnant not found"}]}
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {"severity": "error", "code": "processing", "diagnostics": "Resource Patient/demo-pregnant not found"}
+        ],
+    }
     responses.post(base, status=400, json=outcome)
     outbox = Outbox(tmp_path / "outbox.sqlite3")
     submitter = Submitter(engine, outbox, Pusher(outbox, {GGD: FhirClient(base, retries=3, sleep=lambda s: None)}))
@@ -193,8 +208,13 @@ def test_refused_by_a_real_server_is_a_dead_letter_then_retried_after_the_fix(tm
 
     key = RSAKey.generate_key(2048)
     jwk = {**key.as_dict(private=False), "alg": "RS384", "kid": "k1", "use": "sig"}
-    settings = {"server_auth": {"types": ["smart"], "token_lifetime": 300,
-                                "smart_clients": [{"client_id": "ks-test", "jwks": {"keys": [jwk]}, "scopes": "system/*.*"}]}}
+    settings = {
+        "server_auth": {
+            "types": ["smart"],
+            "token_lifetime": 300,
+            "smart_clients": [{"client_id": "ks-test", "jwks": {"keys": [jwk]}, "scopes": "system/*.*"}],
+        }
+    }
     try:
         server = start_sekmet(tmp_path / "fhir", settings=settings)
     except EmbeddedServerFailed as exc:
@@ -208,9 +228,16 @@ def test_refused_by_a_real_server_is_a_dead_letter_then_retried_after_the_fix(tm
         assert item.destination == GGD and item.last_status == 401
         key_file = tmp_path / "key.pem"
         key_file.write_bytes(key.as_pem(private=True))
-        fixed = app_for(tmp_path, server.base_url, fhir_auth="backend-services",
-                        fhir_token_url=server.base_url.removesuffix("/fhir") + "/auth/token", fhir_client_id="ks-test",
-                        fhir_private_key_file=key_file, fhir_key_id="k1", fhir_scope="system/*.*")
+        fixed = app_for(
+            tmp_path,
+            server.base_url,
+            fhir_auth="backend-services",
+            fhir_token_url=server.base_url.removesuffix("/fhir") + "/auth/token",
+            fhir_client_id="ks-test",
+            fhir_private_key_file=key_file,
+            fhir_key_id="k1",
+            fhir_scope="system/*.*",
+        )
         delivery = fixed.extensions["ks"].delivery
         assert delivery.outbox.retry(item.id) == 1
         delivery.pusher.push_due()

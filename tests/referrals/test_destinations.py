@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
-import shutil
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -41,7 +41,11 @@ from tests.referrals.test_crash import start_service, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 GGD, CENTRUM, VERLOS = "ggd-zuid-limburg", "centrum-jong-voorbeeldstad", "verloskundigen-voorbeeldstad"
-NAMES = {GGD: "GGD Zuid Limburg (test)", CENTRUM: "Centrum Jong Voorbeeldstad (test)", VERLOS: "Verloskundigen Voorbeeldstad (test)"}
+NAMES = {
+    GGD: "GGD Zuid Limburg (test)",
+    CENTRUM: "Centrum Jong Voorbeeldstad (test)",
+    VERLOS: "Verloskundigen Voorbeeldstad (test)",
+}
 # Maastricht-Heuvelland: the JGZ coordinator (to the GGD) and the practice's own POH Jeugd (internal).
 COMPLEX = dict(signals=("homeless", "substance-addiction"))
 # Voorbeeldstad: pregnant and urgent -> Centrum Jong and the midwife, each at its own destination.
@@ -77,15 +81,25 @@ def proxy_to(stack: ExitStack, server: EmbeddedServer, **kwargs) -> FaultProxy:
 
 
 def write_destinations(path: Path, servers: dict[str, str], auth: dict[str, dict] | None = None) -> Path:
-    listed = [{"id": name, "name": NAMES[name], "base_url": url, "auth": (auth or {}).get(name, {"method": "none"})}
-              for name, url in servers.items()]
+    listed = [
+        {"id": name, "name": NAMES[name], "base_url": url, "auth": (auth or {}).get(name, {"method": "none"})}
+        for name, url in servers.items()
+    ]
     path.write_text(yaml.safe_dump({"destinations": listed}, sort_keys=False), encoding="utf-8")
     return path
 
 
 def app_with(tmp_path: Path, destinations: Path, **extra):
-    return create_app({"TESTING": True, "data_dir": tmp_path / "data", "destinations": destinations,
-                       "fhir_connect_timeout": 0.5, "fhir_read_timeout": 5.0, **extra})
+    return create_app(
+        {
+            "TESTING": True,
+            "data_dir": tmp_path / "data",
+            "destinations": destinations,
+            "fhir_connect_timeout": 0.5,
+            "fhir_read_timeout": 5.0,
+            **extra,
+        }
+    )
 
 
 def post(app, qr: dict, region: str | None = None):
@@ -103,7 +117,9 @@ def destinations_in(response) -> dict[str, dict[str, list[str]]]:
         if p["name"] == "destination":
             parts: dict[str, list[str]] = {}
             for part in p["part"]:
-                value = part.get("valueString") or part.get("valueCode") or part.get("valueReference", {}).get("reference")
+                value = (
+                    part.get("valueString") or part.get("valueCode") or part.get("valueReference", {}).get("reference")
+                )
                 parts.setdefault(part["name"], []).append(value)
             out[parts["name"][0]] = parts
     return out
@@ -132,8 +148,14 @@ def holdings(base_url: str, auth=None) -> dict[str, list[str]]:
 def one_of_each(recipients: list[str], *, patient: bool = False) -> dict[str, list[str]]:
     """What a destination holds after one submission for `recipients`: one ServiceRequest, Task and Consent per
     recipient, one Provenance, the Patient once (when the patient travels in the Bundle), never the response."""
-    return {"ServiceRequest": recipients, "Task": recipients, "Consent": recipients, "Patient": ["Patient"] * patient,
-            "Provenance": ["Provenance"], "QuestionnaireResponse": []}
+    return {
+        "ServiceRequest": recipients,
+        "Task": recipients,
+        "Consent": recipients,
+        "Patient": ["Patient"] * patient,
+        "Provenance": ["Provenance"],
+        "QuestionnaireResponse": [],
+    }
 
 
 def server_text(server: EmbeddedServer) -> str:
@@ -151,8 +173,13 @@ def _smart_settings():
 
     key = RSAKey.generate_key(2048)
     jwk = {**key.as_dict(private=False), "alg": "RS384", "kid": "k1", "use": "sig"}
-    settings = {"server_auth": {"types": ["smart"], "token_lifetime": 300,
-                                "smart_clients": [{"client_id": "ks-test", "jwks": {"keys": [jwk]}, "scopes": "system/*.*"}]}}
+    settings = {
+        "server_auth": {
+            "types": ["smart"],
+            "token_lifetime": 300,
+            "smart_clients": [{"client_id": "ks-test", "jwks": {"keys": [jwk]}, "scopes": "system/*.*"}],
+        }
+    }
     return settings, key.as_pem(private=True)
 
 
@@ -179,8 +206,11 @@ def test_exactly_once_per_destination_while_one_is_down_and_one_refuses(tmp_path
     token_url = servers[refusing].base_url.removesuffix("/fhir") + "/auth/token"
     server_auth = BackendServicesAuth(token_url, "ks-test", pem, "k1", scope="system/*.*")  # to count what it holds
     monkeypatch.setenv("KS_TEST_DESTINATION_TOKEN", "not-a-valid-token")  # the refusing one's wrong credentials
-    path = write_destinations(tmp_path / "destinations.yaml", urls_now,
-                              {refusing: {"method": "bearer", "token_env": "KS_TEST_DESTINATION_TOKEN"}})
+    path = write_destinations(
+        tmp_path / "destinations.yaml",
+        urls_now,
+        {refusing: {"method": "bearer", "token_env": "KS_TEST_DESTINATION_TOKEN"}},
+    )
     app = app_with(tmp_path, path)
     delivery = app.extensions["ks"].delivery
 
@@ -224,9 +254,20 @@ def test_exactly_once_per_destination_while_one_is_down_and_one_refuses(tmp_path
 
     # The refusing destination's credentials are fixed in the deployment file; `kansrijk outbox retry` sends it.
     (tmp_path / "key.pem").write_bytes(pem)
-    fixed = write_destinations(tmp_path / "destinations.yaml", urls_now, {refusing: {
-        "method": "backend-services", "token_url": token_url, "client_id": "ks-test", "private_key_file": "key.pem",
-        "key_id": "k1", "scope": "system/*.*"}})
+    fixed = write_destinations(
+        tmp_path / "destinations.yaml",
+        urls_now,
+        {
+            refusing: {
+                "method": "backend-services",
+                "token_url": token_url,
+                "client_id": "ks-test",
+                "private_key_file": "key.pem",
+                "key_id": "k1",
+                "scope": "system/*.*",
+            }
+        },
+    )
     monkeypatch.setenv("KS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("KS_DESTINATIONS", str(fixed))
     assert cli(["outbox", "retry"]) == 0
@@ -251,18 +292,34 @@ def test_exactly_once_per_destination_while_one_is_down_and_one_refuses(tmp_path
 # --------------------------------------------------------------------------- b. SIGKILL mid-push, two destinations
 
 
-@pytest.mark.parametrize("modes", [("hold", "hold-response"), ("hold-response", "hold")],
-                         ids=["centrum-unseen-midwife-committed", "centrum-committed-midwife-unseen"])
+@pytest.mark.parametrize(
+    "modes",
+    [("hold", "hold-response"), ("hold-response", "hold")],
+    ids=["centrum-unseen-midwife-committed", "centrum-committed-midwife-unseen"],
+)
 def test_sigkill_mid_push_to_two_destinations_delivers_each_once_after_restart(tmp_path, stack, modes):
     servers = {CENTRUM: start(stack, tmp_path / CENTRUM), VERLOS: start(stack, tmp_path / VERLOS)}
     # Each destination's first connection misbehaves: held unanswered, or committed with the answer held back.
-    proxies = {name: proxy_to(stack, servers[name], mode=mode, faults=1) for name, mode in zip((CENTRUM, VERLOS), modes)}
+    proxies = {
+        name: proxy_to(stack, servers[name], mode=mode, faults=1)
+        for name, mode in zip((CENTRUM, VERLOS), modes, strict=False)
+    }
     nowhere = f"http://127.0.0.1:{free_port()}/fhir"  # never contacted: no referral in this test goes there
-    path = write_destinations(tmp_path / "destinations.yaml",
-                              {GGD: nowhere, CENTRUM: proxies[CENTRUM].base_url, VERLOS: proxies[VERLOS].base_url})
+    path = write_destinations(
+        tmp_path / "destinations.yaml",
+        {GGD: nowhere, CENTRUM: proxies[CENTRUM].base_url, VERLOS: proxies[VERLOS].base_url},
+    )
     port = free_port()
-    env = {**os.environ, "KS_DESTINATIONS": str(path), "KS_FHIR_BASE_URL": nowhere, "KS_DATA_DIR": str(tmp_path / "data"),
-           "KS_PORT": str(port), "KS_OUTBOX_INTERVAL": "0.3", "KS_SANDBOX": "0", "KS_FHIR_READ_TIMEOUT": "30"}
+    env = {
+        **os.environ,
+        "KS_DESTINATIONS": str(path),
+        "KS_FHIR_BASE_URL": nowhere,
+        "KS_DATA_DIR": str(tmp_path / "data"),
+        "KS_PORT": str(port),
+        "KS_OUTBOX_INTERVAL": "0.3",
+        "KS_SANDBOX": "0",
+        "KS_FHIR_READ_TIMEOUT": "30",
+    }
     log = tmp_path / "service.log"
     service = start_service(env, log)
     try:
@@ -270,9 +327,12 @@ def test_sigkill_mid_push_to_two_destinations_delivers_each_once_after_restart(t
         # takes the other: the answer times out. Or the worker claimed both first: 202 at once, and it hangs on
         # one of them while the other waits in its lease.
         try:
-            answer = requests.post(f"http://127.0.0.1:{port}/fhir/QuestionnaireResponse?region=voorbeeldstad",
-                                   json=with_patient(make_qr(**URGENT_PREGNANT, identifier="crash-two"), bsn="999990056"),
-                                   headers={"Content-Type": "application/fhir+json"}, timeout=2)
+            answer = requests.post(
+                f"http://127.0.0.1:{port}/fhir/QuestionnaireResponse?region=voorbeeldstad",
+                json=with_patient(make_qr(**URGENT_PREGNANT, identifier="crash-two"), bsn="999990056"),
+                headers={"Content-Type": "application/fhir+json"},
+                timeout=2,
+            )
             assert answer.status_code == 202, answer.text
             both_in_flight = False
         except requests.Timeout:
@@ -288,7 +348,9 @@ def test_sigkill_mid_push_to_two_destinations_delivers_each_once_after_restart(t
         for name, proxy in proxies.items():
             committed = proxy.faulted == 1 and proxy.mode == "hold-response"
             if committed:
-                assert wait_for(lambda: holdings(servers[name].base_url)["ServiceRequest"] == RECIPIENTS[name])
+                assert wait_for(
+                    lambda name=name: holdings(servers[name].base_url)["ServiceRequest"] == RECIPIENTS[name]
+                )
             else:
                 assert holdings(servers[name].base_url)["ServiceRequest"] == []
         service.send_signal(signal.SIGKILL)
@@ -297,7 +359,9 @@ def test_sigkill_mid_push_to_two_destinations_delivers_each_once_after_restart(t
         for proxy in proxies.values():  # from now on the proxies forward faithfully
             proxy.faults = proxy.faulted
         service = start_service(env, log)
-        assert wait_for(lambda: all(outbox.get(i.id).state == "delivered" for i in items.values())), log.read_text()[-2000:]
+        assert wait_for(lambda: all(outbox.get(i.id).state == "delivered" for i in items.values())), log.read_text()[
+            -2000:
+        ]
         for name in (CENTRUM, VERLOS):
             assert holdings(servers[name].base_url) == one_of_each(RECIPIENTS[name], patient=True), name
     finally:
@@ -313,11 +377,17 @@ def test_without_consent_not_one_request_reaches_any_destination(tmp_path, stack
     server = start(stack, tmp_path / "recipients")
     # Every destination behind a proxy of its own that counts the connections made to it (no connection: no request).
     proxies = {name: proxy_to(stack, server) for name in (GGD, CENTRUM, VERLOS)}
-    app = app_with(tmp_path, write_destinations(tmp_path / "destinations.yaml", {n: p.base_url for n, p in proxies.items()}))
+    app = app_with(
+        tmp_path, write_destinations(tmp_path / "destinations.yaml", {n: p.base_url for n, p in proxies.items()})
+    )
     delivery = app.extensions["ks"].delivery
 
     submissions = [
-        (make_qr(**COMPLEX, consent=False, identifier="no-consent-m"), None, ["poh-jeugd"]),  # the internal referral only
+        (
+            make_qr(**COMPLEX, consent=False, identifier="no-consent-m"),
+            None,
+            ["poh-jeugd"],
+        ),  # the internal referral only
         (make_qr(**URGENT_PREGNANT, consent=False, identifier="no-consent-v"), "voorbeeldstad", []),
         (make_qr(signals=(), identifier="nothing-to-refer"), None, []),  # consent, but nothing to refer
     ]
@@ -326,7 +396,9 @@ def test_without_consent_not_one_request_reaches_any_destination(tmp_path, stack
         assert answer.status_code == 201, answer.get_json()
         assert answer_state(answer) == "recorded" and destinations_in(answer) == {}
         record = record_in(answer)  # what stays in the practice: the response and the internal referrals
-        assert [recipient_of(e["resource"]) for e in record["entry"] if e["resource"]["resourceType"] == "ServiceRequest"] == recorded
+        assert [
+            recipient_of(e["resource"]) for e in record["entry"] if e["resource"]["resourceType"] == "ServiceRequest"
+        ] == recorded
     assert delivery.outbox.list() == []  # nothing even waits to be sent
     assert {name: p.connections for name, p in proxies.items()} == dict.fromkeys(proxies, 0)
     assert holdings(server.base_url)["ServiceRequest"] == []
@@ -345,18 +417,28 @@ NOTE = "Hulpvraag-3f9c: wij zoeken dringend een woning en steun bij de opvoeding
 
 def test_an_answer_outside_a_recipients_set_reaches_no_destination(tmp_path, stack):
     servers = {name: start(stack, tmp_path / name) for name in (GGD, CENTRUM, VERLOS)}
-    app = app_with(tmp_path, write_destinations(tmp_path / "destinations.yaml", {n: s.base_url for n, s in servers.items()}))
+    app = app_with(
+        tmp_path, write_destinations(tmp_path / "destinations.yaml", {n: s.base_url for n, s in servers.items()})
+    )
     # Pregnant, urgent (domestic violence and homelessness ticked), the kindcheck answered, the family's own words.
-    qr = with_patient(make_qr(signals=("domestic-violence", "homeless"), children=3, note=NOTE, identifier="shares-v"),
-                      bsn="999990068")
+    qr = with_patient(
+        make_qr(signals=("domestic-violence", "homeless"), children=3, note=NOTE, identifier="shares-v"),
+        bsn="999990068",
+    )
     answer = post(app, qr, "voorbeeldstad")
     assert answer.status_code == 201 and answer_state(answer) == "delivered"
     assert list(destinations_in(answer)) == [CENTRUM, VERLOS]
-    internal = post(app, with_patient(make_qr(signals=("homeless", "substance-addiction"), note=NOTE, identifier="shares-m"),
-                                      bsn="999990068"))
+    internal = post(
+        app,
+        with_patient(
+            make_qr(signals=("homeless", "substance-addiction"), note=NOTE, identifier="shares-m"), bsn="999990068"
+        ),
+    )
     assert internal.status_code == 201 and list(destinations_in(internal)) == [GGD]
     record = record_in(internal)  # the POH Jeugd's referral exists, in the practice's own record
-    assert "poh-jeugd" in [recipient_of(e["resource"]) for e in record["entry"] if e["resource"]["resourceType"] == "Task"]
+    assert "poh-jeugd" in [
+        recipient_of(e["resource"]) for e in record["entry"] if e["resource"]["resourceType"] == "Task"
+    ]
 
     held = {name: server_text(s) for name, s in servers.items()}
     # The search is real: each server holds its own referral and the patient's identity (shared with both).
@@ -387,8 +469,10 @@ def test_a_mapping_naming_an_unknown_destination_stops_start_up(tmp_path, monkey
     mappings = tmp_path / "mappings"
     shutil.copytree(ROOT / "mappings", mappings)
     recipients = mappings / "regions" / "voorbeeldstad.recipients.yaml"
-    recipients.write_text(recipients.read_text(encoding="utf-8").replace(f"destination: {VERLOS}", "destination: verloskundigen-vbs"),
-                          encoding="utf-8")
+    recipients.write_text(
+        recipients.read_text(encoding="utf-8").replace(f"destination: {VERLOS}", "destination: verloskundigen-vbs"),
+        encoding="utf-8",
+    )
     monkeypatch.setenv("KS_DESTINATIONS", str(_full_file(tmp_path)))
     with pytest.raises(ConfigurationInvalid) as failed:
         create_app({"TESTING": True, "data_dir": tmp_path / "data", "mappings_dir": mappings})
@@ -402,23 +486,32 @@ def test_a_mapping_naming_an_unknown_destination_stops_start_up(tmp_path, monkey
 
 
 def test_a_destination_missing_from_the_file_stops_start_up(tmp_path, monkeypatch):
-    path = write_destinations(tmp_path / "destinations.yaml", {n: f"https://{n}.example.invalid/fhir" for n in (CENTRUM, VERLOS)})
+    path = write_destinations(
+        tmp_path / "destinations.yaml", {n: f"https://{n}.example.invalid/fhir" for n in (CENTRUM, VERLOS)}
+    )
     monkeypatch.setenv("KS_DESTINATIONS", str(path))
     with pytest.raises(ConfigurationInvalid) as failed:
         create_app({"TESTING": True, "data_dir": tmp_path / "data"})
     text = str(failed.value)
     # Both recipients that go to the GGD are named, each at its place in the mappings.
-    assert len(failed.value.problems) == 2 and "regiocoordinator-jgz" in text and "nu-niet-zwanger" in text and GGD in text
+    assert (
+        len(failed.value.problems) == 2 and "regiocoordinator-jgz" in text and "nu-niet-zwanger" in text and GGD in text
+    )
 
 
 def test_with_only_fhir_base_url_every_external_destination_is_that_server(tmp_path, stack):
     server = start(stack, tmp_path / "fhir")
     app = create_app({"TESTING": True, "data_dir": tmp_path / "data", "fhir_base_url": server.base_url})
     delivery = app.extensions["ks"].delivery
-    assert {n: d.base_url for n, d in delivery.destinations.items()} == dict.fromkeys([GGD, CENTRUM, VERLOS], server.base_url)
+    assert {n: d.base_url for n, d in delivery.destinations.items()} == dict.fromkeys(
+        [GGD, CENTRUM, VERLOS], server.base_url
+    )
     answer = post(app, make_qr(**URGENT_PREGNANT, identifier="one-server-v"), "voorbeeldstad")
     assert answer.status_code == 201 and answer_state(answer) == "delivered"
-    assert {n: p["state"] for n, p in destinations_in(answer).items()} == {CENTRUM: ["delivered"], VERLOS: ["delivered"]}
+    assert {n: p["state"] for n, p in destinations_in(answer).items()} == {
+        CENTRUM: ["delivered"],
+        VERLOS: ["delivered"],
+    }
     assert post(app, make_qr(**COMPLEX, identifier="one-server-m")).status_code == 201
     held = holdings(server.base_url)
     assert held["ServiceRequest"] == sorted(["centrum-jong", "verloskundige", "regiocoordinator-jgz"])

@@ -37,9 +37,20 @@ def _one(base: str, rtype: str, system: str, value: str) -> dict:
 
 def test_withdrawal_cancels_at_that_destination_only(tmp_path, servers, monkeypatch, capsys):
     destinations = tmp_path / "destinations.yaml"
-    destinations.write_text(yaml.safe_dump({"destinations": [
-        {"id": "ggd-zuid-limburg", "name": "GGD", "base_url": "http://127.0.0.1:9/fhir"},  # named by the other region
-        *({"id": name, "name": name, "base_url": base} for name, base in servers.items())]}))
+    destinations.write_text(
+        yaml.safe_dump(
+            {
+                "destinations": [
+                    {
+                        "id": "ggd-zuid-limburg",
+                        "name": "GGD",
+                        "base_url": "http://127.0.0.1:9/fhir",
+                    },  # named by the other region
+                    *({"id": name, "name": name, "base_url": base} for name, base in servers.items()),
+                ]
+            }
+        )
+    )
     app = create_app({"TESTING": True, "data_dir": tmp_path / "data", "destinations": destinations})
     qr = make_qr(signals=("homeless", "single-mother", "financial-problems"), identifier="withdraw-1")
     answer = app.test_client().post("/fhir/QuestionnaireResponse?region=voorbeeldstad", json=qr)
@@ -69,7 +80,9 @@ def test_withdrawal_cancels_at_that_destination_only(tmp_path, servers, monkeypa
 
 def test_no_withdrawal_before_delivery(tmp_path, monkeypatch, capsys):
     app = create_app({"TESTING": True, "data_dir": tmp_path / "data"})  # no server: the referral waits in the outbox
-    answer = app.test_client().post("/fhir/QuestionnaireResponse", json=make_qr(signals=("homeless",), identifier="withdraw-2"))
+    answer = app.test_client().post(
+        "/fhir/QuestionnaireResponse", json=make_qr(signals=("homeless",), identifier="withdraw-2")
+    )
     submission = next(p["valueString"] for p in answer.get_json()["parameter"] if p["name"] == "submission")
     monkeypatch.setenv("KS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("KS_FHIR_BASE_URL", raising=False)

@@ -51,10 +51,16 @@ def test_a2_1_override_without_reason_is_refused(engine):
         ({"phase": "pregnant", "signals": ("homeless",)}, {"regiocoordinator-jgz": "urgent"}),
         ({"phase": "pregnant", "signals": ("single-mother", "low-education")}, {"regiocoordinator-jgz": "routine"}),
         ({"phase": "pregnant", "signals": ("single-mother",)}, {}),
-        ({"phase": "postpartum", "child_birth_date": "2025-06-01", "signals": ("homeless",)}, {"regiocoordinator-jgz": "urgent"}),
+        (
+            {"phase": "postpartum", "child_birth_date": "2025-06-01", "signals": ("homeless",)},
+            {"regiocoordinator-jgz": "urgent"},
+        ),
         # 4th birthday on 2026-11-20, the day the response was authored: no longer "younger than 4".
         ({"phase": "postpartum", "child_birth_date": "2022-11-20", "signals": ("homeless",)}, {}),
-        ({"phase": "postpartum", "child_birth_date": "2022-11-21", "signals": ("homeless",)}, {"regiocoordinator-jgz": "urgent"}),
+        (
+            {"phase": "postpartum", "child_birth_date": "2022-11-21", "signals": ("homeless",)},
+            {"regiocoordinator-jgz": "urgent"},
+        ),
     ],
 )
 def test_a2_2_jgz_coordinator(engine, kw, expected):
@@ -134,5 +140,7 @@ def test_second_region_has_other_threshold_and_recipients(engine):
     ev = decide(engine, region="voorbeeldstad", signals=("homeless",))
     assert routes(ev) == {"centrum-jong": "asap", "verloskundige": "routine"}
     # Window is 2 years there: a child of 3 is outside it.
-    ev = decide(engine, region="voorbeeldstad", phase="postpartum", child_birth_date="2023-10-01", signals=("homeless",))
+    ev = decide(
+        engine, region="voorbeeldstad", phase="postpartum", child_birth_date="2023-10-01", signals=("homeless",)
+    )
     assert routes(ev) == {}

@@ -8,12 +8,20 @@ import service.rules.fhirpath as fp
 from tests.factories import make_qr
 
 
-@pytest.mark.parametrize("expression", [
-    "%a >= (", "count(", "1 +", "answers('x'", "a b c", "%x = 'open",
-    "x.%resource.repeat(item).where(linkId = 'phase').answer.value",
-    "%resource.repeat(item).where(linkId = 'phase').answer.value %resource.repeat(item).where(linkId = 'x').answer.value",
-    "(%resource.repeat(item).where(linkId = 'phase').answer.value",
-])
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "%a >= (",
+        "count(",
+        "1 +",
+        "answers('x'",
+        "a b c",
+        "%x = 'open",
+        "x.%resource.repeat(item).where(linkId = 'phase').answer.value",
+        "%resource.repeat(item).where(linkId = 'phase').answer.value %resource.repeat(item).where(linkId = 'x').answer.value",
+        "(%resource.repeat(item).where(linkId = 'phase').answer.value",
+    ],
+)
 def test_syntax_errors_are_refused(expression):
     with pytest.raises(ValueError, match="not a valid FHIRPath"):
         fp.compile_expression(expression)
@@ -31,12 +39,21 @@ URGENT = "%resource.repeat(item).where(linkId = 'urgent-signals').item.where(ans
         (f"{PHASE}.code = 'pregnant'", "_ksAnswerValues('phase').code = 'pregnant'"),
         (f"{URGENT}.count() >= %urgentMin", "_ksTickedLinkIds('urgent-signals').count() >= %urgentMin"),
         (f"{URGENT}.linkId", "_ksTickedLinkIds('urgent-signals')"),
-        (f"{URGENT}.exists() and {URGENT}.empty().not()",
-         "_ksTickedLinkIds('urgent-signals').exists() and _ksTickedLinkIds('urgent-signals').empty().not()"),
-        ("%resource.repeat( item ).where(linkId='phase') // the phase\n .answer.value.code",
-         "_ksAnswerValues('phase').code"),
-        ("%resource.repeat(item).where(linkId = 'a').answer.value = true or %resource.repeat(item)"
-         ".where(linkId = 'b').answer.value = true", "_ksAnswerValues('a') = true or _ksAnswerValues('b') = true"),
+        (
+            f"{URGENT}.exists() and {URGENT}.empty().not()",
+            "_ksTickedLinkIds('urgent-signals').exists() and _ksTickedLinkIds('urgent-signals').empty().not()",
+        ),
+        (
+            "%resource.repeat( item ).where(linkId='phase') // the phase\n .answer.value.code",
+            "_ksAnswerValues('phase').code",
+        ),
+        (
+            (
+                "%resource.repeat(item).where(linkId = 'a').answer.value = true or %resource.repeat(item)"
+                ".where(linkId = 'b').answer.value = true"
+            ),
+            "_ksAnswerValues('a') = true or _ksAnswerValues('b') = true",
+        ),
         # not the patterns: left as written
         (f"'{PHASE}' = %x", f"'{PHASE}' = %x"),
         ("%resource.repeat(item).where(linkId = 'phase').answer.valueCoding",) * 2,
@@ -97,8 +114,9 @@ def test_fast_path_and_deprecated_aliases(engine):
 
 
 def test_memoisation_gives_the_same_evaluations(engine):
-    from benchmarks.extract import realistic_mix
     import json
+
+    from benchmarks.extract import realistic_mix
 
     docs = [json.loads(d) for d in realistic_mix(300, seed=11)]
     fp._MEMO.clear()

@@ -47,11 +47,11 @@ def test_all_mistakes_reported_at_once_with_file_and_pointer(engine, broken_mapp
     rules = broken_mappings / "regions" / "maastricht-heuvelland.rules.yaml"
 
     def change(data):
-        data["rules"][0]["recipient"] = "nobody-here"          # unknown recipient
-        data["rules"][1]["when"] = "%urgentCount >= ("          # FHIRPath syntax error
-        data["rules"][2]["because"] = ["phase", "no-such-item"] # unknown linkId
-        data["levels"][0]["when"] = "%undefinedThing > 1"       # undefined variable
-        data["rules"][3]["priority"] = [{"value": "whenever"}]   # schema: bad enum
+        data["rules"][0]["recipient"] = "nobody-here"  # unknown recipient
+        data["rules"][1]["when"] = "%urgentCount >= ("  # FHIRPath syntax error
+        data["rules"][2]["because"] = ["phase", "no-such-item"]  # unknown linkId
+        data["levels"][0]["when"] = "%undefinedThing > 1"  # undefined variable
+        data["rules"][3]["priority"] = [{"value": "whenever"}]  # schema: bad enum
 
     _edit(rules, change)
     with pytest.raises(ConfigurationInvalid) as err:
@@ -93,8 +93,11 @@ def test_yaml_syntax_error_names_line(broken_mappings):
 def test_app_refuses_to_start_with_broken_mappings(broken_mappings, tmp_path):
     from service import create_app
 
-    _edit(broken_mappings / "regions" / "voorbeeldstad.rules.yaml", lambda d: d["rules"][0].__setitem__("recipient", "ghost"))
-    with pytest.raises(ConfigurationInvalid, match="voorbeeldstad.rules.yaml: /rules/0/recipient"):
+    _edit(
+        broken_mappings / "regions" / "voorbeeldstad.rules.yaml",
+        lambda d: d["rules"][0].__setitem__("recipient", "ghost"),
+    )
+    with pytest.raises(ConfigurationInvalid, match=r"voorbeeldstad\.rules\.yaml: /rules/0/recipient"):
         create_app({"mappings_dir": broken_mappings, "data_dir": tmp_path})
 
 
@@ -127,12 +130,22 @@ def test_deprecated_functions_still_work_with_a_warning(engine, broken_mappings,
             kw = dict(today=reference_date(qr), index=result.index)
             then = evaluate_rules(qr, ruleset, result.questionnaire, **kw)
             now = evaluate_rules(qr, engine.rulesets[region], result.questionnaire, **kw)
-            assert (then.level, then.computed_level, then.safety, then.decisions) == (now.level, now.computed_level, now.safety, now.decisions)
+            assert (then.level, then.computed_level, then.safety, then.decisions) == (
+                now.level,
+                now.computed_level,
+                now.safety,
+                now.decisions,
+            )
 
 
 def test_standard_expressions_are_checked_against_the_questionnaire(engine, broken_mappings):
     rules = broken_mappings / "regions" / "voorbeeldstad.rules.yaml"
-    _edit(rules, lambda d: d["variables"].__setitem__("phase", "%resource.repeat(item).where(linkId = 'fase').answer.value.code"))
+    _edit(
+        rules,
+        lambda d: d["variables"].__setitem__(
+            "phase", "%resource.repeat(item).where(linkId = 'fase').answer.value.code"
+        ),
+    )
     _edit(rules, lambda d: d["safety"][0].__setitem__("when", "_ksAnswerValues('domestic-violence') = true"))
     with pytest.raises(ConfigurationInvalid) as err:
         load_rulesets(broken_mappings, engine.catalog)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from service.referrals.pipeline import reference_date
 from service.questionnaires.linkids import LEVEL_OVERRIDE
+from service.referrals.pipeline import reference_date
 from service.rules.evaluate import LEVEL_ORDER, evaluate_rules, rule_evaluator
 from service.rules.fhirpath import Evaluator
 from tests.factories import make_qr
@@ -34,8 +34,10 @@ def _ruleset_input(ruleset) -> dict:
         "variables": [list(v) for v in ruleset.variables],
         "levels": [{"level": lv.level, "when": lv.when} for lv in ruleset.levels],
         "safety": [{"id": s.id, "when": s.when} for s in ruleset.safety],
-        "rules": [{"id": r.id, "when": r.when, "recipient": r.recipient, "priority": [list(p) for p in r.priority]}
-                  for r in ruleset.rules],
+        "rules": [
+            {"id": r.id, "when": r.when, "recipient": r.recipient, "priority": [list(p) for p in r.priority]}
+            for r in ruleset.rules
+        ],
         "expressions": [list(e) for e in ruleset.expressions()],
     }
 
@@ -46,8 +48,9 @@ def run_reference_engine(payload: dict) -> dict:
         pytest.fail("Node.js is not installed (node not on PATH): the rule files cannot be checked in fhirpath.js")
     if not (JS / "node_modules" / "fhirpath" / "package.json").exists():
         pytest.fail(f"npm package fhirpath is not installed in {JS}: run npm ci --prefix tests/rules/js")
-    proc = subprocess.run([node, str(JS / "decide.js")], input=json.dumps(payload), capture_output=True, text=True,
-                          timeout=300, cwd=JS)
+    proc = subprocess.run(
+        [node, str(JS / "decide.js")], input=json.dumps(payload), capture_output=True, text=True, timeout=300, cwd=JS
+    )
     if proc.returncode != 0:
         pytest.fail(f"tests/rules/js/decide.js failed ({proc.returncode}): {proc.stderr.strip()[:2000]}")
     return json.loads(proc.stdout)
@@ -63,7 +66,9 @@ def test_reference_engine_makes_the_same_decisions(engine):
         "levelOverride": LEVEL_OVERRIDE,
         "levelOrder": list(LEVEL_ORDER),
         "rulesets": [_ruleset_input(r) for r in engine.rulesets.values()],
-        "responses": [{"name": name, "today": reference_date(qr).isoformat(), "resource": qr} for name, qr in responses],
+        "responses": [
+            {"name": name, "today": reference_date(qr).isoformat(), "resource": qr} for name, qr in responses
+        ],
     }
     out = run_reference_engine(payload)
     assert out["fhirpath"] == PINNED
@@ -91,11 +96,24 @@ def test_reference_engine_makes_the_same_decisions(engine):
 
 def test_reference_engine_does_not_know_the_deprecated_functions(engine):
     """Why the rule files changed: fhirpath.js has no answers() or ticked()."""
-    ruleset = {"id": "old", "parameters": {}, "variables": [["phase", "answers('phase').code"]],
-               "levels": [{"level": "none", "when": None}], "safety": [], "rules": [], "expressions": []}
+    ruleset = {
+        "id": "old",
+        "parameters": {},
+        "variables": [["phase", "answers('phase').code"]],
+        "levels": [{"level": "none", "when": None}],
+        "safety": [],
+        "rules": [],
+        "expressions": [],
+    }
     _, qr = accepted_responses(engine)[0]
-    out = run_reference_engine({"levelOverride": LEVEL_OVERRIDE, "levelOrder": list(LEVEL_ORDER), "rulesets": [ruleset],
-                                "responses": [{"name": "one", "today": "2026-11-20", "resource": qr}]})
+    out = run_reference_engine(
+        {
+            "levelOverride": LEVEL_OVERRIDE,
+            "levelOrder": list(LEVEL_ORDER),
+            "rulesets": [ruleset],
+            "responses": [{"name": "one", "today": "2026-11-20", "resource": qr}],
+        }
+    )
     assert "Not implemented" in out["results"][0]["error"]
 
 
@@ -107,16 +125,28 @@ def test_reference_engine_agrees_with_the_fast_path_on_primitive_extensions(engi
     for group in qr["item"]:
         for item in group.get("item", ()):
             if item["linkId"] in ("homeless", "single-mother"):
-                item["answer"][0]["_valueBoolean"] = {"extension": [{"url": "https://example.invalid/note", "valueString": "x"}]}
+                item["answer"][0]["_valueBoolean"] = {
+                    "extension": [{"url": "https://example.invalid/note", "valueString": "x"}]
+                }
     result = engine.validate(qr, structural=True)
     assert result.ok
     ruleset = engine.ruleset()
-    out = run_reference_engine({"levelOverride": LEVEL_OVERRIDE, "levelOrder": list(LEVEL_ORDER),
-                                "rulesets": [_ruleset_input(ruleset)],
-                                "responses": [{"name": "ext", "today": reference_date(qr).isoformat(), "resource": qr}]})
+    out = run_reference_engine(
+        {
+            "levelOverride": LEVEL_OVERRIDE,
+            "levelOrder": list(LEVEL_ORDER),
+            "rulesets": [_ruleset_input(ruleset)],
+            "responses": [{"name": "ext", "today": reference_date(qr).isoformat(), "resource": qr}],
+        }
+    )
     [js] = out["results"]
     ours = evaluate_rules(qr, ruleset, result.questionnaire, today=reference_date(qr), index=result.index)
-    assert (js["computedLevel"], js["rules"]) == (ours.computed_level, [{"id": d.rule_id, "priority": d.priority} for d in ours.decisions])
+    assert (js["computedLevel"], js["rules"]) == (
+        ours.computed_level,
+        [{"id": d.rule_id, "priority": d.priority} for d in ours.decisions],
+    )
     assert ours.computed_level == "urgent"
     plain = evaluate_rules(qr, ruleset, result.questionnaire, today=reference_date(qr), index=result.index, fast=False)
-    assert plain.computed_level == "none", "fhirpathpy now reads _valueX as fhirpath.js does: drop this line and the caveat in mappings/README.md"
+    assert plain.computed_level == "none", (
+        "fhirpathpy now reads _valueX as fhirpath.js does: drop this line and the caveat in mappings/README.md"
+    )

@@ -30,7 +30,9 @@ def accepted_responses(engine) -> list[tuple[str, dict]]:
         except ValueError:
             continue
         if isinstance(qr, dict) and qr.get("resourceType") == "Parameters":  # $extract's wrapped input
-            qr = next((p.get("resource") for p in qr.get("parameter", ()) if p.get("name") == "questionnaire-response"), None)
+            qr = next(
+                (p.get("resource") for p in qr.get("parameter", ()) if p.get("name") == "questionnaire-response"), None
+            )
         if isinstance(qr, dict) and qr.get("resourceType") == "QuestionnaireResponse" and engine.validate(qr).ok:
             out.append((case.name, qr))
     return out
@@ -50,9 +52,13 @@ def test_rule_files_are_standard_and_on_the_fast_path(engine):
     for ruleset in engine.rulesets.values():
         for pointer, expression in ruleset.expressions():
             assert not fp.deprecated_used(expression), f"{ruleset.source} {pointer}: answers()/ticked() are deprecated"
-            assert fp.memo_inputs(expression) is not None, f"{ruleset.source} {pointer} is not on the fast path: {expression}"
+            assert fp.memo_inputs(expression) is not None, (
+                f"{ruleset.source} {pointer} is not on the fast path: {expression}"
+            )
             if "%resource" in expression:
-                assert "%resource" not in fp.fast_form(expression), f"{ruleset.source} {pointer}: a pattern is not recognised"
+                assert "%resource" not in fp.fast_form(expression), (
+                    f"{ruleset.source} {pointer}: a pattern is not recognised"
+                )
 
 
 def _cases(engine):
@@ -106,8 +112,10 @@ OTHER_EXPRESSIONS = [
     "%resource.repeat(item).where(linkId = 'other-signals').item.where(answer.value = true).linkId.all($this is string)",
     "%resource.repeat(item).where(linkId = 'other-signals').item.where(answer.value = true).exists()",
     "%resource.repeat(item).where(linkId = 'urgent-signals').item.where(answer.value = true).empty()",
-    "%resource.repeat(item).where(linkId = 'urgent-signals').item.where(answer.value = true).count()"
-    " + %resource.repeat(item).where(linkId = 'other-signals').item.where(answer.value = true).count()",
+    (
+        "%resource.repeat(item).where(linkId = 'urgent-signals').item.where(answer.value = true).count()"
+        " + %resource.repeat(item).where(linkId = 'other-signals').item.where(answer.value = true).count()"
+    ),
     "'homeless' in %resource.repeat(item).where(linkId = 'urgent-signals').item.where(answer.value = true).linkId",
     "%resource.repeat(item).where(linkId = 'urgent-signals').item.where(answer.value = true).linkId.first()",
     # not recognised (evaluated as written on the fast path too): they must agree all the same

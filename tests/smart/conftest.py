@@ -19,8 +19,16 @@ class Live:
 def _serve(tmp_path, sekmet_demo, **extra):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    app = create_app({"TESTING": True, "data_dir": tmp_path, "fhir_base_url": sekmet_demo.base_url, "sandbox": "on",
-                      "public_url": base, **extra})
+    app = create_app(
+        {
+            "TESTING": True,
+            "data_dir": tmp_path,
+            "fhir_base_url": sekmet_demo.base_url,
+            "sandbox": "on",
+            "public_url": base,
+            **extra,
+        }
+    )
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

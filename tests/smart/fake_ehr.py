@@ -25,9 +25,18 @@ from service.fhir import urls
 KID = "fake-1"
 EVIL_ISSUER = "https://evil.example/auth"
 DEFAULT_SCOPE = "launch openid fhirUser offline_access patient/*.rs user/PractitionerRole.r user/Practitioner.r"
-ID_TOKEN_MODES = frozenset({"good", "wrong-issuer", "unsigned", "hs256", "expired", "wrong-audience", "missing", "other-key"})
-CAPABILITIES = ["launch-ehr", "launch-standalone", "client-public", "client-confidential-symmetric",
-                "client-confidential-asymmetric", "sso-openid-connect", "context-ehr-patient"]
+ID_TOKEN_MODES = frozenset(
+    {"good", "wrong-issuer", "unsigned", "hs256", "expired", "wrong-audience", "missing", "other-key"}
+)
+CAPABILITIES = [
+    "launch-ehr",
+    "launch-standalone",
+    "client-public",
+    "client-confidential-symmetric",
+    "client-confidential-asymmetric",
+    "sso-openid-connect",
+    "context-ehr-patient",
+]
 FORWARDED_HEADERS = ("content-type", "accept", "if-none-exist", "if-match")
 
 
@@ -55,8 +64,15 @@ class FakeEhr:
     reused code, or a code_verifier that does not match the code_challenge, is answered with invalid_grant.
     """
 
-    def __init__(self, *, fhir_upstream: str | None = None, client_id: str = "kansrijke-start", id_token_mode: str = "good",
-                 fhir_user: str = "PractitionerRole/demo-gp", patient: str = "demo-pregnant") -> None:
+    def __init__(
+        self,
+        *,
+        fhir_upstream: str | None = None,
+        client_id: str = "kansrijke-start",
+        id_token_mode: str = "good",
+        fhir_user: str = "PractitionerRole/demo-gp",
+        patient: str = "demo-pregnant",
+    ) -> None:
         if id_token_mode not in ID_TOKEN_MODES:
             raise ValueError(f"unknown id_token_mode {id_token_mode!r}; one of {sorted(ID_TOKEN_MODES)}")
         self.fhir_upstream = fhir_upstream.rstrip("/") if fhir_upstream else None
@@ -81,7 +97,9 @@ class FakeEhr:
 
     def launch_url(self, app_base: str) -> str:
         """How this EHR opens the app: {app}/launch?iss={fhir base}&launch={opaque}."""
-        return f"{app_base.rstrip('/')}/launch?{urlencode({'iss': self.fhir_base, 'launch': secrets.token_urlsafe(16)})}"
+        return (
+            f"{app_base.rstrip('/')}/launch?{urlencode({'iss': self.fhir_base, 'launch': secrets.token_urlsafe(16)})}"
+        )
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -110,8 +128,13 @@ class FakeEhr:
 
     def _record(self) -> None:
         request.get_data()  # cache the body first, so that reading the form leaves it for the proxy
-        entry = {"method": request.method, "path": request.path, "query": request.args.to_dict(),
-                 "headers": dict(request.headers), "form": request.form.to_dict()}
+        entry = {
+            "method": request.method,
+            "path": request.path,
+            "query": request.args.to_dict(),
+            "headers": dict(request.headers),
+            "form": request.form.to_dict(),
+        }
         with self._lock:
             self.requests.append(entry)
 
@@ -139,8 +162,11 @@ class FakeEhr:
             return _oauth_error("invalid_request", "redirect_uri is required")
         code = secrets.token_urlsafe(24)
         with self._lock:
-            self._codes[code] = {"redirect_uri": redirect_uri, "scope": request.args.get("scope"),
-                                 "code_challenge": request.args.get("code_challenge")}
+            self._codes[code] = {
+                "redirect_uri": redirect_uri,
+                "scope": request.args.get("scope"),
+                "code_challenge": request.args.get("code_challenge"),
+            }
         query = {"code": code, "state": request.args.get("state", "")}
         response = Response(status=302)
         response.headers["Location"] = redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode(query)
@@ -172,8 +198,13 @@ class FakeEhr:
         with self._lock:
             self._refresh_tokens.add(refresh_token)
         token: dict[str, Any] = {
-            "access_token": secrets.token_urlsafe(32), "token_type": "Bearer", "expires_in": 3600, "scope": scope,
-            "patient": self.patient, "need_patient_banner": True, "refresh_token": refresh_token,
+            "access_token": secrets.token_urlsafe(32),
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "scope": scope,
+            "patient": self.patient,
+            "need_patient_banner": True,
+            "refresh_token": refresh_token,
         }
         id_token = self.id_token()
         if id_token is not None:
@@ -188,10 +219,20 @@ class FakeEhr:
     def _metadata(self) -> Response:
         if self.fhir_upstream:
             return self._fhir("metadata")
-        body = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
-                "format": ["json"], "date": "2026-01-01",
-                "rest": [{"mode": "server", "security": urls.smart_security(authorize=self.issuer + "/authorize",
-                                                                              token=self.issuer + "/token")}]}
+        body = {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "kind": "instance",
+            "fhirVersion": "4.0.1",
+            "format": ["json"],
+            "date": "2026-01-01",
+            "rest": [
+                {
+                    "mode": "server",
+                    "security": urls.smart_security(authorize=self.issuer + "/authorize", token=self.issuer + "/token"),
+                }
+            ],
+        }
         return Response(json.dumps(body), content_type="application/fhir+json")
 
     def _fhir(self, path: str) -> Response:
@@ -200,14 +241,20 @@ class FakeEhr:
         upstream = self.fhir_upstream
         try:
             answer = requests.request(
-                request.method, f"{upstream}/{path}" if path else upstream, params=list(request.args.items(multi=True)),
-                data=request.get_data(), headers={k: v for k, v in request.headers.items() if k.lower() in FORWARDED_HEADERS},
+                request.method,
+                f"{upstream}/{path}" if path else upstream,
+                params=list(request.args.items(multi=True)),
+                data=request.get_data(),
+                headers={k: v for k, v in request.headers.items() if k.lower() in FORWARDED_HEADERS},
                 timeout=(3.05, 30),
             )
         except requests.RequestException:
             return _outcome(502, "transient", "The FHIR server behind the fake EHR is not reachable.")
-        response = Response(answer.content.replace(upstream.encode(), self.fhir_base.encode()), status=answer.status_code,
-                            content_type=answer.headers.get("Content-Type", "application/fhir+json"))
+        response = Response(
+            answer.content.replace(upstream.encode(), self.fhir_base.encode()),
+            status=answer.status_code,
+            content_type=answer.headers.get("Content-Type", "application/fhir+json"),
+        )
         for name in ("Location", "Content-Location", "ETag", "Last-Modified"):
             if name in answer.headers:
                 response.headers[name] = answer.headers[name].replace(upstream, self.fhir_base)
@@ -223,8 +270,14 @@ class FakeEhr:
         if mode == "missing":
             return None
         now = int(time.time())
-        claims: dict[str, Any] = {"iss": self.issuer, "sub": self.fhir_user.rsplit("/", 1)[-1], "aud": self.client_id,
-                                  "iat": now, "exp": now + 300, "fhirUser": f"{self.fhir_base}/{self.fhir_user}"}
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": self.fhir_user.rsplit("/", 1)[-1],
+            "aud": self.client_id,
+            "iat": now,
+            "exp": now + 300,
+            "fhirUser": f"{self.fhir_base}/{self.fhir_user}",
+        }
         header = {"alg": "RS256", "kid": KID, "typ": "JWT"}
         if mode == "wrong-issuer":
             claims["iss"] = EVIL_ISSUER
@@ -269,7 +322,7 @@ class CountingServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _answer
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -14,12 +14,17 @@ from service.smart.session import COOKIE_NAME
 
 def launch(live, patient="demo-pregnant", user="demo-gp", session=None):
     s = session or requests.Session()
-    r = s.get(f"{live.base}/sandbox/launch", params={"patient": patient, "user": user}, allow_redirects=False, timeout=10)
+    r = s.get(
+        f"{live.base}/sandbox/launch", params={"patient": patient, "user": user}, allow_redirects=False, timeout=10
+    )
     hops = []
     while r.status_code in (301, 302, 303) and not r.headers["Location"].endswith("/form"):
         hops.append(r.headers["Location"])
-        r = s.get(r.headers["Location"] if r.headers["Location"].startswith("http") else live.base + r.headers["Location"],
-                  allow_redirects=False, timeout=10)
+        r = s.get(
+            r.headers["Location"] if r.headers["Location"].startswith("http") else live.base + r.headers["Location"],
+            allow_redirects=False,
+            timeout=10,
+        )
     return s, r, hops
 
 
@@ -41,13 +46,19 @@ def test_ehr_launch_end_to_end(live):
         assert "demo-pregnant" not in url.split("/sandbox/launch")[-1] or "/sandbox/" in url
     ctx = live.app.extensions["ks"].sessions.load(s.cookies[COOKIE_NAME])
     assert ctx.patient == "demo-pregnant" and ctx.fhir_user == "PractitionerRole/demo-gp" and ctx.role == "huisarts"
-    assert ctx.encounter == "demo-pregnant-consult" and ctx.need_patient_banner and ctx.patient_banner["name"] == "Lisa de Boer"
+    assert (
+        ctx.encounter == "demo-pregnant-consult"
+        and ctx.need_patient_banner
+        and ctx.patient_banner["name"] == "Lisa de Boer"
+    )
     assert ctx.refresh_token and ctx.access_token not in cookie
 
 
-@pytest.mark.parametrize(("user", "role", "can_send"), [("demo-poh", "poh-jeugd", True), ("demo-assistant", "doktersassistent", False)])
+@pytest.mark.parametrize(
+    ("user", "role", "can_send"), [("demo-poh", "poh-jeugd", True), ("demo-assistant", "doktersassistent", False)]
+)
 def test_role_from_fhir_user(live, user, role, can_send):
-    s, r, _ = launch(live, user=user)
+    s, _r, _ = launch(live, user=user)
     ctx = live.app.extensions["ks"].sessions.load(s.cookies[COOKIE_NAME])
     assert (ctx.role, ctx.can_send) == (role, can_send)
 
@@ -62,7 +73,9 @@ def test_one_launch_per_session(live):
 
 def test_standalone_launch(live):
     s = requests.Session()
-    r = s.get(f"{live.base}/launch/standalone", params={"iss": f"{live.base}/sandbox/fhir"}, allow_redirects=False, timeout=10)
+    r = s.get(
+        f"{live.base}/launch/standalone", params={"iss": f"{live.base}/sandbox/fhir"}, allow_redirects=False, timeout=10
+    )
     assert "launch%2Fpatient" in r.headers["Location"] or "launch/patient" in r.headers["Location"]
     while r.status_code == 302 and not r.headers["Location"].endswith("/form"):
         loc = r.headers["Location"]
@@ -78,7 +91,15 @@ def test_unknown_state_is_refused_in_dutch(live):
 
 def test_replayed_state_is_refused(live):
     s = requests.Session()
-    r, _ = s.get(f"{live.base}/sandbox/launch", params={"patient": "demo-pregnant", "user": "demo-gp"}, allow_redirects=False, timeout=10), None
+    r, _ = (
+        s.get(
+            f"{live.base}/sandbox/launch",
+            params={"patient": "demo-pregnant", "user": "demo-gp"},
+            allow_redirects=False,
+            timeout=10,
+        ),
+        None,
+    )
     r = s.get(r.headers["Location"], allow_redirects=False, timeout=10)  # /launch -> authorize
     r = s.get(r.headers["Location"], allow_redirects=False, timeout=10)  # authorize -> /callback?code&state
     callback = r.headers["Location"]
@@ -89,17 +110,34 @@ def test_replayed_state_is_refused(live):
 
 def test_authorization_server_error_shown_in_dutch(live):
     s = requests.Session()
-    r = s.get(f"{live.base}/sandbox/launch", params={"patient": "demo-pregnant", "user": "demo-gp"}, allow_redirects=False, timeout=10)
+    r = s.get(
+        f"{live.base}/sandbox/launch",
+        params={"patient": "demo-pregnant", "user": "demo-gp"},
+        allow_redirects=False,
+        timeout=10,
+    )
     r = s.get(r.headers["Location"], allow_redirects=False, timeout=10)
     state = parse_qs(urlparse(r.headers["Location"]).query)["state"][0]
-    r = s.get(f"{live.base}/callback", params={"error": "access_denied", "error_description": "Failed to auto-select the first encounter",
-                                              "state": state}, timeout=10)
+    r = s.get(
+        f"{live.base}/callback",
+        params={
+            "error": "access_denied",
+            "error_description": "Failed to auto-select the first encounter",
+            "state": state,
+        },
+        timeout=10,
+    )
     assert r.status_code == 400 and "toegang is geweigerd" in r.text and "Failed to auto-select" in r.text
 
 
 def test_aud_other_than_iss_is_refused_by_the_sandbox(live):
     s = requests.Session()
-    r = s.get(f"{live.base}/sandbox/launch", params={"patient": "demo-pregnant", "user": "demo-gp"}, allow_redirects=False, timeout=10)
+    r = s.get(
+        f"{live.base}/sandbox/launch",
+        params={"patient": "demo-pregnant", "user": "demo-gp"},
+        allow_redirects=False,
+        timeout=10,
+    )
     r = s.get(r.headers["Location"], allow_redirects=False, timeout=10)
     wrong = r.headers["Location"].replace("aud=http", "aud=https")
     r = s.get(wrong, allow_redirects=False, timeout=10)
@@ -108,13 +146,26 @@ def test_aud_other_than_iss_is_refused_by_the_sandbox(live):
 
 def test_wrong_pkce_verifier_is_refused(live):
     s = requests.Session()
-    r = s.get(f"{live.base}/sandbox/launch", params={"patient": "demo-pregnant", "user": "demo-gp"}, allow_redirects=False, timeout=10)
+    r = s.get(
+        f"{live.base}/sandbox/launch",
+        params={"patient": "demo-pregnant", "user": "demo-gp"},
+        allow_redirects=False,
+        timeout=10,
+    )
     r = s.get(r.headers["Location"], allow_redirects=False, timeout=10)
     r = s.get(r.headers["Location"], allow_redirects=False, timeout=10)
     code = parse_qs(urlparse(r.headers["Location"]).query)["code"][0]
-    token = requests.post(f"{live.base}/sandbox/auth/token", data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": f"{live.base}/callback",
-        "client_id": "kansrijke-start", "code_verifier": "x" * 64}, timeout=10)
+    token = requests.post(
+        f"{live.base}/sandbox/auth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": f"{live.base}/callback",
+            "client_id": "kansrijke-start",
+            "code_verifier": "x" * 64,
+        },
+        timeout=10,
+    )
     assert token.status_code == 400 and token.json()["error"] == "invalid_grant"
 
 
@@ -138,11 +189,17 @@ def test_expired_token_is_refreshed_and_failing_refresh_asks_to_launch_again(liv
 def test_sandbox_fhir_proxy_checks_the_token(live):
     s, _, _ = launch(live)
     ctx = live.app.extensions["ks"].sessions.load(s.cookies[COOKIE_NAME])
-    ok = requests.get(f"{ctx.iss}/Patient/demo-pregnant", headers={"Authorization": f"Bearer {ctx.access_token}"}, timeout=10)
+    ok = requests.get(
+        f"{ctx.iss}/Patient/demo-pregnant", headers={"Authorization": f"Bearer {ctx.access_token}"}, timeout=10
+    )
     assert ok.status_code == 200 and ok.json()["id"] == "demo-pregnant"
     assert requests.get(f"{ctx.iss}/Patient/demo-pregnant", timeout=10).status_code == 401
     bad = requests.get(f"{ctx.iss}/Patient/demo-pregnant", headers={"Authorization": "Bearer nope"}, timeout=10)
-    assert bad.status_code == 401 and bad.json()["resourceType"] == "OperationOutcome" and "WWW-Authenticate" in bad.headers
+    assert (
+        bad.status_code == 401
+        and bad.json()["resourceType"] == "OperationOutcome"
+        and "WWW-Authenticate" in bad.headers
+    )
     conf = requests.get(f"{ctx.iss}/.well-known/smart-configuration", timeout=10).json()
     assert conf["code_challenge_methods_supported"] == ["S256"] and "launch-ehr" in conf["capabilities"]
 
@@ -158,8 +215,12 @@ def test_sandbox_routes_do_not_exist_when_off(tmp_path):
     from service import create_app
 
     client = create_app({"TESTING": True, "data_dir": tmp_path}).test_client()
-    for path in ("/sandbox/launch", "/sandbox/fhir/metadata", "/sandbox/fhir/.well-known/smart-configuration",
-                 "/sandbox/auth/jwks"):
+    for path in (
+        "/sandbox/launch",
+        "/sandbox/fhir/metadata",
+        "/sandbox/fhir/.well-known/smart-configuration",
+        "/sandbox/auth/jwks",
+    ):
         assert client.get(path).status_code == 404
     assert client.post("/sandbox/auth/token").status_code == 404
 
@@ -174,12 +235,15 @@ def test_production_refuses_to_start_without_a_secret(tmp_path):
         create_app({"env": "production", "secret_key": "short", "data_dir": tmp_path})
 
 
-@pytest.mark.parametrize(("fhir_user", "role"), [
-    ("Practitioner/demo-poh-practitioner", "poh-jeugd"),  # the official launcher's fhirUser is a Practitioner
-    ("PractitionerRole/demo-assistant", "doktersassistent"),
-    ("Practitioner/nobody", "onbekend"),
-    (None, "onbekend"),
-])
+@pytest.mark.parametrize(
+    ("fhir_user", "role"),
+    [
+        ("Practitioner/demo-poh-practitioner", "poh-jeugd"),  # the official launcher's fhirUser is a Practitioner
+        ("PractitionerRole/demo-assistant", "doktersassistent"),
+        ("Practitioner/nobody", "onbekend"),
+        (None, "onbekend"),
+    ],
+)
 def test_role_from_practitioner_or_role(sekmet_demo, fhir_user, role):
     from service.demo import PRACTICE_AGB
     from service.fhir import urls

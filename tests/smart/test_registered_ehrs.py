@@ -24,18 +24,43 @@ from tests.web.helpers import csrf_of
 
 # The fake EHR proxies the demo record, whose GP works at the organisation with the demo AGB: the registry
 # names that practice "Het Tweede EPD" in region voorbeeldstad, so a referral shows which one spoke.
-SECOND = {"id": "tweede", "name": "Huisartsenpraktijk Het Tweede EPD (test)", "agb": PRACTICE_AGB, "ura": PRACTICE_URA,
-          "region": "voorbeeldstad"}
-ELSEWHERE = {"id": "elders", "name": "Praktijk Elders (test)", "agb": "01000002", "ura": "90000002", "region": "maastricht-heuvelland"}
+SECOND = {
+    "id": "tweede",
+    "name": "Huisartsenpraktijk Het Tweede EPD (test)",
+    "agb": PRACTICE_AGB,
+    "ura": PRACTICE_URA,
+    "region": "voorbeeldstad",
+}
+ELSEWHERE = {
+    "id": "elders",
+    "name": "Praktijk Elders (test)",
+    "agb": "01000002",
+    "ura": "90000002",
+    "region": "maastricht-heuvelland",
+}
 NOT_REGISTERED = "Dit EPD is niet aangesloten op Kansrijke Start"
 
 
 def write_registry(tmp_path, fake: FakeEhr, *, practices=(SECOND,), auth=None, name="Tweede EPD (test)") -> str:
     path = tmp_path / "ehr-registry.yaml"
-    path.write_text(yaml.safe_dump({"ehrs": [{
-        "id": "second-ehr", "name": name, "iss": fake.fhir_base, "client_id": fake.client_id,
-        "client_auth": auth or {"method": "public"}, "id_token_issuer": fake.issuer, "practices": list(practices),
-    }]}), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "ehrs": [
+                    {
+                        "id": "second-ehr",
+                        "name": name,
+                        "iss": fake.fhir_base,
+                        "client_id": fake.client_id,
+                        "client_auth": auth or {"method": "public"},
+                        "id_token_issuer": fake.issuer,
+                        "practices": list(practices),
+                    }
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
     return str(path)
 
 
@@ -64,7 +89,9 @@ def fake(sekmet_demo):
 
 
 def test_an_unregistered_iss_is_refused_before_any_request(live, counting):
-    r = requests.get(f"{live.base}/launch", params={"iss": counting.base + "/fhir", "launch": "x"}, allow_redirects=False, timeout=10)
+    r = requests.get(
+        f"{live.base}/launch", params={"iss": counting.base + "/fhir", "launch": "x"}, allow_redirects=False, timeout=10
+    )
     assert r.status_code == 400 and NOT_REGISTERED in r.text and "This EHR is not registered" in r.text
     assert counting.hits == []  # not discovery, not anything
     # A closed port answers the same page as an open one: nothing tells an attacker what is listening.
@@ -86,7 +113,9 @@ def test_the_standalone_launch_offers_only_the_registered_ehrs(live_factory, fak
     assert r.status_code == 302 and r.headers["Location"].startswith(fake.issuer + "/authorize?")
 
 
-def test_a_second_registered_ehr_launches_and_refers_for_the_practice_the_registry_names(live_factory, fake, tmp_path, sekmet_demo):
+def test_a_second_registered_ehr_launches_and_refers_for_the_practice_the_registry_names(
+    live_factory, fake, tmp_path, sekmet_demo
+):
     app = live_factory(ehr_registry=write_registry(tmp_path, fake, practices=(ELSEWHERE, SECOND)))
     s = requests.Session()
     r = follow(s, fake.launch_url(app.base))
@@ -96,13 +125,26 @@ def test_a_second_registered_ehr_launches_and_refers_for_the_practice_the_regist
     form = s.get(f"{app.base}/form", timeout=10)
     assert form.status_code == 200 and SECOND["name"] in form.text
     token = csrf_of(form.text)
-    s.post(f"{app.base}/form/review", data={"csrf_token": token, "phase": "pregnant", "due-date": "2027-03-01", "homeless": "true",
-                                              "consent-given": "true", "consent-method": "verbal"}, timeout=10)
+    s.post(
+        f"{app.base}/form/review",
+        data={
+            "csrf_token": token,
+            "phase": "pregnant",
+            "due-date": "2027-03-01",
+            "homeless": "true",
+            "consent-given": "true",
+            "consent-method": "verbal",
+        },
+        timeout=10,
+    )
     review = s.get(f"{app.base}/form/review", timeout=10).text
     boxes = set(re.findall(r'name="(consent-for-[a-z-]+)"', review))
     assert boxes, review[:2000]
-    sent = s.post(f"{app.base}/form/send", data={"csrf_token": token, "consent-method": "verbal", **{b: "true" for b in boxes}},
-                  timeout=20)
+    sent = s.post(
+        f"{app.base}/form/send",
+        data={"csrf_token": token, "consent-method": "verbal", **dict.fromkeys(boxes, "true")},
+        timeout=20,
+    )
     ids = re.findall(r'<code class="sr-id">([^<]+)</code>', sent.text)
     assert ids, sent.text[:2000]
     with FhirClient(sekmet_demo.base_url) as recipients:
@@ -122,13 +164,18 @@ def test_a_user_of_no_registered_practice_is_refused(live_factory, fake, tmp_pat
     assert COOKIE_NAME not in s.cookies
 
 
-@pytest.mark.parametrize("mode", ["wrong-issuer", "unsigned", "hs256", "expired", "wrong-audience", "missing", "other-key"])
+@pytest.mark.parametrize(
+    "mode", ["wrong-issuer", "unsigned", "hs256", "expired", "wrong-audience", "missing", "other-key"]
+)
 def test_a_bad_id_token_refuses_the_launch(live_factory, fake, tmp_path, mode):
     app = live_factory(ehr_registry=write_registry(tmp_path, fake))
     fake.id_token_mode = mode
     s = requests.Session()
     r = follow(s, fake.launch_url(app.base))
-    assert r.status_code == 400 and "De identiteit van de gebruiker kon niet worden gecontroleerd" in r.text, (mode, r.text[:300])
+    assert r.status_code == 400 and "De identiteit van de gebruiker kon niet worden gecontroleerd" in r.text, (
+        mode,
+        r.text[:300],
+    )
     assert COOKIE_NAME not in s.cookies
     assert any(q["path"] == "/auth/token" for q in fake.requests)  # it got as far as the token, and stopped there
 
@@ -172,7 +219,9 @@ def test_a_registered_ehr_that_is_down_shows_no_network_details(live_factory, fa
 def test_the_client_secret_goes_to_the_registered_token_endpoint_only(live_factory, fake, tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("s3cret-for-the-registered-ehr\n")
-    app = live_factory(ehr_registry=write_registry(tmp_path, fake, auth={"method": "client_secret_basic", "secret_file": str(secret)}))
+    app = live_factory(
+        ehr_registry=write_registry(tmp_path, fake, auth={"method": "client_secret_basic", "secret_file": str(secret)})
+    )
     s = requests.Session()
     assert follow(s, fake.launch_url(app.base)).headers["Location"].endswith("/form")
     basic = "Basic " + base64.b64encode(f"{fake.client_id}:s3cret-for-the-registered-ehr".encode()).decode()
@@ -184,7 +233,12 @@ def test_the_client_secret_goes_to_the_registered_token_endpoint_only(live_facto
 def test_private_key_jwt_signs_for_the_registered_token_endpoint(live_factory, fake, tmp_path):
     key = RSAKey.generate_key(2048)
     (tmp_path / "app.pem").write_bytes(key.as_pem(private=True))
-    auth = {"method": "private_key_jwt", "private_key_file": str(tmp_path / "app.pem"), "key_id": "ks-2026", "alg": "RS384"}
+    auth = {
+        "method": "private_key_jwt",
+        "private_key_file": str(tmp_path / "app.pem"),
+        "key_id": "ks-2026",
+        "alg": "RS384",
+    }
     app = live_factory(ehr_registry=write_registry(tmp_path, fake, auth=auth))
     s = requests.Session()
     assert follow(s, fake.launch_url(app.base)).headers["Location"].endswith("/form")
@@ -196,5 +250,7 @@ def test_private_key_jwt_signs_for_the_registered_token_endpoint(live_factory, f
     assertion = jwt.decode(form["client_assertion"], public, algorithms=["RS384"])
     assert assertion.header["kid"] == "ks-2026"
     claims = assertion.claims
-    assert claims["iss"] == claims["sub"] == fake.client_id and claims["aud"] == fake.issuer + "/token" and claims["jti"]
+    assert (
+        claims["iss"] == claims["sub"] == fake.client_id and claims["aud"] == fake.issuer + "/token" and claims["jti"]
+    )
     assert all("client_assertion" not in q["form"] for q in fake.requests if q["path"] != "/auth/token")

@@ -15,8 +15,15 @@ SCOPE = "launch/patient openid fhirUser offline_access patient/*.rs"
 
 def _authorize(live, **pkce: str) -> requests.Response:
     """A standalone authorization request straight to the sandbox, with the given PKCE parameters."""
-    params = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": f"{live.base}/callback", "scope": SCOPE,
-              "state": "st-" + secrets.token_urlsafe(8), "aud": f"{live.base}/sandbox/fhir", **pkce}
+    params = {
+        "response_type": "code",
+        "client_id": CLIENT_ID,
+        "redirect_uri": f"{live.base}/callback",
+        "scope": SCOPE,
+        "state": "st-" + secrets.token_urlsafe(8),
+        "aud": f"{live.base}/sandbox/fhir",
+        **pkce,
+    }
     return requests.get(f"{live.base}/sandbox/auth/authorize", params=params, allow_redirects=False, timeout=10)
 
 
@@ -29,9 +36,17 @@ def _code(live, verifier: str) -> str:
 
 
 def _redeem(live, code: str, verifier: str) -> requests.Response:
-    return requests.post(f"{live.base}/sandbox/auth/token", data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": f"{live.base}/callback",
-        "client_id": CLIENT_ID, "code_verifier": verifier}, timeout=10)
+    return requests.post(
+        f"{live.base}/sandbox/auth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": f"{live.base}/callback",
+            "client_id": CLIENT_ID,
+            "code_verifier": verifier,
+        },
+        timeout=10,
+    )
 
 
 @pytest.mark.parametrize("method", [{"code_challenge_method": "plain"}, {}], ids=["plain", "no-method-means-plain"])

@@ -43,9 +43,17 @@ def recipients(recipients_server) -> Iterator[FhirClient]:
 
 def make_app(tmp_path, fhir_base_url: str, *, ehr: str, region: str = "maastricht-heuvelland", **extra):
     """The app pushing to `fhir_base_url`, with the EHR at `ehr` registered for the demo practice in `region`."""
-    return create_app({"TESTING": True, "data_dir": tmp_path / "data", "fhir_base_url": fhir_base_url,
-                       "fhir_connect_timeout": 1.0, "fhir_read_timeout": 5.0,
-                       "ehr_registry": registry_file(tmp_path / "deploy", ehr, region), **extra})
+    return create_app(
+        {
+            "TESTING": True,
+            "data_dir": tmp_path / "data",
+            "fhir_base_url": fhir_base_url,
+            "fhir_connect_timeout": 1.0,
+            "fhir_read_timeout": 5.0,
+            "ehr_registry": registry_file(tmp_path / "deploy", ehr, region),
+            **extra,
+        }
+    )
 
 
 @pytest.fixture()

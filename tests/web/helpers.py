@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-
 from pathlib import Path
 
 import yaml
@@ -28,25 +27,65 @@ def registry_file(folder: Path, iss: str, region: str = "maastricht-heuvelland")
     holds for the EHR that the launch sessions below pretend to come from."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "ehr-registry.yaml"
-    path.write_text(yaml.safe_dump({"ehrs": [{
-        "id": TEST_EHR, "name": "Test-EPD", "iss": iss, "client_id": "kansrijke-start", "client_auth": {"method": "public"},
-        "id_token_issuer": iss + "/auth",
-        "practices": [{"id": TEST_PRACTICE, "name": PRACTICE_NAME, "agb": PRACTICE_AGB, "ura": PRACTICE_URA, "region": region}],
-    }]}), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "ehrs": [
+                    {
+                        "id": TEST_EHR,
+                        "name": "Test-EPD",
+                        "iss": iss,
+                        "client_id": "kansrijke-start",
+                        "client_auth": {"method": "public"},
+                        "id_token_issuer": iss + "/auth",
+                        "practices": [
+                            {
+                                "id": TEST_PRACTICE,
+                                "name": PRACTICE_NAME,
+                                "agb": PRACTICE_AGB,
+                                "ura": PRACTICE_URA,
+                                "region": region,
+                            }
+                        ],
+                    }
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
-def launch_session(app_or_store, *, iss: str, patient: str | None, user: str = "demo-gp", banner: bool = True,
-                   language: str = "nl", patient_banner: dict | None = None, ehr_id: str = TEST_EHR,
-                   practice_id: str = TEST_PRACTICE) -> LaunchContext:
+def launch_session(
+    app_or_store,
+    *,
+    iss: str,
+    patient: str | None,
+    user: str = "demo-gp",
+    banner: bool = True,
+    language: str = "nl",
+    patient_banner: dict | None = None,
+    ehr_id: str = TEST_EHR,
+    practice_id: str = TEST_PRACTICE,
+) -> LaunchContext:
     """A stored launch session as the SMART callback leaves it; `ehr_id`/`practice_id` must be registered in
     the app (registry_file) for the pages to accept it."""
     ctx = LaunchContext(
-        session_id=SessionStore.new_id(), iss=iss, client_id="kansrijke-start", token_endpoint=f"{iss}/token",
-        ehr_id=ehr_id, practice_id=practice_id,
-        access_token="test-token-not-checked", expires_at=time.time() + 3600, scope="launch openid fhirUser patient/*.rs",
-        patient=patient, fhir_user=f"PractitionerRole/{user}", role=ROLE_OF_USER.get(user, "onbekend"),
-        need_patient_banner=banner, patient_banner=patient_banner or {}, language=language,
+        session_id=SessionStore.new_id(),
+        iss=iss,
+        client_id="kansrijke-start",
+        token_endpoint=f"{iss}/token",
+        ehr_id=ehr_id,
+        practice_id=practice_id,
+        access_token="test-token-not-checked",
+        expires_at=time.time() + 3600,
+        scope="launch openid fhirUser patient/*.rs",
+        patient=patient,
+        fhir_user=f"PractitionerRole/{user}",
+        role=ROLE_OF_USER.get(user, "onbekend"),
+        need_patient_banner=banner,
+        patient_banner=patient_banner or {},
+        language=language,
     )
     store = app_or_store.extensions["ks"].sessions if hasattr(app_or_store, "extensions") else app_or_store
     store.save(ctx)
@@ -58,6 +97,8 @@ def login(client, ctx: LaunchContext) -> None:
 
 
 def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(r'name="csrf-token" content="([^"]+)"', html)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(
+        r'name="csrf-token" content="([^"]+)"', html
+    )
     assert match, "no CSRF token on the page"
     return match.group(1)

@@ -19,7 +19,9 @@ def test_restrict_blocks_only_the_unconsented(engine):
     assert recipients_sent(only) == ["verloskundige"]
     assert [d.blocked_by_consent for d in only.decisions if d.recipient.id == "centrum-jong"] == [True]
     assert only.consent_missing and only.level == ev.level and only.safety == ev.safety
-    assert recipients_sent(restrict_to_consented(ev, frozenset({"centrum-jong", "verloskundige"}))) == recipients_sent(ev)
+    assert recipients_sent(restrict_to_consented(ev, frozenset({"centrum-jong", "verloskundige"}))) == recipients_sent(
+        ev
+    )
 
 
 def test_internal_recipients_need_no_consent(engine):
@@ -32,10 +34,14 @@ def test_extract_through_the_scoped_engine_has_no_referral_for_the_unconsented(e
     bundles = scoped.extract(make_qr(**TWO), "voorbeeldstad").bundles
     # the practice's record: the one consented referral and its Consent, nothing for centrum-jong
     record = [e["resource"] for e in bundles.record["entry"]]
-    assert [r["code"]["coding"][0]["code"] for r in record if r["resourceType"] == "ServiceRequest"] == ["verloskundige"]
+    assert [r["code"]["coding"][0]["code"] for r in record if r["resourceType"] == "ServiceRequest"] == [
+        "verloskundige"
+    ]
     assert sum(r["resourceType"] == "Consent" for r in record) == 1
     # and a delivery to the midwives' destination only: centrum-jong's destination gets no Bundle at all
-    assert [(d.destination, d.recipients) for d in bundles.deliveries] == [("verloskundigen-voorbeeldstad", ("verloskundige",))]
+    assert [(d.destination, d.recipients) for d in bundles.deliveries] == [
+        ("verloskundigen-voorbeeldstad", ("verloskundige",))
+    ]
     sent = [e["resource"] for e in bundles.deliveries[0].bundle["entry"]]
     assert [r["code"]["coding"][0]["code"] for r in sent if r["resourceType"] == "ServiceRequest"] == ["verloskundige"]
     assert sum(r["resourceType"] == "Consent" for r in sent) == 1
@@ -59,10 +65,19 @@ def test_the_evaluated_engine_gives_what_the_engine_gives(engine):
     from service.web.consent import EvaluatedEngine
     from tests.factories import OTHER, URGENT, with_patient
 
-    signal_sets = [(), ("homeless",), ("domestic-violence", "single-mother"), ("substance-addiction", "homeless"),
-                   (URGENT[0], OTHER[0], OTHER[1]), OTHER[:3]]
-    phases = [dict(), dict(phase="postpartum", due_date=None, child_birth_date="2026-05-01"),
-              dict(phase="preconception", due_date=None, intention="no")]
+    signal_sets = [
+        (),
+        ("homeless",),
+        ("domestic-violence", "single-mother"),
+        ("substance-addiction", "homeless"),
+        (URGENT[0], OTHER[0], OTHER[1]),
+        OTHER[:3],
+    ]
+    phases = [
+        dict(),
+        dict(phase="postpartum", due_date=None, child_birth_date="2026-05-01"),
+        dict(phase="preconception", due_date=None, intention="no"),
+    ]
     checked = 0
     for region in ("maastricht-heuvelland", "voorbeeldstad"):
         for signals in signal_sets:
@@ -70,11 +85,15 @@ def test_the_evaluated_engine_gives_what_the_engine_gives(engine):
                 for consent in (True, False):
                     built = make_qr(signals=signals, consent=consent, **phase)
                     _, evaluation = engine.evaluate(built, region)
-                    asked = frozenset(d.recipient.id for d in evaluation.decisions if d.recipient and d.recipient.needs_consent)
+                    asked = frozenset(
+                        d.recipient.id for d in evaluation.decisions if d.recipient and d.recipient.needs_consent
+                    )
                     for consented in (asked, frozenset(sorted(asked)[:1])):
                         sent = with_patient(built)  # what the send submits: the same answers, the patient contained
                         fresh = ConsentScopedEngine(engine, consented).extract(sent, region, structural=True)
-                        reused = EvaluatedEngine(engine, consented, built, evaluation).extract(sent, region, structural=True)
+                        reused = EvaluatedEngine(engine, consented, built, evaluation).extract(
+                            sent, region, structural=True
+                        )
                         assert reused.bundle == fresh.bundle, (region, signals, phase, consent, consented)
                         checked += 1
     assert checked > 100

@@ -7,8 +7,8 @@ import json
 
 import responses
 
-from service.fhir.client import FhirClient
 from service.ehr import write_back
+from service.fhir.client import FhirClient
 from tests.factories import make_qr
 
 
@@ -63,13 +63,29 @@ def test_one_transaction_when_the_ehr_declares_it_and_again_changes_nothing(engi
 @responses.activate
 def test_one_call_each_when_the_ehr_does_not_declare_transactions_stopping_at_a_refusal(engine):
     base = "https://ehr.invalid/fhir"
-    responses.get(f"{base}/metadata", json={"resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
-                                           "fhirVersion": "4.0.1", "format": ["json"], "rest": [{"mode": "server"}]})
+    responses.get(
+        f"{base}/metadata",
+        json={
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "kind": "instance",
+            "fhirVersion": "4.0.1",
+            "format": ["json"],
+            "rest": [{"mode": "server"}],
+        },
+    )
     bundle = _bundle(engine, "wb-each-1")
-    qr_id = next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "QuestionnaireResponse")
-    responses.put(f"{base}/QuestionnaireResponse/{qr_id}", status=201, json={"resourceType": "QuestionnaireResponse", "id": qr_id})
-    responses.post(f"{base}/ServiceRequest", status=403, json={"resourceType": "OperationOutcome",
-                                                             "issue": [{"severity": "error", "code": "forbidden"}]})
+    qr_id = next(
+        e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "QuestionnaireResponse"
+    )
+    responses.put(
+        f"{base}/QuestionnaireResponse/{qr_id}", status=201, json={"resourceType": "QuestionnaireResponse", "id": qr_id}
+    )
+    responses.post(
+        f"{base}/ServiceRequest",
+        status=403,
+        json={"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "forbidden"}]},
+    )
     audited = []
     with FhirClient(base, retries=0) as ehr:
         result = write_back(ehr, bundle, on_write=lambda ref, ok, status: audited.append((ref, ok, status)))
@@ -84,11 +100,24 @@ def test_one_call_each_links_the_internal_task_to_its_service_request_in_the_ehr
     """Without a transaction the urn:uuid references cannot resolve on the server: the Task must point at the id
     the EHR gave the POH Jeugd's ServiceRequest, and at nothing the EHR does not hold."""
     base = "https://ehr.invalid/fhir"
-    responses.get(f"{base}/metadata", json={"resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
-                                           "fhirVersion": "4.0.1", "format": ["json"], "rest": [{"mode": "server"}]})
+    responses.get(
+        f"{base}/metadata",
+        json={
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "kind": "instance",
+            "fhirVersion": "4.0.1",
+            "format": ["json"],
+            "rest": [{"mode": "server"}],
+        },
+    )
     bundle = _bundle(engine, "wb-each-2")
-    qr_id = next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "QuestionnaireResponse")
-    responses.put(f"{base}/QuestionnaireResponse/{qr_id}", status=201, json={"resourceType": "QuestionnaireResponse", "id": qr_id})
+    qr_id = next(
+        e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "QuestionnaireResponse"
+    )
+    responses.put(
+        f"{base}/QuestionnaireResponse/{qr_id}", status=201, json={"resourceType": "QuestionnaireResponse", "id": qr_id}
+    )
     made = iter(["sr-jgz", "sr-poh"])
 
     def created(request):
@@ -96,14 +125,23 @@ def test_one_call_each_links_the_internal_task_to_its_service_request_in_the_ehr
         body["id"] = next(made) if body["resourceType"] == "ServiceRequest" else "task-1"
         return 201, {"Location": f"{base}/{body['resourceType']}/{body['id']}/_history/1"}, json.dumps(body)
 
-    responses.add_callback(responses.POST, f"{base}/ServiceRequest", callback=created, content_type="application/fhir+json")
+    responses.add_callback(
+        responses.POST, f"{base}/ServiceRequest", callback=created, content_type="application/fhir+json"
+    )
     responses.add_callback(responses.POST, f"{base}/Task", callback=created, content_type="application/fhir+json")
     with FhirClient(base, retries=0) as ehr:
         result = write_back(ehr, bundle)
-    assert result.ok and result.written == (f"QuestionnaireResponse/{qr_id}", "ServiceRequest/sr-jgz", "ServiceRequest/sr-poh", "Task/task-1")
+    assert result.ok and result.written == (
+        f"QuestionnaireResponse/{qr_id}",
+        "ServiceRequest/sr-jgz",
+        "ServiceRequest/sr-poh",
+        "Task/task-1",
+    )
     posted = [json.loads(c.request.body) for c in responses.calls if c.request.method == "POST"]
     srs, [task] = posted[:2], posted[2:]
     # each names the response by the id the EHR holds; the Consent is not written there, so no reference to it
     assert [sr["supportingInfo"] for sr in srs] == [[{"reference": f"QuestionnaireResponse/{qr_id}"}]] * 2
-    assert task["basedOn"] == [{"reference": "ServiceRequest/sr-poh"}] and task["focus"] == {"reference": "ServiceRequest/sr-poh"}
+    assert task["basedOn"] == [{"reference": "ServiceRequest/sr-poh"}] and task["focus"] == {
+        "reference": "ServiceRequest/sr-poh"
+    }
     assert task["owner"] == {"display": "POH Jeugd (eigen praktijk)"}

@@ -11,8 +11,12 @@ from service.questionnaires.form import build_response, check_fields, parse_date
 from tests.factories import OTHER, URGENT, make_qr
 
 TODAY = date(2026, 11, 23)
-WHO = dict(subject="Patient/demo-pregnant", author="PractitionerRole/demo-gp", authored="2026-11-20T10:30:00+01:00",
-           identifier={"system": "https://his.example.invalid/kansrijke-start", "value": "demo-0001"})
+WHO = dict(
+    subject="Patient/demo-pregnant",
+    author="PractitionerRole/demo-gp",
+    authored="2026-11-20T10:30:00+01:00",
+    identifier={"system": "https://his.example.invalid/kansrijke-start", "value": "demo-0001"},
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +32,13 @@ def test_same_response_as_a_form_renderer_builds(qdef):
     f = fields(phase="pregnant", due_date="2027-03-01", homeless="true", consent_given="true", consent_method="verbal")
     built = build_response(qdef, f, **WHO)
     expected = make_qr(signals=("homeless",))
-    without_display = lambda qr: {k: [{**v, "display": None} if isinstance(v, dict) else v for v in vals]  # noqa: E731
-                                  for k, vals in index_answers(qr).values.items()}
+
+    def without_display(qr):
+        return {
+            k: [{**v, "display": None} if isinstance(v, dict) else v for v in vals]
+            for k, vals in index_answers(qr).values.items()
+        }
+
     assert without_display(built) == without_display(expected)
     assert index_answers(built).first("phase")["display"] == "Zwanger"  # the displays come along
     assert [i["linkId"] for i in built["item"]] == ["context", "urgent-signals", "other-signals", "consent"]
@@ -44,8 +53,15 @@ def test_every_signal_answered_false_when_unticked(qdef):
 
 
 def test_only_enabled_items(qdef, engine):
-    f = fields(phase="preconception", due_date="2027-03-01", child_birth_date="2026-01-01", pregnancy_intention="LA26440-0",
-               children_in_household="2", override_reason="geen niveau gekozen", consent_method="written")
+    f = fields(
+        phase="preconception",
+        due_date="2027-03-01",
+        child_birth_date="2026-01-01",
+        pregnancy_intention="LA26440-0",
+        children_in_household="2",
+        override_reason="geen niveau gekozen",
+        consent_method="written",
+    )
     built = build_response(qdef, f, **WHO)
     values = index_answers(built).values
     for gone in ("due-date", "child-birth-date", "children-in-household", "override-reason", "consent-method"):
@@ -55,7 +71,11 @@ def test_only_enabled_items(qdef, engine):
 
 
 def test_kindcheck_enabled_by_domestic_violence(qdef):
-    built = build_response(qdef, fields(phase="pregnant", due_date="2027-03-01", domestic_violence="true", children_in_household="3"), **WHO)
+    built = build_response(
+        qdef,
+        fields(phase="pregnant", due_date="2027-03-01", domestic_violence="true", children_in_household="3"),
+        **WHO,
+    )
     assert index_answers(built).values["children-in-household"] == [3]
 
 
@@ -71,41 +91,79 @@ def messages(errors):
 
 
 def test_required_and_unreadable_fields_in_dutch(qdef):
-    errors = messages(check_fields(qdef, fields(phase="pregnant", due_date="31-02-2027", note="x" * 1001,
-                                                 level_override="urgent", children_in_household="veel",
-                                                 domestic_violence="true"), today=TODAY))
+    errors = messages(
+        check_fields(
+            qdef,
+            fields(
+                phase="pregnant",
+                due_date="31-02-2027",
+                note="x" * 1001,
+                level_override="urgent",
+                children_in_household="veel",
+                domestic_violence="true",
+            ),
+            today=TODAY,
+        )
+    )
     assert errors["due-date"].startswith("‘Uitgerekende datum (à terme datum)’ is geen geldige datum")
     assert "te lang" in errors["note"] and "1000" in errors["note"]
     assert errors["override-reason"] == "Vul ‘Reden voor het aangepaste niveau’ in."
     assert "heel getal" in errors["children-in-household"]
     assert list(messages(check_fields(qdef, {}, today=TODAY))) == ["phase"]
-    assert messages(check_fields(qdef, fields(phase="pregnant"), today=TODAY)) == {"due-date": "Vul ‘Uitgerekende datum (à terme datum)’ in."}
-    assert "consent-method" in messages(check_fields(qdef, fields(phase="preconception", consent_given="true"), today=TODAY))
+    assert messages(check_fields(qdef, fields(phase="pregnant"), today=TODAY)) == {
+        "due-date": "Vul ‘Uitgerekende datum (à terme datum)’ in."
+    }
+    assert "consent-method" in messages(
+        check_fields(qdef, fields(phase="preconception", consent_given="true"), today=TODAY)
+    )
 
 
-@pytest.mark.parametrize("kw,field,part", [
-    (dict(phase="pregnant", due_date="2028-06-01"), "due-date", "44 weken"),
-    (dict(phase="pregnant", due_date="2026-10-01"), "due-date", "Is het kind geboren"),
-    (dict(phase="postpartum", child_birth_date="2027-01-01"), "child-birth-date", "toekomst"),
-    (dict(phase="pregnant", due_date="2027-01-01", homeless="true", domestic_violence="true", children_in_household="99"),
-     "children-in-household", "niet aannemelijk"),
-])
+@pytest.mark.parametrize(
+    "kw,field,part",
+    [
+        (dict(phase="pregnant", due_date="2028-06-01"), "due-date", "44 weken"),
+        (dict(phase="pregnant", due_date="2026-10-01"), "due-date", "Is het kind geboren"),
+        (dict(phase="postpartum", child_birth_date="2027-01-01"), "child-birth-date", "toekomst"),
+        (
+            dict(
+                phase="pregnant",
+                due_date="2027-01-01",
+                homeless="true",
+                domestic_violence="true",
+                children_in_household="99",
+            ),
+            "children-in-household",
+            "niet aannemelijk",
+        ),
+    ],
+)
 def test_dates_and_numbers_outside_what_the_phase_allows(qdef, kw, field, part):
     assert part in messages(check_fields(qdef, fields(**kw), today=TODAY))[field]
 
 
 def test_an_unknown_code_is_an_error_not_a_guess(qdef):
-    assert "Kies een van de mogelijkheden" in messages(check_fields(qdef, fields(phase="zwanger"), today=TODAY))["phase"]
+    assert (
+        "Kies een van de mogelijkheden" in messages(check_fields(qdef, fields(phase="zwanger"), today=TODAY))["phase"]
+    )
     assert "phase" not in index_answers(build_response(qdef, fields(phase="zwanger"), **WHO)).values
 
 
 def test_round_trip(qdef):
-    f = fields(phase="postpartum", child_birth_date="2026-01-05", homeless="true", financial_problems="true",
-               level_override="vulnerable", override_reason="gesprek", consent_given="true", consent_method="written",
-               note="Hulp bij\nde opvoeding")
+    f = fields(
+        phase="postpartum",
+        child_birth_date="2026-01-05",
+        homeless="true",
+        financial_problems="true",
+        level_override="vulnerable",
+        override_reason="gesprek",
+        consent_given="true",
+        consent_method="written",
+        note="Hulp bij\nde opvoeding",
+    )
     assert response_to_fields(build_response(qdef, f, **WHO)) == f
     assert response_to_fields(make_qr(signals=("homeless",), children=None)) == fields(
-        phase="pregnant", due_date="2027-03-01", homeless="true", consent_given="true", consent_method="verbal")
+        phase="pregnant", due_date="2027-03-01", homeless="true", consent_given="true", consent_method="verbal"
+    )
 
 
 def test_booleans_elsewhere_than_ticked_are_not_true(qdef):
@@ -115,8 +173,29 @@ def test_booleans_elsewhere_than_ticked_are_not_true(qdef):
 
 def _random_fields(rng, qdef) -> dict[str, list[str]]:
     """Whatever a browser (or someone editing the form by hand) may post: right and wrong values alike."""
-    junk = ["", " ", "true", "false", "on", "ja", "2027-03-01", "01-03-2027", "31-02-2027", "2027-13-01", "12", "-3",
-            "x" * 3000, "<script>", "LA26438-4", "verbal", "pregnant", "postpartum", "preconception", "urgent", "🙂"]
+    junk = [
+        "",
+        " ",
+        "true",
+        "false",
+        "on",
+        "ja",
+        "2027-03-01",
+        "01-03-2027",
+        "31-02-2027",
+        "2027-13-01",
+        "12",
+        "-3",
+        "x" * 3000,
+        "<script>",
+        "LA26438-4",
+        "verbal",
+        "pregnant",
+        "postpartum",
+        "preconception",
+        "urgent",
+        "🙂",
+    ]
     out: dict[str, list[str]] = {}
     for link_id, item in qdef.items.items():
         if rng.random() < 0.5:

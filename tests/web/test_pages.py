@@ -40,7 +40,7 @@ def text_of(html: str) -> str:
 
 def article(review: str, recipient: str) -> str:
     """The text of one recipient's part of the review."""
-    return text_of(review.split(f'data-recipient="{recipient}"')[1].split("</article>")[0])
+    return text_of(review.split(f'data-recipient="{recipient}"')[1].split("</article>", maxsplit=1)[0])
 
 
 # ------------------------------------------------------------------------------------------- the form
@@ -58,16 +58,24 @@ def test_form_renders_every_item_from_the_questionnaire(as_user, engine):
         assert f'<input type="checkbox" id="f-{link_id}" name="{link_id}" value="true"' in html
     assert len(re.findall(r'<input type="checkbox" id="f-(?:' + "|".join(URGENT + OTHER) + ')"', html)) == 21
     for group in ("context", "urgent-signals", "other-signals", "safety", "assessment", "consent"):
-        assert re.search(rf'<fieldset class="group[^"]*" id="item-{group}"[^>]*>\s*<legend><h2 class="group-title">{re.escape(qdef.items[group].text)}</h2></legend>', html)
+        assert re.search(
+            rf'<fieldset class="group[^"]*" id="item-{group}"[^>]*>\s*<legend><h2 class="group-title">{re.escape(qdef.items[group].text)}</h2></legend>',
+            html,
+        )
     assert qdef.items["opening-sentence"].text in html
     assert 'type="radio" id="f-phase-pregnant" name="phase" value="pregnant" checked' in html  # $populate
     assert re.search(r'type="date" class="input-date" id="f-due-date" name="due-date" value="\d{4}-\d\d-\d\d"', html)
-    assert 'id="f-children-in-household"' in html and 'id="f-level-override"' in html and 'id="f-override-reason"' in html
+    assert (
+        'id="f-children-in-household"' in html and 'id="f-level-override"' in html and 'id="f-override-reason"' in html
+    )
     assert 'id="f-consent-given"' in html and 'id="f-consent-method-verbal"' in html
     assert re.search(r'<textarea id="f-note" name="note" rows="3" maxlength="1000"', html)
     # enableWhen items say when to fill them in (the form works without JavaScript)
     assert "Alleen invullen als bij ‘Fase’ ‘Zwanger’ is gekozen." in html
-    assert "Alleen invullen als ‘Huiselijk geweld’ is aangevinkt of ‘Betrokkenheid Veilig Thuis in anamnese’ is aangevinkt" in html
+    assert (
+        "Alleen invullen als ‘Huiselijk geweld’ is aangevinkt of ‘Betrokkenheid Veilig Thuis in anamnese’ is aangevinkt"
+        in html
+    )
     # the suggestion, not an answer
     assert 'id="sug-teenage-pregnancy"' in html and "suggestie" in html
     assert 'id="f-teenage-pregnancy" name="teenage-pregnancy" value="true" checked' not in html
@@ -117,18 +125,25 @@ def test_panel_json_level_recipients_rules_reasons(as_user):
     r = post(client, "/form/panel", {**PREGNANT, "financial-problems": "true", "language-barrier": "true"})
     assert r.status_code == 200 and r.is_json and r.headers["Cache-Control"] == "no-store"
     data = r.get_json()["panel"]
-    assert data["level"]["code"] == "vulnerable" and data["level"]["because"] == ["Financiële problematiek", "Taalbarrière"]
+    assert data["level"]["code"] == "vulnerable" and data["level"]["because"] == [
+        "Financiële problematiek",
+        "Taalbarrière",
+    ]
     [jgz] = data["recipients"]
     assert jgz["id"] == "regiocoordinator-jgz" and jgz["priority"] == "routine" and jgz["blocked"] is True
     assert jgz["rules"][0]["id"] == "jgz-pregnant-or-young-child"
-    assert "Financiële problematiek" in jgz["rules"][0]["reasons"] and jgz["rules"][0]["description"].startswith("Zwanger")
+    assert "Financiële problematiek" in jgz["rules"][0]["reasons"] and jgz["rules"][0]["description"].startswith(
+        "Zwanger"
+    )
     assert data["safety"] == [] and data["meldcode"] is False
     assert "prioriteit regulier" in r.get_json()["html"]
 
 
 def test_panel_meldcode_first(as_user):
     client = as_user("demo-pregnant")
-    body = post(client, "/form/panel", {**PREGNANT, "domestic-violence": "true", "veilig-thuis-involvement": "true"}).get_json()
+    body = post(
+        client, "/form/panel", {**PREGNANT, "domestic-violence": "true", "veilig-thuis-involvement": "true"}
+    ).get_json()
     assert [s["panel"] for s in body["panel"]["safety"]] == ["meldcode", "history"]
     assert body["panel"]["recipients"][0]["priority"] == "urgent"
     html = body["html"]
@@ -155,7 +170,9 @@ def test_panel_lighter_prompt_for_history_only(as_user):
 
 
 def test_panel_reports_unreadable_fields_and_keeps_going(as_user):
-    body = post(as_user(), "/form/panel", {"phase": "pregnant", "due-date": "31-02-2027", "homeless": "true"}).get_json()
+    body = post(
+        as_user(), "/form/panel", {"phase": "pregnant", "due-date": "31-02-2027", "homeless": "true"}
+    ).get_json()
     assert body["panel"]["level"]["code"] == "urgent"
     assert "geen geldige datum" in body["panel"]["errors"][0]["text"]
 
@@ -175,22 +192,35 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     client = as_user("demo-pregnant")
     token = csrf_of(page(client))
     # 1. mistakes: every one, in Dutch, next to its field and in a summary linking to it
-    r = post(client, "/form/review", {"phase": "pregnant", "domestic-violence": "true", "children-in-household": "veel",
-                                      "level-override": "urgent"}, token)
+    r = post(
+        client,
+        "/form/review",
+        {"phase": "pregnant", "domestic-violence": "true", "children-in-household": "veel", "level-override": "urgent"},
+        token,
+    )
     assert r.status_code == 422
     html = r.get_data(as_text=True)
     assert 'class="error-summary"' in html and 'role="alert"' in html
-    for href, text in (("#f-due-date", "Vul ‘Uitgerekende datum (à terme datum)’ in."),
-                       ("#f-children-in-household", "vul een heel getal in"),
-                       ("#f-override-reason", "Vul ‘Reden voor het aangepaste niveau’ in.")):
+    for href, text in (
+        ("#f-due-date", "Vul ‘Uitgerekende datum (à terme datum)’ in."),
+        ("#f-children-in-household", "vul een heel getal in"),
+        ("#f-override-reason", "Vul ‘Reden voor het aangepaste niveau’ in."),
+    ):
         assert re.search(rf'<a href="{href}">[^<]*{re.escape(text)}', html)
     assert re.search(r'<p class="field-error" id="err-due-date">.*Vul ‘Uitgerekende datum', html)
     assert 'aria-describedby="hint-due-date err-due-date"' in html and 'aria-invalid="true"' in html
     assert 'name="domestic-violence" value="true" checked' in html  # what was filled in stays
     # 2. fixed: Meldcode first
-    fields = {**PREGNANT, "domestic-violence": "true", "financial-problems": "true", "language-barrier": "true",
-              "children-in-household": "2", "consent-given": "true", "consent-method": "verbal",
-              "note": "Wil graag hulp bij geldzaken."}
+    fields = {
+        **PREGNANT,
+        "domestic-violence": "true",
+        "financial-problems": "true",
+        "language-barrier": "true",
+        "children-in-household": "2",
+        "consent-given": "true",
+        "consent-method": "verbal",
+        "note": "Wil graag hulp bij geldzaken.",
+    }
     r = post(client, "/form/review", fields, token)
     assert r.status_code == 303 and r.headers["Location"] == "/form/meldcode"
     assert client.get("/form/review").headers["Location"] == "/form/meldcode"  # review cannot skip it
@@ -198,34 +228,57 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     assert "Acuut gevaar? Bel 112." in meld and "Veilig Thuis 0800-2000" in meld
     assert len(re.findall(r'name="meldcode-step"', meld)) == 5 and 'value="2"' in meld
     assert 'name="meldcode-informed"' in meld and 'id="meldcode-not-informed-reason"' in meld
-    r = post(client, "/form/meldcode", {"meldcode-step": ["signalen", "advies"], "children-in-household": "2",
-                                        "meldcode-informed": "no", "meldcode-not-informed-reason": "Niet veilig: partner aanwezig.",
-                                        "meldcode-facts": "Blauwe plek op arm gezien."}, token)
+    r = post(
+        client,
+        "/form/meldcode",
+        {
+            "meldcode-step": ["signalen", "advies"],
+            "children-in-household": "2",
+            "meldcode-informed": "no",
+            "meldcode-not-informed-reason": "Niet veilig: partner aanwezig.",
+            "meldcode-facts": "Blauwe plek op arm gezien.",
+        },
+        token,
+    )
     assert r.status_code == 303 and r.headers["Location"] == "/form/review"
     # 3. review: exactly what goes where, and what does not
     review = page(client, "/form/review")
     text = text_of(review)
-    assert "Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD)" in text and "POH Jeugd (eigen praktijk)" in text
+    assert (
+        "Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD)" in text
+        and "POH Jeugd (eigen praktijk)" in text
+    )
     assert "GGD Zuid Limburg — Jeugdgezondheidszorg Maastricht-Heuvelland" in text
     jgz, poh = article(review, "regiocoordinator-jgz"), article(review, "poh-jeugd")
     # without KS_DESTINATIONS the destination's name is the one the mappings give it
     assert "Gaat naar GGD Zuid Limburg" in jgz
-    for part in ("naam, BSN, geslacht, geboortedatum, adres, telefoon en e-mail", "voorkeurstaal",
-                 "fase en datum: Zwanger, uitgerekende datum 01-03-2027",
-                 "de aangevinkte signalen: Huiselijk geweld; Financiële problematiek; Taalbarrière",
-                 "het niveau: urgent kwetsbaar", "de hulpvraag: ‘Wil graag hulp bij geldzaken.’", "de vastgelegde toestemming"):
+    for part in (
+        "naam, BSN, geslacht, geboortedatum, adres, telefoon en e-mail",
+        "voorkeurstaal",
+        "fase en datum: Zwanger, uitgerekende datum 01-03-2027",
+        "de aangevinkte signalen: Huiselijk geweld; Financiële problematiek; Taalbarrière",
+        "het niveau: urgent kwetsbaar",
+        "de hulpvraag: ‘Wil graag hulp bij geldzaken.’",
+        "de vastgelegde toestemming",
+    ):
         assert part in jgz, part
     assert "Krijgt niet:" not in jgz  # the default: the whole DOMAIN.md §3.1 set
     assert "Gaat naar blijft in de praktijk (EPD)" in poh and "Er gaat niets buiten de praktijk" in poh
     assert "wordt vastgelegd in het EPD, niet verstuurd" in poh
     never = text_of(review.split('id="never-leaves"')[1].split("</div>")[0])
-    for part in ("de volledige vragenlijst", "de kindcheck", "uw eigen oordeel over het niveau en de reden daarvoor",
-                 "de aantekeningen bij de meldcode"):
+    for part in (
+        "de volledige vragenlijst",
+        "de kindcheck",
+        "uw eigen oordeel over het niveau en de reden daarvoor",
+        "de aantekeningen bij de meldcode",
+    ):
         assert part in never, part
     assert 'id="nothing-external" hidden' in review  # consent ticked: something does leave
     assert "regel jgz-pregnant-or-young-child" in text and "regel poh-jeugd-complex" in text
-    assert 'id="consent-for-regiocoordinator-jgz" name="consent-for-regiocoordinator-jgz" value="true" checked' in review
-    assert 'consent-for-poh-jeugd' not in review  # internal: no consent asked, the patient is told
+    assert (
+        'id="consent-for-regiocoordinator-jgz" name="consent-for-regiocoordinator-jgz" value="true" checked' in review
+    )
+    assert "consent-for-poh-jeugd" not in review  # internal: no consent asked, the patient is told
     assert 'id="send-button"' in review
     # 4. send
     r = post(client, "/form/send", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "written"}, token)
@@ -233,7 +286,9 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     sent = page(client, "/form/sent")
     ids = re.findall(r'<code class="sr-id">([^<]+)</code>', sent)
     assert len(ids) == 1 and "afgeleverd" in sent  # the JGZ's; the POH Jeugd's stays in the practice
-    assert "POH Jeugd (eigen praktijk) — interne verwijzing: blijft in de praktijk, vastgelegd in het EPD" in text_of(sent)
+    assert "POH Jeugd (eigen praktijk) — interne verwijzing: blijft in de praktijk, vastgelegd in het EPD" in text_of(
+        sent
+    )
     [sr_id] = ids  # really on the recipients' server
     sr = recipients.read("ServiceRequest", sr_id)
     assert sr["code"]["coding"][0]["code"] == "regiocoordinator-jgz"
@@ -250,7 +305,10 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     assert index_answers(answers).first("children-in-household") is None
     # ... and the practice's complete response, the POH Jeugd's ServiceRequest and its Task are not there at all
     assert recipients.search("QuestionnaireResponse", {"_id": qr_id}).get("entry", []) == []
-    assert recipients.search("ServiceRequest", {"identifier": f"{urls.ID_REFERRAL}|{qr_id}:poh-jeugd"}).get("entry", []) == []
+    assert (
+        recipients.search("ServiceRequest", {"identifier": f"{urls.ID_REFERRAL}|{qr_id}:poh-jeugd"}).get("entry", [])
+        == []
+    )
     assert recipients.search("Task", {"identifier": f"{urls.ID_TASK}|{qr_id}:poh-jeugd"}).get("entry", []) == []
     # The patient went along (identity and contact details from the EHR), found on the recipients' server by BSN
     [item] = web_app.extensions["ks"].delivery.outbox.for_submission(qr_id)
@@ -261,22 +319,43 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     assert ehr.read("QuestionnaireResponse", qr_id)["status"] == "completed"
     assert ehr.read("QuestionnaireResponse", qr_id)["subject"] == {"reference": "Patient/demo-pregnant"}
     assert {f"QuestionnaireResponse/{qr_id}"} < set(work.result["ehr"]["written"])
-    ehr_srs = [e["resource"] for e in ehr.search("ServiceRequest", {"identifier": f"{urls.ID_REFERRAL}|{qr_id}:regiocoordinator-jgz"})["entry"]]
+    ehr_srs = [
+        e["resource"]
+        for e in ehr.search("ServiceRequest", {"identifier": f"{urls.ID_REFERRAL}|{qr_id}:regiocoordinator-jgz"})[
+            "entry"
+        ]
+    ]
     assert [r["supportingInfo"] for r in ehr_srs] == [[{"reference": f"QuestionnaireResponse/{qr_id}"}]]
     # the internal referral: a ServiceRequest and a Task for the POH Jeugd in the practice's own EHR
-    [poh_sr] = [e["resource"] for e in ehr.search("ServiceRequest", {"identifier": f"{urls.ID_REFERRAL}|{qr_id}:poh-jeugd"})["entry"]]
-    [poh_task] = [e["resource"] for e in ehr.search("Task", {"identifier": f"{urls.ID_TASK}|{qr_id}:poh-jeugd"})["entry"]]
-    assert poh_sr["subject"] == {"reference": "Patient/demo-pregnant"} and poh_task["for"] == {"reference": "Patient/demo-pregnant"}
-    assert poh_task["owner"] == {"display": "POH Jeugd (eigen praktijk)"} and poh_task["focus"] == {"reference": f"ServiceRequest/{poh_sr['id']}"}
+    [poh_sr] = [
+        e["resource"]
+        for e in ehr.search("ServiceRequest", {"identifier": f"{urls.ID_REFERRAL}|{qr_id}:poh-jeugd"})["entry"]
+    ]
+    [poh_task] = [
+        e["resource"] for e in ehr.search("Task", {"identifier": f"{urls.ID_TASK}|{qr_id}:poh-jeugd"})["entry"]
+    ]
+    assert poh_sr["subject"] == {"reference": "Patient/demo-pregnant"} and poh_task["for"] == {
+        "reference": "Patient/demo-pregnant"
+    }
+    assert poh_task["owner"] == {"display": "POH Jeugd (eigen praktijk)"} and poh_task["focus"] == {
+        "reference": f"ServiceRequest/{poh_sr['id']}"
+    }
     assert "Ook vastgelegd in het EPD" in sent and f"Task/{poh_task['id']}" in sent
     # the summary for the HIS
-    summary = re.search(r'<textarea id="summary" class="summary" readonly rows="14">(.*?)</textarea>', sent, re.S).group(1)
-    for part in ("Signalen: Huiselijk geweld; Financiële problematiek; Taalbarrière", "Meldcode: stappen afgevinkt: 1, 2",
-                 "Feiten (Meldcode): Blauwe plek op arm gezien.", "Kindcheck: kinderen in het huishouden: 2",
-                 "Toestemming: schriftelijk", "Hulpvraag: Wil graag hulp bij geldzaken.",
-                 f"Verstuurd naar Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (GGD Zuid Limburg): afgeleverd (ServiceRequest/{sr_id})",
-                 "Interne verwijzing (in het EPD, niets verstuurd buiten de praktijk): POH Jeugd (eigen praktijk)",
-                 "Patiënt geïnformeerd over de zorgen: nee — reden: Niet veilig: partner aanwezig."):
+    summary = re.search(
+        r'<textarea id="summary" class="summary" readonly rows="14">(.*?)</textarea>', sent, re.S
+    ).group(1)
+    for part in (
+        "Signalen: Huiselijk geweld; Financiële problematiek; Taalbarrière",
+        "Meldcode: stappen afgevinkt: 1, 2",
+        "Feiten (Meldcode): Blauwe plek op arm gezien.",
+        "Kindcheck: kinderen in het huishouden: 2",
+        "Toestemming: schriftelijk",
+        "Hulpvraag: Wil graag hulp bij geldzaken.",
+        f"Verstuurd naar Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (GGD Zuid Limburg): afgeleverd (ServiceRequest/{sr_id})",
+        "Interne verwijzing (in het EPD, niets verstuurd buiten de praktijk): POH Jeugd (eigen praktijk)",
+        "Patiënt geïnformeerd over de zorgen: nee — reden: Niet veilig: partner aanwezig.",
+    ):
         assert part in summary
     assert re.search(r"stap 1: \d{4}-\d\d-\d\d, PractitionerRole/demo-gp", summary)  # each step with date and user
     assert 'id="copy-summary"' in sent
@@ -291,16 +370,31 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     other = as_user("demo-pregnant", user="demo-poh")
     earlier = text_of(page(other))
     assert "Eerder verwezen vanuit de praktijk" in earlier
-    assert "Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD): bij de ontvanger geaccepteerd (Intake gepland)" in earlier
-    assert "POH Jeugd (eigen praktijk) (intern, in de praktijk)" in earlier  # its Task is in the EHR, not at a recipient
+    assert (
+        "Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD): bij de ontvanger geaccepteerd (Intake gepland)"
+        in earlier
+    )
+    assert (
+        "POH Jeugd (eigen praktijk) (intern, in de praktijk)" in earlier
+    )  # its Task is in the EHR, not at a recipient
     assert "Eerder verwezen" not in page(as_user("demo-child-1y"))  # another patient: nothing
     # every access audited, by the launch's user
-    events = [(a["event"], a["outcome"], a["who"]) for a in web_app.extensions["ks"].delivery.audit.entries("Patient/demo-pregnant")]
-    assert ("populate", "0", "PractitionerRole/demo-gp") in events and ("submit", "0", "PractitionerRole/demo-gp") in events
+    events = [
+        (a["event"], a["outcome"], a["who"])
+        for a in web_app.extensions["ks"].delivery.audit.entries("Patient/demo-pregnant")
+    ]
+    assert ("populate", "0", "PractitionerRole/demo-gp") in events and (
+        "submit",
+        "0",
+        "PractitionerRole/demo-gp",
+    ) in events
     assert ("patient-read", "0", "PractitionerRole/demo-gp") in events
     assert sum(1 for e in events if e[0] == "ehr-write" and e[1] == "0") == 4  # response, two ServiceRequests, the Task
     # sending again (a double click) creates nothing new
-    assert post(client, "/form/send", {"consent-for-regiocoordinator-jgz": "true"}, token).headers["Location"] == "/form/sent"
+    assert (
+        post(client, "/form/send", {"consent-for-regiocoordinator-jgz": "true"}, token).headers["Location"]
+        == "/form/sent"
+    )
 
 
 DELIVERED_TYPES = ("Patient", "ServiceRequest", "Task", "Consent", "Provenance", "QuestionnaireResponse")
@@ -322,15 +416,28 @@ def test_without_consent_nothing_leaves_and_the_internal_referral_stays_in_the_p
     referral is in the EHR (ServiceRequest + Task) and in the practice's list of earlier referrals."""
     client = as_user("demo-pregnant")
     token = csrf_of(page(client))
-    post(client, "/form/review", {**PREGNANT, "homeless": "true", "substance-addiction": "true", "note": "Zoekt woonruimte."}, token)
+    post(
+        client,
+        "/form/review",
+        {**PREGNANT, "homeless": "true", "substance-addiction": "true", "note": "Zoekt woonruimte."},
+        token,
+    )
     review = page(client, "/form/review")
-    assert 'id="consent-for-regiocoordinator-jgz" name="consent-for-regiocoordinator-jgz" value="true" aria' in review  # not pre-ticked
+    assert (
+        'id="consent-for-regiocoordinator-jgz" name="consent-for-regiocoordinator-jgz" value="true" aria' in review
+    )  # not pre-ticked
     assert "Wordt NIET verstuurd: geen toestemming." in review
-    assert "Krijgt niets — zonder toestemming gaat er niets naar GGD Zuid Limburg." in text_of(re.sub(
-        r'<div class="gets" data-gets="regiocoordinator-jgz" hidden>.*?</div>', "", review, flags=re.S))  # as it reads
-    assert re.search(r'<div class="gets" data-gets="regiocoordinator-jgz" hidden>', review)  # what it would get: shown only once ticked
+    assert "Krijgt niets — zonder toestemming gaat er niets naar GGD Zuid Limburg." in text_of(
+        re.sub(r'<div class="gets" data-gets="regiocoordinator-jgz" hidden>.*?</div>', "", review, flags=re.S)
+    )  # as it reads
+    assert re.search(
+        r'<div class="gets" data-gets="regiocoordinator-jgz" hidden>', review
+    )  # what it would get: shown only once ticked
     assert "Gaat naar blijft in de praktijk (EPD)" in article(review, "poh-jeugd")
-    assert re.search(r'<p class="nothing-external" id="nothing-external">\s*<strong>Er gaat niets buiten de praktijk.</strong>', review)
+    assert re.search(
+        r'<p class="nothing-external" id="nothing-external">\s*<strong>Er gaat niets buiten de praktijk.</strong>',
+        review,
+    )
     before, patients_srs = holdings(recipients), held(recipients, "ServiceRequest", subject="Patient/demo-pregnant")
     r = post(client, "/form/send", {}, token)
     sent = page(client, r.headers["Location"])
@@ -338,26 +445,41 @@ def test_without_consent_nothing_leaves_and_the_internal_referral_stays_in_the_p
     assert held(recipients, "ServiceRequest", subject="Patient/demo-pregnant") == patients_srs
     text = text_of(sent)
     assert "Niets verstuurd buiten de praktijk." in text
-    assert "Niets verstuurd naar Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (geen toestemming)." in text
+    assert (
+        "Niets verstuurd naar Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (geen toestemming)."
+        in text
+    )
     assert "afgeleverd" not in sent.lower() and "Vastgelegd en verstuurd" not in text and 'class="sr-id"' not in sent
     assert "Status: vastgelegd; niets verstuurd buiten de praktijk" in text
     assert "POH Jeugd (eigen praktijk) — interne verwijzing: blijft in de praktijk, vastgelegd in het EPD" in text
-    summary = re.search(r'<textarea id="summary" class="summary" readonly rows="14">(.*?)</textarea>', sent, re.S).group(1)
-    for part in ("Interne verwijzing (in het EPD, niets verstuurd buiten de praktijk): POH Jeugd (eigen praktijk)",
-                 "Niets verstuurd naar Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (geen toestemming)",
-                 "Niets verstuurd buiten de praktijk."):
+    summary = re.search(
+        r'<textarea id="summary" class="summary" readonly rows="14">(.*?)</textarea>', sent, re.S
+    ).group(1)
+    for part in (
+        "Interne verwijzing (in het EPD, niets verstuurd buiten de praktijk): POH Jeugd (eigen praktijk)",
+        "Niets verstuurd naar Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (geen toestemming)",
+        "Niets verstuurd buiten de praktijk.",
+    ):
         assert part in summary, part
     assert "afgeleverd" not in summary and "Verstuurd naar" not in summary
     # the POH Jeugd's referral: in the practice's EHR, a ServiceRequest and a Task owned by that role
     sub = client.application.extensions["ks"].forms.work(client.ctx.session_id).result["submission"]
-    [sr] = [e["resource"] for e in ehr.search("ServiceRequest", {"identifier": f"{urls.ID_REFERRAL}|{sub}:poh-jeugd"})["entry"]]
+    [sr] = [
+        e["resource"]
+        for e in ehr.search("ServiceRequest", {"identifier": f"{urls.ID_REFERRAL}|{sub}:poh-jeugd"})["entry"]
+    ]
     [task] = [e["resource"] for e in ehr.search("Task", {"identifier": f"{urls.ID_TASK}|{sub}:poh-jeugd"})["entry"]]
     assert sr["code"]["coding"][0]["code"] == "poh-jeugd" and sr["subject"] == {"reference": "Patient/demo-pregnant"}
     assert task["owner"] == {"display": "POH Jeugd (eigen praktijk)"} and task["status"] == "requested"
     assert task["focus"] == {"reference": f"ServiceRequest/{sr['id']}"}
-    assert ehr.search("ServiceRequest", {"identifier": f"{urls.ID_REFERRAL}|{sub}:regiocoordinator-jgz"}).get("entry", []) == []
+    assert (
+        ehr.search("ServiceRequest", {"identifier": f"{urls.ID_REFERRAL}|{sub}:regiocoordinator-jgz"}).get("entry", [])
+        == []
+    )
     # ... and in the practice's own list of earlier referrals, marked as internal
-    earlier = text_of(page(as_user("demo-pregnant", user="demo-poh")).split('class="earlier"')[1].split("</section>")[0])
+    earlier = text_of(
+        page(as_user("demo-pregnant", user="demo-poh")).split('class="earlier"')[1].split("</section>")[0]
+    )
     assert "POH Jeugd (eigen praktijk) (intern, in de praktijk)" in earlier
     assert "vastgelegd; niets verstuurd buiten de praktijk" in earlier and "Regiocoördinator" not in earlier
 
@@ -377,33 +499,57 @@ def test_no_js_consent_button_updates_the_overview(as_user):
     r = post(client, "/form/consent", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "verbal"}, token)
     assert r.status_code == 303 and r.headers["Location"] == "/form/review#consent"
     review = page(client, "/form/review")
-    assert 'name="consent-for-regiocoordinator-jgz" value="true" checked' in review and 'value="verbal" checked' in review
+    assert (
+        'name="consent-for-regiocoordinator-jgz" value="true" checked' in review and 'value="verbal" checked' in review
+    )
     assert "Wordt verstuurd." in review
 
 
 def destinations_file(folder, **servers) -> Path:
     """A KS_DESTINATIONS file: destination id -> (display name, base URL)."""
     path = folder / "destinations.yaml"
-    path.write_text(yaml.safe_dump({"destinations": [{"id": k, "name": name, "base_url": url}
-                                                     for k, (name, url) in servers.items()]}), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump(
+            {"destinations": [{"id": k, "name": name, "base_url": url} for k, (name, url) in servers.items()]}
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
-def test_consent_per_recipient_only_consented_recipients_get_the_referral(tmp_path, recipients_server, ehr_server, as_user,
-                                                                         recipients):
+def test_consent_per_recipient_only_consented_recipients_get_the_referral(
+    tmp_path, recipients_server, ehr_server, as_user, recipients
+):
     """Region voorbeeldstad (the registered practice's) sends a pregnant, urgent case to two recipients at two
     destinations, each needing consent. The review names each destination as the deployment does and what each
     gets (the midwives: no signals, no help question); only the consented one's destination is sent to (the other
     one's server is not even running: a single attempt would leave its item waiting in the outbox)."""
-    destinations = destinations_file(tmp_path, **{
-        "centrum-jong-voorbeeldstad": ("Centrum Jong Voorbeeldstad (jeugdgezondheidszorg)", "http://127.0.0.1:9/fhir"),
-        "verloskundigen-voorbeeldstad": ("Verloskundigen Voorbeeldstad", recipients_server),
-        "ggd-zuid-limburg": ("GGD Zuid Limburg", recipients_server)})  # the other region's: every one must be defined
+    destinations = destinations_file(
+        tmp_path,
+        **{
+            "centrum-jong-voorbeeldstad": (
+                "Centrum Jong Voorbeeldstad (jeugdgezondheidszorg)",
+                "http://127.0.0.1:9/fhir",
+            ),
+            "verloskundigen-voorbeeldstad": ("Verloskundigen Voorbeeldstad", recipients_server),
+            "ggd-zuid-limburg": ("GGD Zuid Limburg", recipients_server),
+        },
+    )  # the other region's: every one must be defined
     app = make_app(tmp_path, recipients_server, ehr=ehr_server, region="voorbeeldstad", destinations=destinations)
     client = as_user("demo-pregnant", app=app)
     token = csrf_of(page(client))
-    post(client, "/form/review", {**PREGNANT, "homeless": "true", "consent-given": "true", "consent-method": "verbal",
-                                  "note": "Graag snel contact."}, token)
+    post(
+        client,
+        "/form/review",
+        {
+            **PREGNANT,
+            "homeless": "true",
+            "consent-given": "true",
+            "consent-method": "verbal",
+            "note": "Graag snel contact.",
+        },
+        token,
+    )
     review = page(client, "/form/review")
     boxes = re.findall(r'name="(consent-for-[a-z-]+)" value="true" checked', review)
     assert boxes == ["consent-for-centrum-jong", "consent-for-verloskundige"]
@@ -440,7 +586,9 @@ def test_advice_and_internal_recipient_on_review(as_user):
     assert "Interne verwijzing binnen de praktijk" in text
     consult = article(page(client, "/form/review"), "preconceptie-consult")
     assert "Gaat naar blijft in de praktijk (EPD)" in consult and "Er gaat niets buiten de praktijk." in consult
-    assert "Wil je het komende jaar zwanger worden? Ja" not in consult  # an internal one lists no shares: all is in the EHR
+    assert (
+        "Wil je het komende jaar zwanger worden? Ja" not in consult
+    )  # an internal one lists no shares: all is in the EHR
 
 
 def test_the_preconception_consult_is_a_task_in_the_ehr_and_nothing_leaves(as_user, recipients, ehr):
@@ -453,24 +601,44 @@ def test_the_preconception_consult_is_a_task_in_the_ehr_and_nothing_leaves(as_us
     sent = text_of(page(client, post(client, "/form/send", {}, token).headers["Location"]))
     assert holdings(recipients) == before  # ... and so it went
     assert "Niets verstuurd buiten de praktijk." in sent and "afgeleverd" not in sent
-    assert "Preconceptieconsult (eigen praktijk) — interne verwijzing: blijft in de praktijk, vastgelegd in het EPD" in sent
+    assert (
+        "Preconceptieconsult (eigen praktijk) — interne verwijzing: blijft in de praktijk, vastgelegd in het EPD"
+        in sent
+    )
     sub = client.application.extensions["ks"].forms.work(client.ctx.session_id).result["submission"]
-    [task] = [e["resource"] for e in ehr.search("Task", {"identifier": f"{urls.ID_TASK}|{sub}:preconceptie-consult"})["entry"]]
-    assert task["owner"] == {"display": "Preconceptieconsult (eigen praktijk)"} and task["for"] == {"reference": "Patient/demo-preconception"}
+    [task] = [
+        e["resource"] for e in ehr.search("Task", {"identifier": f"{urls.ID_TASK}|{sub}:preconceptie-consult"})["entry"]
+    ]
+    assert task["owner"] == {"display": "Preconceptieconsult (eigen praktijk)"} and task["for"] == {
+        "reference": "Patient/demo-preconception"
+    }
     sr = ehr.read(*task["focus"]["reference"].split("/"))
-    assert sr["code"]["coding"][0]["code"] == "preconceptie-consult" and sr["identifier"][0]["value"] == f"{sub}:preconceptie-consult"
+    assert (
+        sr["code"]["coding"][0]["code"] == "preconceptie-consult"
+        and sr["identifier"][0]["value"] == f"{sub}:preconceptie-consult"
+    )
     earlier = text_of(page(as_user("demo-preconception")))
-    assert "Eerder verwezen vanuit de praktijk" in earlier and "Preconceptieconsult (eigen praktijk) (intern, in de praktijk)" in earlier
+    assert (
+        "Eerder verwezen vanuit de praktijk" in earlier
+        and "Preconceptieconsult (eigen praktijk) (intern, in de praktijk)" in earlier
+    )
 
 
-def test_an_ehr_that_refuses_says_so_and_sends_nothing_without_the_patient(sekmet_servers, web_app, as_user, recipients):
+def test_an_ehr_that_refuses_says_so_and_sends_nothing_without_the_patient(
+    sekmet_servers, web_app, as_user, recipients
+):
     """An EHR that refuses every call: the form says so; an external referral is not sent (the recipients would
     get only the EHR's own Patient/<id>, which names nobody there, or someone else), and an internal one is
     said to be missing from the EHR."""
     from joserfc.jwk import RSAKey
 
     jwk = {**RSAKey.generate_key(2048).as_dict(private=False), "alg": "RS384", "kid": "k1", "use": "sig"}
-    settings = {"server_auth": {"types": ["smart"], "smart_clients": [{"client_id": "x", "jwks": {"keys": [jwk]}, "scopes": "system/*.*"}]}}
+    settings = {
+        "server_auth": {
+            "types": ["smart"],
+            "smart_clients": [{"client_id": "x", "jwks": {"keys": [jwk]}, "scopes": "system/*.*"}],
+        }
+    }
     locked = sekmet_servers.get("locked-ehr", settings=settings).base_url
     client = as_user("demo-pregnant", iss=locked)
     html = page(client)
@@ -491,7 +659,10 @@ def test_an_ehr_that_refuses_says_so_and_sends_nothing_without_the_patient(sekme
     assert "Het EPD gaf geen toestemming om terug te schrijven (HTTP 401)." in internal
     assert ("ehr-write", "4") in [(a["event"], a["outcome"]) for a in web_app.extensions["ks"].delivery.audit.entries()]
     assert "interne verwijzing: blijft in de praktijk, maar is NIET vastgelegd in het EPD" in text_of(internal)
-    assert "Een interne verwijzing staat daardoor niet in het EPD." in internal and "De verwijzing is wel verstuurd" not in internal
+    assert (
+        "Een interne verwijzing staat daardoor niet in het EPD." in internal
+        and "De verwijzing is wel verstuurd" not in internal
+    )
     assert "NIET in het EPD vastgelegd, zet haar zelf in het HIS): POH Jeugd (eigen praktijk)" in internal
 
 
@@ -530,8 +701,17 @@ def test_assistant_saves_a_draft_cannot_send_and_the_gp_reopens_it(as_user, reci
 # ------------------------------------------------------------------------------------------- security
 
 
-POST_ROUTES = ["/form/panel", "/form/review", "/form/update", "/form/draft", "/form/language", "/form/meldcode",
-               "/form/consent", "/form/send", "/form/new"]
+POST_ROUTES = [
+    "/form/panel",
+    "/form/review",
+    "/form/update",
+    "/form/draft",
+    "/form/language",
+    "/form/meldcode",
+    "/form/consent",
+    "/form/send",
+    "/form/new",
+]
 
 
 @pytest.mark.parametrize("path", POST_ROUTES)
@@ -566,7 +746,9 @@ class _Inline(HTMLParser):
         if tag == "style":
             self.problems.append("<style>")
         self.problems += [f"{tag} {k}=" for k in names if k == "style" or k.startswith("on")]
-        self.problems += [f"{tag} javascript: url" for k, v in attrs if v and v.strip().lower().startswith("javascript:")]
+        self.problems += [
+            f"{tag} javascript: url" for k, v in attrs if v and v.strip().lower().startswith("javascript:")
+        ]
 
     def handle_endtag(self, tag):
         if tag == "script":
@@ -600,8 +782,14 @@ def all_pages(as_user, client):
 def test_headers_and_no_inline_script_on_every_page(as_user, client):
     for name, r in all_pages(as_user, client).items():
         csp = r.headers.get("Content-Security-Policy", "")
-        for directive in ("default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
-                          "frame-ancestors 'self'", "form-action 'self'"):
+        for directive in (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "frame-ancestors 'self'",
+            "form-action 'self'",
+        ):
             assert directive in csp, (name, csp)
         assert "unsafe-inline" not in csp and r.headers["X-Content-Type-Options"] == "nosniff"
         assert r.headers["Referrer-Policy"] == "no-referrer"
@@ -624,9 +812,13 @@ def test_no_patient_data_in_urls_or_logs(as_user, caplog):
     token = csrf_of(page(client))
     locations = []
     note = "Geheime hulpvraag 12345"
-    for path, data in (("/form/review", {**PREGNANT, "domestic-violence": "true", "note": note}),
-                       ("/form/meldcode", {"meldcode-facts": "feit-xyz"}), ("/form/send", {}),
-                       ("/form/language", {"lang": "en"}), ("/form/draft", {})):
+    for path, data in (
+        ("/form/review", {**PREGNANT, "domestic-violence": "true", "note": note}),
+        ("/form/meldcode", {"meldcode-facts": "feit-xyz"}),
+        ("/form/send", {}),
+        ("/form/language", {"lang": "en"}),
+        ("/form/draft", {}),
+    ):
         r = post(client, path, data, token)
         locations.append(r.headers.get("Location", ""))
     assert all(re.fullmatch(r"/form(/[a-z]+)?(#[a-z]+)?", loc) for loc in locations), locations
@@ -650,8 +842,13 @@ def test_a_queued_referral_shows_delivered_once_it_went_out(tmp_path, recipients
         r = post(client, "/form/send", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "verbal"}, token)
         queued = page(client, r.headers["Location"])
         assert "in de wachtrij" in queued and 'class="sr-id"' not in queued
-        assert "afgeleverd" not in queued.lower() and "Vastgelegd en verstuurd" not in queued  # it has reached nobody yet
-        assert "In de wachtrij voor Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (GGD Zuid Limburg)" in queued
+        assert (
+            "afgeleverd" not in queued.lower() and "Vastgelegd en verstuurd" not in queued
+        )  # it has reached nobody yet
+        assert (
+            "In de wachtrij voor Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (GGD Zuid Limburg)"
+            in queued
+        )
         delivery = app.extensions["ks"].delivery
         [item] = delivery.outbox.list()
         delivery.pusher.push(item)  # what the background worker does
@@ -659,8 +856,13 @@ def test_a_queued_referral_shows_delivered_once_it_went_out(tmp_path, recipients
         assert "afgeleverd" in delivered and len(re.findall(r'<code class="sr-id">', delivered)) == 1
         assert "Bij de ontvanger: <strong>aangevraagd, nog niet opgepakt</strong>" in delivered
         # the summary for the HIS says so too now, not what stood at the moment of sending
-        summary = re.search(r'<textarea id="summary" class="summary" readonly rows="14">(.*?)</textarea>', delivered, re.S).group(1)
-        assert "Verstuurd naar Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (GGD Zuid Limburg): afgeleverd" in summary
+        summary = re.search(
+            r'<textarea id="summary" class="summary" readonly rows="14">(.*?)</textarea>', delivered, re.S
+        ).group(1)
+        assert (
+            "Verstuurd naar Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (GGD Zuid Limburg): afgeleverd"
+            in summary
+        )
         assert "In de wachtrij" not in summary and "Vastgelegd en verstuurd" in delivered
     finally:
         proxy.close()

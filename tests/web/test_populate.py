@@ -29,20 +29,35 @@ def patient(pid="p1", birth="1995-05-05", gender="female"):
 
 
 def pregnancy(pid="p1", status="active", code=(urls.SNOMED, "77386006"), **extra):
-    return {"resourceType": "Condition", "id": f"preg-{pid}",
-            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status}]},
-            "code": {"coding": [{"system": code[0], "code": code[1]}]}, "subject": {"reference": f"Patient/{pid}"}, **extra}
+    return {
+        "resourceType": "Condition",
+        "id": f"preg-{pid}",
+        "clinicalStatus": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status}]
+        },
+        "code": {"coding": [{"system": code[0], "code": code[1]}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        **extra,
+    }
 
 
 def due(day: date, pid="p1", recorded="2026-09-01", oid="edd", status="final"):
-    return {"resourceType": "Observation", "id": oid, "status": status,
-            "code": {"coding": [{"system": urls.LOINC, "code": "11778-8"}]}, "subject": {"reference": f"Patient/{pid}"},
-            "effectiveDateTime": recorded, "valueDateTime": day.isoformat()}
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": status,
+        "code": {"coding": [{"system": urls.LOINC, "code": "11778-8"}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": recorded,
+        "valueDateTime": day.isoformat(),
+    }
 
 
 def answers(qr):
     index = index_answers(qr)
-    return {lid: vals[0].get("code") if isinstance(vals[0], dict) else vals[0] for lid, vals in index.values.items() if vals}
+    return {
+        lid: vals[0].get("code") if isinstance(vals[0], dict) else vals[0] for lid, vals in index.values.items() if vals
+    }
 
 
 def test_pregnancy_condition_and_future_due_date(qdef, engine):
@@ -85,26 +100,39 @@ def test_long_past_due_date_with_active_pregnancy_asks_to_check(qdef):
 def test_latest_assessment_of_the_due_date_counts(qdef):
     old = due(TODAY + timedelta(days=200), recorded="2026-05-01", oid="old")
     new = due(TODAY + timedelta(days=150), recorded="2026-10-01", oid="new")
-    assert answers(populate(qdef, patient(), [new, old], [pregnancy()], TODAY))["due-date"] == (TODAY + timedelta(days=150)).isoformat()
+    assert (
+        answers(populate(qdef, patient(), [new, old], [pregnancy()], TODAY))["due-date"]
+        == (TODAY + timedelta(days=150)).isoformat()
+    )
 
 
-@pytest.mark.parametrize("condition", [
-    pregnancy(status="resolved"), pregnancy(status="inactive"),
-    pregnancy(verificationStatus={"coding": [{"code": "entered-in-error"}]}),
-    pregnancy(abatementDateTime="2026-01-01"), pregnancy(pid="someone-else"),
-    pregnancy(code=(urls.SNOMED, "74732009")),
-])
+@pytest.mark.parametrize(
+    "condition",
+    [
+        pregnancy(status="resolved"),
+        pregnancy(status="inactive"),
+        pregnancy(verificationStatus={"coding": [{"code": "entered-in-error"}]}),
+        pregnancy(abatementDateTime="2026-01-01"),
+        pregnancy(pid="someone-else"),
+        pregnancy(code=(urls.SNOMED, "74732009")),
+    ],
+)
 def test_inactive_wrong_or_other_patients_conditions_are_ignored(qdef, condition):
     assert answers(populate(qdef, patient(), [], [condition], TODAY)) == {}
 
 
 def test_entered_in_error_or_other_patients_observations_are_ignored(qdef):
-    obs = [due(TODAY + timedelta(days=90), status="entered-in-error"), due(TODAY + timedelta(days=90), pid="other", oid="x")]
+    obs = [
+        due(TODAY + timedelta(days=90), status="entered-in-error"),
+        due(TODAY + timedelta(days=90), pid="other", oid="x"),
+    ]
     assert answers(populate(qdef, patient(), obs, [], TODAY)) == {}
 
 
-@pytest.mark.parametrize("age_days,expected", [(30, "postpartum"), (400, "postpartum"), (5 * 365, "postpartum"),
-                                                (12 * 366, None), (25 * 365, None)])
+@pytest.mark.parametrize(
+    "age_days,expected",
+    [(30, "postpartum"), (400, "postpartum"), (5 * 365, "postpartum"), (12 * 366, None), (25 * 365, None)],
+)
 def test_a_child_patient_is_postpartum_with_the_childs_birth_date(qdef, engine, age_days, expected):
     birth = TODAY - timedelta(days=age_days)
     qr = populate(qdef, patient(birth=birth.isoformat()), [], [], TODAY)
@@ -143,10 +171,13 @@ def test_the_demo_record(qdef, engine):
     preg = next(r for r in by("Patient") if r["id"] == "demo-pregnant")
     facts = record_facts(preg, by("Observation"), by("Condition"), TODAY)
     assert facts.phase == "pregnant" and facts.due_date == TODAY + timedelta(days=120)
-    assert [s.link_id for s in suggestions(qdef, preg, by("Observation"), by("Condition"), TODAY)] == ["teenage-pregnancy"]
+    assert [s.link_id for s in suggestions(qdef, preg, by("Observation"), by("Condition"), TODAY)] == [
+        "teenage-pregnancy"
+    ]
 
 
 # ------------------------------------------------------------------------------------ declared, not coded
+
 
 def _with_initial(qdef, link_id: str, expression: str | None):
     """The Questionnaire with `link_id`'s initialExpression replaced (None: removed)."""
@@ -157,8 +188,12 @@ def _with_initial(qdef, link_id: str, expression: str | None):
             if item["linkId"] == link_id:
                 item["extension"] = [e for e in item.get("extension", ()) if e["url"] != INITIAL_EXPRESSION]
                 if expression:
-                    item["extension"].append({"url": INITIAL_EXPRESSION, "valueExpression": {
-                        "language": "text/fhirpath", "expression": expression}})
+                    item["extension"].append(
+                        {
+                            "url": INITIAL_EXPRESSION,
+                            "valueExpression": {"language": "text/fhirpath", "expression": expression},
+                        }
+                    )
             walk(item.get("item", ()))
 
     walk(resource["item"])
@@ -185,8 +220,13 @@ def test_the_queries_run_against_a_fhir_server_as_against_the_record_read(qdef, 
 
 
 def test_the_record_search_answers_the_declared_queries():
-    res = [patient(), pregnancy(), pregnancy(pid="p2"), due(TODAY, oid="a"), {**due(TODAY, oid="b"), "code": {"coding": [
-        {"system": urls.LOINC, "code": "29463-7"}]}}]
+    res = [
+        patient(),
+        pregnancy(),
+        pregnancy(pid="p2"),
+        due(TODAY, oid="a"),
+        {**due(TODAY, oid="b"), "code": {"coding": [{"system": urls.LOINC, "code": "29463-7"}]}},
+    ]
 
     def ids(query):
         return [e["resource"]["id"] for e in search_record(res, query)["entry"]]
@@ -215,10 +255,24 @@ def test_operation_with_context_resources(client):
     body = params(
         {"name": "questionnaire", "valueUri": f"{urls.QUESTIONNAIRE_SIGNALERING}|1.0.0"},
         {"name": "subject", "valueReference": {"reference": "Patient/p1"}},
-        {"name": "context", "part": [{"name": "name", "valueString": "patient"}, {"name": "content", "resource": patient()}]},
-        {"name": "context", "part": [{"name": "name", "valueString": "record"}, {"name": "content", "resource": {
-            "resourceType": "Bundle", "type": "collection",
-            "entry": [{"resource": pregnancy()}, {"resource": due(date.today() + timedelta(days=90))}]}}]},
+        {
+            "name": "context",
+            "part": [{"name": "name", "valueString": "patient"}, {"name": "content", "resource": patient()}],
+        },
+        {
+            "name": "context",
+            "part": [
+                {"name": "name", "valueString": "record"},
+                {
+                    "name": "content",
+                    "resource": {
+                        "resourceType": "Bundle",
+                        "type": "collection",
+                        "entry": [{"resource": pregnancy()}, {"resource": due(date.today() + timedelta(days=90))}],
+                    },
+                },
+            ],
+        },
     )
     r = client.post("/fhir/Questionnaire/$populate", json=body, headers=FHIR)
     assert r.status_code == 200 and r.mimetype == "application/fhir+json" and r.headers["Cache-Control"] == "no-store"
@@ -229,8 +283,10 @@ def test_operation_with_context_resources(client):
 
 def test_operation_local_reads_the_configured_server_and_suggests(web_app):
     client = web_app.test_client()
-    body = params({"name": "subject", "valueReference": {"reference": "Patient/demo-pregnant"}},
-                  {"name": "local", "valueBoolean": True})
+    body = params(
+        {"name": "subject", "valueReference": {"reference": "Patient/demo-pregnant"}},
+        {"name": "local", "valueBoolean": True},
+    )
     r = client.post("/fhir/Questionnaire/kansrijke-start-signalering/$populate", json=body)
     assert r.status_code == 200
     out = {p["name"]: p["resource"] for p in r.get_json()["parameter"]}
@@ -243,18 +299,32 @@ def test_operation_local_reads_the_configured_server_and_suggests(web_app):
 
 
 def test_operation_child_record_via_local(web_app):
-    body = params({"name": "subject", "valueReference": {"reference": "Patient/demo-child-1y"}}, {"name": "local", "valueBoolean": True})
-    out = {p["name"]: p["resource"] for p in web_app.test_client().post("/fhir/Questionnaire/$populate", json=body).get_json()["parameter"]}
+    body = params(
+        {"name": "subject", "valueReference": {"reference": "Patient/demo-child-1y"}},
+        {"name": "local", "valueBoolean": True},
+    )
+    out = {
+        p["name"]: p["resource"]
+        for p in web_app.test_client().post("/fhir/Questionnaire/$populate", json=body).get_json()["parameter"]
+    }
     assert answers(out["response"])["phase"] == "postpartum"
 
 
-@pytest.mark.parametrize("body,status", [
-    (params({"name": "local", "valueBoolean": True}), 400),  # no subject
-    (params({"name": "subject", "valueReference": {"reference": "Practitioner/x"}}), 400),
-    ({"resourceType": "Patient", "id": "x"}, 400),
-    (params({"name": "subject", "valueReference": {"reference": "Patient/p1"}},
-            {"name": "questionnaire", "valueUri": "http://example.org/Questionnaire/other"}), 404),
-])
+@pytest.mark.parametrize(
+    "body,status",
+    [
+        (params({"name": "local", "valueBoolean": True}), 400),  # no subject
+        (params({"name": "subject", "valueReference": {"reference": "Practitioner/x"}}), 400),
+        ({"resourceType": "Patient", "id": "x"}, 400),
+        (
+            params(
+                {"name": "subject", "valueReference": {"reference": "Patient/p1"}},
+                {"name": "questionnaire", "valueUri": "http://example.org/Questionnaire/other"},
+            ),
+            404,
+        ),
+    ],
+)
 def test_operation_refusals_are_operation_outcomes(client, body, status):
     r = client.post("/fhir/Questionnaire/$populate", json=body)
     assert r.status_code == status and r.get_json()["resourceType"] == "OperationOutcome"
@@ -267,22 +337,46 @@ def test_operation_unknown_instance(client):
 
 def test_operation_context_named_as_a_variable_is_used_as_it(client):
     """SDC: a `context` named as a Questionnaire variable is that variable (here: the due-date Observations)."""
-    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": due(date.today() + timedelta(days=60))}]}
-    body = params({"name": "subject", "valueReference": {"reference": "Patient/p1"}},
-                  {"name": "context", "part": [{"name": "name", "valueString": "dueDateObservations"},
-                                               {"name": "content", "resource": bundle}]})
-    out = {p["name"]: p["resource"] for p in client.post("/fhir/Questionnaire/$populate", json=body).get_json()["parameter"]}
-    assert answers(out["response"]) == {"phase": "pregnant", "due-date": (date.today() + timedelta(days=60)).isoformat()}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": due(date.today() + timedelta(days=60))}],
+    }
+    body = params(
+        {"name": "subject", "valueReference": {"reference": "Patient/p1"}},
+        {
+            "name": "context",
+            "part": [{"name": "name", "valueString": "dueDateObservations"}, {"name": "content", "resource": bundle}],
+        },
+    )
+    out = {
+        p["name"]: p["resource"]
+        for p in client.post("/fhir/Questionnaire/$populate", json=body).get_json()["parameter"]
+    }
+    assert answers(out["response"]) == {
+        "phase": "pregnant",
+        "due-date": (date.today() + timedelta(days=60)).isoformat(),
+    }
 
 
 def test_operation_local_with_the_server_down_warns_and_fills_nothing(tmp_path):
-    app = create_app({"TESTING": True, "data_dir": tmp_path, "fhir_base_url": "http://127.0.0.1:9/fhir",
-                      "fhir_connect_timeout": 0.5, "fhir_read_timeout": 0.5})
-    body = params({"name": "subject", "valueReference": {"reference": "Patient/demo-pregnant"}},
-                  {"name": "local", "valueBoolean": True})
+    app = create_app(
+        {
+            "TESTING": True,
+            "data_dir": tmp_path,
+            "fhir_base_url": "http://127.0.0.1:9/fhir",
+            "fhir_connect_timeout": 0.5,
+            "fhir_read_timeout": 0.5,
+        }
+    )
+    body = params(
+        {"name": "subject", "valueReference": {"reference": "Patient/demo-pregnant"}},
+        {"name": "local", "valueBoolean": True},
+    )
     r = app.test_client().post("/fhir/Questionnaire/$populate", json=body)
     assert r.status_code == 200
     out = {p["name"]: p["resource"] for p in r.get_json()["parameter"]}
     assert answers(out["response"]) == {}
     assert [(i["severity"], i["code"]) for i in out["issues"]["issue"] if i["severity"] != "information"] == [
-        ("warning", "transient")]
+        ("warning", "transient")
+    ]
