@@ -14,7 +14,7 @@ from collections.abc import Callable
 import requests
 from requests.auth import AuthBase
 
-from service.fhir.errors import FhirAuthError, FhirServerError
+from service.fhir.errors import FhirAuthError, FhirErrorDetails, FhirServerError
 
 log = logging.getLogger("service.fhir.client")  # one logger for the client and its token requests
 
@@ -153,7 +153,11 @@ class BackendServicesAuth(AuthBase):
             response.status_code,
             (time.monotonic() - started) * 1000,
         )
-        details = dict(status=response.status_code, method="POST", path=self.token_url.split("?", 1)[0])
+        details: FhirErrorDetails = {
+            "status": response.status_code,
+            "method": "POST",
+            "path": self.token_url.split("?", 1)[0],
+        }
         if response.status_code >= 500 or response.status_code == 429:
             raise FhirServerError("Token-endpoint gaf een fout", english="Token endpoint error", **details)
         try:

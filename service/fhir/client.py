@@ -11,6 +11,7 @@ Authentication plugs in as a requests AuthBase (service/fhir/auth.py).
 from __future__ import annotations
 
 import email.utils
+import itertools
 import json
 import logging
 import random
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
+from typing import NoReturn
 from urllib.parse import quote
 
 import requests
@@ -28,6 +30,7 @@ from service.fhir.errors import (
     FhirAuthError,
     FhirBadResponse,
     FhirConflict,
+    FhirErrorDetails,
     FhirNotFound,
     FhirRequestRejected,
     FhirServerError,
@@ -190,8 +193,7 @@ class FhirClient:
         url = f"{self.base_url}/{path}" if path else self.base_url
         data = json.dumps(json_body, ensure_ascii=False).encode() if json_body is not None else None
         log_path = loggable_path(path)
-        attempt = 0
-        while True:
+        for attempt in itertools.count():
             started = time.monotonic()
             try:
                 response = self.session.request(
@@ -204,21 +206,7 @@ class FhirClient:
                     allow_redirects=False,
                 )
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                elapsed = time.monotonic() - started
-                # A failed connect never reached the server; after a read timeout or a connection broken
-                # mid-answer the server may have acted, so only idempotent requests are repeated then.
-                sent = not _never_sent(exc)
-                log.warning(
-                    "FHIR %s %s failed after %.0f ms (attempt %d): %s",
-                    method,
-                    log_path,
-                    elapsed * 1000,
-                    attempt + 1,
-                    type(exc).__name__,
-                )
-                if attempt < self.retries and (idempotent or not sent):
-                    self._sleep(self._backoff(attempt))
-                    attempt += 1
+                if self._retry_after_network_error(exc, method, log_path, started, attempt, idempotent=idempotent):
                     continue
                 raise FhirServerUnreachable(
                     f"FHIR-server niet bereikbaar: {type(exc).__name__}",
@@ -226,19 +214,46 @@ class FhirClient:
                     method=method,
                     path=log_path,
                 ) from exc
-            elapsed = time.monotonic() - started
             status = response.status_code
-            log.info("FHIR %s %s -> %d in %.0f ms", method, log_path, status, elapsed * 1000)
+            log.info("FHIR %s %s -> %d in %.0f ms", method, log_path, status, (time.monotonic() - started) * 1000)
             if 200 <= status < 300:
                 return response
-            if status in RETRY_STATUSES and attempt < self.retries and (idempotent or status in NOT_PROCESSED_STATUSES):
-                delay = self._delay_for(response, attempt)
-                if delay is not None:
-                    response.close()
-                    self._sleep(delay)
-                    attempt += 1
-                    continue
+            if self._retry_after_status(response, attempt, idempotent=idempotent):
+                continue
             self._raise_for_status(response, method, log_path)
+        raise AssertionError("unreachable")  # itertools.count() never ends
+
+    def _retry_after_network_error(
+        self, exc: Exception, method: str, log_path: str, started: float, attempt: int, *, idempotent: bool
+    ) -> bool:
+        """Log a failed attempt; True after sleeping when another attempt may be made.
+
+        A failed connect never reached the server; after a read timeout or a connection broken mid-answer the
+        server may have acted, so only idempotent requests are repeated then."""
+        sent = not _never_sent(exc)
+        log.warning(
+            "FHIR %s %s failed after %.0f ms (attempt %d): %s",
+            method,
+            log_path,
+            (time.monotonic() - started) * 1000,
+            attempt + 1,
+            type(exc).__name__,
+        )
+        if attempt < self.retries and (idempotent or not sent):
+            self._sleep(self._backoff(attempt))
+            return True
+        return False
+
+    def _retry_after_status(self, response: requests.Response, attempt: int, *, idempotent: bool) -> bool:
+        """True after sleeping when a 429/5xx answer may be retried (Retry-After within our patience)."""
+        status = response.status_code
+        if status in RETRY_STATUSES and attempt < self.retries and (idempotent or status in NOT_PROCESSED_STATUSES):
+            delay = self._delay_for(response, attempt)
+            if delay is not None:
+                response.close()
+                self._sleep(delay)
+                return True
+        return False
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(max, base * 2**attempt)] (AWS architecture blog, 'Exponential
@@ -255,11 +270,11 @@ class FhirClient:
         return retry_after
 
     @staticmethod
-    def _raise_for_status(response: requests.Response, method: str, path: str):
+    def _raise_for_status(response: requests.Response, method: str, path: str) -> NoReturn:
         """The one place that maps a non-2xx HTTP status to a named exception."""
         status = response.status_code
         outcome = _operation_outcome(response)
-        details = dict(status=status, operation_outcome=outcome, method=method, path=path)
+        details: FhirErrorDetails = {"status": status, "operation_outcome": outcome, "method": method, "path": path}
         if status in (401, 403):
             raise FhirAuthError(
                 "FHIR-server weigert onze inloggegevens", english="FHIR server refused our credentials", **details
@@ -355,7 +370,7 @@ def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time
     return max(0.0, when.timestamp() - now())
 
 
-def _never_sent(exc: requests.RequestException) -> bool:
+def _never_sent(exc: Exception) -> bool:
     """True when the request certainly did not reach the server: connect timeout, refused, DNS failure."""
     if isinstance(exc, requests.ConnectTimeout):
         return True

@@ -17,7 +17,18 @@ callers and audit; it is never logged because its diagnostics may echo health da
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from service.errors import KsError
+
+
+class FhirErrorDetails(TypedDict, total=False):
+    """Where a failed FHIR call went and what came back: the keyword arguments every FhirError takes."""
+
+    status: int | None
+    operation_outcome: dict | None
+    method: str | None
+    path: str | None
 
 
 class FhirError(KsError):
