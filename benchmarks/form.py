@@ -169,7 +169,18 @@ def main() -> None:
         "KS_EHR_REGISTRY": str(registry_file(tmp / "deploy", ehr.base_url)),
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "service:create_app()"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:service.gunicorn_conf",
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "service:create_app()",
+        ],
         cwd=ROOT,
         env=env,
         stdin=subprocess.DEVNULL,

@@ -69,7 +69,7 @@ def main() -> None:
         for i, doc in enumerate(docs):
             region = "voorbeeldstad" if i % 2 else "maastricht-heuvelland"
             t0 = time.perf_counter()
-            response = http.post(f"/fhir/QuestionnaireResponse?region={region}", data=doc, headers=headers)
+            response = http.post(f"/fhir/QuestionnaireResponse/$submit?region={region}", data=doc, headers=headers)
             latencies.append(time.perf_counter() - t0)
             states[response.status_code] = states.get(response.status_code, 0) + 1
         total = time.perf_counter() - t_start

@@ -5,11 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SessionInterface
 
 from service.version import __version__
+
+if TYPE_CHECKING:
+    from service.config import Settings
+    from service.referrals.pipeline import Engine
 
 
 def create_app(config: Mapping | None = None) -> Flask:
@@ -17,7 +23,6 @@ def create_app(config: Mapping | None = None) -> Flask:
     from service.config import load_settings
     from service.errors_render import register_error_handlers
     from service.outbox.worker import Housekeeper, OutboxWorker
-    from service.referrals.pipeline import Engine
     from service.referrals.wiring import build_delivery
     from service.services import KEY, Services
     from service.smart.session import SessionStore
@@ -26,14 +31,13 @@ def create_app(config: Mapping | None = None) -> Flask:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
     app.session_interface = _NoFlaskSession()
-    app.json.sort_keys = False  # keep FHIR's own order (resourceType first); sorting also costs time
-    app.json.ensure_ascii = False
+    app.json = _FhirJsonProvider(app)
     app.config["KS_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SECRET_KEY"] = settings.secret_key or "development-only-not-secret"
     if config:
         app.config.update({k: v for k, v in config.items() if k.isupper()})
-    engine = Engine.from_folders(settings.questionnaires_dir, settings.mappings_dir, settings.region, __version__)
+    engine = _engine(settings)
     delivery = build_delivery(settings, engine)
     ks = app.extensions[KEY] = Services(
         settings=settings,
@@ -52,6 +56,24 @@ def create_app(config: Mapping | None = None) -> Flask:
     if not app.config.get("TESTING"):
         ks.background.append(Housekeeper(ks, settings.purge_interval).start())
     return app
+
+
+def _engine(settings: Settings) -> Engine:
+    """The Questionnaires and rule sets, every start-up check run, unless exactly these files (and this code and
+    these libraries) passed them all at an earlier start-up with this data folder (service/startup_record.py)."""
+    from service import startup_record
+    from service.questionnaires.catalog import load_catalog
+    from service.referrals.pipeline import Engine
+    from service.rules.loader import load_rulesets
+
+    data_dir = Path(settings.data_dir)
+    key = startup_record.key(settings.questionnaires_dir, settings.mappings_dir)
+    checked = startup_record.passed(data_dir, key)
+    catalog = load_catalog(settings.questionnaires_dir, structural=not checked)
+    rulesets = load_rulesets(settings.mappings_dir, catalog, checked=checked)
+    if not checked:  # every check passed (else ConfigurationInvalid)
+        startup_record.store(data_dir, key)
+    return Engine(catalog, rulesets, settings.region, __version__)
 
 
 def _registry(settings, engine):
@@ -73,6 +95,11 @@ def _registry(settings, engine):
             )
         )
     return registry
+
+
+class _FhirJsonProvider(DefaultJSONProvider):
+    sort_keys = False  # keep FHIR's own order (resourceType first); sorting also costs time
+    ensure_ascii = False
 
 
 class _NoFlaskSession(SessionInterface):

@@ -2,11 +2,26 @@
 
 Kept apart from the application log, in its own SQLite table under KS_DATA_DIR; rows are only ever
 inserted (a trigger refuses UPDATE and DELETE). It records references and ids, never answers.
+
+**One access, one row.** An access is one request by one actor about one patient: a page request, an API
+call, a CLI command, or one delivery attempt of one outbox item by the outbox (its worker or `kansrijk outbox
+retry`). Whoever serves it opens it (`AuditLog.access`); everything the request does to that patient's data
+(the record read, the stored form read or saved, the referral submitted and pushed right away, the EHR
+written back) is noted on it (`AuditLog.record` while it is open adds to it), and it is written as one row
+when it ends, with every part named in `object`. Nothing touched, nothing written.
+
+**One patient, every key.** A row names the patient by the FHIR reference the EHR knows (`patient`,
+`Patient/<id>`) and by the BSN (`patient_identifier`, `system|value`) wherever the service knows it; the
+export (`entries`) matches either column and follows the rows that name both, so every row about one person
+is found whichever identifier an inspection request gives.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,13 +36,22 @@ CREATE TABLE IF NOT EXISTS audit (
     outcome     TEXT NOT NULL,      -- 0 success, 4 minor failure, 8 serious failure (AuditEvent.outcome)
     who         TEXT,               -- the user or system (reference), on whose behalf: responsible
     responsible TEXT,
-    patient     TEXT,               -- the patient reference
+    patient     TEXT,               -- the patient reference (Patient/<id>, as the EHR knows it)
     object      TEXT,               -- the record touched (e.g. submission id)
-    access_point TEXT               -- where from (client address or 'cli')
+    access_point TEXT,              -- where from (client address or 'cli')
+    patient_identifier TEXT         -- the patient's BSN (system|value), where known
 );
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 """
+INDEXES = """
+CREATE INDEX IF NOT EXISTS audit_patient ON audit (patient);
+CREATE INDEX IF NOT EXISTS audit_patient_identifier ON audit (patient_identifier);
+"""
+
+ANONYMOUS = "anonymous"  # "who" when no user or system is authenticated (an open API): said, never left empty
+ACTION_WEIGHT = {"R": 0, "E": 1, "U": 2, "C": 3, "D": 4}  # an access's action: the weightiest of its parts
+MAX_LINKED_KEYS = 50  # the export follows id ↔ BSN links this far; more is not one person
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +64,93 @@ class AuditEntry:
     object: str | None
     access_point: str | None
     responsible: str | None = None
+    patient_identifier: str | None = None
+
+
+def patient_keys(patient: str | None, identifier: str | None = None) -> tuple[str | None, str | None]:
+    """(reference, identifier) of a patient named either way: 'system|value' is an identifier (the BSN)."""
+    ref = patient or None
+    if ref and "|" in ref and not ref.startswith("Patient/"):
+        ref, identifier = None, identifier or ref
+    return ref, identifier or None
+
+
+@dataclass(kw_only=True)
+class Access:
+    """One access being served (see the module's docstring); written as one row when it ends."""
+
+    log: AuditLog
+    event: str
+    who: str | None
+    access_point: str | None
+    responsible: str | None = None
+    patient: str | None = None
+    patient_identifier: str | None = None
+    outcome: str = "0"
+    actions: list[str] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)
+
+    def note(
+        self,
+        event: str,
+        action: str,
+        outcome: str = "0",
+        obj: str | None = None,
+        *,
+        patient: str | None = None,
+        patient_identifier: str | None = None,
+    ) -> None:
+        """One thing this access did to the patient's data."""
+        ref, ident = patient_keys(patient, patient_identifier)
+        self.patient = self.patient or ref
+        self.patient_identifier = self.patient_identifier or ident
+        self.actions.append(action)
+        self.outcome = max(self.outcome, outcome, key=int)
+        part = f"{event} {obj}" if obj else event
+        part += f" (outcome {outcome})" if outcome != "0" else ""
+        if part not in self.parts:
+            self.parts.append(part)
+
+    def takes(self, entry: AuditEntry) -> bool:
+        """Whether `entry` is about this access's patient (or names none): then it is part of this access."""
+        ref, ident = patient_keys(entry.patient, entry.patient_identifier)
+        return not (
+            (ref and self.patient and ref != self.patient)
+            or (ident and self.patient_identifier and ident != self.patient_identifier)
+        )
+
+    def add(self, entry: AuditEntry) -> None:
+        self.who = self.who or entry.who
+        if entry.responsible and entry.responsible != self.who:
+            self.responsible = self.responsible or entry.responsible
+        self.note(
+            entry.event,
+            entry.action,
+            entry.outcome,
+            entry.object,
+            patient=entry.patient,
+            patient_identifier=entry.patient_identifier,
+        )
+
+    @property
+    def touched(self) -> bool:
+        return bool(self.parts)
+
+    def entry(self) -> AuditEntry:
+        return AuditEntry(
+            event=self.event,
+            action=max(self.actions, key=lambda a: ACTION_WEIGHT.get(a, 0)) if self.actions else "R",
+            outcome=self.outcome,
+            who=self.who or ANONYMOUS,
+            responsible=self.responsible if self.responsible != self.who else None,
+            patient=self.patient,
+            patient_identifier=self.patient_identifier,
+            object="; ".join(self.parts),
+            access_point=self.access_point,
+        )
+
+
+_open_access: ContextVar[Access | None] = ContextVar("ks_audit_access", default=None)
 
 
 class AuditLog:
@@ -47,29 +158,105 @@ class AuditLog:
         self._db = SQLiteFile(path, synchronous="FULL")
         self.path = self._db.path
         self._conn = self._db.conn
-        self._conn().executescript(SCHEMA)
+        conn = self._conn()
+        conn.executescript(SCHEMA)
+        columns = {r["name"] for r in conn.execute("PRAGMA table_info(audit)").fetchall()}
+        if "patient_identifier" not in columns:  # a log written before the column came: added, nothing changed
+            conn.execute("ALTER TABLE audit ADD COLUMN patient_identifier TEXT")
+        conn.executescript(INDEXES)
+
+    @contextlib.contextmanager
+    def access(
+        self,
+        event: str,
+        *,
+        who: str | None,
+        access_point: str | None,
+        responsible: str | None = None,
+        patient: str | None = None,
+        patient_identifier: str | None = None,
+    ) -> Iterator[Access]:
+        """One access (module docstring): what is recorded while it is open is part of it, and it is written as
+        one row at the end when it touched anything (with outcome 8 when it ended in an exception). Inside an
+        access already open on this log (the submit of a page's send), the outer one is the access."""
+        outer = _open_access.get()
+        if outer is not None and outer.log.path == self.path:
+            yield outer
+            return
+        ref, ident = patient_keys(patient, patient_identifier)
+        current = Access(
+            log=self,
+            event=event,
+            who=who,
+            access_point=access_point,
+            responsible=responsible,
+            patient=ref,
+            patient_identifier=ident,
+        )
+        token = _open_access.set(current)
+        try:
+            yield current
+        except BaseException:
+            current.outcome = "8" if current.touched else current.outcome
+            raise
+        finally:
+            _open_access.reset(token)
+            if current.touched:
+                self._insert(current.entry())
 
     def record(self, entry: AuditEntry) -> None:
+        """One row; or, while an access for the same patient is open on this log, a part of that access."""
+        current = _open_access.get()
+        if current is not None and current.log.path == self.path and current.takes(entry):
+            current.add(entry)
+            return
+        self._insert(entry)
+
+    def _insert(self, entry: AuditEntry) -> None:
+        ref, ident = patient_keys(entry.patient, entry.patient_identifier)
         self._conn().execute(
-            "INSERT INTO audit (recorded, action, event, outcome, who, responsible, patient, object, access_point) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit (recorded, action, event, outcome, who, responsible, patient, patient_identifier, "
+            "object, access_point) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 datetime.now(UTC).isoformat(),
                 entry.action,
                 entry.event,
                 entry.outcome,
-                entry.who,
+                entry.who or ANONYMOUS,
                 entry.responsible,
-                entry.patient,
+                ref,
+                ident,
                 entry.object,
                 entry.access_point,
             ),
         )
 
-    def entries(self, patient: str | None = None) -> list[dict]:
-        sql, args = "SELECT * FROM audit", ()
+    def linked_keys(self, keys: Iterable[str]) -> set[str]:
+        """Every key of the patient(s) `keys` name: the given ones, and the FHIR id or BSN that rows naming one of
+        them name too (followed until nothing new comes, at most MAX_LINKED_KEYS)."""
+        found = {k for k in keys if k}
+        while found and len(found) <= MAX_LINKED_KEYS:
+            marks = ", ".join("?" * len(found))
+            rows = self._conn().execute(
+                f"SELECT DISTINCT patient, patient_identifier FROM audit WHERE patient IN ({marks}) "
+                f"OR patient_identifier IN ({marks})",
+                (*found, *found),
+            )
+            more = found | {v for r in rows for v in (r["patient"], r["patient_identifier"]) if v}
+            if more == found:
+                break
+            found = more
+        return found
+
+    def entries(self, patient: str | None = None, *, linked: bool = True) -> list[dict]:
+        """Every row (in order); with `patient`, those about that patient, by either key (and, `linked`, by the
+        other key the rows give for the same patient)."""
+        sql: str = "SELECT * FROM audit"
+        args: tuple[str, ...] = ()
         if patient:
-            sql, args = sql + " WHERE patient = ?", (patient,)
+            keys = sorted(self.linked_keys([patient]) if linked else {patient})
+            marks = ", ".join("?" * len(keys))
+            sql, args = sql + f" WHERE patient IN ({marks}) OR patient_identifier IN ({marks})", (*keys, *keys)
         return [dict(r) for r in self._conn().execute(sql + " ORDER BY seq", args).fetchall()]
 
 
@@ -82,4 +269,13 @@ def reference_of(value) -> str | None:
     ident = value.get("identifier")
     if isinstance(ident, dict):
         return f"{ident.get('system', '')}|{ident.get('value', '')}"
+    return None
+
+
+def identifier_of(resource: dict | None, system: str) -> str | None:
+    """The resource's identifier of `system` (e.g. a Patient's BSN) as 'system|value', for the log."""
+    idents = resource.get("identifier") if isinstance(resource, dict) else None
+    for ident in idents if isinstance(idents, list) else ():
+        if isinstance(ident, dict) and ident.get("system") == system and isinstance(ident.get("value"), str):
+            return f"{system}|{ident['value']}"
     return None

@@ -10,6 +10,7 @@ from pathlib import Path
 from service.api.fhirjson import parse_fhir_json, unwrap_parameter
 from service.errors import KsError, StartupError, operation_outcome
 from service.fhir.errors import FhirError
+from service.texts import bilingual, text, texts
 
 EXIT_OK, EXIT_INVALID, EXIT_CONFIG = 0, 2, 3
 
@@ -36,13 +37,21 @@ def _delivery(args):
     return build_delivery(_settings(), _engine(args))
 
 
+def _cli_user() -> str:
+    """Who runs the command, for the audit log: 'cli:<login name>'."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
 def _read(path: str) -> dict:
     try:
         body = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
-        raise KsError(
-            f"Kan {path} niet lezen: {exc.strerror}.", english=f"Cannot read {path}: {exc.strerror}."
-        ) from None
+        raise KsError(texts("cli.cannot_read", path=path, reason=exc.strerror)) from None
     data = parse_fhir_json(body, "application/fhir+json", max_depth=64)
     return unwrap_parameter(
         data, ("questionnaire-response", "questionnaireResponse", "resource"), "QuestionnaireResponse"
@@ -59,7 +68,7 @@ def cmd_validate(args) -> int:
     result = _engine(args).validate(_read(args.file))
     if not result.ok:
         return _fail(operation_outcome(list(result.issues)))
-    print(f"{args.file}: geldig / valid ({result.questionnaire.canonical})")
+    print(f"{args.file}: {bilingual('cli.valid')} ({result.questionnaire.canonical})")
     return EXIT_OK
 
 
@@ -82,11 +91,12 @@ def cmd_extract(args) -> int:
     return EXIT_OK
 
 
+# A submission's state, printed in both languages (service/texts.py).
 STATE_TEXT = {
-    "delivered": "afgeleverd / delivered",
-    "queued": "in de wachtrij / queued",
-    "dead": "geweigerd (dead letter) / refused",
-    "recorded": "niets verstuurd: alles blijft in de praktijk / nothing sent: it all stays in the practice",
+    "delivered": "state.delivered",
+    "queued": "cli.state.queued",
+    "dead": "cli.state.dead",
+    "recorded": "cli.state.recorded",
 }
 
 
@@ -94,20 +104,18 @@ def cmd_submit(args) -> int:
     from service.referrals.explain import describe
 
     delivery = _delivery(args)
-    result = delivery.submitter.submit(_read(args.file), region=args.region, access_point="cli")
+    result = delivery.submitter.submit(_read(args.file), region=args.region, who=_cli_user(), access_point="cli")
     print(describe(result.extraction.evaluation, result.extraction.validation.questionnaire))
-    print(f"Inzending / submission {result.submission_id}: {STATE_TEXT[result.state]}")
+    print(f"{bilingual('cli.submission')} {result.submission_id}: {bilingual(STATE_TEXT[result.state])}")
     for d in result.destinations:
-        print(f"  {delivery.name(d.destination)} ({d.destination}): {STATE_TEXT[d.state]}")
+        print(f"  {delivery.name(d.destination)} ({d.destination}): {bilingual(STATE_TEXT[d.state])}")
         for rtype in ("ServiceRequest", "Task", "Consent"):
             for rid in d.delivered.ids.get(rtype, []):
                 print(f"    {rtype}/{rid}")
         if d.state == "queued" and not (delivery.pusher and delivery.pusher.serves(d.item)):
-            print("    Er is geen FHIR-server ingesteld voor deze bestemming: de verwijzing wacht in de outbox.")
+            print("    " + text("cli.queued_no_server"))
         elif d.state == "queued":
-            print(
-                "    De FHIR-server was niet bereikbaar: de verwijzing wacht in de outbox en gaat later, eenmalig, alsnog weg."
-            )
+            print("    " + text("cli.queued_unreachable"))
     if result.state == "dead":
         for d in result.destinations:
             if d.state == "dead":
@@ -145,6 +153,7 @@ def cmd_outbox(args) -> int:
         if not items:
             print(f"no outbox item or submission {args.id}", file=sys.stderr)
             return EXIT_INVALID
+        _audit_show(delivery, items, bundle=args.bundle)
         for item in items:
             print(_item_line(item))
             print(f"  destination: {delivery.name(item.destination)}")
@@ -159,26 +168,44 @@ def cmd_outbox(args) -> int:
     if delivery.pusher is None:
         print("no destination has a FHIR server (KS_DESTINATIONS / KS_FHIR_BASE_URL): the items wait", file=sys.stderr)
         return EXIT_OK
+    delivery.pusher.responsible, delivery.pusher.access_point = _cli_user(), "cli"  # each push: a row on our behalf
     while delivery.pusher.push_due():
         pass
     print(", ".join(f"{k}: {v}" for k, v in sorted(outbox.counts().items())))
     return EXIT_OK
 
 
+def _audit_show(delivery, items, *, bundle: bool) -> None:
+    """`outbox show` reads what goes to a recipient (the last error may echo it; --bundle prints all of it):
+    one audit row per patient of the items shown."""
+    from service.audit import AuditEntry
+    from service.referrals.submit import patient_in_bundle
+
+    by_patient: dict[str | None, list[str]] = {}
+    for item in items:
+        by_patient.setdefault(patient_in_bundle(item.bundle), []).append(item.id)
+    for patient, ids in by_patient.items():
+        delivery.audit.record(
+            AuditEntry(
+                event="outbox-show",
+                action="R",
+                outcome="0",
+                who=_cli_user(),
+                patient=patient,
+                object=f"outbox {', '.join(ids)}" + (" with the Bundle" if bundle else ""),
+                access_point="cli",
+            )
+        )
+
+
 def cmd_consent(args) -> int:
     """Withdraw the patient's consent for one recipient of a submission (its destination only)."""
-    import getpass
-
     from service.errors import KsError
     from service.fhir.errors import FhirError
     from service.referrals.withdraw import withdraw_consent
 
     try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    try:
-        done = withdraw_consent(_delivery(args), args.submission, args.recipient, who=f"cli:{user}", access_point="cli")
+        done = withdraw_consent(_delivery(args), args.submission, args.recipient, who=_cli_user(), access_point="cli")
     except StartupError:  # settings or configuration files: stops the command as any start-up (main)
         raise
     except KsError as exc:
@@ -186,27 +213,38 @@ def cmd_consent(args) -> int:
         return EXIT_INVALID
     except FhirError as exc:
         print(
-            f"de bestemming weigerde of was niet bereikbaar: {type(exc).__name__} (HTTP {exc.status}); probeer het opnieuw",
+            text("cli.withdraw_failed", error=type(exc).__name__, status=exc.status),
             file=sys.stderr,
         )
         return EXIT_INVALID
     print(
-        f"Toestemming ingetrokken bij {done.destination}: {done.consent or 'geen Consent gevonden'} inactief, "
-        f"{done.task or 'geen Task gevonden'} geannuleerd"
+        text(
+            "cli.withdrawn",
+            destination=done.destination,
+            consent=done.consent or text("cli.no_consent"),
+            task=done.task or text("cli.no_task"),
+        )
     )
     return EXIT_OK
 
 
 def cmd_audit(args) -> int:
-    """Every access to one patient's data (NEN 7513 inspection request, DOMAIN.md §4.3), as JSON lines or CSV.
-    The export is itself recorded in the audit log."""
+    """Every access to one patient's data (NEN 7513 inspection request, DOMAIN.md §4.3), as JSON lines or CSV,
+    whichever of the patient's identifiers is given (Patient/<id> or the BSN): the rows that name the patient by
+    both lead to the rest (service/audit.py). The export is itself recorded in the audit log, one row per patient."""
     import csv
-    import getpass
 
-    from service.audit import AuditEntry
+    from service.audit import AuditEntry, patient_keys
 
     audit = _delivery(args).audit
-    rows = [row for ref in args.patient for row in audit.entries(ref)]
+    groups: list[set[str]] = []  # the patients asked for, each as all its keys
+    for ref in args.patient:
+        keys = audit.linked_keys([ref])
+        for group in [g for g in groups if g & keys]:
+            groups.remove(group)
+            keys |= group
+        groups.append(keys)
+    rows = list({row["seq"]: row for keys in groups for ref in sorted(keys) for row in audit.entries(ref)}.values())
     rows.sort(key=lambda r: r["seq"])
     if args.format == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["seq"])
@@ -215,22 +253,23 @@ def cmd_audit(args) -> int:
     else:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    for ref in args.patient:
+    for keys in groups:
+        given = [ref for ref in args.patient if ref in keys]
+        split = [patient_keys(k) for k in [*given, *sorted(keys - set(given))]]
         audit.record(
             AuditEntry(
                 event="audit-export",
                 action="E",
                 outcome="0",
-                who=f"cli:{user}",
-                patient=ref,
+                who=_cli_user(),
+                patient=next((r for r, _ in split if r), None),
+                patient_identifier=next((i for _, i in split if i), None),
                 object=f"{len(rows)} rows",
                 access_point="cli",
             )
         )
+        if linked := sorted(keys - set(given)):
+            print(f"{', '.join(given)}: also found as {', '.join(linked)}", file=sys.stderr)
     print(f"{len(rows)} audit row(s) for {', '.join(args.patient)}", file=sys.stderr)
     return EXIT_OK
 

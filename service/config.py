@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 from service.errors import StartupError
 
-ROOT = Path(__file__).resolve().parent.parent
+# The declarative files ship inside the package (pyproject.toml [tool.setuptools.package-data]), so an installed
+# service finds them without the checkout; KS_QUESTIONNAIRES_DIR and KS_MAPPINGS_DIR point elsewhere.
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+QUESTIONNAIRES = PACKAGE_DATA / "questionnaires"
+MAPPINGS = PACKAGE_DATA / "mappings"
 
 
 class SettingsInvalid(StartupError, ValueError):
@@ -22,13 +27,13 @@ class Settings:
 
     env: str = "development"  # development | production
     region: str = "maastricht-heuvelland"
-    questionnaires_dir: Path = ROOT / "questionnaires"
-    mappings_dir: Path = ROOT / "mappings"
-    data_dir: Path = ROOT / "var"
+    questionnaires_dir: Path = QUESTIONNAIRES
+    mappings_dir: Path = MAPPINGS
+    data_dir: Path = Path("var")  # the service's own state (SQLite), relative to the working directory
     max_body_bytes: int = 1_000_000
     max_json_depth: int = 64
     fhir_base_url: str | None = None  # the FHIR server referrals are pushed to; unset: embedded sekmet-fhir (make run)
-    # The recipients' FHIR servers by name (service/referrals/destinations.py; YAML, see mappings/README.md
+    # The recipients' FHIR servers by name (service/referrals/destinations.py; YAML, see service/data/mappings/README.md
     # "Destinations"). Unset: every external destination is KS_FHIR_BASE_URL.
     destinations: Path | None = None
     fhir_auth: str = "none"  # none | bearer | backend-services
@@ -44,9 +49,8 @@ class Settings:
     outbox_interval: float = 5.0  # seconds between rounds of the outbox worker
     outbox_lease: float = 120.0  # seconds a worker owns an item it is pushing; after a crash it is pushed again then
     outbox_worker: str = "on"  # on | off (off: only `kansrijk outbox retry` and submissions push)
-    purge_interval: float = (
-        3600.0  # seconds between purges of what has expired (service/outbox/worker.py purge_expired)
-    )
+    # Seconds between purges of what has expired (service/outbox/worker.py purge_expired).
+    purge_interval: float = 3600.0
     secret_key: str | None = None
     # Who may call the /fhir API (service/api/auth.py): none | backend-services. Unset: none in development,
     # backend-services in production.
@@ -55,9 +59,8 @@ class Settings:
     api_token_lifetime: int = 300  # seconds an API access token lives
     log_level: str = "INFO"
     # SMART on FHIR app (issue 4)
-    public_url: str = (
-        "http://127.0.0.1:8080"  # where browsers reach this service (redirect_uri = public_url + /callback)
-    )
+    # Where browsers reach this service (redirect_uri = public_url + /callback).
+    public_url: str = "http://127.0.0.1:8080"
     # The EHRs that may launch the app and the practices they serve (service/registry.py; YAML, see README
     # "Registering an EHR"). Required in production; in development only the sandbox EHR launches without it.
     ehr_registry: Path | None = None
@@ -75,78 +78,144 @@ class Settings:
     sandbox: str = "off"  # on: the demo EHR (authorization server, FHIR proxy, launch picker) under /sandbox
 
 
-def _convert(name: str, kind, raw: str):
-    if kind in (int, "int"):
-        return int(raw)
-    if kind in (float, "float"):
-        return float(raw)
-    if kind in (Path, "Path"):
-        return Path(raw).expanduser()
-    return raw
+# What a KS_* value becomes, by the field's annotation (`from __future__ import annotations`: a string such as
+# "Path | None"; its first word names the type). Every other field stays a string.
+_CONVERT: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "Path": lambda raw: Path(raw).expanduser()}
 
 
-def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping | None = None) -> Settings:
-    """Read KS_* from the environment (or `environ`), then apply `overrides` (field names, any case)."""
-    environ = os.environ if environ is None else environ
-    values: dict = {}
+def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Read KS_* from the environment (or `environ`), then apply `overrides` (field names, any case); check the
+    result and raise SettingsInvalid naming every problem at once."""
+    values, problems = _from_environment(os.environ if environ is None else environ)
+    settings = _with_defaults(_with_overrides(replace(Settings(), **values), overrides))
+    for check in _CHECKS:
+        problems += check(settings)
+    if problems:
+        raise SettingsInvalid("Settings problems:\n" + "\n".join(f"  - {p}" for p in problems))
+    return settings
+
+
+def _from_environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """The fields set in the environment, converted to their types; and the values that are not of their type."""
+    values: dict[str, Any] = {}
     problems: list[str] = []
     for f in fields(Settings):
         raw = environ.get(f"KS_{f.name.upper()}")
-        if raw is None or raw == "":
+        if not raw:
             continue
-        kind = f.type.split(" ")[0] if isinstance(f.type, str) else f.type  # "Path | None" -> "Path"
+        kind = str(f.type).split(" ")[0]  # "Path | None" -> "Path"
         try:
-            values[f.name] = _convert(f.name, kind, raw)
+            values[f.name] = _CONVERT.get(kind, str)(raw)
         except ValueError:
             problems.append(f"KS_{f.name.upper()}={raw!r} is not a valid {kind}")
-    settings = replace(Settings(), **values)
-    if overrides:
-        known = {f.name for f in fields(Settings)}
-        extra = {k.lower(): v for k, v in overrides.items() if k.lower() in known}
-        settings = replace(settings, **extra)
-    if settings.env not in ("development", "production"):
-        problems.append(f"KS_ENV must be 'development' or 'production', not {settings.env!r}")
-    if settings.env == "production" and (not settings.secret_key or len(settings.secret_key) < 32):
+    return values, problems
+
+
+def _with_overrides(settings: Settings, overrides: Mapping[str, Any] | None) -> Settings:
+    """`overrides` by field name in any case (create_app's `config`); names that are no field are ignored."""
+    if not overrides:
+        return settings
+    known = {f.name for f in fields(Settings)}
+    return replace(settings, **{k.lower(): v for k, v in overrides.items() if k.lower() in known})
+
+
+def _with_defaults(settings: Settings) -> Settings:
+    """KS_SANDBOX as on/off; KS_API_AUTH's default by KS_ENV (backend-services in production, none otherwise)."""
+    sandbox = {"1": "on", "0": "off"}.get(settings.sandbox, settings.sandbox)
+    api_auth = settings.api_auth
+    if api_auth is None:
+        api_auth = "backend-services" if settings.env == "production" else "none"
+    return replace(settings, sandbox=sandbox, api_auth=api_auth)
+
+
+def _one_of(name: str, value: str | None, allowed: tuple[str, ...], shown: str) -> list[str]:
+    return [] if value in allowed else [f"KS_{name.upper()} must be {shown}, not {value!r}"]
+
+
+def _check_choices(settings: Settings) -> list[str]:
+    """The settings that take one of a few values."""
+    return [
+        *_one_of("env", settings.env, ("development", "production"), "'development' or 'production'"),
+        *_one_of(
+            "fhir_auth", settings.fhir_auth, ("none", "bearer", "backend-services"), "none, bearer or backend-services"
+        ),
+        *_one_of("sandbox", settings.sandbox, ("on", "off"), "1/on or 0/off"),
+        *_one_of("outbox_worker", settings.outbox_worker, ("on", "off"), "on or off"),
+        *_one_of("api_auth", settings.api_auth, ("none", "backend-services"), "none or backend-services"),
+    ]
+
+
+def _check_production(settings: Settings) -> list[str]:
+    """What production requires: a real secret key and the registry of the EHRs that may launch the app."""
+    if settings.env != "production":
+        return []
+    problems = []
+    if not settings.secret_key or len(settings.secret_key) < 32:
         problems.append("KS_SECRET_KEY must be set to a random value of at least 32 characters in production")
-    if settings.env == "production" and not settings.ehr_registry:
+    if not settings.ehr_registry:
         problems.append(
             "KS_EHR_REGISTRY must name the registry of EHRs that may launch the app in production "
             "(README: Registering an EHR)"
         )
-    if settings.ehr_registry and not Path(settings.ehr_registry).is_file():
-        problems.append(f"KS_EHR_REGISTRY: {settings.ehr_registry} is not a file")
-    if settings.destinations and not Path(settings.destinations).is_file():
-        problems.append(f"KS_DESTINATIONS: {settings.destinations} is not a file")
-    if settings.fhir_auth not in ("none", "bearer", "backend-services"):
-        problems.append(f"KS_FHIR_AUTH must be none, bearer or backend-services, not {settings.fhir_auth!r}")
-    if settings.fhir_auth == "bearer" and not settings.fhir_bearer_token:
-        problems.append("KS_FHIR_AUTH=bearer needs KS_FHIR_BEARER_TOKEN")
-    if settings.fhir_auth == "backend-services":
-        for name in ("fhir_token_url", "fhir_client_id", "fhir_private_key_file", "fhir_key_id"):
-            if not getattr(settings, name):
-                problems.append(f"KS_FHIR_AUTH=backend-services needs KS_{name.upper()}")
-        if settings.fhir_private_key_file and not Path(settings.fhir_private_key_file).is_file():
-            problems.append(f"KS_FHIR_PRIVATE_KEY_FILE: {settings.fhir_private_key_file} is not a file")
-    if settings.sandbox not in ("on", "off", "1", "0"):
-        problems.append(f"KS_SANDBOX must be 1/on or 0/off, not {settings.sandbox!r}")
-    if settings.outbox_worker not in ("on", "off"):
-        problems.append(f"KS_OUTBOX_WORKER must be on or off, not {settings.outbox_worker!r}")
+    return problems
+
+
+def _check_paths(settings: Settings) -> list[str]:
+    """The files and folders named exist (what is in them is checked where it is read)."""
+    problems = []
+    for name in ("ehr_registry", "destinations"):
+        path = getattr(settings, name)
+        if path and not Path(path).is_file():
+            problems.append(f"KS_{name.upper()}: {path} is not a file")
     for name in ("questionnaires_dir", "mappings_dir"):
         if not Path(getattr(settings, name)).is_dir():
             problems.append(f"KS_{name.upper()}: {getattr(settings, name)} is not a folder")
-    settings = replace(settings, sandbox={"1": "on", "0": "off"}.get(settings.sandbox, settings.sandbox))
-    if settings.api_auth is None:
-        settings = replace(settings, api_auth="backend-services" if settings.env == "production" else "none")
-    if settings.api_auth not in ("none", "backend-services"):
-        problems.append(f"KS_API_AUTH must be none or backend-services, not {settings.api_auth!r}")
-    if settings.api_auth == "backend-services":
-        if not settings.api_clients_file:
-            problems.append(
+    return problems
+
+
+def _check_fhir_auth(settings: Settings) -> list[str]:
+    """KS_FHIR_AUTH with what its method needs (the default server's authentication, without KS_DESTINATIONS)."""
+    if settings.fhir_auth == "bearer" and not settings.fhir_bearer_token:
+        return ["KS_FHIR_AUTH=bearer needs KS_FHIR_BEARER_TOKEN"]
+    if settings.fhir_auth != "backend-services":
+        return []
+    needed = ("fhir_token_url", "fhir_client_id", "fhir_private_key_file", "fhir_key_id")
+    problems = [
+        f"KS_FHIR_AUTH=backend-services needs KS_{name.upper()}" for name in needed if not getattr(settings, name)
+    ]
+    if settings.fhir_private_key_file and not Path(settings.fhir_private_key_file).is_file():
+        problems.append(f"KS_FHIR_PRIVATE_KEY_FILE: {settings.fhir_private_key_file} is not a file")
+    return problems
+
+
+def _check_api_auth(settings: Settings) -> list[str]:
+    """KS_API_AUTH=backend-services (production's default) with its clients file."""
+    if settings.api_auth != "backend-services":
+        return []
+    if not settings.api_clients_file:
+        return [
+            (
                 "KS_API_AUTH=backend-services (the default in production) needs KS_API_CLIENTS_FILE, "
                 "or set KS_API_AUTH=none to leave the API open"
             )
-        elif not Path(settings.api_clients_file).is_file():
-            problems.append(f"KS_API_CLIENTS_FILE: {settings.api_clients_file} is not a file")
-    if problems:
-        raise SettingsInvalid("Settings problems:\n" + "\n".join(f"  - {p}" for p in problems))
-    return settings
+        ]
+    if not Path(settings.api_clients_file).is_file():
+        return [f"KS_API_CLIENTS_FILE: {settings.api_clients_file} is not a file"]
+    return []
+
+
+_CHECKS: tuple[Callable[[Settings], list[str]], ...] = (
+    _check_choices,
+    _check_production,
+    _check_paths,
+    _check_fhir_auth,
+    _check_api_auth,
+)
+
+
+def unknown_region(region: str, known: Iterable[str]) -> SettingsInvalid:
+    """KS_REGION (or a command's --region) naming no rule set: the problem, with the regions there are."""
+    return SettingsInvalid(
+        f"Settings problems:\n  - KS_REGION: no rule set has the id {region!r}; the known regions are "
+        f"{', '.join(sorted(known)) or 'none'} (the ids of mappings/regions/*.rules.yaml)"
+    )

@@ -7,7 +7,6 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-import jsonschema
 import yaml
 
 from service.errors import ConfigProblem, ConfigurationInvalid
@@ -17,6 +16,8 @@ SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
 def load_checked(path: Path, schema: str) -> dict:
     """The file's content once it matches `schemas/<schema>`; ConfigurationInvalid with every mismatch otherwise."""
+    import jsonschema  # here, not at start-up without deployment files (~25 ms)
+
     where = str(path)
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))

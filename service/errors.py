@@ -18,12 +18,16 @@ KsError
     └── EmbeddedServerFailed       the embedded FHIR server of `make run` (service/embedded/sekmet.py)
 
 An issue's text is Dutch (`diagnostics`, always); `details.text` is the text in the response's language:
-Dutch by default, English when asked for (`lang="en"`) and there is an English text.
+Dutch by default, English when asked for (`lang="en"`) and there is an English text. The texts come from the
+catalogue (service/texts.py): `raise NotFound(texts("api.not_found", reference=ref))`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+from service.texts import Text, pick
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,13 +40,18 @@ class Issue:
     expression: tuple[str, ...] = ()
     english: str | None = None
 
+    @classmethod
+    def of(cls, text: Text, **fields) -> Issue:
+        """An issue with the catalogue's Dutch and English texts (service/texts.py texts())."""
+        return cls(text=text.nl, english=text.en, **fields)
+
     def to_fhir(self, lang: str = "nl") -> dict:
         """The issue as FHIR JSON; `details.text` in `lang` ("nl" or "en"; Dutch when there is no English)."""
         issue: dict = {
             "severity": self.severity,
             "code": self.code,
             "diagnostics": self.text,
-            "details": {"text": self.english if lang == "en" and self.english else self.text},
+            "details": {"text": pick(lang, self.text, self.english)},
         }
         if self.expression:
             issue["expression"] = list(self.expression)
@@ -65,7 +74,9 @@ class KsError(Exception):
     issue_code = "exception"
     page: str | None = None
 
-    def __init__(self, text: str, *, issues: list[Issue] | None = None, english: str | None = None):
+    def __init__(self, text: str | Text, *, issues: list[Issue] | None = None, english: str | None = None):
+        if isinstance(text, Text):  # the catalogue's texts (service/texts.py texts())
+            text, english = text
         super().__init__(text)
         self.text = text
         self.issues = issues or [Issue(code=self.issue_code, text=text, english=english)]
@@ -136,3 +147,14 @@ class ConfigurationInvalid(StartupError):
         lines = [f"{len(self.problems)} mistake(s) in configuration files:"]
         lines += [f"  - {p}" for p in self.problems]
         return "\n".join(lines)
+
+
+T = TypeVar("T")
+
+
+def required(value: T | None, what: str) -> T:
+    """A value the wiring guarantees (start-up checked it, or set it before any use): never None here. A None is
+    a programming error, reported as such instead of an AttributeError further on."""
+    if value is None:
+        raise RuntimeError(f"{what} is not set: start-up should have provided it")
+    return value

@@ -18,55 +18,28 @@ import traceback
 from collections.abc import Iterable
 
 from flask import Flask, current_app, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from service.errors import Issue, KsError, operation_outcome
+from service.texts import language, texts
 
 log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
 PAGES = frozenset({"web"})  # the blueprints whose errors are pages
 
-# The practice's error page per HTTP status: (title, text), each (Dutch, English).
+# The practice's error page per HTTP status: the catalogue's keys (service/texts.py) of its title and text.
 ERROR_TEXT = {
-    400: (
-        ("Dit formulier is verlopen of ongeldig", "This form has expired or is not valid"),
-        (
-            "Ga terug, laad de pagina opnieuw en probeer het nog eens. Uw ingevulde gegevens zijn bewaard tot de laatste keer opslaan of controleren.",
-            "Go back, reload the page and try again. What you filled in is kept up to the last save or check.",
-        ),
-    ),
-    403: (
-        ("Versturen mag alleen de huisarts of de POH Jeugd", "Only the GP or the POH Jeugd may send"),
-        (
-            "U kunt het formulier invullen en als concept opslaan; de huisarts of POH Jeugd kan het daarna controleren en versturen.",
-            "You can fill in the form and save it as a draft; the GP or POH Jeugd can then check and send it.",
-        ),
-    ),
-    404: (
-        ("Deze pagina bestaat niet", "This page does not exist"),
-        ("Ga terug naar het formulier.", "Go back to the form."),
-    ),
-    405: (
-        ("Dat kan zo niet", "That is not possible like this"),
-        ("Ga terug naar het formulier.", "Go back to the form."),
-    ),
-    500: (
-        ("Er ging iets mis", "Something went wrong"),
-        (
-            "Er ging iets mis in de service. Uw laatst opgeslagen gegevens zijn bewaard. Probeer het opnieuw of neem contact op met de beheerder.",
-            "Something went wrong in the service. Your last saved data are kept. Try again or contact the administrator.",
-        ),
-    ),
+    400: ("page.400.title", "page.400.text"),
+    403: ("page.403.title", "page.403.text"),
+    404: ("page.404.title", "page.back_to_form"),
+    405: ("page.405.title", "page.back_to_form"),
+    500: ("page.500.title", "page.500.text"),
 }
 
-# OperationOutcome texts for HTTP errors: status -> (issue code, Dutch, English); others: "processing", the name.
-HTTP_TEXT = {
-    404: ("not-found", "Niet gevonden.", "Not found."),
-    405: ("not-supported", "Deze methode wordt hier niet ondersteund.", "Method not allowed."),
-    413: ("too-long", "Het verzoek is te groot.", "The request body is too large."),
-}
-UNEXPECTED = Issue(code="exception", text="Er ging iets mis in de service.", english="Internal error.")
+# OperationOutcome texts for HTTP errors: status -> (issue code, key); others: "processing", the name.
+HTTP_TEXT = {404: ("not-found", "http.404"), 405: ("not-supported", "http.405"), 413: ("too-long", "http.413")}
+UNEXPECTED = Issue.of(texts("http.unexpected"), code="exception")
 
 
 def register_error_handlers(app: Flask, pages: Iterable[str] = PAGES) -> None:
@@ -89,7 +62,7 @@ def response_lang() -> str:
     """The language of this response's texts: "en" when the first preference of Accept-Language is English,
     "nl" otherwise (and without the header)."""
     first = next(iter(request.accept_languages.values()), "")
-    return "en" if first.lower().split("-")[0] == "en" else "nl"
+    return language(first.lower().split("-")[0])
 
 
 def fhir_json(resource: dict, status: int = 200):
@@ -108,9 +81,13 @@ def _operation_outcome(exc: Exception):
         return response
     if isinstance(exc, HTTPException):
         status = exc.code or 500
-        code, nl, en = HTTP_TEXT.get(status, ("processing", exc.name, exc.name))
+        if status in HTTP_TEXT:
+            code, key = HTTP_TEXT[status]
+            nl, en = texts(key)
+        else:
+            code, nl, en = "processing", exc.name, exc.name
         response = fhir_json(operation_outcome([Issue(code=code, text=nl, english=en)], lang), status)
-        if exc.code == 405 and getattr(exc, "valid_methods", None):
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
     # The traceback's frames, not the exception's message: messages can quote health data.

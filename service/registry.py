@@ -197,9 +197,9 @@ def _client_auth(spec: dict, folder: Path, environ: Mapping[str, str]) -> tuple[
         secret, problem = read_secret(spec, "secret_env", "secret_file", folder, environ)
         problems += [problem] if problem else []
     elif method == "private_key_jwt":
-        key, problem = read_file(folder / spec["private_key_file"])
-        if problem:
-            problems.append(("/private_key_file", problem))
+        key, unreadable = read_file(folder / spec["private_key_file"])
+        if key is None:
+            problems.append(("/private_key_file", unreadable or "unreadable"))
         else:
             from joserfc.errors import JoseError
             from joserfc.jwk import ECKey, RSAKey

@@ -97,35 +97,20 @@ def start_destinations(data_dir: Path, first_port: int) -> tuple[dict, Path]:
 
 
 def main() -> int:
+    """`make run`: the demo environment, the embedded FHIR servers with their data, the app; serve until stopped."""
     from service import create_app
     from service.config import SettingsInvalid, load_settings
 
     host = os.environ.get("KS_HOST", "127.0.0.1")
     port = int(os.environ.get("KS_PORT", "8080"))
-    # make run is the demo: the sandbox EHR is on unless KS_SANDBOX says otherwise.
-    os.environ.setdefault("KS_SANDBOX", "1")
-    os.environ.setdefault("KS_PUBLIC_URL", f"http://{host}:{port}")
-    os.environ.setdefault("KS_AANDACHTSFUNCTIONARIS", "Dr. A. Jansen (huisarts, demo), toestel 214")
+    _demo_environment(host, port)
     embedded: list = []
     # `docker stop`, systemd and process managers end with SIGTERM: leave through `finally` as on Ctrl-C,
     # so the embedded FHIR server (a child process) and the background threads stop with the service.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         settings = load_settings()
-        if not settings.fhir_base_url:
-            from service.embedded.sekmet import start_sekmet
-
-            fhir_port = int(os.environ.get("KS_FHIR_PORT", "8090"))
-            ehr = start_sekmet(Path(settings.data_dir) / "fhir-server", fhir_port)
-            embedded.append(ehr)
-            os.environ["KS_FHIR_BASE_URL"] = ehr.base_url
-            print(f"The practice's EHR record (sekmet-fhir, behind the sandbox EHR): {ehr.base_url}")
-            if not settings.destinations:
-                servers, path = start_destinations(Path(settings.data_dir), fhir_port + 1)
-                embedded += servers.values()
-                os.environ["KS_DESTINATIONS"] = str(path)
-                for name, server in servers.items():
-                    print(f"Recipients' server for destination {name}: {server.base_url}")
+        _start_embedded(settings, embedded)
         base_url = os.environ["KS_FHIR_BASE_URL"]
         if embedded or os.environ.get("KS_LOAD_DEMO") == "1":
             count = load_demo(base_url, settings.region)
@@ -136,6 +121,41 @@ def main() -> int:
         for server in embedded:
             server.stop()
         return 3
+    _print_welcome(app, host, port, base_url)
+    _serve(app, host, port, embedded)
+    return 0
+
+
+def _demo_environment(host: str, port: int) -> None:
+    """make run is the demo: the sandbox EHR is on unless KS_SANDBOX says otherwise."""
+    os.environ.setdefault("KS_SANDBOX", "1")
+    os.environ.setdefault("KS_PUBLIC_URL", f"http://{host}:{port}")
+    os.environ.setdefault("KS_AANDACHTSFUNCTIONARIS", "Dr. A. Jansen (huisarts, demo), toestel 214")
+
+
+def _start_embedded(settings, embedded: list) -> None:
+    """Without KS_FHIR_BASE_URL: the practice's EHR server and, without KS_DESTINATIONS, one recipients' server per
+    destination, each appended to `embedded` as it starts (so that they stop even when a later one fails)."""
+    if settings.fhir_base_url:
+        return
+    from service.embedded.sekmet import start_sekmet
+
+    fhir_port = int(os.environ.get("KS_FHIR_PORT", "8090"))
+    ehr = start_sekmet(Path(settings.data_dir) / "fhir-server", fhir_port)
+    embedded.append(ehr)
+    os.environ["KS_FHIR_BASE_URL"] = ehr.base_url
+    print(f"The practice's EHR record (sekmet-fhir, behind the sandbox EHR): {ehr.base_url}")
+    if settings.destinations:
+        return
+    servers, path = start_destinations(Path(settings.data_dir), fhir_port + 1)
+    embedded += servers.values()
+    os.environ["KS_DESTINATIONS"] = str(path)
+    for name, server in servers.items():
+        print(f"Recipients' server for destination {name}: {server.base_url}")
+
+
+def _print_welcome(app, host: str, port: int, base_url: str) -> None:
+    """Where everything is, with commands to try."""
     base = f"http://{host}:{port}/fhir"
     example = "examples/pregnant-urgent.json"
     post = "curl -s -X POST -H 'Content-Type: application/fhir+json' --data-binary @" + example
@@ -158,6 +178,10 @@ Stop with Ctrl-C.
     )
     if app.config["KS_SETTINGS"].sandbox == "on":
         print(f"Open the demo (the sandbox EHR launches the app): http://{host}:{port}/sandbox/launch", flush=True)
+
+
+def _serve(app, host: str, port: int, embedded: list) -> None:
+    """Flask's server until Ctrl-C or SIGTERM; then the background threads and the embedded servers stop."""
     # No access log: request lines carry paths and query strings (the sandbox EHR's FHIR calls name patients).
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
@@ -167,7 +191,6 @@ Stop with Ctrl-C.
             thread.stop()
         for server in embedded:
             server.stop()
-    return 0
 
 
 if __name__ == "__main__":

@@ -11,10 +11,12 @@ from flask import Flask, current_app
 
 if TYPE_CHECKING:  # types only: the blueprints' stores are set by their own init_app
     from service.api.auth import ApiAuth
+    from service.api.responses import ResponseStore
     from service.config import Settings
     from service.referrals.pipeline import Engine
     from service.referrals.wiring import Delivery
     from service.registry import EhrRegistry
+    from service.rules.meldcode import MeldcodeStep
     from service.sandbox.views import State
     from service.smart.session import LaunchContext, SessionStore
     from service.web.store import FormStore
@@ -30,7 +32,11 @@ class Services:
     delivery: Delivery
     sessions: SessionStore
     forms: FormStore | None = None  # the practice's pages (service/web)
+    meldcode: tuple[
+        MeldcodeStep, ...
+    ] = ()  # the Meldcode steps (mappings/meldcode.yaml), loaded by the pages' init_app
     api_auth: ApiAuth | None = None  # SMART Backend Services for the API (None: the API is open)
+    responses: ResponseStore | None = None  # the QuestionnaireResponses submitted through the API (service/api)
     sandbox: State | None = None  # the demo EHR's grants (KS_SANDBOX=1)
     sandbox_server: object | None = None  # its authlib AuthorizationServer
     refresh_launch: Callable[[LaunchContext], LaunchContext | None] | None = None  # the SMART refresh grant
@@ -38,7 +44,13 @@ class Services:
 
     def stores(self) -> dict[str, object]:
         """Every store with expiring rows, by name (the housekeeper purges them)."""
-        found = {"sessions": self.sessions, "forms": self.forms, "sandbox": self.sandbox, "api": self.api_auth}
+        found = {
+            "sessions": self.sessions,
+            "forms": self.forms,
+            "sandbox": self.sandbox,
+            "api": self.api_auth,
+            "responses": self.responses,
+        }
         return {name: store for name, store in found.items() if store is not None}
 
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from service import create_app
+from service.config import MAPPINGS, QUESTIONNAIRES
 from service.referrals.pipeline import Engine
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
 def engine() -> Engine:
-    return Engine.from_folders(ROOT / "questionnaires", ROOT / "mappings", "maastricht-heuvelland", "test")
+    return Engine.from_folders(QUESTIONNAIRES, MAPPINGS, "maastricht-heuvelland", "test")
 
 
 @pytest.fixture()

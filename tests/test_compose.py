@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from service.config import MAPPINGS, QUESTIONNAIRES
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -75,7 +77,7 @@ def test_compose_names_the_destinations_the_mappings_use(tmp_path):
     assert service["depends_on"]["hapi-recipients"]["condition"] == "service_healthy"
     assert "--recipients" in compose["services"]["demo-recipients"]["command"]
     file = service["environment"]["KS_DESTINATIONS"].split(":-", 1)[1].rstrip("}").replace("/app/", "")
-    engine = Engine.from_folders(ROOT / "questionnaires", ROOT / "mappings", "maastricht-heuvelland", "test")
+    engine = Engine.from_folders(QUESTIONNAIRES, MAPPINGS, "maastricht-heuvelland", "test")
     settings = load_settings({}, {"destinations": ROOT / file, "data_dir": tmp_path})
     destinations = load_destinations(settings, engine.rulesets)
     assert {d.base_url for d in destinations.values()} == {"http://127.0.0.1:8082/fhir"}

@@ -1,4 +1,5 @@
-"""The housekeeper: expired launch sessions, form work, drafts and sandbox grants are deleted; fresh ones stay."""
+"""The housekeeper: expired launch sessions, form work, drafts, sandbox grants and the API's stored responses are
+deleted; fresh ones stay."""
 
 from __future__ import annotations
 
@@ -44,14 +45,18 @@ def test_expired_rows_are_deleted_and_fresh_ones_kept(tmp_path):
     with app.app_context():
         sandbox.put("launch", "gone", SandboxUser(user_id="demo-gp", patient="p"), -1)
         sandbox.put("launch", "kept", SandboxUser(user_id="demo-gp", patient="p"), 600)
+    responses = ks.responses  # what the API's callers submitted (service/api/responses.py)
+    responses.put("gone", {"resourceType": "QuestionnaireResponse"}, None, {}, now=now - 91 * 86400)
+    responses.put("kept", {"resourceType": "QuestionnaireResponse"}, None, {}, now=now)
 
-    assert purge_expired(app.extensions["ks"]) == {"sessions": 2, "forms": 2, "sandbox": 1}
+    assert purge_expired(app.extensions["ks"]) == {"sessions": 2, "forms": 2, "sandbox": 1, "responses": 1}
 
     assert sessions.load(fresh.session_id) is not None and sessions.pop_pending("old-state") is None
     assert sessions._conn().execute("SELECT count(*) FROM launch_session").fetchone()[0] == 1
     assert forms.work(fresh.session_id) is not None and forms.draft("http://ehr.invalid/fhir", "p") is None
     assert sandbox.get("launch", "kept") is not None
-    assert purge_expired(app.extensions["ks"]) == {"sessions": 0, "forms": 0, "sandbox": 0}
+    assert responses.get("kept", None) is not None and responses.get("gone", None) is None
+    assert purge_expired(app.extensions["ks"]) == {"sessions": 0, "forms": 0, "sandbox": 0, "responses": 0}
 
 
 def test_a_failing_round_does_not_stop_the_thread():

@@ -26,17 +26,20 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from flask import Blueprint, current_app, g, jsonify, request
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
+from service.audit import ANONYMOUS
 from service.config import SettingsInvalid
-from service.errors import KsError
+from service.errors import KsError, NotFound, required
 from service.services import services
 from service.storage import ExpiringRecords, SQLiteFile
+from service.texts import texts
+
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySet  # joserfc is imported where a key or a token is read (start-up time)
 
 auth_api = Blueprint("auth_api", __name__)
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -88,6 +91,8 @@ CLIENTS_SCHEMA = {
 def load_clients(path: Path) -> dict[str, ApiClient]:
     """The registered API clients; ApiClientsInvalid naming every problem."""
     import jsonschema
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
 
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
@@ -178,6 +183,9 @@ def _granted(scopes: frozenset[str], resource: str, letters: str) -> bool:
 @auth_api.post("/auth/token")
 def token():
     """SMART Backend Services token request (client_credentials, private_key_jwt)."""
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+
     auth: ApiAuth | None = services().api_auth
     if auth is None:
         return _oauth_error("invalid_request", "This service does not issue tokens (KS_API_AUTH=none).", 404)
@@ -232,8 +240,8 @@ def _b64(part: str) -> bytes:
 
 @auth_api.get("/fhir/.well-known/smart-configuration")
 def smart_configuration():
-    if services().api_auth is None:
-        return _oauth_error("invalid_request", "The API is open (KS_API_AUTH=none): there is nothing to discover.", 404)
+    if services().api_auth is None:  # under /fhir: a FHIR error, an OperationOutcome (not RFC 6749's JSON)
+        raise NotFound(texts("api.open"))
     scopes = [
         "system/Patient.r",
         "system/Questionnaire.r",
@@ -247,6 +255,9 @@ def smart_configuration():
             "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
             "grant_types_supported": ["client_credentials"],
             "scopes_supported": scopes,
+            # REQUIRED by SMART App Launch 2.x (conformance.html#metadata), S256 included and never plain; this
+            # server has no authorization endpoint (Backend Services only), so no code grant uses it.
+            "code_challenge_methods_supported": ["S256"],
             "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
         }
     )
@@ -275,33 +286,38 @@ def require(resource: str, letters: str) -> None:
     scopes = frozenset(grant["scope"].split())
     if not _granted(scopes, resource, letters):
         wanted = " or ".join(f"system/{resource}.{letter}" for letter in letters)
-        raise Forbidden(
-            f"Dit toegangstoken mag dit niet: nodig is {wanted}.",
-            english=f"This access token does not allow this: it needs {wanted}.",
-        )
+        raise Forbidden(texts("api.forbidden_scope", wanted=wanted))
 
 
 def authenticated() -> dict:
     """The bearer token's grant ({client_id, scope}); Unauthorized (401) without a valid one."""
     if "ks_api_grant" in g:
         return g.ks_api_grant
-    auth: ApiAuth = services().api_auth
+    auth = required(services().api_auth, "API authentication")  # set by init_app whenever the API requires it
     header = request.headers.get("Authorization", "")
     grant = auth.token(header[7:].strip()) if header[:7].lower() == "bearer " else None
     if grant is None:
-        raise Unauthorized(
-            "Geen of een verlopen toegangstoken: vraag er een aan bij het token-endpoint.",
-            english=f"Missing or expired access token: get one at {token_endpoint_url()} (SMART Backend Services).",
-        )
+        raise Unauthorized(texts("api.unauthorized", token_endpoint=token_endpoint_url()))
     g.ks_api_grant = grant
     return grant
 
 
 def caller() -> str | None:
-    """For the audit log: the authenticated API client ('api-client/<id>'), or None when the API is open."""
+    """The authenticated API client ('api-client/<id>'), or None when the API is open."""
     if services().api_auth is None:
         return None
     return f"api-client/{authenticated()['client_id']}"
+
+
+def audit_who() -> str:
+    """For the audit log: the caller, or, when the API is open (KS_API_AUTH=none), 'anonymous': NEN 7513 asks
+    who, and when nobody is authenticated the row says so (never the response's author, which is only claimed)."""
+    return caller() or ANONYMOUS
+
+
+def access_point() -> str:
+    """For the audit log: where the call came from."""
+    return f"api:{request.remote_addr or '-'}"
 
 
 def caller_practice():
@@ -327,4 +343,8 @@ def init_app(app) -> None:
         if unknown:
             raise ApiClientsInvalid("\n".join(unknown))
         services(app).api_auth = ApiAuth(clients, settings.data_dir, settings.api_token_lifetime)
+    # What the API's callers submitted, readable by them alone (the factory calls this init for the API).
+    from service.api.responses import ResponseStore
+
+    services(app).responses = ResponseStore(settings.data_dir)
     app.register_blueprint(auth_api)

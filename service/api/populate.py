@@ -19,20 +19,24 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime
 
-from flask import Blueprint, request
+from flask import Blueprint
 
-from service.api.auth import caller, require
+from service.api.auth import access_point, audit_who, require
+from service.api.fhirjson import json_type, objects
 from service.api.views import fhir_response, read_fhir_body
-from service.audit import AuditEntry
+from service.audit import AuditEntry, identifier_of
 from service.errors import InputInvalid, Issue, NotFound, operation_outcome
 from service.errors_render import response_lang
 from service.fhir.errors import FhirError
+from service.fhir.models import dump_resource, parse_resource, validation_issues
+from service.fhir.urls import BSN
 from service.questionnaires.catalog import QuestionnaireDef
 from service.questionnaires.populate import facts_of, population, response, suggestions_for
 from service.questionnaires.sdc import Fetch, Population, QueryNotSupported, client_fetch, declarations, record_fetch
 from service.referrals.pipeline import PRACTICE_ZONE
 from service.referrals.wiring import fhir_client
 from service.services import services
+from service.texts import texts
 
 log = logging.getLogger(__name__)
 populate_api = Blueprint("populate_api", __name__, url_prefix="/fhir")
@@ -42,11 +46,8 @@ EMPTY = Population(answers={}, variables={})
 
 def _params(body: dict) -> list[dict]:
     if body.get("resourceType") != "Parameters":
-        raise InputInvalid(
-            f"Verwacht Parameters, kreeg {body.get('resourceType')!r}.",
-            english=f"Expected Parameters, got {body.get('resourceType')!r}.",
-        )
-    return [p for p in body.get("parameter") or () if isinstance(p, dict)]
+        raise InputInvalid(texts("api.populate.not_parameters", got=body.get("resourceType")))
+    return objects(body, "parameter", "Parameters")
 
 
 def _value(param: dict):
@@ -56,12 +57,13 @@ def _value(param: dict):
     return None, None
 
 
-def _resources(value) -> list[dict]:
-    """A resource, or the resources of a Bundle (searchset, collection, ...)."""
-    if not isinstance(value, dict) or not value.get("resourceType"):
+def _resources(value, where: str) -> list[dict]:
+    """A resource, or the resources of a Bundle (searchset, collection, ...); `where` its location, for a 400."""
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str) or not value["resourceType"]:
         return []
-    if value.get("resourceType") == "Bundle":
-        return [r for e in value.get("entry") or () if isinstance(e, dict) for r in _resources(e.get("resource"))]
+    if value["resourceType"] == "Bundle":
+        entries = enumerate(objects(value, "entry", where))
+        return [r for i, e in entries for r in _resources(e.get("resource"), f"{where}.entry[{i}].resource")]
     return [value]
 
 
@@ -70,10 +72,12 @@ def _questionnaire(engine, qid: str | None, params: list[dict], issues: list[Iss
     if qid:
         resource = catalog.resources.get(("Questionnaire", qid))
         if resource is None:
-            raise NotFound(f"Questionnaire/{qid} bestaat niet.", english=f"Questionnaire/{qid} does not exist.")
+            raise NotFound(texts("api.not_found", reference=f"Questionnaire/{qid}"))
         return catalog.find(f"{resource['url']}|{resource['version']}")
     for p in params:
-        if p.get("name") != "questionnaire":
+        if p.get("name") == "identifier":
+            return _by_identifier(catalog, p)
+        if p.get("name") not in ("questionnaire", "canonical"):  # SDC 4.0 `canonical`; `questionnaire` as well
             continue
         key, value = _value(p)
         canonical = None
@@ -81,6 +85,8 @@ def _questionnaire(engine, qid: str | None, params: list[dict], issues: list[Iss
             canonical = value
         elif key == "valueReference" and isinstance(value, dict):
             ref = value.get("reference", "")
+            if not isinstance(ref, str):
+                raise InputInvalid(texts("api.populate.questionnaire_reference", got=json_type(ref)))
             if ref.startswith("Questionnaire/") and ("Questionnaire", ref.split("/", 1)[1]) in catalog.resources:
                 r = catalog.resources[("Questionnaire", ref.split("/", 1)[1])]
                 canonical = f"{r['url']}|{r['version']}"
@@ -88,34 +94,52 @@ def _questionnaire(engine, qid: str | None, params: list[dict], issues: list[Iss
                 canonical = ref
         elif key == "resource" and isinstance(value, dict):
             canonical = f"{value.get('url')}|{value.get('version')}" if value.get("version") else value.get("url")
+        if not isinstance(canonical, str):
+            raise InputInvalid(texts("api.populate.questionnaire_canonical", got=json_type(canonical)))
         qdef = catalog.find(canonical)
         if qdef is None:
-            raise NotFound(
-                f"Onbekende vragenlijst {canonical!r}: deze service vult alleen haar eigen vragenlijsten in.",
-                english=f"Unknown questionnaire {canonical!r}: this service populates its own questionnaires only.",
-            )
+            raise NotFound(texts("api.populate.unknown_questionnaire", canonical=canonical))
         return qdef
     # SDC asks for exactly one of identifier/questionnaire at type level; without one, the region's own.
     qdef = catalog.find(engine.ruleset().questionnaire)
     issues.append(
-        Issue(
+        Issue.of(
+            texts("api.populate.default_questionnaire", canonical=qdef.canonical),
             severity="information",
             code="informational",
-            text=f"Geen vragenlijst opgegeven: {qdef.canonical} gebruikt.",
-            english=f"No questionnaire given: used {qdef.canonical}.",
         )
     )
     return qdef
+
+
+def _by_identifier(catalog, param: dict):
+    """SDC's `identifier` (Questionnaire.identifier; as a valueUri, SDC 3.0's form, the Questionnaire's url). One
+    this service does not know is a 404, never the region's questionnaire in its place."""
+    key, value = _value(param)
+    if key in ("valueUri", "valueString", "valueCanonical") and isinstance(value, str):
+        qdef = catalog.find(value)
+        if qdef is None:
+            raise NotFound(texts("api.populate.unknown_identifier", identifier=value))
+        return qdef
+    wanted = value if key == "valueIdentifier" and isinstance(value, dict) else {}
+    for qdef in catalog.questionnaires.values():
+        for ident in qdef.resource.get("identifier") or ():
+            if (
+                isinstance(ident, dict)
+                and wanted.get("value")
+                and ident.get("value") == wanted.get("value")
+                and (not wanted.get("system") or ident.get("system") == wanted.get("system"))
+            ):
+                return qdef
+    shown = "|".join(str(wanted.get(k) or "") for k in ("system", "value")) if wanted else json_type(value)
+    raise NotFound(texts("api.populate.unknown_identifier", identifier=shown))
 
 
 def _subject(params: list[dict]) -> str:
     subject = next((p.get("valueReference") for p in params if p.get("name") == "subject"), None)
     ref = subject.get("reference") if isinstance(subject, dict) else None
     if not isinstance(ref, str) or not ref.startswith("Patient/") or len(ref) <= len("Patient/"):
-        raise InputInvalid(
-            "Parameter 'subject' moet een verwijzing naar een Patient zijn (Patient/<id>).",
-            english="Parameter 'subject' must reference a Patient (Patient/<id>).",
-        )
+        raise InputInvalid(texts("api.populate.subject"))
     return ref.split("/", 1)[1].split("/_history")[0]
 
 
@@ -124,17 +148,65 @@ def _given(params: list[dict]) -> tuple[dict[str, list], list[dict]]:
     resource given (all `context` contents and `data`): the record the x-fhir-queries search."""
     named: dict[str, list] = {}
     pooled: list[dict] = []
-    for p in params:
+    for i, p in enumerate(params):
+        where = f"Parameters.parameter[{i}]"
         if p.get("name") == "context":
-            parts = [part for part in p.get("part") or () if isinstance(part, dict)]
+            parts = objects(p, "part", where)
             name = next((part.get("valueString") for part in parts if part.get("name") == "name"), None)
-            for part in parts:
-                if part.get("name") == "content" and isinstance(_value(part)[1], dict):
-                    named.setdefault(str(name), []).append(_value(part)[1])
-                    pooled += _resources(_value(part)[1])
+            for j, part in enumerate(parts):
+                key, value = _value(part)
+                if part.get("name") == "content" and isinstance(value, dict):
+                    if key == "resource":
+                        _check_resource(value, f"{where}.part[{j}].resource")
+                    named.setdefault(str(name), []).append(value)
+                    pooled += _resources(value, f"{where}.part[{j}].{key}")
         elif p.get("name") == "data":
-            pooled += _resources(p.get("resource"))
+            if isinstance(p.get("resource"), dict):
+                _check_resource(p["resource"], f"{where}.resource")
+            pooled += _resources(p.get("resource"), f"{where}.resource")
     return named, pooled
+
+
+def _check_resource(resource: dict, where: str) -> None:
+    """A resource given must be valid FHIR (its R4 model), or the whole request is a 400 with every problem: the
+    SDC evaluator's FHIRPath and searches read it as FHIR. The model is lax where FHIR JSON is not (it reads the
+    number 0 as the date 1970-01-01): an element whose JSON type the model changed is refused too."""
+    prefix = str(resource.get("resourceType"))
+    try:
+        issues = [
+            Issue.of(
+                texts("api.populate.invalid_element", error=i.text),
+                code="structure",
+                expression=tuple(_located(e, prefix, where) for e in i.expression) or (where,),
+            )
+            for i in validation_issues(resource)
+        ] or _retyped(resource, dump_resource(parse_resource(resource)), where)
+    except Exception:  # fhir.resources itself fails on some invalid input (a contained resourceType {}): invalid
+        issues = [
+            Issue.of(texts("api.populate.invalid_resource", location=where), code="structure", expression=(where,))
+        ]
+    if issues:
+        raise InputInvalid(texts("api.populate.invalid_resource", location=where), issues=issues)
+
+
+def _retyped(given, read, where: str) -> list[Issue]:
+    """Where the model's reading of a resource (`read`, dumped) has another JSON type than what was `given`."""
+    if isinstance(given, dict) and isinstance(read, dict):
+        return [i for key in given.keys() & read.keys() for i in _retyped(given[key], read[key], f"{where}.{key}")]
+    if isinstance(given, list) and isinstance(read, list) and len(given) == len(read):
+        return [i for n, (g, r) in enumerate(zip(given, read, strict=True)) for i in _retyped(g, r, f"{where}[{n}]")]
+    if json_type(given) == json_type(read) or {json_type(given), json_type(read)} <= {"object", "array"}:
+        return []
+    refusal = texts("api.populate.element_type", location=where, expected=json_type(read), got=json_type(given))
+    return [Issue.of(refusal, code="structure", expression=(where,))]
+
+
+def _located(expression: str, rtype: str, where: str) -> str:
+    """A model issue's location (Patient.birthDate) where it is in the request (Parameters.parameter[2]....birthDate);
+    pydantic's `root` steps left out."""
+    if not expression.startswith(rtype):
+        return where
+    return (where + expression[len(rtype) :]).replace(".root.", ".").removesuffix(".root")
 
 
 def _launch(named: dict[str, list], pooled: list[dict], patient_id: str) -> dict[str, dict | None]:
@@ -179,12 +251,7 @@ def _evaluate(
         return population(qdef, patient, fetch, today, encounter=launch["encounter"], user=launch["user"], given=given)
     except QueryNotSupported as exc:
         issues.append(
-            Issue(
-                severity="warning",
-                code="not-supported",
-                text=f"Niet ingevuld: {exc}.",
-                english=f"Not populated: {exc}.",
-            )
+            Issue.of(texts("api.populate.not_populated", reason=exc), severity="warning", code="not-supported")
         )
         return EMPTY
 
@@ -203,14 +270,7 @@ def _populate(
     server (that server unreadable: a warning, and the resources given alone)."""
     settings = services().settings
     if local and not settings.fhir_base_url:
-        issues.append(
-            Issue(
-                severity="warning",
-                code="not-supported",
-                text="Deze service heeft geen FHIR-server om uit te lezen (local).",
-                english="This service has no FHIR server to read from (local).",
-            )
-        )
+        issues.append(Issue.of(texts("api.populate.no_server"), severity="warning", code="not-supported"))
     elif local:
         try:
             with fhir_client(settings, retries=1) as client:
@@ -222,12 +282,7 @@ def _populate(
             log.info("reading the record for $populate failed: %s (HTTP %s)", type(exc).__name__, exc.status)
             status = f" (HTTP {exc.status})" if exc.status else ""
             issues.append(
-                Issue(
-                    severity="warning",
-                    code="transient",
-                    text=f"Het dossier kon niet van de FHIR-server worden gelezen{status}.",
-                    english=f"The record could not be read from the FHIR server{status}.",
-                )
+                Issue.of(texts("api.populate.unreadable", status=status), severity="warning", code="transient")
             )
     patient = launch["patient"] or {"resourceType": "Patient", "id": patient_id}
     return _evaluate(qdef, patient, record_fetch(pooled), launch, given, today, issues)
@@ -250,14 +305,7 @@ def populate_questionnaire(qid: str | None = None):
     if local:
         require("Patient", "r")  # reads the record from the FHIR server with this service's own access
     elif not pooled:
-        issues.append(
-            Issue(
-                severity="information",
-                code="informational",
-                text="Geen gegevens om mee in te vullen: geef resources mee (context) of local=true.",
-                english="No data to populate from: pass resources (context) or local=true.",
-            )
-        )
+        issues.append(Issue.of(texts("api.populate.no_data"), severity="information", code="informational"))
     today = datetime.now(PRACTICE_ZONE).date()
     result = _populate(qdef, launch, given, pooled, patient_id, local, today, issues)
     qr = response(qdef, result, {"id": patient_id})
@@ -276,10 +324,11 @@ def populate_questionnaire(qid: str | None = None):
             event="populate",
             action="R",
             outcome="0",
-            who=caller(),
+            who=audit_who(),
             patient=f"Patient/{patient_id}",
+            patient_identifier=identifier_of(launch.get("patient"), BSN),
             object=qdef.canonical,
-            access_point=request.remote_addr or "api",
+            access_point=access_point(),
         )
     )
     out = [{"name": "response", "resource": qr}]

@@ -3,46 +3,36 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import current_app, request
 
-from service.api.auth import caller, caller_practice, require
-from service.api.fhirjson import parse_fhir_json, unwrap_parameter
-from service.errors import Issue, NotFound, PayloadTooLarge, operation_outcome
-from service.errors_render import FHIR_JSON, fhir_json, response_lang
+from service.api.auth import caller_practice, require
+from service.api.base import (
+    QR_PARAM_NAMES,
+    api,
+    base_url,
+    engine,
+    fhir_response,
+    prefer,
+    read_body,
+    read_fhir_body,
+    screened,
+)
+from service.api.fhirjson import unwrap_parameter
+
+# The QuestionnaireResponse resource (create, read, vread, $referral-status, $submit), on the same blueprint.
+from service.api.submissions import stored_response
+from service.errors import InputInvalid, Issue, NotFound, ResponseInvalid, operation_outcome
+from service.errors_render import FHIR_JSON, response_lang
+from service.fhir import urls
 from service.referrals.explain import to_parameters
-from service.referrals.pipeline import Engine
 from service.services import services
+from service.texts import texts
 
 log = logging.getLogger(__name__)
-api = Blueprint("api", __name__, url_prefix="/fhir")
-CATALOG_TYPES = ("Questionnaire", "CodeSystem", "ValueSet", "ConceptMap")
-
-
-def engine() -> Engine:
-    return services().engine
-
-
-def fhir_response(resource: dict, status: int = 200):
-    return fhir_json(resource, status)
-
-
-def read_fhir_body() -> dict:
-    """The request body as FHIR JSON within the size, depth and content-type limits, or a 4xx KsError."""
-    settings = current_app.config["KS_SETTINGS"]
-    try:
-        body = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        raise PayloadTooLarge(
-            f"Het verzoek is groter dan {settings.max_body_bytes} bytes.",
-            english=f"The request body is larger than {settings.max_body_bytes} bytes.",
-        ) from None
-    return parse_fhir_json(body, request.content_type, max_depth=settings.max_json_depth)
-
-
-def read_body(expected: str, names: tuple[str, ...]) -> dict:
-    return unwrap_parameter(read_fhir_body(), names, expected)
+CATALOG_TYPES = ("Questionnaire", "CodeSystem", "ValueSet", "ConceptMap", "OperationDefinition", "StructureDefinition")
+SEARCH_PARAMS = ("url", "version")  # what the catalog's searches apply (CapabilityStatement searchParam)
 
 
 @api.get("/metadata")
@@ -50,30 +40,28 @@ def metadata():
     """CapabilityStatement (https://hl7.org/fhir/R4/capabilitystatement.html) of what this service offers."""
     from service.version import __version__
 
-    op = f"{request.url_root}fhir/OperationDefinition"
     resources = [
         {
             "type": rtype,
             "interaction": [{"code": "read"}, {"code": "search-type"}],
-            "searchParam": [{"name": "url", "type": "uri"}, {"name": "version", "type": "token"}],
+            "searchParam": [
+                {"name": name, "definition": _search_param(rtype, name), "type": kind}
+                for name, kind in (("url", "uri"), ("version", "token"))
+            ],
         }
         for rtype in CATALOG_TYPES
     ]
-    resources[0]["operation"] = [
-        {"name": "populate", "definition": "http://hl7.org/fhir/uv/sdc/OperationDefinition/Questionnaire-populate"}
-    ]
+    resources[0]["operation"] = [_operation("Questionnaire", "populate")]
     resources.append(
         {
             "type": "QuestionnaireResponse",
+            "interaction": [{"code": "create"}, {"code": "read"}, {"code": "vread"}],
+            "versioning": "versioned",
+            "readHistory": False,
             "operation": [
-                {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
-                {"name": "evaluate", "definition": f"{op}/QuestionnaireResponse-evaluate"},
-                {
-                    "name": "extract",
-                    "definition": "http://hl7.org/fhir/uv/sdc/OperationDefinition/QuestionnaireResponse-extract",
-                },
+                _operation("QuestionnaireResponse", code)
+                for code in ("validate", "evaluate", "extract", "submit", "referral-status")
             ],
-            "interaction": [{"code": "create"}],
         }
     )
     return fhir_response(
@@ -94,6 +82,18 @@ def metadata():
     )
 
 
+def _operation(rtype: str, code: str) -> dict:
+    """An operation as the CapabilityStatement lists it: by our own OperationDefinition (served at
+    /fhir/OperationDefinition/{id}), whose `base` names SDC's or the core one where we implement a subset."""
+    return {"name": code, "definition": urls.OPERATION_DEFINITIONS[(rtype, code)]}
+
+
+def _search_param(rtype: str, name: str) -> str:
+    """The R4 SearchParameter the catalog's `url` and `version` are (Questionnaire has its own)."""
+    family = "Questionnaire" if rtype == "Questionnaire" else "conformance"
+    return f"http://hl7.org/fhir/SearchParameter/{family}-{name}"
+
+
 def _security() -> dict:
     """rest.security when the API asks for tokens: SMART Backend Services, the token endpoint in the
     oauth-uris extension as well as in .well-known/smart-configuration."""
@@ -111,14 +111,18 @@ def _security() -> dict:
     }
 
 
-def _searchset(resources: list[dict]) -> dict:
+def _searchset(rtype: str, resources: list[dict], applied: list[tuple[str, str]]) -> dict:
+    """A searchset with its `self` link: the search as it was applied (search.html#errors: "the self link SHALL
+    only include the parameters that were used"), so a client sees what was ignored."""
+    query = urlencode(applied)
     return {
         "resourceType": "Bundle",
         "type": "searchset",
         "total": len(resources),
+        "link": [{"relation": "self", "url": f"{base_url()}/{rtype}" + (f"?{query}" if query else "")}],
         "entry": [
             {
-                "fullUrl": f"{request.url_root}fhir/{r['resourceType']}/{r['id']}",
+                "fullUrl": f"{base_url()}/{r['resourceType']}/{r['id']}",
                 "resource": r,
                 "search": {"mode": "match"},
             }
@@ -127,42 +131,123 @@ def _searchset(resources: list[dict]) -> dict:
     }
 
 
-@api.get("/<any(Questionnaire, CodeSystem, ValueSet, ConceptMap):rtype>")
+def _matches(resource: dict, name: str, value: str) -> bool:
+    if name == "url":
+        url, _, version = value.partition("|")  # the canonical|version form of the url parameter
+        return resource.get("url") == url and (not version or resource.get("version") == version)
+    return resource.get("version") == value
+
+
+@api.get("/<any(Questionnaire, CodeSystem, ValueSet, ConceptMap, OperationDefinition, StructureDefinition):rtype>")
 def search_catalog(rtype: str):
-    url, version = request.args.get("url"), request.args.get("version")
-    if url and "|" in url:  # canonical|version form of the url parameter
-        url, version = url.split("|", 1)
-    found = [
-        r
-        for r in engine().catalog.by_type(rtype)
-        if (not url or r.get("url") == url) and (not version or r.get("version") == version)
-    ]
-    return fhir_response(_searchset(found))
+    """Search by `url` (also `url|version`) and `version`; every value given must match (FHIR's AND). Other
+    parameters are ignored and left out of the self link, or, with `Prefer: handling=strict`, refused with a 400
+    (https://hl7.org/fhir/R4/search.html#errors)."""
+    unknown = sorted(set(request.args) - set(SEARCH_PARAMS))
+    if unknown and (prefer("handling") or "").lower() == "strict":
+        raise InputInvalid(
+            texts("api.search.unknown", names=", ".join(unknown), known=", ".join(SEARCH_PARAMS)),
+            issues=[
+                Issue.of(
+                    texts("api.search.unknown", names=", ".join(unknown), known=", ".join(SEARCH_PARAMS)),
+                    code="not-supported",
+                )
+            ],
+        )
+    applied = [(name, value) for name in SEARCH_PARAMS for value in request.args.getlist(name) if value]
+    found = [r for r in engine().catalog.by_type(rtype) if all(_matches(r, name, value) for name, value in applied)]
+    return fhir_response(_searchset(rtype, found, applied))
 
 
-@api.get("/<any(Questionnaire, CodeSystem, ValueSet, ConceptMap):rtype>/<rid>")
+@api.get(
+    "/<any(Questionnaire, CodeSystem, ValueSet, ConceptMap, OperationDefinition, StructureDefinition):rtype>/<rid>"
+)
 def read_catalog(rtype: str, rid: str):
     resource = engine().catalog.resources.get((rtype, rid))
     if resource is None:
-        raise NotFound(f"{rtype}/{rid} bestaat niet.", english=f"{rtype}/{rid} does not exist.")
+        raise NotFound(texts("api.not_found", reference=f"{rtype}/{rid}"))
     return fhir_response(resource)
 
 
-QR_PARAM_NAMES = ("questionnaire-response", "questionnaireResponse", "resource")
+BASE_PROFILE = "http://hl7.org/fhir/StructureDefinition/QuestionnaireResponse"
+VALIDATE_MODES = ("create", "update", "delete", "profile")  # http://hl7.org/fhir/ValueSet/resource-validation-mode
+
+
+def _has_body() -> bool:
+    return bool(request.content_length) or bool(request.headers.get("Transfer-Encoding"))
+
+
+def operation_input(rid: str | None) -> tuple[dict, dict[str, str]]:
+    """An operation's QuestionnaireResponse and its primitive parameters (from the query, or the Parameters body's
+    value[x]): on the type level the body's; on the instance level the body's if it has one, else the stored one
+    (404 unless this caller submitted it)."""
+    body = read_fhir_body() if rid is None or _has_body() else None
+    params = {k: v for k, v in request.args.items() if v}
+    if body is not None and body.get("resourceType") == "Parameters":
+        for p in body.get("parameter") or ():
+            if isinstance(p, dict) and isinstance(p.get("name"), str):
+                value = next((v for k, v in p.items() if k.startswith("value") and isinstance(v, str)), None)
+                if value:
+                    params.setdefault(p["name"], value)
+        if rid is not None and not any(
+            isinstance(p, dict) and p.get("name") in QR_PARAM_NAMES for p in body.get("parameter") or ()
+        ):
+            body = None  # the instance's operation on the stored response, with parameters
+    if body is None:
+        from service.api.submissions import _audit_read, stored_response
+
+        stored = stored_response(rid)
+        _audit_read(stored, f"QuestionnaireResponse/{rid}/{request.path.rsplit('/', 1)[-1]}")  # a read: one row
+        return stored.resource, params
+    return screened(unwrap_parameter(body, QR_PARAM_NAMES, "QuestionnaireResponse")), params
 
 
 @api.post("/QuestionnaireResponse/$validate")
-def validate_qr():
-    """FHIR $validate: 200 with an OperationOutcome whether or not the response is valid
-    (https://hl7.org/fhir/R4/resource-operation-validate.html); 4xx only when it cannot be read."""
+@api.route("/QuestionnaireResponse/<fhirid:rid>/$validate", methods=["GET", "POST"])
+def validate_qr(rid: str | None = None):
+    """FHIR $validate (https://hl7.org/fhir/R4/resource-operation-validate.html), the subset our OperationDefinition
+    QuestionnaireResponse-validate publishes: 200 with an OperationOutcome whether or not the response is valid;
+    `mode` create (what a create checks) or profile; `profile` only the base QuestionnaireResponse profile. What
+    it cannot check (another profile, mode update or delete: no such interactions here) is a 400, never "no
+    problems found"."""
     require("QuestionnaireResponse", "cr")
-    qr = read_body("QuestionnaireResponse", QR_PARAM_NAMES)
-    result = engine().validate(qr)
-    issues = list(result.issues) or [
-        Issue(
-            severity="information", code="informational", text="Geen problemen gevonden.", english="No problems found."
+    qr, params = operation_input(rid)
+    mode, profile = params.get("mode"), params.get("profile")
+    if mode is not None and mode not in VALIDATE_MODES:
+        raise InputInvalid(texts("api.validate.mode_unknown", mode=mode, modes=", ".join(VALIDATE_MODES)))
+    if mode in ("update", "delete"):
+        raise InputInvalid(
+            texts("api.validate.mode_unsupported", mode=mode),
+            issues=[Issue.of(texts("api.validate.mode_unsupported", mode=mode), code="not-supported")],
         )
-    ]
+    if mode == "profile" and not profile:
+        raise InputInvalid(texts("api.validate.profile_missing"))
+    if profile and profile.split("|")[0] != BASE_PROFILE:
+        # "If a profile is nominated, and the server cannot validate against the nominated profile, it SHALL
+        # return an error" (Resource-validate, `profile`).
+        raise InputInvalid(
+            texts("api.validate.profile", profile=profile, base=BASE_PROFILE),
+            issues=[Issue.of(texts("api.validate.profile", profile=profile, base=BASE_PROFILE), code="not-supported")],
+        )
+    result = engine().validate(qr)
+    issues = list(result.issues)
+    if mode == "create" and result.ok:
+        try:  # what POST /QuestionnaireResponse refuses besides: status, the region's rules, the practice
+            engine().extract(qr, params.get("region"), structural=True, practice=caller_practice())
+        except ResponseInvalid as exc:
+            issues += [i for i in exc.issues if i not in issues]
+    claimed = ((qr.get("meta") or {}).get("profile") or []) if isinstance(qr.get("meta"), dict) else []
+    for other in claimed:
+        if isinstance(other, str) and other.split("|")[0] != BASE_PROFILE:
+            issues.append(
+                Issue.of(
+                    texts("api.validate.meta_profile", profile=other),
+                    severity="warning",
+                    code="not-supported",
+                    expression=("QuestionnaireResponse.meta.profile",),
+                )
+            )
+    issues = issues or [Issue.of(texts("api.valid"), severity="information", code="informational")]
     return fhir_response(operation_outcome(issues, response_lang()))
 
 
@@ -179,86 +264,44 @@ def evaluate_qr():
 
 
 @api.post("/QuestionnaireResponse/$extract")
-def extract_qr():
-    """SDC $extract: the referral transaction Bundle; nothing is written anywhere."""
+@api.route("/QuestionnaireResponse/<fhirid:rid>/$extract", methods=["GET", "POST"])
+def extract_qr(rid: str | None = None):
+    """SDC $extract (our OperationDefinition QuestionnaireResponse-extract, base SDC 4.0's): the referral Bundles;
+    nothing is written anywhere. On the instance level, of the stored response (the caller's own).
+
+    SDC 4.0 has two out parameters, `return` (the Bundle) and `issues` (an OperationOutcome of warnings and
+    information). FHIR R4 operations.html, "Output Parameters": "If there is only one out parameter, which is a
+    Resource with the parameter name `return`, then the parameter format is not used, and the response is simply
+    the resource itself." So: without issues the answer is the Bundle itself (as before, what SDC clients such as
+    Smart Forms read), with issues a Parameters holding both. Errors are a 4xx OperationOutcome, as for every
+    operation."""
     require("QuestionnaireResponse", "cr")
-    qr = read_body("QuestionnaireResponse", QR_PARAM_NAMES)
-    extraction = engine().extract(qr, request.args.get("region"))
-    return fhir_response(extraction.bundle)
-
-
-STATE_CODES = {"dead": "dead-letter"}
-
-
-def submit_result_parameters(result, qdef, names) -> dict:
-    """What POST /fhir/QuestionnaireResponse answers: the overall state; per destination its state, recipients
-    and the ids on its server; the practice's own record (the complete response and the internal referrals,
-    for the HIS to store: nothing of it went anywhere else); the decision."""
-    params = [
-        {"name": "submission", "valueString": result.submission_id},
-        {"name": "state", "valueCode": STATE_CODES.get(result.state, result.state)},
-    ]
-    for d in result.destinations:
-        parts = [
-            {"name": "name", "valueString": d.destination},
-            {"name": "display", "valueString": names(d.destination)},
-            {"name": "state", "valueCode": STATE_CODES.get(d.state, d.state)},
-        ]
-        parts += [{"name": "recipient", "valueString": r} for r in d.recipients]
-        for rtype, name in (("ServiceRequest", "serviceRequest"), ("Task", "task"), ("Consent", "consent")):
-            parts += [
-                {"name": name, "valueReference": {"reference": f"{rtype}/{rid}"}}
-                for rid in d.delivered.ids.get(rtype, [])
-            ]
-        if d.state == "dead":
-            parts.append({"name": "outcome", "resource": _refusal(d, names)})
-        params.append({"name": "destination", "part": parts})
-    params.append({"name": "record", "resource": result.extraction.bundles.record})
-    params.append({"name": "evaluation", "part": to_parameters(result.extraction.evaluation, qdef)["parameter"]})
-    return {"resourceType": "Parameters", "parameter": params}
-
-
-@api.post("/QuestionnaireResponse")
-def submit_qr():
-    """Automatic referral creation: validate, evaluate, store in the outbox (one item per destination), push.
-
-    201 when every destination took its Bundle (or nothing had to leave the practice); 202 when some wait in
-    the outbox (a server not reachable: they go out later, once) or were refused while others took theirs (each
-    refused one with its `outcome`, kept as a dead letter); 502 with an OperationOutcome when every destination
-    refused."""
-    require("QuestionnaireResponse", "c")
-    qr = read_body("QuestionnaireResponse", QR_PARAM_NAMES)
-    delivery = services().delivery
-    result = delivery.submitter.submit(
-        qr,
-        region=request.args.get("region"),
-        who=caller(),
-        access_point=request.remote_addr or "api",
-        practice=caller_practice(),
+    qr, params = operation_input(rid)
+    region = params.get("region")
+    if rid is not None and region is None:
+        region = stored_response(rid).data.get("region")
+    extraction = engine().extract(qr, region, practice=caller_practice() if rid is not None else None)
+    issues = [i for i in extraction.validation.issues if i.severity not in ("error", "fatal")]
+    if not issues:
+        return fhir_response(extraction.bundle)
+    return fhir_response(
+        {
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "return", "resource": extraction.bundle},
+                {"name": "issues", "resource": operation_outcome(issues, response_lang())},
+            ],
+        }
     )
-    if result.state == "dead" and not any(d.state == "delivered" for d in result.destinations):
-        # Every destination refused: nothing went and nothing will by itself. An OperationOutcome (what the HIS
-        # must act on), as for any failed operation; the referral stays in the outbox for a retry after a fix.
-        outcome = operation_outcome([], response_lang())
-        for d in result.destinations:
-            outcome["issue"] += _refusal(d, delivery.name)["issue"]
-        return fhir_response(outcome, 502)
-    body = submit_result_parameters(result, result.extraction.validation.questionnaire, delivery.name)
-    return fhir_response(body, 201 if result.state in ("delivered", "recorded") else 202)
 
 
-def _refusal(d, names) -> dict:
-    """A destination's refusal as an OperationOutcome: ours, then the server's own issues."""
-    outcome = operation_outcome(
-        [
-            Issue(
-                code="processing",
-                text=f"{names(d.destination)} weigerde de verwijzing; ze staat als 'dead letter' in de outbox.",
-                english=f"Destination {d.destination} refused the referral (HTTP {d.item.last_status}); it is kept as a dead letter "
-                f"in the outbox (item {d.item.id}).",
-            )
-        ],
-        response_lang(),
-    )
-    outcome["issue"] += ((d.item.last_error or {}).get("operationOutcome") or {}).get("issue", [])
-    return outcome
+@api.get("/openapi.json")
+def openapi_document():
+    """OpenAPI 3 of the /fhir API, from the routes themselves (service/api/openapi.py)."""
+    from flask import jsonify
+
+    from service.api.openapi import document
+    from service.version import __version__
+
+    shapes = {canonical: list(q.items) for canonical, q in engine().catalog.questionnaires.items()}
+    return jsonify(document(current_app.url_map, base_url(), __version__, shapes))

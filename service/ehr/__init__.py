@@ -14,10 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from service.fhir import urls
-from service.fhir.auth import BearerTokenAuth
-from service.fhir.client import FhirClient, location_id
 from service.fhir.errors import FhirAuthError, FhirError, FhirNotFound, FhirServerUnreachable
 from service.questionnaires.populate import ICPC_PREGNANCY, LOINC_DUE_DATE, SCT_PREGNANCY
+from service.texts import Text, texts
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +24,9 @@ log = logging.getLogger(__name__)
 @contextmanager
 def ehr_client(ctx):
     """A FhirClient on the EHR of a launch (`ctx.iss`, with its access token), closed after use."""
+    from service.fhir.auth import BearerTokenAuth  # with requests: imported on first use, not at start-up
+    from service.fhir.client import FhirClient
+
     client = FhirClient(ctx.iss, auth=BearerTokenAuth(ctx.access_token), retries=1)
     try:
         yield client
@@ -68,29 +70,20 @@ def read_record(client, patient_id: str) -> RecordRead:
         )
     except FhirError as exc:
         log.info("reading the record for $populate failed: %s (HTTP %s)", type(exc).__name__, exc.status)
-        return RecordRead(problem=_problem(exc, "lezen", "read"))
+        return RecordRead(problem=_problem(exc, "read"))
     return RecordRead(patient=patient, observations=observations, conditions=conditions)
 
 
-# Dutch needs two forms: "om terug te schrijven" (te-infinitive) and "het terugschrijven" (the noun).
-_TE_FORM = {"lezen": "te lezen", "terugschrijven": "terug te schrijven"}
-
-
-def _problem(exc: FhirError, verb_nl: str, verb_en: str) -> tuple[str, str]:
+def _problem(exc: FhirError, action: str) -> Text:
+    """Why reading ("read") or writing back ("write") stopped, in the catalogue's words (ehr.* in service/texts.py)."""
     status = f" (HTTP {exc.status})" if exc.status else ""
     if isinstance(exc, FhirAuthError):
-        return (
-            f"Het EPD gaf geen toestemming om {_TE_FORM[verb_nl]}{status}.",
-            f"The EHR did not allow us to {verb_en}{status}.",
-        )
+        return texts("ehr.read.forbidden" if action == "read" else "ehr.write.forbidden", status=status)
     if isinstance(exc, FhirNotFound):
-        return (
-            f"Het EPD kent deze gegevens of deze bewerking niet{status}.",
-            f"The EHR does not know this data or operation{status}.",
-        )
+        return texts("ehr.not_found", status=status)
     if isinstance(exc, FhirServerUnreachable):
-        return ("Het EPD was niet bereikbaar.", "The EHR could not be reached.")
-    return (f"Het EPD weigerde het {verb_nl}{status}.", f"The EHR refused to {verb_en}{status}.")
+        return texts("ehr.unreachable")
+    return texts("ehr.read.refused" if action == "read" else "ehr.write.refused", status=status)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,6 +177,8 @@ def write_back(client, bundle: dict, on_write=None, subject: str | None = None) 
 
 
 def _write_transaction(client, entries: list[dict], on_write) -> WriteBack:
+    from service.fhir.client import location_id
+
     types = [e["resource"]["resourceType"] for e in entries]
     try:
         answer = client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
@@ -192,7 +187,7 @@ def _write_transaction(client, entries: list[dict], on_write) -> WriteBack:
         for rtype in types:
             if on_write:
                 on_write(rtype, False, exc.status)
-        return WriteBack(problem=_problem(exc, "terugschrijven", "write back"), status=exc.status)
+        return WriteBack(problem=_problem(exc, "write"), status=exc.status)
     written: list[str] = []
     for rtype, sent, got in zip(types, entries, answer.get("entry") or (), strict=False):
         response = got.get("response") or {}
@@ -212,6 +207,8 @@ def _write_transaction(client, entries: list[dict], on_write) -> WriteBack:
 def _write_each(client, entries: list[dict], on_write) -> WriteBack:
     """One call per resource, in Bundle order; a reference to an entry written before (its urn:uuid fullUrl)
     becomes that resource's id on the EHR, one to an entry not written is left out."""
+    from service.fhir.client import location_id
+
     written: list[str] = []
     ids: dict[str, str] = {}
     for entry in entries:
@@ -229,9 +226,7 @@ def _write_each(client, entries: list[dict], on_write) -> WriteBack:
             log.info("EHR write-back of a %s refused: %s (HTTP %s)", rtype, type(exc).__name__, exc.status)
             if on_write:
                 on_write(rtype, False, exc.status)
-            return WriteBack(
-                written=tuple(written), problem=_problem(exc, "terugschrijven", "write back"), status=exc.status
-            )
+            return WriteBack(written=tuple(written), problem=_problem(exc, "write"), status=exc.status)
         written.append(ref)
         if entry.get("fullUrl") and "/" in ref:
             ids[entry["fullUrl"]] = ref

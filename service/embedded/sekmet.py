@@ -27,6 +27,7 @@ from service.errors import StartupError
 
 STARTUP_TIMEOUT = 30.0
 LOG_FILE = "sekmet.log"
+PRIVATE_UMASK = 0o077  # the server's files: its data are patient data (files 0600, folders 0700)
 
 
 class EmbeddedServerFailed(StartupError, RuntimeError):
@@ -76,7 +77,8 @@ def start_sekmet(
             "sekmet-fhir is not installed: pip install -e '.[embedded]' (or pip install sekmet-fhir==0.1.1)"
         )
     data_dir = Path(data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    restrict(data_dir)  # what an earlier run (or an older version) left readable to others
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}/fhir"
     config = {
@@ -89,7 +91,8 @@ def start_sekmet(
         **dict(settings or {}),
     }
     config_path = data_dir / "settings.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    with os.fdopen(os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
+        f.write(yaml.safe_dump(config, sort_keys=False))
     command = [
         sys.executable,
         "-m",
@@ -106,10 +109,18 @@ def start_sekmet(
     ]
     env = {**_inherited_env(), "SEKMET_CONFIG": str(config_path)}
     started = time.monotonic()
-    with open(data_dir / LOG_FILE, "ab") as log_file:
+    with os.fdopen(os.open(data_dir / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log_file:
         # cwd = data_dir: sekmet resolves keys/, reports/ and scenarios/ relative to the working directory.
+        # umask 077: the patient data it writes (sekmet.db and its -wal/-shm, keys, reports) is the service
+        # user's only, files 0600 and folders 0700.
         process = subprocess.Popen(
-            command, cwd=data_dir, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file
+            command,
+            cwd=data_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=log_file,
+            umask=PRIVATE_UMASK,
         )
     server = EmbeddedServer(base_url, process, data_dir, 0.0)
     try:
@@ -118,6 +129,21 @@ def start_sekmet(
         server.stop()
         raise
     return EmbeddedServer(base_url, process, data_dir, time.monotonic() - started)
+
+
+def restrict(folder: Path) -> None:
+    """`folder` and everything in it readable by the service's user only: folders 0700, files 0600 (symbolic
+    links are left alone, not followed)."""
+    os.chmod(folder, 0o700)
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o700)
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o600)
 
 
 def free_port() -> int:

@@ -15,6 +15,7 @@ import requests
 from requests.auth import AuthBase
 
 from service.fhir.errors import FhirAuthError, FhirErrorDetails, FhirServerError
+from service.texts import texts
 
 log = logging.getLogger("service.fhir.client")  # one logger for the client and its token requests
 
@@ -159,7 +160,7 @@ class BackendServicesAuth(AuthBase):
             "path": self.token_url.split("?", 1)[0],
         }
         if response.status_code >= 500 or response.status_code == 429:
-            raise FhirServerError("Token-endpoint gaf een fout", english="Token endpoint error", **details)
+            raise FhirServerError(texts("fhir.token_endpoint_error"), **details)
         try:
             body = response.json()
         except ValueError:
@@ -167,9 +168,7 @@ class BackendServicesAuth(AuthBase):
         if response.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
             error = body.get("error") if isinstance(body, dict) else None
             raise FhirAuthError(
-                f"Geen toegangstoken gekregen ({error or 'onleesbaar antwoord'})",
-                english=f"No access token obtained ({error or 'unreadable answer'})",
-                **details,
+                texts("fhir.no_token", error=error) if error else texts("fhir.no_token_unreadable"), **details
             )
         # expires_in is required by SMART Backend Services; 300 s is its recommended value.
         lifetime = float(body.get("expires_in") or 300)

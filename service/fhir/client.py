@@ -36,6 +36,7 @@ from service.fhir.errors import (
     FhirServerError,
     FhirServerUnreachable,
 )
+from service.texts import texts
 
 log = logging.getLogger(__name__)
 
@@ -209,8 +210,7 @@ class FhirClient:
                 if self._retry_after_network_error(exc, method, log_path, started, attempt, idempotent=idempotent):
                     continue
                 raise FhirServerUnreachable(
-                    f"FHIR-server niet bereikbaar: {type(exc).__name__}",
-                    english=f"FHIR server unreachable: {type(exc).__name__}",
+                    texts("fhir.unreachable", error=type(exc).__name__),
                     method=method,
                     path=log_path,
                 ) from exc
@@ -276,31 +276,22 @@ class FhirClient:
         outcome = _operation_outcome(response)
         details: FhirErrorDetails = {"status": status, "operation_outcome": outcome, "method": method, "path": path}
         if status in (401, 403):
-            raise FhirAuthError(
-                "FHIR-server weigert onze inloggegevens", english="FHIR server refused our credentials", **details
-            )
+            raise FhirAuthError(texts("fhir.auth"), **details)
         if status in (404, 410):
-            raise FhirNotFound("Niet gevonden op de FHIR-server", english="Not found on the FHIR server", **details)
+            raise FhirNotFound(texts("fhir.not_found"), **details)
         if status in (409, 412):
-            raise FhirConflict("Conflict op de FHIR-server", english="Conflict on the FHIR server", **details)
+            raise FhirConflict(texts("fhir.conflict"), **details)
         if status in RETRY_STATUSES:
             raise FhirServerError(
-                "FHIR-server gaf een fout, ook na herhalen",
-                english="FHIR server error, also after retries",
+                texts("fhir.server_error_retried"),
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
                 **details,
             )
         if 400 <= status < 500:
-            raise FhirRequestRejected(
-                "FHIR-server weigerde het verzoek", english="FHIR server rejected the request", **details
-            )
+            raise FhirRequestRejected(texts("fhir.rejected"), **details)
         if status >= 500:
-            raise FhirServerError("FHIR-server gaf een fout", english="FHIR server error", **details)
-        raise FhirBadResponse(
-            f"Onverwachte HTTP-status {status} van de FHIR-server",
-            english=f"Unexpected HTTP status {status} from the FHIR server",
-            **details,
-        )
+            raise FhirServerError(texts("fhir.server_error"), **details)
+        raise FhirBadResponse(texts("fhir.unexpected_status", status=status), **details)
 
     @staticmethod
     def _json(response: requests.Response, path: str) -> dict | None:
@@ -311,16 +302,14 @@ class FhirClient:
             body = response.json()
         except ValueError as exc:
             raise FhirBadResponse(
-                "Antwoord van de FHIR-server is geen JSON",
-                english="FHIR server response is not JSON",
+                texts("fhir.not_json"),
                 status=response.status_code,
                 method=response.request.method if response.request else None,
                 path=loggable_path(path),
             ) from exc
         if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
             raise FhirBadResponse(
-                "Antwoord van de FHIR-server is geen FHIR-resource",
-                english="FHIR server response is not a FHIR resource",
+                texts("fhir.not_a_resource"),
                 status=response.status_code,
                 method=response.request.method if response.request else None,
                 path=loggable_path(path),
@@ -331,8 +320,7 @@ class FhirClient:
         body = self._json(response, path)
         if body is None or body.get("resourceType") != expect:
             raise FhirBadResponse(
-                f"Verwachtte een {expect} van de FHIR-server",
-                english=f"Expected a {expect} from the FHIR server",
+                texts("fhir.wrong_type", expected=expect),
                 status=response.status_code,
                 method=response.request.method if response.request else None,
                 path=loggable_path(path),

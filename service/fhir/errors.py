@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TypedDict
 
 from service.errors import KsError
+from service.texts import Text
 
 
 class FhirErrorDetails(TypedDict, total=False):
@@ -39,7 +40,7 @@ class FhirError(KsError):
 
     def __init__(
         self,
-        text: str,
+        text: str | Text,
         *,
         english: str | None = None,
         status: int | None = None,
@@ -48,6 +49,8 @@ class FhirError(KsError):
         path: str | None = None,
         retry_after: float | None = None,
     ):
+        if isinstance(text, Text):  # the catalogue's texts (service/texts.py texts())
+            text, english = text
         where = f" ({method} {path}{f' -> {status}' if status else ''})" if method else ""
         super().__init__(f"{text}{where}", english=f"{english}{where}" if english else None)
         self.status = status

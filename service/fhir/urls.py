@@ -23,6 +23,17 @@ ID_PATIENT = f"{BASE}/NamingSystem/referral-patient"  # only for a patient sent 
 
 EXT_LEVEL_OVERRIDE = f"{BASE}/StructureDefinition/level-override"
 EXT_DECISION_RULE = f"{BASE}/StructureDefinition/decision-rule"
+EXT_CONSENT_METHOD = f"{BASE}/StructureDefinition/consent-method"
+
+# Our own OperationDefinitions (service/data/questionnaires/OperationDefinition-*.json), by operation code.
+OPERATION_DEFINITIONS = {
+    ("QuestionnaireResponse", "validate"): f"{BASE}/OperationDefinition/QuestionnaireResponse-validate",
+    ("QuestionnaireResponse", "evaluate"): f"{BASE}/OperationDefinition/QuestionnaireResponse-evaluate",
+    ("QuestionnaireResponse", "extract"): f"{BASE}/OperationDefinition/QuestionnaireResponse-extract",
+    ("QuestionnaireResponse", "submit"): f"{BASE}/OperationDefinition/QuestionnaireResponse-submit",
+    ("QuestionnaireResponse", "referral-status"): f"{BASE}/OperationDefinition/QuestionnaireResponse-referral-status",
+    ("Questionnaire", "populate"): f"{BASE}/OperationDefinition/Questionnaire-populate",
+}
 
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
@@ -33,17 +44,13 @@ BSN = "http://fhir.nl/fhir/NamingSystem/bsn"
 
 
 def smart_security(*, token: str, authorize: str | None = None, description: str | None = None) -> dict:
-    """CapabilityStatement.rest.security of a SMART-protected FHIR base: the SMART-on-FHIR service code and
-    the OAuth endpoints in the oauth-uris extension, which SMART 1.0 clients (such as fhirclient) read;
-    2.x clients use .well-known/smart-configuration
-    (https://hl7.org/fhir/smart-app-launch/1.0.0/StructureDefinition-oauth-uris.html)."""
-    endpoints = ([{"url": "authorize", "valueUri": authorize}] if authorize else []) + [
-        {"url": "token", "valueUri": token}
-    ]
-    security = {
-        "extension": [
-            {"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris", "extension": endpoints}
-        ],
+    """CapabilityStatement.rest.security of a SMART-protected FHIR base: the SMART-on-FHIR service code and, for
+    a server with an authorization endpoint, the OAuth endpoints in the oauth-uris extension, which SMART 1.0
+    clients (such as fhirclient) read (https://hl7.org/fhir/smart-app-launch/1.0.0/StructureDefinition-oauth-uris.html:
+    `authorize` and `token` are both 1..1). Without one (SMART Backend Services only: the API) the extension
+    would be invalid, so there is none: Backend Services clients discover the token endpoint at
+    .well-known/smart-configuration, as SMART 2.x clients do."""
+    security: dict = {
         "service": [
             {
                 "coding": [
@@ -55,6 +62,11 @@ def smart_security(*, token: str, authorize: str | None = None, description: str
             }
         ],
     }
+    if authorize:
+        endpoints = [{"url": "authorize", "valueUri": authorize}, {"url": "token", "valueUri": token}]
+        security["extension"] = [
+            {"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris", "extension": endpoints}
+        ]
     if description:
         security["description"] = description
     return security

@@ -167,7 +167,7 @@ class Outbox:
             ).fetchall():
                 if row["destination"] not in wanted:
                     db.execute("DELETE FROM outbox WHERE id = ?", (row["id"],))
-        return [(self.get(i), c) for i, c in zip(ids, created, strict=False)]
+        return [(self.require(i), c) for i, c in zip(ids, created, strict=True)]
 
     def for_submission(self, submission: str) -> list[OutboxItem]:
         """Every destination's item of one submission, in the order they were enqueued."""
@@ -184,6 +184,13 @@ class Outbox:
     def get(self, item_id: str) -> OutboxItem | None:
         row = self._conn().execute("SELECT * FROM outbox WHERE id = ?", (item_id,)).fetchone()
         return OutboxItem.from_row(row) if row else None
+
+    def require(self, item_id: str) -> OutboxItem:
+        """An item that must exist (one this process wrote or claimed: rows are never deleted under a lease)."""
+        item = self.get(item_id)
+        if item is None:
+            raise KeyError(f"outbox item {item_id} vanished")
+        return item
 
     def claim(self, item_id: str, now: float | None = None) -> bool:
         """Take the lease on one pending row (for an immediate push); False if another worker has it."""
@@ -232,7 +239,7 @@ class Outbox:
                 "UPDATE outbox SET lease_until = ?, lease_owner = ? WHERE id = ?",
                 [(now + self.lease_seconds, _owner(), i) for i in ids],
             )
-        return [self.get(i) for i in ids]
+        return [self.require(i) for i in ids]
 
     def mark_delivered(self, item_id: str, status: int, response: dict) -> None:
         with self._tx() as db:
@@ -270,7 +277,7 @@ class Outbox:
             return db.execute(sql, args).rowcount
 
     def list(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
-        sql, args = "SELECT * FROM outbox", []
+        sql, args = "SELECT * FROM outbox", list[object]()
         if state:
             sql += " WHERE state = ?"
             args.append(state)

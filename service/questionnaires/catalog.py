@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from service.errors import ConfigProblem, ConfigurationInvalid
 from service.fhir import models
@@ -29,14 +30,15 @@ ANSWER_TYPES = {
 }
 
 
-def english(element: dict | None) -> str | None:
+def english(element: dict[str, Any] | None) -> str | None:
     """The English translation of a primitive, from its `_x` sibling's translation extension."""
     for ext in (element or {}).get("extension", ()):
         if ext.get("url") != TRANSLATION:
             continue
         parts = {e.get("url"): e for e in ext.get("extension", ())}
         if parts.get("lang", {}).get("valueCode", "").startswith("en"):
-            return parts.get("content", {}).get("valueString")
+            content = parts.get("content", {}).get("valueString")
+            return content if isinstance(content, str) else None
     return None
 
 
@@ -53,18 +55,18 @@ class ItemDef:
     required: bool
     repeats: bool
     max_length: int | None
-    enable_when: tuple[dict, ...]
+    enable_when: tuple[dict[str, Any], ...]
     enable_behavior: str
-    options: tuple[dict, ...]  # answerOption valueCoding dicts (with display_en)
-    codes: tuple[dict, ...]
+    options: tuple[dict[str, Any], ...]  # answerOption valueCoding dicts (with display_en)
+    codes: tuple[dict[str, Any], ...]
     children: tuple[str, ...]
-    raw: dict = field(repr=False, compare=False)
+    raw: dict[str, Any] = field(repr=False, compare=False)
 
     @property
     def answer_key(self) -> str | None:
         return ANSWER_TYPES.get(self.type)
 
-    def option(self, system: str | None, code: str | None) -> dict | None:
+    def option(self, system: str | None, code: str | None) -> dict[str, Any] | None:
         for opt in self.options:
             if opt.get("code") == code and (system is None or opt.get("system") == system):
                 return opt
@@ -78,7 +80,7 @@ class QuestionnaireDef:
     id: str
     url: str
     version: str
-    resource: dict = field(repr=False)
+    resource: dict[str, Any] = field(repr=False)
     items: dict[str, ItemDef] = field(repr=False)
     top: tuple[str, ...]
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)  # group linkId -> descendants
@@ -102,7 +104,9 @@ class QuestionnaireDef:
         return self.groups.get(link_id, ())
 
 
-def _index_items(items: list[dict], parent: str | None, path: tuple[str, ...], into: dict) -> tuple[str, ...]:
+def _index_items(
+    items: list[dict[str, Any]], parent: str | None, path: tuple[str, ...], into: dict[str, Any]
+) -> tuple[str, ...]:
     ids = []
     for item in items:
         link_id = item["linkId"]
@@ -140,8 +144,8 @@ class Catalog:
     """Every Questionnaire and CodeSystem of questionnaires/, loaded once."""
 
     questionnaires: dict[str, QuestionnaireDef] = field(default_factory=dict)  # by canonical url|version
-    code_systems: dict[str, dict] = field(default_factory=dict)  # by url
-    resources: dict[tuple[str, str], dict] = field(default_factory=dict)  # (type, id) -> resource
+    code_systems: dict[str, dict[str, Any]] = field(default_factory=dict)  # by url
+    resources: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (type, id) -> resource
 
     def find(self, canonical: str | None) -> QuestionnaireDef | None:
         """Resolve `url|version` or a bare `url` (then the highest version)."""
@@ -169,7 +173,7 @@ class Catalog:
                 return concept.get("display", code), en
         return code, None
 
-    def concept_property(self, system: str, code: str, name: str):
+    def concept_property(self, system: str, code: str, name: str) -> Any:
         for concept in self.code_systems.get(system, {}).get("concept", ()):
             if concept.get("code") == code:
                 for prop in concept.get("property", ()):
@@ -177,12 +181,15 @@ class Catalog:
                         return next((v for k, v in prop.items() if k.startswith("value")), None)
         return None
 
-    def by_type(self, resource_type: str) -> list[dict]:
+    def by_type(self, resource_type: str) -> list[dict[str, Any]]:
         return [r for (t, _), r in sorted(self.resources.items()) if t == resource_type]
 
 
-def load_catalog(folder: Path) -> Catalog:
-    """Read every *.json in the folder, check it as its FHIR model, index it; all mistakes at once."""
+def load_catalog(folder: Path, *, structural: bool = True) -> Catalog:
+    """Read every *.json in the folder, check it as its FHIR model, index it; all mistakes at once.
+
+    `structural=False` leaves out the check as its FHIR model (fhir.resources, ~200 ms at start-up): only for
+    files known to pass it (service/startup_record.py)."""
     catalog = Catalog()
     problems: list[ConfigProblem] = []
     for path in sorted(Path(folder).glob("*.json")):
@@ -192,7 +199,7 @@ def load_catalog(folder: Path) -> Catalog:
         except (OSError, ValueError) as exc:
             problems.append(ConfigProblem(name, "", f"not readable JSON: {exc}"))
             continue
-        for issue in models.validation_issues(data):
+        for issue in models.validation_issues(data) if structural else ():
             pointer = (
                 "/" + issue.expression[0].split(".", 1)[-1].replace(".", "/").replace("[", "/").replace("]", "")
                 if issue.expression

@@ -11,14 +11,16 @@ the Questionnaire demands (https://hl7.org/fhir/R4/questionnaire-definitions.htm
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from service.questionnaires.answers import AnswerIndex, answer_value
 from service.questionnaires.catalog import ItemDef, QuestionnaireDef
 from service.questionnaires.linkids import CHILD_BIRTH_DATE, CHILDREN, DUE_DATE
 from service.questionnaires.validate import enabled_items
+from service.texts import Text, texts
 
 FormFields = Mapping[str, list[str]]  # what werkzeug's MultiDict.to_dict(flat=False) gives
 
@@ -40,12 +42,17 @@ class FieldError:
     text: str
     english: str
 
+    @classmethod
+    def of(cls, link_id: str, text: Text) -> FieldError:
+        """A field's problem in the catalogue's words (service/texts.py texts())."""
+        return cls(link_id=link_id, text=text.nl, english=text.en)
+
 
 def document_order(qdef: QuestionnaireDef) -> list[ItemDef]:
     """Every item, parents before children, in the Questionnaire's order."""
     out: list[ItemDef] = []
 
-    def walk(ids) -> None:
+    def walk(ids: Iterable[str]) -> None:
         for link_id in ids:
             out.append(qdef.items[link_id])
             walk(qdef.items[link_id].children)
@@ -75,13 +82,15 @@ def _first(fields: FormFields, link_id: str) -> str:
     return ""
 
 
-def _label(item: ItemDef) -> tuple[str, str]:
-    return item.text, item.text_en or item.text
+def _label(item: ItemDef) -> Text:
+    return Text(item.text, item.text_en or item.text)
 
 
-def parse_fields(qdef: QuestionnaireDef, fields: FormFields) -> tuple[dict[str, list[dict]], list[FieldError]]:
+def parse_fields(
+    qdef: QuestionnaireDef, fields: FormFields
+) -> tuple[dict[str, list[dict[str, Any]]], list[FieldError]]:
     """Answers by linkId (every item, enabled or not) and the values that could not be read."""
-    answers: dict[str, list[dict]] = {}
+    answers: dict[str, list[dict[str, Any]]] = {}
     errors: list[FieldError] = []
     for item in document_order(qdef):
         link_id, kind = item.link_id, item.type
@@ -94,61 +103,38 @@ def parse_fields(qdef: QuestionnaireDef, fields: FormFields) -> tuple[dict[str, 
         raw = _first(fields, link_id)
         if not raw:
             continue
-        nl, en = _label(item)
+        label = _label(item)
         if kind in ("choice", "open-choice"):
             option = item.option(None, raw)
             if option is None:
-                errors.append(
-                    FieldError(
-                        link_id=link_id,
-                        text=f"Kies een van de mogelijkheden bij ‘{nl}’.",
-                        english=f"Choose one of the options for '{en}'.",
-                    )
-                )
+                errors.append(FieldError.of(link_id, texts("form.error.option", label=label)))
                 continue
             answers[link_id] = [{"valueCoding": {k: option[k] for k in ("system", "code", "display") if k in option}}]
         elif kind == "date":
             day = parse_date_field(raw)
             if day is None:
-                errors.append(
-                    FieldError(
-                        link_id=link_id,
-                        text=f"‘{nl}’ is geen geldige datum: gebruik dag-maand-jaar, bijvoorbeeld 01-03-2027.",
-                        english=f"'{en}' is not a valid date: use day-month-year, e.g. 01-03-2027.",
-                    )
-                )
+                errors.append(FieldError.of(link_id, texts("form.error.date", label=label)))
                 continue
             answers[link_id] = [{"valueDate": day.isoformat()}]
         elif kind == "integer":
             if not re.fullmatch(r"\d{1,4}", raw):
-                errors.append(
-                    FieldError(
-                        link_id=link_id,
-                        text=f"‘{nl}’: vul een heel getal in (0 of meer).",
-                        english=f"'{en}': enter a whole number (0 or more).",
-                    )
-                )
+                errors.append(FieldError.of(link_id, texts("form.error.integer", label=label)))
                 continue
             answers[link_id] = [{"valueInteger": int(raw)}]
         elif kind in ("string", "text"):
             text = raw.replace("\r\n", "\n")
             if item.max_length and len(text) > item.max_length:
-                errors.append(
-                    FieldError(
-                        link_id=link_id,
-                        text=f"‘{nl}’ is te lang: hooguit {item.max_length} tekens ({len(text)} nu).",
-                        english=f"'{en}' is too long: at most {item.max_length} characters ({len(text)} now).",
-                    )
-                )
+                too_long = texts("form.error.too_long", label=label, max=item.max_length, length=len(text))
+                errors.append(FieldError.of(link_id, too_long))
                 continue
             answers[link_id] = [{"valueString": text}]
     return answers, errors
 
 
-def response_items(qdef: QuestionnaireDef, answers: Mapping[str, list[dict]]) -> list[dict]:
+def response_items(qdef: QuestionnaireDef, answers: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Nest answers by linkId into the Questionnaire's item tree; groups without answers are left out."""
 
-    def build(ids) -> list[dict]:
+    def build(ids: Iterable[str]) -> list[dict[str, Any]]:
         out = []
         for link_id in ids:
             item = qdef.items[link_id]
@@ -164,8 +150,8 @@ def response_items(qdef: QuestionnaireDef, answers: Mapping[str, list[dict]]) ->
 
 
 def enabled_answers(
-    qdef: QuestionnaireDef, answers: Mapping[str, list[dict]]
-) -> tuple[dict[str, list[dict]], dict[str, bool]]:
+    qdef: QuestionnaireDef, answers: Mapping[str, list[dict[str, Any]]]
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, bool]]:
     """Only the answers of enabled items, and which items are enabled."""
     # enableWhen reads answers by linkId only: index the parsed answers directly (no item tree needed).
     index = AnswerIndex(
@@ -179,12 +165,12 @@ def build_response(
     qdef: QuestionnaireDef,
     form_fields: FormFields,
     *,
-    subject: str | dict | None,
-    author: str | dict | None,
+    subject: str | dict[str, Any] | None,
+    author: str | dict[str, Any] | None,
     authored: str | None,
-    identifier: dict | None,
+    identifier: dict[str, Any] | None,
     status: str = "completed",
-) -> dict:
+) -> dict[str, Any]:
     """The QuestionnaireResponse for the fields: nested groups, enabled items only, unticked boxes false.
 
     Values that cannot be read (see `check_fields`) are left out rather than guessed."""
@@ -197,16 +183,16 @@ def response_and_errors(
     qdef: QuestionnaireDef,
     form_fields: FormFields,
     *,
-    subject: str | dict | None,
-    author: str | dict | None,
+    subject: str | dict[str, Any] | None,
+    author: str | dict[str, Any] | None,
     authored: str | None,
-    identifier: dict | None,
+    identifier: dict[str, Any] | None,
     status: str = "completed",
-) -> tuple[dict, list[FieldError]]:
+) -> tuple[dict[str, Any], list[FieldError]]:
     """build_response, and the values it had to leave out because they could not be read (one parse)."""
     answers, errors = parse_fields(qdef, form_fields)
     answers, _ = enabled_answers(qdef, answers)
-    qr: dict = {"resourceType": "QuestionnaireResponse", "questionnaire": qdef.canonical, "status": status}
+    qr: dict[str, Any] = {"resourceType": "QuestionnaireResponse", "questionnaire": qdef.canonical, "status": status}
     if identifier:
         qr["identifier"] = dict(identifier)
     for key, value in (("subject", subject), ("author", author)):
@@ -230,65 +216,36 @@ def check_fields(qdef: QuestionnaireDef, form_fields: FormFields, *, today: date
             continue
         if kept.get(lid) or lid in unreadable:
             continue
-        nl, en = _label(item)
-        if item.type in ("choice", "open-choice"):
-            errors.append(
-                FieldError(link_id=lid, text=f"Kies een antwoord bij ‘{nl}’.", english=f"Choose an answer for '{en}'.")
-            )
-        else:
-            errors.append(FieldError(link_id=lid, text=f"Vul ‘{nl}’ in.", english=f"Fill in '{en}'."))
+        key = "form.error.choose_answer" if item.type in ("choice", "open-choice") else "form.error.fill_in"
+        errors.append(FieldError.of(lid, texts(key, label=_label(item))))
     due = _date_answer(kept, DUE_DATE)
     if due and due > today + MAX_DUE_AHEAD:
-        errors.append(
-            FieldError(
-                link_id=DUE_DATE,
-                text="De uitgerekende datum ligt meer dan 44 weken in de toekomst.",
-                english="The due date is more than 44 weeks ahead.",
-            )
-        )
+        errors.append(FieldError.of(DUE_DATE, texts("form.error.due_ahead")))
     elif due and due < today - OVERDUE_GRACE:
-        errors.append(
-            FieldError(
-                link_id=DUE_DATE,
-                text="De uitgerekende datum ligt meer dan 2 weken in het verleden. Is het kind geboren? Kies dan ‘Na de geboorte’.",
-                english="The due date is more than 2 weeks past. Has the child been born? Then choose 'After birth'.",
-            )
-        )
+        errors.append(FieldError.of(DUE_DATE, texts("form.error.due_past")))
     born = _date_answer(kept, CHILD_BIRTH_DATE)
     if born and born > today:
-        errors.append(
-            FieldError(
-                link_id=CHILD_BIRTH_DATE,
-                text="De geboortedatum van het kind ligt in de toekomst.",
-                english="The child's date of birth is in the future.",
-            )
-        )
+        errors.append(FieldError.of(CHILD_BIRTH_DATE, texts("form.error.birth_future")))
     children = kept.get(CHILDREN)
     if children and children[0].get("valueInteger", 0) > MAX_CHILDREN:
-        errors.append(
-            FieldError(
-                link_id=CHILDREN,
-                text=f"Kindcheck: meer dan {MAX_CHILDREN} kinderen is niet aannemelijk.",
-                english=f"Child check: more than {MAX_CHILDREN} children is not plausible.",
-            )
-        )
+        errors.append(FieldError.of(CHILDREN, texts("form.error.children", max=MAX_CHILDREN)))
     order = {item.link_id: i for i, item in enumerate(document_order(qdef))}
     return sorted(errors, key=lambda e: order.get(e.link_id, len(order)))
 
 
-def _date_answer(answers: Mapping[str, list[dict]], link_id: str) -> date | None:
+def _date_answer(answers: Mapping[str, list[dict[str, Any]]], link_id: str) -> date | None:
     values = answers.get(link_id)
     if not values or "valueDate" not in values[0]:
         return None
     return date.fromisoformat(values[0]["valueDate"])
 
 
-def response_to_fields(qr: dict) -> dict[str, list[str]]:
+def response_to_fields(qr: dict[str, Any]) -> dict[str, list[str]]:
     """The fields a form shows for a response (re-rendering, drafts, $populate results)."""
     fields: dict[str, list[str]] = {}
 
-    def walk(items) -> None:
-        for item in items or ():
+    def walk(items: object) -> None:
+        for item in items if isinstance(items, list) else ():
             if not isinstance(item, dict) or not isinstance(item.get("linkId"), str):
                 continue
             for answer in item.get("answer") or ():

@@ -6,6 +6,8 @@ Questionnaire the rule sets use: `missing_link_ids` says which are not, and the 
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 # Groups
 CONTEXT, URGENT_SIGNALS, OTHER_SIGNALS, SAFETY, ASSESSMENT, CONSENT = (
     "context",
@@ -45,6 +47,6 @@ ALL = (
 )
 
 
-def missing_link_ids(items) -> list[str]:
+def missing_link_ids(items: Container[str]) -> list[str]:
     """The product-wide linkIds that `items` (a Questionnaire's items by linkId) lacks."""
     return [link_id for link_id in ALL if link_id not in items]

@@ -29,6 +29,7 @@ from service.questionnaires.catalog import QuestionnaireDef
 from service.questionnaires.form import response_items
 from service.questionnaires.linkids import CHILD_BIRTH_DATE, DUE_DATE, PHASE, TEENAGE
 from service.questionnaires.sdc import Fetch, Population, Resource, populate_declared, record_fetch
+from service.texts import texts
 
 # What the Questionnaire's x-fhir-queries ask for (service/ehr reads the record with the same codes).
 SCT_PREGNANCY = "77386006"  # Pregnancy (finding)
@@ -181,13 +182,9 @@ def teenage_suggestion(mother_birth: date | None, due: date | None, today: date)
     age = age_on(mother_birth, at)
     if age >= TEENAGE_BELOW or age < 0:
         return None
-    when_nl, when_en = ("op de uitgerekende datum", "at the due date") if due else ("nu", "now")
-    return Suggestion(
-        link_id=TEENAGE,
-        kind="tick",
-        text=f"De patiënte is {when_nl} {age} jaar (jonger dan {TEENAGE_BELOW}). Niet automatisch aangevinkt — beoordeel zelf.",
-        english=f"The patient is {age} {when_en} (under {TEENAGE_BELOW}). Not ticked automatically — your judgement.",
-    )
+    when = texts("populate.at_due_date" if due else "populate.now")
+    nl, en = texts("populate.teenage", when=when, age=age, below=TEENAGE_BELOW)
+    return Suggestion(link_id=TEENAGE, kind="tick", text=nl, english=en)
 
 
 def suggestions(
@@ -210,14 +207,6 @@ def suggestions_for(qdef: QuestionnaireDef, facts: RecordFacts, today: date) -> 
         if teen:
             out.append(teen)
     if facts.stale_due_date and DUE_DATE in qdef.items:
-        out.append(
-            Suggestion(
-                link_id=DUE_DATE,
-                kind="check",
-                text="De uitgerekende datum in het dossier ligt meer dan 2 weken achter ons. Is het kind geboren? "
-                "Kies dan ‘Na de geboorte’; anders: vul de juiste datum in.",
-                english="The due date in the record is more than 2 weeks past. Has the child been born? Then choose "
-                "'After birth'; otherwise enter the right date.",
-            )
-        )
+        nl, en = texts("populate.stale_due_date")
+        out.append(Suggestion(link_id=DUE_DATE, kind="check", text=nl, english=en))
     return tuple(out)

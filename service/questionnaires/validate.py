@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from service.errors import Issue
 from service.fhir import models
-from service.questionnaires.answers import AnswerIndex, index_answers
+from service.questionnaires.answers import AnswerIndex, index_answer, index_answer_list, index_answers, index_items
 from service.questionnaires.catalog import Catalog, ItemDef, QuestionnaireDef
 
 QR_STATUSES = {"in-progress", "completed", "amended", "entered-in-error", "stopped"}
@@ -23,7 +24,7 @@ DATETIME_RE = re.compile(
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?$")
 
 
-def _check_primitive(key: str, value) -> bool:
+def _check_primitive(key: str, value: Any) -> bool:
     """Whether a JSON value has the shape its value[x] type demands."""
     if key == "valueBoolean":
         return isinstance(value, bool)
@@ -44,7 +45,7 @@ def _check_primitive(key: str, value) -> bool:
     return False
 
 
-def _compare(op: str, actual, expected) -> bool:
+def _compare(op: str, actual: Any, expected: Any) -> bool:
     if isinstance(expected, dict):  # Coding: system + code
         if not isinstance(actual, dict):
             return False
@@ -53,48 +54,144 @@ def _compare(op: str, actual, expected) -> bool:
         )
         return same if op == "=" else (not same if op == "!=" else False)
     if op == "=":
-        return actual == expected
+        return bool(actual == expected)
     if op == "!=":
-        return actual != expected
+        return bool(actual != expected)
     try:
-        return {">": actual > expected, "<": actual < expected, ">=": actual >= expected, "<=": actual <= expected}[op]
+        return bool(
+            {">": actual > expected, "<": actual < expected, ">=": actual >= expected, "<=": actual <= expected}[op]
+        )
     except TypeError:
         return False
 
 
-def _condition_holds(cond: dict, index: AnswerIndex, enabled: dict[str, bool]) -> bool:
+@dataclass(frozen=True, slots=True)
+class _Condition:
     """One enableWhen (https://hl7.org/fhir/R4/questionnaire-definitions.html#Questionnaire.item.enableWhen)."""
-    question = cond.get("question")
-    answers = index.values.get(question, []) if enabled.get(question, True) else []
-    op = cond.get("operator")
-    expected = next((v for k, v in cond.items() if k.startswith("answer")), None)
-    if op == "exists":
-        return bool(answers) == bool(expected)
-    # R4: with "!=", no answer at all also counts as "not equal".
-    if op == "!=":
-        return all(_compare("=", a, expected) is False for a in answers)
-    return any(_compare(op, a, expected) for a in answers)
+
+    question: Any
+    op: Any
+    expected: Any
+
+    @classmethod
+    def of(cls, cond: dict[str, Any]) -> _Condition:
+        expected = next((v for k, v in cond.items() if k.startswith("answer")), None)
+        return cls(cond.get("question"), cond.get("operator"), expected)
+
+    def holds(self, index: AnswerIndex, enabled: dict[str, bool]) -> bool:
+        question = self.question
+        answers = index.values.get(question, []) if enabled.get(question, True) else []
+        op, expected = self.op, self.expected
+        if op == "exists":
+            return bool(answers) == bool(expected)
+        if op == "=":  # the common case, as _compare has it
+            if not isinstance(expected, dict):
+                return any(a == expected for a in answers)
+            code, system = expected.get("code"), expected.get("system")
+            for a in answers:
+                if isinstance(a, dict) and a.get("code") == code and (not system or a.get("system") == system):
+                    return True
+            return False
+        # R4: with "!=", no answer at all also counts as "not equal".
+        if op == "!=":
+            return all(_compare("=", a, expected) is False for a in answers)
+        return any(_compare(op, a, expected) for a in answers)
 
 
-def enabled_items(qdef: QuestionnaireDef, index: AnswerIndex) -> dict[str, bool]:
-    """Which items are enabled, parents before children; a disabled group disables all below it."""
-    enabled: dict[str, bool] = {}
+@dataclass(frozen=True, slots=True)
+class _ItemPlan:
+    """What checking one item needs, worked out once per Questionnaire."""
 
-    def visit(link_id: str, parent_enabled: bool) -> None:
+    defn: ItemDef
+    link_id: str
+    parent: str | None
+    container: bool  # a group or display item: takes no answer
+    repeats: bool
+    children: frozenset[str]
+    allowed_keys: frozenset[str | None]
+    conditions: tuple[_Condition, ...]
+    any_behavior: bool
+    may_disable: bool  # it or an item above it has an enableWhen
+    plain: bool  # a question with no answerOptions or maxLength to check
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Plan:
+    items: dict[str, _ItemPlan]
+    order: tuple[_ItemPlan, ...]  # document order, parents before children
+    top: frozenset[str]
+    required: tuple[ItemDef, ...]  # required questions, in the order of QuestionnaireDef.items
+    always: dict[str, bool]  # every linkId enabled, in document order
+    conditional: tuple[_ItemPlan, ...]  # the items that may be disabled, in document order
+
+
+def _make_plan(qdef: QuestionnaireDef) -> _Plan:
+    order: list[_ItemPlan] = []
+
+    def visit(link_id: str, parent: str | None, parent_may_disable: bool) -> None:
         item = qdef.items[link_id]
-        state = parent_enabled
-        if state and item.enable_when:
-            results = [_condition_holds(c, index, enabled) for c in item.enable_when]
-            state = any(results) if item.enable_behavior == "any" else all(results)
-        enabled[link_id] = state
+        expected = item.answer_key
+        plan = _ItemPlan(
+            defn=item,
+            link_id=link_id,
+            parent=parent,
+            container=item.type in ("group", "display"),
+            repeats=item.repeats,
+            children=frozenset(item.children),
+            allowed_keys=frozenset({expected, "valueString"} if item.type == "open-choice" else {expected}),
+            conditions=tuple(_Condition.of(c) for c in item.enable_when),
+            any_behavior=item.enable_behavior == "any",
+            may_disable=parent_may_disable or bool(item.enable_when),
+            plain=item.type not in ("group", "display") and not item.options and not item.max_length,
+        )
+        order.append(plan)
         for child in item.children:
-            visit(child, state)
+            visit(child, link_id, plan.may_disable)
 
     # Items are visited in document order, so questions a later item depends on are settled first
     # (our Questionnaire only refers backwards).
     for top in qdef.top:
-        visit(top, True)
+        visit(top, None, False)
+    required = tuple(d for d in qdef.items.values() if d.required and d.type not in ("group", "display"))
+    return _Plan(
+        items={p.link_id: p for p in order},
+        order=tuple(order),
+        top=frozenset(qdef.top),
+        required=required,
+        always=dict.fromkeys((p.link_id for p in order), True),
+        conditional=tuple(p for p in order if p.may_disable),
+    )
+
+
+_PLANS: dict[int, tuple[QuestionnaireDef, _Plan]] = {}
+
+
+def _plan(qdef: QuestionnaireDef) -> _Plan:
+    """The plan of a Questionnaire, made on first use (the entry keeps `qdef` alive, so its id stays its own)."""
+    entry = _PLANS.get(id(qdef))
+    if entry is None or entry[0] is not qdef:
+        if len(_PLANS) >= 64:
+            _PLANS.clear()
+        entry = _PLANS[id(qdef)] = (qdef, _make_plan(qdef))
+    return entry[1]
+
+
+def _enabled(plan: _Plan, index: AnswerIndex) -> dict[str, bool]:
+    # Only the items that may be disabled need working out: an item not yet visited counts as enabled
+    # (`enabled.get(question, True)`) either way.
+    enabled = dict(plan.always)
+    for item in plan.conditional:
+        state = True if item.parent is None else enabled[item.parent]
+        if state and item.conditions:
+            results = [c.holds(index, enabled) for c in item.conditions]
+            state = any(results) if item.any_behavior else all(results)
+        enabled[item.link_id] = state
     return enabled
+
+
+def enabled_items(qdef: QuestionnaireDef, index: AnswerIndex) -> dict[str, bool]:
+    """Which items are enabled, parents before children; a disabled group disables all below it."""
+    return _enabled(_plan(qdef), index)
 
 
 @dataclass(frozen=True)
@@ -112,7 +209,7 @@ def _issue(path: str, nl: str, en: str, code: str = "invalid", severity: str = "
     return Issue(severity=severity, code=code, text=nl, english=en, expression=(path,))
 
 
-def validate_response(qr: dict, catalog: Catalog, *, structural: bool = False) -> ValidationResult:
+def validate_response(qr: Any, catalog: Catalog, *, structural: bool = False) -> ValidationResult:
     """Every problem of a QuestionnaireResponse against its Questionnaire, as Issues with FHIRPath locations.
 
     With `structural`, the whole resource is also checked as its FHIR R4 model (unknown elements,
@@ -141,31 +238,17 @@ def validate_response(qr: dict, catalog: Catalog, *, structural: bool = False) -
     return result
 
 
-def _validate(qr: dict, catalog: Catalog) -> ValidationResult:
-    issues: list[Issue] = []
-    index = index_answers(qr) if isinstance(qr, dict) else AnswerIndex()
+def _validate(qr: object, catalog: Catalog) -> ValidationResult:
     if not isinstance(qr, dict) or qr.get("resourceType") != "QuestionnaireResponse":
         got = qr.get("resourceType") if isinstance(qr, dict) else type(qr).__name__
-        issues.append(
-            _issue(
-                "QuestionnaireResponse",
-                f"Verwacht een QuestionnaireResponse, kreeg {got!r}.",
-                f"Expected a QuestionnaireResponse, got {got!r}.",
-                code="structure",
-            )
+        issue = _issue(
+            "QuestionnaireResponse",
+            f"Verwacht een QuestionnaireResponse, kreeg {got!r}.",
+            f"Expected a QuestionnaireResponse, got {got!r}.",
+            code="structure",
         )
-        return ValidationResult(None, tuple(issues), index)
-
-    status = qr.get("status")
-    if status not in QR_STATUSES:
-        issues.append(
-            _issue(
-                "QuestionnaireResponse.status",
-                f"Onbekende status {status!r}.",
-                f"Unknown or missing status {status!r}.",
-                code="value",
-            )
-        )
+        return ValidationResult(None, (issue,), index_answers(qr) if isinstance(qr, dict) else AnswerIndex())
+    issues = _status_issues(qr)
     canonical = qr.get("questionnaire")
     qdef = catalog.find(canonical) if isinstance(canonical, str) else None
     if qdef is None:
@@ -179,9 +262,38 @@ def _validate(qr: dict, catalog: Catalog) -> ValidationResult:
                 code="not-found",
             )
         )
-        return ValidationResult(None, tuple(issues), index)
+        return ValidationResult(None, tuple(issues), index_answers(qr))
+    issues += _header_issues(qr)
+    return _ItemCheck(qdef, issues).run(qr)
+
+
+def _status_issues(qr: dict[str, Any]) -> list[Issue]:
+    status = qr.get("status")
+    if isinstance(status, str) and status in QR_STATUSES:  # (a JSON object or array is not hashable)
+        return []
+    return [
+        _issue(
+            "QuestionnaireResponse.status",
+            f"Onbekende status {status!r}.",
+            f"Unknown or missing status {status!r}.",
+            code="value",
+        )
+    ]
+
+
+def _is_reference(value: Any) -> bool:
+    """A Reference with a reference (a string) or an identifier."""
+    if not isinstance(value, dict):
+        return False
+    reference = value.get("reference")
+    return bool(reference or value.get("identifier")) and (reference is None or isinstance(reference, str))
+
+
+def _header_issues(qr: dict[str, Any]) -> list[Issue]:
+    """The references and `authored` of the response."""
+    issues = []
     for key in ("subject", "author", "encounter", "source"):
-        if key in qr and not (isinstance(qr[key], dict) and (qr[key].get("reference") or qr[key].get("identifier"))):
+        if key in qr and not _is_reference(qr[key]):
             issues.append(
                 _issue(
                     f"QuestionnaireResponse.{key}",
@@ -199,65 +311,147 @@ def _validate(qr: dict, catalog: Catalog) -> ValidationResult:
                 code="value",
             )
         )
+    return issues
 
-    enabled = enabled_items(qdef, index)
-    check_required = status in ("completed", "amended")
 
-    def walk(items, allowed: tuple[str, ...], path: str) -> None:
+class _ItemCheck:
+    """One walk over the item tree: every item checked against its definition and the answer index built.
+
+    Whether an item is enabled depends on answers anywhere in the response, so the answered items are noted
+    as they come (with where their issue would go) and checked against enableWhen once the index is complete.
+    """
+
+    __slots__ = ("index", "issues", "pending", "plan", "qdef")
+
+    def __init__(self, qdef: QuestionnaireDef, issues: list[Issue]):
+        self.qdef, self.plan, self.issues = qdef, _plan(qdef), issues
+        self.index = AnswerIndex()
+        # Answered items that may be disabled: (position in issues, linkId, the path of the list holding it, index).
+        self.pending: list[tuple[int, str, str, int]] = []
+
+    def run(self, qr: dict[str, Any]) -> ValidationResult:
+        self.items(qr.get("item"), self.plan.top, "QuestionnaireResponse", None)
+        issues, index = self.issues, self.index
+        enabled = _enabled(self.plan, index)
+        for position, link_id, parent, i in reversed(self.pending):
+            if not enabled.get(link_id, True):
+                issues.insert(
+                    position,
+                    _issue(
+                        f"{parent}.item[{i}]",
+                        f"{link_id!r} is beantwoord maar staat uit volgens enableWhen.",
+                        f"{link_id!r} is answered but disabled by its enableWhen.",
+                        code="business-rule",
+                    ),
+                )
+        if qr.get("status") in ("completed", "amended"):
+            issues += _required_issues(self.plan, index, enabled)
+        return ValidationResult(self.qdef, tuple(issues), index)
+
+    def items(self, items: object, allowed: frozenset[str], path: str, group: str | None) -> None:
+        """An item list; `group` is the linkId of the item holding it (None at the top)."""
         if items is None:
             return
         if not isinstance(items, list):
-            issues.append(
+            self.issues.append(
                 _issue(path + ".item", "item moet een lijst zijn.", "item must be an array.", code="structure")
             )
             return
         counts: dict[str, int] = {}
+        plans, present, values = self.plan.items, self.index.present, self.index.values
         for i, item in enumerate(items):
-            ipath = f"{path}.item[{i}]"
-            if not isinstance(item, dict) or not isinstance(item.get("linkId"), str):
-                issues.append(_issue(ipath, "Item zonder linkId.", "Item without a linkId.", code="structure"))
-                continue
-            link_id = item["linkId"]
-            if link_id not in allowed:
-                known = link_id in qdef.items
-                issues.append(
-                    _issue(
-                        ipath,
-                        f"linkId {link_id!r} "
-                        + ("staat hier niet in de vragenlijst." if known else "bestaat niet in de vragenlijst."),
-                        f"linkId {link_id!r} "
-                        + ("is not allowed at this place." if known else "is not in the questionnaire."),
-                        code="structure",
-                    )
+            link_id = item.get("linkId") if isinstance(item, dict) else None
+            if not isinstance(link_id, str):
+                self.issues.append(
+                    _issue(f"{path}.item[{i}]", "Item zonder linkId.", "Item without a linkId.", code="structure")
                 )
                 continue
-            counts[link_id] = counts.get(link_id, 0) + 1
-            check_item(qdef.items[link_id], item, ipath, counts[link_id])
+            present.add(link_id)
+            if link_id not in allowed:
+                self._misplaced(item, link_id, f"{path}.item[{i}]", group)
+                continue
+            plan = plans[link_id]
+            if link_id in counts or not plan.plain or len(item) != 2:
+                self._item(plan, item, path, i, group, counts)
+                continue
+            counts[link_id] = 1
+            # The common case, checked and indexed at once: an item with exactly one well-typed answer and nothing
+            # else, and no options or length to check.
+            answers = item.get("answer")
+            if type(answers) is list and len(answers) == 1 and type(answers[0]) is dict and len(answers[0]) == 1:
+                ((key, value),) = answers[0].items()
+                if key in plan.allowed_keys and (
+                    value is True or value is False if key == "valueBoolean" else _check_primitive(key, value)
+                ):
+                    if plan.may_disable:
+                        self.pending.append((len(self.issues), link_id, path, i))
+                    vals = values.get(link_id)
+                    if vals is None:
+                        values[link_id] = [value]
+                    else:
+                        vals.append(value)
+                    if value is True and group is not None:
+                        self.index.ticked.setdefault(group, []).append(link_id)
+                    continue
+            self._question(plan, item, path, i, group)
 
-    def check_item(defn: ItemDef, item: dict, path: str, occurrence: int) -> None:
-        if occurrence == 2 and not defn.repeats:
-            issues.append(
+    def _item(
+        self, plan: _ItemPlan, item: dict[str, Any], path: str, i: int, group: str | None, counts: dict[str, int]
+    ) -> None:
+        """Any item: counted (a second one of an item that does not repeat is an issue), then checked."""
+        link_id = plan.link_id
+        count = counts[link_id] = counts.get(link_id, 0) + 1
+        if count == 2 and not plan.repeats:
+            self.issues.append(
                 _issue(
-                    path,
-                    f"{defn.link_id!r} komt meer dan eens voor.",
-                    f"{defn.link_id!r} occurs more than once but does not repeat.",
+                    f"{path}.item[{i}]",
+                    f"{link_id!r} komt meer dan eens voor.",
+                    f"{link_id!r} occurs more than once but does not repeat.",
                     code="structure",
                 )
             )
+        if plan.container:
+            self._container(plan, item, f"{path}.item[{i}]", group)
+        else:
+            self._question(plan, item, path, i, group)
+
+    def _misplaced(self, item: dict[str, Any], link_id: str, path: str, group: str | None) -> None:
+        known = link_id in self.qdef.items
+        self.issues.append(
+            _issue(
+                path,
+                f"linkId {link_id!r} "
+                + ("staat hier niet in de vragenlijst." if known else "bestaat niet in de vragenlijst."),
+                f"linkId {link_id!r} " + ("is not allowed at this place." if known else "is not in the questionnaire."),
+                code="structure",
+            )
+        )
+        answers = item.get("answer")  # not checked, but in the index all the same
+        if isinstance(answers, list):
+            index_answer_list(self.index, link_id, answers, group)
+        index_items(self.index, item.get("item"), link_id)
+
+    def _container(self, plan: _ItemPlan, item: dict[str, Any], path: str, group: str | None) -> None:
+        """A group or display item: no answers, its items checked in turn."""
         answers = item.get("answer")
-        if defn.type in ("group", "display"):
-            if answers:
-                issues.append(
-                    _issue(
-                        path + ".answer",
-                        f"{defn.link_id!r} is een {defn.type} en heeft geen antwoord.",
-                        f"{defn.link_id!r} is a {defn.type} item and takes no answer.",
-                        code="structure",
-                    )
+        if answers:
+            kind = plan.defn.type
+            self.issues.append(
+                _issue(
+                    path + ".answer",
+                    f"{plan.link_id!r} is een {kind} en heeft geen antwoord.",
+                    f"{plan.link_id!r} is a {kind} item and takes no answer.",
+                    code="structure",
                 )
-            walk(item.get("item"), defn.children, path)
-            return
-        if item.get("item"):
+            )
+        if isinstance(answers, list):
+            index_answer_list(self.index, plan.link_id, answers, group)
+        self.items(item.get("item"), plan.children, path, plan.link_id)
+
+    def _question(self, plan: _ItemPlan, item: dict[str, Any], parent: str, i: int, group: str | None) -> None:
+        link_id, issues, path = plan.link_id, self.issues, f"{parent}.item[{i}]"
+        nested = item.get("item")
+        if nested:
             issues.append(
                 _issue(
                     path + ".item",
@@ -266,115 +460,110 @@ def _validate(qr: dict, catalog: Catalog) -> ValidationResult:
                     code="structure",
                 )
             )
-        if answers is None:
-            return
-        if not isinstance(answers, list):
+        answers = item.get("answer")
+        if isinstance(answers, list):
+            if answers and plan.may_disable:
+                self.pending.append((len(issues), link_id, parent, i))
+            if len(answers) > 1 and not plan.repeats:
+                issues.append(
+                    _issue(
+                        path + ".answer",
+                        f"{link_id!r} mag maar één antwoord hebben.",
+                        f"{link_id!r} takes one answer only.",
+                        code="structure",
+                    )
+                )
+            self._answers(plan, answers, path, group)
+        elif answers is not None:
             issues.append(
                 _issue(path + ".answer", "answer moet een lijst zijn.", "answer must be an array.", code="structure")
             )
-            return
-        if answers and not enabled.get(defn.link_id, True):
+        index_items(self.index, nested, link_id)  # not allowed, but in the index all the same
+
+    def _answers(self, plan: _ItemPlan, answers: list[Any], path: str, group: str | None) -> None:
+        index, link_id = self.index, plan.link_id
+        vals = index.values.setdefault(link_id, [])
+        for j, answer in enumerate(answers):
+            if not isinstance(answer, dict):
+                self.issues.append(
+                    _issue(
+                        f"{path}.answer[{j}]", "Ongeldig antwoord.", "An answer must be an object.", code="structure"
+                    )
+                )
+                continue
+            keys = [k for k in answer if k.startswith("value")]
+            index_answer(index, link_id, vals, answer[keys[0]] if keys else None, group)
+            sub = answer.get("item")
+            index_items(index, sub, group)
+            if len(keys) == 1 and keys[0] in plan.allowed_keys and _check_primitive(keys[0], answer[keys[0]]):
+                if plan.defn.options or plan.defn.max_length or sub:
+                    self._answer_details(plan.defn, keys[0], answer[keys[0]], sub, f"{path}.answer[{j}]")
+            else:
+                self.issues.append(_answer_issue(plan.defn, keys, answer, f"{path}.answer[{j}]"))
+
+    def _answer_details(self, defn: ItemDef, key: str, value: Any, sub: Any, apath: str) -> None:
+        """The checks of a well-typed answer: its code among the options, its length, nothing nested under it."""
+        issues = self.issues
+        if key == "valueCoding" and defn.options and defn.option(value.get("system"), value.get("code")) is None:
             issues.append(
                 _issue(
-                    path,
-                    f"{defn.link_id!r} is beantwoord maar staat uit volgens enableWhen.",
-                    f"{defn.link_id!r} is answered but disabled by its enableWhen.",
-                    code="business-rule",
+                    f"{apath}.valueCoding",
+                    f"Code {value.get('code')!r} is geen toegestane keuze voor {defn.link_id!r}.",
+                    f"Code {value.get('system')}|{value.get('code')} is not an answerOption of {defn.link_id!r}.",
+                    code="code-invalid",
                 )
             )
-        if len(answers) > 1 and not defn.repeats:
+        if key == "valueString" and defn.max_length and len(value) > defn.max_length:
             issues.append(
                 _issue(
-                    path + ".answer",
-                    f"{defn.link_id!r} mag maar één antwoord hebben.",
-                    f"{defn.link_id!r} takes one answer only.",
+                    f"{apath}.valueString",
+                    f"Tekst is langer dan {defn.max_length} tekens.",
+                    f"Text is longer than maxLength {defn.max_length}.",
+                    code="too-long",
+                )
+            )
+        if sub:
+            issues.append(
+                _issue(
+                    f"{apath}.item",
+                    "Geneste vragen onder een antwoord kent deze vragenlijst niet.",
+                    "This questionnaire has no questions nested under answers.",
                     code="structure",
                 )
             )
-        for j, answer in enumerate(answers):
-            apath = f"{path}.answer[{j}]"
-            if not isinstance(answer, dict):
-                issues.append(_issue(apath, "Ongeldig antwoord.", "An answer must be an object.", code="structure"))
-                continue
-            keys = [k for k in answer if k.startswith("value")]
-            expected = defn.answer_key
-            if len(keys) != 1:
-                issues.append(
-                    _issue(
-                        apath,
-                        "Een antwoord heeft precies één waarde.",
-                        "An answer has exactly one value[x].",
-                        code="structure",
-                    )
-                )
-                continue
-            key = keys[0]
-            allowed_keys = {expected, "valueString"} if defn.type == "open-choice" else {expected}
-            if key not in allowed_keys:
-                issues.append(
-                    _issue(
-                        f"{apath}.{key}",
-                        f"{defn.link_id!r} verwacht {expected}, niet {key}.",
-                        f"{defn.link_id!r} ({defn.type}) takes {expected}, not {key}.",
-                        code="value",
-                    )
-                )
-                continue
-            value = answer[key]
-            if not _check_primitive(key, value):
-                issues.append(
-                    _issue(
-                        f"{apath}.{key}",
-                        f"Ongeldige waarde voor {defn.link_id!r}.",
-                        f"Invalid {key} for {defn.link_id!r}.",
-                        code="value",
-                    )
-                )
-                continue
-            if key == "valueCoding" and defn.options and defn.option(value.get("system"), value.get("code")) is None:
-                issues.append(
-                    _issue(
-                        f"{apath}.valueCoding",
-                        f"Code {value.get('code')!r} is geen toegestane keuze voor {defn.link_id!r}.",
-                        f"Code {value.get('system')}|{value.get('code')} is not an answerOption of {defn.link_id!r}.",
-                        code="code-invalid",
-                    )
-                )
-            if key == "valueString" and defn.max_length and len(value) > defn.max_length:
-                issues.append(
-                    _issue(
-                        f"{apath}.valueString",
-                        f"Tekst is langer dan {defn.max_length} tekens.",
-                        f"Text is longer than maxLength {defn.max_length}.",
-                        code="too-long",
-                    )
-                )
-            if answer.get("item"):
-                issues.append(
-                    _issue(
-                        f"{apath}.item",
-                        "Geneste vragen onder een antwoord kent deze vragenlijst niet.",
-                        "This questionnaire has no questions nested under answers.",
-                        code="structure",
-                    )
-                )
 
-    walk(qr.get("item"), qdef.top, "QuestionnaireResponse")
 
-    if check_required:
-        for link_id, defn in qdef.items.items():
-            if (
-                defn.required
-                and enabled.get(link_id)
-                and not index.values.get(link_id)
-                and defn.type not in ("group", "display")
-            ):
-                issues.append(
-                    _issue(
-                        f"QuestionnaireResponse.repeat(item).where(linkId = '{link_id}')",
-                        f"Verplichte vraag {link_id!r} ({defn.text}) is niet beantwoord.",
-                        f"Required item {link_id!r} has no answer.",
-                        code="required",
-                    )
-                )
-    return ValidationResult(qdef, tuple(issues), index)
+def _answer_issue(defn: ItemDef, keys: list[str], answer: dict[str, Any], apath: str) -> Issue:
+    """What is wrong with an answer whose value[x] is missing, doubled, of the wrong type or malformed."""
+    if len(keys) != 1:
+        return _issue(
+            apath, "Een antwoord heeft precies één waarde.", "An answer has exactly one value[x].", code="structure"
+        )
+    key, expected = keys[0], defn.answer_key
+    allowed_keys = {expected, "valueString"} if defn.type == "open-choice" else {expected}
+    if key not in allowed_keys:
+        return _issue(
+            f"{apath}.{key}",
+            f"{defn.link_id!r} verwacht {expected}, niet {key}.",
+            f"{defn.link_id!r} ({defn.type}) takes {expected}, not {key}.",
+            code="value",
+        )
+    return _issue(
+        f"{apath}.{key}",
+        f"Ongeldige waarde voor {defn.link_id!r}.",
+        f"Invalid {key} for {defn.link_id!r}.",
+        code="value",
+    )
+
+
+def _required_issues(plan: _Plan, index: AnswerIndex, enabled: dict[str, bool]) -> list[Issue]:
+    return [
+        _issue(
+            f"QuestionnaireResponse.repeat(item).where(linkId = '{defn.link_id}')",
+            f"Verplichte vraag {defn.link_id!r} ({defn.text}) is niet beantwoord.",
+            f"Required item {defn.link_id!r} has no answer.",
+            code="required",
+        )
+        for defn in plan.required
+        if enabled.get(defn.link_id) and not index.values.get(defn.link_id)
+    ]

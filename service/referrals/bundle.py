@@ -28,6 +28,8 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
 
 from service.fhir import urls
 from service.questionnaires.catalog import QuestionnaireDef
@@ -54,7 +56,7 @@ REDACTED = {
 }
 
 
-def submission_id(qr: dict) -> str:
+def submission_id(qr: dict[str, Any]) -> str:
     """A stable id for one submission: from the response's identifier, else from its content."""
     ident = qr.get("identifier")
     if isinstance(ident, dict) and ident.get("value"):
@@ -62,11 +64,28 @@ def submission_id(qr: dict) -> str:
     else:
         body = {k: v for k, v in qr.items() if k not in ("id", "meta", "text")}
         key = "sha256:" + hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    return str(uuid.uuid5(NAMESPACE, key))
+    return _uuid5(key)
 
 
+_NAMESPACE_BYTES = NAMESPACE.bytes
+
+
+# The first hex digit of the clock_seq field with the RFC 4122 variant bits set (10xx).
+_VARIANT = {f"{i:x}": f"{(i & 0x3) | 0x8:x}" for i in range(16)}
+
+
+def _uuid5(name: str) -> str:
+    """str(uuid.uuid5(NAMESPACE, name)), without the UUID object (the Bundles take eight or more per response):
+    the SHA-1 of namespace and name, its version digit 5 and its variant bits set."""
+    # "surrogatepass": a lone surrogate (JSON's "\ud800") still names one submission, where uuid.uuid5 raised.
+    x = hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
+
+
+@lru_cache(maxsize=512)
 def _uuid(*parts: str) -> str:
-    return str(uuid.uuid5(NAMESPACE, "/".join(parts)))
+    """The id derived from `parts` (cached: the record and a destination's Bundle name the same resources)."""
+    return _uuid5("/".join(parts))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,16 +101,16 @@ class DestinationBundle:
 
     destination: str
     recipients: tuple[str, ...]
-    bundle: dict
+    bundle: dict[str, Any]
 
 
 @dataclass(frozen=True, kw_only=True)
 class ReferralBundles:
     submission: str
-    record: dict  # the practice's own record (transaction)
+    record: dict[str, Any]  # the practice's own record (transaction)
     deliveries: tuple[DestinationBundle, ...]  # one per external destination, in the order of the referrals
 
-    def as_collection(self) -> dict:
+    def as_collection(self) -> dict[str, Any]:
         """Everything at once, for SDC $extract (https://hl7.org/fhir/uv/sdc/OperationDefinition-QuestionnaireResponse-extract.html
         returns one Bundle): a collection whose first entry is the practice's record and each further one the
         transaction for a destination, tagged with its name."""
@@ -105,33 +124,45 @@ class ReferralBundles:
         }
 
 
-def _ident_ref(identifier: dict, display: str | None, rtype: str) -> dict:
+def _ident_ref(identifier: dict[str, Any], display: str | None, rtype: str) -> dict[str, Any]:
     ref = {"type": rtype, "identifier": {"system": identifier["system"], "value": identifier["value"]}}
     if display:
         ref["display"] = display
     return ref
 
 
-def _signal_concept(qdef: QuestionnaireDef, link_id: str) -> dict:
-    item = qdef.items[link_id]
-    codings = [{k: c[k] for k in ("system", "code", "display") if k in c} for c in item.codes]
-    if not codings:
-        codings = [{"system": urls.CS_SIGNAL, "code": link_id}]
-    return {"coding": codings, "text": item.text}
+_SIGNAL_CODINGS: dict[tuple[int, str], tuple[QuestionnaireDef, tuple[tuple[tuple[str, Any], ...], ...]]] = {}
 
 
-def _level_concept(level: str) -> dict:
+def _signal_concept(qdef: QuestionnaireDef, link_id: str) -> dict[str, Any]:
+    """The signal as a CodeableConcept: its codes (worked out once per item; the entry keeps `qdef` alive, so its
+    id stays its own), each time in new dicts."""
+    key = (id(qdef), link_id)
+    entry = _SIGNAL_CODINGS.get(key)
+    if entry is None or entry[0] is not qdef:
+        if len(_SIGNAL_CODINGS) >= 1024:
+            _SIGNAL_CODINGS.clear()
+        codings = tuple(
+            tuple((k, c[k]) for k in ("system", "code", "display") if k in c) for c in qdef.items[link_id].codes
+        )
+        entry = _SIGNAL_CODINGS[key] = (qdef, codings or ((("system", urls.CS_SIGNAL), ("code", link_id)),))
+    return {"coding": [dict(c) for c in entry[1]], "text": qdef.items[link_id].text}
+
+
+def _level_concept(level: str) -> dict[str, Any]:
     return {"coding": [{"system": urls.CS_LEVEL, "code": level}]}
 
 
-def _entry(full_url: str, resource: dict, method: str, url: str, if_none_exist: str | None = None) -> dict:
+def _entry(
+    full_url: str, resource: dict[str, Any], method: str, url: str, if_none_exist: str | None = None
+) -> dict[str, Any]:
     request = {"method": method, "url": url}
     if if_none_exist:
         request["ifNoneExist"] = if_none_exist
     return {"fullUrl": full_url, "resource": resource, "request": request}
 
 
-def _ident_query(identifier: dict) -> str:
+def _ident_query(identifier: dict[str, Any]) -> str:
     # The | inside a token search is a separator, not to be escaped (https://hl7.org/fhir/R4/search.html#token).
     return f"identifier={identifier['system']}|{identifier['value']}"
 
@@ -141,7 +172,7 @@ def _merge_by_recipient(decisions: tuple[Decision, ...]) -> list[tuple[Recipient
     order = {"stat": 0, "asap": 1, "urgent": 2, "routine": 3}
     merged: dict[str, tuple[Recipient, list[Decision]]] = {}
     for d in decisions:
-        if d.sends:
+        if d.sends and d.recipient is not None:
             merged.setdefault(d.recipient.id, (d.recipient, []))[1].append(d)
     out = []
     for recipient, ds in merged.values():
@@ -150,7 +181,7 @@ def _merge_by_recipient(decisions: tuple[Decision, ...]) -> list[tuple[Recipient
     return out
 
 
-def contained_patient(qr: dict) -> dict | None:
+def contained_patient(qr: dict[str, Any]) -> dict[str, Any] | None:
     """The Patient the response's subject points at when it is contained (`"subject": {"reference": "#p"}`,
     https://hl7.org/fhir/R4/references.html#contained): how a form filler sends the patient's identity and
     contact details along, for recipients whose FHIR server does not know the practice's patients."""
@@ -167,18 +198,18 @@ def contained_patient(qr: dict) -> dict | None:
     )
 
 
-def _minimal_patient(patient: dict, elements: tuple[str, ...] = PATIENT_ELEMENTS) -> dict:
+def _minimal_patient(patient: dict[str, Any], elements: tuple[str, ...] = PATIENT_ELEMENTS) -> dict[str, Any]:
     return {"resourceType": "Patient", **{k: patient[k] for k in elements if k in patient}}
 
 
-def contain_patient(qr: dict, patient: dict) -> dict:
+def contain_patient(qr: dict[str, Any], patient: dict[str, Any]) -> dict[str, Any]:
     """The response with `patient` (only PATIENT_ELEMENTS of it) contained as its subject."""
     minimal = {"resourceType": "Patient", "id": "patient", **_minimal_patient(patient)}
     others = [r for r in qr.get("contained") or () if not (isinstance(r, dict) and r.get("id") == "patient")]
     return {**qr, "contained": [*others, minimal], "subject": {"reference": "#patient"}}
 
 
-def _patient_key(patient: dict, sub: str) -> tuple[list[dict], dict]:
+def _patient_key(patient: dict[str, Any], sub: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The patient's identifiers (one derived per submission when it has none) and the one to find it by
     (the BSN when there is one)."""
     identifiers = [
@@ -189,36 +220,57 @@ def _patient_key(patient: dict, sub: str) -> tuple[list[dict], dict]:
     return identifiers, next((i for i in identifiers if i["system"] == urls.BSN), identifiers[0])
 
 
-def _patient_entry(patient: dict, sub: str, destination: str, elements: tuple[str, ...]) -> dict:
+def _patient_entry(patient: dict[str, Any], sub: str, destination: str, elements: tuple[str, ...]) -> dict[str, Any]:
     """The patient for one destination: only `elements`, created once per identifier and found again later."""
     out = _minimal_patient(patient, elements)
     out["identifier"], key = _patient_key(patient, sub)
     return _entry(f"urn:uuid:{_uuid(sub, destination, 'patient')}", out, "POST", "Patient", _ident_query(key))
 
 
-def _recipient_ref(recipient: Recipient) -> dict:
+_RECIPIENT_REFS: dict[int, tuple[Recipient, str, str, str | None]] = {}
+
+
+def _recipient_ref(recipient: Recipient) -> dict[str, Any]:
     """The receiving organisation as a logical reference by its identifier (URA/AGB), named: HAPI's referential
-    integrity does not apply to it, and the recipients' own server holds the Organization."""
-    return _ident_ref(recipient.organization_identifier, recipient.organization["name"], "Organization")
+    integrity does not apply to it, and the recipients' own server holds the Organization. Its parts are worked
+    out once per recipient (the entry keeps it alive, so its id stays its own), the dicts made each time."""
+    entry = _RECIPIENT_REFS.get(id(recipient))
+    if entry is None or entry[0] is not recipient:
+        if len(_RECIPIENT_REFS) >= 1024:
+            _RECIPIENT_REFS.clear()
+        identifier = recipient.organization_identifier
+        assert identifier is not None and recipient.organization is not None  # only recipients with an organisation
+        name = recipient.organization["name"]
+        entry = _RECIPIENT_REFS[id(recipient)] = (recipient, identifier["system"], identifier["value"], name)
+    ref: dict[str, Any] = {"type": "Organization", "identifier": {"system": entry[1], "value": entry[2]}}
+    if entry[3]:
+        ref["display"] = entry[3]
+    return ref
 
 
-def _practice_ref(practice: Practice, identifier: str = "agb") -> dict:
+def _practice_ref(practice: Practice, identifier: str = "agb") -> dict[str, Any]:
     """The practice as a logical reference by its AGB-Z code (or URA), named: recipients know it by those."""
     system, value = (urls.AGB_Z, practice.agb) if identifier == "agb" else (urls.URA, practice.ura)
     return _ident_ref({"system": system, "value": value}, practice.name, "Organization")
 
 
-def _requester_role(practice: Practice, author: dict | None) -> dict:
+def _requester_role(practice: Practice, author: dict[str, Any] | None) -> dict[str, Any]:
     """The requester as BSeR has it (a PractitionerRole: the clinician at the practice), contained in the
     ServiceRequest and the Task (https://hl7.org/fhir/R4/references.html#contained): the practice from the
     deployment's registry, the clinician as the author named them when that is a Practitioner."""
-    role: dict = {"resourceType": "PractitionerRole", "id": "requester", "organization": _practice_ref(practice)}
+    role: dict[str, Any] = {
+        "resourceType": "PractitionerRole",
+        "id": "requester",
+        "organization": _practice_ref(practice),
+    }
     if author and isinstance(author.get("reference"), str) and author["reference"].startswith("Practitioner/"):
         role["practitioner"] = author
     return role
 
 
-def _requester(resource: dict, practice: Practice | None, author: dict | None, *, external: bool) -> None:
+def _requester(
+    resource: dict[str, Any], practice: Practice | None, author: dict[str, Any] | None, *, external: bool
+) -> None:
     """Set `requester`: the registered practice (contained PractitionerRole); else, in the practice's own
     record, the response's author; an external copy without a practice names no EHR-local reference."""
     if practice:
@@ -228,6 +280,22 @@ def _requester(resource: dict, practice: Practice | None, author: dict | None, *
         resource["requester"] = author
     elif author and author.get("display"):
         resource["requester"] = {"display": author["display"]}
+
+
+_QUESTIONNAIRE_PARTS: dict[tuple[int, frozenset[str]], tuple[QuestionnaireDef, frozenset[str], frozenset[str]]] = {}
+
+
+def _sharing(qdef: QuestionnaireDef, shares: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """The linkIds a recipient with `shares` receives and the signal linkIds, worked out once per pair (the entry
+    keeps `qdef` alive, so its id stays its own)."""
+    key = (id(qdef), shares)
+    entry = _QUESTIONNAIRE_PARTS.get(key)
+    if entry is None or entry[0] is not qdef:
+        if len(_QUESTIONNAIRE_PARTS) >= 256:
+            _QUESTIONNAIRE_PARTS.clear()
+        signal_ids = frozenset(lid for g in SIGNAL_GROUPS if g in qdef.items for lid in qdef.items[g].children)
+        entry = _QUESTIONNAIRE_PARTS[key] = (qdef, frozenset(_shared_link_ids(qdef, shares)), signal_ids)
+    return entry[1], entry[2]
 
 
 def _shared_link_ids(qdef: QuestionnaireDef, shares: frozenset[str]) -> set[str]:
@@ -243,15 +311,22 @@ def _shared_link_ids(qdef: QuestionnaireDef, shares: frozenset[str]) -> set[str]
     return out
 
 
-def _reduced_items(items: list, keep: set[str], signal_ids: set[str]) -> list:
+def _reduced_items(items: list[Any], keep: frozenset[str], signal_ids: frozenset[str]) -> list[dict[str, Any]]:
     """The item tree with only the kept linkIds; a signal only when it is ticked; empty groups dropped."""
     out = []
     for item in items or ():
-        if not isinstance(item, dict) or item.get("linkId") not in keep:
+        if not isinstance(item, dict):
             continue
+        link_id = item.get("linkId")
+        if link_id not in keep:
+            continue
+        if link_id in signal_ids:
+            for answer in item.get("answer") or ():
+                if answer.get("valueBoolean") is True:
+                    break
+            else:
+                continue  # a signal not ticked
         item = dict(item)
-        if item["linkId"] in signal_ids and not any(a.get("valueBoolean") is True for a in item.get("answer") or ()):
-            continue
         if "item" in item:
             item["item"] = _reduced_items(item["item"], keep, signal_ids)
             if not item["item"]:
@@ -261,21 +336,25 @@ def _reduced_items(items: list, keep: set[str], signal_ids: set[str]) -> list:
     return out
 
 
-def shared_response(qr: dict, qdef: QuestionnaireDef, recipient: Recipient) -> dict:
+def shared_response(qr: dict[str, Any], qdef: QuestionnaireDef, recipient: Recipient) -> dict[str, Any]:
     """The response reduced to what `recipient` shares, contained in its ServiceRequest, marked REDACTED
     (https://hl7.org/fhir/R4/security-labels.html): no subject, no author, no other answers."""
-    signal_ids = {lid for g in SIGNAL_GROUPS if g in qdef.items for lid in qdef.items[g].children}
-    reduced = {"resourceType": "QuestionnaireResponse", "id": "answers", "meta": {"security": [dict(REDACTED)]}}
+    keep, signal_ids = _sharing(qdef, recipient.shares)
+    reduced: dict[str, Any] = {
+        "resourceType": "QuestionnaireResponse",
+        "id": "answers",
+        "meta": {"security": [dict(REDACTED)]},
+    }
     for key in ("questionnaire", "status", "authored"):
         if key in qr:
             reduced[key] = qr[key]
-    items = _reduced_items(qr.get("item") or [], _shared_link_ids(qdef, recipient.shares), signal_ids)
+    items = _reduced_items(qr.get("item") or [], keep, signal_ids)
     if items:
         reduced["item"] = items
     return reduced
 
 
-def _record_ref(sub: str) -> dict:
+def _record_ref(sub: str) -> dict[str, Any]:
     """The practice's own response, by its submission identifier: a logical reference, for copies that travel
     without it (https://hl7.org/fhir/R4/references.html#logical)."""
     return {"type": "QuestionnaireResponse", "identifier": {"system": urls.ID_SUBMISSION, "value": sub}}
@@ -294,7 +373,7 @@ class _Builder:
 
     def __init__(
         self,
-        qr: dict,
+        qr: dict[str, Any],
         evaluation: Evaluation,
         qdef: QuestionnaireDef,
         context: ReferralContext,
@@ -313,8 +392,8 @@ class _Builder:
     # ------------------------------------------------------------------------------ the parts
 
     def _service_request(
-        self, ref: _Referral, full_url: str, subject: dict | None, shares: frozenset[str], *, external: bool
-    ) -> dict:
+        self, ref: _Referral, full_url: str, subject: dict[str, Any] | None, shares: frozenset[str], *, external: bool
+    ) -> dict[str, Any]:
         recipient = ref.recipient
         display = recipient.name.nl
         code = {"coding": [{"system": urls.CS_REFERRAL, "code": recipient.referral, "display": display}]}
@@ -358,7 +437,7 @@ class _Builder:
         ]
         return sr
 
-    def _task(self, ref: _Referral, sr_url: str, subject: dict | None, *, external: bool) -> dict:
+    def _task(self, ref: _Referral, sr_url: str, subject: dict[str, Any] | None, *, external: bool) -> dict[str, Any]:
         task = {
             "resourceType": "Task",
             "identifier": [{"system": urls.ID_TASK, "value": ref.key}],
@@ -381,7 +460,9 @@ class _Builder:
             task["owner"] = {"display": recipient.name.nl}
         return task
 
-    def _consent(self, ref: _Referral, subject: dict | None, source: dict, *, external: bool) -> dict:
+    def _consent(
+        self, ref: _Referral, subject: dict[str, Any] | None, source: dict[str, Any], *, external: bool
+    ) -> dict[str, Any]:
         """The patient's permission to refer to and share with this one recipient, as recorded (DOMAIN.md §4.3)."""
         recipient = ref.recipient
         actor_ref = _recipient_ref(recipient) if recipient.organization else {"display": recipient.name.nl}
@@ -427,7 +508,9 @@ class _Builder:
             consent["organization"] = [_practice_ref(self.practice)]  # the custodian of the consent record
         return consent
 
-    def _provenance(self, destination: str, targets: list[dict], source: dict, *, external: bool) -> dict:
+    def _provenance(
+        self, destination: str, targets: list[dict[str, Any]], source: dict[str, Any], *, external: bool
+    ) -> dict[str, Any]:
         prov_id = _uuid(self.sub, "provenance") if not external else _uuid(self.sub, destination, "provenance")
         author = self.author if self.author and not (external and "reference" in self.author) else None
         agent = {
@@ -479,7 +562,7 @@ class _Builder:
 
     # ------------------------------------------------------------------------------ the Bundles
 
-    def record(self) -> dict:
+    def record(self) -> dict[str, Any]:
         """The practice's own transaction: the complete response, every referral, internal Tasks, Consents."""
         sub = self.sub
         qr_out = {k: v for k, v in self.qr.items() if k != "meta"}
@@ -530,11 +613,11 @@ class _Builder:
 
     def _delivery(self, destination: str, refs: list[_Referral]) -> DestinationBundle:
         sub, source = self.sub, _record_ref(self.sub)
-        entries: list[dict] = []
+        entries: list[dict[str, Any]] = []
         subject = self.qr.get("subject") if self.patient is None else None
-        if subject and "reference" in subject and subject["reference"].startswith("#"):
+        if subject and isinstance(subject.get("reference"), str) and subject["reference"].startswith("#"):
             subject = None
-        targets: list[dict] = []
+        targets: list[dict[str, Any]] = []
         if self.patient is not None:
             elements = IDENTITY_ELEMENTS + (
                 ("communication",) if any("language" in r.recipient.shares for r in refs) else ()
@@ -572,7 +655,11 @@ class _Builder:
 
 
 def build_referral_bundles(
-    qr: dict, evaluation: Evaluation, qdef: QuestionnaireDef, context: ReferralContext, practice: Practice | None = None
+    qr: dict[str, Any],
+    evaluation: Evaluation,
+    qdef: QuestionnaireDef,
+    context: ReferralContext,
+    practice: Practice | None = None,
 ) -> ReferralBundles:
     """The practice's record and one Bundle per external destination for one evaluated response.
     `practice`: the registered practice the referral speaks for (service/registry.py), the requester of every

@@ -58,7 +58,7 @@ def _default_auth(settings: Settings) -> DestinationAuth:
             method="backend-services",
             token_url=settings.fhir_token_url,
             client_id=settings.fhir_client_id,
-            private_key_pem=Path(settings.fhir_private_key_file).read_bytes(),
+            private_key_pem=Path(settings.fhir_private_key_file or "").read_bytes(),  # required: load_settings
             key_id=settings.fhir_key_id,
             alg=settings.fhir_jwt_alg,
             scope=settings.fhir_scope,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from service.fhir import urls
 from service.questionnaires.catalog import QuestionnaireDef
 from service.rules.evaluate import Decision, Evaluation
@@ -39,21 +41,11 @@ def _decision_status(d: Decision) -> str:
     return "blocked-no-consent" if d.blocked_by_consent else "refer"
 
 
-def to_parameters(ev: Evaluation, qdef: QuestionnaireDef) -> dict:
+def to_parameters(ev: Evaluation, qdef: QuestionnaireDef) -> dict[str, Any]:
     """The result of $evaluate: level, safety, and each recommendation with its rule and reasons."""
-    params: list[dict] = [
-        {
-            "name": "level",
-            "valueCoding": {"system": urls.CS_LEVEL, "code": ev.level, "display": LEVEL_TEXT["nl"][ev.level]},
-        },
-        {
-            "name": "computedLevel",
-            "valueCoding": {
-                "system": urls.CS_LEVEL,
-                "code": ev.computed_level,
-                "display": LEVEL_TEXT["nl"][ev.computed_level],
-            },
-        },
+    params: list[dict[str, Any]] = [
+        _level_parameter("level", ev.level),
+        _level_parameter("computedLevel", ev.computed_level),
     ]
     params += [{"name": "levelReason", "valueString": lid} for lid in ev.level_because]
     if ev.overridden:
@@ -74,41 +66,49 @@ def to_parameters(ev: Evaluation, qdef: QuestionnaireDef) -> dict:
         )
     params.append({"name": "consentGiven", "valueBoolean": ev.consent_given})
     params.append({"name": "consentMissing", "valueBoolean": ev.consent_missing})
-    for d in ev.decisions:
-        part = [
-            {"name": "rule", "valueString": d.rule_id},
-            {"name": "status", "valueCode": _decision_status(d)},
-            {"name": "description", "valueString": d.description.nl},
-            {"name": "descriptionEn", "valueString": d.description.en},
-        ]
-        if d.recipient:
-            part += [
-                {
-                    "name": "recipient",
-                    "valueCoding": {
-                        "system": urls.CS_REFERRAL,
-                        "code": d.recipient.referral,
-                        "display": d.recipient.name.nl,
-                    },
-                },
-                {"name": "recipientId", "valueString": d.recipient.id},
-                {"name": "priority", "valueCode": d.priority or "routine"},
-            ]
-        if d.advice:
-            part += [{"name": "advice", "valueString": d.advice.nl}, {"name": "adviceEn", "valueString": d.advice.en}]
-        for lid in d.because:
-            part.append(
-                {
-                    "name": "reason",
-                    "part": [
-                        {"name": "linkId", "valueString": lid},
-                        {"name": "text", "valueString": _label(qdef, lid, "nl")},
-                    ],
-                }
-            )
-        params.append({"name": "recommendation", "part": part})
+    params += [{"name": "recommendation", "part": _recommendation(d, qdef)} for d in ev.decisions]
     params.append({"name": "ruleset", "valueString": ev.ruleset.label})
     return {"resourceType": "Parameters", "parameter": params}
+
+
+def _level_parameter(name: str, level: str) -> dict[str, Any]:
+    return {"name": name, "valueCoding": {"system": urls.CS_LEVEL, "code": level, "display": LEVEL_TEXT["nl"][level]}}
+
+
+def _recommendation(d: Decision, qdef: QuestionnaireDef) -> list[dict[str, Any]]:
+    """The parts of one recommendation: its rule, status, description, recipient, advice and reasons."""
+    part: list[dict[str, Any]] = [
+        {"name": "rule", "valueString": d.rule_id},
+        {"name": "status", "valueCode": _decision_status(d)},
+        {"name": "description", "valueString": d.description.nl},
+        {"name": "descriptionEn", "valueString": d.description.en},
+    ]
+    if d.recipient:
+        part += [
+            {
+                "name": "recipient",
+                "valueCoding": {
+                    "system": urls.CS_REFERRAL,
+                    "code": d.recipient.referral,
+                    "display": d.recipient.name.nl,
+                },
+            },
+            {"name": "recipientId", "valueString": d.recipient.id},
+            {"name": "priority", "valueCode": d.priority or "routine"},
+        ]
+    if d.advice:
+        part += [{"name": "advice", "valueString": d.advice.nl}, {"name": "adviceEn", "valueString": d.advice.en}]
+    for lid in d.because:
+        part.append(
+            {
+                "name": "reason",
+                "part": [
+                    {"name": "linkId", "valueString": lid},
+                    {"name": "text", "valueString": _label(qdef, lid, "nl")},
+                ],
+            }
+        )
+    return part
 
 
 def describe(ev: Evaluation, qdef: QuestionnaireDef, lang: str = "nl") -> str:

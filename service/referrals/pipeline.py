@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from service.config import unknown_region
 from service.errors import Issue, NotFound, ResponseInvalid
 from service.questionnaires.catalog import Catalog, QuestionnaireDef, load_catalog
 from service.questionnaires.validate import ValidationResult, validate_response
@@ -18,7 +20,7 @@ from service.rules.loader import Ruleset, load_rulesets
 PRACTICE_ZONE = ZoneInfo("Europe/Amsterdam")
 
 
-def reference_date(qr: dict, now: datetime | None = None) -> date:
+def reference_date(qr: dict[str, Any], now: datetime | None = None) -> date:
     """The day windows are measured from: the day the response was authored, else today in NL."""
     authored = qr.get("authored")
     if isinstance(authored, str) and len(authored) >= 10:
@@ -36,7 +38,7 @@ class Extraction:
     bundles: ReferralBundles  # the practice's record and one Bundle per external destination
 
     @property
-    def bundle(self) -> dict:
+    def bundle(self) -> dict[str, Any]:
         """All of it as one Bundle (SDC $extract's answer): see ReferralBundles.as_collection."""
         return self.bundles.as_collection()
 
@@ -46,7 +48,7 @@ class Engine:
 
     def __init__(self, catalog: Catalog, rulesets: dict[str, Ruleset], region: str, service_version: str):
         if region not in rulesets:
-            raise ValueError(f"region {region!r} has no rule set; known: {', '.join(sorted(rulesets))}")
+            raise unknown_region(region, rulesets)  # a StartupError naming KS_REGION and the known regions
         self.catalog = catalog
         self.rulesets = rulesets
         self.region = region
@@ -64,17 +66,18 @@ class Engine:
         except KeyError:
             raise NotFound(f"Onbekende regio {region!r}.", english=f"Unknown region {region!r}.") from None
 
-    def validate(self, qr: dict, *, structural: bool = True) -> ValidationResult:
+    def validate(self, qr: dict[str, Any], *, structural: bool = True) -> ValidationResult:
         return validate_response(qr, self.catalog, structural=structural)
 
-    def _valid(self, qr: dict, structural: bool) -> tuple[ValidationResult, QuestionnaireDef]:
+    def _valid(self, qr: dict[str, Any], structural: bool) -> tuple[ValidationResult, QuestionnaireDef]:
         result = self.validate(qr, structural=structural)
         if not result.ok:
             raise ResponseInvalid("De vragenlijst is niet correct ingevuld.", issues=list(result.issues))
+        assert result.questionnaire is not None  # a response that passed validation has its Questionnaire
         return result, result.questionnaire
 
     def evaluate(
-        self, qr: dict, region: str | None = None, *, structural: bool = False
+        self, qr: dict[str, Any], region: str | None = None, *, structural: bool = False
     ) -> tuple[ValidationResult, Evaluation]:
         """Validate (ResponseInvalid with every problem) and evaluate the region's rules."""
         result, qdef = self._valid(qr, structural)
@@ -87,7 +90,7 @@ class Engine:
         evaluation = evaluate_rules(qr, ruleset, qdef, today=reference_date(qr), index=result.index)
         return result, evaluation
 
-    def evaluate_built(self, qr: dict, region: str | None = None) -> Evaluation:
+    def evaluate_built(self, qr: dict[str, Any], region: str | None = None) -> Evaluation:
         """Evaluate a response that `service.questionnaires.form.build_response` made from the fields of a form.
 
         Such a response is valid by construction (known linkIds, enabled items only, answers of the items'
@@ -104,7 +107,12 @@ class Engine:
         return evaluate_rules(qr, ruleset, qdef, today=reference_date(qr))
 
     def extract(
-        self, qr: dict, region: str | None = None, *, structural: bool = False, practice: Practice | None = None
+        self,
+        qr: dict[str, Any],
+        region: str | None = None,
+        *,
+        structural: bool = False,
+        practice: Practice | None = None,
     ) -> Extraction:
         """The referral transaction Bundle for a response (SDC $extract: nothing is written).
 
@@ -135,5 +143,7 @@ class Engine:
                     )
                 ],
             )
-        bundles = build_referral_bundles(qr, evaluation, result.questionnaire, self.context, practice=practice)
+        qdef = result.questionnaire
+        assert qdef is not None  # validated
+        bundles = build_referral_bundles(qr, evaluation, qdef, self.context, practice=practice)
         return Extraction(validation=result, evaluation=evaluation, bundles=bundles)

@@ -9,40 +9,31 @@ from dataclasses import dataclass, field
 
 from service.fhir.errors import FhirError
 from service.referrals.submit import Delivered, destination_states, overall_state
+from service.texts import text
 
 log = logging.getLogger(__name__)
 
-# https://hl7.org/fhir/R4/valueset-task-status.html
+# https://hl7.org/fhir/R4/valueset-task-status.html: each code's words in service/texts.py.
 TASK_STATUS_TEXT = {
-    "nl": {
-        "draft": "concept",
-        "requested": "aangevraagd, nog niet opgepakt",
-        "received": "ontvangen",
-        "accepted": "geaccepteerd",
-        "rejected": "afgewezen",
-        "ready": "gereed",
-        "cancelled": "geannuleerd",
-        "in-progress": "in behandeling",
-        "on-hold": "gepauzeerd",
-        "failed": "mislukt",
-        "completed": "afgerond",
-        "entered-in-error": "foutief ingevoerd",
-    },
-    "en": {
-        "draft": "draft",
-        "requested": "requested, not yet taken up",
-        "received": "received",
-        "accepted": "accepted",
-        "rejected": "rejected",
-        "ready": "ready",
-        "cancelled": "cancelled",
-        "in-progress": "in progress",
-        "on-hold": "on hold",
-        "failed": "failed",
-        "completed": "completed",
-        "entered-in-error": "entered in error",
-    },
+    "draft": "task.draft",
+    "requested": "task.requested",
+    "received": "task.received",
+    "accepted": "task.accepted",
+    "rejected": "task.rejected",
+    "ready": "task.ready",
+    "cancelled": "task.cancelled",
+    "in-progress": "task.in-progress",
+    "on-hold": "task.on-hold",
+    "failed": "task.failed",
+    "completed": "task.completed",
+    "entered-in-error": "task.entered-in-error",
 }
+
+
+def task_status_text(status: str, lang: str) -> str:
+    """A Task's status in words; an unknown code as it is."""
+    key = TASK_STATUS_TEXT.get(status)
+    return text(key, lang) if key else status
 
 
 @dataclass(frozen=True, kw_only=True)

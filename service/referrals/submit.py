@@ -12,14 +12,18 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from service.audit import AuditEntry, AuditLog, reference_of
-from service.fhir.client import location_id
+from service.audit import AuditEntry, AuditLog, patient_keys, reference_of
 from service.fhir.errors import FhirError, FhirRequestRejected
 from service.outbox.store import Outbox, OutboxItem
 from service.referrals.pipeline import Engine, Extraction
 from service.registry import Practice
+
+if TYPE_CHECKING:
+    from service.fhir.client import FhirClient
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,8 @@ class Delivered:
 
     @classmethod
     def from_response(cls, bundle: dict, response: dict | None) -> Delivered:
+        from service.fhir.client import location_id  # with requests: not imported at start-up without a server
+
         ids: dict[str, list[str]] = {}
         if not response:
             return cls(ids=ids)
@@ -115,7 +121,7 @@ class Pusher:
     def __init__(
         self,
         outbox: Outbox,
-        clients: Mapping[str, object],
+        clients: Mapping[str, FhirClient],
         audit: AuditLog | None = None,
         clock: Callable[[], float] = time.time,
     ):
@@ -123,6 +129,10 @@ class Pusher:
         self.clients = dict(clients)
         self.audit = audit
         self.clock = clock
+        # Each delivery attempt is one access (service/audit.py): by the outbox, on whose command (`kansrijk
+        # outbox retry` sets the operator), from where. Inside a submit's access it is a part of that one.
+        self.responsible: str | None = None
+        self.access_point = "outbox-worker"
 
     def push(self, item: OutboxItem) -> OutboxItem:
         """One attempt for a claimed item. Never raises for server trouble: the outbox records it."""
@@ -160,7 +170,7 @@ class Pusher:
             self.outbox.mark_delivered(item.id, 200, response)
             log.info("outbox %s: delivered", where)
             self._audit("push", "0", patient, item)
-        return self.outbox.get(item.id)
+        return self.outbox.require(item.id)
 
     def serves(self, item: OutboxItem) -> bool:
         return (item.destination or "") in self.clients
@@ -180,9 +190,10 @@ class Pusher:
                     action="E",
                     outcome=outcome,
                     who="system:outbox",
+                    responsible=self.responsible,
                     patient=patient,
                     object=f"{item.submission} → {item.destination or 'default'}",
-                    access_point="outbox-worker",
+                    access_point=self.access_point,
                 )
             )
 
@@ -249,34 +260,39 @@ class Submitter:
         sub = bundles.submission
         # Always, even with nothing to send: a resubmission without consent takes back what still waits.
         enqueued = self.outbox.enqueue(sub, [(d.destination, d.bundle) for d in bundles.deliveries])
-        if self.audit:
-            author = reference_of(qr.get("author"))
-            sent_to = ", ".join(d.destination for d in bundles.deliveries) or "none (stays in the practice)"
-            self.audit.record(
-                AuditEntry(
-                    event="submit",
-                    action="C",
-                    outcome="0",
-                    who=who or author,
-                    responsible=author if who and who != author else None,
-                    patient=patient or patient_in_bundle(bundles.record),
-                    object=f"{sub} → {sent_to}",
-                    access_point=access_point,
+        author = reference_of(qr.get("author"))
+        # One access (service/audit.py): the submit and the immediate pushes below are one row, or part of the
+        # row of the request that submits (a page's send).
+        with self.audit.access("submit", who=who or author, access_point=access_point) if self.audit else nullcontext():
+            if self.audit:
+                sent_to = ", ".join(d.destination for d in bundles.deliveries) or "none (stays in the practice)"
+                found = patient_in_bundle(bundles.record)
+                self.audit.record(
+                    AuditEntry(
+                        event="submit",
+                        action="C",
+                        outcome="0",
+                        who=who or author,
+                        responsible=author if who and who != author else None,
+                        patient=patient or found,
+                        patient_identifier=patient_keys(found)[1],
+                        object=f"{sub} → {sent_to}",
+                        access_point=access_point,
+                    )
                 )
-            )
-        items = []
-        for item, created in enqueued:
-            if item.state == "dead" and not created:
-                self.outbox.retry(item.id)  # a resubmission after a fix tries again
-                item = self.outbox.get(item.id)
-            if (
-                item.state == "pending"
-                and self.pusher is not None
-                and self.pusher.serves(item)
-                and self.outbox.claim(item.id)
-            ):
-                item = self.pusher.push(item)
-            items.append(item)
+            items = []
+            for item, created in enqueued:
+                if item.state == "dead" and not created:
+                    self.outbox.retry(item.id)  # a resubmission after a fix tries again
+                    item = self.outbox.require(item.id)
+                if (
+                    item.state == "pending"
+                    and self.pusher is not None
+                    and self.pusher.serves(item)
+                    and self.outbox.claim(item.id)
+                ):
+                    item = self.pusher.push(item)
+                items.append(item)
         recipients = {d.destination: d.recipients for d in bundles.deliveries}
         return SubmitResult(
             submission_id=sub, extraction=extraction, destinations=destination_states(items, recipients)

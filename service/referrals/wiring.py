@@ -4,29 +4,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from requests.auth import AuthBase
+from typing import TYPE_CHECKING
 
 from service.audit import AuditLog
 from service.config import Settings
-from service.fhir.auth import BackendServicesAuth, BearerTokenAuth
-from service.fhir.client import FhirClient
+from service.errors import required
 from service.outbox.store import Outbox
 from service.referrals.destinations import Destination, DestinationAuth, default_destination, load_destinations
 from service.referrals.pipeline import Engine
 from service.referrals.submit import Pusher, Submitter
 
+if TYPE_CHECKING:  # requests is imported where a FHIR client is made: not at all without a server (start-up time)
+    from requests.auth import AuthBase
+
+    from service.fhir.client import FhirClient
+
 
 def destination_auth(spec: DestinationAuth, settings: Settings) -> AuthBase | None:
     """The requests auth for a destination's authentication settings (None: unauthenticated)."""
+    from service.fhir.auth import BackendServicesAuth, BearerTokenAuth
+
     if spec.method == "bearer":
-        return BearerTokenAuth(spec.token)
+        return BearerTokenAuth(required(spec.token, "the destination's bearer token"))
     if spec.method == "backend-services":
         return BackendServicesAuth(
-            spec.token_url,
-            spec.client_id,
-            spec.private_key_pem,
-            spec.key_id,
+            required(spec.token_url, "the destination's token_url"),
+            required(spec.client_id, "the destination's client_id"),
+            required(spec.private_key_pem, "the destination's private key"),
+            required(spec.key_id, "the destination's key_id"),
             alg=spec.alg,
             scope=spec.scope or settings.fhir_scope,
         )
@@ -43,8 +48,10 @@ def destination_client(
 ) -> FhirClient:
     """A FhirClient on one destination's server with that destination's own authentication (`auth`: one already
     made for it, so that clients of the same destination share one Backend Services token)."""
+    from service.fhir.client import FhirClient
+
     return FhirClient(
-        destination.base_url,
+        required(destination.base_url, "the destination's base_url"),
         auth=auth or destination_auth(destination.auth, settings),
         retries=retries,
         timeout=(settings.fhir_connect_timeout, read_timeout or settings.fhir_read_timeout),

@@ -17,9 +17,9 @@ from service.errors import Issue, NotFound, ResponseInvalid
 from service.fhir import urls
 from service.referrals.status import recipient_of
 from service.referrals.submit import patient_in_bundle
+from service.texts import text, texts
 
 log = logging.getLogger(__name__)
-WITHDRAWN = {"nl": "Toestemming ingetrokken door de patiënt", "en": "Consent withdrawn by the patient"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,51 +46,49 @@ def withdraw_consent(delivery, submission: str, recipient: str, *, who: str, acc
         None,
     )
     if item is None:
-        raise NotFound(
-            f"Inzending {submission} heeft geen verwijzing naar {recipient}.",
-            english=f"Submission {submission} has no referral to {recipient}.",
-        )
+        raise NotFound(texts("withdraw.no_referral", submission=submission, recipient=recipient))
     if item.state != "delivered" or delivery.pusher is None or not delivery.pusher.serves(item):
-        raise ResponseInvalid(
-            "De verwijzing is nog niet afgeleverd; trek de toestemming in zodra zij is afgeleverd.",
-            issues=[
-                Issue(
-                    code="business-rule",
-                    text="De verwijzing is nog niet afgeleverd.",
-                    english="The referral has not been delivered yet: withdraw once it has.",
-                )
-            ],
-        )
+        not_delivered = texts("withdraw.not_delivered")
+        raise ResponseInvalid(not_delivered, issues=[Issue.of(not_delivered, code="business-rule")])
     client = delivery.pusher.clients[item.destination or ""]
     key = f"{submission}:{recipient}"
     changed: dict[str, str | None] = {}
-    for rtype, system, value, change in (
-        ("Consent", urls.ID_CONSENT, f"{key}:consent", lambda r: r.update(status="inactive")),
-        ("Task", urls.ID_TASK, key, lambda r: r.update(status="cancelled", statusReason={"text": WITHDRAWN["nl"]})),
-    ):
-        found = [
-            e["resource"]
-            for e in client.search(rtype, {"identifier": f"{system}|{value}"}).get("entry", [])
-            if (e.get("resource") or {}).get("resourceType") == rtype
-        ]
-        if not found:
-            changed[rtype] = None
-            continue
-        resource = found[0]
-        version = (resource.get("meta") or {}).get("versionId")
-        change(resource)
-        client.update(resource, if_match=version)
-        changed[rtype] = f"{rtype}/{resource['id']}"
-    delivery.audit.record(
-        AuditEntry(
-            event="consent-withdraw",
-            action="U",
-            outcome="0",
-            who=who,
-            patient=patient_in_bundle(item.bundle),
-            object=f"{key} → {item.destination}",
-            access_point=access_point,
+    outcome = "8"  # until both are done: a withdrawal that failed half-way is on record with what it changed
+    try:
+        for rtype, system, value, change in (
+            ("Consent", urls.ID_CONSENT, f"{key}:consent", lambda r: r.update(status="inactive")),
+            (
+                "Task",
+                urls.ID_TASK,
+                key,
+                lambda r: r.update(status="cancelled", statusReason={"text": text("withdraw.status_reason")}),
+            ),
+        ):
+            found = [
+                e["resource"]
+                for e in client.search(rtype, {"identifier": f"{system}|{value}"}).get("entry", [])
+                if (e.get("resource") or {}).get("resourceType") == rtype
+            ]
+            if not found:
+                changed[rtype] = None
+                continue
+            resource = found[0]
+            version = (resource.get("meta") or {}).get("versionId")
+            change(resource)
+            client.update(resource, if_match=version)
+            changed[rtype] = f"{rtype}/{resource['id']}"
+        outcome = "0"
+    finally:
+        delivery.audit.record(
+            AuditEntry(
+                event="consent-withdraw",
+                action="U",
+                outcome=outcome,
+                who=who,
+                patient=patient_in_bundle(item.bundle),
+                object=f"{key} → {item.destination}" + "".join(f"; {ref}" for ref in changed.values() if ref),
+                access_point=access_point,
+            )
         )
-    )
     log.info("consent withdrawn for %s at %s", key, item.destination)
     return Withdrawn(destination=item.destination or "", consent=changed["Consent"], task=changed["Task"])

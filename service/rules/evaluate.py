@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING, Any
 
 from service.questionnaires.answers import AnswerIndex, index_answers
 from service.questionnaires.catalog import QuestionnaireDef
 from service.questionnaires.linkids import CONSENT_GIVEN, CONSENT_METHOD, LEVEL_OVERRIDE, NOTE, OVERRIDE_REASON
-from service.rules.fhirpath import Evaluator, fhirpath_date
 from service.rules.loader import Recipient, Ruleset, Text
+
+if TYPE_CHECKING:  # fhirpathpy and ANTLR (~20 ms) are imported on the first evaluation, not at start-up
+    from service.rules.fhirpath import Evaluator
 
 LEVEL_ORDER = ("none", "attention", "vulnerable", "urgent")
 
@@ -73,26 +76,52 @@ class Evaluation:
         return tuple(d for d in self.decisions if d.sends)
 
 
-def _positive(value) -> bool:
+def _positive(value: Any) -> bool:
     return value is not False and value is not None
+
+
+_EXPANDED: dict[tuple[int, tuple[str, ...]], tuple[QuestionnaireDef, tuple[str, ...]]] = {}
+
+
+def _expanded(link_ids: tuple[str, ...], qdef: QuestionnaireDef) -> tuple[str, ...]:
+    """`link_ids` with the groups replaced by the items below them, each once: worked out once per `because`
+    (the entry keeps `qdef` alive, so its id stays its own)."""
+    key = (id(qdef), link_ids)
+    entry = _EXPANDED.get(key)
+    if entry is None or entry[0] is not qdef:
+        if len(_EXPANDED) >= 1024:
+            _EXPANDED.clear()
+        out: list[str] = []
+        for link_id in link_ids:
+            candidates = qdef.descendants(link_id) if link_id in qdef.groups else (link_id,)
+            out.extend(c for c in candidates if c not in out)
+        entry = _EXPANDED[key] = (qdef, tuple(out))
+    return entry[1]
 
 
 def reasons(link_ids: tuple[str, ...], index: AnswerIndex, qdef: QuestionnaireDef) -> tuple[str, ...]:
     """The linkIds among `link_ids` (groups expanded) whose answers are positive: true, a code, a date."""
+    get = index.values.get
     out: list[str] = []
-    for link_id in link_ids:
-        candidates = qdef.descendants(link_id) if link_id in qdef.groups else (link_id,)
-        for cand in candidates:
-            if cand not in out and any(_positive(v) for v in index.values.get(cand, ())):
+    for cand in _expanded(link_ids, qdef):
+        vals = get(cand)
+        if not vals:
+            continue
+        if len(vals) == 1:  # most items: one answer, often a tick box answered false
+            if vals[0] is not False and vals[0] is not None:
                 out.append(cand)
+        elif any(_positive(v) for v in vals):
+            out.append(cand)
     return tuple(out)
 
 
 def rule_evaluator(
-    qr: dict, ruleset: Ruleset, qdef: QuestionnaireDef, *, today: date, index: AnswerIndex, fast: bool = True
+    qr: dict[str, Any], ruleset: Ruleset, qdef: QuestionnaireDef, *, today: date, index: AnswerIndex, fast: bool = True
 ) -> Evaluator:
     """An Evaluator whose environment holds the rule set's parameters, %today, %resource and its variables."""
-    env: dict = dict(ruleset.parameters)
+    from service.rules.fhirpath import Evaluator, fhirpath_date
+
+    env: dict[str, Any] = dict(ruleset.parameters)
     env["today"] = fhirpath_date(today)
     env["resource"] = qr
     ev = Evaluator(qr, index, env, qdef, fast=fast)
@@ -103,7 +132,7 @@ def rule_evaluator(
 
 
 def evaluate_rules(
-    qr: dict,
+    qr: dict[str, Any],
     ruleset: Ruleset,
     qdef: QuestionnaireDef,
     *,
@@ -116,26 +145,45 @@ def evaluate_rules(
     `fast=False` evaluates every expression as written with plain fhirpathpy (see Evaluator): slow, for tests."""
     index = index or index_answers(qr)
     ev = rule_evaluator(qr, ruleset, qdef, today=today, index=index, fast=fast)
-    env = ev.env
-
-    computed, level_because = "none", ()
-    for level in ruleset.levels:
-        if ev.holds(level.when):
-            computed = level.level
-            level_because = reasons(level.because, index, qdef)
-            break
+    computed, level_because = _computed_level(ev, ruleset, qdef)
     override = index.code(LEVEL_OVERRIDE)
     final = override if override in LEVEL_ORDER else computed
-    env["computedLevel"] = computed
-    env["level"] = final
-
+    ev.env["computedLevel"] = computed
+    ev.env["level"] = final
     safety = tuple(
         SafetyFlag(id=s.id, panel=s.panel, message=s.message, because=reasons(s.because, index, qdef))
         for s in ruleset.safety
         if ev.holds(s.when)
     )
-
     consent_given = index.is_true(CONSENT_GIVEN)
+    reason = index.first(OVERRIDE_REASON)
+    note = index.first(NOTE)
+    return Evaluation(
+        ruleset=ruleset,
+        level=final,
+        computed_level=computed,
+        level_because=level_because,
+        override_reason=reason if isinstance(reason, str) and override else None,
+        safety=safety,
+        decisions=_decisions(ev, ruleset, qdef, consent_given),
+        consent_given=consent_given,
+        consent_method=index.code(CONSENT_METHOD) if consent_given else None,
+        note=note if isinstance(note, str) else None,
+        reference_date=today,
+        ticked=tuple(index.all_ticked()),
+    )
+
+
+def _computed_level(ev: Evaluator, ruleset: Ruleset, qdef: QuestionnaireDef) -> tuple[str, tuple[str, ...]]:
+    """The first level whose `when` holds, with its reasons ("none" if none does)."""
+    for level in ruleset.levels:
+        if ev.holds(level.when):
+            return level.level, reasons(level.because, ev.index, qdef)
+    return "none", ()
+
+
+def _decisions(ev: Evaluator, ruleset: Ruleset, qdef: QuestionnaireDef, consent_given: bool) -> tuple[Decision, ...]:
+    """Every rule whose `when` holds, with its recipient, its priority (the first that holds) and its reasons."""
     decisions = []
     for rule in ruleset.rules:
         if not ev.holds(rule.when):
@@ -148,24 +196,9 @@ def evaluate_rules(
                 description=rule.description,
                 recipient=recipient,
                 priority=priority,
-                because=reasons(rule.because, index, qdef),
+                because=reasons(rule.because, ev.index, qdef),
                 advice=rule.advice,
                 blocked_by_consent=bool(recipient and recipient.needs_consent and not consent_given),
             )
         )
-    reason = index.first(OVERRIDE_REASON)
-    note = index.first(NOTE)
-    return Evaluation(
-        ruleset=ruleset,
-        level=final,
-        computed_level=computed,
-        level_because=level_because,
-        override_reason=reason if isinstance(reason, str) and override else None,
-        safety=safety,
-        decisions=tuple(decisions),
-        consent_given=consent_given,
-        consent_method=index.code(CONSENT_METHOD) if consent_given else None,
-        note=note if isinstance(note, str) else None,
-        reference_date=today,
-        ticked=tuple(index.all_ticked()),
-    )
+    return tuple(decisions)

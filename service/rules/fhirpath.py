@@ -18,8 +18,12 @@ checks every expression of every rule file over every golden response both ways,
 tests/rules/test_reference_engine.py runs them through fhirpath.js. (Where an answer's primitive carries an
 extension, `_valueBoolean`, fhirpathpy 2.2 sees two values; fhirpath.js and the fast path see one.)
 
-Expressions that then read only %variables and the index take few distinct inputs across responses, so
-their results are memoised on exactly those inputs.
+The fast forms the rule files are made of (%variables, literals, comparisons, `and`/`or`, `in`, `.code`,
+`.count()`, `+ N years` …) are also compiled, once per expression, into Python closures over the answer index
+(service/rules/native.py), so they do not go through fhirpathpy at all; where a closure cannot be sure to give
+what fhirpathpy gives (an unexpected type, a partial date …) it declines and fhirpathpy evaluates the fast form.
+Expressions without closures that read only %variables and the index take few distinct inputs across
+responses, so their results are memoised on exactly those inputs.
 
 Deprecated (rule-set version 2026.1, kept for one rule-set version): ``answers('X')`` and
 ``ticked('G')``, the same two reads as functions no other FHIRPath engine has (values untyped, as before).
@@ -33,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from typing import Any
 
 import fhirpathpy
 from antlr4 import CommonTokenStream, InputStream, Token
@@ -44,6 +49,7 @@ from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 from service.questionnaires.answers import AnswerIndex
 from service.questionnaires.catalog import QuestionnaireDef
+from service.rules.native import Closures, Fallback, compile_native
 
 _CURRENT: contextvars.ContextVar[Evaluator] = contextvars.ContextVar("ks_evaluator")
 
@@ -68,11 +74,13 @@ VARIABLE_RE = re.compile(r"%([A-Za-z][A-Za-z0-9]*)")
 INDEX_CALL_RE = re.compile(rf"\b({VALUES_FN}|{TICKED_FN}|answers|ticked)\(\s*'([^'\\]*)'\s*\)")
 LINK_ID_RE = re.compile(r"\blinkId\s*=\s*'([^'\\]*)'")
 
-Compiled = Callable[[dict, dict], list]
+Compiled = Callable[[Any, dict[str, Any]], list[Any]]
 
 
 class _RaisingListener(ErrorListener):
-    def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):
+    def syntaxError(
+        self, recognizer: object, offendingSymbol: object, line: int, column: int, msg: str, e: object
+    ) -> None:
         raise ValueError(f"not a valid FHIRPath expression: column {column + 1}: {msg}")
 
 
@@ -108,7 +116,7 @@ def _compile(expression: str) -> Compiled:
 
 
 @lru_cache(maxsize=64)
-def fhirpath_date(day: date):
+def fhirpath_date(day: date) -> Any:
     """A FHIRPath Date for %today (built through the engine so comparisons use its own type)."""
     return compile_expression(f"'{day.isoformat()}'.toDate()")({}, {})[0]
 
@@ -123,7 +131,7 @@ _AGGREGATES = ("count", "exists", "empty")  # depend only on how many items ther
 
 
 @lru_cache(maxsize=4096)
-def _tokens(expression: str) -> tuple:
+def _tokens(expression: str) -> tuple[Any, ...]:
     lexer = FHIRPathLexer(InputStream(expression))
     lexer.removeErrorListeners()
     stream = CommonTokenStream(lexer)
@@ -131,7 +139,7 @@ def _tokens(expression: str) -> tuple:
     return tuple(t for t in stream.tokens if t.channel == Token.DEFAULT_CHANNEL and t.type != Token.EOF)
 
 
-def _match(tokens: tuple, at: int, pattern: tuple) -> str | None:
+def _match(tokens: tuple[Any, ...], at: int, pattern: tuple[Any, ...]) -> str | None:
     """None unless `pattern` starts at tokens[at]; else the text of its string literal ('' if it has none)."""
     found = ""
     if at + len(pattern) > len(tokens):
@@ -146,11 +154,11 @@ def _match(tokens: tuple, at: int, pattern: tuple) -> str | None:
     return found
 
 
-def _is_call(tokens: tuple, at: int) -> bool:
+def _is_call(tokens: tuple[Any, ...], at: int) -> bool:
     return at < len(tokens) and tokens[at].text == "("
 
 
-def _replacement(tokens: tuple, i: int) -> tuple[str, int] | None:
+def _replacement(tokens: tuple[Any, ...], i: int) -> tuple[str, int] | None:
     """(the index call, the token after the pattern) when a recognised pattern starts at tokens[i]."""
     link_id = _match(tokens, i, _PREFIX)
     if link_id is None or (i > 0 and tokens[i - 1].text == "."):  # `x.%resource` is invalid, `x._ks…()` is not
@@ -230,8 +238,11 @@ _INDEX_FUNCTIONS = frozenset({VALUES_FN, TICKED_FN, "answers", "ticked"})
 _MEMO_LIMIT = 4096
 
 
+MemoInputs = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+
+
 @lru_cache(maxsize=4096)
-def memo_inputs(expression: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None:
+def memo_inputs(expression: str) -> MemoInputs | None:
     """What an expression's fast form reads, when that is only %variables and the answer index; else None.
 
     Conservative and syntactic: after dropping string literals, every identifier that starts a path
@@ -257,7 +268,8 @@ def memo_inputs(expression: str) -> tuple[tuple[str, ...], tuple[str, ...], tupl
 @dataclass(frozen=True)
 class Prepared:
     compiled: Compiled  # of the fast form
-    inputs: tuple | None  # memo_inputs, or None: not memoised
+    inputs: MemoInputs | None  # memo_inputs, or None: not memoised
+    native: Closures | None = None  # the fast form as Python closures (service/rules/native.py), if it has them
 
 
 @lru_cache(maxsize=4096)
@@ -272,13 +284,14 @@ def prepare(expression: str) -> Prepared:
     except ValueError:
         check_syntax(expression)  # the message, with columns, for what the author wrote
         raise
-    return Prepared(_compile(fast), memo_inputs(expression))
+    native = compile_native(tuple((t.text, t.type) for t in _tokens(fast)), VALUES_FN, TICKED_FN)
+    return Prepared(_compile(fast), memo_inputs(expression), native)
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-def _memo_key(value):
+def _memo_key(value: Any) -> Any:
     """A hashable key equal only for equal values of equal types (True and 1 differ); Codings key by their parts."""
     kind = type(value)
     if kind in _SCALARS:
@@ -290,12 +303,12 @@ def _memo_key(value):
     return (kind, str(value))  # FHIRPath types (a Date, a Quantity) by their text
 
 
-_MEMO: dict[tuple, list] = {}
+_MEMO: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 _ANSWER_PATH = "QuestionnaireResponse.item.answer."
 _DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
-def _value_key(value, declared: str | None) -> str:
+def _value_key(value: Any, declared: str | None) -> str:
     """The answer's value[x] key: the item's declared one (open-choice may hold a string), else by the value."""
     if isinstance(value, str):
         if declared in ("valueDate", "valueDateTime", "valueTime", "valueUri"):
@@ -312,6 +325,11 @@ def _value_key(value, declared: str | None) -> str:
     return "valueCoding"
 
 
+def _node(value: Any, type_name: str) -> Any:
+    """A fhirpathpy ResourceNode of an R4 type."""
+    return ResourceNode.create_node(value, type_name)  # type: ignore[no-untyped-call]  # fhirpathpy is untyped
+
+
 class Evaluator:
     """Evaluates expressions against one response, the answer index and the questionnaire in scope.
 
@@ -319,8 +337,19 @@ class Evaluator:
     (no recognised patterns, no memo): the reference the fast path is tested against.
     """
 
+    qr: Any
+    index: AnswerIndex
+    env: dict[str, Any]
+    qdef: QuestionnaireDef | None
+
     def __init__(
-        self, qr: dict, index: AnswerIndex, env: dict, qdef: QuestionnaireDef | None = None, *, fast: bool = True
+        self,
+        qr: Any,
+        index: AnswerIndex,
+        env: dict[str, Any],
+        qdef: QuestionnaireDef | None = None,
+        *,
+        fast: bool = True,
     ):
         self.qr = qr
         self.index = index
@@ -330,25 +359,28 @@ class Evaluator:
         self._types = qdef.canonical if qdef is not None else None
         env.setdefault("resource", qr)
 
-    def answer_values(self, link_id: str) -> list:
+    def answer_values(self, link_id: str) -> list[Any]:
         """The answer values of `link_id` as the R4 model types them (ResourceNodes, like answer.value)."""
         values = self.index.values.get(link_id, ())
         if not values:
             return []
         item = self.qdef.items.get(link_id) if self.qdef is not None else None
         declared = item.answer_key if item is not None else None
-        return [
-            ResourceNode.create_node(v, _R4["path2Type"].get(_ANSWER_PATH + _value_key(v, declared), "Element"))
-            for v in values
-        ]
+        types = _R4["path2Type"]
+        return [_node(v, types.get(_ANSWER_PATH + _value_key(v, declared), "Element")) for v in values]
 
-    def ticked_link_ids(self, group: str) -> list:
-        return [ResourceNode.create_node(link_id, "string") for link_id in self.index.ticked.get(group, ())]
+    def ticked_link_ids(self, group: str) -> list[Any]:
+        return [_node(link_id, "string") for link_id in self.index.ticked.get(group, ())]
 
-    def value(self, expression: str) -> list:
+    def value(self, expression: str) -> list[Any]:
         if not self.fast:
             return self._run(compile_expression(expression))
         prepared = prepare(expression)
+        if prepared.native is not None:
+            try:
+                return prepared.native.many(self)
+            except Fallback:
+                pass  # outside what the closure reproduces exactly: as fhirpathpy evaluates it
         key = None
         if prepared.inputs is not None:
             names, values, ticked = prepared.inputs
@@ -370,7 +402,7 @@ class Evaluator:
             _MEMO[key] = tuple(result)
         return result
 
-    def _run(self, compiled: Compiled) -> list:
+    def _run(self, compiled: Compiled) -> list[Any]:
         token = _CURRENT.set(self)
         try:
             return compiled(self.qr, self.env)
@@ -381,4 +413,11 @@ class Evaluator:
         """FHIRPath boolean evaluation: true only for the singleton collection {true}."""
         if expression is None:
             return True
+        if self.fast:
+            native = prepare(expression).native
+            if native is not None:
+                try:
+                    return native.truth(self) is True
+                except Fallback:
+                    pass
         return self.value(expression) == [True]

@@ -2,31 +2,35 @@
 
 Files are checked three ways at start-up: against their JSON Schema, for references (recipients,
 variables, linkIds in the Questionnaire they name), and by compiling every FHIRPath expression.
-Every mistake in every file is reported at once, with the file and a JSON pointer.
+Every mistake in every file is reported at once, with the file and a JSON pointer. A restart on exactly the
+files (and code and libraries) of an earlier start-up that passed them all skips these checks
+(`checked=True`, service/startup_record.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
 from service.errors import ConfigProblem, ConfigurationInvalid
 from service.fhir import urls
 from service.questionnaires.catalog import Catalog
 from service.questionnaires.linkids import missing_link_ids
-from service.rules.fhirpath import (
-    BUILTIN_VARIABLES,
-    deprecated_used,
-    link_ids_used,
-    prepare,
-    variables_used,
-)
+
+if TYPE_CHECKING:  # imported by _validator: a recorded start-up (service/startup_record.py) needs no schema (~25 ms)
+    import jsonschema
+
+# service.rules.fhirpath (fhirpathpy and ANTLR, ~20 ms) is imported by the checks that parse expressions, likewise.
+
+# libyaml's loader where PyYAML has it (the same documents, several times faster), else the pure-Python one.
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +60,17 @@ class Recipient:
     consent: str  # "required" | "inform"
     destination: str  # "internal", or the name of an external destination (service/referrals/destinations.py)
     shares: frozenset[str] = SHARES  # what the recipient receives (DOMAIN.md §3.1); see mappings/README.md
-    organization: dict | None = None
-    role: dict | None = None
+    organization: dict[str, Any] | None = None
+    role: dict[str, Any] | None = None
     scope: str | None = None
-    contact: dict | None = None
+    contact: dict[str, Any] | None = None
 
     @property
     def needs_consent(self) -> bool:
         return self.consent == "required"
 
     @property
-    def organization_identifier(self) -> dict | None:
+    def organization_identifier(self) -> dict[str, Any] | None:
         """The receiving organisation's identifier, its system in the URI form (an OID form is accepted on input)."""
         if not self.organization:
             return None
@@ -114,7 +118,7 @@ class Ruleset:
     questionnaire: str
     source: str
     recipients_source: str  # the recipients file, as errors name it
-    parameters: dict = field(hash=False)
+    parameters: dict[str, Any] = field(hash=False)
     variables: tuple[tuple[str, str], ...]
     levels: tuple[LevelRule, ...]
     safety: tuple[SafetyRule, ...]
@@ -140,20 +144,29 @@ class Ruleset:
 
 @cache
 def _validator(folder: str, name: str) -> jsonschema.Draft202012Validator:
+    import jsonschema  # here, not at import: ~25 ms
+
     schema = json.loads((Path(folder) / SCHEMA_DIR / name).read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
 
 
-def _pointer(parts) -> str:
+def _pointer(parts: Any) -> str:
     return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts) if parts else ""
 
 
-def _read_yaml(path: Path, problems: list[ConfigProblem]):
+def _read_yaml(path: Path, problems: list[ConfigProblem]) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         problems.append(ConfigProblem(str(path), "", f"cannot read: {exc.strerror}"))
+        return None
+    try:
+        return yaml.load(text, Loader=_YAML_LOADER)
+    except yaml.YAMLError:
+        pass
+    try:  # the pure-Python loader once more, for its message and position (libyaml words some differently)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -161,7 +174,7 @@ def _read_yaml(path: Path, problems: list[ConfigProblem]):
     return None
 
 
-def _schema_problems(data, folder: Path, schema: str, path: Path) -> list[ConfigProblem]:
+def _schema_problems(data: Any, folder: Path, schema: str, path: Path) -> list[ConfigProblem]:
     validator = _validator(str(folder), schema)
     return [
         ConfigProblem(str(path), _pointer(err.absolute_path), err.message)
@@ -169,8 +182,12 @@ def _schema_problems(data, folder: Path, schema: str, path: Path) -> list[Config
     ]
 
 
-def _text(d: dict | None) -> Text | None:
-    return Text(nl=d["nl"], en=d["en"]) if d else None
+def _text(d: Mapping[str, str]) -> Text:
+    return Text(nl=d["nl"], en=d["en"])
+
+
+def _optional_text(d: Mapping[str, str] | None) -> Text | None:
+    return _text(d) if d else None
 
 
 def load_ruleset(path: Path, catalog: Catalog | None = None) -> Ruleset:
@@ -182,8 +199,12 @@ def load_ruleset(path: Path, catalog: Catalog | None = None) -> Ruleset:
     return ruleset
 
 
-def load_rulesets(folder: Path, catalog: Catalog | None = None) -> dict[str, Ruleset]:
-    """Every mappings/regions/*.rules.yaml, by ruleset id; all problems of all files at once."""
+def load_rulesets(folder: Path, catalog: Catalog | None = None, *, checked: bool = False) -> dict[str, Ruleset]:
+    """Every mappings/regions/*.rules.yaml, by ruleset id; all problems of all files at once.
+
+    `checked=True` leaves out the schemas, the references and the FHIRPath parse (compiled then on first use)
+    and warns only of deprecated functions: only for files known to pass every check (service/startup_record.py).
+    """
     folder = Path(folder)
     problems: list[ConfigProblem] = []
     rulesets: dict[str, Ruleset] = {}
@@ -191,7 +212,7 @@ def load_rulesets(folder: Path, catalog: Catalog | None = None) -> dict[str, Rul
     if not files:
         problems.append(ConfigProblem(str(folder / "regions"), "", "no *.rules.yaml files found"))
     for path in files:
-        ruleset = _load(path, catalog, problems)
+        ruleset = _load(path, catalog, problems, checked=checked)
         if ruleset is None:
             continue
         if ruleset.id in rulesets:
@@ -202,25 +223,63 @@ def load_rulesets(folder: Path, catalog: Catalog | None = None) -> dict[str, Rul
     return rulesets
 
 
-def _load(path: Path, catalog: Catalog | None, problems: list[ConfigProblem]) -> Ruleset | None:
+def _load(
+    path: Path, catalog: Catalog | None, problems: list[ConfigProblem], *, checked: bool = False
+) -> Ruleset | None:
+    """One rule set: its files against their schemas, then the references and expressions, then the Ruleset."""
+    files = _read_checked(path, problems, schemas=not checked)
+    if files is None:
+        return None  # references only make sense in files that match their schema
+    data, recipients_data = files
+    recipients = _recipients(recipients_data)
+    ruleset = _ruleset(path, data, recipients)
+    check = _Checks(str(path), data, problems)
+    if checked:
+        check.deprecated_only(ruleset)
+    else:
+        if len(recipients) != len(recipients_data["recipients"]):
+            check.problem("/recipients", f"{data['recipients']}: recipient ids must be unique")
+        check.questionnaire(catalog)
+        check.variables()
+        check.levels()
+        check.safety_and_rules(recipients)
+    check.warn_deprecated()
+    return ruleset
+
+
+def _read_checked(
+    path: Path, problems: list[ConfigProblem], *, schemas: bool = True
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The rule file and its recipients file, each checked against its schema; None after any problem."""
     folder = path.parent.parent
     start = len(problems)
-    data = _read_yaml(path, problems)
+    data = _read_yaml_or_empty(path, problems)
     if data is None:
-        if len(problems) == start:
-            problems.append(ConfigProblem(str(path), "", "the file is empty"))
         return None
-    problems.extend(_schema_problems(data, folder, "ruleset.schema.json", path))
+    if schemas:
+        problems.extend(_schema_problems(data, folder, "ruleset.schema.json", path))
     recipients_data = None
     if isinstance(data, dict) and isinstance(data.get("recipients"), str):
         rpath = path.parent / data["recipients"]
-        recipients_data = _read_yaml(rpath, problems)
-        if recipients_data is not None:
+        recipients_data = _read_yaml_or_empty(rpath, problems)
+        if recipients_data is not None and schemas:
             problems.extend(_schema_problems(recipients_data, folder, "recipients.schema.json", rpath))
-    if len(problems) > start:
-        return None  # references only make sense in files that match their schema
+    if len(problems) > start or not isinstance(data, dict) or not isinstance(recipients_data, dict):
+        return None
+    return data, recipients_data
 
-    recipients = {
+
+def _read_yaml_or_empty(path: Path, problems: list[ConfigProblem]) -> Any:
+    """The file's YAML; None after a problem, "the file is empty" among them when it holds no document."""
+    start = len(problems)
+    data = _read_yaml(path, problems)
+    if data is None and len(problems) == start:
+        problems.append(ConfigProblem(str(path), "", "the file is empty"))
+    return data
+
+
+def _recipients(recipients_data: dict[str, Any]) -> dict[str, Recipient]:
+    return {
         r["id"]: Recipient(
             id=r["id"],
             referral=r["referral"],
@@ -235,93 +294,123 @@ def _load(path: Path, catalog: Catalog | None, problems: list[ConfigProblem]) ->
         )
         for r in recipients_data["recipients"]
     }
-    file = str(path)
 
-    def problem(pointer: str, message: str) -> None:
-        problems.append(ConfigProblem(file, pointer, message))
 
-    if len(recipients) != len(recipients_data["recipients"]):
-        problem("/recipients", f"{data['recipients']}: recipient ids must be unique")
+class _Checks:
+    """The checks of one schema-valid rule file beyond its schema, each mistake appended to `problems`."""
 
-    qdef = catalog.find(data["questionnaire"]) if catalog is not None else None
-    if catalog is not None and qdef is None:
-        problem("/questionnaire", f"no Questionnaire {data['questionnaire']!r} in questionnaires/")
-    known_ids = set(qdef.items) if qdef else None
-    for link_id in missing_link_ids(qdef.items) if qdef else ():
-        problem(
-            "/questionnaire",
-            f"{data['questionnaire']} has no item {link_id!r}, which the service itself reads "
-            "(service/questionnaires/linkids.py)",
-        )
+    def __init__(self, file: str, data: dict[str, Any], problems: list[ConfigProblem]) -> None:
+        self.file, self.data, self.problems = file, data, problems
+        self.known_ids: set[str] | None = None  # the Questionnaire's linkIds, when there is a catalog
+        self.defined: set[str] = set()  # the names an expression may use (variables() starts it)
+        self.deprecated: dict[str, list[str]] = {}
 
-    defined = set(BUILTIN_VARIABLES) | set(data.get("parameters", {}))
-    deprecated: dict[str, list[str]] = {}
+    def problem(self, pointer: str, message: str) -> None:
+        self.problems.append(ConfigProblem(self.file, pointer, message))
 
-    def check_expression(pointer: str, expression: str | None) -> None:
+    def questionnaire(self, catalog: Catalog | None) -> None:
+        """The Questionnaire the file names is in the catalog and has the items the service itself reads."""
+        name = self.data["questionnaire"]
+        qdef = catalog.find(name) if catalog is not None else None
+        if catalog is not None and qdef is None:
+            self.problem("/questionnaire", f"no Questionnaire {name!r} in questionnaires/")
+        if qdef is None:
+            return
+        self.known_ids = set(qdef.items)
+        for link_id in missing_link_ids(qdef.items):
+            self.problem(
+                "/questionnaire",
+                f"{name} has no item {link_id!r}, which the service itself reads (service/questionnaires/linkids.py)",
+            )
+
+    def expression(self, pointer: str, expression: str | None) -> None:
+        from service.rules.fhirpath import deprecated_used, link_ids_used, prepare, variables_used
+
         if expression is None:
             return
         try:
             prepare(expression)  # checked, and compiled as the fast path evaluates it
         except ValueError as exc:
-            problem(pointer, str(exc))
-        for name in sorted(variables_used(expression) - defined):
-            problem(pointer, f"%{name} is not a parameter, variable or built-in")
+            self.problem(pointer, str(exc))
+        for name in sorted(variables_used(expression) - self.defined):
+            self.problem(pointer, f"%{name} is not a parameter, variable or built-in")
         for name in sorted(deprecated_used(expression)):
-            deprecated.setdefault(name, []).append(pointer)
-        if known_ids is not None:
-            for link_id in sorted(link_ids_used(expression) - known_ids):
-                problem(pointer, f"linkId {link_id!r} is not in {data['questionnaire']}")
+            self.deprecated.setdefault(name, []).append(pointer)
+        if self.known_ids is not None:
+            for link_id in sorted(link_ids_used(expression) - self.known_ids):
+                self.problem(pointer, f"linkId {link_id!r} is not in {self.data['questionnaire']}")
 
-    def check_because(pointer: str, because) -> None:
-        if known_ids is None:
+    def because(self, pointer: str, because: list[str] | None) -> None:
+        if self.known_ids is None:
             return
         for i, link_id in enumerate(because or ()):
-            if link_id not in known_ids:
-                problem(f"{pointer}/{i}", f"linkId {link_id!r} is not in {data['questionnaire']}")
+            if link_id not in self.known_ids:
+                self.problem(f"{pointer}/{i}", f"linkId {link_id!r} is not in {self.data['questionnaire']}")
 
-    for name, expression in data.get("variables", {}).items():
-        check_expression(f"/variables/{name}", expression)
-        defined.add(name)
+    def variables(self) -> None:
+        """Each variable may use the ones before it."""
+        from service.rules.fhirpath import BUILTIN_VARIABLES
 
-    levels = data["levels"]
-    for i, level in enumerate(levels):
-        check_expression(f"/levels/{i}/when", level.get("when"))
-        check_because(f"/levels/{i}/because", level.get("because"))
-    if "when" in levels[-1]:
-        problem(f"/levels/{len(levels) - 1}", "the last level is the default and has no 'when'")
+        self.defined = set(BUILTIN_VARIABLES) | set(self.data.get("parameters", {}))
+        for name, expression in self.data.get("variables", {}).items():
+            self.expression(f"/variables/{name}", expression)
+            self.defined.add(name)
 
-    seen_ids: set[str] = set()
-    for i, rule in enumerate(data.get("safety", [])):
-        check_expression(f"/safety/{i}/when", rule["when"])
-        check_because(f"/safety/{i}/because", rule.get("because"))
-        if rule["id"] in seen_ids:
-            problem(f"/safety/{i}/id", f"id {rule['id']!r} is used twice")
-        seen_ids.add(rule["id"])
-    for i, rule in enumerate(data["rules"]):
-        check_expression(f"/rules/{i}/when", rule["when"])
-        check_because(f"/rules/{i}/because", rule.get("because"))
-        for j, prio in enumerate(rule.get("priority", [])):
-            check_expression(f"/rules/{i}/priority/{j}/when", prio.get("when"))
-        if rule["id"] in seen_ids:
-            problem(f"/rules/{i}/id", f"id {rule['id']!r} is used twice")
-        seen_ids.add(rule["id"])
-        if "recipient" in rule and rule["recipient"] not in recipients:
-            problem(f"/rules/{i}/recipient", f"recipient {rule['recipient']!r} is not in {data['recipients']}")
-        if rule.get("priority") and "when" in rule["priority"][-1]:
-            problem(
-                f"/rules/{i}/priority/{len(rule['priority']) - 1}", "the last priority is the default and has no 'when'"
+    def levels(self) -> None:
+        levels = self.data["levels"]
+        for i, level in enumerate(levels):
+            self.expression(f"/levels/{i}/when", level.get("when"))
+            self.because(f"/levels/{i}/because", level.get("because"))
+        if "when" in levels[-1]:
+            self.problem(f"/levels/{len(levels) - 1}", "the last level is the default and has no 'when'")
+
+    def safety_and_rules(self, recipients: Mapping[str, Recipient]) -> None:
+        """The safety rules, then the rules (their ids unique across both)."""
+        seen_ids: set[str] = set()
+        for i, rule in enumerate(self.data.get("safety", [])):
+            self.expression(f"/safety/{i}/when", rule["when"])
+            self.because(f"/safety/{i}/because", rule.get("because"))
+            if rule["id"] in seen_ids:
+                self.problem(f"/safety/{i}/id", f"id {rule['id']!r} is used twice")
+            seen_ids.add(rule["id"])
+        for i, rule in enumerate(self.data["rules"]):
+            self.expression(f"/rules/{i}/when", rule["when"])
+            self.because(f"/rules/{i}/because", rule.get("because"))
+            for j, prio in enumerate(rule.get("priority", [])):
+                self.expression(f"/rules/{i}/priority/{j}/when", prio.get("when"))
+            if rule["id"] in seen_ids:
+                self.problem(f"/rules/{i}/id", f"id {rule['id']!r} is used twice")
+            seen_ids.add(rule["id"])
+            if "recipient" in rule and rule["recipient"] not in recipients:
+                self.problem(
+                    f"/rules/{i}/recipient", f"recipient {rule['recipient']!r} is not in {self.data['recipients']}"
+                )
+            if rule.get("priority") and "when" in rule["priority"][-1]:
+                last = f"/rules/{i}/priority/{len(rule['priority']) - 1}"
+                self.problem(last, "the last priority is the default and has no 'when'")
+
+    def deprecated_only(self, ruleset: Ruleset) -> None:
+        """Of the expression checks, only the one for deprecated functions (in the order the full checks go)."""
+        for pointer, expression in ruleset.expressions():
+            if any(name in expression for name in DEPRECATED_HINT):  # a call needs the name's letters
+                from service.rules.fhirpath import deprecated_used
+
+                for name in sorted(deprecated_used(expression)):
+                    self.deprecated.setdefault(name, []).append(pointer)
+
+    def warn_deprecated(self) -> None:
+        for name, pointers in sorted(self.deprecated.items()):
+            log.warning(
+                "%s: %s() is deprecated, an alias kept for one rule-set version after 2026.1 (mappings/README.md): "
+                "write standard FHIRPath, %s (at %s)",
+                self.file,
+                name,
+                DEPRECATED_HINT[name],
+                ", ".join(pointers),
             )
 
-    for name, pointers in sorted(deprecated.items()):
-        log.warning(
-            "%s: %s() is deprecated, an alias kept for one rule-set version after 2026.1 (mappings/README.md): "
-            "write standard FHIRPath, %s (at %s)",
-            file,
-            name,
-            DEPRECATED_HINT[name],
-            ", ".join(pointers),
-        )
 
+def _ruleset(path: Path, data: dict[str, Any], recipients: dict[str, Recipient]) -> Ruleset:
     return Ruleset(
         id=data["id"],
         version=str(data["version"]),
@@ -332,7 +421,8 @@ def _load(path: Path, catalog: Catalog | None, problems: list[ConfigProblem]) ->
         parameters=dict(data.get("parameters", {})),
         variables=tuple(data.get("variables", {}).items()),
         levels=tuple(
-            LevelRule(level=lv["level"], when=lv.get("when"), because=tuple(lv.get("because", ()))) for lv in levels
+            LevelRule(level=lv["level"], when=lv.get("when"), because=tuple(lv.get("because", ())))
+            for lv in data["levels"]
         ),
         safety=tuple(
             SafetyRule(
@@ -352,7 +442,7 @@ def _load(path: Path, catalog: Catalog | None, problems: list[ConfigProblem]) ->
                 recipient=r.get("recipient"),
                 priority=tuple((p.get("when"), p["value"]) for p in r.get("priority", ())),
                 because=tuple(r.get("because", ())),
-                advice=_text(r.get("advice")),
+                advice=_optional_text(r.get("advice")),
             )
             for r in data["rules"]
         ),

@@ -33,9 +33,11 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from service.demo import DEMO_PATIENTS, DEMO_USERS
+from service.errors import required
 from service.fhir import urls
 from service.services import services
 from service.storage import ExpiringRecords, SQLiteFile
+from service.texts import text
 
 sandbox = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 ACCESS_TOKEN_LIFETIME = 3600
@@ -190,7 +192,7 @@ REFRESH_LIFETIME = 8 * 3600
 
 
 def _state() -> State:
-    return services().sandbox
+    return required(services().sandbox, "the sandbox EHR's state")  # init_app sets it before any route runs
 
 
 def _public_url() -> str:
@@ -353,7 +355,7 @@ def launch_picker():
                 "sandbox_launch.html",
                 patients=DEMO_PATIENTS,
                 users=DEMO_USERS,
-                error="Onbekende demopatiënt of -gebruiker.",
+                error=text("sandbox.unknown_pick"),
             ), 400
         launch_id = secrets.token_urlsafe(16)
         _state().put(
@@ -405,6 +407,29 @@ def token():
 @sandbox.get("/auth/jwks")
 def jwks():
     return jsonify({"keys": [_state().key.as_dict(private=False)]})
+
+
+@sandbox.get("/auth/.well-known/openid-configuration")
+def openid_configuration():
+    """OpenID Connect Discovery 1.0 §4 at {issuer}/.well-known/openid-configuration: the id_token's `iss` is
+    auth_base(), so this is where a client that relies on `sso-openid-connect` (SMART: "OpenID Connect …
+    Discovery") finds the key the id_token is signed with."""
+    return jsonify(
+        {
+            "issuer": auth_base(),
+            "authorization_endpoint": auth_base() + "/authorize",
+            "token_endpoint": auth_base() + "/token",
+            "jwks_uri": auth_base() + "/jwks",
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": SCOPES.split(),
+            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "claims_supported": ["iss", "sub", "aud", "iat", "exp", "fhirUser"],
+        }
+    )
 
 
 # ------------------------------------------------------------------------------------ the FHIR base

@@ -23,11 +23,9 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-import requests
-
 from service.errors import Issue, KsError
-from service.fhir.auth import CLIENT_ASSERTION_TYPE, sign_client_assertion
 from service.registry import RegisteredEhr, transport_ok
+from service.texts import texts
 
 log = logging.getLogger(__name__)
 TIMEOUT = (3.05, 10)
@@ -38,42 +36,18 @@ DISCOVERY_TTL = 300.0
 ID_TOKEN_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 CLOCK_SKEW = 60
 
-# OAuth 2.0 / SMART error codes (RFC 6749 §4.1.2.1, §5.2) in plain Dutch, with English.
+# OAuth 2.0 / SMART error codes (RFC 6749 §4.1.2.1, §5.2) in plain words: their keys in service/texts.py.
 OAUTH_ERRORS = {
-    "access_denied": ("De toegang is geweigerd door het EPD of door u.", "Access was denied."),
-    "invalid_scope": (
-        "De app vroeg om rechten die het EPD niet geeft.",
-        "The app asked for permissions the EHR does not grant.",
-    ),
-    "invalid_request": (
-        "Het EPD begreep het verzoek van de app niet.",
-        "The EHR did not understand the app's request.",
-    ),
-    "unauthorized_client": ("Deze app is niet (meer) toegelaten in het EPD.", "This app is not authorised in the EHR."),
-    "unsupported_response_type": (
-        "Het EPD ondersteunt deze manier van inloggen niet.",
-        "The EHR does not support this way of logging in.",
-    ),
-    "server_error": ("Het EPD had een storing bij het inloggen.", "The EHR had an error during login."),
-    "temporarily_unavailable": ("Het EPD is tijdelijk niet beschikbaar.", "The EHR is temporarily unavailable."),
-    "invalid_grant": ("De inlogcode is verlopen of al gebruikt.", "The login code expired or was already used."),
-    "invalid_client": ("Het EPD herkende de app niet.", "The EHR did not recognise the app."),
+    "access_denied": "smart.oauth.access_denied",
+    "invalid_scope": "smart.oauth.invalid_scope",
+    "invalid_request": "smart.oauth.invalid_request",
+    "unauthorized_client": "smart.oauth.unauthorized_client",
+    "unsupported_response_type": "smart.oauth.unsupported_response_type",
+    "server_error": "smart.oauth.server_error",
+    "temporarily_unavailable": "smart.oauth.temporarily_unavailable",
+    "invalid_grant": "smart.oauth.invalid_grant",
+    "invalid_client": "smart.oauth.invalid_client",
 }
-UNREACHABLE = (
-    "Het EPD kon niet worden bereikt om de app te starten. Probeer het over een paar minuten opnieuw.",
-    "The EHR could not be reached to start the app. Try again in a few minutes.",
-)
-MISCONFIGURED = (
-    (
-        "Het EPD is anders ingericht dan bij de aansluiting van Kansrijke Start is vastgelegd. "
-        "Neem contact op met uw applicatiebeheerder."
-    ),
-    "The EHR is set up differently from what was registered for Kansrijke Start. Contact your application manager.",
-)
-IDENTITY = (
-    "De identiteit van de gebruiker kon niet worden gecontroleerd.",
-    "The user's identity could not be verified.",
-)
 
 
 class LaunchError(KsError):
@@ -106,6 +80,8 @@ _cache_lock = threading.Lock()
 
 def _get_json(url: str, what: str, ehr: RegisteredEhr) -> dict:
     """GET a JSON document from a registered EHR; redirects are not followed; failures logged, not shown."""
+    import requests  # here, not at start-up
+
     try:
         response = requests.get(url, headers={"Accept": "application/json"}, timeout=TIMEOUT, allow_redirects=False)
         if response.is_redirect or response.status_code != 200:
@@ -116,7 +92,7 @@ def _get_json(url: str, what: str, ehr: RegisteredEhr) -> dict:
         return body
     except (requests.RequestException, ValueError) as exc:
         log.warning("SMART %s of EHR %s failed: %s", what, ehr.id, type(exc).__name__)
-        raise LaunchError(*UNREACHABLE, status=502) from exc
+        raise LaunchError(*texts("smart.unreachable"), status=502) from exc
 
 
 def discover(ehr: RegisteredEhr, *, require_https: bool) -> SmartConfiguration:
@@ -131,14 +107,14 @@ def discover(ehr: RegisteredEhr, *, require_https: bool) -> SmartConfiguration:
     for name, url in endpoints.items():
         if url is None and name == "jwks_uri":
             continue
-        if not ehr.allows(url) or not transport_ok(url, require_https=require_https):
+        if not isinstance(url, str) or not ehr.allows(url) or not transport_ok(url, require_https=require_https):
             log.warning("SMART discovery of EHR %s: %s is not on a registered origin (or not https)", ehr.id, name)
-            raise LaunchError(*MISCONFIGURED, status=502)
+            raise LaunchError(*texts("smart.misconfigured"), status=502)
     if "S256" not in body.get("code_challenge_methods_supported", ["S256"]):
-        raise LaunchError(
-            "Het EPD ondersteunt geen veilige PKCE-aanmelding (S256).", "The EHR does not support PKCE S256.", 502
-        )
-    config = SmartConfiguration(endpoints["authorization_endpoint"], endpoints["token_endpoint"], endpoints["jwks_uri"])
+        raise LaunchError(*texts("smart.no_pkce"), status=502)
+    config = SmartConfiguration(
+        str(endpoints["authorization_endpoint"]), str(endpoints["token_endpoint"]), endpoints["jwks_uri"]
+    )
     with _cache_lock:
         _discovery_cache[(ehr.id, ehr.iss)] = (time.time(), config)
     return config
@@ -189,8 +165,12 @@ def token_request(ehr: RegisteredEhr, token_endpoint: str, data: dict) -> dict:
     client authentication registered for this EHR: none (client_id in the body), client_secret_basic
     (client-confidential-symmetric) or private_key_jwt (client-confidential-asymmetric,
     https://hl7.org/fhir/smart-app-launch/client-confidential-asymmetric.html)."""
+    import requests  # here, not at start-up
+
+    from service.fhir.auth import CLIENT_ASSERTION_TYPE, sign_client_assertion
+
     if not ehr.allows(token_endpoint):  # never: discovery checked it; a second lock on the door with the secret
-        raise LaunchError(*MISCONFIGURED, status=502)
+        raise LaunchError(*texts("smart.misconfigured"), status=502)
     auth = None
     form = dict(data)
     if ehr.auth.method == "client_secret_basic":
@@ -219,9 +199,7 @@ def token_request(ehr: RegisteredEhr, token_endpoint: str, data: dict) -> dict:
         )
     except requests.RequestException as exc:
         log.warning("SMART token request to EHR %s failed: %s", ehr.id, type(exc).__name__)
-        raise LaunchError(
-            "Het EPD kon niet worden bereikt om in te loggen.", "Could not reach the EHR to log in.", 502
-        ) from exc
+        raise LaunchError(*texts("smart.token_unreachable"), status=502) from exc
     try:
         body = response.json()
     except ValueError:
@@ -229,10 +207,11 @@ def token_request(ehr: RegisteredEhr, token_endpoint: str, data: dict) -> dict:
     if not isinstance(body, dict):
         body = {}
     if response.status_code != 200 or not isinstance(body.get("access_token"), str):
-        code = body.get("error") if isinstance(body.get("error"), str) else "server_error"
-        nl, en = OAUTH_ERRORS.get(code, OAUTH_ERRORS["server_error"])
-        description = body.get("error_description") if isinstance(body.get("error_description"), str) else None
-        raise LaunchError(nl, en, 502 if response.status_code >= 500 else 400, (description or code)[:300])
+        error, description = body.get("error"), body.get("error_description")
+        code = error if isinstance(error, str) else "server_error"
+        nl, en = texts(OAUTH_ERRORS.get(code, OAUTH_ERRORS["server_error"]))
+        shown = description if isinstance(description, str) and description else code
+        raise LaunchError(nl, en, 502 if response.status_code >= 500 else 400, shown[:300])
     return body
 
 
@@ -251,9 +230,9 @@ def id_token_claims(id_token: object, ehr: RegisteredEhr, jwks_uri: str | None, 
         log.warning(
             "SMART launch from EHR %s: %s", ehr.id, "no id_token" if not id_token else "no jwks_uri to verify it"
         )
-        raise LaunchError(*IDENTITY)
+        raise LaunchError(*texts("smart.identity"))
     try:
-        keys = KeySet.import_key_set(_get_json(jwks_uri, "key set", ehr))
+        keys = KeySet.import_key_set(_get_json(jwks_uri, "key set", ehr))  # type: ignore[arg-type]  # checked by joserfc
         token = jwt.decode(id_token, keys, algorithms=list(ID_TOKEN_ALGORITHMS))
         claims = dict(token.claims)
         jwt.JWTClaimsRegistry(
@@ -268,4 +247,4 @@ def id_token_claims(id_token: object, ehr: RegisteredEhr, jwks_uri: str | None, 
         raise
     except (JoseError, ValueError, TypeError, KeyError) as exc:  # unreadable, unsigned, wrong key or claim: refuse
         log.warning("SMART launch from EHR %s: id_token refused (%s)", ehr.id, type(exc).__name__)
-        raise LaunchError(*IDENTITY) from exc
+        raise LaunchError(*texts("smart.identity")) from exc

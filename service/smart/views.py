@@ -14,12 +14,12 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, current_app, redirect, render_template, request
 
+from service.audit import AuditEntry, identifier_of
 from service.fhir import urls
-from service.fhir.auth import BearerTokenAuth
-from service.fhir.client import FhirClient
 from service.fhir.errors import FhirError
 from service.registry import EhrRegistry, Practice, RegisteredEhr
 from service.services import services
@@ -33,24 +33,13 @@ from service.smart.oauth import (
     token_request,
 )
 from service.smart.session import COOKIE_NAME, ROLE_BY_SNOMED, LaunchContext, SessionStore, session_store
+from service.texts import texts
+
+if TYPE_CHECKING:
+    from service.fhir.client import FhirClient
 
 log = logging.getLogger(__name__)
 smart = Blueprint("smart", __name__)
-
-NOT_REGISTERED = (
-    (
-        "Dit EPD is niet aangesloten op Kansrijke Start. De app start alleen vanuit een huisartsinformatiesysteem "
-        "dat uw organisatie bij Kansrijke Start heeft laten registreren. Neem contact op met uw applicatiebeheerder."
-    ),
-    (
-        "This EHR is not registered with Kansrijke Start. The app only starts from an EHR that your organisation "
-        "has registered with this service. Contact your application manager."
-    ),
-)
-NO_PRACTICE = (
-    "Uw gebruiker hoort in het EPD niet bij een praktijk die voor Kansrijke Start is geregistreerd.",
-    "In the EHR, your user does not belong to a practice registered for Kansrijke Start.",
-)
 
 
 def init_app(app: Flask) -> None:
@@ -78,14 +67,11 @@ def redirect_uri() -> str:
 def _registered(iss: str | None) -> RegisteredEhr:
     """The registered EHR for a launch's `iss`; refused, with nothing sent anywhere, when there is none."""
     if not iss:
-        raise LaunchError(
-            "De app is zonder EPD-adres (iss) gestart. Open haar vanuit het EPD.",
-            "The app was started without an EHR address (iss). Open it from the EHR.",
-        )
+        raise LaunchError(*texts("smart.no_iss"))
     ehr = registry().by_iss(iss)
     if ehr is None:
         log.warning("launch refused: iss is not registered (%.80r)", iss)
-        raise LaunchError(*NOT_REGISTERED)
+        raise LaunchError(*texts("smart.not_registered"))
     return ehr
 
 
@@ -129,7 +115,7 @@ def launch_standalone():
     if ehr_id or iss:
         ehr = registry().get(ehr_id) if ehr_id else _registered(iss)
         if ehr is None:
-            raise LaunchError(*NOT_REGISTERED)
+            raise LaunchError(*texts("smart.not_registered"))
         return _start(ehr, None)
     ehrs = sorted(registry().ehrs.values(), key=lambda e: e.name)
     return render_template("launch_pick.html", ehrs=ehrs)
@@ -147,11 +133,13 @@ class EhrUser:
     role: str = "onbekend"
     organizations: frozenset[tuple[str, str]] = frozenset()  # (system URI, value) of the user's organisation(s)
     banner: dict = field(default_factory=dict)
+    patient_read: str | None = None  # the audit outcome of reading the patient (for the banner); None: not read
+    patient_identifier: str | None = None  # the patient's BSN ('system|value') when the read gave one
 
 
 def _identifiers(resource: dict) -> set[tuple[str, str]]:
     return {
-        (urls.OID_TO_URI.get(i.get("system", ""), i.get("system", "")), i["value"])
+        (str(urls.OID_TO_URI.get(i.get("system", ""), i.get("system", ""))), i["value"])
         for i in resource.get("identifier") or ()
         if isinstance(i, dict) and isinstance(i.get("value"), str)
     }
@@ -175,7 +163,11 @@ def ehr_user(iss: str, token: str, fhir_user: str | None, patient: str | None, n
     """The user's role from fhirUser: a PractitionerRole's SNOMED code, or for a Practitioner (as the official
     SMART launcher gives) the code of their PractitionerRole(s); the organisations of those roles; the
     patient banner when asked for."""
+    from service.fhir.auth import BearerTokenAuth  # with requests: imported on first use, not at start-up
+    from service.fhir.client import FhirClient
+
     role, orgs, banner = "onbekend", set(), {}
+    read, bsn = None, None
     with FhirClient(iss, auth=BearerTokenAuth(token), retries=1) as client:
         if fhir_user and "/" in fhir_user:
             rtype, rid = fhir_user.rstrip("/").split("/")[-2:]
@@ -193,8 +185,10 @@ def ehr_user(iss: str, token: str, fhir_user: str | None, patient: str | None, n
             except FhirError:
                 pass
         if need_banner and patient:
+            read = "4"  # asked for; "0" once read
             try:
                 p = client.read("Patient", patient)
+                read, bsn = "0", identifier_of(p, urls.BSN)
                 name = (p.get("name") or [{}])[0]
                 banner = {
                     "name": name.get("text") or " ".join(name.get("given", []) + [name.get("family", "")]).strip(),
@@ -202,7 +196,7 @@ def ehr_user(iss: str, token: str, fhir_user: str | None, patient: str | None, n
                 }
             except FhirError:
                 pass
-    return EhrUser(role=role, organizations=frozenset(orgs), banner=banner)
+    return EhrUser(role=role, organizations=frozenset(orgs), banner=banner, patient_read=read, patient_identifier=bsn)
 
 
 def practice_for(ehr: RegisteredEhr, organizations: frozenset[tuple[str, str]]) -> Practice | None:
@@ -222,20 +216,17 @@ def callback():
     state = request.args.get("state", "")
     pending = session_store().pop_pending(state) if state else None
     if pending is None:
-        raise LaunchError(
-            "Deze aanmelding is onbekend of verlopen. Open de app opnieuw vanuit het EPD.",
-            "Unknown or expired login state. Open the app again from the EHR.",
-        )
+        raise LaunchError(*texts("smart.unknown_state"))
     ehr = registry().get(pending.get("ehr"))
     if ehr is None:  # the registration was withdrawn while the user was logging in
-        raise LaunchError(*NOT_REGISTERED)
+        raise LaunchError(*texts("smart.not_registered"))
     if request.args.get("error"):
         code = request.args["error"]
-        nl, en = OAUTH_ERRORS.get(code, ("Het EPD weigerde de aanmelding.", "The EHR refused the login."))
+        nl, en = texts(OAUTH_ERRORS.get(code, "smart.login_refused"))
         raise LaunchError(nl, en, 400, (request.args.get("error_description") or "")[:300] or None)
     code = request.args.get("code")
     if not code:
-        raise LaunchError("Het EPD stuurde geen inlogcode terug.", "The EHR returned no authorization code.")
+        raise LaunchError(*texts("smart.no_code"))
     token = token_request(
         ehr,
         pending["token_endpoint"],
@@ -257,10 +248,23 @@ def callback():
         fhir_user = fhir_user[len(ehr.iss) + 1 :]
     need_banner = bool(token.get("need_patient_banner", False))
     user = ehr_user(ehr.iss, token["access_token"], fhir_user, token.get("patient"), need_banner)
+    if user.patient_read is not None:  # the banner's read of the patient: one access, one row (NEN 7513)
+        services().delivery.audit.record(
+            AuditEntry(
+                event="launch",
+                action="R",
+                outcome=user.patient_read,
+                who=fhir_user,
+                patient=f"Patient/{token['patient']}",
+                patient_identifier=user.patient_identifier,
+                object=f"patient-read Patient/{token['patient']} (banner)",
+                access_point=f"web:{request.remote_addr or '-'}",
+            )
+        )
     practice = practice_for(ehr, user.organizations)
     if practice is None:
         log.warning("launch refused: the user's organisation is none of EHR %s's registered practices", ehr.id)
-        raise LaunchError(*NO_PRACTICE, status=403)
+        raise LaunchError(*texts("smart.no_practice"), status=403)
     store: SessionStore = session_store()
     old = request.cookies.get(COOKIE_NAME)
     if old:

@@ -80,9 +80,7 @@
         if (mine !== seq) return;
         var p = document.createElement("p");
         p.className = "panel-errors";
-        p.textContent = document.documentElement.lang === "en"
-          ? "The suggestion could not be updated; the check before sending still applies."
-          : "Het voorstel kon niet worden bijgewerkt; de controle vóór versturen blijft gelden.";
+        p.textContent = form.getAttribute("data-panel-failed");  // the catalogue's text (service/texts.py)
         panel.appendChild(p);
       }).then(function () {
         if (mine !== seq) return;
@@ -114,7 +112,7 @@
         el.id = "sug-" + s.link_id;
         var badge = document.createElement("span");
         badge.className = "badge";
-        badge.textContent = document.documentElement.lang === "en" ? "suggestion" : "suggestie";
+        badge.textContent = form.getAttribute("data-suggestion");
         el.appendChild(badge);
         el.appendChild(document.createTextNode(" "));
         el.appendChild(document.createElement("span"));

@@ -7,16 +7,22 @@ is the one decorator every route goes through, and `web` takes no route without 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
+from typing import Any
 
 from flask import Blueprint, request
 
-from service.audit import AuditEntry
-from service.questionnaires.form import FieldError, build_response
+from service.audit import AuditEntry, identifier_of
+from service.errors import required
+from service.fhir.urls import BSN
+from service.questionnaires.form import build_response
 from service.referrals.pipeline import PRACTICE_ZONE
-from service.referrals.status import TASK_STATUS_TEXT
+from service.referrals.status import task_status_text
+from service.rules.meldcode import MeldcodeStep
 from service.services import services
 from service.smart.session import current_practice
+from service.texts import language
 from service.web.store import FormStore, WorkState
 
 GUARDED = "ks_guarded"  # set by guard.step on the views it guards
@@ -25,10 +31,17 @@ GUARDED = "ks_guarded"  # set by guard.step on the views it guards
 class PagesBlueprint(Blueprint):
     """A blueprint that takes only guarded routes (guard.py): the guard is where a POST's CSRF token is checked."""
 
-    def add_url_rule(self, rule: str, endpoint: str | None = None, view_func=None, **options) -> None:
+    def add_url_rule(
+        self,
+        rule: str,
+        endpoint: str | None = None,
+        view_func: Callable[..., Any] | None = None,
+        provide_automatic_options: bool | None = None,
+        **options: Any,
+    ) -> None:
         if view_func is not None and not getattr(view_func, GUARDED, False):
             raise TypeError(f"{rule}: every route of the practice's pages goes through service.web.guard.step")
-        super().add_url_rule(rule, endpoint, view_func, **options)
+        super().add_url_rule(rule, endpoint, view_func, provide_automatic_options, **options)
 
 
 web = PagesBlueprint("web", __name__)
@@ -54,11 +67,19 @@ def questionnaire():
 
 
 def forms() -> FormStore:
-    return services().forms
+    return required(services().forms, "the practice's form store")
+
+
+def meldcode_steps() -> tuple[MeldcodeStep, ...]:
+    """The Meldcode's steps, in their order (mappings/meldcode.yaml, loaded and checked at start-up by init_app)."""
+    steps = services().meldcode
+    if not steps:
+        raise RuntimeError("the Meldcode steps are loaded by service.web.views.init_app")
+    return steps
 
 
 def page_lang(ctx) -> str:
-    return "en" if ctx.language == "en" else "nl"
+    return language(ctx.language)
 
 
 def practice_now() -> datetime:
@@ -73,7 +94,9 @@ def access_point() -> str:
     return f"web:{request.remote_addr or '-'}"
 
 
-def audit(ctx, event: str, action: str, outcome: str, obj: str | None = None) -> None:
+def audit(ctx, event: str, action: str, outcome: str, obj: str | None = None, *, patient: dict | None = None) -> None:
+    """A part of this request's access (guard.step opens it; service/audit.py): one row per request. `patient`:
+    the Patient resource read, whose BSN the row then names too."""
     services().delivery.audit.record(
         AuditEntry(
             event=event,
@@ -81,9 +104,18 @@ def audit(ctx, event: str, action: str, outcome: str, obj: str | None = None) ->
             outcome=outcome,
             who=ctx.fhir_user,
             patient=subject_of(ctx),
+            patient_identifier=identifier_of(patient, BSN),
             object=obj,
             access_point=access_point(),
         )
+    )
+
+
+def audited_access(ctx, event: str):
+    """The access one page request is (service/audit.py): written as one row when the request touched the
+    patient's data (the record, the stored form, the draft, the referral), and not at all when it did not."""
+    return services().delivery.audit.access(
+        event, who=ctx.fhir_user, access_point=access_point(), patient=subject_of(ctx)
     )
 
 
@@ -96,21 +128,23 @@ def first_value(fields, link_id: str) -> str:
     return next((v.strip() for v in fields.get(link_id, ()) if isinstance(v, str) and v.strip()), "")
 
 
+def stored_work(ctx) -> WorkState | None:
+    """This session's stored form, sent or not (a read of the patient's data: audited)."""
+    work = forms().work(ctx.session_id)
+    if work is not None:
+        audit(ctx, "form-read", "R", "0", "stored form")
+    return work
+
+
 def unfinished_work(ctx) -> WorkState | None:
     """This session's form while it has not been sent."""
-    work = forms().work(ctx.session_id)
+    work = stored_work(ctx)
     return work if work is not None and work.result is None else None
 
 
 def save_work(ctx, work: WorkState) -> None:
     forms().save_work(ctx.session_id, work)
-
-
-def text_in(text: tuple[str, str] | FieldError, lang: str) -> str:
-    """A (Dutch, English) text or a FieldError in the page's language."""
-    if isinstance(text, FieldError):
-        return text.english if lang == "en" else text.text
-    return text[1] if lang == "en" else text[0]
+    audit(ctx, "form-save", "U", "0", "stored form")
 
 
 def evaluate_fields(ctx, fields, *, status: str, consent_for_all: bool = False, authored: str | None = None):
@@ -144,11 +178,11 @@ def banner_for(ctx, work: WorkState | None) -> dict | None:
     try:
         shown = date.fromisoformat(birth).strftime("%d-%m-%Y") if birth else ""
     except ValueError:
-        shown = birth
+        shown = str(birth)
     return {"name": banner.get("name") or "", "birthDate": shown}
 
 
 def task_view(status, sr_id: str | None, lang: str) -> dict | None:
     """The recipient's Task of one ServiceRequest for a page: status, its words, the recipient's own note."""
     task = status.tasks.get(sr_id) if sr_id else None
-    return None if task is None else {**task, "text": TASK_STATUS_TEXT[lang].get(task["status"], task["status"])}
+    return None if task is None else {**task, "text": task_status_text(task["status"], lang)}

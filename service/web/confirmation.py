@@ -6,12 +6,23 @@ from __future__ import annotations
 
 from flask import redirect, render_template, url_for
 
+from service.errors import required
 from service.referrals.bundle import evaluation_signals
 from service.referrals.status import recipient_of, referral_status, service_requests_by_recipient
 from service.services import services
-from service.web.common import audit, banner_for, forms, page_lang, questionnaire, task_view, text_in, web
+from service.texts import Text, pick
+from service.web.common import (
+    audit,
+    banner_for,
+    forms,
+    meldcode_steps,
+    page_lang,
+    questionnaire,
+    task_view,
+    web,
+)
 from service.web.guard import sent_work, step
-from service.web.panel import STATE_TEXT, his_summary_parts, join_summary, recipients
+from service.web.panel import his_summary_parts, join_summary, recipients, state_text
 from service.web.store import WorkState
 
 
@@ -19,7 +30,10 @@ from service.web.store import WorkState
 @step(work=sent_work)
 def sent(ctx, work: WorkState):
     return render_template(
-        "sent.html", r=_with_live_status(ctx, work.result), banner=banner_for(ctx, work), page="sent"
+        "sent.html",
+        r=_with_live_status(ctx, required(work.result, "the sent form's result")),
+        banner=banner_for(ctx, work),
+        page="sent",
     )
 
 
@@ -28,6 +42,7 @@ def sent(ctx, work: WorkState):
 def new_form(ctx):
     """After sending: start again, pre-filled from the record."""
     forms().drop_work(ctx.session_id)
+    audit(ctx, "form-drop", "D", "0", "stored form")
     return redirect(url_for(".form"), 303)
 
 
@@ -68,7 +83,7 @@ def confirmation(ctx, work: WorkState, qr: dict, result, written, lang: str) -> 
         sent.append(
             {
                 "recipient": r["recipient"],
-                "name": r["en"] if lang == "en" else r["nl"],
+                "name": pick(lang, r["nl"], r["en"]),
                 "priority": r["priority"],
                 "internal": r["internal"],
                 "destination": delivery.name(r["destination"]) if r["destination"] else None,
@@ -84,13 +99,14 @@ def confirmation(ctx, work: WorkState, qr: dict, result, written, lang: str) -> 
         qr=qr,
         lang=lang,
         meldcode=work.meldcode,
+        steps=meldcode_steps(),
         author=ctx.fhir_user,
         authored=qr["authored"],
     )
     return {
         "submission": result.submission_id,
         "state": result.state,
-        "stateText": STATE_TEXT["en" if lang == "en" else "nl"].get(result.state, result.state),
+        "stateText": state_text(result.state, lang),
         "sent": sent,
         "external": any(not s["internal"] for s in sent),
         "notSent": not_sent,
@@ -99,7 +115,7 @@ def confirmation(ctx, work: WorkState, qr: dict, result, written, lang: str) -> 
         "ehr": {
             "ok": written.ok,
             "written": list(written.written),
-            "problem": text_in(written.problem, lang) if written.problem else None,
+            "problem": Text(*written.problem).in_lang(lang) if written.problem else None,
         },
         "signals": list(evaluation_signals(evaluation, qdef)),
     }
@@ -111,11 +127,11 @@ def _with_live_status(ctx, result: dict) -> dict:
     status = referral_status(services().delivery, result["submission"])
     if status.state is None:  # nothing went out of the practice: the page as it was
         return result
-    lang = "en" if page_lang(ctx) == "en" else "nl"
+    lang = page_lang(ctx)
     live = {
         **result,
         "state": status.state,
-        "stateText": STATE_TEXT[lang].get(status.state, status.state),
+        "stateText": state_text(status.state, lang),
         "statusProblem": status.problem,
     }
     sent = []

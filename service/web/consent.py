@@ -21,13 +21,19 @@ from service.rules.evaluate import Decision, Evaluation
 
 
 def needs_consent(decision: Decision) -> bool:
-    return decision.recipient is not None and decision.recipient.needs_consent
+    return _consent_id(decision) is not None
+
+
+def _consent_id(decision: Decision) -> str | None:
+    """The recipient's id when sending to it needs the patient's consent."""
+    recipient = decision.recipient
+    return recipient.id if recipient is not None and recipient.needs_consent else None
 
 
 def restrict_to_consented(evaluation: Evaluation, consented: frozenset[str]) -> Evaluation:
     """The evaluation with every recipient that needs consent and is not in `consented` blocked."""
     decisions = tuple(
-        replace(d, blocked_by_consent=True) if needs_consent(d) and d.recipient.id not in consented else d
+        replace(d, blocked_by_consent=True) if (rid := _consent_id(d)) is not None and rid not in consented else d
         for d in evaluation.decisions
     )
     return replace(evaluation, decisions=decisions)
@@ -47,7 +53,7 @@ class ConsentScopedEngine(Engine):
 
 def consent_asked(evaluation: Evaluation) -> frozenset[str]:
     """The recipients the review asks consent for: every one a rule routes to that needs it."""
-    return frozenset(d.recipient.id for d in evaluation.decisions if needs_consent(d))
+    return frozenset(rid for d in evaluation.decisions if (rid := _consent_id(d)) is not None)
 
 
 def what_the_rules_read(qr: dict) -> tuple:

@@ -22,10 +22,12 @@ from service.questionnaires.form import (
     response_and_errors,
     response_to_fields,
 )
-from service.questionnaires.populate import TEENAGE, populate, record_facts, suggestions, teenage_suggestion
+from service.questionnaires.linkids import TEENAGE
+from service.questionnaires.populate import populate, record_facts, suggestions, teenage_suggestion
 from service.referrals.status import referral_status
 from service.services import services
 from service.smart.session import session_store
+from service.texts import Text, pick, texts
 from service.web.common import (
     audit,
     banner_for,
@@ -33,6 +35,7 @@ from service.web.common import (
     evaluate_fields,
     first_value,
     forms,
+    meldcode_steps,
     needs_meldcode,
     page_lang,
     posted_fields,
@@ -42,13 +45,12 @@ from service.web.common import (
     save_work,
     subject_of,
     task_view,
-    text_in,
     unfinished_work,
     web,
 )
 from service.web.formview import item_views
 from service.web.guard import step, stored_or_new, work_or_new
-from service.web.panel import MELDCODE_STEPS, STATE_TEXT, panel_model
+from service.web.panel import panel_model, state_text
 from service.web.store import WorkState
 
 PAGES = {"form", "meldcode", "review", "sent"}  # where a language switch may return to
@@ -81,7 +83,7 @@ def form(ctx, work: WorkState):
 def panel(ctx, work: WorkState):
     """The live panel: the posted fields as a response, evaluated; JSON with the data and its HTML."""
     data = _panel(ctx, work, posted_fields(questionnaire()))
-    html = render_template("_panel.html", panel=data, steps=MELDCODE_STEPS)
+    html = render_template("_panel.html", panel=data, steps=meldcode_steps())
     return jsonify({"panel": data, "html": html})
 
 
@@ -144,12 +146,12 @@ def render_form(ctx, work: WorkState, errors: list[FieldError], status: int = 20
     """The form with `errors` at their items and in the summary on top (also the send's answer to problems)."""
     qdef, lang = questionnaire(), page_lang(ctx)
     sugg = {
-        s["link_id"]: {**s, "text": s["english"] if lang == "en" else s["text"]}
+        s["link_id"]: {**s, "text": pick(lang, s["text"], s["english"])}
         for s in _live_suggestions(work, work.fields, practice_now().date())
     }
     err_map: dict[str, str] = {}
     for e in errors:
-        err_map.setdefault(e.link_id, text_in(e, lang))
+        err_map.setdefault(e.link_id, pick(lang, e.text, e.english))
     views = item_views(qdef, work.fields, lang, errors=err_map, suggestions=sugg)
     field_ids = {}
 
@@ -159,7 +161,7 @@ def render_form(ctx, work: WorkState, errors: list[FieldError], status: int = 20
             collect(v.children)
 
     collect(views)
-    summary = [{"href": "#" + field_ids.get(e.link_id, "main"), "text": text_in(e, lang)} for e in errors]
+    summary = [{"href": "#" + field_ids.get(e.link_id, "main"), "text": pick(lang, e.text, e.english)} for e in errors]
     notice, work.notice = work.notice, None
     if notice:
         save_work(ctx, work)
@@ -168,14 +170,14 @@ def render_form(ctx, work: WorkState, errors: list[FieldError], status: int = 20
         items=views,
         errors=summary,
         panel=_panel(ctx, work, work.fields),
-        steps=MELDCODE_STEPS,
+        steps=meldcode_steps(),
         banner=banner_for(ctx, work),
         can_send=ctx.can_send,
         notice=notice,
         work=work,
         page="form",
         earlier=earlier or [],
-        record_problem=text_in(tuple(work.record_problem), lang) if work.record_problem else None,
+        record_problem=Text(*work.record_problem).in_lang(lang) if work.record_problem else None,
     ), status
 
 
@@ -192,10 +194,10 @@ def _panel(ctx, work: WorkState, fields) -> dict:
         status="in-progress",
     )
     sugg = [
-        {**s, "text": s["english"] if lang == "en" else s["text"]}
+        {**s, "text": pick(lang, s["text"], s["english"])}
         for s in _live_suggestions(work, fields, practice_now().date())
     ]
-    errors = [{"linkId": e.link_id, "text": text_in(e, lang)} for e in parse_errors]
+    errors = [{"linkId": e.link_id, "text": pick(lang, e.text, e.english)} for e in parse_errors]
     try:
         evaluation = engine().evaluate_built(qr, region())
     except ResponseInvalid:
@@ -225,13 +227,12 @@ def _populated(ctx) -> WorkState:
     """A new form, pre-filled from the EHR's record ($populate) read with the launch's token."""
     qdef, today = questionnaire(), practice_now().date()
     if not ctx.patient:
-        record = RecordRead(
-            problem=("Er is geen patiënt meegegeven bij het openen.", "No patient came with the launch.")
-        )
+        record = RecordRead(problem=texts("form.no_patient_in_launch"))
     else:
         with ehr_client(ctx) as client:
             record = read_record(client, ctx.patient)
-        audit(ctx, "populate", "R", "0" if record.problem is None else "4", f"Patient/{ctx.patient}")
+        outcome = "0" if record.problem is None else "4"
+        audit(ctx, "populate", "R", outcome, f"Patient/{ctx.patient}", patient=record.patient)
     qr = populate(qdef, record.patient, record.observations, record.conditions, today)
     facts = record_facts(record.patient, record.observations, record.conditions, today, qdef)
     return WorkState(
@@ -261,7 +262,7 @@ def _earlier_referrals(ctx) -> list[dict]:
     logged = forms().referrals(ctx.iss, ctx.patient)
     if not logged:
         return []
-    lang = "en" if page_lang(ctx) == "en" else "nl"
+    lang = page_lang(ctx)
     delivery = services().delivery
     out: list[dict] = []
     for item in logged:
@@ -282,7 +283,7 @@ def _earlier_referrals(ctx) -> list[dict]:
         out.append(
             {
                 "date": f"{authored[8:10]}-{authored[5:7]}-{authored[:4]}" if len(authored) == 10 else authored,
-                "state": STATE_TEXT[lang].get(state, state),
+                "state": state_text(state, lang),
                 "recipients": recipients_now,
                 "problem": status.problem,
             }

@@ -7,12 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from service.questionnaires.catalog import ItemDef, QuestionnaireDef
+from service.texts import pick, text
 
 ITEM_CONTROL = "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl"
-
-
-def _t(lang: str, nl: str, en: str | None) -> str:
-    return en if lang == "en" and en else nl
 
 
 def item_control(item: ItemDef) -> str | None:
@@ -45,37 +42,26 @@ def enable_hint(qdef: QuestionnaireDef, item: ItemDef, lang: str) -> str | None:
         return None
     parts = []
     for cond in item.enable_when:
-        q = qdef.items.get(cond.get("question"))
-        qtext = _t(lang, q.text, q.text_en) if q else cond.get("question")
+        q = qdef.items.get(str(cond.get("question")))
+        qtext = pick(lang, q.text, q.text_en) if q else cond.get("question")
         op = cond.get("operator")
         if "answerBoolean" in cond and op == "=":
-            ticked = cond["answerBoolean"]
-            parts.append(
-                f"‘{qtext}’ "
-                + (
-                    ("is aangevinkt" if ticked else "niet is aangevinkt")
-                    if lang != "en"
-                    else ("is ticked" if ticked else "is not ticked")
-                )
-            )
+            key = "form.hint.ticked" if cond["answerBoolean"] else "form.hint.not_ticked"
+            parts.append(text(key, lang, question=qtext))
         elif "answerCoding" in cond and op == "=":
             option = q.option(None, cond["answerCoding"].get("code")) if q else None
             answer = (
-                _t(lang, option.get("display", ""), option.get("display_en"))
+                pick(lang, option.get("display", ""), option.get("display_en"))
                 if option
                 else cond["answerCoding"].get("code")
             )
-            parts.append(
-                f"bij ‘{qtext}’ ‘{answer}’ is gekozen" if lang != "en" else f"'{answer}' is chosen for '{qtext}'"
-            )
+            parts.append(text("form.hint.chosen", lang, question=qtext, answer=answer))
         elif op == "exists":
-            parts.append(f"‘{qtext}’ is ingevuld" if lang != "en" else f"'{qtext}' is filled in")
+            parts.append(text("form.hint.filled_in", lang, question=qtext))
         else:
-            parts.append(f"‘{qtext}’" if lang != "en" else f"'{qtext}'")
-    joiner = (
-        (" of " if lang != "en" else " or ") if item.enable_behavior == "any" else (" en " if lang != "en" else " and ")
-    )
-    return ("Alleen invullen als " if lang != "en" else "Only fill in if ") + joiner.join(parts) + "."
+            parts.append(text("form.hint.question", lang, question=qtext))
+    joiner = text("form.hint.any" if item.enable_behavior == "any" else "form.hint.all", lang)
+    return text("form.hint.only_if", lang, conditions=joiner.join(parts))
 
 
 def enable_data(item: ItemDef) -> str | None:
@@ -138,12 +124,12 @@ def item_views(
         return ItemView(
             link_id=link_id,
             control=control_of(item),
-            text=_t(lang, item.text, item.text_en),
+            text=pick(lang, item.text, item.text_en),
             required=item.required,
             hint=enable_hint(qdef, item, lang),
             enable=enable_data(item),
             options=tuple(
-                (o["code"], _t(lang, o.get("display", o["code"]), o.get("display_en"))) for o in item.options
+                (o["code"], pick(lang, o.get("display", o["code"]), o.get("display_en"))) for o in item.options
             ),
             values=tuple(v for v in fields.get(link_id, ()) if isinstance(v, str)),
             error=errors.get(link_id),

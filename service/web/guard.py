@@ -13,11 +13,12 @@ import functools
 import logging
 from collections.abc import Callable
 
-from flask import Response, abort, redirect, request, url_for
+from flask import abort, redirect, request, url_for
+from werkzeug.wrappers import Response
 
 from service.smart.session import current_launch, launch_required
 from service.web import security
-from service.web.common import GUARDED, forms, unfinished_work
+from service.web.common import GUARDED, audited_access, stored_work, unfinished_work
 from service.web.store import WorkState
 
 log = logging.getLogger(__name__)
@@ -31,16 +32,19 @@ def step(*, work: WorkLoader | None = None, may_send: bool = False) -> Callable:
     with `work`, view(ctx, work)."""
 
     def decorate(view: Callable) -> Callable:
+        event = view.__name__.replace("_", "-")  # the audit row's event: the step, e.g. save-draft, send
+
         @launch_required
         def launched(**kwargs):
             ctx = current_launch()
             if may_send and not ctx.can_send:
                 log.info("send refused: role %s may not send", ctx.role)
                 abort(403)
-            if work is None:
-                return view(ctx, **kwargs)
-            state = work(ctx)
-            return view(ctx, state, **kwargs) if isinstance(state, WorkState) else state
+            with audited_access(ctx, event):  # the request is one access: one audit row, if it touches the patient
+                if work is None:
+                    return view(ctx, **kwargs)
+                state = work(ctx)
+                return view(ctx, state, **kwargs) if isinstance(state, WorkState) else state
 
         @functools.wraps(view)
         def guarded(**kwargs):
@@ -73,7 +77,7 @@ def work_or_new(ctx) -> WorkState:
 
 def stored_or_new(ctx) -> WorkState:
     """Whatever this session stored, sent or not, or an empty form (the live panel)."""
-    return forms().work(ctx.session_id) or WorkState()
+    return stored_work(ctx) or WorkState()
 
 
 def reviewed(ctx) -> WorkState | Response:
@@ -88,14 +92,14 @@ def reviewed_or_done(ctx) -> WorkState | Response:
     """As `reviewed`, for the send: a form sent already (a second press, another tab) goes to its confirmation."""
     work = unfinished_work(ctx)
     if work is None or not work.reviewed:
-        done = forms().work(ctx.session_id)
+        done = stored_work(ctx)
         return redirect(url_for(".sent" if done is not None and done.result else ".form"), 303)
     return work
 
 
 def sent_work(ctx) -> WorkState | Response:
     """The form this session sent (the confirmation); else back to the form."""
-    work = forms().work(ctx.session_id)
+    work = stored_work(ctx)
     if work is None or not work.result:
         return redirect(url_for(".form"), 303)
     return work

@@ -7,21 +7,21 @@ from __future__ import annotations
 from flask import redirect, render_template, request, url_for
 
 from service.questionnaires.form import check_fields
+from service.texts import pick
 from service.web.common import (
     CHILDREN,
     banner_for,
     evaluate_fields,
     first_value,
+    meldcode_steps,
     needs_meldcode,
     page_lang,
     practice_now,
     questionnaire,
     save_work,
-    text_in,
     web,
 )
 from service.web.guard import reviewed, step
-from service.web.panel import MELDCODE_STEPS
 from service.web.store import WorkState
 
 MAX_FACTS = 2000
@@ -39,7 +39,7 @@ def meldcode(ctx, work: WorkState):
 @web.post("/form/meldcode")
 @step(work=reviewed)
 def meldcode_done(ctx, work: WorkState):
-    known = {sid for sid, _, _ in MELDCODE_STEPS}
+    known = {s.id for s in meldcode_steps()}
     steps = [s for s in request.form.getlist("meldcode-step") if s in known]
     # DOMAIN.md §3.3: each step with date and user; whether the patient was informed, and if not, why.
     earlier = work.meldcode.get("done_by", {})
@@ -61,7 +61,7 @@ def meldcode_done(ctx, work: WorkState):
     if errors:
         work.meldcode["seen"] = False
         save_work(ctx, work)
-        return _render_meldcode(ctx, work, text_in(errors[0], page_lang(ctx)), 422)
+        return _render_meldcode(ctx, work, pick(page_lang(ctx), errors[0].text, errors[0].english), 422)
     save_work(ctx, work)
     return redirect(url_for(".review"), 303)
 
@@ -69,10 +69,10 @@ def meldcode_done(ctx, work: WorkState):
 def _render_meldcode(ctx, work: WorkState, error: str | None, status: int = 200):
     item = questionnaire().items.get(CHILDREN)
     lang = page_lang(ctx)
-    children_label = (item.text_en if lang == "en" and item.text_en else item.text) if item else ""
+    children_label = pick(lang, item.text, item.text_en) if item else ""
     return render_template(
         "meldcode.html",
-        steps=MELDCODE_STEPS,
+        steps=meldcode_steps(),
         done=set(work.meldcode.get("steps", ())),
         facts=work.meldcode.get("facts", ""),
         informed=work.meldcode.get("informed", ""),

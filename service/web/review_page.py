@@ -15,6 +15,7 @@ from service.web.common import (
     banner_for,
     evaluate_fields,
     first_value,
+    meldcode_steps,
     needs_meldcode,
     page_lang,
     questionnaire,
@@ -22,7 +23,7 @@ from service.web.common import (
     web,
 )
 from service.web.guard import reviewed, step
-from service.web.panel import MELDCODE_STEPS, panel_model, share_details, shares_view
+from service.web.panel import panel_model, share_details, shares_view
 from service.web.store import WorkState
 
 
@@ -60,7 +61,7 @@ def render_review(ctx, work: WorkState, error: str | None, status: int = 200):
         "review.html",
         m=model,
         panel=model["panel"],
-        steps=MELDCODE_STEPS,
+        steps=meldcode_steps(),
         work=work,
         error=error,
         can_send=ctx.can_send,

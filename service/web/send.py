@@ -15,12 +15,13 @@ from typing import Literal
 from flask import redirect, request, url_for
 
 from service.ehr import WriteBack, ehr_client, read_patient, write_back
-from service.errors import ResponseInvalid
+from service.errors import ResponseInvalid, required
 from service.questionnaires.form import FieldError, build_response, check_fields
 from service.referrals.bundle import contain_patient
 from service.referrals.submit import SubmitResult, Submitter
 from service.services import services
 from service.smart.session import current_practice
+from service.texts import Text, texts
 from service.web.common import (
     CONSENT_GIVEN,
     CONSENT_METHOD,
@@ -37,7 +38,6 @@ from service.web.common import (
     region,
     save_work,
     subject_of,
-    text_in,
     web,
 )
 from service.web.confirmation import confirmation, referrals_of
@@ -46,15 +46,6 @@ from service.web.form_page import render_form
 from service.web.guard import reviewed_or_done, step
 from service.web.review_page import consent_choices, render_review
 from service.web.store import WorkState
-
-CHOOSE_METHOD = (
-    "Kies hoe de toestemming is gegeven (mondeling of schriftelijk).",
-    "Choose how consent was given (verbal or written).",
-)
-NO_PATIENT = (
-    "Het EPD gaf de gegevens van de patiënt nu niet. Er is niets verstuurd en niets vastgelegd; probeer het zo opnieuw.",
-    "The EHR did not give the patient's details just now. Nothing was sent or recorded; try again shortly.",
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,7 +82,9 @@ def send(ctx, work: WorkState):
     if result.step == "form":
         return render_form(ctx, work, list(result.errors), result.status)
     if result.step == "review":
-        return render_review(ctx, work, text_in(result.problem, page_lang(ctx)), result.status)
+        return render_review(
+            ctx, work, Text(*required(result.problem, "the send's problem")).in_lang(page_lang(ctx)), result.status
+        )
     return redirect(url_for(f".{result.step}"), result.status)
 
 
@@ -123,7 +116,7 @@ def send_referral(ctx, work: WorkState) -> SendResult:
     consent = _consent_answer(work, evaluation)
     if consent.given and not consent.method:
         save_work(ctx, work)
-        return SendResult(step="review", status=422, problem=CHOOSE_METHOD)
+        return SendResult(step="review", status=422, problem=texts("send.choose_method"))
     fields = _with_consent(work.fields, consent.given, consent.method)
     errors = check_fields(qdef, fields, today=now.date())
     if errors:
@@ -165,14 +158,14 @@ def _submit(ctx, work: WorkState, qr: dict, submitter: Submitter, consent: Conse
     # identity and contact details (DOMAIN.md §3.1), read from the EHR now.
     with ehr_client(ctx) as ehr:
         patient = read_patient(ehr, ctx.patient)
-        audit(ctx, "patient-read", "R", "0" if patient else "4", subject_of(ctx))
+        audit(ctx, "patient-read", "R", "0" if patient else "4", subject_of(ctx), patient=patient)
         if patient:
             qr = contain_patient(qr, patient)
         elif (
             consent.consented
         ):  # the recipients would get the EHR's own Patient/<id>, which means nothing (or someone else) there
             save_work(ctx, work)
-            return SendResult(step="review", status=503, problem=NO_PATIENT)
+            return SendResult(step="review", status=503, problem=texts("send.no_patient"))
         try:
             result = submitter.submit(
                 qr, who=ctx.fhir_user, access_point=access_point(), patient=subject_of(ctx), practice=current_practice()
@@ -193,14 +186,15 @@ def _submit(ctx, work: WorkState, qr: dict, submitter: Submitter, consent: Conse
 def _record_sent(ctx, work: WorkState, fields: dict[str, list[str]], sent: SendResult) -> None:
     """The form as sent, with its confirmation; the patient's draft dropped; the referrals logged for the
     next launch for the patient."""
+    response, submitted = required(sent.response, "the sent response"), required(sent.submitted, "the submission")
     work.fields = fields
-    work.result = confirmation(ctx, work, sent.response, sent.submitted, sent.written, page_lang(ctx))
+    work.result = confirmation(ctx, work, response, submitted, sent.written, page_lang(ctx))
     save_work(ctx, work)
     forms().drop_draft(ctx.iss, ctx.patient)
     if work.result["sent"]:
         forms().log_referral(
             ctx.iss,
             ctx.patient,
-            sent.submitted.submission_id,
-            {"authored": sent.response["authored"], "recipients": referrals_of(sent.submitted)},
+            submitted.submission_id,
+            {"authored": response["authored"], "recipients": referrals_of(submitted)},
         )

@@ -17,8 +17,10 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
+from service.rules.meldcode import load_meldcode
 from service.services import services
 from service.smart.session import current_launch
+from service.texts import bilingual, language, other_language, pick, text
 from service.web import confirmation, error_pages, form_page, meldcode_page, review_page, security, send  # noqa: F401 - their routes
 from service.web.common import web
 from service.web.store import FormStore
@@ -27,9 +29,11 @@ __all__ = ["init_app", "web"]
 
 
 def init_app(app: Flask) -> None:
-    """The form store, security headers on every response, T() for templates."""
+    """The form store, the Meldcode steps (checked: a mistake stops start-up), security headers on every response,
+    t() and pick() for templates (service/texts.py)."""
     settings = app.config["KS_SETTINGS"]
     services(app).forms = FormStore(Path(settings.data_dir) / "forms.sqlite3")
+    services(app).meldcode = load_meldcode(settings.mappings_dir)
     security.install(app)
     app.context_processor(_template_helpers)
 
@@ -39,15 +43,23 @@ def _template_helpers() -> dict:
         ctx = current_launch()
     except Exception:  # outside a request with a session store (e.g. an error page)
         ctx = None
-    lang = "en" if ctx is not None and ctx.language == "en" else "nl"
+    lang = language(ctx.language if ctx is not None else None)
 
-    def T(nl: str, en: str) -> str:
-        return en if lang == "en" else nl
+    def t(key: str, lang: str | None = lang, /, **values: object) -> str:
+        """The catalogue's text (service/texts.py) in the page's language, or in `lang` (the bilingual pages)."""
+        return text(key, lang, **values)
+
+    def pick_data(nl: str, en: str | None) -> str:
+        """A data text (the Meldcode steps' file) in the page's language."""
+        return pick(lang, nl, en)
 
     practice = services().registry.practice(ctx.ehr_id, ctx.practice_id) if ctx else None
     return {
-        "T": T,
+        "t": t,
+        "pick": pick_data,
+        "both": bilingual,  # "Dutch / English", for the launch pages
         "ui_lang": lang,
+        "other_lang": other_language(lang),  # what the language switch offers
         "csrf": security.csrf_token(ctx.session_id) if ctx else None,
         "practice_name": practice.name if practice else None,
         "aandachtsfunctionaris": current_app.config["KS_SETTINGS"].aandachtsfunctionaris,

@@ -124,7 +124,7 @@ def test_logs_carry_no_answers(client, caplog):
 def test_submit_returns_the_practices_record_with_the_internal_referral(client):
     """An internal referral (POH Jeugd) travels nowhere: the HIS gets it back in `record`, with its Task, to store;
     nothing is queued for it (no server configured here, so the external one waits in the outbox)."""
-    r = client.post("/fhir/QuestionnaireResponse", json=make_qr(signals=("homeless", "substance-addiction")))
+    r = client.post("/fhir/QuestionnaireResponse/$submit", json=make_qr(signals=("homeless", "substance-addiction")))
     params = r.get_json()["parameter"]
     [record] = [p["resource"] for p in params if p["name"] == "record"]
     types = [e["resource"]["resourceType"] for e in record["entry"]]

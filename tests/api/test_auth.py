@@ -127,6 +127,14 @@ def test_discovery_and_the_public_parts(live):
     assert requests.get(f"{live.base}/fhir/Questionnaire", timeout=10).status_code == 200  # form definitions: public
 
 
+def test_discovery_is_complete_and_the_capability_statement_claims_no_half_oauth_uris(live):
+    config = requests.get(f"{live.base}/fhir/.well-known/smart-configuration", timeout=10).json()
+    assert config["code_challenge_methods_supported"] == ["S256"]  # REQUIRED in SMART 2.x; never "plain"
+    security = requests.get(f"{live.base}/fhir/metadata", timeout=10).json()["rest"][0]["security"]
+    for ext in security.get("extension", []):  # oauth-uris needs authorize and token (SMART 1.0: both 1..1)
+        assert {e["url"] for e in ext["extension"]} >= {"authorize", "token"}
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -134,6 +142,7 @@ def test_discovery_and_the_public_parts(live):
         "/fhir/QuestionnaireResponse/$evaluate",
         "/fhir/QuestionnaireResponse/$validate",
         "/fhir/QuestionnaireResponse/$extract",
+        "/fhir/QuestionnaireResponse/$submit",
         "/fhir/Questionnaire/$populate",
     ],
 )
@@ -371,7 +380,10 @@ def test_an_his_client_speaks_for_the_practice_the_registry_names(tmp_path):
         app.base = base
         qr = make_qr(signals=("homeless", "single-mother", "financial-problems"), identifier="his-practice-1")
         r = requests.post(
-            f"{base}/fhir/QuestionnaireResponse?region=maastricht-heuvelland", json=qr, auth=his(app), timeout=10
+            f"{base}/fhir/QuestionnaireResponse/$submit?region=maastricht-heuvelland",
+            json=qr,
+            auth=his(app),
+            timeout=10,
         )
         params = r.json()["parameter"]
         names = [
@@ -411,3 +423,22 @@ def test_an_his_client_speaks_for_the_practice_the_registry_names(tmp_path):
                 "ehr_registry": registry,
             }
         )
+
+
+def test_a_submitted_response_is_readable_by_its_submitter_only(live):
+    """Last in this module: its submission would be one more in the audit the tests above count."""
+    qr = make_qr(signals=("homeless",), identifier="auth-read-1")
+    with FhirClient(f"{live.base}/fhir", auth=his(live)) as client:
+        created = client.session.post(f"{live.base}/fhir/QuestionnaireResponse", json=qr, headers=FHIR_JSON, timeout=30)
+        assert created.status_code == 201, created.text
+        location = created.headers["Location"]
+        read = client.session.get(location, timeout=10)
+        status = client.session.get(created.headers["Link"].split(">")[0][1:], timeout=10)
+    assert read.status_code == 200 and read.json() == created.json()
+    assert status.status_code == 200 and status.json()["resourceType"] == "Parameters"
+    other = his(live, "form-filler", EC, "ES384", scope="system/QuestionnaireResponse.read")
+    with FhirClient(f"{live.base}/fhir", auth=other) as client:
+        assert client.session.get(location, timeout=10).status_code == 404  # another client's: not there for it
+        rid = created.json()["id"]
+        assert client.session.get(f"{live.base}/fhir/QuestionnaireResponse/{rid}/$referral-status").status_code == 404
+    assert requests.get(location, timeout=10).status_code == 401

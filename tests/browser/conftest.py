@@ -108,6 +108,8 @@ def live_app(tmp_path_factory, fhir_server, recipients_server) -> Iterator[LiveA
                 sys.executable,
                 "-m",
                 "gunicorn",
+                "-c",
+                "python:service.gunicorn_conf",
                 "-w",
                 "1",
                 "--threads",

@@ -82,3 +82,22 @@ def test_every_served_artefact_validates(client):
     assert {label.split("/")[0] for label, _ in items} >= {"Questionnaire", "CodeSystem", "ValueSet"}
     errors = {label: found for label, found in errors_of(medplum_validate(items)).items() if found}
     assert errors == {}
+
+
+def test_what_a_create_answers_validates(client):
+    """The create's answers (the stored response, the outcome as an OperationOutcome) and $referral-status."""
+    from tests.factories import make_qr
+
+    outcome = client.post(
+        "/fhir/QuestionnaireResponse",
+        json=make_qr(signals=("homeless",), identifier="medplum-create"),
+        headers={"Prefer": "return=OperationOutcome"},
+    )
+    rid = outcome.headers["Location"].split("/")[-3]
+    items = [
+        ("create outcome", outcome.get_json()),
+        ("read", client.get(f"/fhir/QuestionnaireResponse/{rid}").get_json()),
+        ("$referral-status", client.get(f"/fhir/QuestionnaireResponse/{rid}/$referral-status").get_json()),
+    ]
+    errors = {label: found for label, found in errors_of(medplum_validate(items)).items() if found}
+    assert errors == {}

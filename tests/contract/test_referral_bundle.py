@@ -8,16 +8,15 @@ status through the ServiceRequest's Task. Here one server plays every destinatio
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
+from service.config import MAPPINGS, QUESTIONNAIRES
 from service.fhir.client import FhirClient
 from service.fhir.urls import BSN, ID_REFERRAL
 from service.referrals.pipeline import Engine
 from tests.factories import make_qr, with_patient
 
-ROOT = Path(__file__).resolve().parents[2]
 MEDPLUM_MAX_ENTRIES = 8  # Medplum refuses transactions with conditional creates of more entries
 # Per region: signals giving two referrals, and the external recipients they reach (each at its own destination).
 CASES = {
@@ -134,7 +133,7 @@ def shared_destination_engine(tmp_path_factory) -> Engine:
     """Voorbeeldstad with both its recipients at one destination: the largest destination Bundle the mappings
     allow (2 + 3 per recipient entries)."""
     mappings = tmp_path_factory.mktemp("mappings") / "mappings"
-    shutil.copytree(ROOT / "mappings", mappings)
+    shutil.copytree(MAPPINGS, mappings)
     path = mappings / "regions" / "voorbeeldstad.recipients.yaml"
     text = path.read_text(encoding="utf-8")
     assert "destination: verloskundigen-voorbeeldstad" in text
@@ -142,7 +141,7 @@ def shared_destination_engine(tmp_path_factory) -> Engine:
         text.replace("destination: verloskundigen-voorbeeldstad", "destination: centrum-jong-voorbeeldstad"),
         encoding="utf-8",
     )
-    return Engine.from_folders(ROOT / "questionnaires", mappings, "voorbeeldstad", "test")
+    return Engine.from_folders(QUESTIONNAIRES, mappings, "voorbeeldstad", "test")
 
 
 def test_a_destination_bundle_for_two_recipients_is_within_medplums_limit(client, shared_destination_engine):

@@ -83,3 +83,36 @@ def test_make_run_stops_its_fhir_server_on_sigterm(tmp_path):
             service.kill()
             service.wait(10)
         service.stdout.close()
+
+
+def test_its_data_are_the_service_users_only(tmp_path):
+    """Patient data: every file the server has under KS_DATA_DIR is 0600 and every folder 0700, those an older
+    run left readable to others included (issue 11)."""
+    import os
+    import stat
+
+    data = tmp_path / "fhir-server"
+    (data / "reports").mkdir(parents=True)
+    for old in (data / "sekmet.db", data / "reports" / "old.json"):
+        old.write_bytes(b"")
+        old.chmod(0o644)
+    (data / "reports").chmod(0o755)
+    data.chmod(0o755)
+    previous = os.umask(0o022)  # what a service's shell usually has
+    try:
+        server = start_sekmet(data)
+    finally:
+        os.umask(previous)
+    try:
+        patient = {"resourceType": "Patient", "name": [{"family": "Test"}]}
+        assert requests.post(f"{server.base_url}/Patient", json=patient, timeout=10).status_code == 201
+    finally:
+        server.stop()
+    modes = {
+        str(path.relative_to(tmp_path)): stat.S_IMODE(path.stat().st_mode)
+        for path in [data, *data.rglob("*")]
+        if not path.is_symlink()
+    }
+    assert {"fhir-server/sekmet.db", "fhir-server/settings.yaml", "fhir-server/sekmet.log"} <= set(modes)
+    wrong = {p: oct(m) for p, m in modes.items() if m != (0o700 if (tmp_path / p).is_dir() else 0o600)}
+    assert wrong == {}

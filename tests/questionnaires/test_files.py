@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from service.config import QUESTIONNAIRES
 from service.fhir.models import parse_resource
 from service.fhir.urls import (
     BASE,
@@ -22,8 +23,7 @@ from service.fhir.urls import (
     TRANSLATION,
 )
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-FOLDER = ROOT / "questionnaires"
+FOLDER = QUESTIONNAIRES
 FILES = sorted(FOLDER.glob("*.json"))
 
 # DOMAIN.md Part A §A1: these linkIds are shared by the whole product and never change within a version.

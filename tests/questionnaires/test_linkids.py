@@ -4,16 +4,14 @@ kinds the recipients schema allows are exactly the codes of CodeSystem ks-referr
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from service.config import MAPPINGS, QUESTIONNAIRES
 from service.errors import ConfigurationInvalid
 from service.questionnaires.catalog import load_catalog
 from service.questionnaires.linkids import ALL, missing_link_ids
 from service.rules.loader import load_rulesets
-
-ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def test_every_product_wide_link_id_is_an_item_of_the_questionnaire(engine):
@@ -25,19 +23,17 @@ def test_every_product_wide_link_id_is_an_item_of_the_questionnaire(engine):
 def test_a_questionnaire_without_one_stops_start_up(tmp_path):
     folder = tmp_path / "questionnaires"
     folder.mkdir()
-    for path in (ROOT / "questionnaires").glob("*.json"):
+    for path in QUESTIONNAIRES.glob("*.json"):
         data = json.loads(path.read_text())
         if data["resourceType"] == "Questionnaire":  # drop the help question (`note`): the Bundles and pages read it
             data["item"] = [i for i in data["item"] if i["linkId"] != "note"]
         (folder / path.name).write_text(json.dumps(data))
     with pytest.raises(ConfigurationInvalid, match="has no item 'note'"):
-        load_rulesets(ROOT / "mappings", load_catalog(folder))
+        load_rulesets(MAPPINGS, load_catalog(folder))
 
 
 def test_the_recipients_schema_allows_exactly_the_referral_codes():
-    schema = json.loads((ROOT / "mappings" / "schemas" / "recipients.schema.json").read_text())
+    schema = json.loads((MAPPINGS / "schemas" / "recipients.schema.json").read_text())
     allowed = schema["properties"]["recipients"]["items"]["properties"]["referral"]["enum"]
-    codes = [
-        c["code"] for c in json.loads((ROOT / "questionnaires" / "CodeSystem-ks-referral.json").read_text())["concept"]
-    ]
+    codes = [c["code"] for c in json.loads((QUESTIONNAIRES / "CodeSystem-ks-referral.json").read_text())["concept"]]
     assert sorted(allowed) == sorted(codes)

@@ -220,3 +220,22 @@ def test_sdc_populate_prefills_the_demo_record_as_our_operation(engine, qdef, cl
         assert theirs[cid]["response"]["encounter"]["reference"] == f"Encounter/{case['patient']['id']}-consult"
         seen.add(ours.get("phase", [{}])[0].get("valueCoding", {}).get("code"))
     assert {"pregnant", "postpartum"} <= seen
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"birthDate": 0},  # a number where FHIR has a date: fhirpathpy raises a bare Exception comparing it
+        {"birthDate": {"value": "2001-01-01"}},
+    ],
+)
+def test_odd_record_data_gives_no_prefill_not_a_crash(qdef, odd):
+    """A record read from the EHR's server is not ours to check: what cannot be evaluated is not pre-filled."""
+    odd_patient = {**patient(), **odd}
+    observations = [
+        {**pregnancy(), "code": {"coding": "not-a-list"}},
+        {**due(TODAY + timedelta(days=90)), "subject": "not-an-object"},
+    ]
+    qr = populate(qdef, odd_patient, observations, [], TODAY)
+    assert qr["resourceType"] == "QuestionnaireResponse" and qr["status"] == "in-progress"
+    assert TEENAGE not in answers_by_link_id(qr)

@@ -81,7 +81,7 @@ def test_sigkill_mid_push_delivers_once_after_restart(tmp_path, mode):
         # the background worker claimed the item first (every 0.3 s here) and holds it: then the answer is 202.
         try:
             answer = requests.post(
-                f"http://127.0.0.1:{port}/fhir/QuestionnaireResponse",
+                f"http://127.0.0.1:{port}/fhir/QuestionnaireResponse/$submit",
                 json=make_qr(signals=("homeless", "substance-addiction")),
                 headers={"Content-Type": "application/fhir+json"},
                 timeout=2,

@@ -48,7 +48,7 @@ def app_for(tmp_path, base_url, **extra):
 
 
 def post_qr(app, qr):
-    return app.test_client().post("/fhir/QuestionnaireResponse", json=qr)
+    return app.test_client().post("/fhir/QuestionnaireResponse/$submit", json=qr)
 
 
 def parameter(response, name: str) -> dict:

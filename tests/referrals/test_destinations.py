@@ -26,6 +26,7 @@ import yaml
 
 from service import create_app
 from service.cli import main as cli
+from service.config import MAPPINGS
 from service.embedded import EmbeddedServerFailed, start_sekmet
 from service.embedded.sekmet import EmbeddedServer, free_port
 from service.errors import ConfigurationInvalid
@@ -39,7 +40,6 @@ from tests.factories import OTHER, URGENT, make_qr, with_patient
 from tests.faultproxy import FaultProxy
 from tests.referrals.test_crash import start_service, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 GGD, CENTRUM, VERLOS = "ggd-zuid-limburg", "centrum-jong-voorbeeldstad", "verloskundigen-voorbeeldstad"
 NAMES = {
     GGD: "GGD Zuid Limburg (test)",
@@ -103,7 +103,9 @@ def app_with(tmp_path: Path, destinations: Path, **extra):
 
 
 def post(app, qr: dict, region: str | None = None):
-    return app.test_client().post("/fhir/QuestionnaireResponse" + (f"?region={region}" if region else ""), json=qr)
+    return app.test_client().post(
+        "/fhir/QuestionnaireResponse/$submit" + (f"?region={region}" if region else ""), json=qr
+    )
 
 
 def answer_state(response) -> str:
@@ -328,7 +330,7 @@ def test_sigkill_mid_push_to_two_destinations_delivers_each_once_after_restart(t
         # one of them while the other waits in its lease.
         try:
             answer = requests.post(
-                f"http://127.0.0.1:{port}/fhir/QuestionnaireResponse?region=voorbeeldstad",
+                f"http://127.0.0.1:{port}/fhir/QuestionnaireResponse/$submit?region=voorbeeldstad",
                 json=with_patient(make_qr(**URGENT_PREGNANT, identifier="crash-two"), bsn="999990056"),
                 headers={"Content-Type": "application/fhir+json"},
                 timeout=2,
@@ -467,7 +469,7 @@ def _full_file(tmp_path: Path) -> Path:
 
 def test_a_mapping_naming_an_unknown_destination_stops_start_up(tmp_path, monkeypatch, capsys):
     mappings = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", mappings)
+    shutil.copytree(MAPPINGS, mappings)
     recipients = mappings / "regions" / "voorbeeldstad.recipients.yaml"
     recipients.write_text(
         recipients.read_text(encoding="utf-8").replace(f"destination: {VERLOS}", "destination: verloskundigen-vbs"),

@@ -53,7 +53,7 @@ def test_withdrawal_cancels_at_that_destination_only(tmp_path, servers, monkeypa
     )
     app = create_app({"TESTING": True, "data_dir": tmp_path / "data", "destinations": destinations})
     qr = make_qr(signals=("homeless", "single-mother", "financial-problems"), identifier="withdraw-1")
-    answer = app.test_client().post("/fhir/QuestionnaireResponse?region=voorbeeldstad", json=qr)
+    answer = app.test_client().post("/fhir/QuestionnaireResponse/$submit?region=voorbeeldstad", json=qr)
     assert answer.status_code == 201, answer.get_json()
     submission = next(p["valueString"] for p in answer.get_json()["parameter"] if p["name"] == "submission")
 
@@ -81,7 +81,7 @@ def test_withdrawal_cancels_at_that_destination_only(tmp_path, servers, monkeypa
 def test_no_withdrawal_before_delivery(tmp_path, monkeypatch, capsys):
     app = create_app({"TESTING": True, "data_dir": tmp_path / "data"})  # no server: the referral waits in the outbox
     answer = app.test_client().post(
-        "/fhir/QuestionnaireResponse", json=make_qr(signals=("homeless",), identifier="withdraw-2")
+        "/fhir/QuestionnaireResponse/$submit", json=make_qr(signals=("homeless",), identifier="withdraw-2")
     )
     submission = next(p["valueString"] for p in answer.get_json()["parameter"] if p["name"] == "submission")
     monkeypatch.setenv("KS_DATA_DIR", str(tmp_path / "data"))

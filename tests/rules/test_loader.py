@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from service.config import MAPPINGS
 from service.errors import ConfigurationInvalid
 from service.rules.loader import load_ruleset, load_rulesets
 
-ROOT = Path(__file__).resolve().parents[2]
-RULE_FILES = sorted((ROOT / "mappings" / "regions").glob("*.rules.yaml"))
+RULE_FILES = sorted((MAPPINGS / "regions").glob("*.rules.yaml"))
 
 
 @pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.name)
@@ -33,7 +33,7 @@ def test_at_least_two_regions():
 @pytest.fixture()
 def broken_mappings(tmp_path):
     target = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", target)
+    shutil.copytree(MAPPINGS, target)
     return target
 
 
@@ -152,3 +152,24 @@ def test_standard_expressions_are_checked_against_the_questionnaire(engine, brok
     text = str(err.value)
     assert "voorbeeldstad.rules.yaml: /variables/phase: linkId 'fase' is not in" in text
     assert "voorbeeldstad.rules.yaml: /safety/0/when: _ksAnswerValues and _ksTickedLinkIds are reserved names" in text
+
+
+def test_a_file_that_is_not_yaml_is_named_with_the_pure_python_loaders_position(engine, broken_mappings):
+    rules = broken_mappings / "regions" / "voorbeeldstad.rules.yaml"
+    rules.write_text("id: x\n  version: [1\n", encoding="utf-8")
+    try:
+        yaml.safe_load(rules.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = exc.problem_mark
+        expected = f"not valid YAML (line {mark.line + 1}, column {mark.column + 1}): {exc.problem}"
+    with pytest.raises(ConfigurationInvalid) as err:
+        load_rulesets(broken_mappings, engine.catalog)
+    assert [(p.file, p.message) for p in err.value.problems] == [(str(rules), expected)]
+
+
+def test_an_empty_recipients_file_is_named(engine, broken_mappings):
+    recipients = broken_mappings / "regions" / "voorbeeldstad.recipients.yaml"
+    recipients.write_text("# nothing\n", encoding="utf-8")
+    with pytest.raises(ConfigurationInvalid) as err:
+        load_rulesets(broken_mappings, engine.catalog)
+    assert [(p.file, p.message) for p in err.value.problems] == [(str(recipients), "the file is empty")]

@@ -1,0 +1,121 @@
+"""What the /fhir blueprint's modules share: the blueprint itself (with the `fhirid` converter), reading FHIR JSON
+bodies, the Prefer header, the base URL. service/api/views.py and service/api/submissions.py add its routes."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import BaseConverter
+
+from service.api.fhirjson import parse_fhir_json, unwrap_parameter
+from service.errors import InputInvalid, Issue, PayloadTooLarge
+from service.errors_render import fhir_json
+from service.referrals.pipeline import Engine
+from service.services import services
+from service.texts import texts
+
+api = Blueprint("api", __name__, url_prefix="/fhir")
+
+
+class FhirIdConverter(BaseConverter):
+    """A FHIR id (https://hl7.org/fhir/R4/datatypes.html#id), so `/QuestionnaireResponse/$validate` is never read
+    as the id "$validate" (a GET there stays a 405)."""
+
+    regex = r"[A-Za-z0-9\-\.]{1,64}"
+
+
+# Recorded first, so the converter is there before the rules that use it are added.
+@api.record_once
+def _converter(state) -> None:
+    state.app.url_map.converters.setdefault("fhirid", FhirIdConverter)
+
+
+def engine() -> Engine:
+    return services().engine
+
+
+def fhir_response(resource: dict, status: int = 200):
+    return fhir_json(resource, status)
+
+
+def read_fhir_body() -> dict:
+    """The request body as FHIR JSON within the size, depth and content-type limits, or a 4xx KsError."""
+    settings = current_app.config["KS_SETTINGS"]
+    try:
+        body = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise PayloadTooLarge(texts("api.too_large", limit=settings.max_body_bytes)) from None
+    return parse_fhir_json(body, request.content_type, max_depth=settings.max_json_depth)
+
+
+def read_body(expected: str, names: tuple[str, ...]) -> dict:
+    resource = unwrap_parameter(read_fhir_body(), names, expected)
+    return screened(resource) if expected == "QuestionnaireResponse" else resource
+
+
+QR_STRINGS = ("id", "status", "questionnaire", "authored", "language", "implicitRules")
+QR_OBJECTS = ("meta", "identifier", "subject", "author", "encounter", "source", "text")
+QR_ARRAYS = ("item", "contained", "basedOn", "partOf", "extension")
+QR_REFERENCES = ("subject", "author", "encounter", "source", "basedOn", "partOf")
+
+
+def screened(qr: dict) -> dict:
+    """The top-level elements of a QuestionnaireResponse of the JSON type R4 gives them, before the engine reads
+    them: a 400 naming the element, never a 500 (a `status` that is an object crashed the validator's set lookup:
+    found by tests/api/test_openapi.py)."""
+    from service.api.fhirjson import json_type
+
+    for names, kind, ok in (
+        (QR_STRINGS, "string", lambda v: isinstance(v, str)),
+        (QR_OBJECTS, "object", lambda v: isinstance(v, dict)),
+        (QR_ARRAYS, "array", lambda v: isinstance(v, list)),
+    ):
+        for name in names:
+            if name in qr and not ok(qr[name]):
+                location = f"QuestionnaireResponse.{name}"
+                refusal = texts("api.qr.element_type", location=location, expected=kind, got=json_type(qr[name]))
+                raise InputInvalid(refusal, issues=[Issue.of(refusal, code="structure", expression=(location,))])
+    # What the engine reads one level down (found by tests/api/test_fuzz_properties.py: a contained resource of
+    # no known type crashed the model check, a non-string `subject.reference` the Bundle builder).
+    for i, contained in enumerate(qr.get("contained") or ()):
+        rtype = contained.get("resourceType") if isinstance(contained, dict) else None
+        if not isinstance(rtype, str) or not _known_type(rtype):
+            location = f"QuestionnaireResponse.contained[{i}]"
+            got = repr(rtype) if isinstance(rtype, str) else json_type(rtype)
+            refusal = texts("api.qr.contained_type", location=f"{location}.resourceType", got=got)
+            raise InputInvalid(refusal, issues=[Issue.of(refusal, code="structure", expression=(location,))])
+    for name in QR_REFERENCES:
+        values = qr.get(name)
+        for i, ref in enumerate(values if isinstance(values, list) else [values] if values is not None else []):
+            if not isinstance(ref, dict) or ("reference" in ref and not isinstance(ref["reference"], str)):
+                location = f"QuestionnaireResponse.{name}" + (f"[{i}]" if isinstance(values, list) else "")
+                got = json_type(ref.get("reference") if isinstance(ref, dict) else ref)
+                refusal = texts("api.qr.element_type", location=f"{location}.reference", expected="string", got=got)
+                raise InputInvalid(refusal, issues=[Issue.of(refusal, code="structure", expression=(location,))])
+    return qr
+
+
+def _known_type(rtype: str) -> bool:
+    from service.fhir import models
+
+    try:
+        models.model_class(rtype)
+    except ValueError:
+        return False
+    return rtype not in ("Resource", "DomainResource")
+
+
+def prefer(name: str) -> str | None:
+    """One preference of the Prefer header (RFC 7240; FHIR http.html#ops `return=…`, search.html `handling=…`)."""
+    for token in request.headers.get("Prefer", "").replace(";", ",").split(","):
+        key, _, value = token.strip().partition("=")
+        if key.strip().lower() == name:
+            return value.strip().strip('"') or None
+    return None
+
+
+def base_url() -> str:
+    return f"{request.url_root}fhir"
+
+
+QR_PARAM_NAMES = ("questionnaire-response", "questionnaireResponse", "resource")

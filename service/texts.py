@@ -1,0 +1,874 @@
+"""The one catalogue of the service's own Dutch and English texts: a message key, its Dutch text and its English
+text, with `{name}` placeholders (str.format) that both languages share.
+
+- `text(key, lang, **values)`: the text in one language ("nl" by default; "en" for English; anything else is
+  Dutch), filled in. A `Text` value fills in each language with its own side (an item's label, another key).
+  The templates call it as `t('key', **values)`, bound to the page's language, or `t('key', 'en')` for one
+  language on a bilingual page; `both('key')` and `pick(nl, en)` as below (service/web/views.py).
+- `texts(key, **values)`: both languages at once, as a `Text` (Dutch, English): what an error carries, because
+  the language is chosen where it is shown (an OperationOutcome's details.text, a page), not where it is raised.
+- `bilingual(key, **values)`: "Dutch / English" on one line, for what is shown before a language is known
+  (the command line, the launch pages).
+- `pick(lang, nl, en)`: a text that is *data* — the Questionnaire's items and their translation extension, the
+  mappings' YAML, the Meldcode steps' file — in one language (English when asked for and there is one). Data
+  texts are not in the catalogue: they come from their files.
+
+Keys are dotted, by where the text is shown: `page.*` the error pages, `api.*` OperationOutcomes of the FHIR
+API, `smart.*` the SMART launch, `ehr.*` reading and writing the EHR, `form.*`, `meldcode.*`, `review.*`,
+`sent.*` the practice's pages, `his.*` the summary for the HIS, `cli.*` the command line. Every key is used
+somewhere in service/ (tests/test_texts.py checks this, both languages, and that the placeholders agree).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+Lang = Literal["nl", "en"]
+
+
+def language(lang: str | None) -> Lang:
+    """The catalogue's language for `lang`: English for "en", Dutch for everything else (the default)."""
+    return "en" if lang == "en" else "nl"
+
+
+def other_language(lang: str | None) -> Lang:
+    """The language a page's switch offers: English on a Dutch page, Dutch on an English one."""
+    return "nl" if language(lang) == "en" else "en"
+
+
+class Text(NamedTuple):
+    """A text in both languages (Dutch, English); a tuple, so it is stored as a two-element list in JSON."""
+
+    nl: str
+    en: str
+
+    def in_lang(self, lang: str | None) -> str:
+        """The text in `lang`: English when asked for and there is an English text, Dutch otherwise."""
+        return self.en if language(lang) == "en" and self.en else self.nl
+
+
+def _in(lang: Lang, values: dict[str, object]) -> dict[str, object]:
+    """The values for one language: a `Text` value (an item's label, another key's texts) gives its own side."""
+    return {name: value.in_lang(lang) if isinstance(value, Text) else value for name, value in values.items()}
+
+
+def text(key: str, lang: str | None = "nl", /, **values: object) -> str:
+    """The catalogue's text for `key` in `lang`, with its placeholders filled in from `values` (a `Text` value
+    in that language)."""
+    chosen = language(lang)
+    return CATALOGUE[key][1 if chosen == "en" else 0].format(**_in(chosen, values))
+
+
+def texts(key: str, /, **values: object) -> Text:
+    """The catalogue's text for `key` in Dutch and English, filled in."""
+    nl, en = CATALOGUE[key]
+    return Text(nl.format(**_in("nl", values)), en.format(**_in("en", values)))
+
+
+def bilingual(key: str, /, **values: object) -> str:
+    """'Dutch / English' on one line."""
+    both = texts(key, **values)
+    return f"{both.nl} / {both.en}"
+
+
+def pick(lang: str | None, nl: str, en: str | None) -> str:
+    """A data text (not the catalogue's) in `lang`: `en` when English is asked for and there is one, else `nl`."""
+    return Text(nl, en or "").in_lang(lang)
+
+
+# key: (Dutch, English)
+CATALOGUE: dict[str, tuple[str, str]] = {
+    # ── the practice's error pages (service/errors_render.py, templates/error.html) ─────────────────────────
+    "page.400.title": ("Dit formulier is verlopen of ongeldig", "This form has expired or is not valid"),
+    "page.400.text": (
+        "Ga terug, laad de pagina opnieuw en probeer het nog eens. Uw ingevulde gegevens zijn bewaard tot de laatste keer opslaan of controleren.",
+        "Go back, reload the page and try again. What you filled in is kept up to the last save or check.",
+    ),
+    "page.403.title": ("Versturen mag alleen de huisarts of de POH Jeugd", "Only the GP or the POH Jeugd may send"),
+    "page.403.text": (
+        "U kunt het formulier invullen en als concept opslaan; de huisarts of POH Jeugd kan het daarna controleren en versturen.",
+        "You can fill in the form and save it as a draft; the GP or POH Jeugd can then check and send it.",
+    ),
+    "page.404.title": ("Deze pagina bestaat niet", "This page does not exist"),
+    "page.405.title": ("Dat kan zo niet", "That is not possible like this"),
+    "page.500.title": ("Er ging iets mis", "Something went wrong"),
+    "page.500.text": (
+        "Er ging iets mis in de service. Uw laatst opgeslagen gegevens zijn bewaard. Probeer het opnieuw of neem contact op met de beheerder.",
+        "Something went wrong in the service. Your last saved data are kept. Try again or contact the administrator.",
+    ),
+    "page.back_to_form": ("Ga terug naar het formulier.", "Go back to the form."),
+    # ── OperationOutcomes of HTTP errors (service/errors_render.py) ─────────────────────────────────────────
+    "http.404": ("Niet gevonden.", "Not found."),
+    "http.405": ("Deze methode wordt hier niet ondersteund.", "Method not allowed."),
+    "http.413": ("Het verzoek is te groot.", "The request body is too large."),
+    "http.unexpected": ("Er ging iets mis in de service.", "Internal error."),
+    # requests gunicorn's HTTP parser refuses before the app sees them (service/gunicorn_conf.py)
+    "http.400": ("Het HTTP-verzoek is ongeldig ({kind}).", "The HTTP request is malformed ({kind})."),
+    "http.403": ("Het verzoek is geweigerd ({kind}).", "The request is forbidden ({kind})."),
+    "http.414": ("De regel van het verzoek (de URL) is te lang.", "The request line (the URL) is too long."),
+    "http.417": ("Deze Expect-header wordt niet ondersteund.", "This Expect header is not supported."),
+    "http.431": (
+        "De headers van het verzoek zijn te groot of te talrijk.",
+        "The request's header fields are too large or too many.",
+    ),
+    "http.transfer_coding": (
+        "Deze Transfer-Encoding wordt niet ondersteund: stuur de inhoud zonder, of chunked.",
+        "This Transfer-Encoding is not supported: send the body as it is, or chunked.",
+    ),
+    # ── the SMART launch (service/smart/oauth.py, service/smart/views.py) ─────────────────────────────────
+    # OAuth 2.0 / SMART error codes (RFC 6749 §4.1.2.1, §5.2) in plain words.
+    "smart.oauth.access_denied": ("De toegang is geweigerd door het EPD of door u.", "Access was denied."),
+    "smart.oauth.invalid_scope": (
+        "De app vroeg om rechten die het EPD niet geeft.",
+        "The app asked for permissions the EHR does not grant.",
+    ),
+    "smart.oauth.invalid_request": (
+        "Het EPD begreep het verzoek van de app niet.",
+        "The EHR did not understand the app's request.",
+    ),
+    "smart.oauth.unauthorized_client": (
+        "Deze app is niet (meer) toegelaten in het EPD.",
+        "This app is not authorised in the EHR.",
+    ),
+    "smart.oauth.unsupported_response_type": (
+        "Het EPD ondersteunt deze manier van inloggen niet.",
+        "The EHR does not support this way of logging in.",
+    ),
+    "smart.oauth.server_error": ("Het EPD had een storing bij het inloggen.", "The EHR had an error during login."),
+    "smart.oauth.temporarily_unavailable": (
+        "Het EPD is tijdelijk niet beschikbaar.",
+        "The EHR is temporarily unavailable.",
+    ),
+    "smart.oauth.invalid_grant": (
+        "De inlogcode is verlopen of al gebruikt.",
+        "The login code expired or was already used.",
+    ),
+    "smart.oauth.invalid_client": ("Het EPD herkende de app niet.", "The EHR did not recognise the app."),
+    "smart.unreachable": (
+        "Het EPD kon niet worden bereikt om de app te starten. Probeer het over een paar minuten opnieuw.",
+        "The EHR could not be reached to start the app. Try again in a few minutes.",
+    ),
+    "smart.misconfigured": (
+        "Het EPD is anders ingericht dan bij de aansluiting van Kansrijke Start is vastgelegd. Neem contact op met uw applicatiebeheerder.",
+        "The EHR is set up differently from what was registered for Kansrijke Start. Contact your application manager.",
+    ),
+    "smart.identity": (
+        "De identiteit van de gebruiker kon niet worden gecontroleerd.",
+        "The user's identity could not be verified.",
+    ),
+    "smart.no_pkce": (
+        "Het EPD ondersteunt geen veilige PKCE-aanmelding (S256).",
+        "The EHR does not support PKCE S256.",
+    ),
+    "smart.token_unreachable": (
+        "Het EPD kon niet worden bereikt om in te loggen.",
+        "Could not reach the EHR to log in.",
+    ),
+    "smart.not_registered": (
+        "Dit EPD is niet aangesloten op Kansrijke Start. De app start alleen vanuit een huisartsinformatiesysteem dat uw organisatie bij Kansrijke Start heeft laten registreren. Neem contact op met uw applicatiebeheerder.",
+        "This EHR is not registered with Kansrijke Start. The app only starts from an EHR that your organisation has registered with this service. Contact your application manager.",
+    ),
+    "smart.no_practice": (
+        "Uw gebruiker hoort in het EPD niet bij een praktijk die voor Kansrijke Start is geregistreerd.",
+        "In the EHR, your user does not belong to a practice registered for Kansrijke Start.",
+    ),
+    "smart.no_iss": (
+        "De app is zonder EPD-adres (iss) gestart. Open haar vanuit het EPD.",
+        "The app was started without an EHR address (iss). Open it from the EHR.",
+    ),
+    "smart.unknown_state": (
+        "Deze aanmelding is onbekend of verlopen. Open de app opnieuw vanuit het EPD.",
+        "Unknown or expired login state. Open the app again from the EHR.",
+    ),
+    "smart.login_refused": ("Het EPD weigerde de aanmelding.", "The EHR refused the login."),
+    "smart.no_code": ("Het EPD stuurde geen inlogcode terug.", "The EHR returned no authorization code."),
+    # ── the FHIR API's OperationOutcomes (service/api) ─────────────────────────────────────────────────────
+    "api.forbidden_scope": (
+        "Dit toegangstoken mag dit niet: nodig is {wanted}.",
+        "This access token does not allow this: it needs {wanted}.",
+    ),
+    "api.unauthorized": (
+        "Geen of een verlopen toegangstoken: vraag er een aan bij het token-endpoint {token_endpoint} (SMART Backend Services).",
+        "Missing or expired access token: get one at {token_endpoint} (SMART Backend Services).",
+    ),
+    "api.open": (
+        "De API is open (KS_API_AUTH=none): er is geen autorisatie om te ontdekken.",
+        "The API is open (KS_API_AUTH=none): there is nothing to discover.",
+    ),
+    "api.too_large": (
+        "Het verzoek is groter dan {limit} bytes.",
+        "The request body is larger than {limit} bytes.",
+    ),
+    "api.not_found": ("{reference} bestaat niet.", "{reference} does not exist."),
+    "api.valid": ("Geen problemen gevonden.", "No problems found."),
+    "api.refused": (
+        "{name} ({destination}) weigerde de verwijzing (HTTP {status}); ze staat als 'dead letter' in de outbox (item {item}).",
+        "Destination {name} ({destination}) refused the referral (HTTP {status}); it is kept as a dead letter in the outbox (item {item}).",
+    ),
+    "api.json.too_deep_limit": (
+        "Het document is te diep genest (meer dan {limit} niveaus).",
+        "The document is nested deeper than {limit} levels.",
+    ),
+    "api.json.media_type": (
+        "Stuur FHIR JSON (Content-Type application/fhir+json), niet {mime}.",
+        "Send FHIR JSON (Content-Type: application/fhir+json), not {mime}.",
+    ),
+    "api.json.no_media_type": (
+        "Stuur FHIR JSON (Content-Type application/fhir+json), niet zonder Content-Type.",
+        "Send FHIR JSON (Content-Type: application/fhir+json), not no content type.",
+    ),
+    "api.json.not_utf8": ("De inhoud is geen UTF-8.", "The body is not UTF-8."),
+    "api.json.too_deep": ("Het document is te diep genest.", "The document is nested too deeply."),
+    "api.json.malformed": ("Ongeldige JSON: {error}", "Malformed JSON: {error}"),
+    "api.json.not_object": (
+        "Verwacht een FHIR-resource (een JSON-object).",
+        "Expected a FHIR resource (a JSON object).",
+    ),
+    "api.json.no_resource_type": ("resourceType ontbreekt.", "resourceType is missing."),
+    "api.json.no_parameter": (
+        "Parameters zonder parameter {name!r}.",
+        "Parameters without a {name!r} parameter holding a resource.",
+    ),
+    "api.json.wrong_type": ("Verwacht {expected}, kreeg {got!r}.", "Expected {expected}, got {got!r}."),
+    "api.json.duplicate_key": (
+        "De sleutel {key!r} komt twee keer voor in hetzelfde JSON-object; FHIR JSON staat dat niet toe.",
+        "The key {key!r} occurs twice in the same JSON object; FHIR JSON does not allow that.",
+    ),
+    "api.json.number": (
+        "Het getal {number} kan deze service niet weergeven: het is te groot of te klein voor een decimaal getal.",
+        "This service cannot represent the number {number}: it is too large or too small for a decimal.",
+    ),
+    "api.json.surrogate": (
+        "De tekst in {location} bevat een losse surrogaat (U+{code}): dat is geen Unicode-teken.",
+        "The string at {location} holds a lone surrogate (U+{code}), which is not a Unicode character.",
+    ),
+    "api.json.control": (
+        "De tekst in {location} bevat een stuurteken (U+{code}); FHIR-tekst mag alleen tab, regelovergang en carriage return bevatten.",
+        "The string at {location} holds a control character (U+{code}); FHIR strings may hold only tab, line feed and carriage return.",
+    ),
+    "api.json.not_array": (
+        "{location} moet een JSON-array zijn, geen {got}.",
+        "{location} must be a JSON array, not {got}.",
+    ),
+    "api.json.not_an_object": (
+        "{location} moet een JSON-object zijn, geen {got}.",
+        "{location} must be a JSON object, not {got}.",
+    ),
+    "api.qr.element_type": (
+        "{location} moet een JSON-{expected} zijn, geen {got}.",
+        "{location} must be a JSON {expected}, not {got}.",
+    ),
+    "api.qr.contained_type": (
+        "{location} moet een bekend FHIR-resourcetype zijn, niet {got}.",
+        "{location} must be a known FHIR resource type, not {got}.",
+    ),
+    "api.search.unknown": (
+        "Onbekende zoekparameter(s) {names} (Prefer: handling=strict); deze zoekactie kent {known}.",
+        "Unknown search parameter(s) {names} (Prefer: handling=strict); this search knows {known}.",
+    ),
+    "api.validate.mode_unknown": (
+        "Onbekende mode {mode!r}: een van {modes}.",
+        "Unknown mode {mode!r}: one of {modes}.",
+    ),
+    "api.validate.mode_unsupported": (
+        "mode={mode} wordt niet ondersteund: deze service kent geen update of delete van een QuestionnaireResponse.",
+        "mode={mode} is not supported: this service has no update or delete of a QuestionnaireResponse.",
+    ),
+    "api.validate.profile_missing": (
+        "mode=profile vraagt om de parameter profile.",
+        "mode=profile needs the parameter profile.",
+    ),
+    "api.validate.profile": (
+        "Deze service kan niet valideren tegen profiel {profile}, alleen tegen {base}.",
+        "This service cannot validate against profile {profile}, only against {base}.",
+    ),
+    "api.validate.meta_profile": (
+        "Het geclaimde profiel {profile} (meta.profile) is niet gecontroleerd.",
+        "The claimed profile {profile} (meta.profile) was not checked.",
+    ),
+    "api.submit.outcome": (
+        "Inzending {submission}: {state}. De uitkomst per bestemming, ook later: {status_url}.",
+        "Submission {submission}: {state}. The outcome per destination, also later: {status_url}.",
+    ),
+    "api.submit.delivered": ("Bezorgd bij {name}: {ids}.", "Delivered to {name}: {ids}."),
+    "api.submit.queued": (
+        "Wacht in de outbox voor {name}: gaat later vanzelf, één keer.",
+        "Waiting in the outbox for {name}: it goes later by itself, once.",
+    ),
+    "api.populate.unknown_identifier": (
+        "Geen vragenlijst met identifier {identifier}: deze service vult alleen haar eigen vragenlijsten in.",
+        "No questionnaire with identifier {identifier}: this service populates its own questionnaires only.",
+    ),
+    "api.populate.not_parameters": ("Verwacht Parameters, kreeg {got!r}.", "Expected Parameters, got {got!r}."),
+    "api.populate.unknown_questionnaire": (
+        "Onbekende vragenlijst {canonical!r}: deze service vult alleen haar eigen vragenlijsten in.",
+        "Unknown questionnaire {canonical!r}: this service populates its own questionnaires only.",
+    ),
+    "api.populate.default_questionnaire": (
+        "Geen vragenlijst opgegeven: {canonical} gebruikt.",
+        "No questionnaire given: used {canonical}.",
+    ),
+    "api.populate.subject": (
+        "Parameter 'subject' moet een verwijzing naar een Patient zijn (Patient/<id>).",
+        "Parameter 'subject' must reference a Patient (Patient/<id>).",
+    ),
+    "api.populate.questionnaire_reference": (
+        "Parameter 'questionnaire' verwijst met een {got} in plaats van een tekst (reference).",
+        "Parameter 'questionnaire' has a {got} as its reference instead of a string.",
+    ),
+    "api.populate.questionnaire_canonical": (
+        "Parameter 'questionnaire' moet een canonieke URL (een tekst) zijn, geen {got}.",
+        "Parameter 'questionnaire' must be a canonical URL (a string), not {got}.",
+    ),
+    "api.populate.invalid_resource": (
+        "{location} is geen geldige FHIR-resource.",
+        "{location} is not a valid FHIR resource.",
+    ),
+    "api.populate.invalid_element": ("Ongeldig FHIR-element: {error}", "Invalid FHIR element: {error}"),
+    "api.populate.element_type": (
+        "Ongeldig FHIR-element: {location} moet een JSON-{expected} zijn, geen {got}.",
+        "Invalid FHIR element: {location} must be a JSON {expected}, not {got}.",
+    ),
+    "api.populate.not_populated": ("Niet ingevuld: {reason}.", "Not populated: {reason}."),
+    "api.populate.no_server": (
+        "Deze service heeft geen FHIR-server om uit te lezen (local).",
+        "This service has no FHIR server to read from (local).",
+    ),
+    "api.populate.unreadable": (
+        "Het dossier kon niet van de FHIR-server worden gelezen{status}.",
+        "The record could not be read from the FHIR server{status}.",
+    ),
+    "api.populate.no_data": (
+        "Geen gegevens om mee in te vullen: geef resources mee (context) of local=true.",
+        "No data to populate from: pass resources (context) or local=true.",
+    ),
+    # ── reading and writing the EHR of a launch (service/ehr) ──────────────────────────────────────────────
+    "ehr.read.forbidden": (
+        "Het EPD gaf geen toestemming om te lezen{status}.",
+        "The EHR did not allow us to read{status}.",
+    ),
+    "ehr.write.forbidden": (
+        "Het EPD gaf geen toestemming om terug te schrijven{status}.",
+        "The EHR did not allow us to write back{status}.",
+    ),
+    "ehr.not_found": (
+        "Het EPD kent deze gegevens of deze bewerking niet{status}.",
+        "The EHR does not know this data or operation{status}.",
+    ),
+    "ehr.unreachable": ("Het EPD was niet bereikbaar.", "The EHR could not be reached."),
+    "ehr.read.refused": ("Het EPD weigerde het lezen{status}.", "The EHR refused to read{status}."),
+    "ehr.write.refused": ("Het EPD weigerde het terugschrijven{status}.", "The EHR refused to write back{status}."),
+    # ── calls to a FHIR server: the EHR's, a destination's (service/fhir) ─────────────────────────────────────
+    "fhir.unknown_resource_type": (
+        "Geen FHIR R4-resource: resourceType ontbreekt of is onbekend.",
+        "Not a FHIR R4 resource: resourceType is missing or unknown.",
+    ),
+    "fhir.unreachable": ("FHIR-server niet bereikbaar: {error}", "FHIR server unreachable: {error}"),
+    "fhir.auth": ("FHIR-server weigert onze inloggegevens", "FHIR server refused our credentials"),
+    "fhir.not_found": ("Niet gevonden op de FHIR-server", "Not found on the FHIR server"),
+    "fhir.conflict": ("Conflict op de FHIR-server", "Conflict on the FHIR server"),
+    "fhir.server_error_retried": ("FHIR-server gaf een fout, ook na herhalen", "FHIR server error, also after retries"),
+    "fhir.rejected": ("FHIR-server weigerde het verzoek", "FHIR server rejected the request"),
+    "fhir.server_error": ("FHIR-server gaf een fout", "FHIR server error"),
+    "fhir.unexpected_status": (
+        "Onverwachte HTTP-status {status} van de FHIR-server",
+        "Unexpected HTTP status {status} from the FHIR server",
+    ),
+    "fhir.not_json": ("Antwoord van de FHIR-server is geen JSON", "FHIR server response is not JSON"),
+    "fhir.not_a_resource": (
+        "Antwoord van de FHIR-server is geen FHIR-resource",
+        "FHIR server response is not a FHIR resource",
+    ),
+    "fhir.wrong_type": ("Verwachtte een {expected} van de FHIR-server", "Expected a {expected} from the FHIR server"),
+    "fhir.token_endpoint_error": ("Token-endpoint gaf een fout", "Token endpoint error"),
+    "fhir.no_token": ("Geen toegangstoken gekregen ({error})", "No access token obtained ({error})"),
+    "fhir.no_token_unreadable": (
+        "Geen toegangstoken gekregen (onleesbaar antwoord)",
+        "No access token obtained (unreadable answer)",
+    ),
+    # ── referrals: states, the recipient's Task, withdrawal (service/referrals, service/web) ───────────────
+    # A submission's state (service/referrals/submit.py overall_state). Only "delivered" says afgeleverd: a
+    # referral that waits or was refused has not reached anyone, and the page must not suggest it has.
+    "state.delivered": ("afgeleverd", "delivered"),
+    "state.queued": (
+        "in de wachtrij (nog niet aangekomen; gaat vanzelf alsnog weg)",
+        "queued (not arrived yet; will go out by itself)",
+    ),
+    "state.dead": (
+        "geweigerd door de ontvangende server (niet aangekomen)",
+        "refused by the receiving server (not arrived)",
+    ),
+    "state.recorded": ("vastgelegd; niets verstuurd buiten de praktijk", "recorded; nothing sent outside the practice"),
+    # https://hl7.org/fhir/R4/valueset-task-status.html
+    "task.draft": ("concept", "draft"),
+    "task.requested": ("aangevraagd, nog niet opgepakt", "requested, not yet taken up"),
+    "task.received": ("ontvangen", "received"),
+    "task.accepted": ("geaccepteerd", "accepted"),
+    "task.rejected": ("afgewezen", "rejected"),
+    "task.ready": ("gereed", "ready"),
+    "task.cancelled": ("geannuleerd", "cancelled"),
+    "task.in-progress": ("in behandeling", "in progress"),
+    "task.on-hold": ("gepauzeerd", "on hold"),
+    "task.failed": ("mislukt", "failed"),
+    "task.completed": ("afgerond", "completed"),
+    "task.entered-in-error": ("foutief ingevoerd", "entered in error"),
+    "withdraw.status_reason": ("Toestemming ingetrokken door de patiënt", "Consent withdrawn by the patient"),
+    "withdraw.no_referral": (
+        "Inzending {submission} heeft geen verwijzing naar {recipient}.",
+        "Submission {submission} has no referral to {recipient}.",
+    ),
+    "withdraw.not_delivered": (
+        "De verwijzing is nog niet afgeleverd; trek de toestemming in zodra zij is afgeleverd.",
+        "The referral has not been delivered yet: withdraw once it has.",
+    ),
+    # ── the signalling form (service/web/form_page.py, formview.py, send.py) ───────────────────────────────
+    "form.no_patient_in_launch": ("Er is geen patiënt meegegeven bij het openen.", "No patient came with the launch."),
+    "form.hint.only_if": ("Alleen invullen als {conditions}.", "Only fill in if {conditions}."),
+    "form.hint.ticked": ("‘{question}’ is aangevinkt", "‘{question}’ is ticked"),
+    "form.hint.not_ticked": ("‘{question}’ niet is aangevinkt", "‘{question}’ is not ticked"),
+    "form.hint.chosen": ("bij ‘{question}’ ‘{answer}’ is gekozen", "'{answer}' is chosen for '{question}'"),
+    "form.hint.filled_in": ("‘{question}’ is ingevuld", "'{question}' is filled in"),
+    "form.hint.question": ("‘{question}’", "'{question}'"),
+    "form.hint.any": (" of ", " or "),
+    "form.hint.all": (" en ", " and "),
+    "form.error.option": ("Kies een van de mogelijkheden bij ‘{label}’.", "Choose one of the options for '{label}'."),
+    "form.error.date": (
+        "‘{label}’ is geen geldige datum: gebruik dag-maand-jaar, bijvoorbeeld 01-03-2027.",
+        "'{label}' is not a valid date: use day-month-year, e.g. 01-03-2027.",
+    ),
+    "form.error.integer": (
+        "‘{label}’: vul een heel getal in (0 of meer).",
+        "'{label}': enter a whole number (0 or more).",
+    ),
+    "form.error.too_long": (
+        "‘{label}’ is te lang: hooguit {max} tekens ({length} nu).",
+        "'{label}' is too long: at most {max} characters ({length} now).",
+    ),
+    "form.error.choose_answer": ("Kies een antwoord bij ‘{label}’.", "Choose an answer for '{label}'."),
+    "form.error.fill_in": ("Vul ‘{label}’ in.", "Fill in '{label}'."),
+    "form.error.due_ahead": (
+        "De uitgerekende datum ligt meer dan 44 weken in de toekomst.",
+        "The due date is more than 44 weeks ahead.",
+    ),
+    "form.error.due_past": (
+        "De uitgerekende datum ligt meer dan 2 weken in het verleden. Is het kind geboren? Kies dan ‘Na de geboorte’.",
+        "The due date is more than 2 weeks past. Has the child been born? Then choose 'After birth'.",
+    ),
+    "form.error.birth_future": (
+        "De geboortedatum van het kind ligt in de toekomst.",
+        "The child's date of birth is in the future.",
+    ),
+    "form.error.children": (
+        "Kindcheck: meer dan {max} kinderen is niet aannemelijk.",
+        "Child check: more than {max} children is not plausible.",
+    ),
+    # ── suggestions from the record beside the form (service/questionnaires/populate.py) ──────────────────
+    "populate.teenage": (
+        "De patiënte is {when} {age} jaar (jonger dan {below}). Niet automatisch aangevinkt — beoordeel zelf.",
+        "The patient is {age} {when} (under {below}). Not ticked automatically — your judgement.",
+    ),
+    "populate.at_due_date": ("op de uitgerekende datum", "at the due date"),
+    "populate.now": ("nu", "now"),
+    "populate.stale_due_date": (
+        "De uitgerekende datum in het dossier ligt meer dan 2 weken achter ons. Is het kind geboren? Kies dan ‘Na de geboorte’; anders: vul de juiste datum in.",
+        "The due date in the record is more than 2 weeks past. Has the child been born? Then choose 'After birth'; otherwise enter the right date.",
+    ),
+    "send.choose_method": (
+        "Kies hoe de toestemming is gegeven (mondeling of schriftelijk).",
+        "Choose how consent was given (verbal or written).",
+    ),
+    "send.no_patient": (
+        "Het EPD gaf de gegevens van de patiënt nu niet. Er is niets verstuurd en niets vastgelegd; probeer het zo opnieuw.",
+        "The EHR did not give the patient's details just now. Nothing was sent or recorded; try again shortly.",
+    ),
+    # ── what each share category puts in a recipient's Bundle, in the GP's words (service/web/panel.py) ────
+    "share.identity": (
+        "naam, BSN, geslacht, geboortedatum, adres, telefoon en e-mail",
+        "name, BSN, gender, date of birth, address, phone and e-mail",
+    ),
+    "share.language": ("voorkeurstaal", "preferred language"),
+    "share.phase": ("fase en datum", "phase and date"),
+    "share.signals": ("de aangevinkte signalen", "the ticked signals"),
+    "share.level": ("het niveau", "the level"),
+    "share.help-question": ("de hulpvraag", "the help question"),
+    "share.consent": ("de vastgelegde toestemming", "the recorded consent"),
+    "consent.verbal": ("mondeling", "verbal"),
+    "consent.written": ("schriftelijk", "written"),
+    "none": ("geen", "none"),
+    "phase.due_date": ("{phase}, uitgerekende datum {date}", "{phase}, due date {date}"),
+    "phase.birth_date": ("{phase}, geboortedatum kind {date}", "{phase}, child's date of birth {date}"),
+    # ── the summary for the HIS (service/web/panel.py) ─────────────────────────────────────────────────────
+    "his.title": ("Kansrijke Start — signalering {authored}", "Kansrijke Start — signalling {authored}"),
+    "his.phase": ("Fase: {phase}", "Phase: {phase}"),
+    "his.signals": ("Signalen: {signals}", "Signals: {signals}"),
+    "his.children": (
+        "Kindcheck: kinderen in het huishouden: {children}",
+        "Child check: children in the household: {children}",
+    ),
+    "his.meldcode.steps": (
+        "Meldcode: stappen afgevinkt: {steps} (niets naar Veilig Thuis verstuurd door deze dienst)",
+        "Meldcode: steps ticked: {steps} (nothing sent to Veilig Thuis by this service)",
+    ),
+    "his.meldcode.step": ("  stap {number}: {date}, {user}", "  step {number}: {date}, {user}"),
+    "his.meldcode.informed": ("Patiënt geïnformeerd over de zorgen: ja", "Patient informed of the concerns: yes"),
+    "his.meldcode.not_informed": (
+        "Patiënt geïnformeerd over de zorgen: nee — reden: {reason}",
+        "Patient informed of the concerns: no — reason: {reason}",
+    ),
+    "his.meldcode.no_reason": ("niet opgegeven", "not given"),
+    "his.meldcode.facts": ("Feiten (Meldcode): {facts}", "Facts (Meldcode): {facts}"),
+    "his.consent": ("Toestemming: {method}", "Consent: {method}"),
+    "his.help_question": ("Hulpvraag: {note}", "Help question: {note}"),
+    "his.recorded_by": ("Vastgelegd door: {author}", "Recorded by: {author}"),
+    "his.not_sent": ("Niets verstuurd naar {name} (geen toestemming)", "Nothing sent to {name} (no consent)"),
+    "his.nothing_outside": ("Niets verstuurd buiten de praktijk.", "Nothing sent outside the practice."),
+    "his.internal_not_recorded": (
+        "Interne verwijzing (niets verstuurd buiten de praktijk; NIET in het EPD vastgelegd, zet haar zelf in het HIS): {name}",
+        "Internal referral (nothing sent outside the practice; NOT recorded in the EHR, enter it in the HIS): {name}",
+    ),
+    "his.internal": (
+        "Interne verwijzing (in het EPD, niets verstuurd buiten de praktijk): {name}",
+        "Internal referral (in the EHR, nothing sent outside the practice): {name}",
+    ),
+    "his.delivered": ("Verstuurd naar {where}: afgeleverd", "Sent to {where}: delivered"),
+    "his.queued": (
+        "In de wachtrij voor {where}: nog niet aangekomen, gaat vanzelf alsnog weg",
+        "Queued for {where}: not arrived yet, will go out by itself",
+    ),
+    "his.refused": (
+        "Geweigerd door de server van {where}: niet aangekomen",
+        "Refused by the server of {where}: not arrived",
+    ),
+    # ── the command line (service/cli.py): printed in both languages, or in Dutch ─────────────────────────
+    "cli.state.queued": ("in de wachtrij", "queued"),
+    "cli.state.dead": ("geweigerd (dead letter)", "refused"),
+    "cli.state.recorded": (
+        "niets verstuurd: alles blijft in de praktijk",
+        "nothing sent: it all stays in the practice",
+    ),
+    "cli.submission": ("Inzending", "submission"),
+    "cli.valid": ("geldig", "valid"),
+    "cli.cannot_read": ("Kan {path} niet lezen: {reason}.", "Cannot read {path}: {reason}."),
+    "cli.queued_no_server": (
+        "Er is geen FHIR-server ingesteld voor deze bestemming: de verwijzing wacht in de outbox.",
+        "No FHIR server is set for this destination: the referral waits in the outbox.",
+    ),
+    "cli.queued_unreachable": (
+        "De FHIR-server was niet bereikbaar: de verwijzing wacht in de outbox en gaat later, eenmalig, alsnog weg.",
+        "The FHIR server could not be reached: the referral waits in the outbox and goes out later, once.",
+    ),
+    "cli.withdraw_failed": (
+        "de bestemming weigerde of was niet bereikbaar: {error} (HTTP {status}); probeer het opnieuw",
+        "the destination refused or could not be reached: {error} (HTTP {status}); try again",
+    ),
+    "cli.withdrawn": (
+        "Toestemming ingetrokken bij {destination}: {consent} inactief, {task} geannuleerd",
+        "Consent withdrawn at {destination}: {consent} inactive, {task} cancelled",
+    ),
+    "cli.no_consent": ("geen Consent gevonden", "no Consent found"),
+    "cli.no_task": ("geen Task gevonden", "no Task found"),
+    # ── the launch pages, before a language is known: Dutch, some with English below (templates/launch_*.html,
+    #    smart_error.html) ────────────────────────────────────────────────────────────────────────────────────
+    "launch.failed.title": ("Starten mislukt", "Start failed"),
+    "launch.failed.heading": ("Kansrijke Start kon niet worden gestart", "Kansrijke Start could not be started"),
+    "launch.failed.ehr_message": ("Melding van het EPD", "message from the EHR"),
+    "launch.failed.again": (
+        "Open de app opnieuw vanuit het dossier van de patiënt in uw huisartsinformatiesysteem. Blijft dit gebeuren, neem dan contact op met uw applicatiebeheerder.",
+        "Open the app again from the patient's record in your EHR. If this keeps happening, contact your application manager.",
+    ),
+    "launch.again.title": ("Opnieuw openen", "Open again"),
+    "launch.again.heading": ("Open Kansrijke Start opnieuw vanuit het EPD", "Open Kansrijke Start again from the EHR"),
+    "launch.again.text": (
+        "Uw sessie is verlopen of niet (meer) geldig. Open de app opnieuw vanuit het dossier van de patiënt in uw huisartsinformatiesysteem.",
+        "Your session has expired or is not valid. Open the app again from the patient's record in your EHR.",
+    ),
+    "launch.pick.title": ("Kies uw EPD", "Choose your EHR"),
+    "launch.pick.heading": ("Kansrijke Start openen", "Open Kansrijke Start"),
+    "launch.pick.text": (
+        "Kies het huisartsinformatiesysteem (EPD) waarin u werkt. U logt daar in en kiest daar de patiënt.",
+        "Choose the EHR you work in. You log in there and pick the patient there.",
+    ),
+    "launch.pick.none": (
+        "Er is nog geen EPD aangesloten op deze installatie van Kansrijke Start. Uw applicatiebeheerder legt de aansluiting vast (KS_EHR_REGISTRY).",
+        "No EHR is registered with this installation yet. Your application manager registers them (KS_EHR_REGISTRY).",
+    ),
+    # ── the sandbox EHR (service/sandbox, templates/sandbox_launch.html) ──────────────────────────────────────────────────────────────────
+    "sandbox.unknown_pick": ("Onbekende demopatiënt of -gebruiker.", "Unknown demo patient or user."),
+    "sandbox.title": ("Demo-EPD — Kansrijke Start starten", "Demo EHR — start Kansrijke Start"),
+    "sandbox.heading": ("Demo-EPD: open Kansrijke Start", "Demo EHR: open Kansrijke Start"),
+    "sandbox.text": (
+        "Dit is een nagebootst huisartsinformatiesysteem met verzonnen patiënten. Kies een patiënt en een gebruiker: het demo-EPD start de app zoals een echt EPD dat doet (SMART on FHIR EHR launch).",
+        "A simulated EHR with invented patients. Pick a patient and a user to EHR-launch the app.",
+    ),
+    "sandbox.patients": ("Demopatiënten", "demo patients"),
+    "sandbox.open_as": ("Open als {user}", "Open as {user}"),
+    "review.consent_verbal": ("Mondeling", "Verbal"),
+    "review.consent_written": ("Schriftelijk", "Written"),
+    # ── the pages' templates (service/templates): t('key') ──────────────────────────────────────────────
+    "chrome.practice_title": ("De praktijk namens wie u verwijst", "The practice you refer for"),
+    "chrome.patient": ("Patiënt", "Patient"),
+    "chrome.born": ("geboren", "born"),
+    "chrome.other_language": ("English", "Nederlands"),  # the language switch names the other language
+    "errors.summary_title": ("Er is iets niet goed ingevuld", "Something is not filled in correctly"),
+    "items.suggestion": ("suggestie", "suggestion"),
+    "items.error": ("Fout:", "Error:"),
+    "items.required": ("verplicht", "required"),
+    "items.tick_what_applies": ("Vink aan wat van toepassing is.", "Tick what applies."),
+    "items.opening_sentence_for": ("Openingszin voor het gesprek", "Opening sentence for the conversation"),
+    "items.none": ("— geen —", "— none —"),
+    "items.at_most": ("Hooguit", "At most"),
+    "items.characters": ("tekens.", "characters."),
+    "meldcode.acute_danger_call": ("Acuut gevaar? Bel 112.", "Acute danger? Call 112."),
+    "meldcode.advice_or_reporting": ("Advies of melden: ", "Advice or reporting: "),
+    "meldcode.free_day_and": ("(gratis, dag en nacht bereikbaar).", "(free, day and night)."),
+    "meldcode.aandachtsfunctionaris": (
+        "Aandachtsfunctionaris in uw praktijk: ",
+        "The practice's designated officer for domestic violence and child abuse: ",
+    ),
+    "meldcode.consult_aandachtsfunctionaris": (
+        "Overleg met de aandachtsfunctionaris huiselijk geweld en kindermishandeling van uw praktijk (deze is nog niet ingesteld in Kansrijke Start: KS_AANDACHTSFUNCTIONARIS).",
+        "Consult your practice's designated officer for domestic violence and child abuse (not yet set in Kansrijke Start: KS_AANDACHTSFUNCTIONARIS).",
+    ),
+    "meldcode.the_five_steps": ("De vijf stappen van de KNMG-meldcode", "The five steps of the KNMG reporting code"),
+    "meldcode.steps_of_the": ("Stappen van de meldcode", "Steps of the reporting code"),
+    "meldcode.step": ("Stap", "Step"),
+    "meldcode.do_the_child": (
+        "Doe de kindcheck: zijn er kinderen in het huishouden (het ongeboren kind telt mee)? Leg aantal en leeftijden vast in het dossier.",
+        "Do the child check: are there children in the household (the unborn child counts)? Record number and ages in the record.",
+    ),
+    "pages.this_service_never": (
+        "Deze dienst stuurt nooit iets naar Veilig Thuis.",
+        "This service never sends anything to Veilig Thuis.",
+    ),
+    "meldcode.you_report_yourself": (
+        "Melden doet u zelf, volgens de meldcode. Een verwijzing naar de JGZ vervangt de meldcode niet.",
+        "You report yourself, following the reporting code. A JGZ referral does not replace the reporting code.",
+    ),
+    "panel.update_failed": (
+        "Het voorstel kon niet worden bijgewerkt; de controle vóór versturen blijft gelden.",
+        "The suggestion could not be updated; the check before sending still applies.",
+    ),  # app.js, from the form's data-panel-failed
+    "panel.what_the_rules": ("Wat de regels voorstellen", "What the rules suggest"),
+    "pages.first_reporting_code": (
+        "Eerst: meldcode huiselijk geweld en kindermishandeling",
+        "First: reporting code for domestic violence and child abuse",
+    ),
+    "pages.safety": ("Veiligheid", "Safety"),
+    "panel.no_suggestion_yet": (
+        "Het voorstel kan nog niet worden berekend; vul het formulier verder in.",
+        "No suggestion yet; fill in more of the form.",
+    ),
+    "pages.level": ("Niveau", "Level"),
+    "pages.adjusted_computed_was": ("Aangepast; berekend was:", "Adjusted; computed was:"),
+    "pages.reason": ("Reden:", "Reason:"),
+    "pages.because": ("Omdat:", "Because:"),
+    "panel.referrals": ("Verwijzingen", "Referrals"),
+    "panel.no_referral_suggested": ("Geen verwijzing voorgesteld.", "No referral suggested."),
+    "panel.priority": ("prioriteit", "priority"),
+    "panel.consent_missing_will": ("toestemming ontbreekt: wordt niet verstuurd", "consent missing: will not be sent"),
+    "pages.based_on": ("Op grond van:", "Based on:"),
+    "panel.advice": ("Advies", "Advice"),
+    "panel.not_filled_in": ("Nog niet goed ingevuld:", "Not filled in correctly yet:"),
+    "panel.rules": ("Regels:", "Rules:"),
+    "base.skip_to_content": ("Naar de inhoud", "Skip to content"),
+    "page.to_the_form": ("Naar het formulier", "To the form"),
+    "pages.error": ("Fout: ", "Error: "),
+    "form.signalling": ("Signalering", "Signalling"),
+    "form.signalling_vulnerability": ("Signalering kwetsbaarheid", "Signalling vulnerability"),
+    "form.draft_saved": (
+        "Concept opgeslagen. Het wordt weer geopend wanneer deze patiënt opnieuw wordt gekozen.",
+        "Draft saved. It opens again when this patient is chosen again.",
+    ),
+    "form.draft_opened": (
+        "Een opgeslagen concept voor deze patiënt is geopend.",
+        "A saved draft for this patient has been opened.",
+    ),
+    "form.not_prefilled": (
+        "Het formulier is niet vooraf ingevuld; vul de fase zelf in.",
+        "The form was not pre-filled; fill in the phase yourself.",
+    ),
+    "form.referred_from_the": ("Eerder verwezen vanuit de praktijk", "Referred from the practice before"),
+    "form.internal_in_the": ("intern, in de praktijk", "internal, in the practice"),
+    "form.at_the_recipient": ("bij de ontvanger", "at the recipient"),
+    "form.status_unavailable": (
+        "De status bij de ontvanger kon nu niet worden opgehaald.",
+        "The status at the recipient could not be fetched now.",
+    ),
+    "form.may_not_send": (
+        "U kunt dit formulier invullen en als concept opslaan. Versturen doet de huisarts of de POH Jeugd.",
+        "You can fill in this form and save it as a draft. The GP or the POH Jeugd sends it.",
+    ),
+    "form.check_and_continue": ("Controleren en verder", "Check and continue"),
+    "form.update_suggestion": ("Voorstel bijwerken", "Update suggestion"),
+    "pages.save_draft": ("Concept opslaan", "Save draft"),
+    "meldcode.reporting_code": ("Meldcode", "Reporting code"),
+    "meldcode.step_2_of": ("Stap 2 van 3: veiligheid", "Step 2 of 3: safety"),
+    "meldcode.you_ticked_domestic": (
+        "U hebt huiselijk geweld aangevinkt. Volg de meldcode voordat u verder gaat met de verwijzing.",
+        "You ticked domestic violence. Follow the reporting code before you continue with the referral.",
+    ),
+    "meldcode.has_the_patient": (
+        "Is de patiënt geïnformeerd over uw zorgen?",
+        "Has the patient been told about your concerns?",
+    ),
+    "meldcode.inform_the_patient": (
+        "Informeer de patiënt vooraf als dat veilig kan; leg anders vast waarom niet.",
+        "Inform the patient beforehand when that is safe; otherwise record why not.",
+    ),
+    "meldcode.yes": ("Ja", "Yes"),
+    "meldcode.no_because_it": (
+        "Nee, omdat het niet veilig is of om een andere reden",
+        "No, because it is not safe or for another reason",
+    ),
+    "meldcode.reason_if_not": ("Reden (als niet geïnformeerd)", "Reason (if not informed)"),
+    "meldcode.facts_for_your": (
+        "Feiten (voor uw eigen dossier; gaat niet mee met de verwijzing)",
+        "Facts (for your own record; not sent with the referral)",
+    ),
+    "meldcode.describe_what_you": (
+        "Beschrijf wat u zag en hoorde, geen interpretaties. Komt in de samenvatting voor het HIS.",
+        "Describe what you saw and heard, not interpretations. Goes into the summary for the HIS.",
+    ),
+    "meldcode.continue_to_review": ("Verder naar controleren", "Continue to review"),
+    "pages.back_to_form": ("Terug naar het formulier", "Back to the form"),
+    "review.review_and_send": ("Controleren en versturen", "Review and send"),
+    "review.last_step_review": (
+        "Laatste stap: controleren, toestemming, versturen",
+        "Last step: review, consent, send",
+    ),
+    "review.draft_saved": ("Concept opgeslagen.", "Draft saved."),
+    "review.reporting_code_steps": ("Stappen afgevinkt in de meldcode:", "Reporting code steps ticked:"),
+    "review.review_the_reporting": ("Meldcode opnieuw bekijken", "Review the reporting code again"),
+    "review.what_goes_to": ("Wat gaat naar wie", "What goes to whom"),
+    "review.no_referral_suggested": (
+        "Geen verwijzing voorgesteld. Bij versturen wordt alleen de vragenlijst vastgelegd in het EPD; er gaat niets buiten de praktijk.",
+        "No referral suggested. Sending records the questionnaire in the EHR only; nothing leaves the practice.",
+    ),
+    "review.organisation": ("Organisatie", "Organisation"),
+    "review.priority": ("Prioriteit", "Priority"),
+    "review.goes_to": ("Gaat naar", "Goes to"),
+    "review.stays_in_the": ("blijft in de praktijk (EPD)", "stays in the practice (EHR)"),
+    "review.receives": ("Krijgt", "Receives"),
+    "review.internal_gets": ("Een verwijzing en een taak voor", "A referral and a task for"),
+    "review.internal_gets_rest": (
+        "in het EPD van de praktijk, met de vragenlijst. Er gaat niets buiten de praktijk.",
+        "in the practice's EHR, with the questionnaire. Nothing leaves the practice.",
+    ),
+    "review.external_gets": (
+        "De verwijzing (prioriteit, regel, uw praktijk als verwijzer) met alleen:",
+        "The referral (priority, rule, your practice as referrer) with only:",
+    ),
+    "review.does_not_receive": ("Krijgt niet:", "Does not receive:"),
+    "review.nothing": ("niets", "nothing"),
+    "review.without_consent_nothing": ("zonder toestemming gaat er niets naar", "without consent nothing goes to"),
+    "review.why": ("Waarom", "Why"),
+    "review.rule": ("regel", "rule"),
+    "review.the_patient_consents": (
+        "De patiënt geeft toestemming om deze gegevens te delen met",
+        "The patient consents to sharing these data with",
+    ),
+    "review.will_be_sent": ("Wordt verstuurd.", "Will be sent."),
+    "review.will_not_be": (
+        "Wordt NIET verstuurd: geen toestemming. Zonder toestemming gaat er niets naar deze ontvanger.",
+        "Will NOT be sent: no consent. Without consent nothing goes to this recipient.",
+    ),
+    "review.internal_referral_within": (
+        "Interne verwijzing binnen de praktijk: wordt vastgelegd in het EPD, niet verstuurd; vertel de patiënt dat dit gebeurt.",
+        "Internal referral within the practice: recorded in the EHR, not sent; tell the patient this happens.",
+    ),
+    "review.nothing_leaves_the": ("Er gaat niets buiten de praktijk.", "Nothing leaves the practice."),
+    "review.everything_is_only": (
+        "Alles wordt alleen vastgelegd in het EPD van de praktijk.",
+        "Everything is only recorded in the practice's EHR.",
+    ),
+    "review.how_consent_was": ("Wijze van toestemming", "How consent was given"),
+    "review.never_leaves_the": ("Gaat nooit mee naar buiten de praktijk", "Never leaves the practice"),
+    "review.the_complete_questionnaire": (
+        "de volledige vragenlijst: een ontvanger krijgt alleen wat hierboven bij die ontvanger staat",
+        "the complete questionnaire: a recipient gets only what is listed above for that recipient",
+    ),
+    "review.the_child_check": (
+        "de kindcheck (kinderen in het huishouden)",
+        "the child check (children in the household)",
+    ),
+    "review.your_own_judgement": (
+        "uw eigen oordeel over het niveau en de reden daarvoor",
+        "your own judgement of the level and its reason",
+    ),
+    "review.final_level_only": (
+        "een ontvanger die het niveau krijgt, ziet alleen het uiteindelijke niveau",
+        "a recipient that gets the level sees only the final level",
+    ),
+    "review.the_notes_on": ("de aantekeningen bij de meldcode", "the notes on the reporting code"),
+    "review.signals_that_were": ("signalen die niet zijn aangevinkt", "signals that were not ticked"),
+    "review.advice_not_sent": ("Advies (wordt niet verstuurd)", "Advice (not sent)"),
+    "review.send_and_record": ("Versturen en vastleggen", "Send and record"),
+    "review.may_not_send": (
+        "Versturen mag alleen de huisarts of de POH Jeugd. Sla het concept op; de huisarts kan het afmaken.",
+        "Only the GP or the POH Jeugd may send. Save the draft; the GP can finish it.",
+    ),
+    "review.record_consent_and": (
+        "Toestemming vastleggen en overzicht bijwerken",
+        "Record consent and update the overview",
+    ),
+    "sent.sent": ("Verstuurd", "Sent"),
+    "sent.recorded": ("Vastgelegd", "Recorded"),
+    "sent.and_sent": ("en verstuurd", "and sent"),
+    "sent.status": ("Status", "Status"),
+    "sent.queued_explained": (
+        "De server van een ontvanger was niet bereikbaar. De verwijzing staat veilig in de wachtrij en gaat vanzelf, één keer, alsnog weg.",
+        "A recipient's server could not be reached. The referral is safely queued and will go out by itself, once.",
+    ),
+    "sent.dead_explained": (
+        "De server van een ontvanger weigerde de verwijzing. Neem contact op met de beheerder; na herstel kan zij opnieuw worden verstuurd.",
+        "A recipient's server refused the referral. Contact the administrator; after a fix it can be sent again.",
+    ),
+    "sent.internal_recorded": (
+        "interne verwijzing: blijft in de praktijk, vastgelegd in het EPD",
+        "internal referral: stays in the practice, recorded in the EHR",
+    ),
+    "sent.internal_not_recorded": (
+        "interne verwijzing: blijft in de praktijk, maar is NIET vastgelegd in het EPD (zie hieronder)",
+        "internal referral: stays in the practice, but is NOT recorded in the EHR (see below)",
+    ),
+    "sent.to": ("naar", "to"),
+    "sent.queued_not_arrived": ("in de wachtrij, nog niet aangekomen", "queued, not arrived yet"),
+    "sent.refused_not_arrived": ("geweigerd, niet aangekomen", "refused, not arrived"),
+    "sent.referral_number": ("verwijzingsnummer", "referral number"),
+    "sent.at_the_recipient": ("Bij de ontvanger:", "At the recipient:"),
+    "sent.fetch_the_status": ("Status opnieuw ophalen", "Fetch the status again"),
+    "sent.status_unavailable": (
+        "de status bij de ontvanger kon nu niet worden opgehaald.",
+        "the status at the recipient could not be fetched now.",
+    ),
+    "sent.check_again_whether": ("Opnieuw kijken of hij al is aangekomen", "Check again whether it has arrived"),
+    "sent.no_referral_was": (
+        "Er is geen verwijzing gemaakt; de vragenlijst is vastgelegd in het EPD.",
+        "No referral was made; the questionnaire has been recorded in the EHR.",
+    ),
+    "sent.nothing_sent_to": ("Niets verstuurd naar", "Nothing sent to"),
+    "sent.no_consent": ("geen toestemming", "no consent"),
+    "sent.delivered_means": (
+        "Afgeleverd betekent: de ontvanger heeft de verwijzing; of zij wordt opgepakt, ziet u aan de taak van de ontvanger.",
+        "Delivered means: the recipient has the referral; whether it is taken up shows in the recipient's task.",
+    ),
+    "sent.in_the_ehr": ("In het EPD", "In the EHR"),
+    "sent.also_recorded_in": ("Ook vastgelegd in het EPD:", "Also recorded in the EHR:"),
+    "sent.sent_anyway": (
+        "De verwijzing is wel verstuurd (zie hierboven).",
+        "The referral was sent anyway (see above).",
+    ),
+    "sent.internal_not_in_ehr": (
+        "Een interne verwijzing staat daardoor niet in het EPD.",
+        "An internal referral is therefore not in the EHR.",
+    ),
+    "sent.paste_the_summary": ("Plak de samenvatting hieronder in het HIS.", "Paste the summary below into the HIS."),
+    "sent.summary_for_the": ("Samenvatting voor het HIS", "Summary for the HIS"),
+    "sent.copied": ("Gekopieerd.", "Copied."),
+    "sent.copying_failed_select": (
+        "Kopiëren lukte niet: selecteer de tekst en kopieer zelf.",
+        "Copying failed: select the text and copy it yourself.",
+    ),
+    "sent.copy_the_summary": ("Kopieer de samenvatting", "Copy the summary"),
+    "sent.new_form_for": ("Nieuw formulier voor deze patiënt", "New form for this patient"),
+}
