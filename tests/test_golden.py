@@ -7,6 +7,7 @@ also checks, independently of them, what every produced Bundle must be.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,34 @@ def _references(value):
 def test_same_input_same_bundle():
     case = Path(__file__).parent / "golden" / "complex-two-urgent"
     assert run_case(case)["bundle"] == run_case(case)["bundle"]
+
+
+SIMPLE_FHIRPATH = re.compile(r"^[A-Z][A-Za-z]+(\.[a-z][A-Za-z]*(\[\d+\])?)*$")
+
+
+def _json_request(case_dir: Path) -> dict | None:
+    try:
+        body = json.loads((case_dir / "request.json").read_text())
+    except (OSError, ValueError):
+        return None  # a request that is not a JSON document (too large, malformed): no element to point at
+    return body if isinstance(body, dict) else None
+
+
+@pytest.mark.parametrize(
+    "case_dir",
+    [c for c in CASES if (c / "expected-outcome.json").exists() and _json_request(c) is not None],
+    ids=lambda p: p.name,
+)
+def test_issue_expressions_are_simple_and_select_one_node(case_dir: Path):
+    """OperationOutcome.issue.expression is "a simple subset of FHIRPath limited to element names, repetition
+    indicators and the default child accessor that identifies one of the elements in the resource that caused
+    this issue" (R4 operationoutcome-definitions.html): each selects exactly one node of the request."""
+    import fhirpathpy
+
+    body = _json_request(case_dir)
+    assert body is not None
+    for issue in json.loads((case_dir / "expected-outcome.json").read_text())["issues"]:
+        for expression in issue.get("expression", ()):
+            assert SIMPLE_FHIRPATH.match(expression), expression
+            if body.get("resourceType") == expression.split(".")[0]:
+                assert len(fhirpathpy.evaluate(body, expression)) == 1, expression

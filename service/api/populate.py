@@ -33,6 +33,7 @@ from service.fhir.urls import BSN
 from service.questionnaires.catalog import QuestionnaireDef
 from service.questionnaires.populate import facts_of, population, response, suggestions_for
 from service.questionnaires.sdc import Fetch, Population, QueryNotSupported, client_fetch, declarations, record_fetch
+from service.questionnaires.validate import item_location
 from service.referrals.pipeline import PRACTICE_ZONE
 from service.referrals.wiring import fhir_client
 from service.services import services
@@ -316,7 +317,7 @@ def populate_questionnaire(qid: str | None = None):
                 code="informational",
                 text=s.text,
                 english=s.english,
-                expression=(f"QuestionnaireResponse.repeat(item).where(linkId = '{s.link_id}')",),
+                expression=(item_location(qr, qdef.items[s.link_id].path if s.link_id in qdef.items else ()),),
             )
         )
     ks.delivery.audit.record(

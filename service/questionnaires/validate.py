@@ -345,7 +345,7 @@ class _ItemCheck:
                     ),
                 )
         if qr.get("status") in ("completed", "amended"):
-            issues += _required_issues(self.plan, index, enabled)
+            issues += _required_issues(qr, self.plan, index, enabled)
         return ValidationResult(self.qdef, tuple(issues), index)
 
     def items(self, items: object, allowed: frozenset[str], path: str, group: str | None) -> None:
@@ -438,7 +438,7 @@ class _ItemCheck:
             kind = plan.defn.type
             self.issues.append(
                 _issue(
-                    path + ".answer",
+                    _first(path + ".answer", answers),
                     f"{plan.link_id!r} is een {kind} en heeft geen antwoord.",
                     f"{plan.link_id!r} is a {kind} item and takes no answer.",
                     code="structure",
@@ -454,7 +454,7 @@ class _ItemCheck:
         if nested:
             issues.append(
                 _issue(
-                    path + ".item",
+                    _first(path + ".item", nested),
                     "Een vraag heeft hier geen sub-items.",
                     "A question item has no nested items here.",
                     code="structure",
@@ -467,7 +467,7 @@ class _ItemCheck:
             if len(answers) > 1 and not plan.repeats:
                 issues.append(
                     _issue(
-                        path + ".answer",
+                        path + ".answer[1]",  # the first answer too many (a simple FHIRPath selects one node)
                         f"{link_id!r} mag maar één antwoord hebben.",
                         f"{link_id!r} takes one answer only.",
                         code="structure",
@@ -556,10 +556,32 @@ def _answer_issue(defn: ItemDef, keys: list[str], answer: dict[str, Any], apath:
     )
 
 
-def _required_issues(plan: _Plan, index: AnswerIndex, enabled: dict[str, bool]) -> list[Issue]:
+def _first(location: str, value: object) -> str:
+    """`location` of a list as the simple FHIRPath of its first element (one node, as issue.expression asks)."""
+    return f"{location}[0]" if isinstance(value, list) and value else location
+
+
+def item_location(qr: dict[str, Any], chain: tuple[str, ...]) -> str:
+    """Where an item of the Questionnaire is (or belongs) in a response, as the simple FHIRPath R4 asks of
+    OperationOutcome.issue.expression ("element names, repetition indicators and the default child accessor",
+    operationoutcome-definitions.html#OperationOutcome.issue.expression): the item itself when the response has
+    it, else the deepest of its groups that it has (where the answer is missing), else the response.
+    `chain`: the item's linkIds from the top of the Questionnaire down to itself (ItemDef.path)."""
+    location, items = "QuestionnaireResponse", qr.get("item")
+    for link_id in chain:
+        if not isinstance(items, list):
+            break
+        at = next((i for i, it in enumerate(items) if isinstance(it, dict) and it.get("linkId") == link_id), None)
+        if at is None:
+            break
+        location, items = f"{location}.item[{at}]", items[at].get("item")
+    return location
+
+
+def _required_issues(qr: dict[str, Any], plan: _Plan, index: AnswerIndex, enabled: dict[str, bool]) -> list[Issue]:
     return [
         _issue(
-            f"QuestionnaireResponse.repeat(item).where(linkId = '{defn.link_id}')",
+            item_location(qr, defn.path),
             f"Verplichte vraag {defn.link_id!r} ({defn.text}) is niet beantwoord.",
             f"Required item {defn.link_id!r} has no answer.",
             code="required",

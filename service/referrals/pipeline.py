@@ -137,7 +137,7 @@ class Engine:
                 issues=[
                     Issue(
                         code="required",
-                        expression=("QuestionnaireResponse.subject",),
+                        expression=("QuestionnaireResponse",),  # the element that lacks it: one node
                         text="De vragenlijst heeft geen patiënt (subject): zonder patiënt kan er geen verwijzing worden gemaakt.",
                         english="The response has no subject: a referral needs the patient.",
                     )
