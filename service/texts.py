@@ -15,8 +15,10 @@ text, with `{name}` placeholders (str.format) that both languages share.
 
 Keys are dotted, by where the text is shown: `page.*` the error pages, `api.*` OperationOutcomes of the FHIR
 API, `smart.*` the SMART launch, `ehr.*` reading and writing the EHR, `form.*`, `meldcode.*`, `review.*`,
-`sent.*` the practice's pages, `his.*` the summary for the HIS, `cli.*` the command line. Every key is used
-somewhere in service/ (tests/test_texts.py checks this, both languages, and that the placeholders agree).
+`sent.*` the practice's pages, `his.*` the summary for the HIS, `cli.*` the command line; the engine's
+`validate.*` (checking a QuestionnaireResponse), `pipeline.*` (its refusals), `explain.*` (the decision in
+words). Every key is used somewhere in service/ (tests/test_texts.py checks this, both languages, and that the
+placeholders agree).
 """
 
 from __future__ import annotations
@@ -342,6 +344,124 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Geen gegevens om mee in te vullen: geef resources mee (context) of local=true.",
         "No data to populate from: pass resources (context) or local=true.",
     ),
+    # ── checking a QuestionnaireResponse against its Questionnaire (service/questionnaires/validate.py) ─────
+    "validate.not_a_response": (
+        "Verwacht een QuestionnaireResponse, kreeg {got!r}.",
+        "Expected a QuestionnaireResponse, got {got!r}.",
+    ),
+    "validate.unknown_questionnaire": (
+        "Onbekende vragenlijst {canonical!r}: deze service kent alleen {known}.",
+        "Unknown questionnaire {canonical!r}: this service knows only {known}.",
+    ),
+    "validate.status": ("Onbekende status {status!r}.", "Unknown or missing status {status!r}."),
+    "validate.not_a_reference": (
+        "{key} moet een referentie zijn.",
+        "{key} must be a Reference with a reference or identifier.",
+    ),
+    "validate.authored": ("authored is geen geldige datum/tijd.", "authored is not a valid dateTime."),
+    "validate.fhir_element": ("Ongeldig FHIR-element: {error}", "Invalid FHIR element: {error}"),
+    "validate.disabled": (
+        "{link_id!r} is beantwoord maar staat uit volgens enableWhen.",
+        "{link_id!r} is answered but disabled by its enableWhen.",
+    ),
+    "validate.items_not_a_list": ("item moet een lijst zijn.", "item must be an array."),
+    "validate.no_link_id": ("Item zonder linkId.", "Item without a linkId."),
+    "validate.repeated": (
+        "{link_id!r} komt meer dan eens voor.",
+        "{link_id!r} occurs more than once but does not repeat.",
+    ),
+    "validate.misplaced": (
+        "linkId {link_id!r} staat hier niet in de vragenlijst.",
+        "linkId {link_id!r} is not allowed at this place.",
+    ),
+    "validate.unknown_link_id": (
+        "linkId {link_id!r} bestaat niet in de vragenlijst.",
+        "linkId {link_id!r} is not in the questionnaire.",
+    ),
+    "validate.container_answered": (
+        "{link_id!r} is een {kind} en heeft geen antwoord.",
+        "{link_id!r} is a {kind} item and takes no answer.",
+    ),
+    "validate.question_items": ("Een vraag heeft hier geen sub-items.", "A question item has no nested items here."),
+    "validate.one_answer": ("{link_id!r} mag maar één antwoord hebben.", "{link_id!r} takes one answer only."),
+    "validate.answers_not_a_list": ("answer moet een lijst zijn.", "answer must be an array."),
+    "validate.answer_not_an_object": ("Ongeldig antwoord.", "An answer must be an object."),
+    "validate.code": (
+        "Code {coding[code]!r} is geen toegestane keuze voor {link_id!r}.",
+        "Code {coding[system]}|{coding[code]} is not an answerOption of {link_id!r}.",
+    ),
+    "validate.too_long": ("Tekst is langer dan {max_length} tekens.", "Text is longer than maxLength {max_length}."),
+    "validate.answer_items": (
+        "Geneste vragen onder een antwoord kent deze vragenlijst niet.",
+        "This questionnaire has no questions nested under answers.",
+    ),
+    "validate.one_value": ("Een antwoord heeft precies één waarde.", "An answer has exactly one value[x]."),
+    "validate.wrong_type": (
+        "{defn.link_id!r} verwacht {expected}, niet {key}.",
+        "{defn.link_id!r} ({defn.type}) takes {expected}, not {key}.",
+    ),
+    "validate.invalid_value": ("Ongeldige {key} voor {link_id!r}.", "Invalid {key} for {link_id!r}."),
+    "validate.required": (
+        "Verplichte vraag {defn.link_id!r} ({defn.text}) is niet beantwoord.",
+        "Required item {defn.link_id!r} has no answer.",
+    ),
+    # ── the engine's refusals of a valid response (service/referrals/pipeline.py) ───────────────────────────
+    "pipeline.unknown_region": ("Onbekende regio {region!r}.", "Unknown region {region!r}."),
+    "pipeline.not_valid": (
+        "De vragenlijst is niet correct ingevuld.",
+        "The questionnaire is not filled in correctly.",
+    ),
+    "pipeline.other_questionnaire": (
+        "De regels van {ruleset.id} horen bij {ruleset.questionnaire}, niet bij {questionnaire}.",
+        "Rule set {ruleset.label} applies to {ruleset.questionnaire}, not {questionnaire}.",
+    ),
+    "pipeline.not_for_questionnaire": (
+        "De regels van {ruleset.id} horen niet bij {questionnaire}.",
+        "Rule set {ruleset.label} does not apply to {questionnaire}.",
+    ),
+    "pipeline.not_completed": (
+        "Alleen een afgeronde vragenlijst leidt tot een verwijzing.",
+        "Only a completed response leads to a referral.",
+    ),
+    "pipeline.not_completed.status": (
+        "Alleen een afgeronde vragenlijst (status completed) leidt tot een verwijzing, niet {status!r}.",
+        "Only a completed response (status completed or amended) leads to a referral, not {status!r}.",
+    ),
+    "pipeline.no_subject": ("De vragenlijst heeft geen patiënt.", "The response has no patient."),
+    "pipeline.no_subject.detail": (
+        "De vragenlijst heeft geen patiënt (subject): zonder patiënt kan er geen verwijzing worden gemaakt.",
+        "The response has no subject: a referral needs the patient.",
+    ),
+    # ── the decision in words: $evaluate's displays, the CLI, the summary (service/referrals/explain.py) ────
+    "explain.level.urgent": ("urgent kwetsbaar", "urgently vulnerable"),
+    "explain.level.vulnerable": ("kwetsbaar", "vulnerable"),
+    "explain.level.attention": ("aandacht", "attention"),
+    "explain.level.none": ("geen kwetsbaarheid", "no vulnerability"),
+    "explain.priority.urgent": ("urgent", "urgent"),
+    "explain.priority.routine": ("regulier", "routine"),
+    "explain.priority.asap": ("zo snel mogelijk", "as soon as possible"),
+    "explain.priority.stat": ("direct", "immediately"),
+    "explain.warning": ("LET OP: {message}", "WARNING: {message}"),
+    "explain.level_line": ("Niveau: {level}", "Level: {level}"),
+    "explain.level_line.overridden": (
+        "Niveau: {level} (berekend: {computed}; aangepast, reden: {reason})",
+        "Level: {level} (computed: {computed}; overridden, reason: {reason})",
+    ),
+    "explain.because": ("omdat: {reasons}", "because: {reasons}"),
+    "explain.no_referral": ("Geen verwijzing voorgesteld.", "No referral suggested."),
+    "explain.refer": ("Verwijzen naar: {name} (prioriteit {priority})", "Refer to: {name} (priority {priority})"),
+    "explain.refer.blocked": (
+        "Verwijzen naar: {name} (prioriteit {priority}) — NIET VERSTUURD: toestemming ontbreekt",
+        "Refer to: {name} (priority {priority}) — NOT SENT: consent missing",
+    ),
+    "explain.advice": ("Advies:", "Advice:"),
+    "explain.rule": ("regel {rule}: {description}", "rule {rule}: {description}"),
+    "explain.based_on": ("op grond van: {reasons}", "based on: {reasons}"),
+    "explain.consent_missing": (
+        "Toestemming van de patiënt ontbreekt: er gaat niets buiten de praktijk.",
+        "The patient's consent is missing: nothing leaves the practice.",
+    ),
+    "explain.rules": ("Regels: {ruleset}", "Rules: {ruleset}"),
     # ── reading and writing the EHR of a launch (service/ehr) ──────────────────────────────────────────────
     "ehr.read.forbidden": (
         "Het EPD gaf geen toestemming om te lezen{status}.",
@@ -359,6 +479,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "ehr.read.refused": ("Het EPD weigerde het lezen{status}.", "The EHR refused to read{status}."),
     "ehr.write.refused": ("Het EPD weigerde het terugschrijven{status}.", "The EHR refused to write back{status}."),
     # ── calls to a FHIR server: the EHR's, a destination's (service/fhir) ─────────────────────────────────────
+    # Written into the Bundles (Dutch: the language of the referral; the English for the catalogue's readers).
+    "bundle.internal_without_consent": (
+        "Interne verwijzing binnen de praktijk zonder expliciete toestemming; de patiënt is hierover geïnformeerd.",
+        "Internal referral within the practice without explicit consent; the patient has been informed.",
+    ),
+    "bundle.unknown_author": ("onbekende auteur", "unknown author"),
     "fhir.unknown_resource_type": (
         "Geen FHIR R4-resource: resourceType ontbreekt of is onbekend.",
         "Not a FHIR R4 resource: resourceType is missing or unknown.",

@@ -17,8 +17,8 @@ SERVICE = Path(__file__).resolve().parents[1] / "service"
 TEMPLATES = SERVICE / "templates"
 STATIC = SERVICE / "static"
 
-# The modules whose texts come from the catalogue. Not yet: the rest of the engine (questionnaires/validate.py,
-# rules/, referrals/bundle.py, pipeline.py, explain.py).
+# The modules whose texts come from the catalogue (the engine's data texts, from the YAML and the Questionnaire,
+# with pick / Text.in_lang). Not yet: referrals/bundle.py.
 MIGRATED = sorted(
     {
         *SERVICE.glob("web/*.py"),
@@ -29,10 +29,15 @@ MIGRATED = sorted(
         *SERVICE.glob("fhir/*.py"),
         SERVICE / "questionnaires" / "form.py",
         SERVICE / "questionnaires" / "populate.py",
+        SERVICE / "questionnaires" / "validate.py",
+        SERVICE / "rules" / "loader.py",
         SERVICE / "errors.py",
         SERVICE / "errors_render.py",
         SERVICE / "cli.py",
-        *(SERVICE / "referrals" / f"{name}.py" for name in ("submit", "status", "withdraw", "destinations")),
+        *(
+            SERVICE / "referrals" / f"{name}.py"
+            for name in ("submit", "status", "withdraw", "destinations", "pipeline", "explain")
+        ),
     }
 )
 # An inline switch on the language: `lang == "en"`, `"en" if …`, `… if nl else …`, `x["en"]`, the old helpers.
@@ -134,6 +139,7 @@ def test_every_key_asked_for_is_in_the_catalogue():
 def test_the_key_tables_of_the_modules_name_catalogue_keys():
     from service.cli import STATE_TEXT as CLI_STATES
     from service.errors_render import ERROR_TEXT, HTTP_TEXT
+    from service.referrals.explain import LEVEL_KEY, PRIORITY_KEY
     from service.referrals.status import TASK_STATUS_TEXT
     from service.smart.oauth import OAUTH_ERRORS
     from service.web.panel import CONSENT_METHOD_TEXT, SHARE_ORDER, SHARE_TEXT, STATE_TEXT
@@ -147,6 +153,8 @@ def test_the_key_tables_of_the_modules_name_catalogue_keys():
         *CONSENT_METHOD_TEXT.values(),
         *SHARE_TEXT.values(),
         *STATE_TEXT.values(),
+        *LEVEL_KEY.values(),
+        *PRIORITY_KEY.values(),
     ]
     assert [k for k in keys if k not in CATALOGUE] == []
     assert set(SHARE_TEXT) == set(SHARE_ORDER)
@@ -230,3 +238,25 @@ def test_an_error_carries_both_texts_of_its_key():
     assert issue["diagnostics"] == "Task/1 bestaat niet." and issue["details"]["text"] == "Task/1 does not exist."
     info = Issue.of(texts("api.valid"), severity="information", code="informational").to_fhir()
     assert info["details"]["text"] == info["diagnostics"] == "Geen problemen gevonden."
+
+
+def test_both_languages_show_the_same_values():
+    assert texts("validate.invalid_value", link_id="due-date", key="valueDate") == (
+        "Ongeldige valueDate voor 'due-date'.",
+        "Invalid valueDate for 'due-date'.",
+    )
+    assert text("validate.unknown_questionnaire", "en", canonical="x|1", known="a, b") == (
+        "Unknown questionnaire 'x|1': this service knows only a, b."
+    )
+
+
+def test_every_level_and_priority_a_rule_set_may_name_has_its_texts():
+    import json
+
+    from service.referrals.explain import LEVEL_KEY, LEVEL_TEXT, PRIORITY_KEY, PRIORITY_TEXT
+
+    schema = json.loads((SERVICE / "data" / "mappings" / "schemas" / "ruleset.schema.json").read_text())
+    levels = schema["properties"]["levels"]["items"]["properties"]["level"]["enum"]
+    priorities = schema["properties"]["rules"]["items"]["properties"]["priority"]["items"]["properties"]["value"]
+    assert set(LEVEL_KEY) == set(levels) and set(PRIORITY_KEY) == set(priorities["enum"])
+    assert LEVEL_TEXT["en"]["urgent"] == "urgently vulnerable" and PRIORITY_TEXT["nl"]["routine"] == "regulier"

@@ -15,6 +15,7 @@ from service.errors import Issue
 from service.fhir import models
 from service.questionnaires.answers import AnswerIndex, index_answer, index_answer_list, index_answers, index_items
 from service.questionnaires.catalog import Catalog, ItemDef, QuestionnaireDef
+from service.texts import Text, texts
 
 QR_STATUSES = {"in-progress", "completed", "amended", "entered-in-error", "stopped"}
 DATE_RE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
@@ -205,8 +206,9 @@ class ValidationResult:
         return not any(i.severity in ("error", "fatal") for i in self.issues)
 
 
-def _issue(path: str, nl: str, en: str, code: str = "invalid", severity: str = "error") -> Issue:
-    return Issue(severity=severity, code=code, text=nl, english=en, expression=(path,))
+def _issue(path: str, text: Text, code: str = "invalid", severity: str = "error") -> Issue:
+    """An issue at `path` with the catalogue's texts (service/texts.py texts("validate.…"))."""
+    return Issue.of(text, severity=severity, code=code, expression=(path,))
 
 
 def validate_response(qr: Any, catalog: Catalog, *, structural: bool = False) -> ValidationResult:
@@ -225,12 +227,7 @@ def validate_response(qr: Any, catalog: Catalog, *, structural: bool = False) ->
             if not any(e.startswith("QuestionnaireResponse.item") for e in i.expression)
         ]
         extra = [
-            Issue(
-                code="structure",
-                text=f"Ongeldig FHIR-element: {i.text}",
-                english=f"Invalid FHIR element: {i.text}",
-                expression=i.expression,
-            )
+            Issue.of(texts("validate.fhir_element", error=i.text), code="structure", expression=i.expression)
             for i in extra
         ]
         if extra:
@@ -241,12 +238,7 @@ def validate_response(qr: Any, catalog: Catalog, *, structural: bool = False) ->
 def _validate(qr: object, catalog: Catalog) -> ValidationResult:
     if not isinstance(qr, dict) or qr.get("resourceType") != "QuestionnaireResponse":
         got = qr.get("resourceType") if isinstance(qr, dict) else type(qr).__name__
-        issue = _issue(
-            "QuestionnaireResponse",
-            f"Verwacht een QuestionnaireResponse, kreeg {got!r}.",
-            f"Expected a QuestionnaireResponse, got {got!r}.",
-            code="structure",
-        )
+        issue = _issue("QuestionnaireResponse", texts("validate.not_a_response", got=got), code="structure")
         return ValidationResult(None, (issue,), index_answers(qr) if isinstance(qr, dict) else AnswerIndex())
     issues = _status_issues(qr)
     canonical = qr.get("questionnaire")
@@ -255,10 +247,11 @@ def _validate(qr: object, catalog: Catalog) -> ValidationResult:
         issues.append(
             _issue(
                 "QuestionnaireResponse.questionnaire",
-                f"Onbekende vragenlijst {canonical!r}: deze service kent alleen "
-                + ", ".join(sorted(catalog.questionnaires))
-                + ".",
-                f"Unknown questionnaire {canonical!r}.",
+                texts(
+                    "validate.unknown_questionnaire",
+                    canonical=canonical,
+                    known=", ".join(sorted(catalog.questionnaires)),
+                ),
                 code="not-found",
             )
         )
@@ -271,14 +264,7 @@ def _status_issues(qr: dict[str, Any]) -> list[Issue]:
     status = qr.get("status")
     if isinstance(status, str) and status in QR_STATUSES:  # (a JSON object or array is not hashable)
         return []
-    return [
-        _issue(
-            "QuestionnaireResponse.status",
-            f"Onbekende status {status!r}.",
-            f"Unknown or missing status {status!r}.",
-            code="value",
-        )
-    ]
+    return [_issue("QuestionnaireResponse.status", texts("validate.status", status=status), code="value")]
 
 
 def _is_reference(value: Any) -> bool:
@@ -295,22 +281,10 @@ def _header_issues(qr: dict[str, Any]) -> list[Issue]:
     for key in ("subject", "author", "encounter", "source"):
         if key in qr and not _is_reference(qr[key]):
             issues.append(
-                _issue(
-                    f"QuestionnaireResponse.{key}",
-                    f"{key} moet een referentie zijn.",
-                    f"{key} must be a Reference with a reference or identifier.",
-                    code="structure",
-                )
+                _issue(f"QuestionnaireResponse.{key}", texts("validate.not_a_reference", key=key), code="structure")
             )
     if "authored" in qr and not (isinstance(qr["authored"], str) and DATETIME_RE.match(qr["authored"])):
-        issues.append(
-            _issue(
-                "QuestionnaireResponse.authored",
-                "authored is geen geldige datum/tijd.",
-                "authored is not a valid dateTime.",
-                code="value",
-            )
-        )
+        issues.append(_issue("QuestionnaireResponse.authored", texts("validate.authored"), code="value"))
     return issues
 
 
@@ -337,12 +311,7 @@ class _ItemCheck:
             if not enabled.get(link_id, True):
                 issues.insert(
                     position,
-                    _issue(
-                        f"{parent}.item[{i}]",
-                        f"{link_id!r} is beantwoord maar staat uit volgens enableWhen.",
-                        f"{link_id!r} is answered but disabled by its enableWhen.",
-                        code="business-rule",
-                    ),
+                    _issue(f"{parent}.item[{i}]", texts("validate.disabled", link_id=link_id), code="business-rule"),
                 )
         if qr.get("status") in ("completed", "amended"):
             issues += _required_issues(qr, self.plan, index, enabled)
@@ -353,18 +322,14 @@ class _ItemCheck:
         if items is None:
             return
         if not isinstance(items, list):
-            self.issues.append(
-                _issue(path + ".item", "item moet een lijst zijn.", "item must be an array.", code="structure")
-            )
+            self.issues.append(_issue(path + ".item", texts("validate.items_not_a_list"), code="structure"))
             return
         counts: dict[str, int] = {}
         plans, present, values = self.plan.items, self.index.present, self.index.values
         for i, item in enumerate(items):
             link_id = item.get("linkId") if isinstance(item, dict) else None
             if not isinstance(link_id, str):
-                self.issues.append(
-                    _issue(f"{path}.item[{i}]", "Item zonder linkId.", "Item without a linkId.", code="structure")
-                )
+                self.issues.append(_issue(f"{path}.item[{i}]", texts("validate.no_link_id"), code="structure"))
                 continue
             present.add(link_id)
             if link_id not in allowed:
@@ -403,12 +368,7 @@ class _ItemCheck:
         count = counts[link_id] = counts.get(link_id, 0) + 1
         if count == 2 and not plan.repeats:
             self.issues.append(
-                _issue(
-                    f"{path}.item[{i}]",
-                    f"{link_id!r} komt meer dan eens voor.",
-                    f"{link_id!r} occurs more than once but does not repeat.",
-                    code="structure",
-                )
+                _issue(f"{path}.item[{i}]", texts("validate.repeated", link_id=link_id), code="structure")
             )
         if plan.container:
             self._container(plan, item, f"{path}.item[{i}]", group)
@@ -416,16 +376,8 @@ class _ItemCheck:
             self._question(plan, item, path, i, group)
 
     def _misplaced(self, item: dict[str, Any], link_id: str, path: str, group: str | None) -> None:
-        known = link_id in self.qdef.items
-        self.issues.append(
-            _issue(
-                path,
-                f"linkId {link_id!r} "
-                + ("staat hier niet in de vragenlijst." if known else "bestaat niet in de vragenlijst."),
-                f"linkId {link_id!r} " + ("is not allowed at this place." if known else "is not in the questionnaire."),
-                code="structure",
-            )
-        )
+        key = "validate.misplaced" if link_id in self.qdef.items else "validate.unknown_link_id"
+        self.issues.append(_issue(path, texts(key, link_id=link_id), code="structure"))
         answers = item.get("answer")  # not checked, but in the index all the same
         if isinstance(answers, list):
             index_answer_list(self.index, link_id, answers, group)
@@ -435,12 +387,10 @@ class _ItemCheck:
         """A group or display item: no answers, its items checked in turn."""
         answers = item.get("answer")
         if answers:
-            kind = plan.defn.type
             self.issues.append(
                 _issue(
                     _first(path + ".answer", answers),
-                    f"{plan.link_id!r} is een {kind} en heeft geen antwoord.",
-                    f"{plan.link_id!r} is a {kind} item and takes no answer.",
+                    texts("validate.container_answered", link_id=plan.link_id, kind=plan.defn.type),
                     code="structure",
                 )
             )
@@ -452,14 +402,7 @@ class _ItemCheck:
         link_id, issues, path = plan.link_id, self.issues, f"{parent}.item[{i}]"
         nested = item.get("item")
         if nested:
-            issues.append(
-                _issue(
-                    _first(path + ".item", nested),
-                    "Een vraag heeft hier geen sub-items.",
-                    "A question item has no nested items here.",
-                    code="structure",
-                )
-            )
+            issues.append(_issue(_first(path + ".item", nested), texts("validate.question_items"), code="structure"))
         answers = item.get("answer")
         if isinstance(answers, list):
             if answers and plan.may_disable:
@@ -468,16 +411,13 @@ class _ItemCheck:
                 issues.append(
                     _issue(
                         path + ".answer[1]",  # the first answer too many (a simple FHIRPath selects one node)
-                        f"{link_id!r} mag maar één antwoord hebben.",
-                        f"{link_id!r} takes one answer only.",
+                        texts("validate.one_answer", link_id=link_id),
                         code="structure",
                     )
                 )
             self._answers(plan, answers, path, group)
         elif answers is not None:
-            issues.append(
-                _issue(path + ".answer", "answer moet een lijst zijn.", "answer must be an array.", code="structure")
-            )
+            issues.append(_issue(path + ".answer", texts("validate.answers_not_a_list"), code="structure"))
         index_items(self.index, nested, link_id)  # not allowed, but in the index all the same
 
     def _answers(self, plan: _ItemPlan, answers: list[Any], path: str, group: str | None) -> None:
@@ -486,9 +426,7 @@ class _ItemCheck:
         for j, answer in enumerate(answers):
             if not isinstance(answer, dict):
                 self.issues.append(
-                    _issue(
-                        f"{path}.answer[{j}]", "Ongeldig antwoord.", "An answer must be an object.", code="structure"
-                    )
+                    _issue(f"{path}.answer[{j}]", texts("validate.answer_not_an_object"), code="structure")
                 )
                 continue
             keys = [k for k in answer if k.startswith("value")]
@@ -508,52 +446,33 @@ class _ItemCheck:
             issues.append(
                 _issue(
                     f"{apath}.valueCoding",
-                    f"Code {value.get('code')!r} is geen toegestane keuze voor {defn.link_id!r}.",
-                    f"Code {value.get('system')}|{value.get('code')} is not an answerOption of {defn.link_id!r}.",
+                    texts(
+                        "validate.code",
+                        coding={"system": value.get("system"), "code": value.get("code")},
+                        link_id=defn.link_id,
+                    ),
                     code="code-invalid",
                 )
             )
         if key == "valueString" and defn.max_length and len(value) > defn.max_length:
             issues.append(
-                _issue(
-                    f"{apath}.valueString",
-                    f"Tekst is langer dan {defn.max_length} tekens.",
-                    f"Text is longer than maxLength {defn.max_length}.",
-                    code="too-long",
-                )
+                _issue(f"{apath}.valueString", texts("validate.too_long", max_length=defn.max_length), code="too-long")
             )
         if sub:
-            issues.append(
-                _issue(
-                    f"{apath}.item",
-                    "Geneste vragen onder een antwoord kent deze vragenlijst niet.",
-                    "This questionnaire has no questions nested under answers.",
-                    code="structure",
-                )
-            )
+            issues.append(_issue(f"{apath}.item", texts("validate.answer_items"), code="structure"))
 
 
 def _answer_issue(defn: ItemDef, keys: list[str], answer: dict[str, Any], apath: str) -> Issue:
     """What is wrong with an answer whose value[x] is missing, doubled, of the wrong type or malformed."""
     if len(keys) != 1:
-        return _issue(
-            apath, "Een antwoord heeft precies één waarde.", "An answer has exactly one value[x].", code="structure"
-        )
+        return _issue(apath, texts("validate.one_value"), code="structure")
     key, expected = keys[0], defn.answer_key
     allowed_keys = {expected, "valueString"} if defn.type == "open-choice" else {expected}
     if key not in allowed_keys:
         return _issue(
-            f"{apath}.{key}",
-            f"{defn.link_id!r} verwacht {expected}, niet {key}.",
-            f"{defn.link_id!r} ({defn.type}) takes {expected}, not {key}.",
-            code="value",
+            f"{apath}.{key}", texts("validate.wrong_type", defn=defn, expected=expected, key=key), code="value"
         )
-    return _issue(
-        f"{apath}.{key}",
-        f"Ongeldige waarde voor {defn.link_id!r}.",
-        f"Invalid {key} for {defn.link_id!r}.",
-        code="value",
-    )
+    return _issue(f"{apath}.{key}", texts("validate.invalid_value", link_id=defn.link_id, key=key), code="value")
 
 
 def _first(location: str, value: object) -> str:
@@ -580,12 +499,7 @@ def item_location(qr: dict[str, Any], chain: tuple[str, ...]) -> str:
 
 def _required_issues(qr: dict[str, Any], plan: _Plan, index: AnswerIndex, enabled: dict[str, bool]) -> list[Issue]:
     return [
-        _issue(
-            item_location(qr, defn.path),
-            f"Verplichte vraag {defn.link_id!r} ({defn.text}) is niet beantwoord.",
-            f"Required item {defn.link_id!r} has no answer.",
-            code="required",
-        )
+        _issue(item_location(qr, defn.path), texts("validate.required", defn=defn), code="required")
         for defn in plan.required
         if enabled.get(defn.link_id) and not index.values.get(defn.link_id)
     ]

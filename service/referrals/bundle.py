@@ -37,6 +37,7 @@ from service.questionnaires.linkids import CONSENT, CONTEXT, NOTE, SIGNAL_GROUPS
 from service.registry import Practice
 from service.rules.evaluate import Decision, Evaluation
 from service.rules.loader import SHARES, Recipient
+from service.texts import text
 
 NAMESPACE = uuid.UUID("5b1f0a52-7c53-4c7e-9d36-2f7a3c0e6a11")  # fixed: changing it changes every derived id
 SERVICE_NAME = "Kansrijke Start FHIR service"
@@ -426,7 +427,7 @@ class _Builder:
             # DOMAIN.md A2.7: an internal referral may go without consent; the patient is told.
             notes.append(
                 {
-                    "text": "Interne verwijzing binnen de praktijk zonder expliciete toestemming; de patiënt is hierover geïnformeerd."
+                    "text": text("bundle.internal_without_consent"),
                 }
             )
         if notes:
@@ -515,7 +516,8 @@ class _Builder:
         author = self.author if self.author and not (external and "reference" in self.author) else None
         agent = {
             "type": {"coding": [{"system": urls.PROVENANCE_AGENT_TYPE, "code": "author"}]},
-            "who": author or ({"display": self.practice.name} if self.practice else {"display": "onbekende auteur"}),
+            "who": author
+            or ({"display": self.practice.name} if self.practice else {"display": text("bundle.unknown_author")}),
         }
         if self.practice:
             agent["onBehalfOf"] = _practice_ref(self.practice, "ura")

@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from service.fhir import urls
 from service.questionnaires.catalog import QuestionnaireDef
 from service.rules.evaluate import Decision, Evaluation
+from service.texts import Lang, language, pick, text
 
-LEVEL_TEXT = {
-    "nl": {
-        "urgent": "urgent kwetsbaar",
-        "vulnerable": "kwetsbaar",
-        "attention": "aandacht",
-        "none": "geen kwetsbaarheid",
-    },
-    "en": {
-        "urgent": "urgently vulnerable",
-        "vulnerable": "vulnerable",
-        "attention": "attention",
-        "none": "no vulnerability",
-    },
+# The catalogue's keys (service/texts.py) of the levels and priorities, and their texts by language, looked up
+# once: $evaluate's displays and the live panel read them at every evaluation.
+LEVEL_KEY = {
+    "urgent": "explain.level.urgent",
+    "vulnerable": "explain.level.vulnerable",
+    "attention": "explain.level.attention",
+    "none": "explain.level.none",
 }
-PRIORITY_TEXT = {
-    "nl": {"urgent": "urgent", "routine": "regulier", "asap": "zo snel mogelijk", "stat": "direct"},
-    "en": {"urgent": "urgent", "routine": "routine", "asap": "as soon as possible", "stat": "immediately"},
+PRIORITY_KEY = {
+    "urgent": "explain.priority.urgent",
+    "routine": "explain.priority.routine",
+    "asap": "explain.priority.asap",
+    "stat": "explain.priority.stat",
+}
+LEVEL_TEXT: dict[Lang, dict[str, str]] = {
+    lang: {code: text(key, lang) for code, key in LEVEL_KEY.items()} for lang in get_args(Lang)
+}
+PRIORITY_TEXT: dict[Lang, dict[str, str]] = {
+    lang: {code: text(key, lang) for code, key in PRIORITY_KEY.items()} for lang in get_args(Lang)
 }
 
 
@@ -32,7 +35,7 @@ def _label(qdef: QuestionnaireDef, link_id: str, lang: str) -> str:
     item = qdef.items.get(link_id)
     if item is None:
         return link_id
-    return (item.text_en if lang == "en" and item.text_en else item.text) or link_id
+    return pick(lang, item.text, item.text_en) or link_id
 
 
 def _decision_status(d: Decision) -> str:
@@ -113,55 +116,39 @@ def _recommendation(d: Decision, qdef: QuestionnaireDef) -> list[dict[str, Any]]
 
 def describe(ev: Evaluation, qdef: QuestionnaireDef, lang: str = "nl") -> str:
     """The decision in plain words for the CLI and the summary: level, safety first, recipients, why."""
-    nl = lang != "en"
-    lines: list[str] = []
-    for flag in ev.safety:
-        lines.append(("LET OP: " if nl else "WARNING: ") + (flag.message.nl if nl else flag.message.en))
-    level = LEVEL_TEXT[lang if lang in LEVEL_TEXT else "nl"]
-    head = f"Niveau: {level[ev.level]}" if nl else f"Level: {level[ev.level]}"
+    levels, priorities = LEVEL_TEXT[language(lang)], PRIORITY_TEXT[language(lang)]
+    lines = [text("explain.warning", lang, message=flag.message) for flag in ev.safety]
     if ev.overridden:
-        head += (
-            f" (berekend: {level[ev.computed_level]}; aangepast, reden: {ev.override_reason})"
-            if nl
-            else f" (computed: {level[ev.computed_level]}; overridden, reason: {ev.override_reason})"
-        )
-    lines.append(head)
-    if ev.level_because:
         lines.append(
-            ("  omdat: " if nl else "  because: ") + "; ".join(_label(qdef, lid, lang) for lid in ev.level_because)
+            text(
+                "explain.level_line.overridden",
+                lang,
+                level=levels[ev.level],
+                computed=levels[ev.computed_level],
+                reason=ev.override_reason,
+            )
         )
+    else:
+        lines.append(text("explain.level_line", lang, level=levels[ev.level]))
+    if ev.level_because:
+        reasons = "; ".join(_label(qdef, lid, lang) for lid in ev.level_because)
+        lines.append("  " + text("explain.because", lang, reasons=reasons))
     if not ev.decisions:
-        lines.append("Geen verwijzing voorgesteld." if nl else "No referral suggested.")
-    prio = PRIORITY_TEXT["nl" if nl else "en"]
+        lines.append(text("explain.no_referral", lang))
     for d in ev.decisions:
         if d.recipient:
-            name = d.recipient.name.nl if nl else d.recipient.name.en
-            state = ""
-            if d.blocked_by_consent:
-                state = " — NIET VERSTUURD: toestemming ontbreekt" if nl else " — NOT SENT: consent missing"
-            lines.append(
-                f"Verwijzen naar: {name} (prioriteit {prio.get(d.priority or 'routine')}){state}"
-                if nl
-                else f"Refer to: {name} (priority {prio.get(d.priority or 'routine')}){state}"
-            )
+            key = "explain.refer.blocked" if d.blocked_by_consent else "explain.refer"
+            priority = priorities.get(d.priority or "routine")
+            lines.append(text(key, lang, name=d.recipient.name, priority=priority))
         else:
-            lines.append("Advies:" if nl else "Advice:")
-        lines.append(
-            f"  regel {d.rule_id}: {d.description.nl if nl else d.description.en}"
-            if nl
-            else f"  rule {d.rule_id}: {d.description.en}"
-        )
+            lines.append(text("explain.advice", lang))
+        lines.append("  " + text("explain.rule", lang, rule=d.rule_id, description=d.description))
         if d.because:
-            lines.append(
-                ("  op grond van: " if nl else "  based on: ") + "; ".join(_label(qdef, lid, lang) for lid in d.because)
-            )
+            reasons = "; ".join(_label(qdef, lid, lang) for lid in d.because)
+            lines.append("  " + text("explain.based_on", lang, reasons=reasons))
         if d.advice:
-            lines.append("  " + (d.advice.nl if nl else d.advice.en))
+            lines.append("  " + d.advice.in_lang(lang))
     if ev.consent_missing:
-        lines.append(
-            "Toestemming van de patiënt ontbreekt: er gaat niets buiten de praktijk."
-            if nl
-            else "The patient's consent is missing: nothing leaves the practice."
-        )
-    lines.append(f"Regels: {ev.ruleset.label}" if nl else f"Rules: {ev.ruleset.label}")
+        lines.append(text("explain.consent_missing", lang))
+    lines.append(text("explain.rules", lang, ruleset=ev.ruleset.label))
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from service.referrals.bundle import ReferralBundles, ReferralContext, build_ref
 from service.registry import Practice
 from service.rules.evaluate import Evaluation, evaluate_rules
 from service.rules.loader import Ruleset, load_rulesets
+from service.texts import texts
 
 PRACTICE_ZONE = ZoneInfo("Europe/Amsterdam")
 
@@ -64,7 +65,7 @@ class Engine:
         try:
             return self.rulesets[region]
         except KeyError:
-            raise NotFound(f"Onbekende regio {region!r}.", english=f"Unknown region {region!r}.") from None
+            raise NotFound(texts("pipeline.unknown_region", region=region)) from None
 
     def validate(self, qr: dict[str, Any], *, structural: bool = True) -> ValidationResult:
         return validate_response(qr, self.catalog, structural=structural)
@@ -72,7 +73,7 @@ class Engine:
     def _valid(self, qr: dict[str, Any], structural: bool) -> tuple[ValidationResult, QuestionnaireDef]:
         result = self.validate(qr, structural=structural)
         if not result.ok:
-            raise ResponseInvalid("De vragenlijst is niet correct ingevuld.", issues=list(result.issues))
+            raise ResponseInvalid(texts("pipeline.not_valid"), issues=list(result.issues))
         assert result.questionnaire is not None  # a response that passed validation has its Questionnaire
         return result, result.questionnaire
 
@@ -84,8 +85,7 @@ class Engine:
         ruleset = self.ruleset(region)
         if self.catalog.find(ruleset.questionnaire) is not qdef:
             raise ResponseInvalid(
-                f"De regels van {ruleset.id} horen bij {ruleset.questionnaire}, niet bij {qr.get('questionnaire')}.",
-                english=f"Rule set {ruleset.label} applies to {ruleset.questionnaire}, not {qr.get('questionnaire')}.",
+                texts("pipeline.other_questionnaire", ruleset=ruleset, questionnaire=qr.get("questionnaire"))
             )
         evaluation = evaluate_rules(qr, ruleset, qdef, today=reference_date(qr), index=result.index)
         return result, evaluation
@@ -101,8 +101,7 @@ class Engine:
         qdef = self.catalog.find(qr.get("questionnaire"))
         if qdef is None or self.catalog.find(ruleset.questionnaire) is not qdef:
             raise ResponseInvalid(
-                f"De regels van {ruleset.id} horen niet bij {qr.get('questionnaire')}.",
-                english=f"Rule set {ruleset.label} does not apply to {qr.get('questionnaire')}.",
+                texts("pipeline.not_for_questionnaire", ruleset=ruleset, questionnaire=qr.get("questionnaire"))
             )
         return evaluate_rules(qr, ruleset, qdef, today=reference_date(qr))
 
@@ -121,25 +120,23 @@ class Engine:
         result, evaluation = self.evaluate(qr, region, structural=structural)
         if qr.get("status") not in ("completed", "amended"):
             raise ResponseInvalid(
-                "Alleen een afgeronde vragenlijst leidt tot een verwijzing.",
+                texts("pipeline.not_completed"),
                 issues=[
-                    Issue(
+                    Issue.of(
+                        texts("pipeline.not_completed.status", status=qr.get("status")),
                         code="business-rule",
                         expression=("QuestionnaireResponse.status",),
-                        text=f"Alleen een afgeronde vragenlijst (status completed) leidt tot een verwijzing, niet {qr.get('status')!r}.",
-                        english=f"Only a completed response (status completed or amended) leads to a referral, not {qr.get('status')!r}.",
                     )
                 ],
             )
         if not isinstance(qr.get("subject"), dict):
             raise ResponseInvalid(
-                "De vragenlijst heeft geen patiënt.",
+                texts("pipeline.no_subject"),
                 issues=[
-                    Issue(
+                    Issue.of(
+                        texts("pipeline.no_subject.detail"),
                         code="required",
                         expression=("QuestionnaireResponse",),  # the element that lacks it: one node
-                        text="De vragenlijst heeft geen patiënt (subject): zonder patiënt kan er geen verwijzing worden gemaakt.",
-                        english="The response has no subject: a referral needs the patient.",
                     )
                 ],
             )

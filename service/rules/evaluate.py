@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from service.questionnaires.answers import AnswerIndex, index_answers
 from service.questionnaires.catalog import QuestionnaireDef
 from service.questionnaires.linkids import CONSENT_GIVEN, CONSENT_METHOD, LEVEL_OVERRIDE, NOTE, OVERRIDE_REASON
-from service.rules.loader import Recipient, Ruleset, Text
+from service.rules.loader import Recipient, Ruleset
+from service.texts import Text
 
 if TYPE_CHECKING:  # fhirpathpy and ANTLR (~20 ms) are imported on the first evaluation, not at start-up
     from service.rules.fhirpath import Evaluator

@@ -23,6 +23,7 @@ from service.errors import ConfigProblem, ConfigurationInvalid
 from service.fhir import urls
 from service.questionnaires.catalog import Catalog
 from service.questionnaires.linkids import missing_link_ids
+from service.texts import Text  # a data text of the YAML (its `nl` and `en`), read with Text.in_lang / pick
 
 if TYPE_CHECKING:  # imported by _validator: a recorded start-up (service/startup_record.py) needs no schema (~25 ms)
     import jsonschema
@@ -44,12 +45,6 @@ DEPRECATED_HINT = {
     "answers": "%resource.repeat(item).where(linkId = 'X').answer.value",
     "ticked": "%resource.repeat(item).where(linkId = 'G').item.where(answer.value = true).linkId",
 }
-
-
-@dataclass(frozen=True, kw_only=True)
-class Text:
-    nl: str
-    en: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,9 +172,16 @@ def _read_yaml(path: Path, problems: list[ConfigProblem]) -> Any:
 def _schema_problems(data: Any, folder: Path, schema: str, path: Path) -> list[ConfigProblem]:
     validator = _validator(str(folder), schema)
     return [
-        ConfigProblem(str(path), _pointer(err.absolute_path), err.message)
+        ConfigProblem(str(path), _pointer(err.absolute_path), _schema_message(err))
         for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     ]
+
+
+def _schema_message(err: jsonschema.ValidationError) -> str:
+    """jsonschema's message, or the value and the `errorMessage` of the subschema it breaks, where the schema has
+    one (jsonschema's own words for a `not` quote the subschema, which says little to whoever edits the file)."""
+    hint = err.schema.get("errorMessage") if isinstance(err.schema, dict) else None
+    return f"{err.instance!r} {hint}" if isinstance(hint, str) else err.message
 
 
 def _text(d: Mapping[str, str]) -> Text:
@@ -226,31 +228,47 @@ def load_rulesets(folder: Path, catalog: Catalog | None = None, *, checked: bool
 def _load(
     path: Path, catalog: Catalog | None, problems: list[ConfigProblem], *, checked: bool = False
 ) -> Ruleset | None:
-    """One rule set: its files against their schemas, then the references and expressions, then the Ruleset."""
+    """One rule set: its files against their schemas, then the references and expressions, then the Ruleset.
+
+    A rule file that does not match its schema is not checked further (its references only make sense in a file
+    that does); one that does is checked in full even when its recipients file has mistakes, all but the
+    recipients its rules name, so that every mistake of both files is reported at once."""
     files = _read_checked(path, problems, schemas=not checked)
     if files is None:
-        return None  # references only make sense in files that match their schema
+        return None
     data, recipients_data = files
+    check = _Checks(str(path), data, problems)
+    if recipients_data is None:  # its mistakes are reported: the rule file's own checks all the same
+        if not checked:
+            check.all(catalog, None)
+        return None
     recipients = _recipients(recipients_data)
     ruleset = _ruleset(path, data, recipients)
-    check = _Checks(str(path), data, problems)
     if checked:
         check.deprecated_only(ruleset)
     else:
-        if len(recipients) != len(recipients_data["recipients"]):
-            check.problem("/recipients", f"{data['recipients']}: recipient ids must be unique")
-        check.questionnaire(catalog)
-        check.variables()
-        check.levels()
-        check.safety_and_rules(recipients)
+        _duplicate_recipients(ruleset.recipients_source, recipients_data, problems)
+        check.all(catalog, recipients)
     check.warn_deprecated()
     return ruleset
 
 
+def _duplicate_recipients(file: str, recipients_data: dict[str, Any], problems: list[ConfigProblem]) -> None:
+    """A recipient id a second time, named at the second one."""
+    seen: set[str] = set()
+    for i, recipient in enumerate(recipients_data["recipients"]):
+        if recipient["id"] in seen:
+            problems.append(
+                ConfigProblem(file, f"/recipients/{i}/id", f"recipient id {recipient['id']!r} is used twice")
+            )
+        seen.add(recipient["id"])
+
+
 def _read_checked(
     path: Path, problems: list[ConfigProblem], *, schemas: bool = True
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The rule file and its recipients file, each checked against its schema; None after any problem."""
+) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """The rule file and its recipients file, each checked against its schema: None when the rule file has a
+    problem; the recipients None when they have one (both files' problems are in `problems` either way)."""
     folder = path.parent.parent
     start = len(problems)
     data = _read_yaml_or_empty(path, problems)
@@ -258,13 +276,17 @@ def _read_checked(
         return None
     if schemas:
         problems.extend(_schema_problems(data, folder, "ruleset.schema.json", path))
+    rule_file_ok = len(problems) == start and isinstance(data, dict)
     recipients_data = None
     if isinstance(data, dict) and isinstance(data.get("recipients"), str):
         rpath = path.parent / data["recipients"]
+        start = len(problems)
         recipients_data = _read_yaml_or_empty(rpath, problems)
         if recipients_data is not None and schemas:
             problems.extend(_schema_problems(recipients_data, folder, "recipients.schema.json", rpath))
-    if len(problems) > start or not isinstance(data, dict) or not isinstance(recipients_data, dict):
+        if len(problems) > start or not isinstance(recipients_data, dict):
+            recipients_data = None
+    if not rule_file_ok:
         return None
     return data, recipients_data
 
@@ -307,6 +329,13 @@ class _Checks:
 
     def problem(self, pointer: str, message: str) -> None:
         self.problems.append(ConfigProblem(self.file, pointer, message))
+
+    def all(self, catalog: Catalog | None, recipients: Mapping[str, Recipient] | None) -> None:
+        """Every check, in file order; the recipients the rules name only when `recipients` are known."""
+        self.questionnaire(catalog)
+        self.variables()
+        self.levels()
+        self.safety_and_rules(recipients)
 
     def questionnaire(self, catalog: Catalog | None) -> None:
         """The Questionnaire the file names is in the catalog and has the items the service itself reads."""
@@ -364,8 +393,8 @@ class _Checks:
         if "when" in levels[-1]:
             self.problem(f"/levels/{len(levels) - 1}", "the last level is the default and has no 'when'")
 
-    def safety_and_rules(self, recipients: Mapping[str, Recipient]) -> None:
-        """The safety rules, then the rules (their ids unique across both)."""
+    def safety_and_rules(self, recipients: Mapping[str, Recipient] | None) -> None:
+        """The safety rules, then the rules (their ids unique across both; their recipients when known)."""
         seen_ids: set[str] = set()
         for i, rule in enumerate(self.data.get("safety", [])):
             self.expression(f"/safety/{i}/when", rule["when"])
@@ -381,7 +410,7 @@ class _Checks:
             if rule["id"] in seen_ids:
                 self.problem(f"/rules/{i}/id", f"id {rule['id']!r} is used twice")
             seen_ids.add(rule["id"])
-            if "recipient" in rule and rule["recipient"] not in recipients:
+            if recipients is not None and "recipient" in rule and rule["recipient"] not in recipients:
                 self.problem(
                     f"/rules/{i}/recipient", f"recipient {rule['recipient']!r} is not in {self.data['recipients']}"
                 )

@@ -173,3 +173,77 @@ def test_an_empty_recipients_file_is_named(engine, broken_mappings):
     with pytest.raises(ConfigurationInvalid) as err:
         load_rulesets(broken_mappings, engine.catalog)
     assert [(p.file, p.message) for p in err.value.problems] == [(str(recipients), "the file is empty")]
+
+
+def test_a_quoted_threshold_stops_start_up(broken_mappings, tmp_path):
+    """Issue 11: `urgentMin: "1"` passed start-up, and then every evaluation compared a count with text (a 500)."""
+    from service import create_app
+
+    rules = broken_mappings / "regions" / "voorbeeldstad.rules.yaml"
+    rules.write_text(rules.read_text(encoding="utf-8").replace("urgentMin: 1", 'urgentMin: "1"'), encoding="utf-8")
+    with pytest.raises(ConfigurationInvalid) as err:
+        create_app({"mappings_dir": broken_mappings, "data_dir": tmp_path})
+    message = "'1' is a number in quotes, which the expressions read as text: write it without quotes"
+    assert [str(p) for p in err.value.problems] == [f"{rules}: /parameters/urgentMin: {message}"]
+
+
+@pytest.mark.parametrize("value", [1.5, "2", " 3 ", "-1", "0.5", None, [1]])
+def test_a_parameter_is_an_integer_a_string_or_a_boolean(broken_mappings, value):
+    rules = broken_mappings / "regions" / "voorbeeldstad.rules.yaml"
+    _edit(rules, lambda d: d["parameters"].__setitem__("otherMin", value))
+    with pytest.raises(ConfigurationInvalid) as err:
+        load_rulesets(broken_mappings)
+    assert [(p.file, p.pointer) for p in err.value.problems] == [(str(rules), "/parameters/otherMin")]
+
+
+@pytest.mark.parametrize("value", [3, 3.0, "urgent", "1 jaar", True])
+def test_parameters_that_are_not_quoted_numbers_load(broken_mappings, value):
+    _edit(broken_mappings / "regions" / "voorbeeldstad.rules.yaml", lambda d: d["parameters"].__setitem__("x", value))
+    assert load_rulesets(broken_mappings)["voorbeeldstad"].parameters["x"] == value
+
+
+def test_rule_mistakes_are_reported_when_the_recipients_file_is_broken_too(engine, broken_mappings):
+    """Issue 11: a recipients file with a mistake hid every mistake of its rule file beyond the schema."""
+    regions = broken_mappings / "regions"
+    rules, recipients = regions / "voorbeeldstad.rules.yaml", regions / "voorbeeldstad.recipients.yaml"
+
+    def change(data):
+        data["rules"][1]["when"] = "%urgentCount >= ("  # FHIRPath syntax error
+        data["rules"][0]["because"] = ["phase", "no-such-item"]  # unknown linkId
+        data["rules"][1]["recipient"] = "nobody-here"  # not checked: the recipients are not known
+
+    _edit(rules, change)
+    _edit(recipients, lambda d: d["recipients"][0].pop("consent"))
+    with pytest.raises(ConfigurationInvalid) as err:
+        load_rulesets(broken_mappings, engine.catalog)
+    pointers = {(p.file, p.pointer) for p in err.value.problems}
+    assert pointers == {
+        (str(recipients), "/recipients/0"),
+        (str(rules), "/rules/1/when"),
+        (str(rules), "/rules/0/because/1"),
+    }
+
+
+def test_a_missing_recipients_file_does_not_hide_rule_mistakes(engine, broken_mappings):
+    regions = broken_mappings / "regions"
+    (regions / "voorbeeldstad.recipients.yaml").unlink()
+    _edit(regions / "voorbeeldstad.rules.yaml", lambda d: d["levels"][0].__setitem__("when", "%undefinedThing > 1"))
+    with pytest.raises(ConfigurationInvalid) as err:
+        load_rulesets(broken_mappings, engine.catalog)
+    messages = [(Path(p.file).name, p.pointer, p.message.split(":")[0]) for p in err.value.problems]
+    assert messages == [
+        ("voorbeeldstad.recipients.yaml", "", "cannot read"),
+        ("voorbeeldstad.rules.yaml", "/levels/0/when", "%undefinedThing is not a parameter, variable or built-in"),
+    ]
+
+
+def test_a_duplicate_recipient_is_named_with_its_id(engine, broken_mappings):
+    recipients = broken_mappings / "regions" / "voorbeeldstad.recipients.yaml"
+    _edit(recipients, lambda d: d["recipients"].append(dict(d["recipients"][1])))
+    count = len(yaml.safe_load(recipients.read_text(encoding="utf-8"))["recipients"])
+    duplicate = yaml.safe_load(recipients.read_text(encoding="utf-8"))["recipients"][1]["id"]
+    with pytest.raises(ConfigurationInvalid) as err:
+        load_rulesets(broken_mappings, engine.catalog)
+    assert [str(p) for p in err.value.problems] == [
+        f"{recipients}: /recipients/{count - 1}/id: recipient id {duplicate!r} is used twice"
+    ]
