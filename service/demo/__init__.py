@@ -108,6 +108,12 @@ def demo_resources(ruleset: Ruleset, today: date) -> list[dict]:
         _role("demo-poh", "demo-poh-practitioner", SCT_NURSE, "POH Jeugd"),
         _role("demo-assistant", "demo-assistant-practitioner", SCT_ASSISTANT, "Doktersassistent"),
     ]
+    return res + _patients(today, due) + _pregnancy(today, due) + recipient_resources(ruleset)
+
+
+def _patients(today: date, due: date) -> list[dict]:
+    """The demo patients, each with today's consultation."""
+    res: list[dict] = []
     for pid, (family, given, gender, age, bsn) in DEMO_PATIENTS.items():
         birth = _years_before(today, age, 30)
         if pid == "demo-pregnant":  # 19 at the due date
@@ -128,6 +134,12 @@ def demo_resources(ruleset: Ruleset, today: date) -> list[dict]:
                 "period": {"start": today.isoformat()},
             }
         )
+    return res
+
+
+def _pregnancy(today: date, due: date) -> list[dict]:
+    """demo-pregnant's pregnancy: the condition and the estimated due date (what $populate pre-fills from)."""
+    res: list[dict] = []
     res.append(
         {
             "resourceType": "Condition",
@@ -155,7 +167,7 @@ def demo_resources(ruleset: Ruleset, today: date) -> list[dict]:
             "valueDateTime": due.isoformat(),
         }
     )
-    return res + recipient_resources(ruleset)
+    return res
 
 
 def recipient_resources(ruleset: Ruleset, destination: str | None = None) -> list[dict]:

@@ -81,6 +81,20 @@ def start_sekmet(
     restrict(data_dir)  # what an earlier run (or an older version) left readable to others
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}/fhir"
+    config_path = _write_settings(data_dir, base_url, port, settings)
+    started = time.monotonic()
+    process = _spawn(data_dir, port, config_path)
+    server = EmbeddedServer(base_url, process, data_dir, 0.0)
+    try:
+        _wait_for_metadata(server, timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return EmbeddedServer(base_url, process, data_dir, time.monotonic() - started)
+
+
+def _write_settings(data_dir: Path, base_url: str, port: int, settings: Mapping | None) -> Path:
+    """sekmet's settings.yaml (0600): loopback, no simulator, no inbound logging, plus `settings`."""
     config = {
         "base_url": base_url,
         "host": "127.0.0.1",
@@ -93,6 +107,11 @@ def start_sekmet(
     config_path = data_dir / "settings.yaml"
     with os.fdopen(os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
         f.write(yaml.safe_dump(config, sort_keys=False))
+    return config_path
+
+
+def _spawn(data_dir: Path, port: int, config_path: Path) -> subprocess.Popen:
+    """uvicorn serving sekmet on 127.0.0.1:`port`, without access log (query strings name patients)."""
     command = [
         sys.executable,
         "-m",
@@ -108,12 +127,11 @@ def start_sekmet(
         "warning",
     ]
     env = {**_inherited_env(), "SEKMET_CONFIG": str(config_path)}
-    started = time.monotonic()
     with os.fdopen(os.open(data_dir / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log_file:
         # cwd = data_dir: sekmet resolves keys/, reports/ and scenarios/ relative to the working directory.
         # umask 077: the patient data it writes (sekmet.db and its -wal/-shm, keys, reports) is the service
         # user's only, files 0600 and folders 0700.
-        process = subprocess.Popen(
+        return subprocess.Popen(
             command,
             cwd=data_dir,
             env=env,
@@ -122,13 +140,6 @@ def start_sekmet(
             stderr=log_file,
             umask=PRIVATE_UMASK,
         )
-    server = EmbeddedServer(base_url, process, data_dir, 0.0)
-    try:
-        _wait_for_metadata(server, timeout)
-    except BaseException:
-        server.stop()
-        raise
-    return EmbeddedServer(base_url, process, data_dir, time.monotonic() - started)
 
 
 def restrict(folder: Path) -> None:

@@ -33,18 +33,7 @@ def withdraw_consent(delivery, submission: str, recipient: str, *, who: str, acc
     """Set the recipient's Consent inactive and cancel its Task at its destination. NotFound when the submission
     has no referral to that recipient; ResponseInvalid (nothing changed) while the referral has not been
     delivered yet, or when the destination has no server here."""
-    item = next(
-        (
-            i
-            for i in delivery.outbox.for_submission(submission)
-            if any(
-                recipient_of(e["resource"]) == recipient
-                for e in i.bundle.get("entry", [])
-                if e["resource"]["resourceType"] == "ServiceRequest"
-            )
-        ),
-        None,
-    )
+    item = _delivered_item(delivery, submission, recipient)
     if item is None:
         raise NotFound(texts("withdraw.no_referral", submission=submission, recipient=recipient))
     if item.state != "delivered" or delivery.pusher is None or not delivery.pusher.serves(item):
@@ -56,27 +45,15 @@ def withdraw_consent(delivery, submission: str, recipient: str, *, who: str, acc
     outcome = "8"  # until both are done: a withdrawal that failed half-way is on record with what it changed
     try:
         for rtype, system, value, change in (
-            ("Consent", urls.ID_CONSENT, f"{key}:consent", lambda r: r.update(status="inactive")),
+            ("Consent", urls.ID_CONSENT, f"{key}:consent", {"status": "inactive"}),
             (
                 "Task",
                 urls.ID_TASK,
                 key,
-                lambda r: r.update(status="cancelled", statusReason={"text": text("withdraw.status_reason")}),
+                {"status": "cancelled", "statusReason": {"text": text("withdraw.status_reason")}},
             ),
         ):
-            found = [
-                e["resource"]
-                for e in client.search(rtype, {"identifier": f"{system}|{value}"}).get("entry", [])
-                if (e.get("resource") or {}).get("resourceType") == rtype
-            ]
-            if not found:
-                changed[rtype] = None
-                continue
-            resource = found[0]
-            version = (resource.get("meta") or {}).get("versionId")
-            change(resource)
-            client.update(resource, if_match=version)
-            changed[rtype] = f"{rtype}/{resource['id']}"
+            changed[rtype] = _update_by_identifier(client, rtype, f"{system}|{value}", change)
         outcome = "0"
     finally:
         delivery.audit.record(
@@ -92,3 +69,36 @@ def withdraw_consent(delivery, submission: str, recipient: str, *, who: str, acc
         )
     log.info("consent withdrawn for %s at %s", key, item.destination)
     return Withdrawn(destination=item.destination or "", consent=changed["Consent"], task=changed["Task"])
+
+
+def _delivered_item(delivery, submission: str, recipient: str):
+    """The outbox item of the submission that carries the recipient's ServiceRequest."""
+    return next(
+        (
+            i
+            for i in delivery.outbox.for_submission(submission)
+            if any(
+                recipient_of(e["resource"]) == recipient
+                for e in i.bundle.get("entry", [])
+                if e["resource"]["resourceType"] == "ServiceRequest"
+            )
+        ),
+        None,
+    )
+
+
+def _update_by_identifier(client, rtype: str, identifier: str, change: dict) -> str | None:
+    """The resource with that business identifier at the destination, changed (If-Match its version); its
+    reference, or None when the destination has none."""
+    found = [
+        e["resource"]
+        for e in client.search(rtype, {"identifier": identifier}).get("entry", [])
+        if (e.get("resource") or {}).get("resourceType") == rtype
+    ]
+    if not found:
+        return None
+    resource = found[0]
+    version = (resource.get("meta") or {}).get("versionId")
+    resource.update(change)
+    client.update(resource, if_match=version)
+    return f"{rtype}/{resource['id']}"

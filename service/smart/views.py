@@ -213,26 +213,15 @@ def practice_for(ehr: RegisteredEhr, organizations: frozenset[tuple[str, str]]) 
 
 @smart.get("/callback")
 def callback():
-    state = request.args.get("state", "")
-    pending = session_store().pop_pending(state) if state else None
-    if pending is None:
-        raise LaunchError(*texts("smart.unknown_state"))
-    ehr = registry().get(pending.get("ehr"))
-    if ehr is None:  # the registration was withdrawn while the user was logging in
-        raise LaunchError(*texts("smart.not_registered"))
-    if request.args.get("error"):
-        code = request.args["error"]
-        nl, en = texts(OAUTH_ERRORS.get(code, "smart.login_refused"))
-        raise LaunchError(nl, en, 400, (request.args.get("error_description") or "")[:300] or None)
-    code = request.args.get("code")
-    if not code:
-        raise LaunchError(*texts("smart.no_code"))
+    """The authorization server's redirect (SMART App Launch 2.x §"Obtain authorization code"): the code for a
+    token, the id_token checked, the user, patient and practice resolved, a server-side session started."""
+    pending, ehr = _pending_launch()
     token = token_request(
         ehr,
         pending["token_endpoint"],
         {
             "grant_type": "authorization_code",
-            "code": code,
+            "code": _authorization_code(),
             "redirect_uri": redirect_uri(),
             "code_verifier": pending["verifier"],
         },
@@ -241,30 +230,88 @@ def callback():
     claims = id_token_claims(
         token.get("id_token"), ehr, pending.get("jwks_uri"), required={"openid", "fhirUser"} <= asked
     )
-    fhir_user = claims.get("fhirUser") or claims.get("profile")
-    if not isinstance(fhir_user, str):
-        fhir_user = None
-    elif fhir_user.startswith(ehr.iss + "/"):
-        fhir_user = fhir_user[len(ehr.iss) + 1 :]
+    fhir_user = _fhir_user(claims, ehr)
     need_banner = bool(token.get("need_patient_banner", False))
     user = ehr_user(ehr.iss, token["access_token"], fhir_user, token.get("patient"), need_banner)
-    if user.patient_read is not None:  # the banner's read of the patient: one access, one row (NEN 7513)
-        services().delivery.audit.record(
-            AuditEntry(
-                event="launch",
-                action="R",
-                outcome=user.patient_read,
-                who=fhir_user,
-                patient=f"Patient/{token['patient']}",
-                patient_identifier=user.patient_identifier,
-                object=f"patient-read Patient/{token['patient']} (banner)",
-                access_point=f"web:{request.remote_addr or '-'}",
-            )
-        )
+    if user.patient_read is not None:
+        _audit_banner_read(fhir_user, token["patient"], user)
     practice = practice_for(ehr, user.organizations)
     if practice is None:
         log.warning("launch refused: the user's organisation is none of EHR %s's registered practices", ehr.id)
         raise LaunchError(*texts("smart.no_practice"), status=403)
+    ctx = _start_session(ehr, practice, pending, token, fhir_user, user, need_banner)
+    log.info(
+        "SMART launch completed: session %s…, EHR %s, practice %s, role %s",
+        ctx.session_id[:6],
+        ehr.id,
+        practice.id,
+        user.role,
+    )
+    response = redirect("/form")
+    response.set_cookie(
+        COOKIE_NAME, ctx.session_id, httponly=True, samesite="Lax", path="/", secure=_settings().env != "development"
+    )
+    return response
+
+
+def _pending_launch() -> tuple[dict, RegisteredEhr]:
+    """The launch this redirect answers (its state, single use) and its EHR, still registered."""
+    state = request.args.get("state", "")
+    pending = session_store().pop_pending(state) if state else None
+    if pending is None:
+        raise LaunchError(*texts("smart.unknown_state"))
+    ehr = registry().get(pending.get("ehr"))
+    if ehr is None:  # the registration was withdrawn while the user was logging in
+        raise LaunchError(*texts("smart.not_registered"))
+    return pending, ehr
+
+
+def _authorization_code() -> str:
+    """The code of the redirect, or the authorization server's refusal in words (RFC 6749 §4.1.2.1)."""
+    error = request.args.get("error")
+    if error:
+        nl, en = texts(OAUTH_ERRORS.get(error, "smart.login_refused"))
+        raise LaunchError(nl, en, 400, (request.args.get("error_description") or "")[:300] or None)
+    code = request.args.get("code")
+    if not code:
+        raise LaunchError(*texts("smart.no_code"))
+    return code
+
+
+def _fhir_user(claims: dict, ehr: RegisteredEhr) -> str | None:
+    """The id_token's fhirUser (or the older `profile`) relative to the EHR's base, as the record names users."""
+    fhir_user = claims.get("fhirUser") or claims.get("profile")
+    if not isinstance(fhir_user, str):
+        return None
+    return fhir_user[len(ehr.iss) + 1 :] if fhir_user.startswith(ehr.iss + "/") else fhir_user
+
+
+def _audit_banner_read(fhir_user: str | None, patient: str, user: EhrUser) -> None:
+    """The banner's read of the patient at launch: one access, one row (NEN 7513)."""
+    services().delivery.audit.record(
+        AuditEntry(
+            event="launch",
+            action="R",
+            outcome=user.patient_read or "0",
+            who=fhir_user,
+            patient=f"Patient/{patient}",
+            patient_identifier=user.patient_identifier,
+            object=f"patient-read Patient/{patient} (banner)",
+            access_point=f"web:{request.remote_addr or '-'}",
+        )
+    )
+
+
+def _start_session(
+    ehr: RegisteredEhr,
+    practice: Practice,
+    pending: dict,
+    token: dict,
+    fhir_user: str | None,
+    user: EhrUser,
+    need_banner: bool,
+) -> LaunchContext:
+    """The server-side launch session (one per browser session: an earlier one is ended)."""
     store: SessionStore = session_store()
     old = request.cookies.get(COOKIE_NAME)
     if old:
@@ -289,18 +336,7 @@ def callback():
         smart_style_url=token.get("smart_style_url"),
     )
     store.save(ctx)
-    log.info(
-        "SMART launch completed: session %s…, EHR %s, practice %s, role %s",
-        ctx.session_id[:6],
-        ehr.id,
-        practice.id,
-        user.role,
-    )
-    response = redirect("/form")
-    response.set_cookie(
-        COOKIE_NAME, ctx.session_id, httponly=True, samesite="Lax", path="/", secure=_settings().env != "development"
-    )
-    return response
+    return ctx
 
 
 def refresh_launch(ctx: LaunchContext) -> LaunchContext | None:
