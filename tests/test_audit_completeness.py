@@ -53,7 +53,7 @@ ROUTES: dict[str, str | None] = {
     "POST /fhir/Questionnaire/$populate": None,
     "POST /fhir/Questionnaire/<qid>/$populate": None,
     "GET /form": None,
-    "POST /form/panel": None,
+    "POST /form/panel": "the live panel: the request's own fields with the facts GET /form read (its row)",
     "POST /form/update": None,
     "POST /form/language": None,  # when it keeps the form's fields (_form=main); a bare switch touches nothing
     "POST /form/draft": None,
@@ -196,7 +196,7 @@ def test_every_route_and_command_is_classified_and_each_patient_access_is_one_ro
     def post(path, data=None, **kw):
         return s.post(base + path, data={"csrf_token": token, **(data or {})}, allow_redirects=False, timeout=30, **kw)
 
-    assert record("POST /form/panel", lambda: post("/form/panel", FIELDS)).status_code == 200
+    assert record("(the live panel)", lambda: post("/form/panel", FIELDS), rows=0).status_code == 200
     assert record("POST /form/update", lambda: post("/form/update", FIELDS)).status_code == 303
     record("POST /form/language", lambda: post("/form/language", {"lang": "nl", "_form": "main", **FIELDS}))
     record("POST /form/language", lambda: post("/form/language", {"lang": "nl"}), rows=0)  # a bare switch
