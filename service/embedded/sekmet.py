@@ -41,7 +41,6 @@ class EmbeddedServer:
     base_url: str
     process: subprocess.Popen
     data_dir: Path
-    startup_seconds: float
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process.poll() is None:
@@ -82,15 +81,14 @@ def start_sekmet(
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}/fhir"
     config_path = _write_settings(data_dir, base_url, port, settings)
-    started = time.monotonic()
     process = _spawn(data_dir, port, config_path)
-    server = EmbeddedServer(base_url, process, data_dir, 0.0)
+    server = EmbeddedServer(base_url, process, data_dir)
     try:
         _wait_for_metadata(server, timeout)
     except BaseException:
         server.stop()
         raise
-    return EmbeddedServer(base_url, process, data_dir, time.monotonic() - started)
+    return server
 
 
 def _write_settings(data_dir: Path, base_url: str, port: int, settings: Mapping | None) -> Path:

@@ -61,7 +61,6 @@ class Evaluation:
     consent_given: bool
     consent_method: str | None
     note: str | None
-    reference_date: date
     ticked: tuple[str, ...]
 
     @property
@@ -170,7 +169,6 @@ def evaluate_rules(
         consent_given=consent_given,
         consent_method=index.code(CONSENT_METHOD) if consent_given else None,
         note=note if isinstance(note, str) else None,
-        reference_date=today,
         ticked=tuple(index.all_ticked()),
     )
 

@@ -57,8 +57,7 @@ class Recipient:
     shares: frozenset[str] = SHARES  # what the recipient receives (DOMAIN.md §3.1); see mappings/README.md
     organization: dict[str, Any] | None = None
     role: dict[str, Any] | None = None
-    scope: str | None = None
-    contact: dict[str, Any] | None = None
+    scope: str | None = None  # the recipient file's `contact` is for the people who keep it: not read here
 
     @property
     def needs_consent(self) -> bool:
@@ -312,7 +311,6 @@ def _recipients(recipients_data: dict[str, Any]) -> dict[str, Recipient]:
             organization=r.get("organization"),
             role=r.get("role"),
             scope=r.get("scope"),
-            contact=r.get("contact"),
         )
         for r in recipients_data["recipients"]
     }
