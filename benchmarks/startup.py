@@ -1,9 +1,10 @@
 """Start-up: the production server (gunicorn, one worker) to its first answer on /fhir/metadata, side by side with
 the floor `python -c "import flask"`, interleaved; prints both, the ratios, and whether the target (≤ 2×) is met.
 
-Two start-ups a round: the first with a new data folder (KS_DATA_DIR), which runs every start-up check of the
-Questionnaires and rule files, and a restart on that folder, which finds them recorded as passed
-(service/startup_record.py) and skips the slow ones.
+Two start-ups a round, on the package's own Questionnaires and rule files: the first with a new data folder
+(KS_DATA_DIR), which finds them in the package's manifest of the files that passed every start-up check
+(service/data/checked.json), and a restart on that folder; either skips the slow checks (service/startup_record.py;
+with other files, or ones edited, the first start-up runs them all and records them for the restarts).
 
 Both Pythons, the floor's and the server's, run as from an installed package: with a bytecode cache (in a
 temporary PYTHONPYCACHEPREFIX, filled by one unmeasured round), as `pip install` compiles it into the image
@@ -117,8 +118,8 @@ def _measure(args: argparse.Namespace, tmp: Path) -> None:
     restarts: list[float] = []
     for i in range(args.rounds):  # interleaved: all three see the same machine
         floors.append(floor(base))
-        firsts.append(server(tmp / f"data-{i}", base))  # a new data folder: every start-up check runs
-        restarts.append(server(tmp / f"data-{i}", base))  # the same folder again: the checks are recorded as passed
+        firsts.append(server(tmp / f"data-{i}", base))  # a new data folder
+        restarts.append(server(tmp / f"data-{i}", base))  # the same folder again
     f = statistics.median(floors)
     cache = "no bytecode cache (as the environment has it)" if args.no_bytecode_cache else "with a bytecode cache"
     print(f"{args.rounds} rounds, interleaved, {os.cpu_count()} CPU(s), {cache}; medians")

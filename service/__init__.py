@@ -60,15 +60,19 @@ def create_app(config: Mapping | None = None) -> Flask:
 
 def _engine(settings: Settings) -> Engine:
     """The Questionnaires and rule sets, every start-up check run, unless exactly these files (and this code and
-    these libraries) passed them all at an earlier start-up with this data folder (service/startup_record.py)."""
+    these libraries) passed them all: the package's own, as its manifest names them, or those of an earlier
+    start-up with this data folder (service/startup_record.py)."""
     from service import startup_record
     from service.questionnaires.catalog import load_catalog
     from service.referrals.pipeline import Engine
     from service.rules.loader import load_rulesets
 
     data_dir = Path(settings.data_dir)
-    key = startup_record.key(settings.questionnaires_dir, settings.mappings_dir)
-    checked = startup_record.passed(data_dir, key)
+    key = None
+    checked = startup_record.shipped(settings.questionnaires_dir, settings.mappings_dir)
+    if not checked:
+        key = startup_record.key(settings.questionnaires_dir, settings.mappings_dir)
+        checked = startup_record.passed(data_dir, key)
     catalog = load_catalog(settings.questionnaires_dir, structural=not checked)
     rulesets = load_rulesets(settings.mappings_dir, catalog, checked=checked)
     if not checked:  # every check passed (else ConfigurationInvalid)

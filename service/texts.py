@@ -549,12 +549,23 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     # ── the signalling form (service/web/form_page.py, formview.py, send.py) ───────────────────────────────
     "form.no_patient_in_launch": ("Er is geen patiënt meegegeven bij het openen.", "No patient came with the launch."),
-    "form.hint.only_if": ("Alleen invullen als {conditions}.", "Only fill in if {conditions}."),
-    "form.hint.ticked": ("‘{question}’ is aangevinkt", "‘{question}’ is ticked"),
-    "form.hint.not_ticked": ("‘{question}’ niet is aangevinkt", "‘{question}’ is not ticked"),
-    "form.hint.chosen": ("bij ‘{question}’ ‘{answer}’ is gekozen", "'{answer}' is chosen for '{question}'"),
-    "form.hint.filled_in": ("‘{question}’ is ingevuld", "'{question}' is filled in"),
-    "form.hint.question": ("‘{question}’", "'{question}'"),
+    # When an enableWhen item applies, short (service/web/formview.py enable_hint): "Alleen bij huiselijk geweld of
+    # betrokkenheid Veilig Thuis in anamnese."; more than two conditions: one of the two general sentences.
+    "form.hint.only_if": ("Alleen {conditions}.", "Only {conditions}."),
+    "form.hint.ticked": ("bij {question}", "with {question}"),  # a signal: "bij huiselijk geweld"
+    "form.hint.ticked_item": ("als ‘{question}’ is aangevinkt", "if '{question}' is ticked"),
+    "form.hint.not_ticked": ("als ‘{question}’ niet is aangevinkt", "if '{question}' is not ticked"),
+    "form.hint.chosen": ("bij {question} ‘{answer}’", "for {question} '{answer}'"),
+    "form.hint.filled_in": ("als ‘{question}’ is ingevuld", "if '{question}' is filled in"),
+    "form.hint.question": ("als ‘{question}’ daarom vraagt", "if '{question}' calls for it"),
+    "form.hint.several_ticked": (
+        "Vul in als een van de bijbehorende signalen hierboven is aangevinkt.",
+        "Fill in if one of the related signals above is ticked.",
+    ),
+    "form.hint.several": (
+        "Vul in als de antwoorden hierboven erom vragen.",
+        "Fill in if the answers above call for it.",
+    ),
     "form.hint.any": (" of ", " or "),
     "form.hint.all": (" en ", " and "),
     "form.error.option": ("Kies een van de mogelijkheden bij ‘{label}’.", "Choose one of the options for '{label}'."),
@@ -894,6 +905,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "The patient consents to sharing these data with",
     ),
     "review.will_be_sent": ("Wordt verstuurd.", "Will be sent."),
+    # the same for who cannot send (the doktersassistent): the GP or POH sends it
+    "review.can_be_sent": (
+        "Met toestemming: de huisarts of de POH Jeugd kan dit versturen.",
+        "With consent: the GP or the POH Jeugd can send this.",
+    ),
     "review.will_not_be": (
         "Wordt NIET verstuurd: geen toestemming. Zonder toestemming gaat er niets naar deze ontvanger.",
         "Will NOT be sent: no consent. Without consent nothing goes to this recipient.",
@@ -968,6 +984,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "the status at the recipient could not be fetched now.",
     ),
     "sent.check_again_whether": ("Opnieuw kijken of hij al is aangekomen", "Check again whether it has arrived"),
+    # the confirmation of a send whose only effect is the practice's own record (no status "afgeleverd" then)
+    "sent.recorded_only": (
+        "Vastgelegd in het dossier van de praktijk; er is geen verwijzing naar buiten verstuurd.",
+        "Recorded in the practice's record; no referral was sent outside the practice.",
+    ),
     "sent.no_referral_was": (
         "Er is geen verwijzing gemaakt; de vragenlijst is vastgelegd in het EPD.",
         "No referral was made; the questionnaire has been recorded in the EHR.",

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from service import startup_record
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,6 +52,7 @@ def test_the_wheel_holds_the_data_the_service_reads(wheel):
     rules = {p.name for p in (ROOT / data / "mappings" / "regions").glob("*.yaml")}
     assert len(rules) >= 4 and under(f"{data}mappings/regions/", ".yaml") == rules
     assert f"{data}mappings/meldcode.yaml" in names
+    assert f"{data}checked.json" in names  # the manifest of the files that passed every check
     assert under(f"{data}mappings/schemas/", ".json") == {
         "ruleset.schema.json",
         "recipients.schema.json",
@@ -82,6 +85,7 @@ print(json.dumps({
     "meldcode": len(app.extensions["ks"].meldcode),
     "page": page.status_code,
     "html": page.get_data(as_text=True)[:15],
+    "r4 models imported": "fhir.resources" in sys.modules,
 }))
 """
 
@@ -89,6 +93,9 @@ print(json.dumps({
 def test_the_installed_package_runs_without_the_checkout(wheel, tmp_path):
     site, elsewhere = tmp_path / "site-packages", tmp_path / "elsewhere"
     zipfile.ZipFile(wheel).extractall(site)  # what pip install puts in site-packages
+    # Its manifest as `--write-manifest` writes it now, for these libraries (whether the committed one is current is
+    # tests/test_startup_record.py's): the installed package recognises its own files.
+    (site / "service" / "data" / "checked.json").write_text(json.dumps(startup_record.manifest()), encoding="utf-8")
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KS_")}
     env["PYTHONPATH"] = str(site)  # before the editable checkout on sys.path
@@ -106,3 +113,4 @@ def test_the_installed_package_runs_without_the_checkout(wheel, tmp_path):
     assert {"maastricht-heuvelland", "voorbeeldstad"} <= set(seen["rulesets"])
     assert seen["meldcode"] == 5
     assert seen["page"] == 200 and seen["html"].startswith("<!doctype html>")
+    assert not seen["r4 models imported"]  # its own files, as its manifest names them: no structural check again

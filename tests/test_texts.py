@@ -260,3 +260,46 @@ def test_every_level_and_priority_a_rule_set_may_name_has_its_texts():
     priorities = schema["properties"]["rules"]["items"]["properties"]["priority"]["items"]["properties"]["value"]
     assert set(LEVEL_KEY) == set(levels) and set(PRIORITY_KEY) == set(priorities["enum"])
     assert LEVEL_TEXT["en"]["urgent"] == "urgently vulnerable" and PRIORITY_TEXT["nl"]["routine"] == "regulier"
+
+
+DATA = SERVICE / "data"
+
+
+def _questionnaire_english() -> list[str]:
+    """Every English translation (the `_text` translation extensions) in the Questionnaire and its CodeSystems."""
+    import json
+
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if str(node.get("url", "")).endswith("/translation"):
+                parts = {e.get("url"): e.get("valueString", e.get("valueCode")) for e in node.get("extension", ())}
+                if parts.get("lang") == "en" and parts.get("content"):
+                    found.append(str(parts["content"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in (DATA / "questionnaires").glob("*.json"):
+        walk(json.loads(path.read_text(encoding="utf-8")))
+    return found
+
+
+def test_english_texts_use_one_quote_style():
+    """Straight quotes in English (what most English texts use); the Dutch keep their typographic ‘ ’."""
+    english = [en for _, en in CATALOGUE.values()] + _questionnaire_english()
+    assert len(english) > len(CATALOGUE)
+    assert [en for en in english if re.search("[‘’“”]", en)] == []
+
+
+def test_the_names_of_organisations_and_signals_are_right():
+    """The body is the Raad voor de Kinderbescherming; the English signal is "Homeless" (DOMAIN.md §1.2)."""
+    files = [*(DATA / "questionnaires").glob("*.json"), *(DATA / "mappings").rglob("*.yaml")]
+    everything = "\n".join(p.read_text(encoding="utf-8") for p in files)
+    everything += "\n".join(f"{nl}\n{en}" for nl, en in CATALOGUE.values())
+    assert "raad van kinderbescherming" not in everything.lower()
+    assert "Betrokkenheid Raad voor de Kinderbescherming in anamnese" in everything
+    assert "roofless" not in everything and '"Homeless"' in everything

@@ -39,6 +39,7 @@ LOINC_DUE_DATE = ("11778-8", "11779-6", "11780-4")
 
 OVERDUE_GRACE = timedelta(days=14)  # a pregnancy ~2 weeks past the due date prompts "is the child born?"
 TEENAGE_BELOW = 20  # "jonger dan 20 jaar" at the due date (Dutch perinatal risk table)
+MAX_DUE_AHEAD = timedelta(weeks=44)  # beyond this a due date is implausible (the form warns: questionnaires/form.py)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,9 +176,15 @@ def _signalling() -> QuestionnaireDef:
 
 
 def teenage_suggestion(mother_birth: date | None, due: date | None, today: date) -> Suggestion | None:
-    """Suggest (never tick) teenage pregnancy when the mother is under 20 at the due date (or today)."""
+    """Suggest (never tick) teenage pregnancy when the mother is under 20 at the due date (or today).
+
+    Only a plausible due date counts (at most 2 weeks past, at most 44 weeks ahead, as the form checks): with one in
+    2019 the patient is not "op de uitgerekende datum 10 jaar"; the suggestion then speaks of her age now (the
+    form's own warning asks for the right date), because the pregnancy is what the phase says, whatever the date."""
     if mother_birth is None:
         return None
+    if due is not None and not (today - OVERDUE_GRACE <= due <= today + MAX_DUE_AHEAD):
+        due = None
     at = due or today
     age = age_on(mother_birth, at)
     if age >= TEENAGE_BELOW or age < 0:

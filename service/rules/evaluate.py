@@ -42,6 +42,7 @@ class Decision:
     because: tuple[str, ...]
     advice: Text | None
     blocked_by_consent: bool = False
+    alone: Text | None = None  # the description when this is the only recipient (Rule.alone)
 
     @property
     def sends(self) -> bool:
@@ -193,6 +194,7 @@ def _decisions(ev: Evaluator, ruleset: Ruleset, qdef: QuestionnaireDef, consent_
             Decision(
                 rule_id=rule.id,
                 description=rule.description,
+                alone=rule.alone,
                 recipient=recipient,
                 priority=priority,
                 because=reasons(rule.because, ev.index, qdef),

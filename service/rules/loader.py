@@ -97,6 +97,7 @@ class SafetyRule:
 class Rule:
     id: str
     description: Text
+    alone: Text | None = None  # the description when the rule's recipient is the only one ("ook de POH Jeugd")
     when: str
     recipient: str | None
     priority: tuple[tuple[str | None, str], ...]
@@ -465,6 +466,7 @@ def _ruleset(path: Path, data: dict[str, Any], recipients: dict[str, Recipient])
             Rule(
                 id=r["id"],
                 description=_text(r["description"]),
+                alone=_optional_text(r.get("alone")),
                 when=r["when"],
                 recipient=r.get("recipient"),
                 priority=tuple((p.get("when"), p["value"]) for p in r.get("priority", ())),

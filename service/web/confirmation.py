@@ -125,7 +125,9 @@ def _with_live_status(ctx, result: dict) -> dict:
     """The confirmation as it stands now: a queued referral may have gone out since, and a delivered one shows
     what the recipient did with its Task (the page is the practice's view of the closed loop)."""
     status = referral_status(services().delivery, result["submission"])
-    if status.state is None:  # nothing went out of the practice: the page as it was
+    if status.state is None or not result.get("external"):
+        # nothing went out of the practice: the page as it was. What the outbox may know of such a submission is
+        # the practice's own record, never a referral "afgeleverd" anywhere.
         return result
     lang = page_lang(ctx)
     live = {

@@ -36,18 +36,34 @@ def control_of(item: ItemDef) -> str:
     return {"date": "date", "integer": "number", "decimal": "number", "text": "textarea"}.get(item.type, "text")
 
 
+def lower_first(label: str) -> str:
+    """An item's label inside a sentence: "Huiselijk geweld" → "huiselijk geweld"; "POH Jeugd" stays."""
+    return label[0].lower() + label[1:] if len(label) > 1 and label[1].islower() else label
+
+
 def enable_hint(qdef: QuestionnaireDef, item: ItemDef, lang: str) -> str | None:
-    """'Alleen invullen als …' for an item with enableWhen (shown always: the form must work without JS)."""
-    if not item.enable_when:
+    """When to fill in an item with enableWhen, short: "Alleen bij huiselijk geweld of betrokkenheid Veilig Thuis in
+    anamnese."; with more than two conditions one general sentence. Shown inside the item, so it hides with it when
+    JavaScript hides the item; without JavaScript every item shows with its hint."""
+    if not item.enable_when or item.type == "display":  # a text to read (the opening sentence) is not filled in
         return None
+    if len(item.enable_when) > 2:
+        all_ticked = item.enable_behavior == "any" and all(
+            cond.get("answerBoolean") is True and cond.get("operator") == "=" for cond in item.enable_when
+        )
+        return text("form.hint.several_ticked" if all_ticked else "form.hint.several", lang)
     parts = []
     for cond in item.enable_when:
         q = qdef.items.get(str(cond.get("question")))
-        qtext = pick(lang, q.text, q.text_en) if q else cond.get("question")
+        qtext = pick(lang, q.text, q.text_en) if q else str(cond.get("question"))
         op = cond.get("operator")
         if "answerBoolean" in cond and op == "=":
-            key = "form.hint.ticked" if cond["answerBoolean"] else "form.hint.not_ticked"
-            parts.append(text(key, lang, question=qtext))
+            if cond["answerBoolean"] and q is not None and q.codes:  # a signal (coded): "bij huiselijk geweld"
+                parts.append(text("form.hint.ticked", lang, question=lower_first(qtext)))
+            elif cond["answerBoolean"]:
+                parts.append(text("form.hint.ticked_item", lang, question=qtext))
+            else:
+                parts.append(text("form.hint.not_ticked", lang, question=qtext))
         elif "answerCoding" in cond and op == "=":
             option = q.option(None, cond["answerCoding"].get("code")) if q else None
             answer = (
@@ -55,13 +71,40 @@ def enable_hint(qdef: QuestionnaireDef, item: ItemDef, lang: str) -> str | None:
                 if option
                 else cond["answerCoding"].get("code")
             )
-            parts.append(text("form.hint.chosen", lang, question=qtext, answer=answer))
+            parts.append(text("form.hint.chosen", lang, question=lower_first(qtext), answer=answer))
         elif op == "exists":
             parts.append(text("form.hint.filled_in", lang, question=qtext))
         else:
             parts.append(text("form.hint.question", lang, question=qtext))
     joiner = text("form.hint.any" if item.enable_behavior == "any" else "form.hint.all", lang)
     return text("form.hint.only_if", lang, conditions=joiner.join(parts))
+
+
+def _answered(fields: Mapping[str, list[str]], cond: dict) -> list[str]:
+    return [v for v in fields.get(str(cond.get("question")), ()) if isinstance(v, str) and v != ""]
+
+
+def shown_now(qdef: QuestionnaireDef, item: ItemDef, fields: Mapping[str, list[str]], depth: int = 0) -> bool:
+    """Whether a display item's enableWhen holds for the answers in the form now (as app.js decides live): the
+    page without JavaScript shows the one opening sentence that fits. A question counts only while it is
+    enabled itself (the intention only in the preconception phase)."""
+    if not item.enable_when or depth > 10:
+        return True
+    results = []
+    for cond in item.enable_when:
+        q = qdef.items.get(str(cond.get("question")))
+        values = _answered(fields, cond) if q is not None and shown_now(qdef, q, fields, depth + 1) else []
+        expected = next((v for k, v in cond.items() if k.startswith("answer")), None)
+        op = cond.get("operator")
+        if op == "exists":
+            results.append(bool(values) == bool(expected))
+            continue
+        if isinstance(expected, bool):  # a tick box sends "true" when ticked, nothing when not
+            equal = ("true" in values) == expected
+        else:
+            equal = (expected.get("code") if isinstance(expected, dict) else str(expected)) in values
+        results.append(not equal if op == "!=" else equal)
+    return any(results) if item.enable_behavior == "any" else all(results)
 
 
 def enable_data(item: ItemDef) -> str | None:
@@ -91,6 +134,7 @@ class ItemView:
     max_length: int | None
     suggestion: dict | None
     children: tuple[ItemView, ...]
+    hidden: bool = False  # a display item whose enableWhen does not hold now (service/web/formview.py shown_now)
 
     @property
     def value(self) -> str:
@@ -136,6 +180,7 @@ def item_views(
             max_length=item.max_length,
             suggestion=suggestions.get(link_id),
             children=tuple(view(c) for c in item.children),
+            hidden=item.type == "display" and not shown_now(qdef, item, fields),
         )
 
     return [view(lid) for lid in qdef.top]

@@ -28,8 +28,10 @@ def _reasons(qdef: QuestionnaireDef, link_ids, lang: str) -> list[str]:
 
 
 def recipients(evaluation: Evaluation, qdef: QuestionnaireDef, lang: str) -> list[dict]:
-    """One entry per recipient (rules routing to the same recipient merged, as in the referral Bundle)."""
+    """One entry per recipient (rules routing to the same recipient merged, as in the referral Bundle). A rule's
+    description for when its recipient is the only one ("ook de POH Jeugd" has no "ook" then) replaces it then."""
     merged: dict[str, dict] = {}
+    alone = len({d.recipient.id for d in evaluation.decisions if d.recipient is not None}) == 1
     for d in evaluation.decisions:
         if d.recipient is None:
             continue
@@ -53,10 +55,11 @@ def recipients(evaluation: Evaluation, qdef: QuestionnaireDef, lang: str) -> lis
         entry["blocked"] = entry["blocked"] and d.blocked_by_consent
         if PRIORITY_ORDER.get(d.priority or "routine", 9) < PRIORITY_ORDER.get(entry["priority"], 9):
             entry["priority"] = d.priority
+        description = d.alone if alone and d.alone else d.description
         entry["rules"].append(
             {
                 "id": d.rule_id,
-                "description": pick(lang, d.description.nl, d.description.en),
+                "description": pick(lang, description.nl, description.en),
                 "reasons": _reasons(qdef, d.because, lang),
             }
         )

@@ -62,6 +62,10 @@ def test_gp_with_javascript(journey, live_app):
     # enableWhen acts live: the child's birth date and the kindcheck are hidden until they apply
     expect(page.locator("#item-child-birth-date")).to_be_hidden()
     expect(page.locator("#item-safety")).to_be_hidden()
+    # ... and so are their hints: no "Alleen bij …" left on screen for a hidden item; shown again with it
+    expect(page.locator("#hint-child-birth-date")).to_be_hidden()
+    expect(page.locator("#hint-safety")).to_be_hidden()
+    expect(page.locator("#hint-due-date")).to_have_text("Alleen bij fase ‘Zwanger’.")
     expect(page.locator(PANEL)).to_contain_text("geen kwetsbaarheid")
     j.check("form-prefilled")
 
@@ -164,9 +168,7 @@ def test_gp_without_javascript(journey, live_app):
     j.launch("demo-pregnant")
     # every item is visible, with when to fill it in
     expect(page.locator("#item-child-birth-date")).to_be_visible()
-    expect(page.locator("#hint-child-birth-date")).to_have_text(
-        "Alleen invullen als bij ‘Fase’ ‘Na de geboorte’ is gekozen."
-    )
+    expect(page.locator("#hint-child-birth-date")).to_have_text("Alleen bij fase ‘Na de geboorte’.")
     expect(page.locator(".nojs-only").first).to_be_visible()
     j.check("form")
     page.locator("#f-due-date").fill("")
@@ -233,7 +235,9 @@ def test_gp_sends_without_consent_and_nothing_leaves(journey, live_app):
     page.get_by_role("button", name="Versturen en vastleggen").click()
     page.wait_for_url("**/form/sent")
     expect(page.locator(".state-value")).to_have_text("vastgelegd; niets verstuurd buiten de praktijk")
-    expect(page.locator(".nothing-sent")).to_have_text("Niets verstuurd buiten de praktijk.")
+    expect(page.locator(".nothing-sent")).to_have_text(
+        "Vastgelegd in het dossier van de praktijk; er is geen verwijzing naar buiten verstuurd."
+    )
     expect(page.locator(".not-sent")).to_contain_text("Niets verstuurd naar Regiocoördinator")
     expect(page.locator("main")).not_to_contain_text("afgeleverd")
     expect(page.locator("#summary")).to_have_value(re.compile("Niets verstuurd buiten de praktijk."))
@@ -297,3 +301,23 @@ def test_standalone_picks_a_registered_ehr_and_a_fake_one_is_refused(journey):
     assert response.status == 400
     expect(page.get_by_text("Dit EPD is niet aangesloten op Kansrijke Start", exact=False)).to_be_visible()
     j.check("unregistered-ehr")
+
+
+def test_the_opening_sentence_follows_the_wish_to_become_pregnant(journey, live_app):
+    """Live: "Nee, ik wil niet zwanger worden" swaps the seed's opening sentence ("je kindje") for the one without."""
+    j = journey()
+    page = j.page
+    j.launch("demo-preconception")
+    standard, no_wish = page.locator("#item-opening-sentence"), page.locator("#item-opening-sentence-no-wish")
+    page.locator("#f-phase-preconception").check()
+    expect(standard).to_be_visible()
+    expect(no_wish).to_be_hidden()
+    page.locator("#f-pregnancy-intention").select_option("LA26440-0")  # "Nee, ik wil niet zwanger worden"
+    expect(no_wish).to_be_visible()
+    expect(no_wish).to_contain_text("ook bij het voorkomen van een zwangerschap die je nu niet wilt")
+    expect(standard).to_be_hidden()
+    expect(page.locator("main")).not_to_contain_text("je kindje", use_inner_text=True)  # not on screen
+    j.check("form-opening-no-wish")
+    page.locator("#f-pregnancy-intention").select_option("LA26438-4")  # "Ja, ik wil zwanger worden"
+    expect(standard).to_be_visible()
+    expect(no_wish).to_be_hidden()

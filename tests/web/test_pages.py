@@ -71,11 +71,14 @@ def test_form_renders_every_item_from_the_questionnaire(as_user, engine):
     assert 'id="f-consent-given"' in html and 'id="f-consent-method-verbal"' in html
     assert re.search(r'<textarea id="f-note" name="note" rows="3" maxlength="1000"', html)
     # enableWhen items say when to fill them in (the form works without JavaScript)
-    assert "Alleen invullen als bij ‘Fase’ ‘Zwanger’ is gekozen." in html
+    # short: "Alleen bij …", one general sentence when more than two answers open an item
+    assert '<p class="hint" id="hint-due-date">Alleen bij fase ‘Zwanger’.</p>' in html
     assert (
-        "Alleen invullen als ‘Huiselijk geweld’ is aangevinkt of ‘Betrokkenheid Veilig Thuis in anamnese’ is aangevinkt"
+        '<p class="hint" id="hint-safety">Vul in als een van de bijbehorende signalen hierboven is aangevinkt.</p>'
         in html
     )
+    assert "Alleen als ‘De patiënt geeft toestemming om de gegevens te delen" in html
+    assert "Alleen invullen als" not in html and "is aangevinkt of" not in html
     # the suggestion, not an answer
     assert 'id="sug-teenage-pregnancy"' in html and "suggestie" in html
     assert 'id="f-teenage-pregnancy" name="teenage-pregnancy" value="true" checked' not in html
@@ -91,13 +94,46 @@ def test_child_record_is_prefilled_postpartum(as_user):
     assert re.search(r'id="f-child-birth-date" name="child-birth-date" value="\d{4}-\d\d-\d\d"', html)
 
 
+def test_the_opening_sentence_fits_a_woman_who_does_not_want_to_become_pregnant(as_user):
+    """No wish to become pregnant: the opening sentence offers the conversation without "je kindje"; otherwise the
+    seed's sentence. Without JavaScript the server shows the one that fits; app.js switches them live."""
+    client = as_user("demo-preconception")
+    standard = "zodat jij je kindje de beste start kunt geven"
+    no_wish = (
+        "Ik verwijs je graag door voor een gesprek bij iemand die tijd voor jou heeft en met je meekijkt waar je hulp"
+        " bij nodig hebt, ook bij het voorkomen van een zwangerschap die je nu niet wilt."
+    )
+    html = page(client)
+    assert re.search(r'<section class="opening" id="item-opening-sentence" data-enable="[^"]*" aria', html)
+    assert re.search(r'<section class="opening" id="item-opening-sentence-no-wish" data-enable="[^"]*" hidden', html)
+    no = {"phase": "preconception", "pregnancy-intention": "LA26440-0"}
+    r = post(client, "/form/language", {"lang": "nl", "_form": "main", **no})
+    assert r.status_code == 303
+    html = page(client)
+    assert re.search(r'id="item-opening-sentence" data-enable="[^"]*" hidden', html) and standard in html
+    shown = html.split('id="item-opening-sentence-no-wish"')[1].split("</section>")[0]
+    assert " hidden" not in shown.split(">")[0] and no_wish in shown and "kindje" not in shown
+    assert 'id="hint-opening-sentence' not in html  # a sentence to read is not "filled in"
+    post(client, "/form/language", {"lang": "en", "_form": "main", **no})
+    english = page(client).split('id="item-opening-sentence-no-wish"')[1].split("</section>")[0]
+    assert "including with preventing a pregnancy you do not want now." in english and "baby" not in english
+    # the intention counts only in the preconception phase
+    post(client, "/form/language", {"lang": "nl", "_form": "main", **no, "phase": "pregnant"})
+    html = page(client)
+    assert re.search(r'id="item-opening-sentence-no-wish" data-enable="[^"]*" hidden', html)
+
+
 def test_english(as_user):
     client = as_user("demo-pregnant")
     r = post(client, "/form/language", {"lang": "en", "_form": "main", "homeless": "true", **PREGNANT})
     assert r.status_code == 303 and r.headers["Location"] == "/form"
     html = page(client)
-    assert '<html lang="en">' in html and '<label for="f-homeless">Homeless / roofless</label>' in html
+    assert '<html lang="en">' in html and '<label for="f-homeless">Homeless</label>' in html
     assert "Urgent vulnerabilities" in html and "What the rules suggest" in html
+    assert (
+        "Only for phase &#39;Pregnant&#39;." in html
+        and "Fill in if one of the related signals above is ticked." in html
+    )
     assert 'id="f-homeless" name="homeless" value="true" checked' in html  # kept across the switch
     assert client.application.extensions["ks"].sessions.load(client.ctx.session_id).language == "en"
     panel = post(client, "/form/panel", {**PREGNANT, "homeless": "true"}).get_json()
@@ -137,6 +173,29 @@ def test_panel_json_level_recipients_rules_reasons(as_user):
     )
     assert data["safety"] == [] and data["meldcode"] is False
     assert "prioriteit regulier" in r.get_json()["html"]
+
+
+def test_panel_says_also_the_poh_jeugd_only_next_to_another_recipient(as_user):
+    """Complex problems: "ook de POH Jeugd" next to the JGZ coordinator; without "ook" when the POH is the only one
+    (after birth with a child of 4 or older: outside Kansrijke Start)."""
+    complex_case = {"homeless": "true", "substance-addiction": "true"}
+    client = as_user("demo-pregnant")
+    with_jgz = post(client, "/form/panel", {**PREGNANT, **complex_case}).get_json()["panel"]["recipients"]
+    assert [r["id"] for r in with_jgz] == ["regiocoordinator-jgz", "poh-jeugd"]
+    assert "ook de POH Jeugd" in with_jgz[1]["rules"][0]["description"]
+    older = {"phase": "postpartum", "child-birth-date": "2019-05-01", **complex_case}
+    body = post(client, "/form/panel", older).get_json()
+    [poh] = body["panel"]["recipients"]
+    assert poh["id"] == "poh-jeugd" and poh["rules"][0]["description"] == (
+        "Complexe problematiek (2 of meer urgente kwetsbaarheden, of 1 urgente en 2 of meer andere): de POH Jeugd,"
+        " vanwege de korte lijnen."
+    )
+    assert "ook de POH Jeugd" not in body["html"]
+    assert post(client, "/form/language", {"lang": "en", "_form": "main", **older}).status_code == 303
+    [poh_en] = post(client, "/form/panel", older).get_json()["panel"]["recipients"]
+    assert poh_en["rules"][0]["description"] == (
+        "Complex problems (2+ urgent signals, or 1 urgent and 2+ other): the POH Jeugd, for the short lines."
+    )
 
 
 def test_panel_meldcode_first(as_user):
@@ -182,7 +241,13 @@ def test_panel_teenage_suggestion_follows_the_due_date(as_user):
     page(client)  # populate: the mother's birth date is known server-side
     far = post(client, "/form/panel", {"phase": "pregnant", "due-date": "2099-01-01"}).get_json()["panel"]
     near = post(client, "/form/panel", PREGNANT).get_json()["panel"]
-    assert not far["suggestions"] and near["suggestions"][0]["link_id"] == "teenage-pregnancy"
+    assert near["suggestions"][0]["link_id"] == "teenage-pregnancy"
+    assert "op de uitgerekende datum" in near["suggestions"][0]["text"]
+    # an implausible due date (the form warns about it) says nothing about her age then: her age now
+    [teen] = far["suggestions"]
+    assert teen["link_id"] == "teenage-pregnancy" and "De patiënte is nu " in teen["text"]
+    past = post(client, "/form/panel", {"phase": "pregnant", "due-date": "2019-05-01"}).get_json()["panel"]
+    assert "10 jaar" not in str(past["suggestions"]) and "op de uitgerekende datum" not in str(past["suggestions"])
 
 
 # ------------------------------------------------------------------------------------------- flow without JS
@@ -445,7 +510,7 @@ def test_without_consent_nothing_leaves_and_the_internal_referral_stays_in_the_p
     assert holdings(recipients) == before  # not one resource, of any type, reached the recipients' server
     assert held(recipients, "ServiceRequest", subject="Patient/demo-pregnant") == patients_srs
     text = text_of(sent)
-    assert "Niets verstuurd buiten de praktijk." in text
+    assert "Vastgelegd in het dossier van de praktijk; er is geen verwijzing naar buiten verstuurd." in text
     assert (
         "Niets verstuurd naar Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (geen toestemming)."
         in text
@@ -592,6 +657,26 @@ def test_advice_and_internal_recipient_on_review(as_user):
     )  # an internal one lists no shares: all is in the EHR
 
 
+def test_a_send_that_only_records_never_says_afgeleverd(as_user, monkeypatch):
+    """Only the practice's own record: whatever the outbox says of the submission, the confirmation says it was
+    recorded in the practice and no referral went out — no "Status: afgeleverd" next to it."""
+    from service.referrals.status import DestinationStatus, ReferralStatus
+    from service.web import confirmation
+
+    client = as_user("demo-preconception")
+    token = csrf_of(page(client))
+    post(client, "/form/review", {"phase": "preconception", "pregnancy-intention": "LA26438-4"}, token)
+    location = post(client, "/form/send", {}, token).headers["Location"]
+    delivered = ReferralStatus(
+        state="delivered", destinations=[DestinationStatus(destination="ehr", state="delivered")]
+    )
+    monkeypatch.setattr(confirmation, "referral_status", lambda *a, **kw: delivered)
+    sent = page(client, location)
+    assert "afgeleverd" not in sent and "Vastgelegd en verstuurd" not in text_of(sent)
+    assert '<span class="state-value">vastgelegd; niets verstuurd buiten de praktijk</span>' in sent
+    assert "Vastgelegd in het dossier van de praktijk; er is geen verwijzing naar buiten verstuurd." in sent
+
+
 def test_the_preconception_consult_is_a_task_in_the_ehr_and_nothing_leaves(as_user, recipients, ehr):
     client = as_user("demo-preconception")
     token = csrf_of(page(client))
@@ -601,7 +686,8 @@ def test_the_preconception_consult_is_a_task_in_the_ehr_and_nothing_leaves(as_us
     before = holdings(recipients)
     sent = text_of(page(client, post(client, "/form/send", {}, token).headers["Location"]))
     assert holdings(recipients) == before  # ... and so it went
-    assert "Niets verstuurd buiten de praktijk." in sent and "afgeleverd" not in sent
+    assert "Vastgelegd in het dossier van de praktijk; er is geen verwijzing naar buiten verstuurd." in sent
+    assert "afgeleverd" not in sent
     assert (
         "Preconceptieconsult (eigen praktijk) — interne verwijzing: blijft in de praktijk, vastgelegd in het EPD"
         in sent
@@ -686,6 +772,10 @@ def test_assistant_saves_a_draft_cannot_send_and_the_gp_reopens_it(as_user, reci
     post(assistant, "/form/review", fields, token)
     review = page(assistant, "/form/review")
     assert 'id="send-button"' not in review and "Versturen mag alleen de huisarts of de POH Jeugd" in review
+    # she cannot send, so her review never says it "will be sent": with consent the GP or POH can send it
+    consent_state = review.split('id="consent-state-regiocoordinator-jgz"')[1].split("</p>", 1)[0]
+    assert 'data-yes="Met toestemming: de huisarts of de POH Jeugd kan dit versturen."' in consent_state
+    assert "Wordt verstuurd." not in review
     r = post(assistant, "/form/send", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "verbal"}, token)
     assert r.status_code == 403
     body = r.get_data(as_text=True)

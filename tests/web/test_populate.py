@@ -160,6 +160,18 @@ def test_twenty_at_the_due_date_is_no_teenager():
     assert teenage_suggestion(date(2007, 3, 2), due_day, TODAY) is not None  # 19 then
 
 
+def test_an_implausible_due_date_gives_the_age_now():
+    """A due date in 2019 (or absurdly far ahead) does not make the patient "op de uitgerekende datum 10 jaar"."""
+    mother = date(2009, 1, 1)
+    past = teenage_suggestion(mother, date(2019, 3, 1), TODAY)
+    assert past is not None and "op de uitgerekende datum" not in past.text and "at the due date" not in past.english
+    assert past.text.startswith("De patiënte is nu 17 jaar") and past.english.startswith("The patient is 17 now")
+    assert teenage_suggestion(mother, date(2040, 3, 1), TODAY).text == past.text  # type: ignore[union-attr]
+    soon = teenage_suggestion(mother, TODAY + timedelta(weeks=20), TODAY)
+    assert soon is not None and "op de uitgerekende datum" in soon.text  # a plausible one still counts
+    assert teenage_suggestion(date(2000, 1, 1), date(2019, 3, 1), TODAY) is None  # 19 then, not now
+
+
 def test_no_suggestion_for_a_child_record(qdef):
     assert suggestions(qdef, patient(birth="2026-01-01"), [], [], TODAY) == ()
 
