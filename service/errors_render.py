@@ -18,7 +18,9 @@ import traceback
 from collections.abc import Iterable
 
 from flask import Flask, current_app, jsonify, render_template, request
+from werkzeug.datastructures import LanguageAccept
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.http import parse_accept_header
 
 from service.errors import Issue, KsError, operation_outcome
 from service.texts import language, texts
@@ -61,7 +63,13 @@ def register_error_handlers(app: Flask, pages: Iterable[str] = PAGES) -> None:
 def response_lang() -> str:
     """The language of this response's texts: "en" when the first preference of Accept-Language is English,
     "nl" otherwise (and without the header)."""
-    first = next(iter(request.accept_languages.values()), "")
+    return accept_language(request.headers.get("Accept-Language"))
+
+
+def accept_language(header: str | None) -> str:
+    """The catalogue's language for an Accept-Language header: its first preference (by quality, RFC 9110
+    §12.5.4) when that is English, else Dutch. Also what gunicorn's own error answers use (gunicorn_conf.py)."""
+    first = next(iter(parse_accept_header(header or "", LanguageAccept).values()), "")
     return language(first.lower().split("-")[0])
 
 

@@ -31,6 +31,7 @@ from gunicorn import util
 from gunicorn.http.errors import ConfigurationProblem, ParseException
 
 from service.errors import InputInvalid, Issue, operation_outcome
+from service.errors_render import accept_language
 from service.texts import texts
 
 FHIR_JSON = "application/fhir+json"
@@ -66,22 +67,10 @@ class _Recorder:
 
 
 def _lang(req) -> str:
-    """The language of the answer: "en" when the request's Accept-Language puts English first (as
-    errors_render.response_lang does), "nl" otherwise and when gunicorn did not get as far as the headers."""
+    """The language of the answer, as the app's own errors choose it; Dutch when gunicorn did not get as far as
+    the headers."""
     headers = getattr(req, "headers", None) or ()
-    value = next((v for name, v in headers if name == "ACCEPT-LANGUAGE"), "")
-    ranked = []
-    for i, part in enumerate(value.split(",")):
-        tag, _, params = part.strip().partition(";")
-        q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        if tag:
-            ranked.append((-q, i, tag.strip().lower()))
-    return "en" if ranked and min(ranked)[2].split("-")[0] == "en" else "nl"
+    return accept_language(next((v for name, v in headers if name == "ACCEPT-LANGUAGE"), None))
 
 
 def error_answer(status: int, exc: BaseException, req=None) -> tuple[int, bytes]:

@@ -23,6 +23,7 @@ placeholders agree).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal, NamedTuple
 
 Lang = Literal["nl", "en"]
@@ -36,6 +37,13 @@ def language(lang: str | None) -> Lang:
 def other_language(lang: str | None) -> Lang:
     """The language a page's switch offers: English on a Dutch page, Dutch on an English one."""
     return "nl" if language(lang) == "en" else "en"
+
+
+def code_text(keys: Mapping[str, str], code: str, lang: str | None = "nl") -> str:
+    """A code's words from a table of the catalogue's keys (a Task status, a delivery state); an unknown code
+    as it is."""
+    key = keys.get(code)
+    return text(key, lang) if key else code
 
 
 class Text(NamedTuple):

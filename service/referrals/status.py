@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from service.fhir.errors import FhirError
 from service.referrals.submit import Delivered, destination_states, overall_state
-from service.texts import text
+from service.texts import code_text
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,7 @@ TASK_STATUS_TEXT = {
 
 def task_status_text(status: str, lang: str) -> str:
     """A Task's status in words; an unknown code as it is."""
-    key = TASK_STATUS_TEXT.get(status)
-    return text(key, lang) if key else status
+    return code_text(TASK_STATUS_TEXT, status, lang)
 
 
 @dataclass(frozen=True, kw_only=True)

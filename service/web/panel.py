@@ -13,7 +13,7 @@ from service.referrals.bundle import evaluation_signals
 from service.referrals.explain import LEVEL_TEXT, PRIORITY_TEXT, describe
 from service.rules.evaluate import Evaluation
 from service.rules.meldcode import MeldcodeStep
-from service.texts import language, pick, text
+from service.texts import code_text, language, pick, text
 
 PRIORITY_ORDER = {"stat": 0, "asap": 1, "urgent": 2, "routine": 3}
 
@@ -211,8 +211,7 @@ STATE_TEXT = {
 
 def state_text(state: str, lang: str) -> str:
     """A submission's state in words; an unknown state as it is."""
-    key = STATE_TEXT.get(state)
-    return text(key, lang) if key else state
+    return code_text(STATE_TEXT, state, lang)
 
 
 def join_summary(head: str, tail: str, sent: list[dict], not_sent: list[dict], lang: str) -> str:
@@ -266,8 +265,7 @@ def his_summary_parts(
     head, lines = "\n".join(lines), []
     method = index.code("consent-method")
     if index.is_true("consent-given"):
-        key = CONSENT_METHOD_TEXT.get(method or "")
-        lines.append(text("his.consent", lang, method=text(key, lang) if key else method or ""))
+        lines.append(text("his.consent", lang, method=code_text(CONSENT_METHOD_TEXT, method or "", lang)))
     note = index.first("note")
     if note:
         lines.append(text("his.help_question", lang, note=note))

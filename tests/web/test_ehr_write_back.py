@@ -62,25 +62,7 @@ def test_one_transaction_when_the_ehr_declares_it_and_again_changes_nothing(engi
 
 @responses.activate
 def test_one_call_each_when_the_ehr_does_not_declare_transactions_stopping_at_a_refusal(engine):
-    base = "https://ehr.invalid/fhir"
-    responses.get(
-        f"{base}/metadata",
-        json={
-            "resourceType": "CapabilityStatement",
-            "status": "active",
-            "kind": "instance",
-            "fhirVersion": "4.0.1",
-            "format": ["json"],
-            "rest": [{"mode": "server"}],
-        },
-    )
-    bundle = _bundle(engine, "wb-each-1")
-    qr_id = next(
-        e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "QuestionnaireResponse"
-    )
-    responses.put(
-        f"{base}/QuestionnaireResponse/{qr_id}", status=201, json={"resourceType": "QuestionnaireResponse", "id": qr_id}
-    )
+    base, bundle, qr_id = _ehr_without_transactions(engine, "wb-each-1")
     responses.post(
         f"{base}/ServiceRequest",
         status=403,
@@ -99,25 +81,7 @@ def test_one_call_each_when_the_ehr_does_not_declare_transactions_stopping_at_a_
 def test_one_call_each_links_the_internal_task_to_its_service_request_in_the_ehr(engine):
     """Without a transaction the urn:uuid references cannot resolve on the server: the Task must point at the id
     the EHR gave the POH Jeugd's ServiceRequest, and at nothing the EHR does not hold."""
-    base = "https://ehr.invalid/fhir"
-    responses.get(
-        f"{base}/metadata",
-        json={
-            "resourceType": "CapabilityStatement",
-            "status": "active",
-            "kind": "instance",
-            "fhirVersion": "4.0.1",
-            "format": ["json"],
-            "rest": [{"mode": "server"}],
-        },
-    )
-    bundle = _bundle(engine, "wb-each-2")
-    qr_id = next(
-        e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "QuestionnaireResponse"
-    )
-    responses.put(
-        f"{base}/QuestionnaireResponse/{qr_id}", status=201, json={"resourceType": "QuestionnaireResponse", "id": qr_id}
-    )
+    base, bundle, qr_id = _ehr_without_transactions(engine, "wb-each-2")
     made = iter(["sr-jgz", "sr-poh"])
 
     def created(request):
@@ -145,3 +109,28 @@ def test_one_call_each_links_the_internal_task_to_its_service_request_in_the_ehr
         "reference": "ServiceRequest/sr-poh"
     }
     assert task["owner"] == {"display": "POH Jeugd (eigen praktijk)"}
+
+
+def _ehr_without_transactions(engine, name: str) -> tuple[str, dict, str]:
+    """An EHR whose CapabilityStatement declares no transaction, accepting the response's PUT; the record
+    Bundle of case `name` and its response's id."""
+    base = "https://ehr.invalid/fhir"
+    responses.get(
+        f"{base}/metadata",
+        json={
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "kind": "instance",
+            "fhirVersion": "4.0.1",
+            "format": ["json"],
+            "rest": [{"mode": "server"}],
+        },
+    )
+    bundle = _bundle(engine, name)
+    qr_id = next(
+        e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "QuestionnaireResponse"
+    )
+    responses.put(
+        f"{base}/QuestionnaireResponse/{qr_id}", status=201, json={"resourceType": "QuestionnaireResponse", "id": qr_id}
+    )
+    return base, bundle, qr_id
