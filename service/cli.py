@@ -116,6 +116,7 @@ def cmd_submit(args) -> int:
             print("    " + text("cli.queued_no_server"))
         elif d.state == "queued":
             print("    " + text("cli.queued_unreachable"))
+    _no_server_note(delivery, result.destinations)
     if result.state == "dead":
         for d in result.destinations:
             if d.state == "dead":
@@ -125,6 +126,19 @@ def cmd_submit(args) -> int:
                 sys.stderr.write("\n")
         return EXIT_INVALID
     return EXIT_OK
+
+
+def _no_server_note(delivery, destinations) -> None:
+    """When no destination has a server (neither KS_FHIR_BASE_URL nor KS_DESTINATIONS set): what was stored where,
+    that nothing was sent, and how to send it, in Dutch and English. Storing it is what `submit` could do: exit 0,
+    as the API's 202 (queued); `kansrijk outbox retry` sends it once a server is set. (KS_DESTINATIONS names a
+    server for every destination the mappings use, or the service does not start: never only some.)"""
+    serves = delivery.pusher.serves if delivery.pusher else lambda item: False
+    if not destinations or any(d.state != "queued" or serves(d.item) for d in destinations):
+        return
+    note = texts("cli.not_sent_no_server", outbox=Path(delivery.outbox.path).resolve())
+    print(note.nl)
+    print(note.en)
 
 
 def _item_line(item) -> str:
@@ -307,7 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="the referral transaction Bundle as JSON on stdout (nothing is sent)")
     p.add_argument("file")
     p.set_defaults(func=cmd_extract)
-    p = sub.add_parser("submit", help="validate, evaluate, store in the outbox and push to KS_FHIR_BASE_URL")
+    p = sub.add_parser(
+        "submit",
+        help="validate, evaluate, store in the outbox and push to each destination's server (KS_DESTINATIONS or "
+        "KS_FHIR_BASE_URL); without one it waits in the outbox",
+    )
     p.add_argument("file")
     p.set_defaults(func=cmd_submit)
     p = sub.add_parser("outbox", help="the referrals waiting to be pushed: list, show ID, retry [ID]")

@@ -51,6 +51,9 @@ class Settings:
     outbox_worker: str = "on"  # on | off (off: only `kansrijk outbox retry` and submissions push)
     # Seconds between purges of what has expired (service/outbox/worker.py purge_expired).
     purge_interval: float = 3600.0
+    # Days within which an earlier referral of the same patient to the same recipient (from the form or the API) is
+    # flagged at review and in the API's answers (service/referrals/recent.py); 0: never flagged.
+    recent_referral_days: int = 30
     secret_key: str | None = None
     # Who may call the /fhir API (service/api/auth.py): none | backend-services. Unset: none in development,
     # backend-services in production.
@@ -59,8 +62,9 @@ class Settings:
     api_token_lifetime: int = 300  # seconds an API access token lives
     log_level: str = "INFO"
     # SMART on FHIR app (issue 4)
-    # Where browsers reach this service (redirect_uri = public_url + /callback).
-    public_url: str = "http://127.0.0.1:8080"
+    # Where browsers reach this service (redirect_uri = public_url + /callback). Unset: it follows KS_HOST and
+    # KS_PORT, http://{host}:{port} (127.0.0.1 for a wildcard host), so `KS_PORT=8000 make run` needs nothing else.
+    public_url: str = ""
     # The EHRs that may launch the app and the practices they serve (service/registry.py; YAML, see README
     # "Registering an EHR"). Required in production; in development only the sandbox EHR launches without it.
     ehr_registry: Path | None = None
@@ -76,6 +80,13 @@ class Settings:
     # to reach them, shown in the Meldcode panel, e.g. "Dr. A. Jansen (huisarts), toestel 214".
     aandachtsfunctionaris: str | None = None
     sandbox: str = "off"  # on: the demo EHR (authorization server, FHIR proxy, launch picker) under /sandbox
+    # `make run` (service/run.py): where it listens, the embedded EHR server's port (its destinations' servers on
+    # the ports after it), and KS_LOAD_DEMO=1: the demo data into a KS_FHIR_BASE_URL server. gunicorn binds
+    # where its command line says; there KS_HOST and KS_PORT only make KS_PUBLIC_URL's default.
+    host: str = "127.0.0.1"
+    port: int = 8080
+    fhir_port: int = 8090
+    load_demo: str = "off"
 
 
 # What a KS_* value becomes, by the field's annotation (`from __future__ import annotations`: a string such as
@@ -120,12 +131,18 @@ def _with_overrides(settings: Settings, overrides: Mapping[str, Any] | None) -> 
 
 
 def _with_defaults(settings: Settings) -> Settings:
-    """KS_SANDBOX as on/off; KS_API_AUTH's default by KS_ENV (backend-services in production, none otherwise)."""
+    """KS_SANDBOX and KS_LOAD_DEMO as on/off; KS_API_AUTH's default by KS_ENV (backend-services in production,
+    none otherwise); KS_PUBLIC_URL's by KS_HOST and KS_PORT."""
     sandbox = {"1": "on", "0": "off"}.get(settings.sandbox, settings.sandbox)
+    load_demo = {"1": "on", "0": "off"}.get(settings.load_demo, settings.load_demo)
     api_auth = settings.api_auth
     if api_auth is None:
         api_auth = "backend-services" if settings.env == "production" else "none"
-    return replace(settings, sandbox=sandbox, api_auth=api_auth)
+    public_url = settings.public_url
+    if not public_url:  # a wildcard address is where the service listens, not one a browser can open
+        host = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host
+        public_url = f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
+    return replace(settings, sandbox=sandbox, load_demo=load_demo, api_auth=api_auth, public_url=public_url)
 
 
 def _one_of(name: str, value: str | None, allowed: tuple[str, ...], shown: str) -> list[str]:
@@ -133,15 +150,17 @@ def _one_of(name: str, value: str | None, allowed: tuple[str, ...], shown: str) 
 
 
 def _check_choices(settings: Settings) -> list[str]:
-    """The settings that take one of a few values."""
+    """The settings that take one of a few values (or must not be negative)."""
     return [
         *_one_of("env", settings.env, ("development", "production"), "'development' or 'production'"),
         *_one_of(
             "fhir_auth", settings.fhir_auth, ("none", "bearer", "backend-services"), "none, bearer or backend-services"
         ),
         *_one_of("sandbox", settings.sandbox, ("on", "off"), "1/on or 0/off"),
+        *_one_of("load_demo", settings.load_demo, ("on", "off"), "1/on or 0/off"),
         *_one_of("outbox_worker", settings.outbox_worker, ("on", "off"), "on or off"),
         *_one_of("api_auth", settings.api_auth, ("none", "backend-services"), "none or backend-services"),
+        *(["KS_RECENT_REFERRAL_DAYS must be 0 or more"] if settings.recent_referral_days < 0 else []),
     ]
 
 
@@ -158,6 +177,15 @@ def _check_production(settings: Settings) -> list[str]:
             "(README: Registering an EHR)"
         )
     return problems
+
+
+def _check_ports(settings: Settings) -> list[str]:
+    """KS_PORT and KS_FHIR_PORT are TCP ports (make run's)."""
+    return [
+        f"KS_{name.upper()} must be a port number from 1 to 65535, not {getattr(settings, name)}"
+        for name in ("port", "fhir_port")
+        if not 0 < getattr(settings, name) < 65536
+    ]
 
 
 def _check_paths(settings: Settings) -> list[str]:
@@ -207,6 +235,7 @@ def _check_api_auth(settings: Settings) -> list[str]:
 _CHECKS: tuple[Callable[[Settings], list[str]], ...] = (
     _check_choices,
     _check_production,
+    _check_ports,
     _check_paths,
     _check_fhir_auth,
     _check_api_auth,

@@ -8,18 +8,23 @@ server instead and starts nothing else (KS_LOAD_DEMO=1 loads the demo data there
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
 import signal
+import socket
 import sys
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
 import yaml
 
-from service.errors import ConfigurationInvalid
+from service.embedded.sekmet import free_port
+from service.errors import StartupError
 from service.services import services
+from service.texts import bilingual
 
 
 @functools.cache
@@ -55,21 +60,13 @@ def load_recipients(base_url: str, destination: str | None = None) -> int:
     return _load(base_url, demo_bundle(engine.ruleset(), date.today(), resources)) if resources else 0
 
 
-def _port_or_free(port: int) -> int:
-    """`port` when nothing listens there (the README's ports), else any free one (make run prints which)."""
-    import socket
-
-    from service.embedded.sekmet import free_port
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return free_port()
-    return port
+def _port_or_free(port: int, taken: int | None = None) -> int:
+    """`port` when nothing listens there (the README's ports) and it is not `taken` (the app's, bound but not yet
+    listening), else any free one (make run prints which)."""
+    return port if port != taken and _is_free("127.0.0.1", port) else free_port()
 
 
-def start_destinations(data_dir: Path, first_port: int) -> tuple[dict, Path]:
+def start_destinations(data_dir: Path, first_port: int, app_port: int | None = None) -> tuple[dict, Path]:
     """One embedded recipients' server per destination the mappings name, and the KS_DESTINATIONS file for them."""
     from service.embedded.sekmet import start_sekmet
     from service.referrals.destinations import display_name, used_destinations
@@ -77,7 +74,7 @@ def start_destinations(data_dir: Path, first_port: int) -> tuple[dict, Path]:
     servers, listed = {}, []
     rulesets = _engine("maastricht-heuvelland").rulesets
     for i, name in enumerate(sorted(used_destinations(rulesets))):
-        server = servers[name] = start_sekmet(data_dir / f"destination-{name}", _port_or_free(first_port + i))
+        server = servers[name] = start_sekmet(data_dir / f"destination-{name}", _port_or_free(first_port + i, app_port))
         load_recipients(server.base_url, name)
         listed.append(
             {
@@ -96,40 +93,106 @@ def start_destinations(data_dir: Path, first_port: int) -> tuple[dict, Path]:
     return servers, path
 
 
-def main() -> int:
-    """`make run`: the demo environment, the embedded FHIR servers with their data, the app; serve until stopped."""
-    from service import create_app
-    from service.config import SettingsInvalid, load_settings
+EXIT_PORT, EXIT_CONFIG = 2, 3
 
-    host = os.environ.get("KS_HOST", "127.0.0.1")
-    port = int(os.environ.get("KS_PORT", "8080"))
-    _demo_environment(host, port)
+
+class PortUnavailable(Exception):
+    """A port `make run` needs is taken (or cannot be used): one line, in Dutch and English, with the setting."""
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port, not yet listening (a connection is refused until it listens)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as werkzeug chooses (select_address_family)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as http.server does: a TIME_WAIT is no user
+    try:
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _claim(
+    host: str, port: int, setting: str, *, taken: Iterable[int] = (), spare: Iterable[int] = ()
+) -> socket.socket:
+    """The port bound for us, or PortUnavailable naming `setting` and a free port to set it to. `taken`: ports
+    make run has bound itself (bound, not yet listening, another SO_REUSEADDR socket could still bind them), so
+    in use; `spare`: ports its other servers will want, never suggested."""
+    taken, spare = set(taken), set(spare)
+    try:
+        if port in taken:
+            raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
+        return _bind(host, port)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            message = bilingual("cli.run.cannot_listen", host=host, port=port, reason=exc.strerror, setting=setting)
+            raise PortUnavailable(message) from None
+    candidates = (p for p in range(port + 1, min(port + 200, 65536)) if p not in taken | spare)
+    free = next((p for p in candidates if _is_free(host, p)), None) or free_port()
+    raise PortUnavailable(bilingual("cli.run.port_in_use", port=port, setting=setting, free=free))
+
+
+def _is_free(host: str, port: int) -> bool:
+    try:
+        _bind(host, port).close()
+    except OSError:
+        return False
+    return True
+
+
+def main() -> int:
+    """`make run`: the demo environment, the embedded FHIR servers with their data, the app; serve until stopped.
+    Exit 2 when a port is taken (one line, no traceback), 3 on settings or files with mistakes."""
+    from service.config import load_settings
+
+    _demo_environment()
     embedded: list = []
+    listener = None
     # `docker stop`, systemd and process managers end with SIGTERM: leave through `finally` as on Ctrl-C,
     # so the embedded FHIR server (a child process) and the background threads stop with the service.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         settings = load_settings()
-        _start_embedded(settings, embedded)
-        base_url = os.environ["KS_FHIR_BASE_URL"]
-        if embedded or os.environ.get("KS_LOAD_DEMO") == "1":
-            count = load_demo(base_url, settings.region)
-            print(f"Demo data loaded: {count} resources (practice, GP, POH Jeugd, assistant, 4 patients, recipients)")
-        app = create_app()
-    except (ConfigurationInvalid, SettingsInvalid) as exc:
+        # The app's port first, held from here on: a taken port is said before anything starts.
+        listener = _claim(
+            settings.host, settings.port, "KS_PORT", spare=range(settings.fhir_port, settings.fhir_port + 9)
+        )
+        app = _start(settings, embedded)
+    except (PortUnavailable, StartupError) as exc:
         print(exc, file=sys.stderr)
-        for server in embedded:
-            server.stop()
-        return 3
-    _print_welcome(app, host, port, base_url)
-    _serve(app, host, port, embedded)
+        _stop(embedded, listener)
+        return EXIT_PORT if isinstance(exc, PortUnavailable) else EXIT_CONFIG
+    except BaseException:  # Ctrl-C or SIGTERM while starting: the servers started so far stop too
+        _stop(embedded, listener)
+        raise
+    _print_welcome(app, settings)
+    _serve(app, settings, listener, embedded)
     return 0
 
 
-def _demo_environment(host: str, port: int) -> None:
-    """make run is the demo: the sandbox EHR is on unless KS_SANDBOX says otherwise."""
+def _start(settings, embedded: list):
+    """The embedded servers (when no FHIR server is configured), the demo data, the app."""
+    from service import create_app
+
+    _start_embedded(settings, embedded)
+    if embedded or settings.load_demo == "on":
+        count = load_demo(os.environ["KS_FHIR_BASE_URL"], settings.region)
+        print(f"Demo data loaded: {count} resources (practice, GP, POH Jeugd, assistant, 4 patients, recipients)")
+    return create_app()
+
+
+def _stop(embedded: list, listener: socket.socket | None) -> None:
+    if listener is not None:
+        listener.close()
+    for server in embedded:
+        server.stop()
+
+
+def _demo_environment() -> None:
+    """make run is the demo: the sandbox EHR is on unless KS_SANDBOX says otherwise (KS_PUBLIC_URL follows
+    KS_HOST and KS_PORT by itself: service/config.py)."""
     os.environ.setdefault("KS_SANDBOX", "1")
-    os.environ.setdefault("KS_PUBLIC_URL", f"http://{host}:{port}")
     os.environ.setdefault("KS_AANDACHTSFUNCTIONARIS", "Dr. A. Jansen (huisarts, demo), toestel 214")
 
 
@@ -140,23 +203,25 @@ def _start_embedded(settings, embedded: list) -> None:
         return
     from service.embedded.sekmet import start_sekmet
 
-    fhir_port = int(os.environ.get("KS_FHIR_PORT", "8090"))
+    fhir_port = settings.fhir_port
+    # A taken port said in one line (not sekmet's log); the app's own is taken too, though not yet listening.
+    _claim("127.0.0.1", fhir_port, "KS_FHIR_PORT", taken={settings.port}).close()
     ehr = start_sekmet(Path(settings.data_dir) / "fhir-server", fhir_port)
     embedded.append(ehr)
     os.environ["KS_FHIR_BASE_URL"] = ehr.base_url
     print(f"The practice's EHR record (sekmet-fhir, behind the sandbox EHR): {ehr.base_url}")
     if settings.destinations:
         return
-    servers, path = start_destinations(Path(settings.data_dir), fhir_port + 1)
+    servers, path = start_destinations(Path(settings.data_dir), fhir_port + 1, settings.port)
     embedded += servers.values()
     os.environ["KS_DESTINATIONS"] = str(path)
     for name, server in servers.items():
         print(f"Recipients' server for destination {name}: {server.base_url}")
 
 
-def _print_welcome(app, host: str, port: int, base_url: str) -> None:
+def _print_welcome(app, settings) -> None:
     """Where everything is, with commands to try."""
-    base = f"http://{host}:{port}/fhir"
+    base = f"{_address(settings.host, settings.port)}/fhir"
     example = "examples/pregnant-urgent.json"
     post = "curl -s -X POST -H 'Content-Type: application/fhir+json' --data-binary @" + example
     destinations = services(app).delivery.destinations
@@ -169,28 +234,44 @@ Kansrijke Start API: {base}   (referrals go to each recipient's own server: {", 
   {post} {base}/QuestionnaireResponse/\\$evaluate
   {post} {base}/QuestionnaireResponse/\\$extract
   {post} {base}/QuestionnaireResponse          # submit: the referral goes to the FHIR server
-  curl -s '{(ggd.base_url if ggd and ggd.base_url else base_url)}/ServiceRequest'      # what the GGD's server holds
+  curl -s '{(ggd.base_url if ggd and ggd.base_url else os.environ["KS_FHIR_BASE_URL"])}/ServiceRequest'      # what the GGD's server holds
 Command line: .venv/bin/kansrijk evaluate {example}
-  KS_DATA_DIR={app.config["KS_SETTINGS"].data_dir} KS_DESTINATIONS={os.environ.get("KS_DESTINATIONS", "")} .venv/bin/kansrijk outbox list
-Stop with Ctrl-C.
+  KS_DATA_DIR={settings.data_dir} KS_DESTINATIONS={os.environ.get("KS_DESTINATIONS", "")} .venv/bin/kansrijk outbox list
 """,
         flush=True,
     )
-    if app.config["KS_SETTINGS"].sandbox == "on":
-        print(f"Open the demo (the sandbox EHR launches the app): http://{host}:{port}/sandbox/launch", flush=True)
 
 
-def _serve(app, host: str, port: int, embedded: list) -> None:
-    """Flask's server until Ctrl-C or SIGTERM; then the background threads and the embedded servers stop."""
+def _address(host: str, port: int) -> str:
+    """http://host:port for curl (a wildcard host as 127.0.0.1)."""
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def _serve(app, settings, listener: socket.socket, embedded: list) -> None:
+    """werkzeug's threaded server (what Flask's app.run starts, without its banner) on the socket claimed at the
+    start, until Ctrl-C or SIGTERM; then the background threads and the embedded servers stop. Its last line
+    before serving is the address to open."""
+    from werkzeug.serving import make_server
+
     # No access log: request lines carry paths and query strings (the sandbox EHR's FHIR calls name patients).
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    listener.listen(socket.SOMAXCONN)
+    server = make_server(settings.host, settings.port, app, threaded=True, fd=listener.fileno())
+    listener.close()  # the server holds its own duplicate of the socket
+    if app.config["KS_SETTINGS"].sandbox == "on":
+        ready = bilingual("cli.run.ready_demo", url=settings.public_url.rstrip("/") + "/sandbox/launch")
+    else:
+        ready = bilingual("cli.run.ready", url=_address(settings.host, settings.port))
+    print(ready, flush=True)
     try:
-        app.run(host=host, port=port, debug=False, use_reloader=False)
+        server.serve_forever()
     finally:
+        server.server_close()
         for thread in services(app).background:
             thread.stop()
-        for server in embedded:
-            server.stop()
+        for server_ in embedded:
+            server_.stop()
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ class Services:
             "sandbox": self.sandbox,
             "api": self.api_auth,
             "responses": self.responses,
+            "referrals": self.delivery.recent,  # the record of referrals made (service/referrals/recent.py)
         }
         return {name: store for name, store in found.items() if store is not None}
 

@@ -305,6 +305,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Wacht in de outbox voor {name}: gaat later vanzelf, één keer.",
         "Waiting in the outbox for {name}: it goes later by itself, once.",
     ),
+    "api.recent_referral": (
+        "Let op: {name} ({recipient}) kreeg op {date} al een verwijzing voor deze patiënt ({via}).",
+        "Note: {name} ({recipient}) already received a referral for this patient on {date} ({via}).",
+    ),
     "api.populate.unknown_identifier": (
         "Geen vragenlijst met identifier {identifier}: deze service vult alleen haar eigen vragenlijsten in.",
         "No questionnaire with identifier {identifier}: this service populates its own questionnaires only.",
@@ -578,8 +582,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "form.hint.all": (" en ", " and "),
     "form.error.option": ("Kies een van de mogelijkheden bij ‘{label}’.", "Choose one of the options for '{label}'."),
     "form.error.date": (
-        "‘{label}’ is geen geldige datum: gebruik dag-maand-jaar, bijvoorbeeld 01-03-2027.",
-        "'{label}' is not a valid date: use day-month-year, e.g. 01-03-2027.",
+        "‘{label}’ is geen geldige datum: gebruik dd-mm-jjjj, bijvoorbeeld 01-03-2027.",
+        "'{label}' is not a valid date: use dd-mm-yyyy, e.g. 01-03-2027.",
+    ),
+    "form.error.date_impossible": (
+        "Geen bestaande datum bij ‘{label}’: controleer de dag en de maand (dd-mm-jjjj).",
+        "Not an existing date for '{label}': check the day and the month (dd-mm-yyyy).",
     ),
     "form.error.integer": (
         "‘{label}’: vul een heel getal in (0 of meer).",
@@ -621,6 +629,15 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "send.choose_method": (
         "Kies hoe de toestemming is gegeven (mondeling of schriftelijk).",
         "Choose how consent was given (verbal or written).",
+    ),
+    # a send whose only effect is the practice's own record goes only when confirmed (service/web/send.py)
+    "send.confirm_record_only": (
+        "Er gaat niets naar buiten de praktijk. Wilt u alleen vastleggen? Kies ‘Alleen vastleggen, niets versturen’, of vink de toestemming aan voor wie de verwijzing moet krijgen.",
+        "Nothing leaves the practice. Do you want to record only? Choose 'Record only, send nothing', or tick consent for whoever should get the referral.",
+    ),
+    "send.record_only_but_consent": (
+        "U koos ‘Alleen vastleggen, niets versturen’, maar er is toestemming aangevinkt: dan gaat er wel een verwijzing naar buiten. Haal het vinkje weg, of kies ‘Versturen en vastleggen’.",
+        "You chose 'Record only, send nothing', but consent is ticked: then a referral does leave the practice. Untick it, or choose 'Send and record'.",
     ),
     "send.no_patient": (
         "Het EPD gaf de gegevens van de patiënt nu niet. Er is niets verstuurd en niets vastgelegd; probeer het zo opnieuw.",
@@ -712,6 +729,27 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "cli.no_consent": ("geen Consent gevonden", "no Consent found"),
     "cli.no_task": ("geen Task gevonden", "no Task found"),
+    "cli.not_sent_no_server": (
+        "Niets verstuurd: de inzending staat in de outbox ({outbox}) en wacht daar. Stel KS_FHIR_BASE_URL in (één FHIR-server voor alle bestemmingen) of KS_DESTINATIONS (een server per bestemming) en verstuur dan met `kansrijk outbox retry`.",
+        "Nothing sent: the submission is stored in the outbox ({outbox}) and waits there. Set KS_FHIR_BASE_URL (one FHIR server for every destination) or KS_DESTINATIONS (a server per destination), then send with `kansrijk outbox retry`.",
+    ),
+    # `make run` (service/run.py): its last line before it serves, and a port it cannot use (one line, exit 2)
+    "cli.run.ready_demo": (
+        "Kansrijke Start draait: open {url} om als huisarts door het formulier te klikken (stoppen: Ctrl-C)",
+        "Kansrijke Start is running: open {url} to click through the form as a GP (stop: Ctrl-C)",
+    ),
+    "cli.run.ready": (
+        "Kansrijke Start draait op {url} (stoppen: Ctrl-C)",
+        "Kansrijke Start is running at {url} (stop: Ctrl-C)",
+    ),
+    "cli.run.port_in_use": (
+        "Poort {port} is al in gebruik (door een ander programma, of een `make run` die nog draait): stop dat, of start met {setting}={free} make run",
+        "Port {port} is already in use (by another program, or a `make run` still running): stop it, or start with {setting}={free} make run",
+    ),
+    "cli.run.cannot_listen": (
+        "Kan niet luisteren op {host}:{port} ({reason}): kies een andere poort met {setting}=…",
+        "Cannot listen on {host}:{port} ({reason}): choose another port with {setting}=…",
+    ),
     # ── the launch pages, before a language is known: Dutch, some with English below (templates/launch_*.html,
     #    smart_error.html) ────────────────────────────────────────────────────────────────────────────────────
     "launch.failed.title": ("Starten mislukt", "Start failed"),
@@ -758,6 +796,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "items.suggestion": ("suggestie", "suggestion"),
     "items.error": ("Fout:", "Error:"),
     "items.required": ("verplicht", "required"),
+    "items.date_format": ("dd-mm-jjjj", "dd-mm-yyyy"),
+    "items.date_example": (
+        "Dag-maand-jaar (dd-mm-jjjj), bijvoorbeeld 01-03-2027.",
+        "Day-month-year (dd-mm-yyyy), e.g. 01-03-2027.",
+    ),
     "items.tick_what_applies": ("Vink aan wat van toepassing is.", "Tick what applies."),
     "items.opening_sentence_for": ("Openingszin voor het gesprek", "Opening sentence for the conversation"),
     "items.none": ("— geen —", "— none —"),
@@ -815,6 +858,18 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "panel.advice": ("Advies", "Advice"),
     "panel.not_filled_in": ("Nog niet goed ingevuld:", "Not filled in correctly yet:"),
     "panel.rules": ("Regels:", "Rules:"),
+    # the Meldcode strip in the live panel (its five steps are on the Meldcode step) and the narrow screens' bar
+    "panel.meldcode_strip": (
+        "Huiselijk geweld: volg de meldcode — bij acuut gevaar 112, Veilig Thuis 0800-2000",
+        "Domestic violence: follow the reporting code — acute danger 112, Veilig Thuis 0800-2000",
+    ),
+    "panel.meldcode_steps_later": (
+        "De vijf stappen van de meldcode en wat u vastlegt volgen na ‘{button}’.",
+        'The five steps of the reporting code and what you record come after "{button}".',
+    ),
+    "panel.bar_no_suggestion": ("Nog geen voorstel", "No suggestion yet"),
+    "panel.bar_to": ("Verwijzen naar:", "Refer to:"),
+    "panel.bar_open": ("Bekijk het voorstel", "See the suggestion"),
     "base.skip_to_content": ("Naar de inhoud", "Skip to content"),
     "page.to_the_form": ("Naar het formulier", "To the form"),
     "pages.error": ("Fout: ", "Error: "),
@@ -825,9 +880,18 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Draft saved. It opens again when this patient is chosen again.",
     ),
     "form.draft_opened": (
+        "Concept opgeslagen door {name} op {date} om {time}.",
+        "Draft saved by {name} on {date} at {time}.",
+    ),
+    "form.draft_opened_undated": (
         "Een opgeslagen concept voor deze patiënt is geopend.",
         "A saved draft for this patient has been opened.",
     ),
+    # who saved a draft, when the EHR gave no name (service/web/user.py)
+    "user.the_gp": ("de huisarts", "the GP"),
+    "user.the_poh": ("de POH Jeugd", "the POH Jeugd"),
+    "user.the_assistant": ("de doktersassistent", "the doctor's assistant"),
+    "user.a_colleague": ("een collega", "a colleague"),
     "form.not_prefilled": (
         "Het formulier is niet vooraf ingevuld; vul de fase zelf in.",
         "The form was not pre-filled; fill in the phase yourself.",
@@ -847,7 +911,13 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "form.update_suggestion": ("Voorstel bijwerken", "Update suggestion"),
     "pages.save_draft": ("Concept opslaan", "Save draft"),
     "meldcode.reporting_code": ("Meldcode", "Reporting code"),
-    "meldcode.step_2_of": ("Stap 2 van 3: veiligheid", "Step 2 of 3: safety"),
+    # the step indicator: the form, the Meldcode step when it is due, the review (2 steps without the Meldcode)
+    "steps.form": ("Stap 1 van {total}: signaleren", "Step 1 of {total}: signalling"),
+    "steps.meldcode": ("Stap 2 van 3: Meldcode en veiligheid", "Step 2 of 3: reporting code and safety"),
+    "steps.review": (
+        "Stap {total} van {total}: controleren, toestemming, versturen",
+        "Step {total} of {total}: review, consent, send",
+    ),
     "meldcode.you_ticked_domestic": (
         "U hebt huiselijk geweld aangevinkt. Volg de meldcode voordat u verder gaat met de verwijzing.",
         "You ticked domestic violence. Follow the reporting code before you continue with the referral.",
@@ -874,13 +944,13 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Beschrijf wat u zag en hoorde, geen interpretaties. Komt in de samenvatting voor het HIS.",
         "Describe what you saw and heard, not interpretations. Goes into the summary for the HIS.",
     ),
+    "meldcode.children_from_form": (
+        "Ingevuld op het formulier (kindcheck); aanpassen kan daar.",
+        "Filled in on the form (child check); you can change it there.",
+    ),
     "meldcode.continue_to_review": ("Verder naar controleren", "Continue to review"),
     "pages.back_to_form": ("Terug naar het formulier", "Back to the form"),
     "review.review_and_send": ("Controleren en versturen", "Review and send"),
-    "review.last_step_review": (
-        "Laatste stap: controleren, toestemming, versturen",
-        "Last step: review, consent, send",
-    ),
     "review.draft_saved": ("Concept opgeslagen.", "Draft saved."),
     "review.reporting_code_steps": ("Stappen afgevinkt in de meldcode:", "Reporting code steps ticked:"),
     "review.review_the_reporting": ("Meldcode opnieuw bekijken", "Review the reporting code again"),
@@ -900,8 +970,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "in the practice's EHR, with the questionnaire. Nothing leaves the practice.",
     ),
     "review.external_gets": (
-        "De verwijzing (prioriteit, regel, uw praktijk als verwijzer) met alleen:",
-        "The referral (priority, rule, your practice as referrer) with only:",
+        "Met toestemming: de verwijzing (prioriteit, regel, uw praktijk als verwijzer) met alleen:",
+        "With consent: the referral (priority, rule, your practice as referrer) with only:",
     ),
     "review.does_not_receive": ("Krijgt niet:", "Does not receive:"),
     "review.nothing": ("niets", "nothing"),
@@ -913,10 +983,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "The patient consents to sharing these data with",
     ),
     "review.will_be_sent": ("Wordt verstuurd.", "Will be sent."),
-    # the same for who cannot send (the doktersassistent): the GP or POH sends it
+    # for who cannot send (the doktersassistent): she asks no consent; the GP or POH asks it and sends
     "review.can_be_sent": (
-        "Met toestemming: de huisarts of de POH Jeugd kan dit versturen.",
-        "With consent: the GP or the POH Jeugd can send this.",
+        "De huisarts of POH Jeugd kan dit versturen, met toestemming van de patiënt.",
+        "The GP or POH Jeugd can send this, with the patient's consent.",
     ),
     "review.will_not_be": (
         "Wordt NIET verstuurd: geen toestemming. Zonder toestemming gaat er niets naar deze ontvanger.",
@@ -926,6 +996,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Interne verwijzing binnen de praktijk: wordt vastgelegd in het EPD, niet verstuurd; vertel de patiënt dat dit gebeurt.",
         "Internal referral within the practice: recorded in the EHR, not sent; tell the patient this happens.",
     ),
+    "review.recent_referral": (
+        "Let op: {name} kreeg op {date} al een verwijzing voor deze patiënt ({via}).",
+        "Note: {name} already received a referral for this patient on {date} ({via}).",
+    ),
+    "recent.via.form": ("via het formulier", "through the form"),
+    "recent.via.api": ("via het HIS/de API", "through the HIS/the API"),
     "review.nothing_leaves_the": ("Er gaat niets buiten de praktijk.", "Nothing leaves the practice."),
     "review.everything_is_only": (
         "Alles wordt alleen vastgelegd in het EPD van de praktijk.",
@@ -953,6 +1029,16 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "review.signals_that_were": ("signalen die niet zijn aangevinkt", "signals that were not ticked"),
     "review.advice_not_sent": ("Advies (wordt niet verstuurd)", "Advice (not sent)"),
     "review.send_and_record": ("Versturen en vastleggen", "Send and record"),
+    # when nothing would leave the practice, the send asks to confirm that (service/web/send.py)
+    "review.record_only": ("Alleen vastleggen, niets versturen", "Record only, send nothing"),
+    "review.record_only_explained": (
+        "Er gaat niets naar buiten de praktijk; alleen het dossier wordt bijgewerkt: de vragenlijst komt in het EPD.",
+        "Nothing leaves the practice; only the record is updated: the questionnaire goes into the EHR.",
+    ),
+    "review.record_only_internal": (
+        "Er gaat niets naar buiten de praktijk; alleen het dossier wordt bijgewerkt: de vragenlijst en de interne verwijzing komen in het EPD.",
+        "Nothing leaves the practice; only the record is updated: the questionnaire and the internal referral go into the EHR.",
+    ),
     "review.may_not_send": (
         "Versturen mag alleen de huisarts of de POH Jeugd. Sla het concept op; de huisarts kan het afmaken.",
         "Only the GP or the POH Jeugd may send. Save the draft; the GP can finish it.",
@@ -963,7 +1049,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "sent.sent": ("Verstuurd", "Sent"),
     "sent.recorded": ("Vastgelegd", "Recorded"),
-    "sent.and_sent": ("en verstuurd", "and sent"),
+    "sent.recorded_and_sent": ("Vastgelegd en verstuurd", "Recorded and sent"),
+    "sent.not_recorded": ("Niet vastgelegd in het EPD", "Not recorded in the EHR"),
     "sent.status": ("Status", "Status"),
     "sent.queued_explained": (
         "De server van een ontvanger was niet bereikbaar. De verwijzing staat veilig in de wachtrij en gaat vanzelf, één keer, alsnog weg.",
@@ -997,9 +1084,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Vastgelegd in het dossier van de praktijk; er is geen verwijzing naar buiten verstuurd.",
         "Recorded in the practice's record; no referral was sent outside the practice.",
     ),
-    "sent.no_referral_was": (
-        "Er is geen verwijzing gemaakt; de vragenlijst is vastgelegd in het EPD.",
-        "No referral was made; the questionnaire has been recorded in the EHR.",
+    "sent.no_referral_was": ("Er is geen verwijzing gemaakt.", "No referral was made."),
+    "sent.nothing_outside": (
+        "Er is geen verwijzing naar buiten de praktijk verstuurd.",
+        "No referral was sent outside the practice.",
     ),
     "sent.nothing_sent_to": ("Niets verstuurd naar", "Nothing sent to"),
     "sent.no_consent": ("geen toestemming", "no consent"),
@@ -1008,7 +1096,16 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Delivered means: the recipient has the referral; whether it is taken up shows in the recipient's task.",
     ),
     "sent.in_the_ehr": ("In het EPD", "In the EHR"),
-    "sent.also_recorded_in": ("Ook vastgelegd in het EPD:", "Also recorded in the EHR:"),
+    "sent.also_recorded_in": ("Vastgelegd in het EPD van de praktijk:", "Recorded in the practice's EHR:"),
+    "sent.ehr_questionnaire": ("de ingevulde vragenlijst", "the completed questionnaire"),
+    "sent.ehr_referral": (
+        "de verwijzing naar {name} (de kopie van de praktijk)",
+        "the referral to {name} (the practice's copy)",
+    ),
+    "sent.ehr_internal": (
+        "de interne verwijzing met een taak voor {name}",
+        "the internal referral with a task for {name}",
+    ),
     "sent.sent_anyway": (
         "De verwijzing is wel verstuurd (zie hierboven).",
         "The referral was sent anyway (see above).",
@@ -1026,4 +1123,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "sent.copy_the_summary": ("Kopieer de samenvatting", "Copy the summary"),
     "sent.new_form_for": ("Nieuw formulier voor deze patiënt", "New form for this patient"),
+    # the page's folded part with the FHIR ids, for the administrator or a support question (never in the sentences)
+    "sent.technical": ("Technische gegevens", "Technical details"),
+    "sent.technical_explained": (
+        "Voor de beheerder of de helpdesk; niet nodig voor het dossier.",
+        "For the administrator or the helpdesk; not needed for the record.",
+    ),
+    "sent.submission_id": ("Inzendingsnummer", "Submission number"),
+    "sent.written_references": ("Teruggeschreven naar het EPD", "Written back to the EHR"),
 }

@@ -35,7 +35,7 @@ ROUTES: dict[str, str | None] = {
     "GET /fhir/.well-known/smart-configuration": "the API's authentication metadata",
     "POST /auth/token": "an API client's token (SMART Backend Services)",
     "POST /fhir/QuestionnaireResponse/$validate": STORES_NOTHING,
-    "POST /fhir/QuestionnaireResponse/$evaluate": STORES_NOTHING,
+    "POST /fhir/QuestionnaireResponse/$evaluate": None,  # reads the record of referrals made (the recent flag)
     "POST /fhir/QuestionnaireResponse/$extract": STORES_NOTHING,
     "GET /launch": "starts a login at the EHR: nothing about a patient is read",
     "GET /launch/standalone": "starts a login, or lists the registered EHRs",
@@ -249,6 +249,13 @@ def test_every_route_and_command_is_classified_and_each_patient_access_is_one_ro
         lambda: requests.post(f"{base}/fhir/QuestionnaireResponse/$submit", json=again, timeout=30),
     )
     assert r.status_code in (201, 202), r.text[:300]
+    # $evaluate looks up the referrals made for her recently (service/referrals/recent.py): one row
+    later = {**qr, "identifier": {**qr["identifier"], "value": "audit-completeness-api-evaluate"}}
+    r = record(
+        "POST /fhir/QuestionnaireResponse/$evaluate",
+        lambda: requests.post(f"{base}/fhir/QuestionnaireResponse/$evaluate", json=later, timeout=30),
+    )
+    assert r.status_code == 200 and "business-rule" in r.text, r.text[:300]  # $submit's referral, flagged
     body = {
         "resourceType": "Parameters",
         "parameter": [

@@ -1,5 +1,5 @@
-"""The housekeeper: expired launch sessions, form work, drafts, sandbox grants and the API's stored responses are
-deleted; fresh ones stay."""
+"""The housekeeper: expired launch sessions, form work, drafts, sandbox grants, the API's stored responses and the
+record of referrals made are deleted; fresh ones stay."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 
 from service import create_app
 from service.outbox.worker import Periodic, purge_expired
+from service.referrals.recent import KEEP_DAYS
 from service.sandbox.views import SandboxUser
 from service.smart.session import LaunchContext, SessionStore
 from service.web.store import DRAFT_DAYS, WorkState
@@ -48,15 +49,32 @@ def test_expired_rows_are_deleted_and_fresh_ones_kept(tmp_path):
     responses = ks.responses  # what the API's callers submitted (service/api/responses.py)
     responses.put("gone", {"resourceType": "QuestionnaireResponse"}, None, {}, now=now - 91 * 86400)
     responses.put("kept", {"resourceType": "QuestionnaireResponse"}, None, {}, now=now)
+    referrals = ks.delivery.recent  # the record of referrals made (service/referrals/recent.py)
+    made = [("poh-jeugd", {"nl": "POH Jeugd", "en": "POH Youth"})]
+    referrals.record(["k"], "gone", made, "api", now=now - (KEEP_DAYS + 1) * 86400)
+    referrals.record(["k"], "kept", made, "form", now=now)
 
-    assert purge_expired(app.extensions["ks"]) == {"sessions": 2, "forms": 2, "sandbox": 1, "responses": 1}
+    assert purge_expired(app.extensions["ks"]) == {
+        "sessions": 2,
+        "forms": 2,
+        "sandbox": 1,
+        "responses": 1,
+        "referrals": 1,
+    }
 
     assert sessions.load(fresh.session_id) is not None and sessions.pop_pending("old-state") is None
     assert sessions._conn().execute("SELECT count(*) FROM launch_session").fetchone()[0] == 1
     assert forms.work(fresh.session_id) is not None and forms.draft("http://ehr.invalid/fhir", "p") is None
     assert sandbox.get("launch", "kept") is not None
     assert responses.get("kept", None) is not None and responses.get("gone", None) is None
-    assert purge_expired(app.extensions["ks"]) == {"sessions": 0, "forms": 0, "sandbox": 0, "responses": 0}
+    assert [r.submission for r in referrals.find(["k"], days=KEEP_DAYS + 2)] == ["kept"]
+    assert purge_expired(app.extensions["ks"]) == {
+        "sessions": 0,
+        "forms": 0,
+        "sandbox": 0,
+        "responses": 0,
+        "referrals": 0,
+    }
 
 
 def test_a_failing_round_does_not_stop_the_thread():

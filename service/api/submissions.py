@@ -20,6 +20,7 @@ was created (by the caller that created it), and where its referrals stand.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from email.utils import format_datetime
 
@@ -32,9 +33,10 @@ from service.audit import AuditEntry, patient_keys
 from service.errors import Issue, NotFound, operation_outcome
 from service.errors_render import response_lang
 from service.referrals.explain import to_parameters
+from service.referrals.recent import VIA_TEXT, RecentReferral
 from service.referrals.submit import destination_states, overall_state, patient_in_bundle
 from service.services import services
-from service.texts import texts
+from service.texts import Text, texts
 
 RETURN_PREFERENCES = ("minimal", "representation", "OperationOutcome")
 
@@ -43,11 +45,42 @@ STATE_CODES = {"dead": "dead-letter"}
 
 
 def submit_result_parameters(result, qdef, names) -> dict:
-    """What $submit answers (and POST /fhir/QuestionnaireResponse did up to 1.0): see status_parameters."""
+    """What $submit answers (and POST /fhir/QuestionnaireResponse did up to 1.0): see status_parameters; and
+    `issues`, an OperationOutcome of warnings, when a recipient had a referral for the patient recently."""
     evaluation = to_parameters(result.extraction.evaluation, qdef)["parameter"]
-    return status_parameters(
+    params = status_parameters(
         result.submission_id, result.state, result.destinations, result.extraction.bundles.record, evaluation, names
     )
+    return with_issues(params, recent_issues(result.earlier))
+
+
+def recent_issues(found: Iterable[RecentReferral]) -> list[Issue]:
+    """Each referral to a recipient of this response for the same patient within KS_RECENT_REFERRAL_DAYS, from
+    the form or the API (service/referrals/recent.py), as an issue an HIS shows its user before sending again:
+    severity `warning` (the operation went ahead) and code `business-rule` (a rule of the practice's work, not
+    of the content's structure), http://hl7.org/fhir/R4/operationoutcome.html and valueset-issue-type.html."""
+    return [
+        Issue.of(
+            texts(
+                "api.recent_referral",
+                name=Text(r.name("nl"), r.name("en")),
+                recipient=r.recipient,
+                date=r.date(),
+                via=texts(VIA_TEXT[r.via]),
+            ),
+            severity="warning",
+            code="business-rule",
+        )
+        for r in found
+    ]
+
+
+def with_issues(parameters: dict, issues: list[Issue]) -> dict:
+    """A Parameters answer with its `issues` out parameter (an OperationOutcome, as SDC's $populate and
+    $extract carry theirs) when there are any."""
+    if issues:
+        parameters["parameter"].append({"name": "issues", "resource": operation_outcome(issues, response_lang())})
+    return parameters
 
 
 def status_parameters(submission: str, state: str, destinations, record: dict, evaluation: list, names) -> dict:
@@ -183,7 +216,7 @@ def _outcome(result, stored: Stored) -> dict:
             )
         else:
             refused += _refusal(d, names)["issue"]
-    outcome = operation_outcome(issues, response_lang())
+    outcome = operation_outcome([*issues, *recent_issues(result.earlier)], response_lang())
     outcome["issue"] += refused
     return outcome
 
@@ -273,6 +306,7 @@ def submit_qr():
         outcome = operation_outcome([], response_lang())
         for d in result.destinations:
             outcome["issue"] += _refusal(d, names)["issue"]
+        outcome["issue"] += operation_outcome(recent_issues(result.earlier), response_lang())["issue"]
         return _headers(fhir_response(outcome, 502), stored)
     body = submit_result_parameters(result, result.extraction.validation.questionnaire, names)
     return _headers(fhir_response(body, 201 if result.state in ("delivered", "recorded") else 202), stored)

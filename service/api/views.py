@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from flask import current_app, request
 
-from service.api.auth import caller_practice, require
+from service.api.auth import access_point, audit_who, caller_practice, require
 from service.api.base import (
     QR_PARAM_NAMES,
     api,
@@ -22,11 +22,13 @@ from service.api.base import (
 from service.api.fhirjson import unwrap_parameter
 
 # The QuestionnaireResponse resource (create, read, vread, $referral-status, $submit), on the same blueprint.
-from service.api.submissions import stored_response
+from service.api.submissions import recent_issues, stored_response, with_issues
+from service.audit import AuditEntry
 from service.errors import InputInvalid, Issue, NotFound, ResponseInvalid, operation_outcome
 from service.errors_render import FHIR_JSON, response_lang
 from service.fhir import urls
 from service.referrals.explain import to_parameters
+from service.referrals.recent import patient_keys, patient_of_response
 from service.services import services
 from service.texts import texts
 
@@ -260,7 +262,34 @@ def evaluate_qr():
     log.debug(
         "evaluated response with rule set %s: %d decision(s)", evaluation.ruleset.label, len(evaluation.decisions)
     )
-    return fhir_response(to_parameters(evaluation, result.questionnaire))
+    recipients = [d.recipient.id for d in evaluation.decisions if d.recipient]
+    issues = recent_issues(_recent_for(qr, recipients))
+    return fhir_response(with_issues(to_parameters(evaluation, result.questionnaire), issues))
+
+
+def _recent_for(qr: dict, recipients: list[str]) -> list:
+    """The referrals to these recipients for the response's patient within KS_RECENT_REFERRAL_DAYS (the record
+    of referrals made, service/referrals/recent.py), newest per recipient. Reading the record is an access to
+    the patient's data: one audit row."""
+    ks = services()
+    ref, bsn = patient_of_response(qr)
+    if ks.delivery.recent is None or ks.delivery.recent.window_days <= 0 or not recipients or not (ref or bsn):
+        return []
+    practice = caller_practice()
+    found = ks.delivery.recent.latest_per_recipient(patient_keys(practice, ref, bsn), recipients)
+    ks.delivery.audit.record(
+        AuditEntry(
+            event="recent-read",
+            action="R",
+            outcome="0",
+            who=audit_who(),
+            patient=ref,
+            patient_identifier=bsn,
+            object="referral record",
+            access_point=access_point(),
+        )
+    )
+    return list(found.values())
 
 
 @api.post("/QuestionnaireResponse/$extract")

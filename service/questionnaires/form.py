@@ -1,8 +1,10 @@
 """Pure: HTML form fields <-> QuestionnaireResponse, for any Questionnaire in the catalog.
 
 A field is named after its item's linkId and carries what a browser sends: `true` for a ticked
-checkbox, an answerOption code for a radio button or select, `YYYY-MM-DD` for a date (also
-`DD-MM-YYYY`, what people type where a browser has no date picker), digits for an integer, text.
+checkbox, an answerOption code for a radio button or select, `DD-MM-YYYY` for a date (the form's
+text field reads dd-mm-jjjj whatever the browser's locale; `YYYY-MM-DD` and `DDMMYYYY` are read too),
+digits for an integer, text. The response carries FHIR `date` (YYYY-MM-DD,
+https://hl7.org/fhir/R4/datatypes.html#date).
 Boolean items are tick boxes, so an unticked one is answered `false` (the response then says "not
 ticked" rather than "not asked"). Answers to items whose enableWhen does not hold are dropped, as
 the Questionnaire demands (https://hl7.org/fhir/R4/questionnaire-definitions.html#Questionnaire.item.enableWhen).
@@ -25,8 +27,9 @@ from service.texts import Text, texts
 FormFields = Mapping[str, list[str]]  # what werkzeug's MultiDict.to_dict(flat=False) gives
 
 TRUE_VALUES = {"true", "on", "1", "yes", "ja"}
-DMY = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
-YMD = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+DMY = re.compile(r"^(\d{1,2})[-/. ](\d{1,2})[-/. ](\d{4})$")
+DMY_DIGITS = re.compile(r"^(\d{2})(\d{2})(\d{4})$")  # 01032027: a phone's number pad has no dash
+YMD = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 
 # Product-wide linkIds (DOMAIN.md A1) with checks beyond the Questionnaire's own (DOMAIN.md §3.4).
 MAX_DUE_AHEAD = timedelta(weeks=44)
@@ -50,29 +53,61 @@ class FieldError:
 
 def document_order(qdef: QuestionnaireDef) -> list[ItemDef]:
     """Every item, parents before children, in the Questionnaire's order."""
-    out: list[ItemDef] = []
+    return list(_document_order(qdef))
 
-    def walk(ids: Iterable[str]) -> None:
-        for link_id in ids:
-            out.append(qdef.items[link_id])
-            walk(qdef.items[link_id].children)
 
-    walk(qdef.top)
-    return out
+_ORDER: dict[int, tuple[QuestionnaireDef, tuple[ItemDef, ...]]] = {}
+
+
+def _document_order(qdef: QuestionnaireDef) -> tuple[ItemDef, ...]:
+    """document_order, worked out once per Questionnaire (every form post parses in this order; the entry keeps
+    `qdef` alive, so its id stays its own)."""
+    entry = _ORDER.get(id(qdef))
+    if entry is None or entry[0] is not qdef:
+        out: list[ItemDef] = []
+
+        def walk(ids: Iterable[str]) -> None:
+            for link_id in ids:
+                out.append(qdef.items[link_id])
+                walk(qdef.items[link_id].children)
+
+        walk(qdef.top)
+        if len(_ORDER) >= 64:
+            _ORDER.clear()
+        entry = _ORDER[id(qdef)] = (qdef, tuple(out))
+    return entry[1]
+
+
+def _date_parts(raw: str) -> tuple[int, int, int] | None:
+    """(year, month, day) as typed, whether or not such a day exists; None when it is not a date's shape."""
+    raw = raw.strip()
+    if match := YMD.match(raw):
+        return int(match.group(1)), int(match.group(2)), int(match.group(3))
+    if match := DMY.match(raw) or DMY_DIGITS.match(raw):
+        return int(match.group(3)), int(match.group(2)), int(match.group(1))
+    return None
 
 
 def parse_date_field(raw: str) -> date | None:
-    raw = raw.strip()
-    match = YMD.match(raw)
-    parts = (match.group(1), match.group(2), match.group(3)) if match else None
-    if parts is None and (match := DMY.match(raw)):
-        parts = (match.group(3), match.group(2), match.group(1))
+    """A date field's day: dd-mm-jjjj (also d-m-jjjj, with / . or a space, or 8 digits) or yyyy-mm-dd."""
+    parts = _date_parts(raw)
     if parts is None:
         return None
     try:
-        return date(int(parts[0]), int(parts[1]), int(parts[2]))
+        return date(*parts)
     except ValueError:
         return None
+
+
+def date_error_key(raw: str) -> str:
+    """Why a date field cannot be read: not a date's shape, or a day that does not exist (31-02-2027)."""
+    return "form.error.date" if _date_parts(raw) is None else "form.error.date_impossible"
+
+
+def date_for_field(value: str) -> str:
+    """A date as the form's field shows it, dd-mm-jjjj; a value that is no date stays as it was typed."""
+    day = parse_date_field(value)
+    return f"{day.day:02d}-{day.month:02d}-{day.year:04d}" if day else value
 
 
 def _first(fields: FormFields, link_id: str) -> str:
@@ -90,74 +125,104 @@ def parse_fields(
     qdef: QuestionnaireDef, fields: FormFields
 ) -> tuple[dict[str, list[dict[str, Any]]], list[FieldError]]:
     """Answers by linkId (every item, enabled or not) and the values that could not be read."""
+    answers, _, errors = _parse(qdef, fields)
+    return answers, errors
+
+
+def _parse(
+    qdef: QuestionnaireDef, fields: FormFields
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[Any]], list[FieldError]]:
+    """parse_fields, with each answer's value by linkId too (what enableWhen reads: AnswerIndex.values)."""
     answers: dict[str, list[dict[str, Any]]] = {}
+    values: dict[str, list[Any]] = {}
     errors: list[FieldError] = []
-    for item in document_order(qdef):
+    for item in _document_order(qdef):
         link_id, kind = item.link_id, item.type
         if kind in ("group", "display"):
             continue
         if kind == "boolean":
-            ticked = any(str(v).strip().lower() in TRUE_VALUES for v in fields.get(link_id, ()))
-            answers[link_id] = [{"valueBoolean": ticked}]
+            sent = fields.get(link_id) or ()
+            ticked = bool(sent) and any(str(v).strip().lower() in TRUE_VALUES for v in sent)
+            answers[link_id], values[link_id] = [{"valueBoolean": ticked}], [ticked]
             continue
         raw = _first(fields, link_id)
         if not raw:
             continue
-        label = _label(item)
+        value: Any
         if kind in ("choice", "open-choice"):
             option = item.option(None, raw)
             if option is None:
-                errors.append(FieldError.of(link_id, texts("form.error.option", label=label)))
+                errors.append(FieldError.of(link_id, texts("form.error.option", label=_label(item))))
                 continue
-            answers[link_id] = [{"valueCoding": {k: option[k] for k in ("system", "code", "display") if k in option}}]
+            key, value = "valueCoding", {k: option[k] for k in ("system", "code", "display") if k in option}
         elif kind == "date":
             day = parse_date_field(raw)
             if day is None:
-                errors.append(FieldError.of(link_id, texts("form.error.date", label=label)))
+                errors.append(FieldError.of(link_id, texts(date_error_key(raw), label=_label(item))))
                 continue
-            answers[link_id] = [{"valueDate": day.isoformat()}]
+            key, value = "valueDate", day.isoformat()
         elif kind == "integer":
             if not re.fullmatch(r"\d{1,4}", raw):
-                errors.append(FieldError.of(link_id, texts("form.error.integer", label=label)))
+                errors.append(FieldError.of(link_id, texts("form.error.integer", label=_label(item))))
                 continue
-            answers[link_id] = [{"valueInteger": int(raw)}]
+            key, value = "valueInteger", int(raw)
         elif kind in ("string", "text"):
-            text = raw.replace("\r\n", "\n")
-            if item.max_length and len(text) > item.max_length:
-                too_long = texts("form.error.too_long", label=label, max=item.max_length, length=len(text))
+            value = raw.replace("\r\n", "\n")
+            if item.max_length and len(value) > item.max_length:
+                too_long = texts("form.error.too_long", label=_label(item), max=item.max_length, length=len(value))
                 errors.append(FieldError.of(link_id, too_long))
                 continue
-            answers[link_id] = [{"valueString": text}]
-    return answers, errors
+            key = "valueString"
+        else:
+            continue
+        answers[link_id], values[link_id] = [{key: value}], [value]
+    return answers, values, errors
 
 
 def response_items(qdef: QuestionnaireDef, answers: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Nest answers by linkId into the Questionnaire's item tree; groups without answers are left out."""
+    return _nest(qdef, answers, None)[0]
 
-    def build(ids: Iterable[str]) -> list[dict[str, Any]]:
+
+def _nest(
+    qdef: QuestionnaireDef, answers: Mapping[str, list[dict[str, Any]]], values: Mapping[str, list[Any]] | None
+) -> tuple[list[dict[str, Any]], AnswerIndex]:
+    """response_items; with `values` (each answer's value by linkId) also the index `index_answers` would make of
+    the response, filled in as the items are nested (without `values`, an empty index)."""
+    index = AnswerIndex()
+    present, ticked = index.present, index.ticked
+
+    def build(ids: Iterable[str], parent: str | None) -> list[dict[str, Any]]:
         out = []
         for link_id in ids:
             item = qdef.items[link_id]
             if item.type == "group":
-                children = build(item.children)
+                children = build(item.children, link_id)
                 if children:
                     out.append({"linkId": link_id, "item": children})
-            elif answers.get(link_id):
-                out.append({"linkId": link_id, "answer": list(answers[link_id])})
+                    present.add(link_id)
+            elif given := answers.get(link_id):
+                out.append({"linkId": link_id, "answer": list(given)})
+                present.add(link_id)
+                if values is not None:
+                    vals = index.values[link_id] = list(values[link_id])
+                    for value in vals:
+                        if value is True and parent is not None:
+                            ticked.setdefault(parent, []).append(link_id)
         return out
 
-    return build(qdef.top)
+    return build(qdef.top, None), index
 
 
 def enabled_answers(
-    qdef: QuestionnaireDef, answers: Mapping[str, list[dict[str, Any]]]
+    qdef: QuestionnaireDef, answers: Mapping[str, list[dict[str, Any]]], values: dict[str, list[Any]] | None = None
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, bool]]:
-    """Only the answers of enabled items, and which items are enabled."""
+    """Only the answers of enabled items, and which items are enabled (`values`: the answers' values by linkId,
+    when the caller has them)."""
     # enableWhen reads answers by linkId only: index the parsed answers directly (no item tree needed).
-    index = AnswerIndex(
-        values={k: [v for a in vals if (v := answer_value(a)) is not None] for k, vals in answers.items()}
-    )
-    enabled = enabled_items(qdef, index)
+    if values is None:
+        values = {k: [v for a in vals if (v := answer_value(a)) is not None] for k, vals in answers.items()}
+    enabled = enabled_items(qdef, AnswerIndex(values=values))
     return {k: v for k, v in answers.items() if enabled.get(k, True)}, enabled
 
 
@@ -190,8 +255,35 @@ def response_and_errors(
     status: str = "completed",
 ) -> tuple[dict[str, Any], list[FieldError]]:
     """build_response, and the values it had to leave out because they could not be read (one parse)."""
-    answers, errors = parse_fields(qdef, form_fields)
-    answers, _ = enabled_answers(qdef, answers)
+    built = build_indexed(
+        qdef, form_fields, subject=subject, author=author, authored=authored, identifier=identifier, status=status
+    )
+    return built.response, built.errors
+
+
+@dataclass(frozen=True)
+class BuiltResponse:
+    """A response built from a form's fields, its answers indexed (`index_answers` of it, without the walk: what
+    Engine.evaluate_built takes), and the values it had to leave out because they could not be read."""
+
+    response: dict[str, Any]
+    index: AnswerIndex
+    errors: list[FieldError]
+
+
+def build_indexed(
+    qdef: QuestionnaireDef,
+    form_fields: FormFields,
+    *,
+    subject: str | dict[str, Any] | None,
+    author: str | dict[str, Any] | None,
+    authored: str | None,
+    identifier: dict[str, Any] | None,
+    status: str = "completed",
+) -> BuiltResponse:
+    """build_response with its answer index and unreadable values, in one parse and one walk (the live panel)."""
+    answers, values, errors = _parse(qdef, form_fields)
+    answers, _ = enabled_answers(qdef, answers, values)
     qr: dict[str, Any] = {"resourceType": "QuestionnaireResponse", "questionnaire": qdef.canonical, "status": status}
     if identifier:
         qr["identifier"] = dict(identifier)
@@ -200,17 +292,17 @@ def response_and_errors(
             qr[key] = {"reference": value} if isinstance(value, str) else dict(value)
     if authored:
         qr["authored"] = authored
-    qr["item"] = response_items(qdef, answers)
-    return qr, errors
+    qr["item"], index = _nest(qdef, answers, values)
+    return BuiltResponse(qr, index, errors)
 
 
 def check_fields(qdef: QuestionnaireDef, form_fields: FormFields, *, today: date) -> list[FieldError]:
     """Every problem a clinician must fix before review, in the Questionnaire's order: unreadable values,
     required items left empty (enabled ones only), and dates outside what a phase allows."""
-    answers, errors = parse_fields(qdef, form_fields)
-    kept, enabled = enabled_answers(qdef, answers)
+    answers, values, errors = _parse(qdef, form_fields)
+    kept, enabled = enabled_answers(qdef, answers, values)
     unreadable = {e.link_id for e in errors}
-    for item in document_order(qdef):
+    for item in _document_order(qdef):
         lid = item.link_id
         if not (item.required and enabled.get(lid) and item.type not in ("group", "display")):
             continue
@@ -229,7 +321,7 @@ def check_fields(qdef: QuestionnaireDef, form_fields: FormFields, *, today: date
     children = kept.get(CHILDREN)
     if children and children[0].get("valueInteger", 0) > MAX_CHILDREN:
         errors.append(FieldError.of(CHILDREN, texts("form.error.children", max=MAX_CHILDREN)))
-    order = {item.link_id: i for i, item in enumerate(document_order(qdef))}
+    order = {item.link_id: i for i, item in enumerate(_document_order(qdef))}
     return sorted(errors, key=lambda e: order.get(e.link_id, len(order)))
 
 
@@ -259,6 +351,8 @@ def response_to_fields(qr: dict[str, Any]) -> dict[str, list[str]]:
                             fields.setdefault(item["linkId"], []).append("true")
                     elif key == "valueCoding" and isinstance(value, dict) and value.get("code"):
                         fields.setdefault(item["linkId"], []).append(str(value["code"]))
+                    elif key == "valueDate" and isinstance(value, str):
+                        fields.setdefault(item["linkId"], []).append(date_for_field(value))
                     elif isinstance(value, (str, int)) and not isinstance(value, bool):
                         fields.setdefault(item["linkId"], []).append(str(value))
                 walk(answer.get("item"))

@@ -687,3 +687,25 @@ def _instant(authored: str | None) -> str:
     if authored and len(authored) == 10:
         return f"{authored}T00:00:00+00:00"
     return datetime.now(UTC).replace(microsecond=0).isoformat()  # only for responses without `authored`
+
+
+def recipient_of(service_request: dict[str, Any]) -> str | None:
+    """The recipient id in a ServiceRequest's identifier `<submission>:<recipient>`."""
+    for ident in service_request.get("identifier") or ():
+        value = ident.get("value") if isinstance(ident, dict) else None
+        if isinstance(value, str) and ":" in value:
+            return value.rsplit(":", 1)[1]
+    return None
+
+
+def referrals_in_record(evaluation: Evaluation, record: dict[str, Any]) -> list[tuple[Recipient, dict[str, Any]]]:
+    """Each referral the practice's record Bundle holds, in Bundle order, once per recipient: its recipient and
+    its ServiceRequest (a recipient blocked for want of consent has none)."""
+    by_id = {d.recipient.id: d.recipient for d in evaluation.decisions if d.recipient}
+    out: list[tuple[Recipient, dict[str, Any]]] = []
+    for entry in record.get("entry", []):
+        resource = entry["resource"]
+        rec = by_id.get(recipient_of(resource) or "") if resource["resourceType"] == "ServiceRequest" else None
+        if rec is not None and all(r.id != rec.id for r, _ in out):
+            out.append((rec, resource))
+    return out

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, field
 
 from service.fhir.errors import FhirError
+from service.referrals.bundle import recipient_of
 from service.referrals.submit import Delivered, destination_states, overall_state
 from service.texts import code_text
 
@@ -62,15 +63,6 @@ class ReferralStatus:
     @property
     def problem(self) -> bool:
         return any(d.problem for d in self.destinations)
-
-
-def recipient_of(service_request: dict) -> str | None:
-    """The recipient id in a ServiceRequest's identifier `<submission>:<recipient>`."""
-    for ident in service_request.get("identifier") or ():
-        value = ident.get("value") if isinstance(ident, dict) else None
-        if isinstance(value, str) and ":" in value:
-            return value.rsplit(":", 1)[1]
-    return None
 
 
 def service_requests_by_recipient(bundle: dict, response: dict | None) -> dict[str, str]:

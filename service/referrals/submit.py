@@ -20,6 +20,7 @@ from service.audit import AuditEntry, AuditLog, patient_keys, reference_of
 from service.fhir.errors import FhirError, FhirRequestRejected
 from service.outbox.store import Outbox, OutboxItem
 from service.referrals.pipeline import Engine, Extraction
+from service.referrals.recent import RecentReferral, RecentReferrals, keys_of_response, referrals_made
 from service.registry import Practice
 
 if TYPE_CHECKING:
@@ -104,6 +105,8 @@ class SubmitResult:
     submission_id: str
     extraction: Extraction
     destinations: list[DestinationState]
+    # the newest referral made before per recipient of this one, for the same patient within the window (recent.py)
+    earlier: tuple[RecentReferral, ...] = ()
 
     @property
     def state(self) -> str:
@@ -233,11 +236,19 @@ def patient_in_bundle(bundle: dict) -> str | None:
 class Submitter:
     """validate → evaluate → Bundles → outbox (committed, one item per destination) → one immediate push each."""
 
-    def __init__(self, engine: Engine, outbox: Outbox, pusher: Pusher | None, audit: AuditLog | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        outbox: Outbox,
+        pusher: Pusher | None,
+        audit: AuditLog | None = None,
+        recent: RecentReferrals | None = None,
+    ):
         self.engine = engine
         self.outbox = outbox
         self.pusher = pusher
         self.audit = audit
+        self.recent = recent  # the record of referrals made (recent.py): each submission's, and the flag
 
     def submit(
         self,
@@ -248,10 +259,12 @@ class Submitter:
         access_point: str = "api",
         patient: str | None = None,
         practice: Practice | None = None,
+        via: str = "api",
     ) -> SubmitResult:
         """`patient`: the patient's reference for the audit log when the caller knows a better one than the
         response's subject (the EHR's Patient/<id> when the response carries a contained copy). `practice`: the
-        registered practice the referral speaks for (its rule set, and the requester in the Bundles)."""
+        registered practice the referral speaks for (its rule set, and the requester in the Bundles). `via`:
+        how the referral came (`form` or `api`), for the record of referrals made."""
         region = practice.region if practice else region
         extraction = self.engine.extract(
             qr, region, structural=True, practice=practice
@@ -260,6 +273,7 @@ class Submitter:
         sub = bundles.submission
         # Always, even with nothing to send: a resubmission without consent takes back what still waits.
         enqueued = self.outbox.enqueue(sub, [(d.destination, d.bundle) for d in bundles.deliveries])
+        earlier = self._remember(qr, extraction, practice, patient, via)
         author = reference_of(qr.get("author"))
         # One access (service/audit.py): the submit and the immediate pushes below are one row, or part of the
         # row of the request that submits (a page's send).
@@ -293,7 +307,19 @@ class Submitter:
                 ):
                     item = self.pusher.push(item)
                 items.append(item)
-        recipients = {d.destination: d.recipients for d in bundles.deliveries}
-        return SubmitResult(
-            submission_id=sub, extraction=extraction, destinations=destination_states(items, recipients)
-        )
+        states = destination_states(items, {d.destination: d.recipients for d in bundles.deliveries})
+        return SubmitResult(submission_id=sub, extraction=extraction, destinations=states, earlier=earlier)
+
+    def _remember(
+        self, qr: dict, extraction: Extraction, practice: Practice | None, patient: str | None, via: str
+    ) -> tuple[RecentReferral, ...]:
+        """Record the referrals this submission makes (none: nothing recorded) and return the newest earlier one
+        per recipient for the same patient within the window (not this submission's own: a resubmission)."""
+        made = referrals_made(extraction)
+        if self.recent is None or not made:
+            return ()
+        keys = keys_of_response(qr, practice, patient)
+        sub = extraction.bundles.submission
+        earlier = self.recent.latest_per_recipient(keys, [rid for rid, _ in made], exclude=sub)
+        self.recent.record(keys, sub, made, via)
+        return tuple(earlier.values())

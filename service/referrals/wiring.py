@@ -12,6 +12,7 @@ from service.errors import required
 from service.outbox.store import Outbox
 from service.referrals.destinations import Destination, DestinationAuth, default_destination, load_destinations
 from service.referrals.pipeline import Engine
+from service.referrals.recent import RecentReferrals
 from service.referrals.submit import Pusher, Submitter
 
 if TYPE_CHECKING:  # requests is imported where a FHIR client is made: not at all without a server (start-up time)
@@ -70,6 +71,7 @@ class Delivery:
     destinations: dict[str, Destination]
     pusher: Pusher | None  # background worker and `outbox retry`: the clients' full retries (None: no server at all)
     submitter: Submitter  # immediate attempt at submit: one quick try, then the outbox takes over
+    recent: RecentReferrals | None = None  # the record of referrals made, form and API alike (flagged when recent)
     # reads the recipients' Tasks for a page, per destination: no retries, a short read timeout
     status_clients: dict[str, FhirClient] = field(default_factory=dict)
 
@@ -84,6 +86,7 @@ def build_delivery(settings: Settings, engine: Engine) -> Delivery:
     data = Path(settings.data_dir)
     outbox = Outbox(data / "outbox.sqlite3", lease_seconds=settings.outbox_lease)
     audit = AuditLog(data / "audit.sqlite3")
+    recent = RecentReferrals(data / "referrals.sqlite3", settings.recent_referral_days)
     destinations = load_destinations(settings, engine.rulesets)
     served = {name: d for name, d in destinations.items() if d.base_url}
     if settings.fhir_base_url and not settings.destinations:  # items queued before destinations existed
@@ -109,6 +112,7 @@ def build_delivery(settings: Settings, engine: Engine) -> Delivery:
         audit=audit,
         destinations=destinations,
         pusher=pusher,
-        submitter=Submitter(engine, outbox, quick, audit),
+        submitter=Submitter(engine, outbox, quick, audit, recent),
         status_clients=status,
+        recent=recent,
     )

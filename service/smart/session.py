@@ -43,6 +43,7 @@ class LaunchContext:
     patient: str | None = None  # Patient id in the EHR
     encounter: str | None = None
     fhir_user: str | None = None  # e.g. "PractitionerRole/demo-gp" (relative to iss)
+    user_name: str | None = None  # e.g. "Anna Jansen": the user's Practitioner's name, for the pages (never the id)
     role: str = "onbekend"  # huisarts | poh-jeugd | doktersassistent | onbekend
     need_patient_banner: bool = False
     patient_banner: dict = field(default_factory=dict)  # {"name": ..., "birthDate": ...} when the banner is needed
@@ -137,9 +138,15 @@ def current_launch() -> LaunchContext | None:
 
 
 def current_practice():
-    """The registered practice (service/registry.py Practice) the current session speaks for, or None."""
+    """The registered practice (service/registry.py Practice) the current session speaks for, or None. Looked up
+    once per request and launch (a page asks for it several times: the guard, the rule set, the templates)."""
     ctx = current_launch()
-    return services().registry.practice(ctx.ehr_id, ctx.practice_id) if ctx else None
+    if ctx is None:
+        return None
+    known = g.get("ks_practice")
+    if known is None or known[0] is not ctx:  # a refreshed launch (launch_required) is another context
+        known = g.ks_practice = (ctx, services().registry.practice(ctx.ehr_id, ctx.practice_id))
+    return known[1]
 
 
 def launch_required(view: Callable) -> Callable:

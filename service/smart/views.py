@@ -135,6 +135,7 @@ class EhrUser:
     banner: dict = field(default_factory=dict)
     patient_read: str | None = None  # the audit outcome of reading the patient (for the banner); None: not read
     patient_identifier: str | None = None  # the patient's BSN ('system|value') when the read gave one
+    name: str | None = None  # the user's name as the EHR's Practitioner gives it (what the pages show, not the id)
 
 
 def _identifiers(resource: dict) -> set[tuple[str, str]]:
@@ -166,7 +167,7 @@ def ehr_user(iss: str, token: str, fhir_user: str | None, patient: str | None, n
     from service.fhir.auth import BearerTokenAuth  # with requests: imported on first use, not at start-up
     from service.fhir.client import FhirClient
 
-    role, orgs, banner = "onbekend", set(), {}
+    role, orgs, banner, user_name = "onbekend", set(), {}, None
     read, bsn = None, None
     with FhirClient(iss, auth=BearerTokenAuth(token), retries=1) as client:
         if fhir_user and "/" in fhir_user:
@@ -182,6 +183,7 @@ def ehr_user(iss: str, token: str, fhir_user: str | None, patient: str | None, n
                     codes = {_role_from_codes(r) for r in roles} - {"onbekend"}
                     role = codes.pop() if len(codes) == 1 else "onbekend"  # several roles: do not guess
                 orgs = _organizations(client, roles)
+                user_name = _practitioner_name(client, rtype, rid, roles)
             except FhirError:
                 pass
         if need_banner and patient:
@@ -196,7 +198,37 @@ def ehr_user(iss: str, token: str, fhir_user: str | None, patient: str | None, n
                 }
             except FhirError:
                 pass
-    return EhrUser(role=role, organizations=frozenset(orgs), banner=banner, patient_read=read, patient_identifier=bsn)
+    return EhrUser(
+        role=role,
+        organizations=frozenset(orgs),
+        banner=banner,
+        patient_read=read,
+        patient_identifier=bsn,
+        name=user_name,
+    )
+
+
+def _human_name(resource: dict) -> str | None:
+    """A HumanName's text, else given and family names joined (FHIR R4 datatypes.html#HumanName)."""
+    name = next((n for n in resource.get("name") or () if isinstance(n, dict)), None)
+    if name is None:
+        return None
+    shown = name.get("text") or " ".join([*name.get("given", []), name.get("family", "")])
+    return " ".join(str(shown).split()) or None
+
+
+def _practitioner_name(client: FhirClient, rtype: str, rid: str, roles: list[dict]) -> str | None:
+    """The user's name: their Practitioner's, read directly or through the PractitionerRole's `practitioner`
+    reference (or that reference's display); None when the EHR gives none."""
+    with contextlib.suppress(FhirError):
+        if rtype == "Practitioner":
+            return _human_name(client.read("Practitioner", rid))
+        practitioner = (roles[0].get("practitioner") or {}) if roles else {}
+        ref = practitioner.get("reference")
+        if isinstance(ref, str) and ref.startswith("Practitioner/"):
+            return _human_name(client.read("Practitioner", ref.split("/", 1)[1])) or practitioner.get("display")
+        return practitioner.get("display") or None
+    return None
 
 
 def practice_for(ehr: RegisteredEhr, organizations: frozenset[tuple[str, str]]) -> Practice | None:
@@ -330,6 +362,7 @@ def _start_session(
         patient=token.get("patient"),
         encounter=token.get("encounter"),
         fhir_user=fhir_user,
+        user_name=user.name,
         role=user.role,
         need_patient_banner=need_banner,
         patient_banner=user.banner,

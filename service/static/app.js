@@ -3,8 +3,10 @@
      hidden, so the panel ignores them; on submit they are sent and the server drops them, as it does
      without JavaScript, while a saved draft keeps them);
    - the live panel: the form's fields are POSTed (with the CSRF token) to /form/panel, debounced, and
-     the server's rendered panel replaces the old one (aria-live announces it);
-   - review: each consent box says at once whether its recipient will be sent to, and what it then gets;
+     the server's rendered panel replaces the old one (aria-live announces it), and its summary bar for
+     narrow screens the old bar;
+   - review: each consent box says at once whether its recipient will be sent to; with none ticked the one
+     button is "Alleen vastleggen, niets versturen";
    - confirmation: a copy button for the summary.
    No inline script or style anywhere (CSP). */
 (function () {
@@ -58,9 +60,18 @@
   /* ---------- live panel ---------- */
   function livePanel(form) {
     var panel = document.getElementById("panel");
+    var bar = document.getElementById("panel-bar");
     var url = form.getAttribute("data-panel-url");
     if (!panel || !url || !window.fetch) return function () {};
     var timer = null, seq = 0;
+    // The Meldcode strip the GP opens: its short text into sight (the panel scrolls, not the level away for good).
+    panel.addEventListener("click", function (e) {
+      var summary = e.target && e.target.closest ? e.target.closest(".meldcode-strip > summary") : null;
+      if (!summary) return;
+      setTimeout(function () {
+        if (summary.parentNode.open) summary.parentNode.scrollIntoView({ block: "nearest" });
+      }, 0);
+    });
     function refresh() {
       var mine = ++seq;
       var body = new URLSearchParams(new FormData(form));
@@ -74,14 +85,21 @@
         return r.json();
       }).then(function (data) {
         if (mine !== seq) return; // a newer answer is on its way
+        var strip = panel.querySelector(".meldcode-strip"), open = Boolean(strip && strip.open);
         panel.innerHTML = data.html;  // server-rendered and escaped by Jinja
+        strip = panel.querySelector(".meldcode-strip");
+        if (strip && open) strip.open = true;  // the GP opened the Meldcode strip: a tick does not close it
+        if (bar && data.bar) bar.innerHTML = data.bar;  // the narrow screens' summary bar, from the same panel
         updateSuggestions(form, data.panel.suggestions || []);
+        var steps = document.getElementById("step-indicator");  // 3 steps when the Meldcode step is due, else 2
+        if (steps) steps.textContent = steps.getAttribute(data.panel.meldcode ? "data-three" : "data-two");
       }).catch(function () {
         if (mine !== seq) return;
         var p = document.createElement("p");
         p.className = "panel-errors";
         p.textContent = form.getAttribute("data-panel-failed");  // the catalogue's text (service/texts.py)
         panel.appendChild(p);
+        if (bar) bar.appendChild(p.cloneNode(true));  // the bar's level may be out of date: say so there too
       }).then(function () {
         if (mine !== seq) return;
         panel.classList.remove("updating");
@@ -147,23 +165,25 @@
   function initReview() {
     var boxes = document.querySelectorAll('input[id^="consent-for-"]');
     var nothingOut = document.getElementById("nothing-external");
+    var method = document.getElementById("item-consent-method");
+    var recordOnly = document.getElementById("record-only"), sendButton = document.getElementById("send-button");
     // Every external recipient needs consent (mappings/schemas/recipients.schema.json): with no box ticked,
-    // nothing leaves the practice.
+    // nothing leaves the practice, and how consent was given is not asked.
     function showNothingOut() {
-      if (!nothingOut) return;
       var any = false;
       for (var j = 0; j < boxes.length; j++) any = any || boxes[j].checked;
-      nothingOut.hidden = any;
+      if (nothingOut) nothingOut.hidden = any;
+      if (method) method.hidden = !any;
+      // nothing leaves: the one button is "Alleen vastleggen, niets versturen" (the server asks it too)
+      if (recordOnly && sendButton) { recordOnly.hidden = any; sendButton.hidden = !any; }
     }
     for (var i = 0; i < boxes.length; i++) {
       (function (box) {
         var rid = box.id.replace(/^consent-for-/, "");
         var state = document.querySelector('[data-consent-state="' + rid + '"]');
-        var gets = document.querySelector('[data-gets="' + rid + '"]');
         var nothing = document.querySelector('[data-gets-nothing="' + rid + '"]');
         function show() {
           if (state) state.textContent = box.checked ? state.getAttribute("data-yes") : state.getAttribute("data-no");
-          if (gets) gets.hidden = !box.checked;
           if (nothing) nothing.hidden = box.checked;
           showNothingOut();
         }

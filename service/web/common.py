@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 
 from service.audit import AuditEntry, identifier_of
 from service.errors import required
@@ -80,6 +80,16 @@ def meldcode_steps() -> tuple[MeldcodeStep, ...]:
 
 def page_lang(ctx) -> str:
     return language(ctx.language)
+
+
+def render_fragments(*names: str, **context: Any) -> list[str]:
+    """Several templates rendered with one template context, for one answer made of fragments (the live panel and
+    its summary bar): flask.render_template runs the context processors (views.py `_template_helpers`: the launch,
+    the practice, the CSRF token) for every template, the same work again for each fragment. Flask's
+    template signals are not sent for these (nothing in the service listens to them)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app.update_template_context(context)
+    return [app.jinja_env.get_template(name).render(context) for name in names]
 
 
 def practice_now() -> datetime:

@@ -1,16 +1,20 @@
 """The confirmation step: what a send came to, fixed at the moment of sending (per referral where it went and how
-it stands, to whom nothing was sent, the summary for the HIS), shown with how each referral stands now; and
-starting again after it."""
+it stands, to whom nothing was sent, what was recorded in the EHR, the summary for the HIS), shown with how each
+referral stands now; and starting again after it.
+
+In the words of DOMAIN.md: organisations and people by name. The FHIR ids (the submission, the ServiceRequests,
+the references written to the EHR) are kept for the page's folded "Technische gegevens" only, never in the
+sentences nor in the summary for the HIS."""
 
 from __future__ import annotations
 
 from flask import redirect, render_template, url_for
 
 from service.errors import required
-from service.referrals.bundle import evaluation_signals
-from service.referrals.status import recipient_of, referral_status, service_requests_by_recipient
+from service.referrals.bundle import evaluation_signals, referrals_in_record
+from service.referrals.status import referral_status, service_requests_by_recipient
 from service.services import services
-from service.texts import Text, pick
+from service.texts import Text, pick, text
 from service.web.common import (
     audit,
     banner_for,
@@ -24,17 +28,25 @@ from service.web.common import (
 from service.web.guard import sent_work, step
 from service.web.panel import his_summary_parts, join_summary, recipients, state_text
 from service.web.store import WorkState
+from service.web.user import display_name, named
 
 
 @web.get("/form/sent")
 @step(work=sent_work)
 def sent(ctx, work: WorkState):
+    result = _with_live_status(ctx, required(work.result, "the sent form's result"))
     return render_template(
-        "sent.html",
-        r=_with_live_status(ctx, required(work.result, "the sent form's result")),
-        banner=banner_for(ctx, work),
-        page="sent",
+        "sent.html", r=result, heading=_heading(result, page_lang(ctx)), banner=banner_for(ctx, work), page="sent"
     )
+
+
+def _heading(result: dict, lang: str) -> str:
+    """What the send came to, in one heading: recorded (and sent, once a referral has arrived somewhere); when
+    the EHR refused the record, sent or not recorded at all."""
+    delivered = any(not s["internal"] and s.get("state") == "delivered" for s in result.get("sent", []))
+    if result["ehr"]["ok"]:
+        return text("sent.recorded_and_sent" if delivered else "sent.recorded", lang)
+    return text("sent.sent" if delivered else "sent.not_recorded", lang)
 
 
 @web.post("/form/new")
@@ -49,23 +61,17 @@ def new_form(ctx):
 def referrals_of(result) -> list[dict]:
     """Each referral of the submission, in order: the recipient's id and names, its priority, and whether it
     stays in the practice or the destination it goes to."""
-    by_id = {d.recipient.id: d.recipient for d in result.extraction.evaluation.decisions if d.recipient}
-    out = []
-    for entry in result.extraction.bundles.record["entry"]:
-        sr = entry["resource"]
-        rec = by_id.get(recipient_of(sr) or "") if sr["resourceType"] == "ServiceRequest" else None
-        if rec is not None:
-            out.append(
-                {
-                    "recipient": rec.id,
-                    "nl": rec.name.nl,
-                    "en": rec.name.en,
-                    "priority": sr.get("priority"),
-                    "internal": rec.internal,
-                    "destination": None if rec.internal else rec.destination,
-                }
-            )
-    return out
+    return [
+        {
+            "recipient": rec.id,
+            "nl": rec.name.nl,
+            "en": rec.name.en,
+            "priority": sr.get("priority"),
+            "internal": rec.internal,
+            "destination": None if rec.internal else rec.destination,
+        }
+        for rec, sr in referrals_in_record(result.extraction.evaluation, result.extraction.bundles.record)
+    ]
 
 
 def confirmation(ctx, work: WorkState, qr: dict, result, written, lang: str) -> dict:
@@ -100,7 +106,7 @@ def confirmation(ctx, work: WorkState, qr: dict, result, written, lang: str) -> 
         lang=lang,
         meldcode=work.meldcode,
         steps=meldcode_steps(),
-        author=ctx.fhir_user,
+        author=named(display_name(ctx), ctx.role).in_lang(lang),
         authored=qr["authored"],
     )
     return {
@@ -116,9 +122,25 @@ def confirmation(ctx, work: WorkState, qr: dict, result, written, lang: str) -> 
             "ok": written.ok,
             "written": list(written.written),
             "problem": Text(*written.problem).in_lang(lang) if written.problem else None,
+            "recorded": _recorded(sent, written, lang),
         },
         "signals": list(evaluation_signals(evaluation, qdef)),
     }
+
+
+def _recorded(sent: list[dict], written, lang: str) -> list[str]:
+    """What the write-back put in the EHR, in words: the questionnaire, and per referral the practice's copy
+    (with its Task for an internal one); nothing when the write-back stopped (the page says why)."""
+    if not written.ok:
+        return []
+    done = (
+        [text("sent.ehr_questionnaire", lang)]
+        if any(w.startswith("QuestionnaireResponse") for w in written.written)
+        else []
+    )
+    return done + [
+        text("sent.ehr_internal" if s["internal"] else "sent.ehr_referral", lang, name=s["name"]) for s in sent
+    ]
 
 
 def _with_live_status(ctx, result: dict) -> dict:

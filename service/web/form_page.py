@@ -8,27 +8,32 @@ kept for the patient so the next launch reopens it.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
-from datetime import date
+from dataclasses import asdict, replace
+from datetime import date, datetime
 
 from flask import jsonify, redirect, render_template, request, url_for
 
 from service.ehr import RecordRead, ehr_client, read_record
 from service.errors import ResponseInvalid
+from service.questionnaires.catalog import QuestionnaireDef
 from service.questionnaires.form import (
     FieldError,
+    build_indexed,
     check_fields,
     parse_date_field,
-    response_and_errors,
     response_to_fields,
 )
 from service.questionnaires.linkids import TEENAGE
 from service.questionnaires.populate import populate, record_facts, suggestions, teenage_suggestion
+from service.referrals.pipeline import PRACTICE_ZONE
+from service.referrals.recent import KEEP_DAYS, VIA_TEXT, patient_keys
 from service.referrals.status import referral_status
 from service.services import services
-from service.smart.session import session_store
-from service.texts import Text, pick, texts
+from service.smart.session import current_practice, session_store
+from service.texts import Text, pick, text, texts
 from service.web.common import (
+    CONSENT_GIVEN,
+    CONSENT_METHOD,
     audit,
     banner_for,
     engine,
@@ -42,16 +47,18 @@ from service.web.common import (
     practice_now,
     questionnaire,
     region,
+    render_fragments,
     save_work,
     subject_of,
     task_view,
     unfinished_work,
     web,
 )
-from service.web.formview import item_views
-from service.web.guard import step, stored_or_new, work_or_new
+from service.web.formview import ItemView, item_views
+from service.web.guard import step, work_or_new
 from service.web.panel import panel_model, state_text
-from service.web.store import WorkState
+from service.web.store import PanelFacts, WorkState
+from service.web.user import display_name, named
 
 PAGES = {"form", "meldcode", "review", "sent"}  # where a language switch may return to
 
@@ -63,13 +70,53 @@ def open_work(ctx) -> WorkState:
         return work
     draft = forms().draft(ctx.iss, ctx.patient)
     if draft is not None:
-        draft.result, draft.reviewed, draft.notice = None, False, "draft-opened"
+        # consent is asked by whoever sends, at review: never taken over from a draft (nor from an old one that
+        # still carries it)
+        work = without_consent(draft)
+        work.result, work.reviewed, work.notice = None, False, "draft-opened"
         audit(ctx, "draft-open", "R", "0", "draft")
-        work = draft
     else:
         work = _populated(ctx)
     save_work(ctx, work)
     return work
+
+
+CONSENT_FIELDS = (CONSENT_GIVEN, CONSENT_METHOD)
+
+
+def without_consent(work: WorkState) -> WorkState:
+    """A copy of `work` without any consent: neither the review's ticks and method nor the Questionnaire's consent
+    fields (the send fills those from the sender's own choices at review: service/web/send.py)."""
+    fields = {k: v for k, v in work.fields.items() if k not in CONSENT_FIELDS}
+    return replace(work, fields=fields, consent=None, consent_method=None)
+
+
+def without_consent_items(views: list[ItemView]) -> list[ItemView]:
+    """The form's items without the consent questions (asked per recipient at review, by the sender), and
+    without a group left empty by that."""
+    out = []
+    for v in views:
+        if v.link_id in CONSENT_FIELDS:
+            continue
+        children = tuple(without_consent_items(list(v.children)))
+        if v.control == "group" and v.children and not children:
+            continue
+        out.append(replace(v, children=children) if children != v.children else v)
+    return out
+
+
+def draft_opened(work: WorkState, lang: str) -> str:
+    """The draft notice: "Concept opgeslagen door … op dd-mm-jjjj om hh:mm." (in the practice's time zone)."""
+    if work.draft_saved_at is None:  # every draft saved here has its time; this is for a row from elsewhere
+        return text("form.draft_opened_undated", lang)
+    saved = datetime.fromtimestamp(work.draft_saved_at, PRACTICE_ZONE)
+    return text(
+        "form.draft_opened",
+        lang,
+        name=named(work.draft_by_name, work.draft_by_role),
+        date=saved.strftime("%d-%m-%Y"),
+        time=saved.strftime("%H:%M"),
+    )
 
 
 @web.get("/form")
@@ -79,12 +126,19 @@ def form(ctx, work: WorkState):
 
 
 @web.post("/form/panel")
-@step(work=stored_or_new)
-def panel(ctx, work: WorkState):
-    """The live panel: the posted fields as a response, evaluated; JSON with the data and its HTML."""
-    data = _panel(ctx, work, posted_fields(questionnaire()))
-    html = render_template("_panel.html", panel=data, steps=meldcode_steps())
-    return jsonify({"panel": data, "html": html})
+@step()
+def panel(ctx):
+    """The live panel: the posted fields as a response, evaluated; JSON with its HTML, its summary bar for narrow
+    screens, and what app.js does besides: the suggestions next to the items, the step indicator (Meldcode due).
+
+    It evaluates the fields in the request with the facts this session's opening of the form read from the record
+    (the suggestions, the mother's birth date; that read is the form's audit row): not an access of its own. A row
+    per refresh (one a second while the clinician ticks) would bury the log's real accesses (benchmarks/form.py)."""
+    qdef = questionnaire()
+    data = _panel(ctx, forms().panel_facts(ctx.session_id), posted_fields(qdef), qdef)
+    html, bar = render_fragments("_panel.html", "_panel_bar.html", panel=data)
+    sugg = [{"link_id": s["link_id"], "text": s["text"]} for s in data["suggestions"]]
+    return jsonify({"panel": {"suggestions": sugg, "meldcode": data.get("meldcode", False)}, "html": html, "bar": bar})
 
 
 @web.post("/form/review")
@@ -93,7 +147,7 @@ def to_review(ctx, work: WorkState):
     """Check the form; with mistakes: the form again with every one of them; else the Meldcode step or review."""
     qdef = questionnaire()
     work.fields = posted_fields(qdef)
-    work.consent, work.reviewed = None, False
+    work.consent, work.consent_method, work.reviewed = None, None, False
     work.meldcode = {**work.meldcode, "seen": False}
     errors = check_fields(qdef, work.fields, today=practice_now().date())
     if errors:
@@ -121,8 +175,9 @@ def save_draft(ctx, work: WorkState):
     if request.form.get("_form") == "main":
         work.fields, work.reviewed = posted_fields(questionnaire()), False
     work.draft_saved_at, work.draft_by = time.time(), ctx.fhir_user
+    work.draft_by_name, work.draft_by_role = display_name(ctx), ctx.role
     work.notice = None
-    forms().save_draft(ctx.iss, ctx.patient, work)
+    forms().save_draft(ctx.iss, ctx.patient, without_consent(work))  # consent ticks are never part of a draft
     audit(ctx, "draft-save", "U", "0", "draft")
     work.notice = "draft-saved"
     save_work(ctx, work)
@@ -152,7 +207,8 @@ def render_form(ctx, work: WorkState, errors: list[FieldError], status: int = 20
     err_map: dict[str, str] = {}
     for e in errors:
         err_map.setdefault(e.link_id, pick(lang, e.text, e.english))
-    views = item_views(qdef, work.fields, lang, errors=err_map, suggestions=sugg)
+    # consent is asked at review, per recipient, by who sends
+    views = without_consent_items(item_views(qdef, work.fields, lang, errors=err_map, suggestions=sugg))
     field_ids = {}
 
     def collect(vs):
@@ -174,6 +230,7 @@ def render_form(ctx, work: WorkState, errors: list[FieldError], status: int = 20
         banner=banner_for(ctx, work),
         can_send=ctx.can_send,
         notice=notice,
+        draft_opened=draft_opened(work, lang) if notice == "draft-opened" else None,
         work=work,
         page="form",
         earlier=earlier or [],
@@ -181,25 +238,24 @@ def render_form(ctx, work: WorkState, errors: list[FieldError], status: int = 20
     ), status
 
 
-def _panel(ctx, work: WorkState, fields) -> dict:
-    """The live panel's model for the fields as they stand (the built response, not validated again)."""
-    qdef, lang = questionnaire(), page_lang(ctx)
-    qr, parse_errors = response_and_errors(
+def _panel(ctx, work: WorkState | PanelFacts, fields, qdef: QuestionnaireDef | None = None) -> dict:
+    """The live panel's model for the fields as they stand (the built response, not validated again), as if
+    consent were given: the form does not ask it (the review does), so the panel shows every recipient
+    that consent would allow."""
+    qdef, lang, now = qdef or questionnaire(), page_lang(ctx), practice_now()
+    built = build_indexed(
         qdef,
-        fields,
+        {**fields, CONSENT_GIVEN: ["true"]},
         subject=subject_of(ctx),
         author=ctx.fhir_user,
-        authored=practice_now().isoformat(),
+        authored=now.isoformat(),
         identifier=None,
         status="in-progress",
     )
-    sugg = [
-        {**s, "text": pick(lang, s["text"], s["english"])}
-        for s in _live_suggestions(work, fields, practice_now().date())
-    ]
-    errors = [{"linkId": e.link_id, "text": pick(lang, e.text, e.english)} for e in parse_errors]
+    sugg = [{**s, "text": pick(lang, s["text"], s["english"])} for s in _live_suggestions(work, fields, now.date())]
+    errors = [{"linkId": e.link_id, "text": pick(lang, e.text, e.english)} for e in built.errors]
     try:
-        evaluation = engine().evaluate_built(qr, region())
+        evaluation = engine().evaluate_built(built.response, region(), index=built.index)
     except ResponseInvalid:
         return {
             "unavailable": True,
@@ -212,7 +268,7 @@ def _panel(ctx, work: WorkState, fields) -> dict:
     return panel_model(evaluation, qdef, lang, suggestions=sugg, errors=errors)
 
 
-def _live_suggestions(work: WorkState, fields, today: date) -> list[dict]:
+def _live_suggestions(work: WorkState | PanelFacts, fields, today: date) -> list[dict]:
     """Stored suggestions, with teenage pregnancy recomputed from the due date now in the form."""
     out = [s for s in work.suggestions if s.get("link_id") != TEENAGE]
     if first_value(fields, "phase") == "pregnant" and "true" not in fields.get(TEENAGE, ()) and work.mother_birth_date:
@@ -259,7 +315,7 @@ def _banner_from(patient: dict | None) -> dict:
 def _earlier_referrals(ctx) -> list[dict]:
     """Referrals sent for this patient from the form before (newest three), each as it stands now: so the
     practice sees what became of them and does not refer twice by accident."""
-    logged = forms().referrals(ctx.iss, ctx.patient)
+    logged = _with_api_referrals(ctx, forms().referrals(ctx.iss, ctx.patient))
     if not logged:
         return []
     lang = page_lang(ctx)
@@ -286,7 +342,36 @@ def _earlier_referrals(ctx) -> list[dict]:
                 "state": state_text(state, lang),
                 "recipients": recipients_now,
                 "problem": status.problem,
+                "via": text(VIA_TEXT["api"], lang) if item.get("via") == "api" else None,
             }
         )
     audit(ctx, "status-read", "R", "4" if any(o["problem"] for o in out) else "0", "referral-log")
     return out
+
+
+def _with_api_referrals(ctx, logged: list[dict], limit: int = 3) -> list[dict]:
+    """The form's own log of referrals with those made for the patient through the API (the record of
+    referrals made, service/referrals/recent.py), in the log's shape, newest first: the newest `limit`.
+    Reading the record is an access to the patient's data: a part of this request's audit row."""
+    record = services().delivery.recent
+    if record is None or not ctx.patient:
+        return logged
+    found = record.find(patient_keys(current_practice(), subject_of(ctx), None), days=KEEP_DAYS)
+    audit(ctx, "recent-read", "R", "0", "referral record")
+    known = {item["submission"] for item in logged}
+    made: dict[str, dict] = {}
+    for r in found:
+        if r.via == "api" and r.submission not in known:
+            authored = datetime.fromtimestamp(r.sent, PRACTICE_ZONE).isoformat()
+            item = made.setdefault(
+                r.submission, {"submission": r.submission, "authored": authored, "recipients": [], "via": "api"}
+            )
+            item["recipients"].append({"recipient": r.recipient, **r.names})
+
+    def when(item: dict) -> datetime:
+        try:
+            return datetime.fromisoformat(str(item.get("authored")))
+        except ValueError:
+            return datetime.min.replace(tzinfo=PRACTICE_ZONE)
+
+    return sorted([*logged, *made.values()], key=when, reverse=True)[:limit]

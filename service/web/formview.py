@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from service.questionnaires.catalog import ItemDef, QuestionnaireDef
+from service.questionnaires.form import date_for_field
 from service.texts import pick, text
 
 ITEM_CONTROL = "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl"
@@ -165,9 +166,13 @@ def item_views(
 
     def view(link_id: str) -> ItemView:
         item = qdef.items[link_id]
+        control = control_of(item)
+        values = tuple(v for v in fields.get(link_id, ()) if isinstance(v, str))
+        if control == "date":  # dd-mm-jjjj whatever the browser's locale, also for a draft's yyyy-mm-dd
+            values = tuple(date_for_field(v) for v in values)
         return ItemView(
             link_id=link_id,
-            control=control_of(item),
+            control=control,
             text=pick(lang, item.text, item.text_en),
             required=item.required,
             hint=enable_hint(qdef, item, lang),
@@ -175,7 +180,7 @@ def item_views(
             options=tuple(
                 (o["code"], pick(lang, o.get("display", o["code"]), o.get("display_en"))) for o in item.options
             ),
-            values=tuple(v for v in fields.get(link_id, ()) if isinstance(v, str)),
+            values=values,
             error=errors.get(link_id),
             max_length=item.max_length,
             suggestion=suggestions.get(link_id),

@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response
 
 from service.smart.session import current_launch, launch_required
 from service.web import security
-from service.web.common import GUARDED, audited_access, forms, stored_work, unfinished_work
+from service.web.common import GUARDED, audited_access, stored_work, unfinished_work
 from service.web.store import WorkState
 
 log = logging.getLogger(__name__)
@@ -73,14 +73,6 @@ def require_csrf() -> None:
 def work_or_new(ctx) -> WorkState:
     """This session's unsent form, or an empty one (the form's own posts)."""
     return unfinished_work(ctx) or WorkState()
-
-
-def stored_or_new(ctx) -> WorkState:
-    """Whatever this session stored, sent or not, or an empty form: for the live panel, which evaluates the fields
-    in the request with the facts this session's opening of the form read from the record (that read is the
-    form's audit row). It is not an access of its own: a row per refresh (one a second while the clinician ticks)
-    would bury the log's real accesses and cost an fsync each (benchmarks/form.py)."""
-    return forms().work(ctx.session_id) or WorkState()
 
 
 def reviewed(ctx) -> WorkState | Response:

@@ -14,6 +14,7 @@ from service.referrals.explain import LEVEL_TEXT, PRIORITY_TEXT, describe
 from service.rules.evaluate import Evaluation
 from service.rules.meldcode import MeldcodeStep
 from service.texts import code_text, language, pick, text
+from service.web.user import named
 
 PRIORITY_ORDER = {"stat": 0, "asap": 1, "urgent": 2, "routine": 3}
 
@@ -253,7 +254,7 @@ def his_summary_parts(
         for i, step in enumerate(steps, start=1):
             by = meldcode.get("done_by", {}).get(step.id)
             if by:
-                lines.append(text("his.meldcode.step", lang, number=i, date=by["date"], user=by["user"]))
+                lines.append(text("his.meldcode.step", lang, number=i, date=_dmy(by.get("date")), user=_who(by, lang)))
         if meldcode.get("informed") == "yes":
             lines.append(text("his.meldcode.informed", lang))
         elif meldcode.get("informed") == "no":
@@ -274,6 +275,14 @@ def his_summary_parts(
     return head, "\n".join(lines)
 
 
+def _who(stamp: dict, lang: str) -> str:
+    """Who ticked a Meldcode step (service/web/meldcode_page.py): the name, else the role in words; never the
+    launch's FHIR reference (an older stamp's "user" is one, or a role)."""
+    legacy = stamp.get("user")
+    role = stamp.get("role") or (legacy if isinstance(legacy, str) and "/" not in legacy else None)
+    return named(stamp.get("name"), role).in_lang(lang)
+
+
 def _referral_line(s: dict, lang: str) -> str:
     """One referral in the HIS summary as it actually went: stayed in the practice, delivered, waiting or refused
     (the HIS is the medical record: it must not say a referral arrived that did not)."""
@@ -284,7 +293,7 @@ def _referral_line(s: dict, lang: str) -> str:
     where = f"{s['name']} ({s.get('destination')})"
     state = s.get("state")
     if state == "delivered":
-        return text("his.delivered", lang, where=where) + (f" (ServiceRequest/{s['id']})" if s.get("id") else "")
+        return text("his.delivered", lang, where=where)
     if state == "queued":
         return text("his.queued", lang, where=where)
     return text("his.refused", lang, where=where)

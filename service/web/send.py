@@ -29,7 +29,6 @@ from service.web.common import (
     access_point,
     audit,
     engine,
-    first_value,
     forms,
     needs_meldcode,
     page_lang,
@@ -41,7 +40,7 @@ from service.web.common import (
     web,
 )
 from service.web.confirmation import confirmation, referrals_of
-from service.web.consent import consent_asked, submitter_for
+from service.web.consent import consent_asked, restrict_to_consented, submitter_for
 from service.web.form_page import render_form
 from service.web.guard import reviewed_or_done, step
 from service.web.review_page import consent_choices, render_review
@@ -57,6 +56,7 @@ class SendResult:
     step: Literal["sent", "meldcode", "review", "form"]
     status: int = 303
     problem: tuple[str, str] | None = None
+    unconfirmed: bool = False  # back to review: nothing would leave the practice and that was not confirmed
     errors: tuple[FieldError, ...] = ()
     response: dict | None = None  # the QuestionnaireResponse as submitted (the patient contained)
     submitted: SubmitResult | None = None
@@ -65,7 +65,8 @@ class SendResult:
 
 @dataclass(frozen=True, kw_only=True)
 class ConsentAnswer:
-    """The consent the response carries: as ticked per recipient at review, else (nobody to ask) the form's own."""
+    """The consent the response carries: as the sender ticked it per recipient at review (none when nobody was
+    asked: the form does not ask it, and a draft never carries it)."""
 
     asked: frozenset[str]
     consented: frozenset[str]
@@ -76,29 +77,38 @@ class ConsentAnswer:
 @web.post("/form/send")
 @step(work=reviewed_or_done, may_send=True)
 def send(ctx, work: WorkState):
-    """Record consent, submit through the outbox to the recipients, write back to the EHR, confirm."""
+    """Record consent, submit through the outbox to the recipients, write back to the EHR, confirm.
+
+    A send that would make nothing leave the practice (only the record, internal referrals) goes only when the
+    review's "Alleen vastleggen, niets versturen" posted `confirm-record-only=yes`; and that button never sends."""
     work.consent, work.consent_method = consent_choices(request.form)
-    result = send_referral(ctx, work)
+    result = send_referral(ctx, work, record_only=request.form.get(RECORD_ONLY) == "yes")
     if result.step == "form":
         return render_form(ctx, work, list(result.errors), result.status)
     if result.step == "review":
-        return render_review(
-            ctx, work, Text(*required(result.problem, "the send's problem")).in_lang(page_lang(ctx)), result.status
-        )
+        problem = Text(*required(result.problem, "the send's problem")).in_lang(page_lang(ctx))
+        if result.unconfirmed:
+            return render_review(ctx, work, None, result.status, confirm_error=problem)
+        return render_review(ctx, work, problem, result.status)
     return redirect(url_for(f".{result.step}"), result.status)
 
 
-def send_referral(ctx, work: WorkState) -> SendResult:
+RECORD_ONLY = "confirm-record-only"  # the review's confirmation that nothing leaves the practice
+
+
+def send_referral(ctx, work: WorkState, *, record_only: bool) -> SendResult:
     """The send of `work` (its consent choices recorded), saving the form's state at every outcome.
 
-    The response is built once, with consent given when the form or a box ticked at review says so, and the
+    The response is built once, with consent given when a box ticked at review says so, and the
     rules run over it once: that evaluation says whether the Meldcode step is due and whom consent is asked
     for (neither depends on the consent answer, which only blocks recipients: service/rules/evaluate.py), and
     the Submitter reuses it.
-    One case needs a second: the form or the review said yes but the review left every recipient it asked
-    about unticked. The response that goes then answers `consent-given` no, so it is built again and the
-    Submitter evaluates it: what a missing consent blocks (and that no Consent resource is made) is the
-    engine's decision, not the page's."""
+    `record_only`: whether the sender confirmed that nothing leaves the practice (True) or pressed the button
+    that sends (False); a send whose outcome does not match is refused before anything is written.
+    One case needs a second: a box was ticked, but for no recipient the rules ask consent for (a stale tick).
+    The response that goes then answers `consent-given` no, so it is built again and the Submitter evaluates
+    it: what a missing consent blocks (and that no Consent resource is made) is the engine's decision, not the
+    page's."""
     qdef, now = questionnaire(), practice_now()
     made = {
         "subject": subject_of(ctx),
@@ -106,9 +116,9 @@ def send_referral(ctx, work: WorkState) -> SendResult:
         "authored": now.isoformat(),
         "identifier": {"system": FORM_ID_SYSTEM, "value": work.identifier},
     }
-    as_given = "true" in work.fields.get(CONSENT_GIVEN, ()) or any((work.consent or {}).values())
-    method = work.consent_method or first_value(work.fields, CONSENT_METHOD) or None
-    qr = build_response(qdef, _with_consent(work.fields, as_given, method), status="in-progress", **made)
+    # consent as the sender ticked it at review, and nothing else (the form does not ask it)
+    as_given = any((work.consent or {}).values())
+    qr = build_response(qdef, _with_consent(work.fields, as_given, work.consent_method), status="in-progress", **made)
     _, evaluation = engine().evaluate(qr, region())
     if needs_meldcode(evaluation) and not work.meldcode.get("seen"):
         save_work(ctx, work)
@@ -123,6 +133,10 @@ def send_referral(ctx, work: WorkState) -> SendResult:
         work.reviewed = False
         save_work(ctx, work)
         return SendResult(step="form", status=422, errors=tuple(errors))
+    unconfirmed = _unconfirmed(evaluation, consent, record_only)
+    if unconfirmed:
+        save_work(ctx, work)
+        return SendResult(step="review", status=422, problem=unconfirmed, unconfirmed=True)
     if consent.given == as_given:  # the fields are those built (a consent given has the method chosen)
         qr, evaluated = {**qr, "status": "completed"}, (qr, evaluation)
     else:  # consent refused at review: nobody who needs it gets anything
@@ -134,6 +148,26 @@ def send_referral(ctx, work: WorkState) -> SendResult:
     return result
 
 
+def leaves_the_practice(evaluation, consented: frozenset[str]) -> bool:
+    """Whether anything goes outside the practice: a referral to an external recipient that is not blocked
+    (by the form's consent answer, or, when it needs consent, for want of a tick at review)."""
+    scoped = restrict_to_consented(evaluation, consented)
+    return any(
+        d.recipient is not None and not d.recipient.internal and not d.blocked_by_consent for d in scoped.decisions
+    )
+
+
+def _unconfirmed(evaluation, consent: ConsentAnswer, record_only: bool) -> tuple[str, str] | None:
+    """Why the send cannot go as pressed: nothing would leave and that was not confirmed, or the confirmation
+    that nothing leaves was pressed while a consent box makes a referral leave; None when it can go."""
+    leaves = leaves_the_practice(evaluation, consent.consented if consent.given else frozenset())
+    if not leaves and not record_only:
+        return texts("send.confirm_record_only")
+    if leaves and record_only:
+        return texts("send.record_only_but_consent")
+    return None
+
+
 def _with_consent(fields: dict[str, list[str]], given: bool, method: str | None) -> dict[str, list[str]]:
     return {**fields, CONSENT_GIVEN: ["true"] if given else [], CONSENT_METHOD: [method] if given and method else []}
 
@@ -141,15 +175,9 @@ def _with_consent(fields: dict[str, list[str]], given: bool, method: str | None)
 def _consent_answer(work: WorkState, evaluation) -> ConsentAnswer:
     asked = consent_asked(evaluation)
     consented = frozenset(rid for rid, ticked in (work.consent or {}).items() if ticked and rid in asked)
-    if asked:
-        return ConsentAnswer(asked=asked, consented=consented, given=bool(consented), method=work.consent_method)
-    # nobody to ask: the form's own answer stands
-    return ConsentAnswer(
-        asked=asked,
-        consented=consented,
-        given="true" in work.fields.get(CONSENT_GIVEN, ()),
-        method=work.consent_method or first_value(work.fields, CONSENT_METHOD) or None,
-    )
+    # Nobody to ask (internal referrals only, or none): consent is not given, and the engine needs none.
+    given = bool(consented)
+    return ConsentAnswer(asked=asked, consented=consented, given=given, method=work.consent_method if given else None)
 
 
 def _submit(ctx, work: WorkState, qr: dict, submitter: Submitter, consent: ConsentAnswer) -> SendResult:
@@ -168,7 +196,12 @@ def _submit(ctx, work: WorkState, qr: dict, submitter: Submitter, consent: Conse
             return SendResult(step="review", status=503, problem=texts("send.no_patient"))
         try:
             result = submitter.submit(
-                qr, who=ctx.fhir_user, access_point=access_point(), patient=subject_of(ctx), practice=current_practice()
+                qr,
+                who=ctx.fhir_user,
+                access_point=access_point(),
+                patient=subject_of(ctx),
+                practice=current_practice(),
+                via="form",
             )
         except ResponseInvalid as exc:
             work.reviewed = False

@@ -42,11 +42,14 @@ class WorkState:
     record_problem: list[str] | None = None  # [nl, en] when the record could not be read
     reviewed: bool = False  # the fields passed the checks; review may be shown
     meldcode: dict = field(default_factory=dict)  # {"seen": bool, "steps": [...], "facts": str}
+    # Consent as the sender asked it at review (never the form's fields, never from someone else's draft):
     consent: dict[str, bool] | None = None  # recipient id -> consent ticked at review
     consent_method: str | None = None
     notice: str | None = None  # one-shot message for the next page
-    draft_saved_at: float | None = None
-    draft_by: str | None = None
+    draft_saved_at: float | None = None  # epoch seconds
+    draft_by: str | None = None  # the fhirUser reference of who saved the draft (never shown)
+    draft_by_name: str | None = None  # their name as the EHR gave it at save time, when it did
+    draft_by_role: str | None = None  # their role (service/smart/session.py ROLES), for when there is no name
     result: dict | None = None  # after sending: what the confirmation page shows
 
     @classmethod
@@ -57,6 +60,15 @@ class WorkState:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class PanelFacts:
+    """What the live panel needs of the stored form: the suggestions $populate made from the record, and the
+    mother's birth date (for the teenage-pregnancy suggestion, worked out again from the due date in the form)."""
+
+    suggestions: list[dict] = field(default_factory=list)
+    mother_birth_date: str | None = None
 
 
 def patient_key(iss: str, patient: str | None) -> str:
@@ -77,6 +89,23 @@ class FormStore:
         if row is None or time.time() - row["updated"] > WORK_MAX_AGE:
             return None
         return WorkState.from_json(row["data"])
+
+    def panel_facts(self, session_id: str) -> PanelFacts:
+        """What the live panel takes from this session's stored form (sent or not; nothing stored: none), read
+        without parsing the rest of it: the panel is asked at every tick (benchmarks/form.py)."""
+        row = (
+            self._db.conn()
+            .execute(
+                "SELECT json_extract(data, '$.suggestions'), json_extract(data, '$.mother_birth_date'), updated"
+                " FROM form_work WHERE session_id = ?",
+                (session_id,),
+            )
+            .fetchone()
+        )
+        if row is None or time.time() - row[2] > WORK_MAX_AGE:
+            return PanelFacts()
+        suggestions, born = row[0], row[1]
+        return PanelFacts(json.loads(suggestions) if suggestions else [], born if isinstance(born, str) else None)
 
     def save_work(self, session_id: str, work: WorkState) -> None:
         self._db.conn().execute(

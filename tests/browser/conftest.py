@@ -199,14 +199,22 @@ def axe_source() -> str:
     return AXE.read_text(encoding="utf-8")
 
 
+WIDE = {"width": 1280, "height": 800}  # a GP's screen
+NARROW = {"width": 400, "height": 800}  # a phone, or the EHR's side pane
+AXE_RUN = """() => axe.run(document, {
+      runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']},
+      resultTypes: ['violations']})
+    .then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                       nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))})))"""
+
+
 class Journey:
-    """One browser context: launches, screenshots every step, checks each page with axe-core and for CSP errors."""
+    """One browser context: launches, screenshots every step, checks each page with axe-core and for CSP errors,
+    at both widths (1280×800 and 400×800)."""
 
     def __init__(self, name: str, live: LiveApp, browser, axe_source: str, *, javascript: bool = True):
         self.name, self.live, self.axe_source, self.javascript = name, live, axe_source, javascript
-        self.context = browser.new_context(
-            java_script_enabled=javascript, viewport={"width": 1280, "height": 900}, locale="nl-NL"
-        )
+        self.context = browser.new_context(java_script_enabled=javascript, viewport=WIDE, locale="nl-NL")
         self.page = self.context.new_page()
         self.console: list[str] = []
         self.page.on("console", lambda msg: self.console.append(msg.text) if msg.type in ("error", "warning") else None)
@@ -238,28 +246,35 @@ class Journey:
         return path
 
     def check(self, label: str) -> None:
-        """Screenshot, then: no serious or critical axe-core violation, no CSP violation, no script error."""
-        self.shot(label)
+        """At 1280×800 and at 400×800: a screenshot ("<label>", "<label>-400"), no serious or critical axe-core
+        violation; then no CSP violation, no script error. The page is left at 1280×800."""
+        try:
+            for size, suffix in ((WIDE, ""), (NARROW, "-400")):
+                self.page.set_viewport_size(size)
+                self.shot(label + suffix)
+                self.assert_accessible(f"{label}{suffix}", size)
+        finally:
+            self.page.set_viewport_size(WIDE)
+        csp = [m for m in self.console if "Content Security Policy" in m or "pageerror" in m]
+        assert not csp, f"{self.name}/{label}: {csp}"
+
+    def assert_accessible(self, label: str, size: dict) -> None:
+        """No serious or critical axe-core violation on the page as it is now, at this viewport size."""
         target = self.page
         if not self.javascript:
             # axe-core's promises need timers, which do not run where scripts are disabled: check the same
             # markup (scripts removed, styles kept) in a page that runs scripts.
             if self._axe_page is None:
-                self._axe_page = self._browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+                self._axe_page = self._browser.new_context(viewport=size).new_page()
+            self._axe_page.set_viewport_size(size)
             html = re.sub(r"<script\b[^>]*>.*?</script>", "", self.page.content(), flags=re.S)
             html = html.replace("<head>", f'<head><base href="{self.live.base_url}/">', 1)
             self._axe_page.set_content(html, wait_until="load")
             target = self._axe_page
         target.evaluate(self.axe_source + "\n;void 0")
-        violations = target.evaluate("""() => axe.run(document, {
-              runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']},
-              resultTypes: ['violations']})
-            .then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-                                               nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))})))""")
+        violations = target.evaluate(AXE_RUN)
         bad = [v for v in violations if v["impact"] in ("serious", "critical")]
         assert not bad, f"{self.name}/{label}: accessibility violations: {bad}"
-        csp = [m for m in self.console if "Content Security Policy" in m or "pageerror" in m]
-        assert not csp, f"{self.name}/{label}: {csp}"
 
     def close(self) -> None:
         self.context.close()

@@ -20,7 +20,8 @@ PANEL = "#panel"
 
 
 def sr_ids(page) -> list[str]:
-    return [t.strip() for t in page.locator("code.sr-id").all_inner_texts()]
+    """The recipients' ServiceRequest ids: only in the confirmation's folded "Technische gegevens"."""
+    return [t.strip() for t in page.locator("details.technical code.sr-id").all_text_contents()]
 
 
 def found(base_url: str, rtype: str, identifier: str) -> list[dict]:
@@ -56,7 +57,7 @@ def test_gp_with_javascript(journey, live_app):
     j.launch("demo-pregnant")
     expect(page.locator("h1")).to_have_text("Signalering kwetsbaarheid")
     expect(page.locator("#f-phase-pregnant")).to_be_checked()  # $populate from the EHR record
-    expect(page.locator("#f-due-date")).not_to_have_value("")
+    expect(page.locator("#f-due-date")).to_have_value(re.compile(r"^\d\d-\d\d-\d{4}$"))  # dd-mm-jjjj, any locale
     expect(page.locator("#sug-teenage-pregnancy")).to_be_visible()  # suggested ...
     expect(page.locator("#f-teenage-pregnancy")).not_to_be_checked()  # ... never ticked
     # enableWhen acts live: the child's birth date and the kindcheck are hidden until they apply
@@ -79,18 +80,16 @@ def test_gp_with_javascript(journey, live_app):
 
     page.get_by_label("Huiselijk geweld", exact=True).check()
     expect(page.locator(f"{PANEL} .safety.meldcode")).to_be_visible()
-    first = page.locator(f"{PANEL} section").first
-    expect(first).to_have_class(re.compile(r"meldcode"))  # the Meldcode before anything else
-    expect(first).to_contain_text("Bel 112")
-    expect(first).to_contain_text("Veilig Thuis 0800-2000")
-    expect(first).to_contain_text("Deze dienst stuurt nooit iets naar Veilig Thuis")
+    expect(page.locator(f"{PANEL} section").first).to_have_class(re.compile(r"\blevel\b"))  # what the GP acts on
+    strip = page.locator(f"{PANEL} details.meldcode-strip")  # the Meldcode: one red line after the recipients
+    expect(strip.locator("summary")).to_contain_text("bij acuut gevaar 112, Veilig Thuis 0800-2000")
+    expect(strip).to_contain_text("Acuut gevaar? Bel 112.")  # when opened (test_advice_in_sight.py opens it)
+    expect(strip).to_contain_text("Deze dienst stuurt nooit iets naar Veilig Thuis")
     expect(page.locator(f"{PANEL} .level-value")).to_have_text("urgent kwetsbaar")
     expect(page.locator(f"{PANEL} .recipient").filter(has_text="POH Jeugd")).to_be_visible()  # complex
     expect(page.locator("#item-safety")).to_be_visible()  # the kindcheck appears
     page.locator("#f-children-in-household").fill("2")
-    page.get_by_label("De patiënt geeft toestemming").check()
-    expect(page.locator("#item-consent-method")).to_be_visible()
-    page.get_by_label("Mondeling", exact=True).check()
+    expect(page.locator("#item-consent")).to_have_count(0)  # consent: asked at review, per recipient
     page.locator("#f-note").fill("Wil hulp bij geldzaken.")
     j.check("panel-meldcode")
     page.locator("#item-urgent-signals").scroll_into_view_if_needed()
@@ -102,6 +101,8 @@ def test_gp_with_javascript(journey, live_app):
     expect(page.locator("h1")).to_contain_text("meldcode")
     page.get_by_label(re.compile("Stap 1")).check()
     page.get_by_label(re.compile("Stap 2")).check()
+    expect(page.locator("#children-fact")).to_contain_text("2")  # the form's kindcheck: not asked again
+    expect(page.locator("#f-children-in-household")).to_have_count(0)
     j.check("meldcode-step")
     page.get_by_role("button", name="Verder naar controleren").click()
 
@@ -112,24 +113,29 @@ def test_gp_with_javascript(journey, live_app):
     expect(gets).to_contain_text("de aangevinkte signalen: Huiselijk geweld; Financiële problematiek; Taalbarrière")
     expect(gets).to_contain_text("de hulpvraag: ‘Wil hulp bij geldzaken.’")
     expect(gets).to_contain_text("naam, BSN, geslacht, geboortedatum, adres, telefoon en e-mail")
-    expect(nothing).to_be_hidden()
     poh = page.locator("article.review-recipient").filter(has_text="POH Jeugd")
     expect(poh.locator(".destination")).to_have_text("blijft in de praktijk (EPD)")
     expect(page.locator("#never-leaves")).to_contain_text("de kindcheck")
     box = page.locator("#consent-for-regiocoordinator-jgz")
-    expect(box).to_be_checked()
-    box.uncheck()  # at once: what the recipient would get goes, "krijgt niets" comes
+    expect(box).not_to_be_checked()  # nothing ticked beforehand: the GP asks it here
     expect(page.locator("#consent-state-regiocoordinator-jgz")).to_contain_text("Wordt NIET verstuurd")
-    expect(gets).to_be_hidden()
+    expect(gets).to_be_visible()  # what consent is asked for is in sight before the box is ticked
     expect(nothing).to_be_visible()
+    expect(page.locator("#send-button")).to_be_hidden()  # nothing leaves: the one button says so
+    expect(page.locator("#record-only-button")).to_have_text("Alleen vastleggen, niets versturen")
+    expect(page.locator("#item-consent-method")).to_be_hidden()  # how: asked once a box is ticked
     expect(nothing).to_have_text(f"niets — zonder toestemming gaat er niets naar {RECIPIENTS_NAME}.")
     expect(page.locator("#nothing-external")).to_be_visible()
     j.check("review-no-consent")
-    box.check()
+    box.check()  # at once: "krijgt niets" goes, and the send button comes
     expect(page.locator("#consent-state-regiocoordinator-jgz")).to_have_text("Wordt verstuurd.")
     expect(gets).to_be_visible()
     expect(nothing).to_be_hidden()
+    expect(page.locator("#send-button")).to_be_visible()
+    expect(page.locator("#record-only")).to_be_hidden()
     expect(page.locator("#nothing-external")).to_be_hidden()
+    expect(page.locator("#item-consent-method")).to_be_visible()
+    page.get_by_label("Mondeling", exact=True).check()
     j.check("review")
 
     page.get_by_role("button", name="Versturen en vastleggen").click()
@@ -145,7 +151,9 @@ def test_gp_with_javascript(journey, live_app):
     )
     expect(page.locator("#summary")).to_have_value(re.compile("Signalen: Huiselijk geweld"))
     expect(page.locator("#copy-summary")).to_be_visible()
-    expect(page.locator(".ehr-ok")).to_contain_text("QuestionnaireResponse/")  # written back with the launch's token
+    expect(page.locator(".ehr-recorded")).to_contain_text("de ingevulde vragenlijst")  # with the launch's token
+    expect(page.locator("details.technical")).to_contain_text("QuestionnaireResponse/")  # the ids: folded away
+    expect(page.locator("main")).not_to_contain_text("PractitionerRole/")
     j.check("sent")
     with FhirClient(
         live_app.recipients
@@ -184,7 +192,7 @@ def test_gp_without_javascript(journey, live_app):
     j.check("errors")
     summary.get_by_role("link").first.click()
     assert page.url.endswith("#f-due-date")
-    page.locator("#f-due-date").fill("2027-03-01")
+    page.locator("#f-due-date").fill("01-03-2027")
     page.get_by_role("button", name="Controleren en verder").click()
     page.wait_for_url("**/form/meldcode")
     page.locator("#f-children-in-household").fill("1")
@@ -194,7 +202,8 @@ def test_gp_without_javascript(journey, live_app):
     jgz = page.locator("article.review-recipient").filter(has_text="Regiocoördinator")
     expect(page.locator("#consent-state-regiocoordinator-jgz")).to_contain_text("Wordt NIET verstuurd")
     expect(jgz.locator(".gets-nothing")).to_be_visible()  # without JavaScript the server's page says it
-    expect(jgz.locator(".gets")).to_be_hidden()
+    expect(jgz.locator(".gets")).to_be_visible()
+    expect(page.locator("#item-consent-method")).to_be_visible()  # without JavaScript: chosen with the ticks
     page.get_by_label(re.compile("toestemming om deze gegevens te delen met Regiocoördinator")).check()
     page.get_by_label("Schriftelijk", exact=True).check()
     page.get_by_role("button", name="Toestemming vastleggen en overzicht bijwerken").click()
@@ -232,7 +241,9 @@ def test_gp_sends_without_consent_and_nothing_leaves(journey, live_app):
     expect(page.locator("#nothing-external")).to_contain_text("Er gaat niets buiten de praktijk.")
     j.check("review-nothing-out")
     before = holdings(live_app.recipients)
-    page.get_by_role("button", name="Versturen en vastleggen").click()
+    expect(page.get_by_role("button", name="Versturen en vastleggen")).to_be_hidden()  # nothing would leave
+    expect(page.locator("#record-only")).to_contain_text("alleen het dossier wordt bijgewerkt")
+    page.get_by_role("button", name="Alleen vastleggen, niets versturen").click()  # confirmed: the record only
     page.wait_for_url("**/form/sent")
     expect(page.locator(".state-value")).to_have_text("vastgelegd; niets verstuurd buiten de praktijk")
     expect(page.locator(".nothing-sent")).to_have_text(
@@ -265,6 +276,13 @@ def test_assistant_cannot_send(journey, live_app):
     page.wait_for_url("**/form/review")
     expect(page.get_by_role("button", name="Versturen en vastleggen")).to_have_count(0)
     expect(page.get_by_text("Versturen mag alleen de huisarts of de POH Jeugd")).to_be_visible()
+    # she asks no consent: per recipient, what the GP or POH Jeugd can send with it
+    expect(page.locator('input[id^="consent-for-"]')).to_have_count(0)
+    expect(page.locator("#item-consent-method")).to_have_count(0)
+    expect(page.locator("#consent-state-regiocoordinator-jgz")).to_have_text(
+        "De huisarts of POH Jeugd kan dit versturen, met toestemming van de patiënt."
+    )
+    expect(page.locator("main")).not_to_contain_text("Wordt verstuurd.")
     j.check("review-no-send")
     token = page.locator('meta[name="csrf-token"]').get_attribute("content")
     before = holdings(live_app.recipients)

@@ -46,6 +46,7 @@ def test_ehr_launch_end_to_end(live):
         assert "demo-pregnant" not in url.split("/sandbox/launch")[-1] or "/sandbox/" in url
     ctx = live.app.extensions["ks"].sessions.load(s.cookies[COOKIE_NAME])
     assert ctx.patient == "demo-pregnant" and ctx.fhir_user == "PractitionerRole/demo-gp" and ctx.role == "huisarts"
+    assert ctx.user_name == "Anna Jansen"  # the role's Practitioner, read at launch: what the pages show
     assert (
         ctx.encounter == "demo-pregnant-consult"
         and ctx.need_patient_banner
@@ -236,20 +237,22 @@ def test_production_refuses_to_start_without_a_secret(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("fhir_user", "role"),
+    ("fhir_user", "role", "name"),
     [
-        ("Practitioner/demo-poh-practitioner", "poh-jeugd"),  # the official launcher's fhirUser is a Practitioner
-        ("PractitionerRole/demo-assistant", "doktersassistent"),
-        ("Practitioner/nobody", "onbekend"),
-        (None, "onbekend"),
+        # the official launcher's fhirUser is a Practitioner
+        ("Practitioner/demo-poh-practitioner", "poh-jeugd", "Mark Peters"),
+        ("PractitionerRole/demo-assistant", "doktersassistent", "Fatima Willems"),  # through its `practitioner`
+        ("Practitioner/nobody", "onbekend", None),
+        (None, "onbekend", None),
     ],
 )
-def test_role_from_practitioner_or_role(sekmet_demo, fhir_user, role):
+def test_role_from_practitioner_or_role(sekmet_demo, fhir_user, role, name):
     from service.demo import PRACTICE_AGB
     from service.fhir import urls
     from service.smart.views import ehr_user
 
     user = ehr_user(sekmet_demo.base_url, "unused-by-sekmet", fhir_user, "demo-child-1y", True)
     assert user.role == role and user.banner["name"] == "Noah Bakker"
+    assert user.name == name  # what the pages and the HIS summary show of the user, never the reference
     # The organisation of the user's role(s), read by reference: what picks the registered practice.
     assert ((urls.AGB_Z, PRACTICE_AGB) in user.organizations) == (role != "onbekend")

@@ -67,6 +67,7 @@ def launch_session(
     patient_banner: dict | None = None,
     ehr_id: str = TEST_EHR,
     practice_id: str = TEST_PRACTICE,
+    user_name: str | None = None,
 ) -> LaunchContext:
     """A stored launch session as the SMART callback leaves it; `ehr_id`/`practice_id` must be registered in
     the app (registry_file) for the pages to accept it."""
@@ -82,6 +83,7 @@ def launch_session(
         scope="launch openid fhirUser patient/*.rs",
         patient=patient,
         fhir_user=f"PractitionerRole/{user}",
+        user_name=user_name,
         role=ROLE_OF_USER.get(user, "onbekend"),
         need_patient_banner=banner,
         patient_banner=patient_banner or {},
@@ -102,3 +104,20 @@ def csrf_of(html: str) -> str:
     )
     assert match, "no CSRF token on the page"
     return match.group(1)
+
+
+def panel_data(client, fields: dict) -> dict:
+    """The live panel's model (service/web/panel.py panel_model, as service/web/form_page.py `_panel` makes it for
+    POST /form/panel) for `fields` in the session of `client`: the panel's JSON answer carries its HTML and only
+    what app.js uses besides, so the tests read the rest here."""
+    from service.smart.session import current_launch
+    from service.web import form_page
+    from service.web.common import posted_fields
+
+    app = client.application
+    headers = {"Cookie": f"{COOKIE_NAME}={client.ctx.session_id}"}
+    with app.test_request_context("/form/panel", method="POST", data=fields, headers=headers):
+        ctx = current_launch()
+        qdef = form_page.questionnaire()
+        facts = app.extensions["ks"].forms.panel_facts(ctx.session_id)
+        return form_page._panel(ctx, facts, posted_fields(qdef), qdef)

@@ -7,7 +7,15 @@ from datetime import date
 import pytest
 
 from service.questionnaires.answers import index_answers
-from service.questionnaires.form import build_response, check_fields, parse_date_field, response_to_fields
+from service.questionnaires.form import (
+    build_indexed,
+    build_response,
+    check_fields,
+    date_error_key,
+    date_for_field,
+    parse_date_field,
+    response_to_fields,
+)
 from tests.factories import OTHER, URGENT, make_qr
 
 TODAY = date(2026, 11, 23)
@@ -79,11 +87,26 @@ def test_kindcheck_enabled_by_domestic_violence(qdef):
     assert index_answers(built).values["children-in-household"] == [3]
 
 
-def test_dutch_dates_are_read_too():
+def test_dates_are_read_as_dd_mm_jjjj_and_iso():
     assert parse_date_field("01-03-2027") == date(2027, 3, 1)
-    assert parse_date_field("1/3/2027") == date(2027, 3, 1)
+    assert parse_date_field(" 1/3/2027 ") == date(2027, 3, 1)
+    assert parse_date_field("1.3.2027") == date(2027, 3, 1)
+    assert parse_date_field("01032027") == date(2027, 3, 1)  # a phone's number pad has no dash
     assert parse_date_field("2027-03-01") == date(2027, 3, 1)
-    assert parse_date_field("31-02-2027") is None and parse_date_field("morgen") is None
+    assert parse_date_field("29-02-2028") == date(2028, 2, 29)
+    for wrong in ("31-02-2027", "29-02-2027", "00-01-2027", "morgen", "03-2027", "1-3-27", "2027-3-1-1"):
+        assert parse_date_field(wrong) is None, wrong
+    assert date_error_key("31-02-2027") == date_error_key("13-13-2027") == "form.error.date_impossible"
+    assert date_error_key("morgen") == date_error_key("1-3-27") == "form.error.date"
+
+
+def test_a_date_shows_as_dd_mm_jjjj_in_its_field(qdef):
+    assert date_for_field("2027-03-01") == "01-03-2027"
+    assert date_for_field("1-3-2027") == "01-03-2027"
+    assert date_for_field("31-02-2027") == "31-02-2027"  # what was typed stays, next to its error
+    built = build_response(qdef, fields(phase="pregnant", due_date="01-03-2027"), **WHO)
+    assert index_answers(built).values["due-date"] == ["2027-03-01"]  # FHIR date in the response
+    assert response_to_fields(built)["due-date"] == ["01-03-2027"]  # and dd-mm-jjjj back in the form
 
 
 def messages(errors):
@@ -105,7 +128,12 @@ def test_required_and_unreadable_fields_in_dutch(qdef):
             today=TODAY,
         )
     )
-    assert errors["due-date"].startswith("‘Uitgerekende datum (à terme datum)’ is geen geldige datum")
+    assert errors["due-date"] == (
+        "Geen bestaande datum bij ‘Uitgerekende datum (à terme datum)’: controleer de dag en de maand (dd-mm-jjjj)."
+    )
+    unreadable = messages(check_fields(qdef, fields(phase="pregnant", due_date="1 maart"), today=TODAY))
+    assert unreadable["due-date"].startswith("‘Uitgerekende datum (à terme datum)’ is geen geldige datum")
+    assert "dd-mm-jjjj" in unreadable["due-date"]
     assert "te lang" in errors["note"] and "1000" in errors["note"]
     assert errors["override-reason"] == "Vul ‘Reden voor het aangepaste niveau’ in."
     assert "heel getal" in errors["children-in-household"]
@@ -151,7 +179,7 @@ def test_an_unknown_code_is_an_error_not_a_guess(qdef):
 def test_round_trip(qdef):
     f = fields(
         phase="postpartum",
-        child_birth_date="2026-01-05",
+        child_birth_date="05-01-2026",
         homeless="true",
         financial_problems="true",
         level_override="vulnerable",
@@ -162,7 +190,7 @@ def test_round_trip(qdef):
     )
     assert response_to_fields(build_response(qdef, f, **WHO)) == f
     assert response_to_fields(make_qr(signals=("homeless",), children=None)) == fields(
-        phase="pregnant", due_date="2027-03-01", homeless="true", consent_given="true", consent_method="verbal"
+        phase="pregnant", due_date="01-03-2027", homeless="true", consent_given="true", consent_method="verbal"
     )
 
 
@@ -214,11 +242,17 @@ def test_a_response_built_from_any_fields_is_valid_so_the_live_panel_may_skip_va
     rng = random.Random(20261201)
     evaluated = 0
     for _ in range(3000):
-        qr = build_response(qdef, _random_fields(rng, qdef), status="in-progress", **WHO)
+        fields = _random_fields(rng, qdef)
+        qr = build_response(qdef, fields, status="in-progress", **WHO)
         result = engine.validate(qr, structural=True)
         assert result.ok, [i.text for i in result.issues]
         _, checked = engine.evaluate(qr)
         built = engine.evaluate_built(qr)
         assert built == checked
+        # the live panel's path: the index made while building is the one a walk of the response makes
+        indexed = build_indexed(qdef, fields, status="in-progress", **WHO)
+        assert indexed.response == qr
+        assert indexed.index == index_answers(qr) == result.index
+        assert engine.evaluate_built(indexed.response, index=indexed.index) == checked
         evaluated += bool(checked.decisions)
     assert evaluated > 300  # the random fields do reach the rules

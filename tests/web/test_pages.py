@@ -16,7 +16,7 @@ from service.fhir import urls
 from service.questionnaires.answers import index_answers
 from tests.factories import OTHER, URGENT
 from tests.web.conftest import make_app
-from tests.web.helpers import csrf_of
+from tests.web.helpers import csrf_of, panel_data
 
 
 def page(client, path="/form"):
@@ -57,18 +57,33 @@ def test_form_renders_every_item_from_the_questionnaire(as_user, engine):
         assert label and label.group(1) == qdef.items[link_id].text
         assert f'<input type="checkbox" id="f-{link_id}" name="{link_id}" value="true"' in html
     assert len(re.findall(r'<input type="checkbox" id="f-(?:' + "|".join(URGENT + OTHER) + ')"', html)) == 21
-    for group in ("context", "urgent-signals", "other-signals", "safety", "assessment", "consent"):
+    for group in ("context", "urgent-signals", "other-signals", "safety", "assessment"):
         assert re.search(
             rf'<fieldset class="group[^"]*" id="item-{group}"[^>]*>\s*<legend><h2 class="group-title">{re.escape(qdef.items[group].text)}</h2></legend>',
             html,
         )
     assert qdef.items["opening-sentence"].text in html
     assert 'type="radio" id="f-phase-pregnant" name="phase" value="pregnant" checked' in html  # $populate
-    assert re.search(r'type="date" class="input-date" id="f-due-date" name="due-date" value="\d{4}-\d\d-\d\d"', html)
+    # the date as dd-mm-jjjj whatever the browser's locale: a text field, not type=date; $populate's date shown so
+    due_field = re.search(r'<input type="text" class="input-date" inputmode="numeric" autocomplete="off"[^>]*>', html)
+    assert due_field
+    due = due_field.group(0)
+    assert re.search(r'name="due-date" value="\d\d-\d\d-\d{4}"', due) and 'placeholder="dd-mm-jjjj"' in due
+    assert 'aria-describedby="hint-due-date fmt-due-date"' in due
+    assert '<p class="hint" id="fmt-due-date">Dag-maand-jaar (dd-mm-jjjj), bijvoorbeeld 01-03-2027.</p>' in html
+    assert 'type="date"' not in html
+    # the required mark on every required question: "Fase" under the heading "Fase" too
+    mark = '<span class="required">(verplicht)</span>'
+    assert f'<legend class="item-label"><span class="visually-hidden">Fase</span> {mark}</legend>' in html
+    assert re.search(rf'<label class="item-label" for="f-due-date">[^<]+ {re.escape(mark)}</label>', html)
     assert (
         'id="f-children-in-household"' in html and 'id="f-level-override"' in html and 'id="f-override-reason"' in html
     )
-    assert 'id="f-consent-given"' in html and 'id="f-consent-method-verbal"' in html
+    # consent is not asked on the form: at review, per recipient, by who sends
+    assert "consent" in qdef.items and "consent-given" in qdef.items  # the Questionnaire keeps its items
+    assert 'id="item-consent"' not in html and 'name="consent-given"' not in html
+    assert 'name="consent-method"' not in html
+    assert qdef.items["consent-given"].text not in html and "Wijze van toestemming" not in html
     assert re.search(r'<textarea id="f-note" name="note" rows="3" maxlength="1000"', html)
     # enableWhen items say when to fill them in (the form works without JavaScript)
     # short: "Alleen bij …", one general sentence when more than two answers open an item
@@ -77,7 +92,7 @@ def test_form_renders_every_item_from_the_questionnaire(as_user, engine):
         '<p class="hint" id="hint-safety">Vul in als een van de bijbehorende signalen hierboven is aangevinkt.</p>'
         in html
     )
-    assert "Alleen als ‘De patiënt geeft toestemming om de gegevens te delen" in html
+    assert "Alleen als ‘De patiënt geeft toestemming" not in html  # consent is asked at review, not on the form
     assert "Alleen invullen als" not in html and "is aangevinkt of" not in html
     # the suggestion, not an answer
     assert 'id="sug-teenage-pregnancy"' in html and "suggestie" in html
@@ -91,7 +106,7 @@ def test_form_renders_every_item_from_the_questionnaire(as_user, engine):
 def test_child_record_is_prefilled_postpartum(as_user):
     html = page(as_user("demo-child-1y"))
     assert 'id="f-phase-postpartum" name="phase" value="postpartum" checked' in html
-    assert re.search(r'id="f-child-birth-date" name="child-birth-date" value="\d{4}-\d\d-\d\d"', html)
+    assert re.search(r'id="f-child-birth-date" name="child-birth-date" value="\d\d-\d\d-\d{4}"', html)
 
 
 def test_the_opening_sentence_fits_a_woman_who_does_not_want_to_become_pregnant(as_user):
@@ -137,8 +152,8 @@ def test_english(as_user):
     assert 'id="f-homeless" name="homeless" value="true" checked' in html  # kept across the switch
     assert client.application.extensions["ks"].sessions.load(client.ctx.session_id).language == "en"
     panel = post(client, "/form/panel", {**PREGNANT, "homeless": "true"}).get_json()
-    assert panel["panel"]["level"]["text"] == "urgently vulnerable"
-    assert "priority urgent" in panel["html"]
+    assert panel_data(client, {**PREGNANT, "homeless": "true"})["level"]["text"] == "urgently vulnerable"
+    assert 'data-level="urgent">urgently vulnerable<' in panel["html"] and "priority urgent" in panel["html"]
 
 
 def test_without_a_launch_the_pages_ask_to_open_again(client):
@@ -158,21 +173,31 @@ def test_ehr_that_cannot_be_read_still_gives_a_form(as_user):
 
 def test_panel_json_level_recipients_rules_reasons(as_user):
     client = as_user("demo-pregnant")
-    r = post(client, "/form/panel", {**PREGNANT, "financial-problems": "true", "language-barrier": "true"})
+    fields = {**PREGNANT, "financial-problems": "true", "language-barrier": "true"}
+    r = post(client, "/form/panel", fields)
     assert r.status_code == 200 and r.is_json and r.headers["Cache-Control"] == "no-store"
-    data = r.get_json()["panel"]
+    # the answer: the panel's HTML, its bar, and what app.js uses besides (the suggestions, the step indicator)
+    assert set(r.get_json()) == {"html", "bar", "panel"} and set(r.get_json()["panel"]) == {"suggestions", "meldcode"}
+    data = panel_data(client, fields)
+    assert r.get_json()["panel"] == {
+        "suggestions": [{"link_id": s["link_id"], "text": s["text"]} for s in data["suggestions"]],
+        "meldcode": False,
+    }
     assert data["level"]["code"] == "vulnerable" and data["level"]["because"] == [
         "Financiële problematiek",
         "Taalbarrière",
     ]
     [jgz] = data["recipients"]
-    assert jgz["id"] == "regiocoordinator-jgz" and jgz["priority"] == "routine" and jgz["blocked"] is True
+    # the form asks no consent (the review does): the panel shows the recipient as consent would allow
+    assert jgz["id"] == "regiocoordinator-jgz" and jgz["priority"] == "routine" and jgz["blocked"] is False
     assert jgz["rules"][0]["id"] == "jgz-pregnant-or-young-child"
     assert "Financiële problematiek" in jgz["rules"][0]["reasons"] and jgz["rules"][0]["description"].startswith(
         "Zwanger"
     )
     assert data["safety"] == [] and data["meldcode"] is False
-    assert "prioriteit regulier" in r.get_json()["html"]
+    html = r.get_json()["html"]
+    assert 'data-level="vulnerable"' in html and 'data-recipient="regiocoordinator-jgz"' in html
+    assert "prioriteit regulier" in html and "Op grond van: " in html and "Financiële problematiek" in html
 
 
 def test_panel_says_also_the_poh_jeugd_only_next_to_another_recipient(as_user):
@@ -180,37 +205,66 @@ def test_panel_says_also_the_poh_jeugd_only_next_to_another_recipient(as_user):
     (after birth with a child of 4 or older: outside Kansrijke Start)."""
     complex_case = {"homeless": "true", "substance-addiction": "true"}
     client = as_user("demo-pregnant")
-    with_jgz = post(client, "/form/panel", {**PREGNANT, **complex_case}).get_json()["panel"]["recipients"]
+    with_jgz = panel_data(client, {**PREGNANT, **complex_case})["recipients"]
     assert [r["id"] for r in with_jgz] == ["regiocoordinator-jgz", "poh-jeugd"]
     assert "ook de POH Jeugd" in with_jgz[1]["rules"][0]["description"]
     older = {"phase": "postpartum", "child-birth-date": "2019-05-01", **complex_case}
     body = post(client, "/form/panel", older).get_json()
-    [poh] = body["panel"]["recipients"]
+    [poh] = panel_data(client, older)["recipients"]
     assert poh["id"] == "poh-jeugd" and poh["rules"][0]["description"] == (
         "Complexe problematiek (2 of meer urgente kwetsbaarheden, of 1 urgente en 2 of meer andere): de POH Jeugd,"
         " vanwege de korte lijnen."
     )
     assert "ook de POH Jeugd" not in body["html"]
     assert post(client, "/form/language", {"lang": "en", "_form": "main", **older}).status_code == 303
-    [poh_en] = post(client, "/form/panel", older).get_json()["panel"]["recipients"]
+    [poh_en] = panel_data(client, older)["recipients"]
     assert poh_en["rules"][0]["description"] == (
         "Complex problems (2+ urgent signals, or 1 urgent and 2+ other): the POH Jeugd, for the short lines."
     )
 
 
-def test_panel_meldcode_first(as_user):
+def test_panel_level_and_recipients_first_then_the_meldcode_strip(as_user):
     client = as_user("demo-pregnant")
-    body = post(
-        client, "/form/panel", {**PREGNANT, "domestic-violence": "true", "veilig-thuis-involvement": "true"}
-    ).get_json()
-    assert [s["panel"] for s in body["panel"]["safety"]] == ["meldcode", "history"]
-    assert body["panel"]["recipients"][0]["priority"] == "urgent"
+    fields = {**PREGNANT, "domestic-violence": "true", "veilig-thuis-involvement": "true"}
+    body = post(client, "/form/panel", fields).get_json()
+    data = panel_data(client, fields)
+    assert [s["panel"] for s in data["safety"]] == ["meldcode", "history"]
+    assert data["recipients"][0]["priority"] == "urgent" and body["panel"]["meldcode"] is True
     html = body["html"]
-    assert html.index('class="safety meldcode"') < html.index('class="safety history"') < html.index('id="level-title"')
-    for needed in ("Bel 112", "Veilig Thuis 0800-2000", "Deze dienst stuurt nooit iets naar Veilig Thuis", "kindcheck"):
-        assert needed in html
-    assert len(re.findall(r"<li>", html.split('class="steps"')[1].split("</ol>")[0])) == 5
-    assert "aandachtsfunctionaris" in html and "KS_AANDACHTSFUNCTIONARIS" in html  # not configured: says how
+    # what the GP acts on first; the Meldcode a compact strip after it, the history note after that
+    assert (
+        html.index('id="level-title"')
+        < html.index('id="recipients-title"')
+        < html.index('class="safety meldcode meldcode-strip"')
+        < html.index('class="safety history"')
+    )
+    strip = html.split('<details class="safety meldcode meldcode-strip">')[1].split("</details>")[0]
+    summary = text_of(strip.split("<summary>")[1].split("</summary>")[0]).strip()
+    assert summary == "Huiselijk geweld: volg de meldcode — bij acuut gevaar 112, Veilig Thuis 0800-2000"
+    for needed in ("Bel 112", "Veilig Thuis 0800-2000", "Deze dienst stuurt nooit iets naar Veilig Thuis"):
+        assert needed in strip
+    assert "‘Controleren en verder’" in strip  # where the five steps are
+    assert 'class="steps"' not in html and "De vijf stappen van de KNMG-meldcode" not in html  # not in the panel
+    assert "aandachtsfunctionaris" in strip and "KS_AANDACHTSFUNCTIONARIS" in strip  # not configured: says how
+
+
+def test_panel_summary_bar_level_and_recipient_names(as_user):
+    """The narrow screens' bar: rendered on the form (works without JavaScript) and returned with the live panel."""
+    client = as_user("demo-pregnant")
+    form_html = page(client)
+    bar = form_html.split('<div id="panel-bar" class="panel-bar">')[1].split("</div>")[0]
+    assert 'href="#panel"' in bar and "geen kwetsbaarheid" in text_of(bar)
+    complex_case = {"domestic-violence": "true", "financial-problems": "true", "language-barrier": "true"}
+    body = post(client, "/form/panel", {**PREGNANT, **complex_case}).get_json()
+    data = panel_data(client, {**PREGNANT, **complex_case})
+    names = [r["name"] for r in data["recipients"]]
+    assert len(names) == 2
+    bar = body["bar"]
+    assert re.findall(r'<span class="bar-recipient">([^<]+)</span>', bar) == names
+    assert data["level"]["text"] in re.search(r'class="bar-level-value">([^<]+)<', bar)[1]
+    assert "Meldcode" in text_of(bar) and 'class="bar-meldcode"' in bar
+    none = post(client, "/form/panel", PREGNANT).get_json()["bar"]
+    assert 'class="bar-recipient"' not in none and "Geen verwijzing voorgesteld." in text_of(none)
 
 
 def test_meldcode_names_the_practice_aandachtsfunctionaris(as_user, tmp_path, recipients_server, ehr_server):
@@ -223,17 +277,22 @@ def test_meldcode_names_the_practice_aandachtsfunctionaris(as_user, tmp_path, re
 
 
 def test_panel_lighter_prompt_for_history_only(as_user):
-    body = post(as_user(), "/form/panel", {**PREGNANT, "child-protection-board-history": "true"}).get_json()
-    assert [s["panel"] for s in body["panel"]["safety"]] == ["history"]
+    client = as_user()
+    body = post(client, "/form/panel", {**PREGNANT, "child-protection-board-history": "true"}).get_json()
+    assert [
+        s["panel"] for s in panel_data(client, {**PREGNANT, "child-protection-board-history": "true"})["safety"]
+    ] == ["history"]
+    assert body["panel"]["meldcode"] is False and "meldcode-strip" not in body["html"]
     assert "ga na of het nu veilig is en overweeg de Meldcode" in body["html"]
 
 
 def test_panel_reports_unreadable_fields_and_keeps_going(as_user):
-    body = post(
-        as_user(), "/form/panel", {"phase": "pregnant", "due-date": "31-02-2027", "homeless": "true"}
-    ).get_json()
-    assert body["panel"]["level"]["code"] == "urgent"
-    assert "geen geldige datum" in body["panel"]["errors"][0]["text"]
+    client, fields = as_user(), {"phase": "pregnant", "due-date": "31-02-2027", "homeless": "true"}
+    html = post(client, "/form/panel", fields).get_json()["html"]
+    data = panel_data(client, fields)
+    assert data["level"]["code"] == "urgent" and 'data-level="urgent"' in html
+    assert "Geen bestaande datum" in data["errors"][0]["text"]
+    assert 'class="panel-errors"' in html and "Geen bestaande datum" in html.split('class="panel-errors"')[1]
 
 
 def test_panel_teenage_suggestion_follows_the_due_date(as_user):
@@ -273,7 +332,7 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     ):
         assert re.search(rf'<a href="{href}">[^<]*{re.escape(text)}', html)
     assert re.search(r'<p class="field-error" id="err-due-date">.*Vul ‘Uitgerekende datum', html)
-    assert 'aria-describedby="hint-due-date err-due-date"' in html and 'aria-invalid="true"' in html
+    assert 'aria-describedby="hint-due-date fmt-due-date err-due-date"' in html and 'aria-invalid="true"' in html
     assert 'name="domestic-violence" value="true" checked' in html  # what was filled in stays
     # 2. fixed: Meldcode first
     fields = {
@@ -282,8 +341,6 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
         "financial-problems": "true",
         "language-barrier": "true",
         "children-in-household": "2",
-        "consent-given": "true",
-        "consent-method": "verbal",
         "note": "Wil graag hulp bij geldzaken.",
     }
     r = post(client, "/form/review", fields, token)
@@ -291,7 +348,10 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     assert client.get("/form/review").headers["Location"] == "/form/meldcode"  # review cannot skip it
     meld = page(client, "/form/meldcode")
     assert "Acuut gevaar? Bel 112." in meld and "Veilig Thuis 0800-2000" in meld
-    assert len(re.findall(r'name="meldcode-step"', meld)) == 5 and 'value="2"' in meld
+    assert len(re.findall(r'name="meldcode-step"', meld)) == 5
+    # the kindcheck answered on the form is a fact here, not asked twice
+    assert 'id="f-children-in-household"' not in meld
+    assert re.search(r'id="children-fact">.*?<strong>2</strong>', meld, re.S)
     assert 'name="meldcode-informed"' in meld and 'id="meldcode-not-informed-reason"' in meld
     r = post(
         client,
@@ -306,8 +366,16 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
         token,
     )
     assert r.status_code == 303 and r.headers["Location"] == "/form/review"
-    # 3. review: exactly what goes where, and what does not
+    # 3. review: consent asked here, per recipient, nothing ticked beforehand; recorded without JavaScript
     review = page(client, "/form/review")
+    assert 'name="consent-for-regiocoordinator-jgz" value="true" aria-describedby' in review  # not ticked
+    assert '<p class="nothing-external" id="nothing-external"><strong>' in review
+    assert 'id="item-consent-method"' in review and 'name="consent-method" value="written" checked' not in review
+    r = post(client, "/form/consent", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "written"}, token)
+    assert r.status_code == 303 and r.headers["Location"] == "/form/review#consent"
+    # exactly what goes where, and what does not
+    review = page(client, "/form/review")
+    assert 'name="consent-method" value="written" checked' in review
     text = text_of(review)
     assert (
         "Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD)" in text
@@ -405,7 +473,12 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     assert poh_task["owner"] == {"display": "POH Jeugd (eigen praktijk)"} and poh_task["focus"] == {
         "reference": f"ServiceRequest/{poh_sr['id']}"
     }
-    assert "Ook vastgelegd in het EPD" in sent and f"Task/{poh_task['id']}" in sent
+    recorded = text_of(sent.split('class="ehr"')[1].split("</section>")[0])
+    assert "Vastgelegd in het EPD van de praktijk: de ingevulde vragenlijst" in recorded
+    assert "de interne verwijzing met een taak voor POH Jeugd (eigen praktijk)" in recorded
+    technical = sent.split('<details class="technical">')[1].split("</details>")[0]  # the ids: only folded away
+    assert f"<code>Task/{poh_task['id']}</code>" in technical
+    assert f"Task/{poh_task['id']}" not in sent.replace(technical, "")
     # the summary for the HIS
     summary = re.search(
         r'<textarea id="summary" class="summary" readonly rows="14">(.*?)</textarea>', sent, re.S
@@ -417,12 +490,14 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
         "Kindcheck: kinderen in het huishouden: 2",
         "Toestemming: schriftelijk",
         "Hulpvraag: Wil graag hulp bij geldzaken.",
-        f"Verstuurd naar Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (GGD Zuid Limburg): afgeleverd (ServiceRequest/{sr_id})",
+        "Verstuurd naar Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD) (GGD Zuid Limburg): afgeleverd",
         "Interne verwijzing (in het EPD, niets verstuurd buiten de praktijk): POH Jeugd (eigen praktijk)",
         "Patiënt geïnformeerd over de zorgen: nee — reden: Niet veilig: partner aanwezig.",
     ):
         assert part in summary
-    assert re.search(r"stap 1: \d{4}-\d\d-\d\d, PractitionerRole/demo-gp", summary)  # each step with date and user
+    # each step with date and user: the user in words (this launch has no name: the role), never a FHIR id
+    assert re.search(r"stap 1: \d\d-\d\d-\d{4}, de huisarts", summary) and "PractitionerRole" not in summary
+    assert sr_id not in summary and "Vastgelegd door: de huisarts" in summary
     assert 'id="copy-summary"' in sent
     assert "Niets verstuurd buiten de praktijk" not in summary and "Niets verstuurd buiten de praktijk" not in sent
     # the closed loop: the recipient takes up the referral, the practice sees it on the same page
@@ -493,19 +568,19 @@ def test_without_consent_nothing_leaves_and_the_internal_referral_stays_in_the_p
         'id="consent-for-regiocoordinator-jgz" name="consent-for-regiocoordinator-jgz" value="true" aria' in review
     )  # not pre-ticked
     assert "Wordt NIET verstuurd: geen toestemming." in review
-    assert "Krijgt niets — zonder toestemming gaat er niets naar GGD Zuid Limburg." in text_of(
-        re.sub(r'<div class="gets" data-gets="regiocoordinator-jgz" hidden>.*?</div>', "", review, flags=re.S)
-    )  # as it reads
-    assert re.search(
-        r'<div class="gets" data-gets="regiocoordinator-jgz" hidden>', review
-    )  # what it would get: shown only once ticked
+    jgz = article(review, "regiocoordinator-jgz")
+    assert "niets — zonder toestemming gaat er niets naar GGD Zuid Limburg." in jgz
+    # what it would get, with the patient's identity and contact details, is in sight before the box is ticked
+    assert "Met toestemming: de verwijzing" in jgz
+    assert "naam, BSN, geslacht, geboortedatum, adres, telefoon en e-mail" in jgz
+    assert '<div class="gets" data-gets="regiocoordinator-jgz">' in review
     assert "Gaat naar blijft in de praktijk (EPD)" in article(review, "poh-jeugd")
     assert re.search(
         r'<p class="nothing-external" id="nothing-external">\s*<strong>Er gaat niets buiten de praktijk.</strong>',
         review,
     )
     before, patients_srs = holdings(recipients), held(recipients, "ServiceRequest", subject="Patient/demo-pregnant")
-    r = post(client, "/form/send", {}, token)
+    r = post(client, "/form/send", {"confirm-record-only": "yes"}, token)
     sent = page(client, r.headers["Location"])
     assert holdings(recipients) == before  # not one resource, of any type, reached the recipients' server
     assert held(recipients, "ServiceRequest", subject="Patient/demo-pregnant") == patients_srs
@@ -610,15 +685,16 @@ def test_consent_per_recipient_only_consented_recipients_get_the_referral(
         {
             **PREGNANT,
             "homeless": "true",
-            "consent-given": "true",
+            "consent-given": "true",  # not on the form any more; posted anyway, it ticks nothing at review
             "consent-method": "verbal",
             "note": "Graag snel contact.",
         },
         token,
     )
     review = page(client, "/form/review")
-    boxes = re.findall(r'name="(consent-for-[a-z-]+)" value="true" checked', review)
-    assert boxes == ["consent-for-centrum-jong", "consent-for-verloskundige"]
+    boxes = re.findall(r'name="(consent-for-[a-z-]+)" value="true"( checked)?', review)
+    assert boxes == [("consent-for-centrum-jong", ""), ("consent-for-verloskundige", "")]  # one box each, unticked
+    assert 'name="consent-method" value="verbal" checked' not in review
     centrum, midwife = article(review, "centrum-jong"), article(review, "verloskundige")
     assert "Gaat naar Centrum Jong Voorbeeldstad (jeugdgezondheidszorg)" in centrum
     assert "de aangevinkte signalen: Dak- of thuisloos" in centrum and "de hulpvraag: ‘Graag snel contact.’" in centrum
@@ -666,7 +742,7 @@ def test_a_send_that_only_records_never_says_afgeleverd(as_user, monkeypatch):
     client = as_user("demo-preconception")
     token = csrf_of(page(client))
     post(client, "/form/review", {"phase": "preconception", "pregnancy-intention": "LA26438-4"}, token)
-    location = post(client, "/form/send", {}, token).headers["Location"]
+    location = post(client, "/form/send", {"confirm-record-only": "yes"}, token).headers["Location"]
     delivered = ReferralStatus(
         state="delivered", destinations=[DestinationStatus(destination="ehr", state="delivered")]
     )
@@ -684,7 +760,7 @@ def test_the_preconception_consult_is_a_task_in_the_ehr_and_nothing_leaves(as_us
     review = page(client, "/form/review")
     assert re.search(r'<p class="nothing-external" id="nothing-external">', review)  # said before sending ...
     before = holdings(recipients)
-    sent = text_of(page(client, post(client, "/form/send", {}, token).headers["Location"]))
+    sent = text_of(page(client, post(client, "/form/send", {"confirm-record-only": "yes"}, token).headers["Location"]))
     assert holdings(recipients) == before  # ... and so it went
     assert "Vastgelegd in het dossier van de praktijk; er is geen verwijzing naar buiten verstuurd." in sent
     assert "afgeleverd" not in sent
@@ -745,7 +821,7 @@ def test_an_ehr_that_refuses_says_so_and_sends_nothing_without_the_patient(
     # an internal referral lives only in the EHR: when that refuses, the page does not claim it is recorded
     post(client, "/form/new", {}, token)
     post(client, "/form/review", {**PREGNANT, "homeless": "true", "substance-addiction": "true"}, token)
-    internal = page(client, post(client, "/form/send", {}, token).headers["Location"])
+    internal = page(client, post(client, "/form/send", {"confirm-record-only": "yes"}, token).headers["Location"])
     assert "Het EPD gaf geen toestemming om terug te schrijven (HTTP 401)." in internal
     parts = "; ".join(a["object"] for a in web_app.extensions["ks"].delivery.audit.entries())
     assert re.search(r"ehr-write \S+ \(outcome 4\)", parts)
@@ -772,10 +848,11 @@ def test_assistant_saves_a_draft_cannot_send_and_the_gp_reopens_it(as_user, reci
     post(assistant, "/form/review", fields, token)
     review = page(assistant, "/form/review")
     assert 'id="send-button"' not in review and "Versturen mag alleen de huisarts of de POH Jeugd" in review
-    # she cannot send, so her review never says it "will be sent": with consent the GP or POH can send it
-    consent_state = review.split('id="consent-state-regiocoordinator-jgz"')[1].split("</p>", 1)[0]
-    assert 'data-yes="Met toestemming: de huisarts of de POH Jeugd kan dit versturen."' in consent_state
-    assert "Wordt verstuurd." not in review
+    # she cannot send, so her review asks no consent and never says it "will be sent": the GP or POH can send it
+    consent_state = review.split('id="consent-state-regiocoordinator-jgz">')[1].split("</p>", 1)[0]
+    assert consent_state == "De huisarts of POH Jeugd kan dit versturen, met toestemming van de patiënt."
+    assert "consent-for-" not in review and 'name="consent-method"' not in review
+    assert "Wordt verstuurd." not in review and "Wordt NIET verstuurd" not in review
     r = post(assistant, "/form/send", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "verbal"}, token)
     assert r.status_code == 403
     body = r.get_data(as_text=True)
@@ -784,8 +861,9 @@ def test_assistant_saves_a_draft_cannot_send_and_the_gp_reopens_it(as_user, reci
     # the GP opens the same patient: the draft is there
     gp = as_user("demo-child-1y", user="demo-gp")
     html = page(gp)
-    assert "Een opgeslagen concept voor deze patiënt is geopend." in html
-    assert 'name="homeless" value="true" checked' in html and "Belt terug." in html and 'value="2026-01-10"' in html
+    assert re.search(r"Concept opgeslagen door de doktersassistent op \d\d-\d\d-\d{4} om \d\d:\d\d\.", html)
+    assert 'name="homeless" value="true" checked' in html and "Belt terug." in html
+    assert 'value="10-01-2026"' in html  # the draft's date as dd-mm-jjjj
     token = csrf_of(html)
     post(gp, "/form/review", fields, token)
     r = post(gp, "/form/send", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "verbal"}, token)
@@ -910,7 +988,7 @@ def test_no_patient_data_in_urls_or_logs(as_user, caplog):
     for path, data in (
         ("/form/review", {**PREGNANT, "domestic-violence": "true", "note": note}),
         ("/form/meldcode", {"meldcode-facts": "feit-xyz"}),
-        ("/form/send", {}),
+        ("/form/send", {"confirm-record-only": "yes"}),
         ("/form/language", {"lang": "en"}),
         ("/form/draft", {}),
     ):

@@ -1,0 +1,195 @@
+"""The record of referrals made, whichever way they came (the practice's form or the API), so the next one for the
+same patient and recipient within KS_RECENT_REFERRAL_DAYS is flagged before it is sent (issue 12).
+
+Per referral: the recipient's id and names, when (epoch), how (`form` or `api`) and the submission; nothing
+else about the patient, and no patient id in clear. A patient is found by keys hashed from the practice and
+what both ways of sending know of her: the practice's EHR reference `Patient/<id>` (the launch's patient; the
+API's `subject`) and her BSN when the Patient travels contained in the response (the form always contains it
+when it sends). The practice is its AGB-Z code (else URA, else registry id): one real practice, however many
+registry entries name it, so a referral never shows at another practice. Without a practice (an open API) the
+scope is the open API's own, shared by its anonymous callers only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from service.audit import identifier_of
+from service.fhir.urls import BSN
+from service.referrals.bundle import referrals_in_record
+from service.referrals.pipeline import PRACTICE_ZONE
+from service.registry import Practice
+from service.storage import SQLiteFile
+from service.texts import code_text
+
+VIA = ("form", "api")
+VIA_TEXT = {"form": "recent.via.form", "api": "recent.via.api"}  # how it came, in words (service/texts.py)
+DEFAULT_WINDOW_DAYS = 30
+KEEP_DAYS = 3 * 365  # as the form's own referral log (service/web/store.py): the form lists them as long
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS recent_referral (
+    patient_key TEXT NOT NULL, submission TEXT NOT NULL, recipient TEXT NOT NULL, names TEXT NOT NULL,
+    via TEXT NOT NULL, sent REAL NOT NULL, PRIMARY KEY (patient_key, submission, recipient));
+CREATE INDEX IF NOT EXISTS recent_referral_sent ON recent_referral (patient_key, sent);
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecentReferral:
+    """One referral made: to whom (`names`: {"nl", "en", "internal"}), when (epoch seconds), how, in which
+    submission."""
+
+    submission: str
+    recipient: str
+    names: dict
+    sent: float
+    via: str
+
+    def name(self, lang: str) -> str:
+        return self.names.get(lang) or self.names.get("nl") or self.recipient
+
+    def via_text(self, lang: str) -> str:
+        return code_text(VIA_TEXT, self.via, lang)
+
+    def date(self) -> str:
+        """The day it was made, dd-mm-jjjj in the practice's time zone."""
+        return datetime.fromtimestamp(self.sent, PRACTICE_ZONE).strftime("%d-%m-%Y")
+
+
+def practice_scope(practice: Practice | None) -> str:
+    if practice is None:
+        return "open-api"
+    return f"agb|{practice.agb}" if practice.agb else f"ura|{practice.ura}" if practice.ura else f"id|{practice.id}"
+
+
+def patient_keys(practice: Practice | None, reference: str | None, bsn: str | None) -> tuple[str, ...]:
+    """The keys the patient is recorded and found by: her EHR reference and her BSN ('system|value'), each
+    hashed with the practice's scope."""
+    scope = practice_scope(practice)
+    named = [r for r in (reference if reference and reference.startswith("Patient/") else None, bsn) if r]
+    return tuple(hashlib.sha256(f"{scope}|{r}".encode()).hexdigest() for r in named)
+
+
+def patient_of_response(qr: dict, reference: str | None = None) -> tuple[str | None, str | None]:
+    """(Patient/<id>, BSN as 'system|value') of a QuestionnaireResponse's patient, either None: `reference` (the
+    caller's Patient/<id> when the response carries a contained copy) or its subject's; the BSN of the contained
+    Patient its subject names (or of the one contained Patient)."""
+    subject = qr.get("subject")
+    ref = subject.get("reference") if isinstance(subject, dict) else None
+    ref = ref if isinstance(ref, str) else None
+    contained = qr.get("contained")
+    patients = [
+        c
+        for c in (contained if isinstance(contained, list) else ())
+        if isinstance(c, dict) and c.get("resourceType") == "Patient"
+    ]
+    if ref and ref.startswith("#"):
+        patients = [p for p in patients if p.get("id") == ref[1:]]
+    elif len(patients) > 1:
+        patients = []
+    bsn = next((b for p in patients if (b := identifier_of(p, BSN))), None)
+    found = reference or ref
+    return (found if found and found.startswith("Patient/") else None), bsn
+
+
+def keys_of_response(qr: dict, practice: Practice | None, reference: str | None = None) -> tuple[str, ...]:
+    """The keys of the patient of a QuestionnaireResponse (patient_of_response) in the practice's scope."""
+    return patient_keys(practice, *patient_of_response(qr, reference))
+
+
+def referrals_made(extraction) -> list[tuple[str, dict]]:
+    """(recipient id, names) of each referral an extraction makes (bundle.referrals_in_record)."""
+    return [
+        (rec.id, {"nl": rec.name.nl, "en": rec.name.en, "internal": rec.internal})
+        for rec, _ in referrals_in_record(extraction.evaluation, extraction.bundles.record)
+    ]
+
+
+class RecentReferrals:
+    """The record (one SQLite file under KS_DATA_DIR); `window_days`: how far back a referral is flagged."""
+
+    def __init__(self, path: Path, window_days: int = DEFAULT_WINDOW_DAYS):
+        self._db = SQLiteFile(path)
+        self._db.conn().executescript(SCHEMA)
+        self.window_days = window_days
+
+    def record(
+        self,
+        keys: Iterable[str],
+        submission: str,
+        referrals: Iterable[tuple[str, dict]],
+        via: str,
+        now: float | None = None,
+    ) -> None:
+        """The referrals of one submission under each of the patient's keys; a resubmission keeps its first time."""
+        if via not in VIA:
+            raise ValueError(f"via must be one of {VIA}, not {via!r}")
+        when = time.time() if now is None else now
+        rows = [
+            (key, submission, rid, json.dumps(names, ensure_ascii=False), via, when)
+            for key in keys
+            for rid, names in referrals
+        ]
+        self._db.conn().executemany(
+            "INSERT OR IGNORE INTO recent_referral (patient_key, submission, recipient, names, via, sent) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def find(
+        self,
+        keys: Iterable[str],
+        *,
+        days: float | None = None,
+        recipients: Iterable[str] | None = None,
+        exclude: str | None = None,
+        now: float | None = None,
+    ) -> list[RecentReferral]:
+        """The referrals for the patient since `days` ago (default the window), newest first, each once;
+        only to `recipients` when given, never those of the submission `exclude` (the one being made)."""
+        keys = list(dict.fromkeys(keys))
+        if not keys or (days is None and self.window_days <= 0):
+            return []
+        since = (time.time() if now is None else now) - (self.window_days if days is None else days) * 86400
+        marks = ",".join("?" * len(keys))
+        rows = (
+            self._db.conn()
+            .execute(
+                f"SELECT submission, recipient, names, via, min(sent) AS sent FROM recent_referral "
+                f"WHERE patient_key IN ({marks}) AND sent >= ? GROUP BY submission, recipient ORDER BY sent DESC",
+                (*keys, since),
+            )
+            .fetchall()
+        )
+        wanted = set(recipients) if recipients is not None else None
+        return [
+            RecentReferral(
+                submission=r["submission"],
+                recipient=r["recipient"],
+                names=json.loads(r["names"]),
+                sent=r["sent"],
+                via=r["via"],
+            )
+            for r in rows
+            if r["submission"] != exclude and (wanted is None or r["recipient"] in wanted)
+        ]
+
+    def latest_per_recipient(self, keys: Iterable[str], recipients: Iterable[str], **kw) -> dict[str, RecentReferral]:
+        """The newest referral within the window per recipient asked about (those without one left out)."""
+        out: dict[str, RecentReferral] = {}
+        for found in self.find(keys, recipients=recipients, **kw):
+            out.setdefault(found.recipient, found)
+        return out
+
+    def purge(self, now: float | None = None) -> int:
+        """Forget what is older than the form lists (data minimisation); the number of rows deleted."""
+        keep = max(KEEP_DAYS, self.window_days) * 86400
+        cutoff = (time.time() if now is None else now) - keep
+        return self._db.conn().execute("DELETE FROM recent_referral WHERE sent < ?", (cutoff,)).rowcount
