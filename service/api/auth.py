@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import yaml
 from flask import Blueprint, current_app, g, jsonify, request
 
-from service.audit import ANONYMOUS
+from service.audit import ANONYMOUS, AuditEntry
 from service.config import SettingsInvalid
 from service.errors import KsError, NotFound, required
 from service.services import services
@@ -318,6 +318,26 @@ def audit_who() -> str:
 def access_point() -> str:
     """For the audit log: where the call came from."""
     return f"api:{request.remote_addr or '-'}"
+
+
+def audit_read(event: str, patient: str | None, identifier: str | None, what: str) -> None:
+    """One audit row for an API call that read patient data (`patient` by reference, `identifier` the BSN):
+    the caller as audit_who() says, from where access_point() says."""
+    audit = services().delivery.audit
+    if audit is None:
+        return
+    audit.record(
+        AuditEntry(
+            event=event,
+            action="R",
+            outcome="0",
+            who=audit_who(),
+            patient=patient,
+            patient_identifier=identifier,
+            object=what,
+            access_point=access_point(),
+        )
+    )
 
 
 def caller_practice():

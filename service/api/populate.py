@@ -21,10 +21,10 @@ from datetime import date, datetime
 
 from flask import Blueprint
 
-from service.api.auth import access_point, audit_who, require
+from service.api.auth import audit_read, require
 from service.api.fhirjson import json_type, objects
 from service.api.views import fhir_response, read_fhir_body
-from service.audit import AuditEntry, identifier_of
+from service.audit import identifier_of
 from service.errors import InputInvalid, Issue, NotFound, operation_outcome
 from service.errors_render import response_lang
 from service.fhir.errors import FhirError
@@ -320,18 +320,7 @@ def populate_questionnaire(qid: str | None = None):
                 expression=(item_location(qr, qdef.items[s.link_id].path if s.link_id in qdef.items else ()),),
             )
         )
-    ks.delivery.audit.record(
-        AuditEntry(
-            event="populate",
-            action="R",
-            outcome="0",
-            who=audit_who(),
-            patient=f"Patient/{patient_id}",
-            patient_identifier=identifier_of(launch.get("patient"), BSN),
-            object=qdef.canonical,
-            access_point=access_point(),
-        )
-    )
+    audit_read("populate", f"Patient/{patient_id}", identifier_of(launch.get("patient"), BSN), qdef.canonical)
     out = [{"name": "response", "resource": qr}]
     if issues:
         out.append({"name": "issues", "resource": operation_outcome(issues, response_lang())})

@@ -26,10 +26,10 @@ from email.utils import format_datetime
 
 from flask import current_app, request
 
-from service.api.auth import access_point, audit_who, caller, caller_practice, require
+from service.api.auth import access_point, audit_read, audit_who, caller, caller_practice, require
 from service.api.base import QR_PARAM_NAMES, api, base_url, fhir_response, prefer, read_body
 from service.api.responses import ResponseStore, Stored
-from service.audit import AuditEntry, patient_keys
+from service.audit import patient_keys
 from service.errors import Issue, NotFound, operation_outcome
 from service.errors_render import response_lang
 from service.referrals.explain import to_parameters
@@ -242,22 +242,7 @@ def create_qr():
 
 
 def _audit_read(stored: Stored, what: str) -> None:
-    audit = services().delivery.audit
-    if audit is None:
-        return
-    ref, ident = patient_keys(stored.data.get("patient"))
-    audit.record(
-        AuditEntry(
-            event="read",
-            action="R",
-            outcome="0",
-            who=audit_who(),
-            patient=ref,
-            patient_identifier=ident,
-            object=what,
-            access_point=access_point(),
-        )
-    )
+    audit_read("read", *patient_keys(stored.data.get("patient")), what)
 
 
 @api.get("/QuestionnaireResponse/<fhirid:rid>")

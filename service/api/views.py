@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from flask import current_app, request
 
-from service.api.auth import access_point, audit_who, caller_practice, require
+from service.api.auth import audit_read, caller_practice, require
 from service.api.base import (
     QR_PARAM_NAMES,
     api,
@@ -23,7 +23,6 @@ from service.api.fhirjson import unwrap_parameter
 
 # The QuestionnaireResponse resource (create, read, vread, $referral-status, $submit), on the same blueprint.
 from service.api.submissions import recent_issues, stored_response, with_issues
-from service.audit import AuditEntry
 from service.errors import InputInvalid, Issue, NotFound, ResponseInvalid, operation_outcome
 from service.errors_render import FHIR_JSON, response_lang
 from service.fhir import urls
@@ -277,18 +276,7 @@ def _recent_for(qr: dict, recipients: list[str]) -> list:
         return []
     practice = caller_practice()
     found = ks.delivery.recent.latest_per_recipient(patient_keys(practice, ref, bsn), recipients)
-    ks.delivery.audit.record(
-        AuditEntry(
-            event="recent-read",
-            action="R",
-            outcome="0",
-            who=audit_who(),
-            patient=ref,
-            patient_identifier=bsn,
-            object="referral record",
-            access_point=access_point(),
-        )
-    )
+    audit_read("recent-read", ref, bsn, "referral record")
     return list(found.values())
 
 
