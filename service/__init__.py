@@ -23,6 +23,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     from service.config import load_settings
     from service.errors_render import register_error_handlers
     from service.outbox.worker import Housekeeper, OutboxWorker
+    from service.referrals.feedback import FeedbackPoller, FeedbackStore
     from service.referrals.wiring import build_delivery
     from service.services import KEY, Services
     from service.smart.session import SessionStore
@@ -46,8 +47,11 @@ def create_app(config: Mapping | None = None) -> Flask:
         delivery=delivery,
         sessions=SessionStore(Path(settings.data_dir) / "sessions.sqlite3"),
     )
+    ks.feedback = FeedbackStore(Path(settings.data_dir) / "feedback.sqlite3")
     if delivery.pusher is not None and settings.outbox_worker == "on" and not app.config.get("TESTING"):
         ks.background.append(OutboxWorker(delivery.pusher, settings.outbox_interval).start())
+        # the recipients' Tasks back to the practice: polled within Gravity's limits (service/referrals/feedback.py)
+        ks.background.append(FeedbackPoller(ks.feedback, delivery).start())
     from service.api.auth import init_app as init_api_auth
 
     init_api_auth(app)
@@ -81,13 +85,22 @@ def _engine(settings: Settings) -> Engine:
 
 
 def _registry(settings, engine):
-    """The registered EHRs (KS_EHR_REGISTRY), with the sandbox EHR when KS_SANDBOX=1."""
-    from service.registry import EMPTY, load_registry, sandbox_ehr
+    """The registered EHRs and identity providers (KS_EHR_REGISTRY), with the sandbox's EHR and OpenID Connect
+    provider when KS_SANDBOX=1."""
+    from service.registry import EMPTY, SANDBOX_INBOX_CLIENT_ID, load_registry, sandbox_ehr, sandbox_identity_provider
 
+    # each region's external recipients: those a provider's users may work for (the inbox, service/inbox)
+    recipients = {
+        region: frozenset(r.id for r in ruleset.recipients.values() if not r.internal)
+        for region, ruleset in engine.rulesets.items()
+    }
     registry = EMPTY
     if settings.ehr_registry:
         registry = load_registry(
-            settings.ehr_registry, regions=frozenset(engine.rulesets), require_https=settings.env != "development"
+            settings.ehr_registry,
+            regions=frozenset(engine.rulesets),
+            require_https=settings.env != "development",
+            recipients=recipients,
         )
     if settings.sandbox == "on":
         registry = registry.with_ehr(
@@ -96,6 +109,13 @@ def _registry(settings, engine):
                 client_id=settings.smart_client_id,
                 client_secret=settings.smart_client_secret,
                 region=settings.region,
+            )
+        ).with_provider(
+            sandbox_identity_provider(
+                public_url=settings.public_url,
+                client_id=SANDBOX_INBOX_CLIENT_ID,
+                region=settings.region,
+                recipients=recipients[settings.region],
             )
         )
     return registry
@@ -122,17 +142,26 @@ def _register_blueprints(app: Flask, settings) -> None:
     pages; the sandbox EHR only with KS_SANDBOX=1 (its routes do not exist otherwise)."""
     from service.api.populate import populate_api
     from service.api.views import api
+    from service.inbox import views as inbox_views
     from service.smart import views as smart_views
     from service.web import views as web_views
 
     app.register_blueprint(api)
     app.register_blueprint(populate_api)
-    for module, blueprint in ((smart_views, smart_views.smart), (web_views, web_views.web)):
+    for module, blueprint in (
+        (smart_views, smart_views.smart),
+        (web_views, web_views.web),
+        (inbox_views, inbox_views.inbox),  # the recipients' sign-in (issue 13)
+    ):
         module.init_app(app)
         app.register_blueprint(blueprint)
     if settings.sandbox == "on":
+        from service.sandbox.idp import init_app as init_sandbox_idp
+        from service.sandbox.idp import sandbox_idp
         from service.sandbox.views import init_app as init_sandbox
         from service.sandbox.views import sandbox
 
         init_sandbox(app)
         app.register_blueprint(sandbox)
+        init_sandbox_idp(app)  # the OpenID Connect provider for the inbox's demo users
+        app.register_blueprint(sandbox_idp)

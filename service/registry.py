@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,6 +24,7 @@ from service.deployfile import secret as read_secret
 from service.errors import ConfigProblem, ConfigurationInvalid
 
 SANDBOX_ID = "sandbox"
+SANDBOX_INBOX_CLIENT_ID = "kansrijke-start-inbox"  # the inbox's client at the sandbox's OpenID Connect provider
 
 
 def origin(url: str) -> str:
@@ -97,9 +98,56 @@ class RegisteredEhr:
         return next((p for p in self.practices if p.id == practice_id), None)
 
 
+@dataclass(frozen=True, kw_only=True)
+class UserMapping:
+    """A provider's users who work for a recipient: those whose id_token claim `claim` is `value` (a list
+    claim, such as a group claim, holds it)."""
+
+    claim: str
+    value: str
+    recipient: str  # a recipient id of the provider's region (mappings/regions/<region>.recipients.yaml)
+    name: str | None = None  # one person's mapping (claim `sub`): their name, as colleagues assign them a referral
+
+    def matches(self, claims: Mapping[str, object]) -> bool:
+        found = claims.get(self.claim)
+        if isinstance(found, list):
+            return self.value in [v for v in found if isinstance(v, str)]
+        return isinstance(found, str) and found == self.value
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdentityProvider:
+    """An OpenID Connect provider whose users (a recipient's staff) sign in to the inbox (service/inbox)."""
+
+    id: str
+    name: str
+    issuer: str  # exact: discovery at {issuer}/.well-known/openid-configuration, the id_tokens' `iss`
+    client_id: str
+    auth: ClientAuth
+    scopes: str
+    region: str
+    users: tuple[UserMapping, ...]
+    allowed_origins: frozenset[str]  # the issuer's own origin included
+
+    def allows(self, url: object) -> bool:
+        """Whether `url` (an endpoint from discovery) lies on an origin registered for this provider."""
+        return (
+            isinstance(url, str)
+            and url.lower().startswith(("https://", "http://"))
+            and origin(url) in self.allowed_origins
+        )
+
+    def recipient_for(self, claims: Mapping[str, object]) -> str | None:
+        """The one recipient the user's claims map to; None when they map to none, or to more than one (never a
+        guess between two recipients)."""
+        found = {m.recipient for m in self.users if m.matches(claims)}
+        return found.pop() if len(found) == 1 else None
+
+
 @dataclass(frozen=True)
 class EhrRegistry:
     ehrs: Mapping[str, RegisteredEhr]
+    providers: Mapping[str, IdentityProvider] = field(default_factory=dict)  # the inbox's sign-in
 
     def by_iss(self, iss: str | None) -> RegisteredEhr | None:
         """The EHR registered with exactly this FHIR base; None for any other (no network involved)."""
@@ -125,17 +173,29 @@ class EhrRegistry:
         return found[0] if len(found) == 1 else None
 
     def with_ehr(self, ehr: RegisteredEhr) -> EhrRegistry:
-        return EhrRegistry({**self.ehrs, ehr.id: ehr})
+        return replace(self, ehrs={**self.ehrs, ehr.id: ehr})
+
+    def provider(self, provider_id: str | None) -> IdentityProvider | None:
+        return self.providers.get(provider_id or "")
+
+    def with_provider(self, provider: IdentityProvider) -> EhrRegistry:
+        return replace(self, providers={**self.providers, provider.id: provider})
 
 
 EMPTY = EhrRegistry({})
 
 
 def load_registry(
-    path: Path, *, regions: set[str] | frozenset[str], require_https: bool, environ: Mapping[str, str] | None = None
+    path: Path,
+    *,
+    regions: set[str] | frozenset[str],
+    require_https: bool,
+    environ: Mapping[str, str] | None = None,
+    recipients: Mapping[str, frozenset[str]] | None = None,
 ) -> EhrRegistry:
-    """Read and check the registry file: schema, unique ids and bases, known regions, readable secrets and
-    keys, https outside development. ConfigurationInvalid names every problem with file and JSON pointer."""
+    """Read and check the registry file: schema, unique ids and bases, known regions, readable secrets and keys,
+    https outside development, the identity providers' mappings (`recipients`: each region's external ones).
+    ConfigurationInvalid names every problem with file and JSON pointer."""
     environ = os.environ if environ is None else environ
     where = str(path)
     data = load_checked(path, "ehr-registry.schema.json")
@@ -152,13 +212,7 @@ def load_registry(
                 ConfigProblem(where, f"{at}/iss", f"{entry['iss']} is registered for {bases[iss]!r} already")
             )
         bases[iss] = entry["id"]
-        urls = [("iss", entry["iss"]), ("id_token_issuer", entry["id_token_issuer"])]
-        urls += [(f"allowed_origins/{j}", o) for j, o in enumerate(entry.get("allowed_origins", ()))]
-        problems += [
-            ConfigProblem(where, f"{at}/{name}", "must be https outside development (http only on loopback)")
-            for name, url in urls
-            if not transport_ok(url, require_https=require_https)
-        ]
+        problems += _transport_problems(where, at, entry, ("iss", "id_token_issuer"), require_https)
         seen: set[str] = set()
         for j, practice in enumerate(entry["practices"]):
             if practice["id"] in seen:
@@ -184,9 +238,82 @@ def load_registry(
             allowed_origins=frozenset({origin(entry["iss"])} | {origin(o) for o in entry.get("allowed_origins", ())}),
             practices=tuple(Practice(**p) for p in entry["practices"]),
         )
+    external = recipients if recipients is not None else dict.fromkeys(regions)  # None: not checked
+    providers = _identity_providers(
+        data.get("identity_providers", []), where, Path(path).parent, environ, require_https, external, problems
+    )
     if problems:
         raise ConfigurationInvalid(problems)
-    return EhrRegistry(ehrs)
+    return EhrRegistry(ehrs, providers)
+
+
+def _identity_providers(
+    entries: list[dict],
+    where: str,
+    folder: Path,
+    environ: Mapping[str, str],
+    require_https: bool,
+    recipients: Mapping[str, frozenset[str] | None],
+    problems: list[ConfigProblem],
+) -> dict[str, IdentityProvider]:
+    """The registry's OpenID Connect providers (issue 13), checked as the EHRs are; every mapping must name an
+    external recipient of the provider's region."""
+    found: dict[str, IdentityProvider] = {}
+    issuers: set[str] = set()
+    for i, entry in enumerate(entries):
+        at = f"/identity_providers/{i}"
+        if entry["id"] in found or entry["id"] == SANDBOX_ID:
+            problems.append(ConfigProblem(where, f"{at}/id", f"{entry['id']!r} is taken"))
+        if entry["issuer"] in issuers:
+            problems.append(ConfigProblem(where, f"{at}/issuer", f"{entry['issuer']} is registered twice"))
+        issuers.add(entry["issuer"])
+        problems += _transport_problems(where, at, entry, ("issuer",), require_https)
+        known = recipients.get(entry["region"])
+        if entry["region"] not in recipients:
+            problems.append(
+                ConfigProblem(
+                    where, f"{at}/region", f"no rule set {entry['region']!r}; known: {', '.join(sorted(recipients))}"
+                )
+            )
+        for j, user in enumerate(entry["users"]):
+            if known is not None and user["recipient"] not in known:
+                problems.append(
+                    ConfigProblem(
+                        where,
+                        f"{at}/users/{j}/recipient",
+                        f"no external recipient {user['recipient']!r} in region {entry['region']!r}; "
+                        f"known: {', '.join(sorted(known))}",
+                    )
+                )
+        auth, auth_problems = _client_auth(entry["client_auth"], folder, environ)
+        problems += [ConfigProblem(where, f"{at}/client_auth{p}", m) for p, m in auth_problems]
+        found[entry["id"]] = IdentityProvider(
+            id=entry["id"],
+            name=entry["name"],
+            issuer=entry["issuer"],  # compared exactly (OpenID Connect Discovery 1.0 §4.3, Core §3.1.3.7 item 2)
+            client_id=entry["client_id"],
+            auth=auth,
+            scopes=entry.get("scopes", "openid profile email"),
+            region=entry["region"],
+            users=tuple(UserMapping(**u) for u in entry["users"]),
+            allowed_origins=frozenset(
+                {origin(entry["issuer"])} | {origin(o) for o in entry.get("allowed_origins", ())}
+            ),
+        )
+    return found
+
+
+def _transport_problems(
+    where: str, at: str, entry: dict, names: tuple[str, ...], require_https: bool
+) -> list[ConfigProblem]:
+    """The entry's URLs (`names`, and its allowed_origins) that are not https outside development."""
+    urls = [(name, entry[name]) for name in names]
+    urls += [(f"allowed_origins/{j}", o) for j, o in enumerate(entry.get("allowed_origins", ()))]
+    return [
+        ConfigProblem(where, f"{at}/{name}", "must be https outside development (http only on loopback)")
+        for name, url in urls
+        if not transport_ok(url, require_https=require_https)
+    ]
 
 
 def _client_auth(spec: dict, folder: Path, environ: Mapping[str, str]) -> tuple[ClientAuth, list[tuple[str, str]]]:
@@ -231,4 +358,30 @@ def sandbox_ehr(*, public_url: str, client_id: str, client_secret: str | None, r
         practices=(
             Practice(id="demo-practice", name=PRACTICE_NAME, agb=PRACTICE_AGB, ura=PRACTICE_URA, region=region),
         ),
+    )
+
+
+def sandbox_identity_provider(
+    *, public_url: str, client_id: str, region: str, recipients: frozenset[str]
+) -> IdentityProvider:
+    """The sandbox's OpenID Connect provider (KS_SANDBOX=1, /sandbox/idp) registers itself, its demo
+    coordinators mapped by `sub` to the recipients of `region` they work for (one whose recipient the region
+    does not have maps to none, and is refused)."""
+    from service.demo import DEMO_COORDINATORS
+
+    base = public_url.rstrip("/")
+    return IdentityProvider(
+        id=SANDBOX_ID,
+        name="Demo-inlogdienst (sandbox)",
+        issuer=base + "/sandbox/idp",
+        client_id=client_id,
+        auth=ClientAuth(method="public"),
+        scopes="openid profile email",
+        region=region,
+        users=tuple(
+            UserMapping(claim="sub", value=sub, recipient=user["recipient"], name=user["name"])
+            for sub, user in DEMO_COORDINATORS.items()
+            if user["recipient"] in recipients
+        ),
+        allowed_origins=frozenset({origin(base)}),
     )

@@ -13,10 +13,13 @@ if TYPE_CHECKING:  # types only: the blueprints' stores are set by their own ini
     from service.api.auth import ApiAuth
     from service.api.responses import ResponseStore
     from service.config import Settings
+    from service.inbox.store import InboxStore
+    from service.referrals.feedback import FeedbackStore
     from service.referrals.pipeline import Engine
     from service.referrals.wiring import Delivery
     from service.registry import EhrRegistry
     from service.rules.meldcode import MeldcodeStep
+    from service.sandbox.idp import Idp
     from service.sandbox.views import State
     from service.smart.session import LaunchContext, SessionStore
     from service.web.store import FormStore
@@ -39,6 +42,9 @@ class Services:
     responses: ResponseStore | None = None  # the QuestionnaireResponses submitted through the API (service/api)
     sandbox: State | None = None  # the demo EHR's grants (KS_SANDBOX=1)
     sandbox_server: object | None = None  # its authlib AuthorizationServer
+    sandbox_idp: Idp | None = None  # the sandbox's OpenID Connect provider (service/sandbox/idp.py)
+    inbox: InboxStore | None = None  # the recipients' sign-in sessions (service/inbox)
+    feedback: FeedbackStore | None = None  # the practice's copy of its referrals at the recipients (issue 13)
     refresh_launch: Callable[[LaunchContext], LaunchContext | None] | None = None  # the SMART refresh grant
     background: list = field(default_factory=list)  # threads to stop on exit (outbox worker, housekeeper)
 
@@ -48,9 +54,12 @@ class Services:
             "sessions": self.sessions,
             "forms": self.forms,
             "sandbox": self.sandbox,
+            "inbox": self.inbox,
+            "sandbox-idp": self.sandbox_idp,
             "api": self.api_auth,
             "responses": self.responses,
             "referrals": self.delivery.recent,  # the record of referrals made (service/referrals/recent.py)
+            "feedback": self.feedback,  # the copy of the recipients' Tasks (service/referrals/feedback.py)
         }
         return {name: store for name, store in found.items() if store is not None}
 

@@ -550,6 +550,77 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "task.failed": ("mislukt", "failed"),
     "task.completed": ("afgerond", "completed"),
     "task.entered-in-error": ("foutief ingevoerd", "entered in error"),
+    # What the recipient did with a referral, back at the practice (service/referrals/feedback.py: the practice's copy,
+    # shown by the confirmation, "Eerder verwezen" on the form and the practice's overview; common.py task_view).
+    "feedback.since": ("sinds {when}", "since {when}"),
+    "feedback.message": ("Bericht van {name}:", "Message from {name}:"),
+    "feedback.checked": ("Stand bij de ontvanger opgehaald op {when}.", "Status fetched from the recipient on {when}."),
+    "feedback.not_yet": (
+        "Afgeleverd; nog geen reactie van de ontvanger opgehaald.",
+        "Delivered; no response from the recipient fetched yet.",
+    ),
+    "feedback.problem": (
+        "De ontvanger was bij de laatste poging niet bereikbaar; dit is de laatst bekende stand.",
+        "The recipient could not be reached at the last attempt; this is the last known status.",
+    ),
+    # The practice's overview of its referrals (service/web/overview.py, practice_referrals.html).
+    "overview.title": ("Verwijzingen van de praktijk", "The practice's referrals"),
+    "overview.intro": (
+        (
+            "Alle verwijzingen van de praktijk die nog open staan, en die waarin de afgelopen {days} dagen iets is "
+            "veranderd. De stand bij de ontvangers wordt op de achtergrond bijgewerkt, minstens elk uur."
+        ),
+        (
+            "All the practice's referrals that are still open, and those in which something changed in the last "
+            "{days} days. The status at the recipients is updated in the background, at least every hour."
+        ),
+    ),
+    "overview.open": ("Nog open", "Still open"),
+    "overview.closed": ("Onlangs afgehandeld", "Recently closed"),
+    "overview.none_open": ("Er staan geen verwijzingen open.", "No referrals are open."),
+    "overview.none_closed": (
+        "De afgelopen {days} dagen is geen verwijzing afgehandeld.",
+        "No referral was closed in the last {days} days.",
+    ),
+    "overview.sent": ("Verstuurd", "Sent"),
+    "overview.patient": ("Patiënt", "Patient"),
+    "overview.recipient": ("Ontvanger", "Recipient"),
+    "overview.status": ("Stand bij de ontvanger", "Status at the recipient"),
+    "overview.patient_unknown": ("(gegevens niet meer bewaard)", "(details no longer kept)"),
+    "overview.back": ("Naar het signaleringsformulier", "To the signalling form"),
+    # The recipient working a referral's Task (service/referrals/taskflow.py, worklist.py); `status` is a task.* text.
+    "taskflow.refused": (
+        "Deze stap kan niet (meer); de stand van de verwijzing is: {status}.",
+        "This step is not possible (any more); the referral stands at: {status}.",
+    ),
+    "taskflow.conflict_by": (
+        "Deze verwijzing is intussen al opgepakt door {who}; de stand is nu: {status}. Open de verwijzing opnieuw.",
+        "Meanwhile {who} has taken this referral up; it now stands at: {status}. Open the referral again.",
+    ),
+    "taskflow.conflict": (
+        "Deze verwijzing is intussen door iemand anders gewijzigd; de stand is nu: {status}. Open de verwijzing opnieuw.",
+        "Meanwhile someone else changed this referral; it now stands at: {status}. Open the referral again.",
+    ),
+    "taskflow.unknown_code": (
+        "Kies een reden of uitkomst uit de lijst.",
+        "Choose a reason or an outcome from the list.",
+    ),
+    "taskflow.message_missing": (
+        "Schrijf een kort bericht voor de huisarts.",
+        "Write a short message for the GP.",
+    ),
+    "taskflow.message_too_long": (
+        "Het bericht voor de huisarts is te lang: hoogstens {max} tekens.",
+        "The message for the GP is too long: {max} characters at most.",
+    ),
+    "taskflow.no_assignee": (
+        "Kies de collega die de verwijzing oppakt.",
+        "Choose the colleague who takes the referral up.",
+    ),
+    "worklist.not_found": (
+        "Deze verwijzing is niet gevonden, of zij is niet voor uw organisatie.",
+        "This referral was not found, or it is not for your organisation.",
+    ),
     "withdraw.status_reason": ("Toestemming ingetrokken door de patiënt", "Consent withdrawn by the patient"),
     "withdraw.no_referral": (
         "Inzending {submission} heeft geen verwijzing naar {recipient}.",
@@ -701,6 +772,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Geweigerd door de server van {where}: niet aangekomen",
         "Refused by the server of {where}: not arrived",
     ),
+    # what the recipient did with it, once known (service/web/panel.py join_summary); `status` e.g. "afgerond — …"
+    "his.feedback": ("Terugkoppeling van {name} ({date}): {status}", "Feedback from {name} ({date}): {status}"),
+    "his.message": ("Bericht van {name}: {message}", "Message from {name}: {message}"),
     # ── the command line (service/cli.py): printed in both languages, or in Dutch ─────────────────────────
     "cli.state.queued": ("in de wachtrij", "queued"),
     "cli.state.dead": ("geweigerd (dead letter)", "refused"),
@@ -785,6 +859,188 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "sandbox.patients": ("Demopatiënten", "demo patients"),
     "sandbox.open_as": ("Open als {user}", "Open as {user}"),
+    "sandbox.idp.title": ("Demo-inlogdienst — Kansrijke Start", "Demo sign-in service — Kansrijke Start"),
+    "sandbox.idp.heading": ("Demo-inlogdienst: kies een medewerker", "Demo sign-in service: pick a staff member"),
+    "sandbox.idp.text": (
+        "Dit is een nagebootste inlogdienst (OpenID Connect) met verzonnen medewerkers van de ontvangers. Kies wie u bent: de inlogdienst meldt u aan bij de inbox van Kansrijke Start, zoals een echte inlogdienst van uw organisatie dat doet.",
+        "A simulated sign-in service (OpenID Connect) with invented staff of the recipients. Pick who you are: it signs you in to the Kansrijke Start inbox as your organisation's own sign-in service would.",
+    ),
+    "sandbox.idp.sign_in_as": ("Inloggen als {name}", "Sign in as {name}"),
+    "sandbox.idp.unknown_user": ("Onbekende demomedewerker.", "Unknown demo staff member."),
+    # ── the inbox: sign-in of the recipients' staff (service/inbox, templates/inbox*.html) ────────────────
+    "inbox.title": ("Inbox", "Inbox"),
+    "inbox.heading": ("Inbox Kansrijke Start", "Kansrijke Start inbox"),
+    "inbox.signed_in_as": ("Ingelogd als {name} voor {recipient}", "Signed in as {name} for {recipient}"),
+    "inbox.logout": ("Uitloggen", "Sign out"),
+    "inbox.login_again": ("Opnieuw inloggen", "Sign in again"),
+    "inbox.logged_out.title": ("Uitgelogd", "Signed out"),
+    "inbox.logged_out.heading": ("U bent uitgelogd", "You are signed out"),
+    "inbox.logged_out.text": (
+        "U bent uitgelogd bij de inbox van Kansrijke Start. Sluit de browser op een gedeelde computer.",
+        "You are signed out of the Kansrijke Start inbox. Close the browser on a shared computer.",
+    ),
+    "inbox.pick.title": ("Kies uw inlogdienst", "Choose your sign-in service"),
+    "inbox.pick.heading": ("Inloggen bij de inbox", "Sign in to the inbox"),
+    "inbox.pick.text": (
+        "Kies de inlogdienst van uw organisatie.",
+        "Choose your organisation's sign-in service.",
+    ),
+    "inbox.failed.title": ("Inloggen mislukt", "Sign-in failed"),
+    "inbox.failed.heading": ("Inloggen is niet gelukt", "Signing in did not succeed"),
+    "inbox.failed.provider_message": ("Melding van de inlogdienst", "Message from the sign-in service"),
+    "inbox.no_provider": (
+        "Er is geen inlogdienst ingesteld voor deze installatie van Kansrijke Start. Uw applicatiebeheerder legt die vast (KS_EHR_REGISTRY).",
+        "No sign-in service is registered with this installation. Your application manager registers one (KS_EHR_REGISTRY).",
+    ),
+    "inbox.unknown_provider": (
+        "Deze inlogdienst is niet aangesloten op Kansrijke Start.",
+        "This sign-in service is not registered with Kansrijke Start.",
+    ),
+    "inbox.unknown_user": (
+        "U bent wel bekend bij de inlogdienst, maar niet als medewerker van een ontvanger van Kansrijke Start in deze regio. Vraag uw applicatiebeheerder om u toe te voegen.",
+        "The sign-in service knows you, but not as staff of a Kansrijke Start recipient in this region. Ask your application manager to add you.",
+    ),
+    "inbox.unknown_state": (
+        "Deze inlogpoging is verlopen of al gebruikt. Log opnieuw in.",
+        "This sign-in attempt has expired or was used already. Please sign in again.",
+    ),
+    "inbox.no_code": (
+        "De inlogdienst stuurde geen inlogcode terug.",
+        "The sign-in service returned no authorization code.",
+    ),
+    "inbox.refused_by_provider": ("De inlogdienst weigerde de aanmelding.", "The sign-in service refused the sign-in."),
+    "inbox.identity": (
+        "De inlogdienst kon niet betrouwbaar laten zien wie u bent. Log opnieuw in; lukt het dan niet, neem contact op met uw applicatiebeheerder.",
+        "The sign-in service could not reliably show who you are. Sign in again; if that fails, contact your application manager.",
+    ),
+    "inbox.expired": (
+        "Het bewijs van uw aanmelding is verlopen. Log opnieuw in; controleer anders of de klok van deze computer goed staat.",
+        "The proof of your sign-in has expired. Sign in again, or check this computer's clock.",
+    ),
+    "inbox.nonce": (
+        "Deze aanmelding hoort niet bij deze inlogpoging. Log opnieuw in.",
+        "This sign-in does not belong to this attempt. Please sign in again.",
+    ),
+    "inbox.unreachable": (
+        "De inlogdienst is nu niet bereikbaar. Probeer het over enkele minuten opnieuw.",
+        "The sign-in service cannot be reached right now. Please try again in a few minutes.",
+    ),
+    "inbox.misconfigured": (
+        "De inlogdienst is anders ingericht dan bij Kansrijke Start is vastgelegd. Neem contact op met uw applicatiebeheerder.",
+        "The sign-in service is set up differently from its registration. Contact your application manager.",
+    ),
+    # ── the inbox: the recipient's worklist, a referral's detail and the steps on it (service/inbox) ─────────
+    "inbox.open_count": ("{count} open verwijzing(en).", "{count} open referral(s)."),
+    "inbox.overdue_count": ("{count} over de reactietermijn.", "{count} past the response time."),
+    "inbox.nothing_open": (
+        "Er staan geen open verwijzingen voor uw organisatie klaar.",
+        "There are no open referrals for your organisation.",
+    ),
+    "inbox.caption": (
+        "Open verwijzingen {first} t/m {last} van {total}, meest urgent en oudste eerst",
+        "Open referrals {first} to {last} of {total}, most urgent and oldest first",
+    ),
+    "inbox.col.patient": ("Cliënt", "Client"),
+    "inbox.col.priority": ("Prioriteit", "Priority"),
+    "inbox.col.sent": ("Verstuurd", "Sent"),
+    "inbox.col.due": ("Reageren uiterlijk", "Respond by"),
+    "inbox.col.status": ("Stand", "Status"),
+    "inbox.col.assignee": ("Opgepakt door", "Taken up by"),
+    "inbox.overdue": ("te laat", "overdue"),
+    "inbox.nobody": ("nog niemand", "nobody yet"),
+    "inbox.unknown_name": ("(naam onbekend)", "(name unknown)"),
+    "inbox.pages": ("Bladeren door de werklijst", "Pages of the worklist"),
+    "inbox.previous": ("Vorige", "Previous"),
+    "inbox.next": ("Volgende", "Next"),
+    "inbox.due_explained": (
+        "Vandaag is het {today}. De reactietermijn telt in werkdagen vanaf het versturen, volgens de afspraken in de regio; feestdagen tellen mee als werkdag.",
+        "Today is {today}. The response time counts in working days from sending, as agreed in the region; public holidays count as working days.",
+    ),
+    "inbox.back_to_worklist": ("Terug naar de werklijst", "Back to the worklist"),
+    "inbox.detail.title": ("Verwijzing", "Referral"),
+    "inbox.detail.heading": ("Verwijzing: {name}", "Referral: {name}"),
+    "inbox.detail.status": ("Stand", "Status"),
+    "inbox.detail.reason": ("Reden van afwijzen", "Reason for declining"),
+    "inbox.detail.outcome": ("Uitkomst", "Outcome"),
+    "inbox.detail.message": ("Bericht aan de huisarts", "Message to the GP"),
+    "inbox.detail.referral": ("De verwijzing", "The referral"),
+    "inbox.detail.practice": ("Huisartsenpraktijk", "GP practice"),
+    "inbox.detail.gp": ("Huisarts", "GP"),
+    "inbox.detail.level": ("Inschatting huisarts", "The GP's assessment"),
+    "inbox.detail.phase": ("Fase", "Phase"),
+    "inbox.detail.due_date": ("Uitgerekende datum", "Due date"),
+    "inbox.detail.child_birth_date": ("Geboortedatum kind", "Child's date of birth"),
+    "inbox.detail.signals": ("Signalen", "Signals"),
+    "inbox.detail.help_question": ("Hulpvraag", "Request for help"),
+    "inbox.detail.consent": ("Toestemming", "Consent"),
+    "inbox.detail.consent_given": ("gegeven", "given"),
+    "inbox.detail.consent_not_active": ("niet (meer) geldig", "not (or no longer) valid"),
+    "inbox.detail.not_given": ("niet vermeld", "not stated"),
+    "inbox.detail.none_shared": ("niet met u gedeeld", "not shared with you"),
+    "inbox.detail.patient": ("Cliënt en contactgegevens", "Client and contact details"),
+    "inbox.detail.name": ("Naam", "Name"),
+    "inbox.detail.birth_date": ("Geboortedatum", "Date of birth"),
+    "inbox.detail.bsn": ("BSN", "Citizen service number (BSN)"),
+    "inbox.detail.phone": ("Telefoon", "Phone"),
+    "inbox.detail.email": ("E-mail", "Email"),
+    "inbox.detail.address": ("Adres", "Address"),
+    "inbox.detail.language": ("Taal", "Language"),
+    "inbox.detail.actions": ("Wat doet u met deze verwijzing?", "What do you do with this referral?"),
+    "inbox.detail.no_more_steps": (
+        "Deze verwijzing is afgehandeld; er zijn geen stappen meer mogelijk.",
+        "This referral has been dealt with; no further steps are possible.",
+    ),
+    "inbox.action.accept": ("Aannemen", "Accept"),
+    "inbox.action.first-contact": ("Eerste contact met het gezin gelegd", "First contact with the family made"),
+    "inbox.action.close_heading": ("Afsluiten met een uitkomst", "Close with an outcome"),
+    "inbox.action.outcome": ("Uitkomst", "Outcome"),
+    "inbox.action.message": ("Kort bericht voor de huisarts", "Short message for the GP"),
+    "inbox.action.message_hint": (
+        "De huisarts ziet dit bij de verwijzing; hoogstens {max} tekens.",
+        "The GP sees this with the referral; {max} characters at most.",
+    ),
+    "inbox.action.close": ("Afsluiten en bericht versturen", "Close and send the message"),
+    "inbox.action.decline_heading": ("Afwijzen", "Decline"),
+    "inbox.action.reason": ("Reden", "Reason"),
+    "inbox.action.decline": ("Verwijzing afwijzen", "Decline the referral"),
+    "inbox.action.assign_heading": ("Toewijzen aan een collega", "Assign to a colleague"),
+    "inbox.action.colleague": ("Collega", "Colleague"),
+    "inbox.action.assign": ("Toewijzen", "Assign"),
+    "inbox.action.choose": ("— kies —", "— choose —"),
+    "inbox.done.accept": ("U heeft de verwijzing aangenomen.", "You accepted the referral."),
+    "inbox.done.decline": ("U heeft de verwijzing afgewezen.", "You declined the referral."),
+    "inbox.done.first-contact": ("Het eerste contact is vastgelegd.", "The first contact is recorded."),
+    "inbox.done.close": (
+        "De verwijzing is afgesloten; de huisarts krijgt de uitkomst en uw bericht.",
+        "The referral is closed; the GP gets the outcome and your message.",
+    ),
+    "inbox.done.assign": ("De verwijzing is toegewezen.", "The referral is assigned."),
+    "inbox.conflict_by": (
+        "Al opgepakt door {who} ({status}). Hieronder ziet u de verwijzing zoals die nu is; uw stap is niet doorgevoerd.",
+        "Already taken up by {who} ({status}). Below is the referral as it is now; your step was not made.",
+    ),
+    "inbox.conflict": (
+        "Al gewijzigd door een collega ({status}). Hieronder ziet u de verwijzing zoals die nu is; uw stap is niet doorgevoerd.",
+        "Already changed by a colleague ({status}). Below is the referral as it is now; your step was not made.",
+    ),
+    "inbox.no_version": (
+        "Het formulier mist de versie van de verwijzing. Open de verwijzing opnieuw.",
+        "The form lacks the referral's version. Open the referral again.",
+    ),
+    "inbox.csrf": (
+        "Dit formulier is verlopen of komt niet van deze pagina. Open de pagina opnieuw.",
+        "This form has expired or did not come from this page. Open the page again.",
+    ),
+    "inbox.no_server": (
+        "Voor uw organisatie is geen FHIR-server ingesteld. Neem contact op met uw applicatiebeheerder.",
+        "No FHIR server is set up for your organisation. Contact your application manager.",
+    ),
+    "inbox.server_unreachable": (
+        "De server van uw organisatie geeft nu geen antwoord. Probeer het over enkele minuten opnieuw.",
+        "Your organisation's server does not answer right now. Please try again in a few minutes.",
+    ),
+    "inbox.problem.title": ("Dat lukte niet", "That did not work"),
+    "inbox.problem.heading": ("Dat lukte niet", "That did not work"),
     "review.consent_verbal": ("Mondeling", "Verbal"),
     "review.consent_written": ("Schriftelijk", "Written"),
     # ── the pages' templates (service/templates): t('key') ──────────────────────────────────────────────
@@ -792,6 +1048,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "chrome.patient": ("Patiënt", "Patient"),
     "chrome.born": ("geboren", "born"),
     "chrome.other_language": ("English", "Nederlands"),  # the language switch names the other language
+    "chrome.practice_referrals": ("Verwijzingen van de praktijk", "The practice's referrals"),
     "errors.summary_title": ("Er is iets niet goed ingevuld", "Something is not filled in correctly"),
     "items.suggestion": ("suggestie", "suggestion"),
     "items.error": ("Fout:", "Error:"),

@@ -20,6 +20,8 @@ from service import create_app
 from service.cli import build_parser, main
 from service.embedded.sekmet import free_port
 from service.fhir import urls
+from service.fhir.client import FhirClient
+from service.inbox.auth import COOKIE_NAME as INBOX_COOKIE
 
 ROOT = Path(__file__).resolve().parent.parent
 PATIENT = "demo-pregnant"
@@ -40,6 +42,14 @@ ROUTES: dict[str, str | None] = {
     "GET /launch": "starts a login at the EHR: nothing about a patient is read",
     "GET /launch/standalone": "starts a login, or lists the registered EHRs",
     "GET /callback": None,
+    # the recipients' inbox (issue 13): its sign-in and sign-out are audit rows without a patient (tests/inbox)
+    "GET /inbox": "the worklist: one row per patient shown, whoever the recipient's server holds (tests/inbox)",
+    "GET /inbox/login": "starts a sign-in at a registered identity provider, or lists them",
+    "GET /inbox/callback": "a recipient's staff member signs in: a row without a patient (tests/inbox)",
+    "POST /inbox/logout": "ends an inbox session: a row without a patient (tests/inbox)",
+    "POST /inbox/language": "the inbox's language switch: nothing about a patient",
+    "GET /inbox/referral/<task_id>": None,  # a referral's detail at the recipient: the patient by BSN
+    "POST /inbox/referral/<task_id>/<action>": None,  # a step on it
     "POST /fhir/QuestionnaireResponse": None,
     "POST /fhir/QuestionnaireResponse/$submit": None,
     "GET /fhir/QuestionnaireResponse/<fhirid:rid>": None,
@@ -65,6 +75,8 @@ ROUTES: dict[str, str | None] = {
     "POST /form/send": None,
     "GET /form/sent": None,
     "POST /form/new": None,
+    # the practice's overview of its referrals (issue 13): one row per patient it lists, by her BSN
+    "GET /practice/referrals": None,
 }
 SANDBOX = "the demo EHR (KS_SANDBOX=1 only, invented patients): an EHR logs its own accesses"
 CATALOGUE = re.compile(r"GET /fhir/<any\([A-Za-z, ]+\):rtype>(/<rid>)?")  # the published conformance resources
@@ -159,6 +171,17 @@ def smart_launch(base: str) -> requests.Session:
     return s
 
 
+def inbox_session(app, base: str) -> requests.Session:
+    """A coordinator's inbox session, stored as the sign-in stores one (the sign-in's own rows name no patient:
+    tests/inbox), the browser holding its cookie."""
+    sid = app.extensions["ks"].inbox.new_id()
+    user = {"provider": "sandbox", "sub": "demo-jgz", "name": "Marieke Hendriks", "recipient": "regiocoordinator-jgz"}
+    app.extensions["ks"].inbox.save_session(sid, user)
+    s = requests.Session()
+    s.cookies.set(INBOX_COOKIE, sid, domain="127.0.0.1", path="/inbox")
+    return s
+
+
 def csrf(html: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(
         r'name="csrf-token" content="([^"]+)"', html
@@ -217,11 +240,35 @@ def test_every_route_and_command_is_classified_and_each_patient_access_is_one_ro
     r = record("POST /form/send", lambda: post("/form/send", consent))
     assert r.status_code == 303 and r.headers["Location"].endswith("/form/sent"), r.text[:300]
     assert record("GET /form/sent", lambda: get("/form/sent")).status_code == 200
+    overview = record("GET /practice/referrals", lambda: get("/practice/referrals"))
+    assert overview.status_code == 200 and "Lisa" in overview.text  # her referral, just sent
+    [listed] = record.rows["GET /practice/referrals"][0]
+    assert listed["patient"] is None and listed["patient_identifier"] == BSN  # never tied to the launch's patient
     assert record("POST /form/new", lambda: post("/form/new")).status_code == 303
     [send] = record.rows["POST /form/send"][0]
     # one access: the patient read, the submit, its push and the write-back in one row, by id and by BSN
     assert send["patient"] == REF and send["patient_identifier"] == BSN and send["action"] == "C"
     assert all(part in send["object"] for part in ("patient-read", "submit", "push", "ehr-write")), send["object"]
+
+    # ---- the recipient's inbox: the coordinator opens the referral just sent and accepts it (one row each, by BSN)
+    inbox = inbox_session(live_app, base)
+    submission_id = re.search(r"submit (\S+) →", send["object"]).group(1)
+    task_id = FhirClient(sekmet_demo.base_url).search(
+        "Task", {"identifier": f"{urls.ID_TASK}|{submission_id}:regiocoordinator-jgz"}
+    )["entry"][0]["resource"]["id"]
+    page = record("GET /inbox/referral/<task_id>", lambda: inbox.get(f"{base}/inbox/referral/{task_id}", timeout=30))
+    assert page.status_code == 200, page.text[:300]
+    form = {"csrf_token": csrf(page.text), "version": re.search(r'name="version" value="([^"]+)"', page.text)[1]}
+    r = record(
+        "POST /inbox/referral/<task_id>/<action>",
+        lambda: inbox.post(f"{base}/inbox/referral/{task_id}/accept", data=form, allow_redirects=False, timeout=30),
+    )
+    assert r.status_code == 303, r.text[:300]
+    assert [row["action"] for rows in record.rows["POST /inbox/referral/<task_id>/<action>"] for row in rows] == ["U"]
+    switch = {"csrf_token": form["csrf_token"], "lang": "en", "next": "/inbox"}
+    record(
+        "(not patient data)", lambda: inbox.post(f"{base}/inbox/language", data=switch, allow_redirects=False), rows=0
+    )
 
     # ---- the API (open: KS_API_AUTH=none): "who" says that nobody was authenticated
     qr = json.loads((ROOT / "examples" / "pregnant-urgent.json").read_text(encoding="utf-8"))

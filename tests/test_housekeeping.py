@@ -8,6 +8,7 @@ import time
 
 from service import create_app
 from service.outbox.worker import Periodic, purge_expired
+from service.referrals.feedback import KEEP_DAYS as FEEDBACK_KEEP_DAYS
 from service.referrals.recent import KEEP_DAYS
 from service.sandbox.views import SandboxUser
 from service.smart.session import LaunchContext, SessionStore
@@ -53,14 +54,30 @@ def test_expired_rows_are_deleted_and_fresh_ones_kept(tmp_path):
     made = [("poh-jeugd", {"nl": "POH Jeugd", "en": "POH Youth"})]
     referrals.record(["k"], "gone", made, "api", now=now - (KEEP_DAYS + 1) * 86400)
     referrals.record(["k"], "kept", made, "form", now=now)
+    inbox = ks.inbox  # the recipients' sign-in sessions (service/inbox/store.py)
+    inbox.save_session("kept", {"provider": "sandbox"})
+    inbox._records.put("session", "gone", {"provider": "sandbox"}, -1)
+    ks.sandbox_idp.codes.put("code", "gone", {}, -1)  # the sandbox's OpenID Connect provider's codes
+    ks.sandbox_idp.codes.put("code", "kept", {}, 300)
+    copies = ks.feedback  # the practice's copy of the recipients' Tasks (service/referrals/feedback.py)
+    for submission, sent in (("gone", now - (FEEDBACK_KEEP_DAYS + 1) * 86400), ("kept", now)):
+        copies._db.conn().execute(
+            "INSERT INTO referral_feedback (submission, recipient, destination, sent) VALUES (?, 'r', '', ?)",
+            (submission, sent),
+        )
 
     assert purge_expired(app.extensions["ks"]) == {
         "sessions": 2,
         "forms": 2,
         "sandbox": 1,
+        "inbox": 1,
+        "sandbox-idp": 1,
         "responses": 1,
         "referrals": 1,
+        "feedback": 1,
     }
+    assert set(copies.for_submission("kept")) == {"r"} and copies.for_submission("gone") == {}
+    assert inbox.session("kept") is not None and ks.sandbox_idp.codes.get("code", "kept") is not None
 
     assert sessions.load(fresh.session_id) is not None and sessions.pop_pending("old-state") is None
     assert sessions._conn().execute("SELECT count(*) FROM launch_session").fetchone()[0] == 1
@@ -72,8 +89,11 @@ def test_expired_rows_are_deleted_and_fresh_ones_kept(tmp_path):
         "sessions": 0,
         "forms": 0,
         "sandbox": 0,
+        "inbox": 0,
+        "sandbox-idp": 0,
         "responses": 0,
         "referrals": 0,
+        "feedback": 0,
     }
 
 

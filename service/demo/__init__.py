@@ -86,6 +86,36 @@ DEMO_USERS = {
     "demo-assistant": ("doktersassistent", "Doktersassistent (demo)"),
 }
 
+# The recipients' staff who sign in to the inbox (/inbox) at the sandbox's OpenID Connect provider
+# (/sandbox/idp): their `sub`, name, e-mail and the recipient (maastricht-heuvelland.recipients.yaml) they
+# work for. "demo-extern" works for no recipient: the provider knows her, the inbox refuses her.
+DEMO_COORDINATORS = {
+    "demo-jgz": {
+        "name": "Marieke Hendriks",
+        "email": "m.hendriks@jgz.example.invalid",
+        "role": "Regiocoördinator JGZ",
+        "recipient": "regiocoordinator-jgz",
+    },
+    "demo-jgz-2": {  # her colleague: a referral is assigned to either, and two at once meet a clear conflict
+        "name": "Sanne Vermeulen",
+        "email": "s.vermeulen@jgz.example.invalid",
+        "role": "Regiocoördinator JGZ",
+        "recipient": "regiocoordinator-jgz",
+    },
+    "demo-nnz": {
+        "name": "Yasmina el Idrissi",
+        "email": "y.elidrissi@nunietzwanger.example.invalid",
+        "role": "Nu Niet Zwanger",
+        "recipient": "nu-niet-zwanger",
+    },
+    "demo-extern": {
+        "name": "Tom Verbeek",
+        "email": "t.verbeek@extern.example.invalid",
+        "role": "zonder organisatie",
+        "recipient": "",
+    },
+}
+
 
 def demo_resources(ruleset: Ruleset, today: date) -> list[dict]:
     """The demo record: practice, practitioners and roles, patients, pregnancy, recipients."""

@@ -143,6 +143,16 @@ class FhirClient:
         response = self._request("GET", path, params=params, headers={"Prefer": "handling=strict"})
         return self._resource(response, path, expect="Bundle")
 
+    def next_page(self, bundle: dict) -> dict | None:
+        """The searchset's next page (its `next` link, https://hl7.org/fhir/R4/http.html#paging), or None after the
+        last. A link to anywhere but this server is not followed (SMART: never blindly follow a server's URLs)."""
+        url = next((link.get("url") for link in bundle.get("link") or () if link.get("relation") == "next"), None)
+        if not isinstance(url, str) or not url.startswith(self.base_url + "/"):
+            return None
+        path = url[len(self.base_url) + 1 :]
+        response = self._request("GET", path, headers={"Prefer": "handling=strict"})
+        return self._resource(response, path.split("?", 1)[0], expect="Bundle")
+
     def create(self, resource: dict, if_none_exist: str | None = None) -> FhirWrite:
         """POST [base]/[type]; with `if_none_exist` (a query such as "identifier=sys|val") a conditional create."""
         path = _segment(_resource_type(resource))

@@ -11,12 +11,20 @@ CS_LEVEL = f"{BASE}/CodeSystem/ks-level"
 CS_REFERRAL = f"{BASE}/CodeSystem/ks-referral"
 CS_PHASE = f"{BASE}/CodeSystem/ks-phase"
 CS_CONSENT_METHOD = f"{BASE}/CodeSystem/ks-consent-method"
+# The recipient's work on a referral's Task (service/referrals/taskflow.py).
+CS_TASK_BUSINESS_STATUS = f"{BASE}/CodeSystem/ks-task-business-status"
+CS_DECLINE_REASON = f"{BASE}/CodeSystem/ks-decline-reason"
+CS_TASK_OUTCOME = f"{BASE}/CodeSystem/ks-task-outcome"
+CS_TASK_OUTPUT = f"{BASE}/CodeSystem/ks-task-output"
+# BSeR's Task business statuses 2.0…7.0 (HL7/bser input/fsh/codesystems/TaskBusinessStatusCS.fsh).
+BSER_BUSINESS_STATUS = "http://hl7.org/fhir/us/bser/CodeSystem/TaskBusinessStatusCS"
 
 # Business identifiers minted by this service.
 ID_SUBMISSION = f"{BASE}/NamingSystem/submission"
 ID_REFERRAL = f"{BASE}/NamingSystem/referral"
 ID_TASK = f"{BASE}/NamingSystem/referral-task"
 ID_CONSENT = f"{BASE}/NamingSystem/referral-consent"
+ID_MESSAGE = f"{BASE}/NamingSystem/referral-message"  # <Task id>:<version it answers>: one per change
 ID_DELIVERY = f"{BASE}/NamingSystem/delivery"  # <submission>:<destination>, one per destination Bundle
 NS_DESTINATION = f"{BASE}/NamingSystem/destination"  # tags a destination Bundle with the destination's name
 ID_PATIENT = f"{BASE}/NamingSystem/referral-patient"  # only for a patient sent without any identifier
@@ -24,6 +32,7 @@ ID_PATIENT = f"{BASE}/NamingSystem/referral-patient"  # only for a patient sent 
 EXT_LEVEL_OVERRIDE = f"{BASE}/StructureDefinition/level-override"
 EXT_DECISION_RULE = f"{BASE}/StructureDefinition/decision-rule"
 EXT_CONSENT_METHOD = f"{BASE}/StructureDefinition/consent-method"
+EXT_TASK_ASSIGNEE = f"{BASE}/StructureDefinition/task-assignee"
 
 # Our own OperationDefinitions (service/data/questionnaires/OperationDefinition-*.json), by operation code.
 OPERATION_DEFINITIONS = {

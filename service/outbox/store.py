@@ -276,6 +276,19 @@ class Outbox:
         with self._tx() as db:
             return db.execute(sql, args).rowcount
 
+    def delivered_since(self, after: str | None, limit: int = 200) -> list[OutboxItem]:
+        """Delivered items whose delivered_at (ISO, UTC) is `after` or later, oldest first (the practice's copy of
+        the recipients' Tasks tracks each delivered referral: service/referrals/feedback.py)."""
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT * FROM outbox WHERE state = 'delivered' AND delivered_at >= ? ORDER BY delivered_at LIMIT ?",
+                (after or "", limit),
+            )
+            .fetchall()
+        )
+        return [OutboxItem.from_row(r) for r in rows]
+
     def list(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
         sql, args = "SELECT * FROM outbox", list[object]()
         if state:

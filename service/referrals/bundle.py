@@ -258,7 +258,9 @@ def _practice_ref(practice: Practice, identifier: str = "agb") -> dict[str, Any]
 def _requester_role(practice: Practice, author: dict[str, Any] | None) -> dict[str, Any]:
     """The requester as BSeR has it (a PractitionerRole: the clinician at the practice), contained in the
     ServiceRequest and the Task (https://hl7.org/fhir/R4/references.html#contained): the practice from the
-    deployment's registry, the clinician as the author named them when that is a Practitioner."""
+    deployment's registry, the clinician as the author named them: a Practitioner reference as it is; for any
+    other author (a PractitionerRole in the EHR) only its display, the person's name, since an EHR-local
+    reference means nothing at the recipient (a Reference with display alone: references.html#Reference)."""
     role: dict[str, Any] = {
         "resourceType": "PractitionerRole",
         "id": "requester",
@@ -266,6 +268,8 @@ def _requester_role(practice: Practice, author: dict[str, Any] | None) -> dict[s
     }
     if author and isinstance(author.get("reference"), str) and author["reference"].startswith("Practitioner/"):
         role["practitioner"] = author
+    elif author and isinstance(author.get("display"), str) and author["display"].strip():
+        role["practitioner"] = {"display": author["display"]}
     return role
 
 

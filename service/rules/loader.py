@@ -58,6 +58,8 @@ class Recipient:
     organization: dict[str, Any] | None = None
     role: dict[str, Any] | None = None
     scope: str | None = None  # the recipient file's `contact` is for the people who keep it: not read here
+    # Working days (Monday to Friday) within which the recipient answers a referral, by its priority (mappings/README.md).
+    response: tuple[tuple[str, int], ...] = ()
 
     @property
     def needs_consent(self) -> bool:
@@ -312,6 +314,7 @@ def _recipients(recipients_data: dict[str, Any]) -> dict[str, Recipient]:
             organization=r.get("organization"),
             role=r.get("role"),
             scope=r.get("scope"),
+            response=tuple((priority, int(days)) for priority, days in (r.get("response") or {}).items()),
         )
         for r in recipients_data["recipients"]
     }

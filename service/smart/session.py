@@ -130,11 +130,16 @@ def session_store() -> SessionStore:
     return services().sessions
 
 
+_UNREAD = object()
+
+
 def current_launch() -> LaunchContext | None:
-    """The launch of this request's session (cookie -> server-side row), or None."""
-    if "ks_launch" not in g:
-        g.ks_launch = session_store().load(request.cookies.get(COOKIE_NAME))
-    return g.ks_launch
+    """The launch of this request's session (cookie -> server-side row), or None. Read once per request; asked
+    for several times (the guard, the practice, the templates), so one look at `g` (a proxy) per ask."""
+    ctx = g.get("ks_launch", _UNREAD)
+    if ctx is _UNREAD:
+        ctx = g.ks_launch = session_store().load(request.cookies.get(COOKIE_NAME))
+    return ctx
 
 
 def current_practice():

@@ -22,7 +22,7 @@ from service.referrals.status import task_status_text
 from service.rules.meldcode import MeldcodeStep
 from service.services import services
 from service.smart.session import current_practice
-from service.texts import language
+from service.texts import language, text
 from service.web.store import FormStore, WorkState
 
 GUARDED = "ks_guarded"  # set by guard.step on the views it guards
@@ -82,13 +82,30 @@ def page_lang(ctx) -> str:
     return language(ctx.language)
 
 
-def render_fragments(*names: str, **context: Any) -> list[str]:
-    """Several templates rendered with one template context, for one answer made of fragments (the live panel and
-    its summary bar): flask.render_template runs the context processors (views.py `_template_helpers`: the launch,
-    the practice, the CSRF token) for every template, the same work again for each fragment. Flask's
-    template signals are not sent for these (nothing in the service listens to them)."""
+def page_text(lang: str) -> Callable[..., str]:
+    """The templates' t(): the catalogue's text (service/texts.py) in the page's language `lang`, or in the
+    language given first (the bilingual pages)."""
+
+    def t(key: str, in_lang: str | None = lang, /, **values: object) -> str:
+        return text(key, in_lang, **values)
+
+    return t
+
+
+# What the fragments a page and the live panel share (_panel.html, _panel_bar.html) may use of the template context,
+# besides what the view passes: tests/web/test_pages.py checks the templates use nothing else.
+FRAGMENT_HELPERS = ("t", "aandachtsfunctionaris")
+
+
+def render_fragments(lang: str, *names: str, **context: Any) -> list[str]:
+    """Fragments of a page rendered on their own, for one answer made of several (the live panel and its summary
+    bar), with one template context: what the view passes and FRAGMENT_HELPERS in `lang`, the same values a whole
+    page's context processors (views.py `_template_helpers`) give them. Not those processors themselves: they work
+    out what only whole pages show (the CSRF token, the practice's name, the language switch), and flask's default
+    one adds request, session and g; at every tick that was a tenth of the live panel's time (benchmarks/form.py).
+    Flask's template signals are not sent for these (nothing in the service listens to them)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    app.update_template_context(context)
+    context.update(t=page_text(lang), aandachtsfunctionaris=app.config["KS_SETTINGS"].aandachtsfunctionaris)
     return [app.jinja_env.get_template(name).render(context) for name in names]
 
 
@@ -192,7 +209,49 @@ def banner_for(ctx, work: WorkState | None) -> dict | None:
     return {"name": banner.get("name") or "", "birthDate": shown}
 
 
-def task_view(status, sr_id: str | None, lang: str) -> dict | None:
-    """The recipient's Task of one ServiceRequest for a page: status, its words, the recipient's own note."""
-    task = status.tasks.get(sr_id) if sr_id else None
-    return None if task is None else {**task, "text": task_status_text(task["status"], lang)}
+def task_view(found, lang: str, name: str | None = None) -> dict | None:
+    """The practice's copy of one referral at its recipient (service/referrals/feedback.py ReferralFeedback) for a
+    page, in the GP's words: the status, what it came to (the outcome, a decline's reason, or "contact opgenomen"),
+    since when, the recipient's message for the GP and who sent it (`name`: the recipient's, when nobody is named on
+    the Task), and when the copy was last brought up to date. None before the recipient's Task has been seen."""
+    if found is None or found.status is None:
+        return None
+    from service.fhir import urls
+    from service.referrals.taskflow import concepts
+
+    def words(system: str, code: str | None, fallback: str | None) -> str | None:
+        known = concepts(system).get(code or "")
+        return known.in_lang(lang) if known else fallback
+
+    detail = words(urls.CS_TASK_OUTCOME, found.outcome, found.outcome_text) or words(
+        urls.CS_DECLINE_REASON, found.reason, found.reason_text
+    )
+    if not detail and found.business == "contact-made":
+        detail = words(urls.CS_TASK_BUSINESS_STATUS, found.business, found.business_text)
+    elif not detail and found.business is None:  # a recipient's own words for where it stands (another system's)
+        detail = found.business_text
+    return {
+        "status": found.status,
+        "text": task_status_text(found.status, lang),
+        "detail": detail,
+        "final": not found.open,
+        "when": practice_time(found.last_modified),
+        "message": found.message,
+        "by": found.worked_by or name or "",
+        "checked": practice_time(found.polled_at),
+        "problem": found.poll_failed,
+    }
+
+
+def practice_time(when: str | float | None) -> str:
+    """An instant (ISO or epoch seconds) as dd-mm-jjjj hh:mm in the practice's time zone; '' when unknown."""
+    if not when:
+        return ""
+    try:
+        if isinstance(when, str):
+            moment = datetime.fromisoformat(when).astimezone(PRACTICE_ZONE)
+        else:
+            moment = datetime.fromtimestamp(when, PRACTICE_ZONE)
+    except (ValueError, OSError, OverflowError):
+        return ""
+    return moment.strftime("%d-%m-%Y %H:%M")

@@ -12,6 +12,7 @@ from flask import redirect, render_template, url_for
 
 from service.errors import required
 from service.referrals.bundle import evaluation_signals, referrals_in_record
+from service.referrals.feedback import copy_of
 from service.referrals.status import referral_status, service_requests_by_recipient
 from service.services import services
 from service.texts import Text, pick, text
@@ -145,31 +146,31 @@ def _recorded(sent: list[dict], written, lang: str) -> list[str]:
 
 def _with_live_status(ctx, result: dict) -> dict:
     """The confirmation as it stands now: a queued referral may have gone out since, and a delivered one shows
-    what the recipient did with its Task (the page is the practice's view of the closed loop)."""
-    status = referral_status(services().delivery, result["submission"])
+    what the recipient did with it (the page is the practice's view of the closed loop). The recipients' side comes
+    from the practice's copy (service/referrals/feedback.py): the page never waits on a recipient's server."""
+    delivery = services().delivery
+    status = referral_status(delivery, result["submission"], with_tasks=False)
     if status.state is None or not result.get("external"):
         # nothing went out of the practice: the page as it was. What the outbox may know of such a submission is
         # the practice's own record, never a referral "afgeleverd" anywhere.
         return result
     lang = page_lang(ctx)
-    live = {
-        **result,
-        "state": status.state,
-        "stateText": state_text(status.state, lang),
-        "statusProblem": status.problem,
-    }
+    copies = copy_of(required(services().feedback, "the practice's copy"), delivery, result["submission"])
+    live = {**result, "state": status.state, "stateText": state_text(status.state, lang)}
     sent = []
     for s in result.get("sent", []):
         where, sr_id = status.for_recipient(s.get("recipient", ""))
         if where is None:
             sent.append(s)
             continue
-        sr = s.get("id") or sr_id
-        sent.append({**s, "state": where.state, "id": sr, "task": task_view(where, sr, lang)})
+        task = task_view(copies.get(s.get("recipient", "")), lang, s.get("name"))
+        sent.append({**s, "state": where.state, "id": s.get("id") or sr_id, "task": task})
     live["sent"] = sent
+    live["statusProblem"] = any(c.poll_failed for c in copies.values())
     if result.get("summaryParts"):  # the HIS summary says how each referral stands now, in the language it was made in
         head, tail, made_in = result["summaryParts"]
-        live["summary"] = join_summary(head, tail, sent, result.get("notSent", []), made_in)
+        his = [{**s, "task": task_view(copies.get(s.get("recipient", "")), made_in, s.get("name"))} for s in sent]
+        live["summary"] = join_summary(head, tail, his, result.get("notSent", []), made_in)
     if any(d.state == "delivered" for d in status.destinations):
-        audit(ctx, "status-read", "R", "4" if status.problem else "0", f"submission:{result['submission']}")
+        audit(ctx, "status-read", "R", "4" if live["statusProblem"] else "0", f"submission:{result['submission']}")
     return live

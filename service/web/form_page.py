@@ -14,7 +14,7 @@ from datetime import date, datetime
 from flask import jsonify, redirect, render_template, request, url_for
 
 from service.ehr import RecordRead, ehr_client, read_record
-from service.errors import ResponseInvalid
+from service.errors import ResponseInvalid, required
 from service.questionnaires.catalog import QuestionnaireDef
 from service.questionnaires.form import (
     FieldError,
@@ -25,6 +25,7 @@ from service.questionnaires.form import (
 )
 from service.questionnaires.linkids import TEENAGE
 from service.questionnaires.populate import populate, record_facts, suggestions, teenage_suggestion
+from service.referrals.feedback import copy_of
 from service.referrals.pipeline import PRACTICE_ZONE
 from service.referrals.recent import KEEP_DAYS, VIA_TEXT, patient_keys
 from service.referrals.status import referral_status
@@ -60,7 +61,7 @@ from service.web.panel import panel_model, state_text
 from service.web.store import PanelFacts, WorkState
 from service.web.user import display_name, named
 
-PAGES = {"form", "meldcode", "review", "sent"}  # where a language switch may return to
+PAGES = {"form", "meldcode", "review", "sent", "practice_referrals"}  # where a language switch may return to
 
 
 def open_work(ctx) -> WorkState:
@@ -136,7 +137,7 @@ def panel(ctx):
     per refresh (one a second while the clinician ticks) would bury the log's real accesses (benchmarks/form.py)."""
     qdef = questionnaire()
     data = _panel(ctx, forms().panel_facts(ctx.session_id), posted_fields(qdef), qdef)
-    html, bar = render_fragments("_panel.html", "_panel_bar.html", panel=data)
+    html, bar = render_fragments(page_lang(ctx), "_panel.html", "_panel_bar.html", panel=data)
     sugg = [{"link_id": s["link_id"], "text": s["text"]} for s in data["suggestions"]]
     return jsonify({"panel": {"suggestions": sugg, "meldcode": data.get("meldcode", False)}, "html": html, "bar": bar})
 
@@ -314,24 +315,28 @@ def _banner_from(patient: dict | None) -> dict:
 
 def _earlier_referrals(ctx) -> list[dict]:
     """Referrals sent for this patient from the form before (newest three), each as it stands now: so the
-    practice sees what became of them and does not refer twice by accident."""
+    practice sees what became of them and does not refer twice by accident. The recipients' side is the practice's
+    copy (service/referrals/feedback.py): the form never waits on a recipient's server."""
     logged = _with_api_referrals(ctx, forms().referrals(ctx.iss, ctx.patient))
     if not logged:
         return []
     lang = page_lang(ctx)
     delivery = services().delivery
+    store = required(services().feedback, "the practice's copy")
     out: list[dict] = []
     for item in logged:
-        # After one failed read of the recipients' server, not again for the older ones: the form must not wait.
-        status = referral_status(delivery, item["submission"], with_tasks=not any(o["problem"] for o in out))
+        status = referral_status(delivery, item["submission"], with_tasks=False)
+        copies = copy_of(store, delivery, item["submission"])
         recipients_now = []
         for names in item.get("recipients", []):
-            where, sr_id = status.for_recipient(names.get("recipient", ""))
+            rid = names.get("recipient", "")
+            name = names.get(lang) or names.get("nl")
+            where, _ = status.for_recipient(rid)
             recipients_now.append(
                 {
-                    "name": names.get(lang) or names.get("nl"),
+                    "name": name,
                     "internal": names.get("internal", False),
-                    "task": task_view(where, sr_id, lang) if where else None,
+                    "task": task_view(copies.get(rid), lang, name) if where else None,
                 }
             )
         authored = str(item.get("authored") or "")[:10]
@@ -341,7 +346,7 @@ def _earlier_referrals(ctx) -> list[dict]:
                 "date": f"{authored[8:10]}-{authored[5:7]}-{authored[:4]}" if len(authored) == 10 else authored,
                 "state": state_text(state, lang),
                 "recipients": recipients_now,
-                "problem": status.problem,
+                "problem": any(c.poll_failed for c in copies.values()),
                 "via": text(VIA_TEXT["api"], lang) if item.get("via") == "api" else None,
             }
         )

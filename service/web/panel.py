@@ -217,8 +217,17 @@ def state_text(state: str, lang: str) -> str:
 
 def join_summary(head: str, tail: str, sent: list[dict], not_sent: list[dict], lang: str) -> str:
     """The summary with what happened to each referral between what was decided (`head`) and the rest (`tail`):
-    the confirmation rebuilds it when a queued referral has gone out since, so the HIS gets what is true now."""
-    lines = [head, *(_referral_line(s, lang) for s in sent)]
+    the confirmation rebuilds it when a queued referral has gone out since, or the recipient has answered (its
+    status, outcome and message for the GP: a referral's `task`), so the HIS gets what is true now."""
+    lines = [head]
+    for s in sent:
+        lines.append(_referral_line(s, lang))
+        task = s.get("task")  # what the recipient did with it, once it is done (confirmation.py, task_view)
+        if task and task.get("final") and not s.get("internal"):
+            status = f"{task['text']} — {task['detail']}" if task.get("detail") else task["text"]
+            lines.append(text("his.feedback", lang, name=s["name"], status=status, date=task.get("when") or "?"))
+            if task.get("message"):
+                lines.append(text("his.message", lang, name=task.get("by") or s["name"], message=task["message"]))
     lines += [text("his.not_sent", lang, name=s["name"]) for s in not_sent]
     if not any(not s.get("internal") for s in sent):
         lines.append(text("his.nothing_outside", lang))

@@ -8,13 +8,11 @@ store, a different token per session, and useless to anyone without the session 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+from flask import Flask, Response
 
-from flask import Flask, Response, current_app, request
+from service.csrf import CSRF_FIELD, CSRF_HEADER, session_token, token_sent_ok
 
-CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "X-CSRF-Token"
+__all__ = ["CSRF_FIELD", "CSRF_HEADER", "csrf_ok", "csrf_token"]
 # No inline script or style anywhere: app.js and app.css are files. form-action 'self': every form posts
 # here (the SMART launch's redirects to an authorization server are navigations, not form posts).
 CONTENT_SECURITY_POLICY = (
@@ -24,21 +22,28 @@ CONTENT_SECURITY_POLICY = (
 
 
 def csrf_token(session_id: str) -> str:
-    key = current_app.config["SECRET_KEY"]
-    key = key.encode() if isinstance(key, str) else key
-    return hmac.new(key, b"csrf:" + session_id.encode(), hashlib.sha256).hexdigest()
+    return session_token(session_id)  # the generic part: service/csrf.py, shared with the inbox
 
 
 def csrf_ok(session_id: str) -> bool:
-    sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD) or ""
-    return hmac.compare_digest(sent.encode(), csrf_token(session_id).encode())
+    return token_sent_ok(session_id)
+
+
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+)
 
 
 def security_headers(response: Response) -> Response:
-    """On every response (pages, API, static): what may run, be framed, leak in a Referer, be sniffed."""
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    """On every response (pages, API, static): what may run, be framed, leak in a Referer, be sniffed; each unless
+    the response set its own. (One look at the headers there are: `setdefault` each time searched them again.)"""
+    headers = response.headers
+    present = {name.lower() for name, _ in headers}
+    for name, value in SECURITY_HEADERS:
+        if name.lower() not in present:
+            headers.add(name, value)
     return response
 
 

@@ -10,7 +10,7 @@ the EHR, and the confirmation is fixed (confirmation.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from flask import redirect, request, url_for
 
@@ -110,9 +110,12 @@ def send_referral(ctx, work: WorkState, *, record_only: bool) -> SendResult:
     it: what a missing consent blocks (and that no Consent resource is made) is the engine's decision, not the
     page's."""
     qdef, now = questionnaire(), practice_now()
-    made = {
+    made: dict[str, Any] = {
         "subject": subject_of(ctx),
-        "author": ctx.fhir_user,
+        # the author as the EHR knows them, with their name: what the referral names at the recipient (bundle.py)
+        "author": {"reference": ctx.fhir_user, "display": ctx.user_name}
+        if ctx.user_name and ctx.fhir_user
+        else ctx.fhir_user,
         "authored": now.isoformat(),
         "identifier": {"system": FORM_ID_SYSTEM, "value": work.identifier},
     }

@@ -20,9 +20,18 @@ from flask import Flask, current_app
 from service.rules.meldcode import load_meldcode
 from service.services import services
 from service.smart.session import current_launch
-from service.texts import bilingual, language, other_language, pick, text
-from service.web import confirmation, error_pages, form_page, meldcode_page, review_page, security, send  # noqa: F401 - their routes
-from service.web.common import web
+from service.texts import bilingual, language, other_language, pick
+from service.web import (  # noqa: F401 - their routes
+    confirmation,
+    error_pages,
+    form_page,
+    meldcode_page,
+    overview,
+    review_page,
+    security,
+    send,
+)
+from service.web.common import page_text, web
 from service.web.store import FormStore
 
 __all__ = ["init_app", "web"]
@@ -45,17 +54,13 @@ def _template_helpers() -> dict:
         ctx = None
     lang = language(ctx.language if ctx is not None else None)
 
-    def t(key: str, lang: str | None = lang, /, **values: object) -> str:
-        """The catalogue's text (service/texts.py) in the page's language, or in `lang` (the bilingual pages)."""
-        return text(key, lang, **values)
-
     def pick_data(nl: str, en: str | None) -> str:
         """A data text (the Meldcode steps' file) in the page's language."""
         return pick(lang, nl, en)
 
     practice = services().registry.practice(ctx.ehr_id, ctx.practice_id) if ctx else None
     return {
-        "t": t,
+        "t": page_text(lang),
         "pick": pick_data,
         "both": bilingual,  # "Dutch / English", for the launch pages
         "ui_lang": lang,

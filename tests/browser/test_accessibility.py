@@ -45,3 +45,15 @@ def test_error_pages_without_javascript_at_both_widths(journey):
     response = page.goto(j.url("/launch/standalone"))
     assert response.status == 200
     j.check("standalone-pick")
+
+
+def test_the_practices_referrals_from_the_page_chrome_at_both_widths(journey):
+    """Issue 13 point 4: the practice's overview is a link in every launch's top bar; readable and accessible."""
+    j = journey()
+    j.launch("demo-pregnant")
+    page = j.page
+    with page.expect_navigation():
+        page.locator("header").get_by_role("link", name="Verwijzingen van de praktijk").click()
+    expect(page.locator("h1")).to_have_text("Verwijzingen van de praktijk")
+    expect(page.get_by_role("heading", name="Nog open")).to_be_visible()
+    j.check("practice-referrals")

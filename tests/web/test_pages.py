@@ -14,6 +14,7 @@ import yaml
 from service.demo import PRACTICE_AGB, PRACTICE_NAME
 from service.fhir import urls
 from service.questionnaires.answers import index_answers
+from service.referrals import feedback
 from tests.factories import OTHER, URGENT
 from tests.web.conftest import make_app
 from tests.web.helpers import csrf_of, panel_data
@@ -267,6 +268,43 @@ def test_panel_summary_bar_level_and_recipient_names(as_user):
     assert 'class="bar-recipient"' not in none and "Geen verwijzing voorgesteld." in text_of(none)
 
 
+def test_live_panel_is_the_form_pages_panel(as_user, tmp_path, recipients_server, ehr_server):
+    """POST /form/panel renders the panel and its bar without the pages' context processors (common.py
+    render_fragments): the very HTML the form page shows for the same fields (no JavaScript: keep, then the
+    form), in both languages, with the Meldcode strip and the practice's aandachtsfunctionaris."""
+    app = make_app(tmp_path, recipients_server, ehr=ehr_server, aandachtsfunctionaris="Dr. B. de Wit, toestel 214")
+    fields = {**PREGNANT, "domestic-violence": "true", "financial-problems": "true", "language-barrier": "true"}
+    for lang in ("nl", "en"):
+        client = as_user("demo-pregnant", app=app, language=lang)
+        live = post(client, "/form/panel", fields).get_json()
+        assert "Dr. B. de Wit, toestel 214" in live["html"] and 'class="bar-recipient"' in live["bar"]
+        assert post(client, "/form/update", fields).status_code == 303
+        html = page(client)
+        panel = html.split('tabindex="0">\n      ', 1)[1].split("\n    </aside>", 1)[0]
+        bar = html.split('<div id="panel-bar" class="panel-bar">', 1)[1].split("</div>\n    <aside", 1)[0]
+        assert (live["html"], live["bar"]) == (panel, bar), lang
+
+
+def test_panel_fragments_use_only_what_render_fragments_gives():
+    """The fragments rendered on their own for the live panel read nothing of a page's context but what
+    render_fragments puts there: a name only the pages' context processors give would be empty there, silently."""
+    from jinja2 import meta, nodes
+
+    from service.web.common import FRAGMENT_HELPERS
+
+    env = make_env()
+    for name in ("_panel.html", "_panel_bar.html"):
+        tree = env.parse(env.loader.get_source(env, name)[0])
+        own = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "store"}  # its {% set %}s (one branch's too)
+        assert meta.find_undeclared_variables(tree) - own <= {"panel", *FRAGMENT_HELPERS}, name
+
+
+def make_env():
+    from flask import Flask
+
+    return Flask("service", root_path=str(Path(__file__).resolve().parents[2] / "service")).jinja_env
+
+
 def test_meldcode_names_the_practice_aandachtsfunctionaris(as_user, tmp_path, recipients_server, ehr_server):
     from tests.web.conftest import make_app
 
@@ -500,18 +538,21 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     assert sr_id not in summary and "Vastgelegd door: de huisarts" in summary
     assert 'id="copy-summary"' in sent
     assert "Niets verstuurd buiten de praktijk" not in summary and "Niets verstuurd buiten de praktijk" not in sent
-    # the closed loop: the recipient takes up the referral, the practice sees it on the same page
+    # the closed loop: the recipient takes up the referral, the practice sees it on the same page once its copy is
+    # polled (service/referrals/feedback.py; tests/web/test_feedback.py has the poll's limits)
     assert sent.count("Bij de ontvanger: <strong>aangevraagd, nog niet opgepakt</strong>") == 1
     [task] = [e["resource"] for e in recipients.search("Task", {"focus": f"ServiceRequest/{sr_id}"})["entry"]]
     recipients.update({**task, "status": "accepted", "businessStatus": {"text": "Intake gepland"}})
+    ks = web_app.extensions["ks"]
+    feedback.poll_due(ks.feedback, ks.delivery)
     again = page(client, "/form/sent")
-    assert "Bij de ontvanger: <strong>geaccepteerd</strong> (Intake gepland)" in again
+    assert "Bij de ontvanger: <strong>geaccepteerd</strong> — Intake gepland" in again
     # the next launch for this patient (another session, another user) shows it above the form
     other = as_user("demo-pregnant", user="demo-poh")
     earlier = text_of(page(other))
     assert "Eerder verwezen vanuit de praktijk" in earlier
     assert (
-        "Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD): bij de ontvanger geaccepteerd (Intake gepland)"
+        "Regiocoördinator Jeugdgezondheidszorg Maastricht-Heuvelland (GGD): bij de ontvanger geaccepteerd — Intake gepland"
         in earlier
     )
     assert (

@@ -1,0 +1,73 @@
+"""What the inbox's pages use: who is signed in (`current_user`) and a decorator for views that need it
+(`signed_in`). A session is server-side (service/inbox/store.py); the cookie carries its opaque id only."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import g, redirect, request, url_for
+
+from service.inbox.store import InboxStore
+from service.services import services
+
+COOKIE_NAME = "ks_inbox"
+
+
+@dataclass(frozen=True, kw_only=True)
+class InboxUser:
+    """A recipient's staff member, signed in: the provider (its registry id), the user's `sub` there, their name,
+    and the recipient (its id in the region's recipients file) they work for. Nothing else is known or kept."""
+
+    provider: str
+    sub: str
+    name: str
+    recipient: str
+
+    @property
+    def who(self) -> str:
+        """For the audit log: the user as the provider knows them."""
+        return f"{self.provider}:{self.sub}"
+
+
+def inbox_store() -> InboxStore:
+    store = services().inbox
+    if store is None:  # init_app of service/inbox/views.py sets it before any route runs
+        raise RuntimeError("the inbox is not set up")
+    return store
+
+
+def recipient_known(provider_id: str, recipient: str) -> bool:
+    """Whether `recipient` is still an external recipient of the provider's region, the provider still registered
+    and its mappings still naming that recipient."""
+    provider = services().registry.provider(provider_id)
+    if provider is None or recipient not in {m.recipient for m in provider.users}:
+        return False
+    found = services().engine.rulesets.get(provider.region)
+    item = found.recipients.get(recipient) if found else None
+    return item is not None and not item.internal
+
+
+def current_user() -> InboxUser | None:
+    """The signed-in user of this request (cookie → server-side session), or None: also when their provider or
+    recipient is no longer registered."""
+    if "ks_inbox_user" not in g:
+        data = inbox_store().session(request.cookies.get(COOKIE_NAME))
+        user = None
+        if data is not None and recipient_known(data["provider"], data["recipient"]):
+            user = InboxUser(provider=data["provider"], sub=data["sub"], name=data["name"], recipient=data["recipient"])
+        g.ks_inbox_user = user
+    return g.ks_inbox_user
+
+
+def signed_in(view: Callable) -> Callable:
+    """Views for signed-in users only: anyone else is sent to sign in (GET /inbox/login)."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if current_user() is None:
+            return redirect(url_for("inbox.login"))
+        return view(*args, **kwargs)
+
+    return wrapped
