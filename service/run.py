@@ -260,7 +260,8 @@ def _serve(app, settings, listener: socket.socket, embedded: list) -> None:
     server = make_server(settings.host, settings.port, app, threaded=True, fd=listener.fileno())
     listener.close()  # the server holds its own duplicate of the socket
     if app.config["KS_SETTINGS"].sandbox == "on":
-        ready = bilingual("cli.run.ready_demo", url=settings.public_url.rstrip("/") + "/sandbox/launch")
+        base = settings.public_url.rstrip("/")
+        ready = bilingual("cli.run.ready_demo", url=base + "/sandbox/launch", inbox=base + "/inbox")
     else:
         ready = bilingual("cli.run.ready", url=_address(settings.host, settings.port))
     print(ready, flush=True)

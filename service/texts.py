@@ -809,8 +809,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     # `make run` (service/run.py): its last line before it serves, and a port it cannot use (one line, exit 2)
     "cli.run.ready_demo": (
-        "Kansrijke Start draait: open {url} om als huisarts door het formulier te klikken (stoppen: Ctrl-C)",
-        "Kansrijke Start is running: open {url} to click through the form as a GP (stop: Ctrl-C)",
+        "Kansrijke Start draait: open {url} om als huisarts door het formulier te klikken, {inbox} als coördinator (stoppen: Ctrl-C)",
+        "Kansrijke Start is running: open {url} to click through the form as a GP, {inbox} as a coordinator (stop: Ctrl-C)",
     ),
     "cli.run.ready": (
         "Kansrijke Start draait op {url} (stoppen: Ctrl-C)",
@@ -976,7 +976,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "inbox.detail.consent_given": ("gegeven", "given"),
     "inbox.detail.consent_not_active": ("niet (meer) geldig", "not (or no longer) valid"),
     "inbox.detail.not_given": ("niet vermeld", "not stated"),
-    "inbox.detail.none_shared": ("niet met u gedeeld", "not shared with you"),
+    "inbox.detail.none_shared": ("geen", "none"),
     "inbox.detail.patient": ("Cliënt en contactgegevens", "Client and contact details"),
     "inbox.detail.name": ("Naam", "Name"),
     "inbox.detail.birth_date": ("Geboortedatum", "Date of birth"),

@@ -221,10 +221,11 @@ def test_make_run_prints_the_address_to_open_as_its_last_line(tmp_path):
                 break
         assert printed and "/sandbox/launch" in printed[-1], "\n".join(printed) + service.stderr.read()
         last = printed[-1]
-        url = f"http://127.0.0.1:{port}/sandbox/launch"
+        url, inbox = f"http://127.0.0.1:{port}/sandbox/launch", f"http://127.0.0.1:{port}/inbox"
         assert last == (
-            f"Kansrijke Start draait: open {url} om als huisarts door het formulier te klikken (stoppen: Ctrl-C) / "
-            f"Kansrijke Start is running: open {url} to click through the form as a GP (stop: Ctrl-C)"
+            f"Kansrijke Start draait: open {url} om als huisarts door het formulier te klikken, {inbox} als "
+            f"coördinator (stoppen: Ctrl-C) / Kansrijke Start is running: open {url} to click through the form as "
+            f"a GP, {inbox} as a coordinator (stop: Ctrl-C)"
         )
         assert any(line.startswith("Demo data loaded:") for line in printed)
         recipients = [line for line in printed if line.startswith("Recipients' server for destination")]

@@ -55,8 +55,11 @@ def test_the_example_registers_three_ehrs_and_four_practices(tmp_path):
         _example(tmp_path),
         regions=REGIONS,
         require_https=True,
-        environ={"KS_EHR_SECRET_GC_WEST": "from-the-environment"},
+        environ={"KS_EHR_SECRET_GC_WEST": "from-the-environment", "KS_IDP_SECRET_GGD_ZL": "idp-secret"},
+        recipients={"maastricht-heuvelland": frozenset({"regiocoordinator-jgz", "nu-niet-zwanger"})},
     )
+    [ggd] = registry.providers.values()  # and one identity provider for the recipients' staff
+    assert ggd.id == "ggd-zuid-limburg" and ggd.region == "maastricht-heuvelland"
     assert sorted(registry.ehrs) == ["de-linde-his", "gezondheidscentrum-west-epd", "voorbeeldstad-his"]
     assert sum(len(e.practices) for e in registry.ehrs.values()) == 4
     linde = registry.by_iss("https://FHIR.his-de-linde.example/r4/")  # host case and a trailing slash do not matter

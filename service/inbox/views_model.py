@@ -10,7 +10,7 @@ from typing import Any
 from service.fhir import urls
 from service.referrals import taskflow
 from service.referrals.worklist import PRACTICE_ZONE, ReferralDetail, WorkItem
-from service.texts import text, texts
+from service.texts import language, text, texts
 
 DATE_FIELDS = {"due-date": "inbox.detail.due_date", "child-birth-date": "inbox.detail.child_birth_date"}
 
@@ -80,7 +80,7 @@ def _patient(patient: dict[str, Any] | None, lang: str) -> dict[str, Any]:
         for a in patient.get("address") or ()
     ]
     languages = [
-        c.get("code")
+        language_name(c, lang)
         for comm in patient.get("communication") or ()
         for c in (comm.get("language") or {}).get("coding") or ()
         if c.get("code")
@@ -143,3 +143,16 @@ def detail_view(detail: ReferralDetail, lang: str) -> dict[str, Any]:
         "message": detail.message,
         "actions": taskflow.allowed_actions(task),
     }
+
+
+def language_name(coding: dict, lang: str) -> str:
+    """A language (a BCP 47 coding, as Patient.communication.language has it) by its name in the page's language
+    ("Nederlands", "Turks"; CLDR's names through Babel); an unknown code as it is."""
+    from babel import Locale, UnknownLocaleError  # only the detail page needs it
+
+    code = str(coding["code"])
+    try:
+        name = Locale.parse(code.replace("-", "_")).get_display_name(language(lang))
+    except (ValueError, UnknownLocaleError):
+        name = None
+    return name or coding.get("display") or code

@@ -286,8 +286,10 @@ class Journey:
 def journey(live_app, browser, axe_source, request):
     made: list[Journey] = []
 
-    def make(javascript: bool = True) -> Journey:
-        j = Journey(request.node.name.removeprefix("test_"), live_app, browser, axe_source, javascript=javascript)
+    def make(javascript: bool = True, who: str | None = None) -> Journey:
+        """A journey; `who` names it when a test has several (their screenshots in tests/artifacts/<test>/<who>/)."""
+        name = request.node.name.removeprefix("test_") + (f"/{who}" if who else "")
+        j = Journey(name, live_app, browser, axe_source, javascript=javascript)
         made.append(j)
         return j
 

@@ -52,7 +52,7 @@ def coordinator_signs_in(c) -> None:
 
 
 def test_the_gp_sends_the_coordinator_accepts_and_closes_and_the_gp_sees_the_outcome(journey):
-    gp, coordinator = journey(), journey()
+    gp, coordinator = journey(who="gp"), journey(who="coordinator")
     before = jgz_tasks(gp.live.recipients)
     gp_sends_a_routine_referral(gp)
     [task_id] = jgz_tasks(gp.live.recipients) - before  # the one referral to the JGZ this send made
@@ -68,6 +68,7 @@ def test_the_gp_sends_the_coordinator_accepts_and_closes_and_the_gp_sees_the_out
     expect(page.locator(".task-status-value")).to_have_text("aangevraagd, nog niet opgepakt")
     expect(page.locator("main")).to_contain_text("Financiële problematiek")
     expect(page.locator(".referral-gp")).to_have_text("Anna Jansen")  # the GP by name, never the EHR's reference
+    expect(page.locator("main")).to_contain_text("Nederlands")  # the preferred language by name, not "nl"
     coordinator.check("detail")
 
     page.get_by_role("button", name="Aannemen").click()
