@@ -26,7 +26,7 @@ from joserfc import jwt
 
 from service.demo import DEMO_COORDINATORS
 from service.registry import SANDBOX_INBOX_CLIENT_ID
-from service.sandbox.views import CodeGrant, S256Challenge, SandboxClient, _state
+from service.sandbox.views import AuthorizationCodeMixin, CodeGrant, S256Challenge, SandboxClient, _state
 from service.services import services
 from service.storage import ExpiringRecords, SQLiteFile
 from service.texts import text
@@ -45,7 +45,7 @@ class IdpUser:
 
 
 @dataclass
-class IdpCode:
+class IdpCode(AuthorizationCodeMixin):
     code: str
     client_id: str
     redirect_uri: str
@@ -55,21 +55,6 @@ class IdpCode:
     code_challenge: str | None
     code_challenge_method: str | None
     expires_at: float = field(default_factory=lambda: time.time() + 300)
-
-    def get_redirect_uri(self):
-        return self.redirect_uri
-
-    def get_scope(self):
-        return self.scope
-
-    def get_code_challenge(self):
-        return self.code_challenge
-
-    def get_code_challenge_method(self):
-        return self.code_challenge_method
-
-    def is_expired(self):
-        return time.time() > self.expires_at
 
 
 @dataclass(eq=False)

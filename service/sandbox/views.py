@@ -91,16 +91,15 @@ class SandboxClient:
         return grant_type in ("authorization_code", "refresh_token")
 
 
-@dataclass
-class AuthCode:
-    code: str
-    client_id: str
+class AuthorizationCodeMixin:
+    """What authlib asks of an authorization code (rfc6749 AuthorizationCodeMixin, PKCE's challenge): the SMART
+    sandbox's codes and its OpenID provider's (idp.py) alike."""
+
     redirect_uri: str
     scope: str
-    user: SandboxUser
     code_challenge: str | None
     code_challenge_method: str | None
-    expires_at: float = field(default_factory=lambda: time.time() + 300)
+    expires_at: float
 
     def get_redirect_uri(self):
         return self.redirect_uri
@@ -116,6 +115,18 @@ class AuthCode:
 
     def is_expired(self):
         return time.time() > self.expires_at
+
+
+@dataclass
+class AuthCode(AuthorizationCodeMixin):
+    code: str
+    client_id: str
+    redirect_uri: str
+    scope: str
+    user: SandboxUser
+    code_challenge: str | None
+    code_challenge_method: str | None
+    expires_at: float = field(default_factory=lambda: time.time() + 300)
 
 
 @dataclass
