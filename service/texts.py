@@ -630,6 +630,67 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "De verwijzing is nog niet afgeleverd; trek de toestemming in zodra zij is afgeleverd.",
         "The referral has not been delivered yet: withdraw once it has.",
     ),
+    # The GP's cancel of a referral (service/referrals/withdraw.py cancel_referral, service/web/cancel.py,
+    # cancel.html): the recipient reads the status reason on its Task; `status` is a task.* text.
+    "cancel.status_reason": ("Ingetrokken door de huisarts", "Cancelled by the GP"),
+    "cancel.status_reason_poh": (
+        "Ingetrokken door de POH Jeugd van de huisartsenpraktijk",
+        "Cancelled by the POH Jeugd of the GP practice",
+    ),
+    "cancel.not_delivered": (
+        "De verwijzing is nog niet afgeleverd bij de ontvanger; intrekken kan zodra zij is afgeleverd.",
+        "The referral has not been delivered to the recipient yet; it can be cancelled once it has.",
+    ),
+    "cancel.no_task": (
+        "De ontvanger heeft deze verwijzing niet (meer) in behandeling; hier valt niets in te trekken.",
+        "The recipient does not (or no longer) hold this referral; there is nothing to cancel here.",
+    ),
+    "cancel.final": (
+        "Deze verwijzing is bij de ontvanger al {status}; intrekken kan niet meer.",
+        "At the recipient this referral is already {status}; it can no longer be cancelled.",
+    ),
+    "cancel.button": ("Verwijzing intrekken", "Cancel referral"),
+    "cancel.button_for": ("Verwijzing intrekken: {recipient}", "Cancel referral: {recipient}"),
+    "cancel.title": ("Verwijzing intrekken", "Cancel the referral"),
+    "cancel.are_you_sure": (
+        "Weet u het zeker? {recipient} krijgt bericht dat de verwijzing is ingetrokken en stopt met het werk eraan.",
+        "Are you sure? {recipient} is told that the referral has been cancelled and stops working on it.",
+    ),
+    "cancel.final_step": (
+        "Intrekken kunt u niet ongedaan maken. Is later toch hulp nodig, verstuur dan een nieuwe verwijzing.",
+        "Cancelling cannot be undone. Should help be needed later after all, send a new referral.",
+    ),
+    "cancel.confirm": ("Ja, verwijzing intrekken", "Yes, cancel the referral"),
+    "cancel.keep": ("Nee, niet intrekken", "No, do not cancel"),
+    "cancel.back_sent": ("Terug naar de bevestiging", "Back to the confirmation"),
+    "cancel.back_overview": ("Terug naar de verwijzingen van de praktijk", "Back to the practice's referrals"),
+    "cancel.refused_title": ("Intrekken kan niet", "The referral cannot be cancelled"),
+    "cancel.conflict": (
+        (
+            "Intussen is de verwijzing bij {recipient} gewijzigd; de stand is nu: {status}. Er is niets ingetrokken. "
+            "Bekijk de nieuwe stand en trek de verwijzing zo nodig opnieuw in."
+        ),
+        (
+            "Meanwhile the referral was changed at {recipient}; it now stands at: {status}. Nothing was cancelled. "
+            "Look at where it stands now and cancel again if need be."
+        ),
+    ),
+    "cancel.unreachable": (
+        "{recipient} is nu niet bereikbaar; er is niets ingetrokken. Probeer het later opnieuw.",
+        "{recipient} cannot be reached now; nothing was cancelled. Try again later.",
+    ),
+    "cancel.not_found": (
+        "Deze verwijzing staat niet bij de verwijzingen van uw praktijk.",
+        "This referral is not among your practice's referrals.",
+    ),
+    "cancel.forbidden_title": (
+        "Intrekken mag alleen de huisarts of de POH Jeugd",
+        "Only the GP or the POH Jeugd may cancel a referral",
+    ),
+    "cancel.forbidden_text": (
+        "Vraag de huisarts of de POH Jeugd om de verwijzing in te trekken.",
+        "Ask the GP or the POH Jeugd to cancel the referral.",
+    ),
     # ── the signalling form (service/web/form_page.py, formview.py, send.py) ───────────────────────────────
     "form.no_patient_in_launch": ("Er is geen patiënt meegegeven bij het openen.", "No patient came with the launch."),
     # When an enableWhen item applies, short (service/web/formview.py enable_hint): "Alleen bij huiselijk geweld of
@@ -989,6 +1050,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "inbox.detail.no_more_steps": (
         "Deze verwijzing is afgehandeld; er zijn geen stappen meer mogelijk.",
         "This referral has been dealt with; no further steps are possible.",
+    ),
+    "inbox.detail.cancelled_no_steps": (
+        "Deze verwijzing is ingetrokken; er zijn geen stappen meer mogelijk.",
+        "This referral has been cancelled; no further steps are possible.",
     ),
     "inbox.action.accept": ("Aannemen", "Accept"),
     "inbox.action.first-contact": ("Eerste contact met het gezin gelegd", "First contact with the family made"),

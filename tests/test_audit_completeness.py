@@ -77,6 +77,7 @@ ROUTES: dict[str, str | None] = {
     "POST /form/new": None,
     # the practice's overview of its referrals (issue 13): one row per patient it lists, by her BSN
     "GET /practice/referrals": None,
+    "POST /practice/referrals/cancel": None,  # the GP's cancel: asked (the Task read), then made; by her BSN
 }
 SANDBOX = "the demo EHR (KS_SANDBOX=1 only, invented patients): an EHR logs its own accesses"
 CATALOGUE = re.compile(r"GET /fhir/<any\([A-Za-z, ]+\):rtype>(/<rid>)?")  # the published conformance resources
@@ -269,6 +270,15 @@ def test_every_route_and_command_is_classified_and_each_patient_access_is_one_ro
     record(
         "(not patient data)", lambda: inbox.post(f"{base}/inbox/language", data=switch, allow_redirects=False), rows=0
     )
+
+    # ---- the GP cancels it from the overview: asked first (the Task read at the recipient), then made (one row each)
+    fields = {"submission": submission_id, "recipient": "regiocoordinator-jgz", "back": "practice_referrals"}
+    asked = record("POST /practice/referrals/cancel", lambda: post("/practice/referrals/cancel", fields))
+    assert asked.status_code == 200, asked.text[:300]
+    fields |= {"version": re.search(r'name="version" value="([^"]+)"', asked.text)[1], "confirm": "yes"}
+    r = record("POST /practice/referrals/cancel", lambda: post("/practice/referrals/cancel", fields))
+    assert r.status_code == 303, r.text[:300]
+    assert [row["action"] for rows in record.rows["POST /practice/referrals/cancel"] for row in rows] == ["R", "U"]
 
     # ---- the API (open: KS_API_AUTH=none): "who" says that nobody was authenticated
     qr = json.loads((ROOT / "examples" / "pregnant-urgent.json").read_text(encoding="utf-8"))

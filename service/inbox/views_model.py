@@ -142,6 +142,8 @@ def detail_view(detail: ReferralDetail, lang: str) -> dict[str, Any]:
         "outcome": _words(urls.CS_TASK_OUTCOME, detail.outcome, lang),
         "message": detail.message,
         "actions": taskflow.allowed_actions(task),
+        # the practice's cancel or the patient's withdrawn consent, in the words the practice wrote on the Task
+        "cancelled": (task.get("statusReason") or {}).get("text") if task.get("status") == "cancelled" else None,
     }
 
 

@@ -77,6 +77,7 @@ class ReferralFeedback:
     recipient: str
     destination: str
     sent: float
+    practice: str | None = None  # the requesting practice ('system|value' of its AGB-Z code: practice_key)
     task_id: str | None = None
     status: str | None = None
     business: str | None = None  # a ks-task-business-status code
@@ -295,6 +296,29 @@ class FeedbackStore:
             (*values, now, submission, recipient),
         )
         return True
+
+    def record_task(self, key: str, task: dict[str, Any], *, client=None, now: float | None = None) -> bool:
+        """A Task this service just read or changed itself (the practice's cancel, service/referrals/withdraw.py):
+        the copy says so at once, not at the next poll. With `client` (its server) the message its output names is
+        read; without it, or when that read fails, the message the copy has is kept. Whether the copy changed."""
+        when = time.time() if now is None else now
+        facts = task_facts(task)
+        if client is not None:
+            try:
+                return self.save(key, _with_message(client, dict(facts)), when)
+            except (FhirError, OSError) as exc:  # the change is made; its message comes with the next poll
+                log.info("reading a Task's message failed: %s", type(exc).__name__)
+        facts.pop("message_ref", None)
+        submission, _, recipient = key.rpartition(":")
+        row = (
+            self._db.conn()
+            .execute(
+                "SELECT message FROM referral_feedback WHERE submission = ? AND recipient = ?", (submission, recipient)
+            )
+            .fetchone()
+        )
+        facts["message"] = row[0] if row else None
+        return self.save(key, facts, when)
 
     # ------------------------------------------------------------------ what the pages read
 

@@ -49,7 +49,9 @@ ACTIONS: dict[str, tuple[frozenset[str], str | None]] = {
     "first-contact": (frozenset({"accepted"}), "in-progress"),
     "close": (frozenset({"accepted", "in-progress", "on-hold"}), None),
     "assign": (frozenset(OPEN), None),
+    "cancel": (frozenset(OPEN), "cancelled"),  # the requester's: the GP's cancel (service/referrals/withdraw.py)
 }
+REQUESTER_ACTIONS = frozenset({"cancel"})  # not the recipient's: never offered on the worklist
 BUSINESS = {"accept": "accepted", "decline": "declined", "first-contact": "contact-made", "close": "closed"}
 # BSeR's business status where one fits (HL7/bser TaskBusinessStatusCS.fsh): (our code, Task.status) -> BSeR code.
 BSER = {
@@ -81,8 +83,9 @@ class Actor:
 
 @dataclass(frozen=True, kw_only=True)
 class Change:
-    """One step on a Task. `reason`: a ks-decline-reason code; `outcome`: a ks-task-outcome code and `message` the
-    short message for the GP (close); `assignee`: the colleague (assign)."""
+    """One step on a Task. `reason`: a ks-decline-reason code (decline), or the requester's words (cancel);
+    `outcome`: a ks-task-outcome code and `message` the short message for the GP (close); `assignee`: the colleague
+    (assign)."""
 
     action: str
     actor: Actor
@@ -110,6 +113,12 @@ def close(actor: Actor, outcome: str, message: str) -> Change:
 
 def assign(actor: Actor, colleague: Actor) -> Change:
     return Change(action="assign", actor=actor, assignee=colleague)
+
+
+def cancel(actor: Actor, reason: str) -> Change:
+    """The requester's cancel: the Task `cancelled`, `reason` its statusReason's text (Gravity: the requester
+    cancels; https://hl7.org/fhir/R4/task.html#statemachine)."""
+    return Change(action="cancel", actor=actor, reason=reason)
 
 
 class TransitionRefused(ResponseInvalid):
@@ -171,8 +180,10 @@ def code_of(element: dict[str, Any] | None, system: str) -> str | None:
 
 
 def allowed_actions(task: dict[str, Any]) -> tuple[str, ...]:
-    """The steps that can be taken on the Task now, in ACTIONS order (for the page's buttons)."""
-    return tuple(a for a, (sources, _) in ACTIONS.items() if task.get("status") in sources)
+    """The recipient's steps that can be taken on the Task now, in ACTIONS order (for the page's buttons)."""
+    return tuple(
+        a for a, (sources, _) in ACTIONS.items() if task.get("status") in sources and a not in REQUESTER_ACTIONS
+    )
 
 
 def assignee_of(task: dict[str, Any]) -> dict[str, Any] | None:
@@ -196,6 +207,8 @@ def _check(task: dict[str, Any], change: Change) -> None:
     )
     if wrong:
         raise InputInvalid(texts("taskflow.unknown_code"))
+    if change.action == "cancel" and not (change.reason or "").strip():
+        raise ValueError("a cancel says why (its statusReason)")
     if change.action == "assign" and not (change.assignee and change.assignee.display.strip()):
         raise InputInvalid(texts("taskflow.no_assignee"))
     if change.action == "close":
@@ -227,6 +240,9 @@ def changed_task(task: dict[str, Any], change: Change, now: datetime, message_re
             )
     if change.action == "decline":
         new["statusReason"] = concept(urls.CS_DECLINE_REASON, str(change.reason))
+    if change.action == "cancel":  # the recipient's sub-state no longer holds; nobody there is assigned by it
+        new["statusReason"] = {"text": str(change.reason).strip()}
+        new.pop("businessStatus", None)
     if change.action == "close":
         new["output"] = [
             {
@@ -236,6 +252,8 @@ def changed_task(task: dict[str, Any], change: Change, now: datetime, message_re
             {"type": concept(urls.CS_TASK_OUTPUT, "message"), "valueReference": {"reference": message_ref or ""}},
         ]
     person = change.assignee if change.action == "assign" else (None if assignee_of(task) else change.actor)
+    if change.action in REQUESTER_ACTIONS:
+        person = None
     if person is not None:
         others = [e for e in new.get("extension") or () if e.get("url") != urls.EXT_TASK_ASSIGNEE]
         new["extension"] = [*others, {"url": urls.EXT_TASK_ASSIGNEE, "valueReference": person.as_reference()}]
@@ -280,12 +298,15 @@ def _practice(task: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def change_bundle(task: dict[str, Any], change: Change, now: datetime, base_url: str) -> dict[str, Any]:
-    """The transaction for `change`: the close's Communication (a conditional create on its identifier) and the
+def change_bundle(
+    task: dict[str, Any], change: Change, now: datetime, base_url: str, also: tuple[dict[str, Any], ...] = ()
+) -> dict[str, Any]:
+    """The transaction for `change`: the close's Communication (a conditional create on its identifier), the
+    resources `also` (each as changed, with the meta.versionId it was read with: PUT with ifMatch on it) and the
     Task, PUT with ifMatch on the version it was computed from; without a message only the Task. `base_url`: the
-    server's, for the Task entry's fullUrl (https://hl7.org/fhir/R4/bundle.html#bundle-unique)."""
+    server's, for the entries' fullUrl (https://hl7.org/fhir/R4/bundle.html#bundle-unique)."""
     version = (task.get("meta") or {}).get("versionId")
-    entries = []
+    entries = [_put_entry(resource, base_url) for resource in also]
     message_ref = None
     if change.action == "close":
         comm = message_communication(task, change, now)
@@ -303,11 +324,19 @@ def change_bundle(task: dict[str, Any], change: Change, now: datetime, base_url:
             }
         )
     new = changed_task(task, change, now, message_ref)
-    request = {"method": "PUT", "url": f"Task/{task['id']}"}
+    entries.append(_put_entry({**new, "id": task["id"], "meta": {"versionId": version}}, base_url))
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def _put_entry(resource: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """A transaction entry updating `resource` with ifMatch on its meta.versionId (the meta itself not sent)."""
+    rtype, rid = resource["resourceType"], resource["id"]
+    version = (resource.get("meta") or {}).get("versionId")
+    request = {"method": "PUT", "url": f"{rtype}/{rid}"}
     if version:
         request["ifMatch"] = f'W/"{version}"'
-    entries.append({"fullUrl": f"{base_url.rstrip('/')}/Task/{task['id']}", "resource": new, "request": request})
-    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    body = {k: v for k, v in resource.items() if k != "meta"}
+    return {"fullUrl": f"{base_url.rstrip('/')}/{rtype}/{rid}", "resource": body, "request": request}
 
 
 def _uuid_for(name: str) -> str:
@@ -341,23 +370,36 @@ def read_task(client, task_id: str, owner: str | None = None) -> dict[str, Any]:
 
 
 def apply_change(
-    client, task_id: str, change: Change, now: datetime, *, version: str | None = None, owner: str | None = None
+    client,
+    task_id: str,
+    change: Change,
+    now: datetime,
+    *,
+    version: str | None = None,
+    owner: str | None = None,
+    also: tuple[dict[str, Any], ...] = (),
 ) -> dict[str, Any]:
-    """Read the Task, make `change`, write it back version-aware; the Task as stored. `version`: the versionId
-    the person saw (the page's): when the Task has moved on since, TaskConflict at once."""
+    """Read the Task, make `change`, write it back version-aware (with `also`: see write_change); the Task as
+    stored. `version`: the versionId the person saw (the page's): when the Task has moved on since, TaskConflict at
+    once; TransitionRefused instead when the practice cancelled it meanwhile (nobody at the recipient took it up)."""
     task = read_task(client, task_id, owner)
     current = (task.get("meta") or {}).get("versionId")
     if version is not None and current != version:
+        if task.get("status") == "cancelled":
+            _check(task, change)
         raise _conflict(task)
-    return write_change(client, task, change, now)
+    return write_change(client, task, change, now, also)
 
 
-def write_change(client, task: dict[str, Any], change: Change, now: datetime) -> dict[str, Any]:
+def write_change(
+    client, task: dict[str, Any], change: Change, now: datetime, also: tuple[dict[str, Any], ...] = ()
+) -> dict[str, Any]:
     """Write `change` computed on `task` (as read, with its meta.versionId): one transaction when there is a
-    message for the GP (nothing half-written), else a PUT with If-Match. TaskConflict on 412/409."""
+    message for the GP or other resources to change with it, `also` (the cancel's ServiceRequest: nothing
+    half-written), else a PUT with If-Match. TaskConflict on 412/409."""
     try:
-        if change.action == "close":
-            answer = client.transaction(change_bundle(task, change, now, client.base_url))
+        if change.action == "close" or also:
+            answer = client.transaction(change_bundle(task, change, now, client.base_url, also))
             stored = (answer.get("entry") or [{}])[-1].get("resource")
         else:
             version = (task.get("meta") or {}).get("versionId")

@@ -1,23 +1,34 @@
-"""Withdrawing consent for one recipient after the referral went out (DOMAIN.md §4.3 "withdrawal").
+"""Withdrawing consent for one recipient after the referral went out (DOMAIN.md §4.3 "withdrawal"), and the GP's
+cancel of a referral (issue 13 point 3).
 
 At that recipient's destination only: its Consent becomes `inactive` and its Task `cancelled` with the reason
 (FHIR Workflow: the requester cancels, https://hl7.org/fhir/R4/task.html#statemachine). Each is read by its
 business identifier and written back with If-Match, so a change the recipient made meanwhile is not
 overwritten blindly (a 412 is reported, and the withdrawal can be repeated). Other recipients, at the same
 or another destination, are not touched.
+
+The GP's cancel (`cancel_referral`): the Task `cancelled` with "Ingetrokken door de huisarts" as its
+statusReason and the ServiceRequest `revoked` (https://hl7.org/fhir/R4/valueset-request-status.html), in one
+transaction with ifMatch on the versions read (taskflow.py apply_change: the recipient's steps and this one are
+written the same way); against the version the GP's page showed, so a step the recipient took meanwhile is never
+overwritten. A Task already final (completed, rejected, failed, cancelled) is not cancelled: `CancelRefused`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from service.audit import AuditEntry
 from service.errors import Issue, NotFound, ResponseInvalid
 from service.fhir import urls
-from service.referrals.status import recipient_of
+from service.referrals import taskflow
+from service.referrals.status import recipient_of, task_status_text
 from service.referrals.submit import patient_in_bundle
-from service.texts import text, texts
+from service.texts import Text, text, texts
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +44,7 @@ def withdraw_consent(delivery, submission: str, recipient: str, *, who: str, acc
     """Set the recipient's Consent inactive and cancel its Task at its destination. NotFound when the submission
     has no referral to that recipient; ResponseInvalid (nothing changed) while the referral has not been
     delivered yet, or when the destination has no server here."""
-    item = _delivered_item(delivery, submission, recipient)
-    if item is None:
-        raise NotFound(texts("withdraw.no_referral", submission=submission, recipient=recipient))
-    if item.state != "delivered" or delivery.pusher is None or not delivery.pusher.serves(item):
-        not_delivered = texts("withdraw.not_delivered")
-        raise ResponseInvalid(not_delivered, issues=[Issue.of(not_delivered, code="business-rule")])
-    client = delivery.pusher.clients[item.destination or ""]
+    item, client = _at_destination(delivery, submission, recipient, texts("withdraw.not_delivered"))
     key = f"{submission}:{recipient}"
     changed: dict[str, str | None] = {}
     outcome = "8"  # until both are done: a withdrawal that failed half-way is on record with what it changed
@@ -71,6 +76,18 @@ def withdraw_consent(delivery, submission: str, recipient: str, *, who: str, acc
     return Withdrawn(destination=item.destination or "", consent=changed["Consent"], task=changed["Task"])
 
 
+def _at_destination(delivery, submission: str, recipient: str, not_delivered):
+    """The outbox item carrying the recipient's referral and the client of its destination (withdraw_consent's
+    credentials). NotFound without such a referral; ResponseInvalid (`not_delivered`) while it has not been
+    delivered, or when its destination has no server here."""
+    item = _delivered_item(delivery, submission, recipient)
+    if item is None:
+        raise NotFound(texts("withdraw.no_referral", submission=submission, recipient=recipient))
+    if item.state != "delivered" or delivery.pusher is None or not delivery.pusher.serves(item):
+        raise ResponseInvalid(not_delivered, issues=[Issue.of(not_delivered, code="business-rule")])
+    return item, delivery.pusher.clients[item.destination or ""]
+
+
 def _delivered_item(delivery, submission: str, recipient: str):
     """The outbox item of the submission that carries the recipient's ServiceRequest."""
     return next(
@@ -90,15 +107,116 @@ def _delivered_item(delivery, submission: str, recipient: str):
 def _update_by_identifier(client, rtype: str, identifier: str, change: dict) -> str | None:
     """The resource with that business identifier at the destination, changed (If-Match its version); its
     reference, or None when the destination has none."""
+    resource = _found(client, rtype, identifier)
+    if resource is None:
+        return None
+    version = (resource.get("meta") or {}).get("versionId")
+    resource.update(change)
+    client.update(resource, if_match=version)
+    return f"{rtype}/{resource['id']}"
+
+
+def _found(client, rtype: str, identifier: str) -> dict | None:
+    """The resource of `rtype` with that business identifier at the destination (as read: with its meta)."""
     found = [
         e["resource"]
         for e in client.search(rtype, {"identifier": identifier}).get("entry", [])
         if (e.get("resource") or {}).get("resourceType") == rtype
     ]
-    if not found:
-        return None
-    resource = found[0]
-    version = (resource.get("meta") or {}).get("versionId")
-    resource.update(change)
-    client.update(resource, if_match=version)
-    return f"{rtype}/{resource['id']}"
+    return found[0] if found else None
+
+
+# ---------------------------------------------------------------------------------------------------- the GP's cancel
+
+REVOCABLE = ("draft", "active", "on-hold")  # a ServiceRequest still asking for something
+
+
+class CancelRefused(taskflow.TransitionRefused):
+    """The referral's Task is final already (completed, rejected, failed, cancelled): nothing to cancel. `task`: as
+    it is at the destination now."""
+
+    def __init__(self, task: dict[str, Any], message: Text):
+        super().__init__(message, issues=[Issue.of(message, code="business-rule")])
+        self.task = task
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cancelled:
+    destination: str
+    task: dict[str, Any]  # the Task as stored, cancelled
+    service_request: str | None  # ServiceRequest/<id>, now revoked (None: not there, or no longer asking)
+
+
+def referral_task(delivery, submission: str, recipient: str) -> dict[str, Any]:
+    """The Task of the recipient's referral as it is at its destination now (read, not the practice's copy), for the
+    page that asks "Weet u het zeker?": its status and the version the cancel is made against. NotFound without
+    one; ResponseInvalid while the referral has not been delivered."""
+    _, client = _at_destination(delivery, submission, recipient, texts("cancel.not_delivered"))
+    task = _found(client, "Task", f"{urls.ID_TASK}|{submission}:{recipient}")
+    if task is None:
+        raise NotFound(texts("cancel.no_task"))
+    return task
+
+
+def refused_if_final(task: dict[str, Any]) -> None:
+    """CancelRefused when the Task's work is over: it is not cancelled then, it stands as the recipient left it."""
+    status = str(task.get("status"))
+    if status in taskflow.FINAL:
+        words = Text(task_status_text(status, "nl"), task_status_text(status, "en"))
+        raise CancelRefused(task, texts("cancel.final", status=words))
+
+
+def cancel_referral(
+    delivery,
+    submission: str,
+    recipient: str,
+    who: str | None,
+    reason: str | None = None,
+    *,
+    version: str | None = None,
+    access_point: str,
+    copy=None,
+    record: Callable[[AuditEntry], None] | None = None,
+) -> Cancelled:
+    """The GP's cancel (module docstring). `who`: the user (the audit row's); `reason`: the Task's statusReason
+    text ("Ingetrokken door de huisarts" by default); `version`: the Task's versionId the GP's page showed
+    (TaskConflict when it moved on); `copy`: the practice's copy (feedback.FeedbackStore), told at once what the
+    Task is now; `record`: where the audit row goes (the audit log by default). NotFound / ResponseInvalid as
+    referral_task; CancelRefused when the Task is final; TaskConflict on a change meanwhile (nothing written)."""
+    item, client = _at_destination(delivery, submission, recipient, texts("cancel.not_delivered"))
+    key = f"{submission}:{recipient}"
+    outcome, done = "8", []
+    try:
+        task = _found(client, "Task", f"{urls.ID_TASK}|{key}")
+        if task is None:
+            raise NotFound(texts("cancel.no_task"))
+        refused_if_final(task)
+        sr = _found(client, "ServiceRequest", f"{urls.ID_REFERRAL}|{key}")
+        revoke = (sr | {"status": "revoked"},) if sr and sr.get("status") in REVOCABLE else ()
+        # the actor is not written: a cancel assigns nobody at the recipient (taskflow.changed_task)
+        change = taskflow.cancel(taskflow.Actor(display=who or ""), reason or text("cancel.status_reason"))
+        stored = taskflow.apply_change(client, task["id"], change, datetime.now(UTC), version=version, also=revoke)
+        done = [f"Task/{stored['id']}", *(f"ServiceRequest/{r['id']}" for r in revoke)]
+        outcome = "0"
+    except (taskflow.TransitionRefused, taskflow.TaskConflict) as exc:
+        outcome = "4"  # refused, nothing written: the copy learns how the Task stands now
+        if copy is not None and isinstance(exc, CancelRefused | taskflow.TaskConflict):
+            copy.record_task(key, exc.task, client=client)
+        raise
+    finally:
+        (record or delivery.audit.record)(
+            AuditEntry(
+                event="referral-cancel",
+                action="U",
+                outcome=outcome,
+                who=who,
+                patient=patient_in_bundle(item.bundle),
+                object=f"{key} → {item.destination}" + "".join(f"; {ref}" for ref in done),
+                access_point=access_point,
+            )
+        )
+    if copy is not None:
+        copy.record_task(key, stored, client=client)
+    log.info("referral cancelled at %s", item.destination)
+    revoked = f"ServiceRequest/{revoke[0]['id']}" if revoke else None
+    return Cancelled(destination=item.destination or "", task=stored, service_request=revoked)

@@ -37,7 +37,12 @@ from service.web.user import display_name, named
 def sent(ctx, work: WorkState):
     result = _with_live_status(ctx, required(work.result, "the sent form's result"))
     return render_template(
-        "sent.html", r=result, heading=_heading(result, page_lang(ctx)), banner=banner_for(ctx, work), page="sent"
+        "sent.html",
+        r=result,
+        heading=_heading(result, page_lang(ctx)),
+        banner=banner_for(ctx, work),
+        page="sent",
+        may_cancel=ctx.can_send,
     )
 
 

@@ -48,7 +48,7 @@ def practice_referrals(ctx):
         store.want(stale)  # polled in the background; this page shows the copy as it is
     lang = page_lang(ctx)
     patients: dict[tuple[str, str], dict[str, Any]] = {}
-    rows = [_row(f, lang, _patient(delivery.outbox, f, patients), practice.region) for f in found]
+    rows = [referral_row(f, lang, patient_of(delivery.outbox, f, patients), practice.region) for f in found]
     entries = _audit_entries(ctx, rows)
 
     @after_this_request
@@ -62,12 +62,13 @@ def practice_referrals(ctx):
         open=[r for r in rows if r["open"]],
         closed=[r for r in rows if not r["open"]],
         days=RECENT_DAYS,
+        may_cancel=ctx.can_send,
         banner=None,  # the page is about the practice's patients, not the one the launch is for
         page="practice_referrals",
     )
 
 
-def _patient(outbox, found: ReferralFeedback, seen: dict) -> dict[str, Any]:
+def patient_of(outbox, found: ReferralFeedback, seen: dict) -> dict[str, Any]:
     """The patient of a referral as the practice sent her (the outbox item's Patient): name, birth date, BSN."""
     key = (found.submission, found.destination)
     if key not in seen:
@@ -102,7 +103,7 @@ def _dmy(value: Any) -> str:
         return str(value)
 
 
-def _row(found: ReferralFeedback, lang: str, patient: dict[str, Any], region: str) -> dict[str, Any]:
+def referral_row(found: ReferralFeedback, lang: str, patient: dict[str, Any], region: str) -> dict[str, Any]:
     ruleset = services().engine.rulesets.get(region)
     recipient = ruleset.recipients.get(found.recipient) if ruleset else None
     name = recipient.name.in_lang(lang) if recipient else found.recipient
@@ -114,6 +115,8 @@ def _row(found: ReferralFeedback, lang: str, patient: dict[str, Any], region: st
         "notYet": text("feedback.not_yet", lang) if found.status is None else None,
         "open": found.open,
         "submission": found.submission,
+        "recipientId": found.recipient,
+        "cancellable": found.open and found.status is not None,  # a Task at the recipient to cancel
     }
 
 

@@ -22,6 +22,7 @@ from service.services import services
 from service.smart.session import current_launch
 from service.texts import bilingual, language, other_language, pick
 from service.web import (  # noqa: F401 - their routes
+    cancel,
     confirmation,
     error_pages,
     form_page,

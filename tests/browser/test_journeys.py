@@ -222,6 +222,18 @@ def test_gp_without_javascript(journey, live_app):
         sr = fhir.read("ServiceRequest", ids[0])
         assert sr["priority"] == "urgent"
     internal_stayed_in_the_practice(live_app, sr["identifier"][0]["value"].rsplit(":", 1)[0])
+    # the GP cancels the referral (issue 13 point 3): asked first, then cancelled at the recipient
+    page.get_by_role("button", name="Verwijzing intrekken: Regiocoördinator", exact=False).click()
+    expect(page.locator("h1")).to_have_text("Verwijzing intrekken")
+    expect(page.locator(".cancel-question")).to_contain_text("Weet u het zeker?")
+    j.check("cancel-confirm")
+    page.get_by_role("button", name="Ja, verwijzing intrekken").click()
+    page.wait_for_url("**/form/sent")
+    expect(page.locator(".sent-list")).to_contain_text("geannuleerd — Ingetrokken door de huisarts")
+    expect(page.get_by_role("button", name="Verwijzing intrekken", exact=False)).to_have_count(0)
+    j.check("sent-cancelled")
+    with FhirClient(live_app.recipients) as fhir:
+        assert fhir.read("ServiceRequest", ids[0])["status"] == "revoked"
 
 
 def test_gp_sends_without_consent_and_nothing_leaves(journey, live_app):

@@ -9,12 +9,14 @@ from __future__ import annotations
 import html
 import re
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
 import requests
 
 from service.fhir.client import FhirClient
 from service.inbox import pages
+from service.referrals import taskflow
 from tests.factories import make_qr, with_patient
 from tests.inbox.test_sign_in import sign_in
 from tests.referrals.taskwork import send
@@ -244,3 +246,21 @@ def test_two_coordinators_acting_from_the_same_version_get_a_clear_conflict(live
     status = "geaccepteerd" if task["status"] == "accepted" else "afgewezen"
     assert f"Al opgepakt door {winner} ({status})" in text_of(loser)
     assert f"Stand: {status}" in text_of(loser)  # the referral as it is now, under the message
+
+
+def test_a_referral_the_practice_cancelled_is_off_the_worklist_and_says_so(live, referral, inbox_fhir):
+    task_id = referral("cancelled", signals=("homeless",))["regiocoordinator-jgz"]
+    s, _ = sign_in(live, "demo-jgz")
+    page = detail(s, live, task_id)
+    # the GP cancels (service/referrals/withdraw.py cancel_referral makes this change) while the page is open
+    client = FhirClient(inbox_fhir)
+    practice = taskflow.Actor(display="Huisarts")
+    taskflow.apply_change(client, task_id, taskflow.cancel(practice, "Ingetrokken door de huisarts"), datetime.now(UTC))
+    refused = act(s, live, task_id, "accept", page)  # from the version the page showed
+    assert refused.status_code == 422 and "Deze stap kan niet (meer)" in text_of(refused)
+    assert "opgepakt door" not in text_of(refused)  # nobody at the recipient took it up
+    words = text_of(detail(s, live, task_id))
+    assert "Stand: geannuleerd Ingetrokken door de huisarts" in words
+    assert "Deze verwijzing is ingetrokken; er zijn geen stappen meer mogelijk." in words
+    assert 'name="version"' not in detail(s, live, task_id).text  # no steps offered
+    assert task_id not in worklist_ids(s.get(live.base + "/inbox", timeout=10))
