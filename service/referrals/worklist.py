@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -66,19 +67,33 @@ def response_days(priority: str, times: Mapping[str, int]) -> int | None:
 
 
 def due_day(sent: datetime, days: int) -> date:
-    """The working day `days` working days after `sent` (in the practice's zone; Saturday and Sunday skipped;
-    public holidays are not): an urgent referral of a Friday with 2 days is due on Tuesday. 0 days: the day
-    itself, or the Monday after a weekend."""
+    """The working day `days` working days after `sent` (in the practice's zone; Saturday, Sunday and the Dutch
+    public holidays skipped): an urgent referral of a Friday with 2 days is due on Tuesday, of the Thursday before
+    Easter on the Wednesday after it. 0 days: the day itself, or the next working day."""
     day = sent.astimezone(PRACTICE_ZONE).date()
     if days == 0:
-        while day.weekday() >= 5:
+        while not working_day(day):
             day += timedelta(days=1)
         return day
     while days > 0:
         day += timedelta(days=1)
-        if day.weekday() < 5:
+        if working_day(day):
             days -= 1
     return day
+
+
+def working_day(day: date) -> bool:
+    """Monday to Friday and no Dutch public holiday (the `holidays` package's calendar for NL: New Year's Day,
+    Good Friday, Easter and Whit Monday, King's Day, Liberation Day in its lustrum years, Ascension Day,
+    Christmas)."""
+    return day.weekday() < 5 and day not in _dutch_holidays(day.year)
+
+
+@lru_cache(maxsize=8)
+def _dutch_holidays(year: int) -> frozenset[date]:
+    import holidays  # only when a due day is worked out, not at start-up
+
+    return frozenset(holidays.country_holidays("NL", years=year))
 
 
 def _instant(value: Any) -> datetime | None:

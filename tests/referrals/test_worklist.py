@@ -43,6 +43,16 @@ def test_working_days_skip_the_weekend():
     assert due_day(at("2026-11-22T23:30:00+00:00"), 2) == date(2026, 11, 25)
 
 
+def test_working_days_skip_the_dutch_public_holidays():
+    # Thursday before Easter 2027 (Good Friday 26 March, Easter Monday 29 March): Tuesday and Wednesday count
+    assert due_day(at("2027-03-25T10:00:00+01:00"), 2) == date(2027, 3, 31)
+    # Christmas 2026 (Friday 25, Saturday 26): from Thursday 24th, two working days are Monday 28th and Tuesday 29th
+    assert due_day(at("2026-12-24T10:00:00+01:00"), 2) == date(2026, 12, 29)
+    assert due_day(at("2027-04-26T10:00:00+02:00"), 1) == date(2027, 4, 28)  # King's Day, Tuesday 27 April 2027
+    assert due_day(at("2027-05-05T10:00:00+02:00"), 1) == date(2027, 5, 7)  # Ascension Day, Thursday 6 May 2027
+    assert due_day(at("2026-12-25T10:00:00+01:00"), 0) == date(2026, 12, 28)  # 0 days on Christmas: the Monday
+
+
 def test_response_time_per_priority_from_the_mappings(engine):
     times = response_times(engine.ruleset("maastricht-heuvelland").recipients["regiocoordinator-jgz"])
     assert times == {"urgent": 2, "routine": 10}
