@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
-import time
 from dataclasses import asdict, dataclass
 
 from service.errors import Issue, KsError
 from service.registry import IdentityProvider, transport_ok
 from service.texts import texts
+from service.wellknown import TIMEOUT, DocumentUnavailable, TimedCache, get_json
 
 log = logging.getLogger(__name__)
-TIMEOUT = (3.05, 10)
-DISCOVERY_TTL = 300.0
 CLOCK_SKEW = 60
 # Asymmetric only: `none` and HS* prove nothing about the provider (RFC 8725 §3.1, §3.2).
 ID_TOKEN_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
@@ -54,33 +51,24 @@ class ProviderConfig:
     jwks_uri: str
 
 
-_cache: dict[tuple[str, str], tuple[float, ProviderConfig]] = {}
-_cache_lock = threading.Lock()
+_discovery: TimedCache[ProviderConfig] = TimedCache()
 
 
 def _get_json(url: str, what: str, provider: IdentityProvider) -> dict:
-    import requests  # here, not at start-up
-
+    """GET a JSON document from a registered provider (wellknown.get_json); failures logged, not shown."""
     try:
-        response = requests.get(url, headers={"Accept": "application/json"}, timeout=TIMEOUT, allow_redirects=False)
-        if response.status_code != 200:
-            raise ValueError(f"HTTP {response.status_code}")
-        body = response.json()
-        if not isinstance(body, dict):
-            raise ValueError("not a JSON object")
-        return body
-    except (requests.RequestException, ValueError) as exc:
-        log.warning("OIDC %s of provider %s failed: %s", what, provider.id, type(exc).__name__)
+        return get_json(url)
+    except DocumentUnavailable as exc:
+        log.warning("OIDC %s of provider %s failed: %s", what, provider.id, exc)
         raise InboxLoginError("inbox.unreachable", "unreachable", 502) from exc
 
 
 def discover(provider: IdentityProvider, *, require_https: bool) -> ProviderConfig:
     """The provider's discovery document, its issuer and endpoints checked against the registration; cached a
     few minutes per provider."""
-    with _cache_lock:
-        hit = _cache.get((provider.id, provider.issuer))
-    if hit and time.time() - hit[0] < DISCOVERY_TTL:
-        return hit[1]
+    hit = _discovery.get((provider.id, provider.issuer))
+    if hit is not None:
+        return hit
     body = _get_json(provider.issuer.rstrip("/") + "/.well-known/openid-configuration", "discovery", provider)
     endpoints = {name: body.get(name) for name in ("authorization_endpoint", "token_endpoint", "jwks_uri")}
     wrong = [
@@ -94,15 +82,12 @@ def discover(provider: IdentityProvider, *, require_https: bool) -> ProviderConf
     if "S256" not in body.get("code_challenge_methods_supported", ["S256"]):
         raise InboxLoginError("inbox.misconfigured", "no-pkce", 502)
     config = ProviderConfig(*(str(endpoints[n]) for n in ("authorization_endpoint", "token_endpoint", "jwks_uri")))
-    with _cache_lock:
-        _cache[(provider.id, provider.issuer)] = (time.time(), config)
-    return config
+    return _discovery.put((provider.id, provider.issuer), config)
 
 
 def forget_discovery() -> None:
     """Drop cached discovery documents (tests; a provider that moved its endpoints)."""
-    with _cache_lock:
-        _cache.clear()
+    _discovery.clear()
 
 
 def _client(provider: IdentityProvider, redirect_uri: str):

@@ -18,18 +18,15 @@ import base64
 import hashlib
 import logging
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from service.errors import Issue, KsError
 from service.registry import RegisteredEhr, transport_ok
 from service.texts import texts
+from service.wellknown import TIMEOUT, DocumentUnavailable, TimedCache, get_json
 
 log = logging.getLogger(__name__)
-TIMEOUT = (3.05, 10)
-DISCOVERY_TTL = 300.0
 # JWS algorithms an id_token may be signed with: asymmetric only, verified against the EHR's published keys.
 # `none` and the HMAC family (HS*) are refused: an HS256 token "signed" with a value the app also knows
 # (its client_id, a secret) proves nothing about the EHR (RFC 8725 §3.1, §3.2).
@@ -74,34 +71,24 @@ class SmartConfiguration:
     jwks_uri: str | None
 
 
-_discovery_cache: dict[tuple[str, str], tuple[float, SmartConfiguration]] = {}
-_cache_lock = threading.Lock()
+_discovery: TimedCache[SmartConfiguration] = TimedCache()
 
 
 def _get_json(url: str, what: str, ehr: RegisteredEhr) -> dict:
-    """GET a JSON document from a registered EHR; redirects are not followed; failures logged, not shown."""
-    import requests  # here, not at start-up
-
+    """GET a JSON document from a registered EHR (wellknown.get_json); failures logged, not shown."""
     try:
-        response = requests.get(url, headers={"Accept": "application/json"}, timeout=TIMEOUT, allow_redirects=False)
-        if response.is_redirect or response.status_code != 200:
-            raise ValueError(f"HTTP {response.status_code}")
-        body = response.json()
-        if not isinstance(body, dict):
-            raise ValueError("not a JSON object")
-        return body
-    except (requests.RequestException, ValueError) as exc:
-        log.warning("SMART %s of EHR %s failed: %s", what, ehr.id, type(exc).__name__)
+        return get_json(url)
+    except DocumentUnavailable as exc:
+        log.warning("SMART %s of EHR %s failed: %s", what, ehr.id, exc)
         raise LaunchError(*texts("smart.unreachable"), status=502) from exc
 
 
 def discover(ehr: RegisteredEhr, *, require_https: bool) -> SmartConfiguration:
     """{iss}/.well-known/smart-configuration of a registered EHR, its endpoints checked against the
     registration, cached a few minutes per EHR."""
-    with _cache_lock:
-        hit = _discovery_cache.get((ehr.id, ehr.iss))
-    if hit and time.time() - hit[0] < DISCOVERY_TTL:
-        return hit[1]
+    hit = _discovery.get((ehr.id, ehr.iss))
+    if hit is not None:
+        return hit
     body = _get_json(ehr.iss + "/.well-known/smart-configuration", "discovery", ehr)
     endpoints = {name: body.get(name) for name in ("authorization_endpoint", "token_endpoint", "jwks_uri")}
     for name, url in endpoints.items():
@@ -115,15 +102,12 @@ def discover(ehr: RegisteredEhr, *, require_https: bool) -> SmartConfiguration:
     config = SmartConfiguration(
         str(endpoints["authorization_endpoint"]), str(endpoints["token_endpoint"]), endpoints["jwks_uri"]
     )
-    with _cache_lock:
-        _discovery_cache[(ehr.id, ehr.iss)] = (time.time(), config)
-    return config
+    return _discovery.put((ehr.id, ehr.iss), config)
 
 
 def forget_discovery() -> None:
     """Drop cached discovery documents (tests; a deployment whose EHR moved its endpoints)."""
-    with _cache_lock:
-        _discovery_cache.clear()
+    _discovery.clear()
 
 
 def pkce_pair() -> tuple[str, str]:
