@@ -239,26 +239,9 @@ def build_response(
     """The QuestionnaireResponse for the fields: nested groups, enabled items only, unticked boxes false.
 
     Values that cannot be read (see `check_fields`) are left out rather than guessed."""
-    return response_and_errors(
+    return build_indexed(
         qdef, form_fields, subject=subject, author=author, authored=authored, identifier=identifier, status=status
-    )[0]
-
-
-def response_and_errors(
-    qdef: QuestionnaireDef,
-    form_fields: FormFields,
-    *,
-    subject: str | dict[str, Any] | None,
-    author: str | dict[str, Any] | None,
-    authored: str | None,
-    identifier: dict[str, Any] | None,
-    status: str = "completed",
-) -> tuple[dict[str, Any], list[FieldError]]:
-    """build_response, and the values it had to leave out because they could not be read (one parse)."""
-    built = build_indexed(
-        qdef, form_fields, subject=subject, author=author, authored=authored, identifier=identifier, status=status
-    )
-    return built.response, built.errors
+    ).response
 
 
 @dataclass(frozen=True)
@@ -281,7 +264,8 @@ def build_indexed(
     identifier: dict[str, Any] | None,
     status: str = "completed",
 ) -> BuiltResponse:
-    """build_response with its answer index and unreadable values, in one parse and one walk (the live panel)."""
+    """build_response with its answer index and the values it had to leave out because they could not be read,
+    in one parse and one walk (the live panel)."""
     answers, values, errors = _parse(qdef, form_fields)
     answers, _ = enabled_answers(qdef, answers, values)
     qr: dict[str, Any] = {"resourceType": "QuestionnaireResponse", "questionnaire": qdef.canonical, "status": status}
