@@ -991,7 +991,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "The sign-in service is set up differently from its registration. Contact your application manager.",
     ),
     # ── the inbox: the recipient's worklist, a referral's detail and the steps on it (service/inbox) ─────────
-    "inbox.open_count": ("{count} open verwijzing(en).", "{count} open referral(s)."),
+    "inbox.open_count": ("{count} open verwijzingen.", "{count} open referrals."),
+    "inbox.open_count_one": ("1 open verwijzing.", "1 open referral."),
     "inbox.overdue_count": ("{count} over de reactietermijn.", "{count} past the response time."),
     "inbox.nothing_open": (
         "Er staan geen open verwijzingen voor uw organisatie klaar.",
@@ -1014,8 +1015,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "inbox.previous": ("Vorige", "Previous"),
     "inbox.next": ("Volgende", "Next"),
     "inbox.due_explained": (
-        "Vandaag is het {today}. De reactietermijn telt in werkdagen vanaf het versturen, volgens de afspraken in de regio; feestdagen tellen mee als werkdag.",
-        "Today is {today}. The response time counts in working days from sending, as agreed in the region; public holidays count as working days.",
+        "Vandaag is het {today}. De reactietermijn telt in werkdagen vanaf het versturen, volgens de afspraken in de regio; weekenden en feestdagen tellen niet mee.",
+        "Today is {today}. The response time counts in working days from sending, as agreed in the region; weekends and public holidays do not count.",
     ),
     "inbox.back_to_worklist": ("Terug naar de werklijst", "Back to the worklist"),
     "inbox.detail.title": ("Verwijzing", "Referral"),
