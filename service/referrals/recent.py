@@ -31,7 +31,7 @@ from service.texts import code_text
 VIA = ("form", "api")
 VIA_TEXT = {"form": "recent.via.form", "api": "recent.via.api"}  # how it came, in words (service/texts.py)
 DEFAULT_WINDOW_DAYS = 30
-KEEP_DAYS = 3 * 365  # as the form's own referral log (service/web/store.py): the form lists them as long
+KEEP_DAYS = 3 * 365  # Kansrijke Start's first 1000 days, and some: "Eerder verwezen" on the form lists them as long
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS recent_referral (
@@ -162,8 +162,9 @@ class RecentReferrals:
         rows = (
             self._db.conn()
             .execute(
-                f"SELECT submission, recipient, names, via, min(sent) AS sent FROM recent_referral "
-                f"WHERE patient_key IN ({marks}) AND sent >= ? GROUP BY submission, recipient ORDER BY sent DESC",
+                f"SELECT submission, recipient, names, via, min(sent) AS sent, min(rowid) AS made FROM recent_referral "
+                f"WHERE patient_key IN ({marks}) AND sent >= ? GROUP BY submission, recipient "
+                f"ORDER BY sent DESC, made",  # newest first; a submission's referrals in the order they were made
                 (*keys, since),
             )
             .fetchall()

@@ -317,7 +317,7 @@ def _earlier_referrals(ctx) -> list[dict]:
     """Referrals sent for this patient from the form before (newest three), each as it stands now: so the
     practice sees what became of them and does not refer twice by accident. The recipients' side is the practice's
     copy (service/referrals/feedback.py): the form never waits on a recipient's server."""
-    logged = _with_api_referrals(ctx, forms().referrals(ctx.iss, ctx.patient))
+    logged = _logged_referrals(ctx)
     if not logged:
         return []
     lang = page_lang(ctx)
@@ -354,29 +354,22 @@ def _earlier_referrals(ctx) -> list[dict]:
     return out
 
 
-def _with_api_referrals(ctx, logged: list[dict], limit: int = 3) -> list[dict]:
-    """The form's own log of referrals with those made for the patient through the API (the record of
-    referrals made, service/referrals/recent.py), in the log's shape, newest first: the newest `limit`.
-    Reading the record is an access to the patient's data: a part of this request's audit row."""
+def _logged_referrals(ctx, limit: int = 3) -> list[dict]:
+    """The newest `limit` submissions that made referrals for the patient, from the form or through the API (the
+    record of referrals made, service/referrals/recent.py), newest first, each with its recipients in the order
+    they were made. Reading the record is an access to the patient's data: a part of this request's audit row."""
     record = services().delivery.recent
     if record is None or not ctx.patient:
-        return logged
+        return []
     found = record.find(patient_keys(current_practice(), subject_of(ctx), None), days=KEEP_DAYS)
     audit(ctx, "recent-read", "R", "0", "referral record")
-    known = {item["submission"] for item in logged}
     made: dict[str, dict] = {}
-    for r in found:
-        if r.via == "api" and r.submission not in known:
-            authored = datetime.fromtimestamp(r.sent, PRACTICE_ZONE).isoformat()
-            item = made.setdefault(
-                r.submission, {"submission": r.submission, "authored": authored, "recipients": [], "via": "api"}
-            )
-            item["recipients"].append({"recipient": r.recipient, **r.names})
-
-    def when(item: dict) -> datetime:
-        try:
-            return datetime.fromisoformat(str(item.get("authored")))
-        except ValueError:
-            return datetime.min.replace(tzinfo=PRACTICE_ZONE)
-
-    return sorted([*logged, *made.values()], key=when, reverse=True)[:limit]
+    for r in found:  # newest first
+        if r.submission not in made and len(made) == limit:
+            continue
+        authored = datetime.fromtimestamp(r.sent, PRACTICE_ZONE).isoformat()
+        item = made.setdefault(
+            r.submission, {"submission": r.submission, "authored": authored, "recipients": [], "via": r.via}
+        )
+        item["recipients"].append({"recipient": r.recipient, **r.names})
+    return list(made.values())

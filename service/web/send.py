@@ -39,7 +39,7 @@ from service.web.common import (
     subject_of,
     web,
 )
-from service.web.confirmation import confirmation, referrals_of
+from service.web.confirmation import confirmation
 from service.web.consent import consent_asked, restrict_to_consented, submitter_for
 from service.web.form_page import render_form
 from service.web.guard import reviewed_or_done, step
@@ -220,17 +220,10 @@ def _submit(ctx, work: WorkState, qr: dict, submitter: Submitter, consent: Conse
 
 
 def _record_sent(ctx, work: WorkState, fields: dict[str, list[str]], sent: SendResult) -> None:
-    """The form as sent, with its confirmation; the patient's draft dropped; the referrals logged for the
-    next launch for the patient."""
+    """The form as sent, with its confirmation; the patient's draft dropped. (The Submitter recorded the
+    referrals for the next launch for the patient: service/referrals/recent.py.)"""
     response, submitted = required(sent.response, "the sent response"), required(sent.submitted, "the submission")
     work.fields = fields
     work.result = confirmation(ctx, work, response, submitted, sent.written, page_lang(ctx))
     save_work(ctx, work)
     forms().drop_draft(ctx.iss, ctx.patient)
-    if work.result["sent"]:
-        forms().log_referral(
-            ctx.iss,
-            ctx.patient,
-            submitted.submission_id,
-            {"authored": response["authored"], "recipients": referrals_of(submitted)},
-        )

@@ -18,15 +18,13 @@ from pathlib import Path
 from service.storage import SQLiteFile
 
 DRAFT_DAYS = 14
-REFERRAL_LOG_DAYS = 3 * 365  # Kansrijke Start's first 1000 days, and some
 WORK_MAX_AGE = 8 * 3600  # as long as a launch session lives
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS form_work (session_id TEXT PRIMARY KEY, data TEXT NOT NULL, updated REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS form_draft (patient_key TEXT PRIMARY KEY, data TEXT NOT NULL, updated REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS referral_log (submission TEXT PRIMARY KEY, patient_key TEXT NOT NULL, data TEXT NOT NULL,
-                                         sent REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS referral_log_patient ON referral_log (patient_key, sent);
+-- the form's own log of referrals, before the record of referrals made (service/referrals/recent.py) held them
+DROP TABLE IF EXISTS referral_log;
 """
 
 
@@ -135,32 +133,11 @@ class FormStore:
     def drop_draft(self, iss: str, patient: str | None) -> None:
         self._db.conn().execute("DELETE FROM form_draft WHERE patient_key = ?", (patient_key(iss, patient),))
 
-    def log_referral(self, iss: str, patient: str | None, submission: str, data: dict) -> None:
-        """What was sent for this patient from the practice's form (recipient names, when, by whom), so the
-        next launch for the patient shows it with its status. Keyed like drafts: no patient id is stored."""
-        self._db.conn().execute(
-            "INSERT OR REPLACE INTO referral_log (submission, patient_key, data, sent) VALUES (?, ?, ?, ?)",
-            (submission, patient_key(iss, patient), json.dumps(data, ensure_ascii=False), time.time()),
-        )
-
-    def referrals(self, iss: str, patient: str | None, limit: int = 3) -> list[dict]:
-        """The latest referrals logged for the patient, newest first, each with its `submission`."""
-        rows = (
-            self._db.conn()
-            .execute(
-                "SELECT submission, data FROM referral_log WHERE patient_key = ? AND sent >= ? ORDER BY sent DESC LIMIT ?",
-                (patient_key(iss, patient), time.time() - REFERRAL_LOG_DAYS * 86400, limit),
-            )
-            .fetchall()
-        )
-        return [{**json.loads(r["data"]), "submission": r["submission"]} for r in rows]
-
     def purge(self, now: float | None = None) -> int:
-        """Forget expired work, drafts and referral log rows (data minimisation); the number of rows deleted."""
+        """Forget expired work and drafts (data minimisation); the number of rows deleted."""
         now = now or time.time()
         conn = self._db.conn()
         return (
             conn.execute("DELETE FROM form_work WHERE updated < ?", (now - WORK_MAX_AGE,)).rowcount
             + conn.execute("DELETE FROM form_draft WHERE updated < ?", (now - DRAFT_DAYS * 86400,)).rowcount
-            + conn.execute("DELETE FROM referral_log WHERE sent < ?", (now - REFERRAL_LOG_DAYS * 86400,)).rowcount
         )
