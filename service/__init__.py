@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 def create_app(config: Mapping | None = None) -> Flask:
     """Build the app: settings (KS_* environment, then `config`), the engine, the API blueprint."""
     from service.config import load_settings
+    from service.db import database_for
     from service.errors_render import register_error_handlers
+    from service.mirror.events import EventStore
     from service.outbox.worker import Housekeeper, OutboxWorker
     from service.referrals.feedback import FeedbackPoller, FeedbackStore
     from service.referrals.wiring import build_delivery
@@ -45,13 +47,21 @@ def create_app(config: Mapping | None = None) -> Flask:
         engine=engine,
         registry=_registry(settings, engine),
         delivery=delivery,
-        sessions=SessionStore(Path(settings.data_dir) / "sessions.sqlite3"),
+        sessions=SessionStore(database_for(settings, "sessions")),
     )
     ks.feedback = FeedbackStore(Path(settings.data_dir) / "feedback.sqlite3")
-    if delivery.pusher is not None and settings.outbox_worker == "on" and not app.config.get("TESTING"):
+    # The mirror's de-identified events (service/mirror/events.py): written by every submission, updated by what
+    # comes back from the recipients.
+    delivery.mirror = delivery.submitter.mirror = ks.feedback.mirror = EventStore(
+        Path(settings.data_dir) / "mirror.sqlite3", Path(settings.data_dir) / "mirror-links.sqlite3"
+    )
+    ks.feedback.min_interval = settings.feedback_min_interval
+    background = delivery.pusher is not None and not app.config.get("TESTING")
+    if background and settings.outbox_worker == "on":
         ks.background.append(OutboxWorker(delivery.pusher, settings.outbox_interval).start())
+    if background and settings.feedback_poller == "on":
         # the recipients' Tasks back to the practice: polled within Gravity's limits (service/referrals/feedback.py)
-        ks.background.append(FeedbackPoller(ks.feedback, delivery).start())
+        ks.background.append(FeedbackPoller(ks.feedback, delivery, settings.feedback_interval).start())
     from service.api.auth import init_app as init_api_auth
 
     init_api_auth(app)
@@ -143,6 +153,7 @@ def _register_blueprints(app: Flask, settings) -> None:
     from service.api.populate import populate_api
     from service.api.views import api
     from service.inbox import views as inbox_views
+    from service.inbox.region import mirror
     from service.smart import views as smart_views
     from service.web import views as web_views
 
@@ -155,6 +166,7 @@ def _register_blueprints(app: Flask, settings) -> None:
     ):
         module.init_app(app)
         app.register_blueprint(blueprint)
+    app.register_blueprint(mirror)  # the region's mirror figures, for its programme manager (issue 14)
     if settings.sandbox == "on":
         from service.sandbox.idp import init_app as init_sandbox_idp
         from service.sandbox.idp import sandbox_idp

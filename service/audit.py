@@ -1,7 +1,11 @@
 """Append-only audit log of every access to patient data (NEN 7513: who, which patient, what, when, outcome).
 
-Kept apart from the application log, in its own SQLite table under KS_DATA_DIR; rows are only ever
-inserted (a trigger refuses UPDATE and DELETE). It records references and ids, never answers.
+Kept apart from the application log, in its own table on the storage layer (service/db: audit.sqlite3 under
+KS_DATA_DIR, or the region's PostgreSQL); rows are only ever inserted. Append-only at the database level: triggers
+refuse UPDATE, and DELETE of a row younger than RETENTION_YEARS, whoever asks; on PostgreSQL the service's role
+may moreover only SELECT and INSERT, and the purge of what is past retention is `audit_purge()`, a SECURITY
+DEFINER function of the schema's owner (service/db/migrations/versions/audit_0001.py). It records references and
+ids, never answers.
 
 **One access, one row.** An access is one request by one actor about one patient: a page request, an API
 call, a CLI command, or one delivery attempt of one outbox item by the outbox (its worker or `kansrijk outbox
@@ -25,30 +29,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from service.storage import SQLiteFile
+from sqlalchemy import delete, func, or_, select
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-    recorded    TEXT NOT NULL,      -- when (UTC)
-    action      TEXT NOT NULL,      -- C/R/U/D/E (FHIR AuditEvent.action)
-    event       TEXT NOT NULL,      -- what: submit, push, evaluate, read, ...
-    outcome     TEXT NOT NULL,      -- 0 success, 4 minor failure, 8 serious failure (AuditEvent.outcome)
-    who         TEXT,               -- the user or system (reference), on whose behalf: responsible
-    responsible TEXT,
-    patient     TEXT,               -- the patient reference (Patient/<id>, as the EHR knows it)
-    object      TEXT,               -- the record touched (e.g. submission id)
-    access_point TEXT,              -- where from (client address or 'cli')
-    patient_identifier TEXT         -- the patient's BSN (system|value), where known
-);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-"""
-INDEXES = """
-CREATE INDEX IF NOT EXISTS audit_patient ON audit (patient);
-CREATE INDEX IF NOT EXISTS audit_patient_identifier ON audit (patient_identifier);
-"""
+from service.db import Database, as_database
+from service.db.schema import audit
 
+RETENTION_YEARS = 5  # DOMAIN.md §4.1 item 7; enforced by the audit branch's migration (its triggers)
 ANONYMOUS = "anonymous"  # "who" when no user or system is authenticated (an open API): said, never left empty
 ACTION_WEIGHT = {"R": 0, "E": 1, "U": 2, "C": 3, "D": 4}  # an access's action: the weightiest of its parts
 MAX_LINKED_KEYS = 50  # the export follows id ↔ BSN links this far; more is not one person
@@ -154,16 +140,13 @@ _open_access: ContextVar[Access | None] = ContextVar("ks_audit_access", default=
 
 
 class AuditLog:
-    def __init__(self, path: Path):
-        self._db = SQLiteFile(path, synchronous="FULL")
+    def __init__(self, where: Path | Database):
+        """`where`: its Database, or the path of its SQLite file (written with synchronous=FULL: a row is on disk
+        when the access ends)."""
+        self._db = as_database(where, synchronous="FULL")
+        self._db.upgrade("audit")  # a log from before the storage layer: adopted (a missing column added)
         self.path = self._db.path
-        self._conn = self._db.conn
-        conn = self._conn()
-        conn.executescript(SCHEMA)
-        columns = {r["name"] for r in conn.execute("PRAGMA table_info(audit)").fetchall()}
-        if "patient_identifier" not in columns:  # a log written before the column came: added, nothing changed
-            conn.execute("ALTER TABLE audit ADD COLUMN patient_identifier TEXT")
-        conn.executescript(INDEXES)
+        self.key = self._db.url  # two logs on one database are one log (a nested access)
 
     @contextlib.contextmanager
     def access(
@@ -180,7 +163,7 @@ class AuditLog:
         one row at the end when it touched anything (with outcome 8 when it ended in an exception). Inside an
         access already open on this log (the submit of a page's send), the outer one is the access."""
         outer = _open_access.get()
-        if outer is not None and outer.log.path == self.path:
+        if outer is not None and outer.log.key == self.key:
             yield outer
             return
         ref, ident = patient_keys(patient, patient_identifier)
@@ -207,42 +190,41 @@ class AuditLog:
     def record(self, entry: AuditEntry) -> None:
         """One row; or, while an access for the same patient is open on this log, a part of that access."""
         current = _open_access.get()
-        if current is not None and current.log.path == self.path and current.takes(entry):
+        if current is not None and current.log.key == self.key and current.takes(entry):
             current.add(entry)
             return
         self._insert(entry)
 
     def _insert(self, entry: AuditEntry) -> None:
         ref, ident = patient_keys(entry.patient, entry.patient_identifier)
-        self._conn().execute(
-            "INSERT INTO audit (recorded, action, event, outcome, who, responsible, patient, patient_identifier, "
-            "object, access_point) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                datetime.now(UTC).isoformat(),
-                entry.action,
-                entry.event,
-                entry.outcome,
-                entry.who or ANONYMOUS,
-                entry.responsible,
-                ref,
-                ident,
-                entry.object,
-                entry.access_point,
-            ),
-        )
+        row = {
+            "recorded": datetime.now(UTC).isoformat(),
+            "action": entry.action,
+            "event": entry.event,
+            "outcome": entry.outcome,
+            "who": entry.who or ANONYMOUS,
+            "responsible": entry.responsible,
+            "patient": ref,
+            "patient_identifier": ident,
+            "object": entry.object,
+            "access_point": entry.access_point,
+        }
+        with self._db.begin() as conn:
+            conn.execute(audit.insert().values(**row))
 
     def linked_keys(self, keys: Iterable[str]) -> set[str]:
         """Every key of the patient(s) `keys` name: the given ones, and the FHIR id or BSN that rows naming one of
         them name too (followed until nothing new comes, at most MAX_LINKED_KEYS)."""
         found = {k for k in keys if k}
         while found and len(found) <= MAX_LINKED_KEYS:
-            marks = ", ".join("?" * len(found))
-            rows = self._conn().execute(
-                f"SELECT DISTINCT patient, patient_identifier FROM audit WHERE patient IN ({marks}) "
-                f"OR patient_identifier IN ({marks})",
-                (*found, *found),
+            query = (
+                select(audit.c.patient, audit.c.patient_identifier)
+                .distinct()
+                .where(or_(audit.c.patient.in_(found), audit.c.patient_identifier.in_(found)))
             )
-            more = found | {v for r in rows for v in (r["patient"], r["patient_identifier"]) if v}
+            with self._db.begin() as conn:
+                rows = conn.execute(query).all()
+            more = found | {v for r in rows for v in r if v}
             if more == found:
                 break
             found = more
@@ -251,13 +233,22 @@ class AuditLog:
     def entries(self, patient: str | None = None, *, linked: bool = True) -> list[dict]:
         """Every row (in order); with `patient`, those about that patient, by either key (and, `linked`, by the
         other key the rows give for the same patient)."""
-        sql: str = "SELECT * FROM audit"
-        args: tuple[str, ...] = ()
+        query = select(audit)
         if patient:
             keys = sorted(self.linked_keys([patient]) if linked else {patient})
-            marks = ", ".join("?" * len(keys))
-            sql, args = sql + f" WHERE patient IN ({marks}) OR patient_identifier IN ({marks})", (*keys, *keys)
-        return [dict(r) for r in self._conn().execute(sql + " ORDER BY seq", args).fetchall()]
+            query = query.where(or_(audit.c.patient.in_(keys), audit.c.patient_identifier.in_(keys)))
+        with self._db.begin() as conn:
+            return [dict(r._mapping) for r in conn.execute(query.order_by(audit.c.seq))]
+
+    def purge(self, now: float | None = None) -> int:
+        """Delete the rows past retention (RETENTION_YEARS; the housekeeper): on PostgreSQL through
+        `audit_purge()`, on SQLite by a DELETE the triggers allow for those rows only. `now` is not taken: the
+        database's own clock decides, as its triggers do."""
+        with self._db.begin() as conn:
+            if self._db.is_postgresql:
+                return int(conn.execute(select(func.audit_purge())).scalar() or 0)
+            cutoff = func.julianday("now", f"-{RETENTION_YEARS} years")
+            return conn.execute(delete(audit).where(func.julianday(audit.c.recorded) < cutoff)).rowcount
 
 
 def reference_of(value) -> str | None:

@@ -242,6 +242,44 @@ def cmd_consent(args) -> int:
     return EXIT_OK
 
 
+def cmd_cancel(args) -> int:
+    """The practice's cancel of a referral (`<submission>:<recipient>`) or of every referral of a submission: at the
+    recipient (Task cancelled, ServiceRequest revoked), or taken back from the outbox when it has not gone yet
+    (service/referrals/withdraw.py cancel_referral). Audit-logged as the user running the command."""
+    from pathlib import Path
+
+    from service.referrals.feedback import FeedbackStore, referrals_of_bundle
+    from service.referrals.withdraw import cancel_referral
+
+    delivery = _delivery(args)
+    submission, _, one = args.referral.partition(":")
+    items = delivery.outbox.for_submission(submission)
+    recipients = [one] if one else [r for i in items for r, _, _ in referrals_of_bundle(i.bundle)]
+    if not items or not recipients:
+        raise KsError(texts("cli.cancel_unknown", referral=args.referral))
+    copy = FeedbackStore(Path(_settings().data_dir) / "feedback.sqlite3")
+    failed = 0
+    for recipient in recipients:
+        try:
+            done = cancel_referral(
+                delivery, submission, recipient, _cli_user(), args.reason, access_point="cli", copy=copy
+            )
+        except StartupError:
+            raise
+        except KsError as exc:
+            failed += 1
+            issue = exc.issues[0]
+            print(text("cli.cancel_refused", recipient=recipient, reason=issue.text), file=sys.stderr)
+            continue
+        except (FhirError, OSError) as exc:
+            failed += 1
+            print(text("cli.cancel_unreachable", recipient=recipient, error=type(exc).__name__), file=sys.stderr)
+            continue
+        key = "cli.cancelled_unsent" if done.unsent else "cli.cancelled"
+        print(text(key, recipient=recipient, destination=delivery.name(done.destination) or done.destination))
+    return EXIT_INVALID if failed else EXIT_OK
+
+
 def cmd_audit(args) -> int:
     """Every access to one patient's data (NEN 7513 inspection request, DOMAIN.md §4.3), as JSON lines or CSV,
     whichever of the patient's identifiers is given (Patient/<id> or the BSN): the rows that name the patient by
@@ -306,6 +344,83 @@ def cmd_demo_data(args) -> int:
     return EXIT_OK
 
 
+def _add_report(sub) -> None:
+    """`kansrijk report`: its formats are those of service/mirror/export.py FORMATS (the hook for more)."""
+    from service.mirror.export import FORMATS
+
+    p = sub.add_parser(
+        "report",
+        help="the mirror figures of a period: a practice's own (--practice) or the region's with small numbers "
+        "suppressed (--region)",
+    )
+    p.add_argument("--period", required=True, help="a quarter (2026Q4) or a year (2026)")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--practice", help="the practice's registry id: its own figures, unsuppressed")
+    who.add_argument("--region", dest="scope_region", help="the region's rule set id (default: KS_REGION)")
+    p.add_argument("--format", choices=sorted(FORMATS), default="csv")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args) -> int:
+    """The mirror figures of one period (issue 14): a practice's own (--practice, unsuppressed) or the region's
+    (--region, small numbers suppressed as KS_SUPPRESS_BELOW and KS_SUPPRESS_MODE say), in one of the formats of
+    service/mirror/export.py FORMATS."""
+    from service.mirror.events import EventStore
+    from service.mirror.export import FORMATS
+    from service.mirror.figures import Period, build_report
+
+    settings = _settings()
+    try:
+        Period.parse(args.period)
+    except ValueError:
+        raise KsError(texts("cli.report.period", period=args.period)) from None
+    data = Path(settings.data_dir)
+    store = EventStore(data / "mirror.sqlite3", data / "mirror-links.sqlite3")
+    region = args.scope_region or (store.region_of(args.practice) if args.practice else None) or settings.region
+    report = build_report(
+        store,
+        scope="practice" if args.practice else "region",
+        region=region,
+        practice=args.practice,
+        periods=(args.period,),
+        suppress_below=settings.suppress_below,
+        mode="cbs" if settings.suppress_mode == "cbs" else "rivm",
+    )
+    sys.stdout.write(FORMATS[args.format](report))
+    return EXIT_OK
+
+
+def cmd_db(args) -> int:
+    """`kansrijk db upgrade`: the storage layer's migrations (service/db/migrate.py), in KS_DATABASE_URL's database
+    (as KS_DATABASE_OWNER_URL's role when set) or in each store's SQLite file under KS_DATA_DIR."""
+    from service.db.migrate import upgrade_service
+
+    migrated = upgrade_service(_settings())
+    print(text("cli.db.upgraded", branches=", ".join(migrated)) if migrated else text("cli.db.up_to_date"))
+    return EXIT_OK
+
+
+def _add_referral_commands(sub) -> None:
+    """The commands that change a referral already made: consent withdrawn, cancel."""
+    p = sub.add_parser(
+        "consent", help="withdraw the patient's consent for one recipient: withdraw SUBMISSION RECIPIENT"
+    )
+    p.add_argument("action", choices=("withdraw",))
+    p.add_argument("submission")
+    p.add_argument("recipient", help="the recipient id, e.g. regiocoordinator-jgz")
+    p.set_defaults(func=cmd_consent)
+    p = sub.add_parser(
+        "cancel",
+        help="cancel a referral at its recipient, or take it back from the outbox when it has not gone yet: "
+        "SUBMISSION:RECIPIENT (one referral) or SUBMISSION (all of it)",
+    )
+    p.add_argument(
+        "referral", help="a referral (<submission>:<recipient>, e.g. …:regiocoordinator-jgz) or a submission"
+    )
+    p.add_argument("--reason", required=True, help="why, for the recipient (the Task's statusReason)")
+    p.set_defaults(func=cmd_cancel)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kansrijk", description="Kansrijke Start: signalering → verwijzing (FHIR R4)")
     parser.add_argument("--region", help="rule set id (default: KS_REGION or maastricht-heuvelland)")
@@ -343,13 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     p.set_defaults(func=cmd_audit)
-    p = sub.add_parser(
-        "consent", help="withdraw the patient's consent for one recipient: withdraw SUBMISSION RECIPIENT"
-    )
-    p.add_argument("action", choices=("withdraw",))
-    p.add_argument("submission")
-    p.add_argument("recipient", help="the recipient id, e.g. regiocoordinator-jgz")
-    p.set_defaults(func=cmd_consent)
+    p = sub.add_parser("db", help="the service's database: upgrade (the schema migrations; also done at start-up)")
+    p.add_argument("action", choices=("upgrade",))
+    p.set_defaults(func=cmd_db)
+    _add_referral_commands(sub)
+    _add_report(sub)
     p = sub.add_parser(
         "demo-data", help="load the invented demo practice, patients and recipients into KS_FHIR_BASE_URL"
     )

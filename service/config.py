@@ -30,6 +30,11 @@ class Settings:
     questionnaires_dir: Path = QUESTIONNAIRES
     mappings_dir: Path = MAPPINGS
     data_dir: Path = Path("var")  # the service's own state (SQLite), relative to the working directory
+    # PostgreSQL for the stores on the storage layer (service/db; issue 16), `postgresql://user:password@host/db`:
+    # every instance of the service on it shares their work. Unset: an SQLite file per store under KS_DATA_DIR.
+    database_url: str | None = None
+    # The schema owner's URL, migrations run with (service/db/migrate.py); unset: the service's own role migrates.
+    database_owner_url: str | None = None
     max_body_bytes: int = 1_000_000
     max_json_depth: int = 64
     fhir_base_url: str | None = None  # the FHIR server referrals are pushed to; unset: embedded sekmet-fhir (make run)
@@ -51,9 +56,21 @@ class Settings:
     outbox_worker: str = "on"  # on | off (off: only `kansrijk outbox retry` and submissions push)
     # Seconds between purges of what has expired (service/outbox/worker.py purge_expired).
     purge_interval: float = 3600.0
+    # The background poll of the recipients' Tasks back to the practice (service/referrals/feedback.py
+    # FeedbackPoller): on | off, unset: as KS_OUTBOX_WORKER; seconds between its rounds (each polls only the
+    # destinations that are due); and the floor between two polls of one destination, Gravity SDOH Clinical Care's
+    # "no more than every 15 minutes" (ANCHORS.md §3.3): lower only outside production (tests, demos).
+    feedback_poller: str | None = None
+    feedback_interval: float = 60.0
+    feedback_min_interval: float = 900.0
     # Days within which an earlier referral of the same patient to the same recipient (from the form or the API) is
     # flagged at review and in the API's answers (service/referrals/recent.py); 0: never flagged.
     recent_referral_days: int = 30
+    # The mirror figures shown across practices or to the region (service/mirror/suppress.py): cells based on fewer
+    # people are hidden (10 as RIVM's Lokale Monitor Kansrijke Start; 5 the OMOP default); mode rivm (hide 0 up to
+    # it) or cbs (CBS's rule: hide 0-7, round to multiples of 5; suppress_below is then not used).
+    suppress_below: int = 10
+    suppress_mode: str = "rivm"
     secret_key: str | None = None
     # Who may call the /fhir API (service/api/auth.py): none | backend-services. Unset: none in development,
     # backend-services in production.
@@ -132,9 +149,10 @@ def _with_overrides(settings: Settings, overrides: Mapping[str, Any] | None) -> 
 
 def _with_defaults(settings: Settings) -> Settings:
     """KS_SANDBOX and KS_LOAD_DEMO as on/off; KS_API_AUTH's default by KS_ENV (backend-services in production,
-    none otherwise); KS_PUBLIC_URL's by KS_HOST and KS_PORT."""
+    none otherwise); KS_PUBLIC_URL's by KS_HOST and KS_PORT; KS_FEEDBACK_POLLER's by KS_OUTBOX_WORKER."""
     sandbox = {"1": "on", "0": "off"}.get(settings.sandbox, settings.sandbox)
     load_demo = {"1": "on", "0": "off"}.get(settings.load_demo, settings.load_demo)
+    poller = settings.feedback_poller or settings.outbox_worker
     api_auth = settings.api_auth
     if api_auth is None:
         api_auth = "backend-services" if settings.env == "production" else "none"
@@ -142,7 +160,14 @@ def _with_defaults(settings: Settings) -> Settings:
     if not public_url:  # a wildcard address is where the service listens, not one a browser can open
         host = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host
         public_url = f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
-    return replace(settings, sandbox=sandbox, load_demo=load_demo, api_auth=api_auth, public_url=public_url)
+    return replace(
+        settings,
+        sandbox=sandbox,
+        load_demo=load_demo,
+        api_auth=api_auth,
+        public_url=public_url,
+        feedback_poller=poller,
+    )
 
 
 def _one_of(name: str, value: str | None, allowed: tuple[str, ...], shown: str) -> list[str]:
@@ -159,8 +184,11 @@ def _check_choices(settings: Settings) -> list[str]:
         *_one_of("sandbox", settings.sandbox, ("on", "off"), "1/on or 0/off"),
         *_one_of("load_demo", settings.load_demo, ("on", "off"), "1/on or 0/off"),
         *_one_of("outbox_worker", settings.outbox_worker, ("on", "off"), "on or off"),
+        *_one_of("feedback_poller", settings.feedback_poller, ("on", "off"), "on or off"),
         *_one_of("api_auth", settings.api_auth, ("none", "backend-services"), "none or backend-services"),
         *(["KS_RECENT_REFERRAL_DAYS must be 0 or more"] if settings.recent_referral_days < 0 else []),
+        *_one_of("suppress_mode", settings.suppress_mode, ("rivm", "cbs"), "rivm or cbs"),
+        *(["KS_SUPPRESS_BELOW must be 1 or more"] if settings.suppress_below < 1 else []),
     ]
 
 
@@ -216,6 +244,44 @@ def _check_fhir_auth(settings: Settings) -> list[str]:
     return problems
 
 
+def _check_database(settings: Settings) -> list[str]:
+    """KS_DATABASE_URL and KS_DATABASE_OWNER_URL are PostgreSQL URLs (only their scheme is shown: a URL may hold
+    a password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    problems = []
+    for name in ("database_url", "database_owner_url"):
+        value = getattr(settings, name)
+        if not value:
+            continue
+        try:
+            scheme = make_url(value).drivername
+        except ArgumentError:
+            scheme = "?"
+        if scheme not in ("postgresql", "postgresql+psycopg"):
+            problems.append(f"KS_{name.upper()} must be a postgresql:// URL, not one of scheme {scheme!r}")
+    if settings.database_owner_url and not settings.database_url:
+        problems.append("KS_DATABASE_OWNER_URL needs KS_DATABASE_URL (the service's own role)")
+    return problems
+
+
+def _check_feedback(settings: Settings) -> list[str]:
+    """The poller's round and floor: positive; the floor at most an hour (Gravity's "at least hourly"), and in
+    production at least Gravity's 15 minutes."""
+    problems = []
+    if settings.feedback_interval <= 0:
+        problems.append("KS_FEEDBACK_INTERVAL must be more than 0 seconds")
+    if not 0 < settings.feedback_min_interval <= 3600:
+        problems.append("KS_FEEDBACK_MIN_INTERVAL must be more than 0 and at most 3600 seconds")
+    elif settings.env == "production" and settings.feedback_min_interval < 900:
+        problems.append(
+            "KS_FEEDBACK_MIN_INTERVAL must be at least 900 seconds in production (Gravity SDOH Clinical Care: "
+            "poll no more than every 15 minutes)"
+        )
+    return problems
+
+
 def _check_api_auth(settings: Settings) -> list[str]:
     """KS_API_AUTH=backend-services (production's default) with its clients file."""
     if settings.api_auth != "backend-services":
@@ -239,6 +305,8 @@ _CHECKS: tuple[Callable[[Settings], list[str]], ...] = (
     _check_paths,
     _check_fhir_auth,
     _check_api_auth,
+    _check_database,
+    _check_feedback,
 )
 
 

@@ -25,6 +25,7 @@ from service.errors import ConfigProblem, ConfigurationInvalid
 
 SANDBOX_ID = "sandbox"
 SANDBOX_INBOX_CLIENT_ID = "kansrijke-start-inbox"  # the inbox's client at the sandbox's OpenID Connect provider
+ROLE_REGIO = "regio"  # a user mapping's role: the region's programme manager, who sees the mirror figures only
 
 
 def origin(url: str) -> str:
@@ -105,8 +106,9 @@ class UserMapping:
 
     claim: str
     value: str
-    recipient: str  # a recipient id of the provider's region (mappings/regions/<region>.recipients.yaml)
+    recipient: str | None = None  # a recipient id of the provider's region (mappings/regions/<region>.recipients.yaml)
     name: str | None = None  # one person's mapping (claim `sub`): their name, as colleagues assign them a referral
+    role: str | None = None  # instead of a recipient: ROLE_REGIO, the region's programme manager (mirror figures only)
 
     def matches(self, claims: Mapping[str, object]) -> bool:
         found = claims.get(self.claim)
@@ -140,8 +142,17 @@ class IdentityProvider:
     def recipient_for(self, claims: Mapping[str, object]) -> str | None:
         """The one recipient the user's claims map to; None when they map to none, or to more than one (never a
         guess between two recipients)."""
-        found = {m.recipient for m in self.users if m.matches(claims)}
+        found = {m.recipient for m in self.users if m.recipient and m.matches(claims)}
         return found.pop() if len(found) == 1 else None
+
+    def regio_for(self, claims: Mapping[str, object]) -> bool:
+        """Whether the user's claims map to the region's programme manager (`role: regio`): the region's suppressed
+        mirror figures, and nothing about any patient (service/mirror/dashboard.py)."""
+        return any(m.role == ROLE_REGIO and m.matches(claims) for m in self.users)
+
+    @property
+    def has_regio(self) -> bool:
+        return any(m.role == ROLE_REGIO for m in self.users)
 
 
 @dataclass(frozen=True)
@@ -276,7 +287,7 @@ def _identity_providers(
                 )
             )
         for j, user in enumerate(entry["users"]):
-            if known is not None and user["recipient"] not in known:
+            if known is not None and "recipient" in user and user["recipient"] not in known:
                 problems.append(
                     ConfigProblem(
                         where,
@@ -380,8 +391,10 @@ def sandbox_identity_provider(
         region=region,
         users=tuple(
             UserMapping(claim="sub", value=sub, recipient=user["recipient"], name=user["name"])
+            if user.get("access") != ROLE_REGIO
+            else UserMapping(claim="sub", value=sub, role=ROLE_REGIO, name=user["name"])
             for sub, user in DEMO_COORDINATORS.items()
-            if user["recipient"] in recipients
+            if user["recipient"] in recipients or user.get("access") == ROLE_REGIO
         ),
         allowed_origins=frozenset({origin(base)}),
     )

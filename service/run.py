@@ -179,7 +179,27 @@ def _start(settings, embedded: list):
     if embedded or settings.load_demo == "on":
         count = load_demo(os.environ["KS_FHIR_BASE_URL"], settings.region)
         print(f"Demo data loaded: {count} resources (practice, GP, POH Jeugd, assistant, 4 patients, recipients)")
+        _demo_history(settings)
     return create_app()
+
+
+def _demo_history(settings) -> None:
+    """A year of invented mirror events for the demo practices (service/mirror/history.py), once per data folder."""
+    from service.mirror.events import EventStore
+    from service.mirror.history import fill_demo_history
+    from service.questionnaires.linkids import SIGNAL_GROUPS
+
+    engine = _engine(settings.region)
+    ruleset = engine.ruleset()
+    qdef = engine.catalog.find(ruleset.questionnaire)
+    signals = [lid for g in SIGNAL_GROUPS if qdef and g in qdef.items for lid in qdef.items[g].children]
+    recipients = [(r.id, not r.internal) for r in ruleset.recipients.values()]
+    data = Path(settings.data_dir)
+    added = fill_demo_history(
+        EventStore(data / "mirror.sqlite3", data / "mirror-links.sqlite3"), settings.region, recipients, signals
+    )
+    if added:
+        print(f"Invented mirror history: {added} events for the demo practices (marked as invented)")
 
 
 def _stop(embedded: list, listener: socket.socket | None) -> None:

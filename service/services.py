@@ -60,6 +60,8 @@ class Services:
             "responses": self.responses,
             "referrals": self.delivery.recent,  # the record of referrals made (service/referrals/recent.py)
             "feedback": self.feedback,  # the copy of the recipients' Tasks (service/referrals/feedback.py)
+            "audit": self.delivery.audit,  # the audit log: only what is past its retention (service/audit.py)
+            "mirror": self.delivery.mirror,  # the mirror events' links to the referrals (service/mirror/events.py)
         }
         return {name: store for name, store in found.items() if store is not None}
 

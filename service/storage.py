@@ -1,4 +1,7 @@
-"""SQLite files under KS_DATA_DIR: one connection per thread, WAL, autocommit unless a transaction is opened.
+"""The stores' shared pieces. SQLiteFile: the stores not yet on the storage layer (service/db, issue 16: the outbox,
+the record of referrals made, the recipients' feedback, the mirror information) keep their SQLite file under
+KS_DATA_DIR this way: one connection per thread, WAL, autocommit unless a transaction is opened. ExpiringRecords:
+small expiring records on the storage layer (SQLite or PostgreSQL).
 
 Every file holds patient data or tokens, so each is readable by the service's own user only: created with
 mode 0600 before SQLite opens it (SQLite gives its -wal and -shm files the database file's mode)."""
@@ -6,22 +9,20 @@ mode 0600 before SQLite opens it (SQLite gives its -wal and -shm files the datab
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
+from sqlalchemy import delete
+
+from service.db import Database, private_file
+from service.db.schema import EXPIRING
+
 
 class SQLiteFile:
     def __init__(self, path: Path, *, synchronous: str = "NORMAL"):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-            os.chmod(self.path, 0o600)  # also a file an older version created with the umask's mode
-        except OSError:
-            pass  # e.g. a read-only mount: SQLite reports what matters when it opens the file
+        self.path = private_file(path)
         self.synchronous = synchronous
         self._local = threading.local()
 
@@ -37,50 +38,57 @@ class SQLiteFile:
 
 
 class ExpiringRecords:
-    """Small JSON records by (kind, key) that expire: grants, tokens, seen assertion ids. One table, shared by
-    every worker process through the SQLite file."""
+    """Small JSON records by (kind, key) that expire: grants, tokens, seen assertion ids. One table (of
+    service/db/schema.py EXPIRING), on the storage layer: shared by every worker process and every instance."""
 
-    def __init__(self, db: SQLiteFile, table: str):
-        if not table.isidentifier():
-            raise ValueError(f"not a table name: {table!r}")
+    def __init__(self, db: Database, table: str):
+        if table not in EXPIRING:
+            raise ValueError(f"not a table of expiring records: {table!r}")
         self._db, self.table = db, table
-        db.conn().execute(
-            f"CREATE TABLE IF NOT EXISTS {table} (kind TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, "
-            "expires REAL NOT NULL, PRIMARY KEY (kind, key))"
-        )
+        self._t = EXPIRING[table]
 
     def put(self, kind: str, key: str, data: dict, lifetime: float) -> None:
-        self._db.conn().execute(
-            f"INSERT OR REPLACE INTO {self.table} (kind, key, data, expires) VALUES (?, ?, ?, ?)",
-            (kind, key, json.dumps(data), time.time() + lifetime),
-        )
+        values = {"kind": kind, "key": key, "data": json.dumps(data), "expires": time.time() + lifetime}
+        with self._db.begin() as conn:
+            conn.execute(self._db.upsert(self._t, values))
 
     def add_once(self, kind: str, key: str, lifetime: float) -> bool:
         """Record `key` unless a live record has it: False when it was already there (a replay)."""
-        conn = self._db.conn()
-        conn.execute(f"DELETE FROM {self.table} WHERE kind = ? AND key = ? AND expires <= ?", (kind, key, time.time()))
-        return (
-            conn.execute(
-                f"INSERT OR IGNORE INTO {self.table} (kind, key, data, expires) VALUES (?, ?, '{{}}', ?)",
-                (kind, key, time.time() + lifetime),
-            ).rowcount
-            == 1
-        )
+        t, now = self._t, time.time()
+        with self._db.begin(write=True) as conn:
+            conn.execute(delete(t).where(t.c.kind == kind, t.c.key == key, t.c.expires <= now))
+            added = conn.execute(
+                self._db.insert(t)
+                .values(kind=kind, key=key, data="{}", expires=now + lifetime)
+                .on_conflict_do_nothing(index_elements=["kind", "key"])
+                .returning(t.c.key)  # a row back: inserted (an INSERT's rowcount is not every driver's to give)
+            )
+            return added.first() is not None
 
     def get(self, kind: str, key: str | None) -> dict | None:
         if not key:
             return None
-        row = (
-            self._db.conn()
-            .execute(
-                f"SELECT data FROM {self.table} WHERE kind = ? AND key = ? AND expires > ?", (kind, key, time.time())
-            )
-            .fetchone()
+        row = self._db.read_one(
+            f"SELECT data FROM {self.table} WHERE kind = :kind AND key = :key AND expires > :now",
+            {"kind": kind, "key": key, "now": time.time()},
         )
-        return json.loads(row["data"]) if row else None
+        return json.loads(row[0]) if row is not None else None
+
+    def take(self, kind: str, key: str | None) -> dict | None:
+        """The live record, once: taken and deleted in one statement, so two at once (a replay) find it once."""
+        if not key:
+            return None
+        t = self._t
+        with self._db.begin() as conn:
+            found = conn.execute(
+                delete(t).where(t.c.kind == kind, t.c.key == key, t.c.expires > time.time()).returning(t.c.data)
+            ).scalar()
+        return json.loads(found) if found is not None else None
 
     def delete(self, kind: str, key: str | None) -> None:
-        self._db.conn().execute(f"DELETE FROM {self.table} WHERE kind = ? AND key = ?", (kind, key))
+        with self._db.begin() as conn:
+            conn.execute(delete(self._t).where(self._t.c.kind == kind, self._t.c.key == key))
 
     def purge(self, now: float | None = None) -> int:
-        return self._db.conn().execute(f"DELETE FROM {self.table} WHERE expires <= ?", (now or time.time(),)).rowcount
+        with self._db.begin() as conn:
+            return conn.execute(delete(self._t).where(self._t.c.expires <= (now or time.time()))).rowcount

@@ -356,6 +356,23 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Geen gegevens om mee in te vullen: geef resources mee (context) of local=true.",
         "No data to populate from: pass resources (context) or local=true.",
     ),
+    # the mirror figures as MeasureReports (service/api/measures.py)
+    "api.measurereport.period": (
+        "Geef de parameter period: een jaar (2026) of een kwartaal (2026Q4).",
+        "Give the parameter period: a year (2026) or a quarter (2026Q4).",
+    ),
+    "api.measurereport.subject": (
+        "Geef de parameter subject: het id van een praktijk in het register, of van een regio.",
+        "Give the parameter subject: the id of a practice in the registry, or of a region.",
+    ),
+    "api.measurereport.unknown_measure": (
+        "Deze Measure is niet bekend; GET /fhir/Measure geeft ze alle.",
+        "This Measure is not known; GET /fhir/Measure lists them all.",
+    ),
+    "api.measurereport.not_yours": (
+        "Dit systeem mag alleen de cijfers van zijn eigen praktijk en van de regio daarvan opvragen.",
+        "This system may only ask for the figures of its own practice and of that practice's region.",
+    ),
     # ── checking a QuestionnaireResponse against its Questionnaire (service/questionnaires/validate.py) ─────
     "validate.not_a_response": (
         "Verwacht een QuestionnaireResponse, kreeg {got!r}.",
@@ -537,6 +554,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "refused by the receiving server (not arrived)",
     ),
     "state.recorded": ("vastgelegd; niets verstuurd buiten de praktijk", "recorded; nothing sent outside the practice"),
+    # every referral that would have gone out was taken back from the outbox by the practice (cancel_referral)
+    "state.withdrawn": (
+        "ingetrokken; niets verstuurd buiten de praktijk",
+        "cancelled; nothing sent outside the practice",
+    ),
     # https://hl7.org/fhir/R4/valueset-task-status.html
     "task.draft": ("concept", "draft"),
     "task.requested": ("aangevraagd, nog niet opgepakt", "requested, not yet taken up"),
@@ -553,6 +575,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     # What the recipient did with a referral, back at the practice (service/referrals/feedback.py: the practice's copy,
     # shown by the confirmation, "Eerder verwezen" on the form and the practice's overview; common.py task_view).
     "feedback.since": ("sinds {when}", "since {when}"),
+    # a referral the practice cancelled while it still waited in the outbox: no recipient ever had it
+    "feedback.unsent": ("ingetrokken, nooit verstuurd", "cancelled, never sent"),
     "feedback.message": ("Bericht van {name}:", "Message from {name}:"),
     "feedback.checked": ("Stand bij de ontvanger opgehaald op {when}.", "Status fetched from the recipient on {when}."),
     "feedback.not_yet": (
@@ -588,6 +612,112 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "overview.status": ("Stand bij de ontvanger", "Status at the recipient"),
     "overview.patient_unknown": ("(gegevens niet meer bewaard)", "(details no longer kept)"),
     "overview.back": ("Naar het signaleringsformulier", "To the signalling form"),
+    # The mirror figures ("spiegelinformatie", service/mirror/dashboard.py, templates/mirror/*.html): the practice's
+    # page (its own figures and the region's) and the region's programme manager's page (the region's, suppressed).
+    "mirror.title": ("Spiegelinformatie Kansrijke Start", "Kansrijke Start mirror figures"),
+    "mirror.region_title": ("Spiegelinformatie van de regio", "The region's mirror figures"),
+    "mirror.intro_practice": (
+        (
+            "Hoeveel gezinnen de praktijk in {period} heeft gesignaleerd en verwezen, en wat de ontvangers hebben "
+            "teruggekoppeld. Er staan geen patiënten in: alleen aantallen."
+        ),
+        (
+            "How many families the practice signalled and referred in {period}, and what the recipients fed back. "
+            "No patients are in it: counts only."
+        ),
+    ),
+    "mirror.intro_region": (
+        (
+            "De cijfers van alle praktijken in de regio samen over {period}. Aantallen van minder personen dan de "
+            "drempel zijn verborgen, zodat niemand herkenbaar is."
+        ),
+        (
+            "The figures of all practices in the region together for {period}. Counts of fewer people than the "
+            "threshold are hidden, so that nobody can be recognised."
+        ),
+    ),
+    "mirror.signed_in_as": (
+        "Ingelogd als {name}, programmamanager van {region}.",
+        "Signed in as {name}, programme manager of {region}.",
+    ),
+    "mirror.own": ("Uw praktijk, {period}", "Your practice, {period}"),
+    "mirror.own_note": (
+        "Uw eigen cijfers, ook de kleine aantallen: alleen uw praktijk ziet ze zo.",
+        "Your own figures, small counts included: only your practice sees them like this.",
+    ),
+    "mirror.region_heading": ("Regio {region}, {period}", "Region {region}, {period}"),
+    "mirror.per_practice": ("Verwijzingen per praktijk, {period}", "Referrals per practice, {period}"),
+    "mirror.period": ("Periode", "Period"),
+    "mirror.show": ("Tonen", "Show"),
+    "mirror.quarter": ("{quarter}e kwartaal {year}", "Q{quarter} {year}"),
+    "mirror.bad_period": (
+        "Kies een jaar (bijvoorbeeld 2026) of een kwartaal (bijvoorbeeld 2026Q4).",
+        "Choose a year (for example 2026) or a quarter (for example 2026Q4).",
+    ),
+    "mirror.regio_only": (
+        "De cijfers van de regio zijn voor de programmamanager van de regio.",
+        "The region's figures are for the region's programme manager.",
+    ),
+    "mirror.csv": ("Cijfers downloaden (CSV)", "Download the figures (CSV)"),
+    "mirror.invented_title": ("Verzonnen demogeschiedenis.", "Invented demo history."),
+    "mirror.invented": (
+        "Deze cijfers komen (deels) uit verzonnen voorbeeldgegevens van de demo, niet uit echte verwijzingen.",
+        "These figures come (in part) from the demo's invented example data, not from real referrals.",
+    ),
+    "mirror.mark": ("<{n}", "<{n}"),
+    "mirror.mark_cbs": (".", "."),
+    "mirror.legend": (
+        "Gearceerd en <{n}: verborgen, omdat het op minder dan {n} personen is gebaseerd.",
+        "Hatched and <{n}: hidden, because it is based on fewer than {n} people.",
+    ),
+    "mirror.legend_cbs": (
+        'Gearceerd en ".": geheim, zoals het CBS werkt: kleine aantallen verborgen, de rest afgerond op 5.',
+        'Hatched and ".": confidential, as CBS works: small counts hidden, the rest rounded to 5.',
+    ),
+    "mirror.none": ("0", "0"),
+    "mirror.nothing": ("Niets in deze periode.", "Nothing in this period."),
+    "mirror.share": ("{percent}%", "{percent}%"),
+    "mirror.share_of": ("{count} van {denominator}", "{count} of {denominator}"),
+    "mirror.days": ("{days} dagen", "{days} days"),
+    "mirror.decimal_mark": (",", "."),
+    "mirror.chart_summary": (
+        "Staafdiagram, dezelfde aantallen als in de tabel ernaast.",
+        "Bar chart, the same counts as in the table beside it.",
+    ),
+    "mirror.table_caption": ("{title}: de aantallen", "{title}: the counts"),
+    "mirror.chart.per_quarter": ("Verwijzingen per kwartaal", "Referrals per quarter"),
+    "mirror.chart.by_recipient": ("Verwijzingen per ontvanger", "Referrals by recipient"),
+    "mirror.chart.by_signal": ("Verwijzingen per signaal", "Referrals by signal"),
+    "mirror.chart.funnel": ("Terugkoppeling van de ontvangers", "Feedback from the recipients"),
+    "mirror.funnel.referred": ("Verwezen buiten de praktijk", "Referred outside the practice"),
+    "mirror.funnel.feedback": ("Met terugkoppeling", "With feedback"),
+    "mirror.col.quarter": ("Kwartaal", "Quarter"),
+    "mirror.col.recipient": ("Ontvanger", "Recipient"),
+    "mirror.col.signal": ("Signaal", "Signal"),
+    "mirror.col.step": ("Stap", "Step"),
+    "mirror.col.number": ("Aantal", "Number"),
+    "mirror.col.figure": ("Cijfer", "Figure"),
+    "mirror.col.value": ("Waarde", "Value"),
+    "mirror.col.detail": ("Toelichting", "Detail"),
+    "mirror.col.practice": ("Praktijk", "Practice"),
+    "mirror.col.referrals": ("Verwijzingen", "Referrals"),
+    "mirror.key_figures": ("Kerncijfers", "Key figures"),
+    "mirror.phase_questionnaires": ("Vragenlijsten vastgelegd: {phase}", "Questionnaires recorded: {phase}"),
+    "mirror.figure.questionnaires-by-phase": (
+        "Vragenlijsten vastgelegd, per fase",
+        "Questionnaires recorded, by phase",
+    ),
+    "mirror.figure.referrals-by-recipient": ("Verwijzingen per ontvanger", "Referrals by recipient"),
+    "mirror.figure.referrals-by-signal": ("Verwijzingen per signaal", "Referrals by signal"),
+    "mirror.figure.urgent-share": ("Verwijzingen met niveau urgent", "Referrals with level urgent"),
+    "mirror.figure.meldcode-share": ("Vragenlijsten met het Meldcode-paneel", "Questionnaires with the Meldcode panel"),
+    "mirror.figure.consent-declined": (
+        "Kwetsbaar of urgent, maar geen verwijzing (geen toestemming)",
+        "Vulnerable or urgent, but no referral (no consent)",
+    ),
+    "mirror.figure.overrides": ("Niveau aangepast door de huisarts", "Level changed by the GP"),
+    "mirror.figure.feedback-share": ("Verwijzingen met terugkoppeling", "Referrals with feedback"),
+    "mirror.figure.feedback-median-days": ("Mediaan dagen tot terugkoppeling", "Median days to feedback"),
     # The recipient working a referral's Task (service/referrals/taskflow.py, worklist.py); `status` is a task.* text.
     "taskflow.refused": (
         "Deze stap kan niet (meer); de stand van de verwijzing is: {status}.",
@@ -641,6 +771,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "De verwijzing is nog niet afgeleverd bij de ontvanger; intrekken kan zodra zij is afgeleverd.",
         "The referral has not been delivered to the recipient yet; it can be cancelled once it has.",
     ),
+    "cancel.in_flight": (
+        "De verwijzing wordt op dit moment verstuurd; er is niets ingetrokken. Probeer het over een minuut opnieuw.",
+        "The referral is being sent right now; nothing was cancelled. Try again in a minute.",
+    ),
     "cancel.no_task": (
         "De ontvanger heeft deze verwijzing niet (meer) in behandeling; hier valt niets in te trekken.",
         "The recipient does not (or no longer) hold this referral; there is nothing to cancel here.",
@@ -659,6 +793,26 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "cancel.final_step": (
         "Intrekken kunt u niet ongedaan maken. Is later toch hulp nodig, verstuur dan een nieuwe verwijzing.",
         "Cancelling cannot be undone. Should help be needed later after all, send a new referral.",
+    ),
+    # a referral still waiting in the outbox (or refused by its server): taken back, unless it went meanwhile
+    "cancel.are_you_sure_waiting": (
+        (
+            "Weet u het zeker? De verwijzing naar {recipient} is nog niet verstuurd; zij wordt uit de wachtrij "
+            "gehaald en gaat niet meer weg."
+        ),
+        (
+            "Are you sure? The referral to {recipient} has not been sent yet; it is taken out of the queue and will "
+            "not go out."
+        ),
+    ),
+    "cancel.waiting_meanwhile": (
+        "Is de verwijzing intussen toch aangekomen, dan krijgt {recipient} bericht dat zij is ingetrokken.",
+        "Should the referral have arrived meanwhile after all, {recipient} is told that it has been cancelled.",
+    ),
+    "cancel.queued_at": ("In de wachtrij sinds", "Queued since"),
+    "cancel.already_unsent": (
+        "Deze verwijzing is al ingetrokken voordat zij werd verstuurd; de ontvanger heeft haar nooit gekregen.",
+        "This referral was already cancelled before it was sent; the recipient never received it.",
     ),
     "cancel.confirm": ("Ja, verwijzing intrekken", "Yes, cancel the referral"),
     "cancel.keep": ("Nee, niet intrekken", "No, do not cancel"),
@@ -833,6 +987,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Geweigerd door de server van {where}: niet aangekomen",
         "Refused by the server of {where}: not arrived",
     ),
+    "his.withdrawn": (
+        "Verwijzing naar {where} ingetrokken voordat zij werd verstuurd: niet aangekomen",
+        "Referral to {where} cancelled before it was sent: not arrived",
+    ),
     # what the recipient did with it, once known (service/web/panel.py join_summary); `status` e.g. "afgerond — …"
     "his.feedback": ("Terugkoppeling van {name} ({date}): {status}", "Feedback from {name} ({date}): {status}"),
     "his.message": ("Bericht van {name}: {message}", "Message from {name}: {message}"),
@@ -846,6 +1004,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "cli.submission": ("Inzending", "submission"),
     "cli.valid": ("geldig", "valid"),
     "cli.cannot_read": ("Kan {path} niet lezen: {reason}.", "Cannot read {path}: {reason}."),
+    "cli.report.period": (
+        "Geen periode: {period}. Geef een kwartaal (2026Q4) of een jaar (2026).",
+        "Not a period: {period}. Give a quarter (2026Q4) or a year (2026).",
+    ),
     "cli.queued_no_server": (
         "Er is geen FHIR-server ingesteld voor deze bestemming: de verwijzing wacht in de outbox.",
         "No FHIR server is set for this destination: the referral waits in the outbox.",
@@ -861,6 +1023,33 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "cli.withdrawn": (
         "Toestemming ingetrokken bij {destination}: {consent} inactief, {task} geannuleerd",
         "Consent withdrawn at {destination}: {consent} inactive, {task} cancelled",
+    ),
+    # `kansrijk cancel` (service/cli.py cmd_cancel): one line per referral.
+    "cli.cancelled": (
+        "Verwijzing aan {recipient} ingetrokken bij {destination}: de ontvanger ziet haar als ingetrokken",
+        "Referral to {recipient} cancelled at {destination}: the recipient sees it as cancelled",
+    ),
+    "cli.cancelled_unsent": (
+        "Verwijzing aan {recipient} uit de outbox gehaald voordat zij naar {destination} ging: er is niets verstuurd",
+        "Referral to {recipient} taken out of the outbox before it went to {destination}: nothing was sent",
+    ),
+    "cli.cancel_refused": (
+        "Verwijzing aan {recipient} niet ingetrokken: {reason}",
+        "Referral to {recipient} not cancelled: {reason}",
+    ),
+    "cli.cancel_unreachable": (
+        "Verwijzing aan {recipient} niet ingetrokken: de bestemming was niet bereikbaar ({error}); probeer het opnieuw",
+        "Referral to {recipient} not cancelled: the destination could not be reached ({error}); try again",
+    ),
+    "cli.cancel_unknown": (
+        "Geen verwijzing {referral} in de outbox van deze praktijk.",
+        "No referral {referral} in this practice's outbox.",
+    ),
+    # `kansrijk db upgrade` (service/db/migrate.py): the stores whose tables were brought up to date, or none
+    "cli.db.upgraded": ("Database bijgewerkt: {branches}.", "Database upgraded: {branches}."),
+    "cli.db.up_to_date": (
+        "De database is al bijgewerkt; er was niets te doen.",
+        "The database is up to date; nothing to do.",
     ),
     "cli.no_consent": ("geen Consent gevonden", "no Consent found"),
     "cli.no_task": ("geen Task gevonden", "no Task found"),
@@ -961,6 +1150,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "U bent wel bekend bij de inlogdienst, maar niet als medewerker van een ontvanger van Kansrijke Start in deze regio. Vraag uw applicatiebeheerder om u toe te voegen.",
         "The sign-in service knows you, but not as staff of a Kansrijke Start recipient in this region. Ask your application manager to add you.",
     ),
+    "inbox.regio_no_patients": (
+        ("Als programmamanager van de regio ziet u de spiegelinformatie van de regio, geen verwijzingen of patiënten."),
+        "As the region's programme manager you see the region's mirror figures, not referrals or patients.",
+    ),
+    "inbox.to_region_figures": ("Naar de spiegelinformatie van de regio", "To the region's mirror figures"),
     "inbox.unknown_state": (
         "Deze inlogpoging is verlopen of al gebruikt. Log opnieuw in.",
         "This sign-in attempt has expired or was used already. Please sign in again.",
@@ -1115,6 +1309,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "chrome.born": ("geboren", "born"),
     "chrome.other_language": ("English", "Nederlands"),  # the language switch names the other language
     "chrome.practice_referrals": ("Verwijzingen van de praktijk", "The practice's referrals"),
+    "chrome.practice_mirror": ("Spiegelinformatie", "Mirror figures"),
     "errors.summary_title": ("Er is iets niet goed ingevuld", "Something is not filled in correctly"),
     "items.suggestion": ("suggestie", "suggestion"),
     "items.error": ("Fout:", "Error:"),
@@ -1394,6 +1589,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "sent.to": ("naar", "to"),
     "sent.queued_not_arrived": ("in de wachtrij, nog niet aangekomen", "queued, not arrived yet"),
     "sent.refused_not_arrived": ("geweigerd, niet aangekomen", "refused, not arrived"),
+    "sent.withdrawn_never_sent": (
+        "ingetrokken en nooit verstuurd; de ontvanger heeft de verwijzing niet gekregen",
+        "cancelled and never sent; the recipient did not receive the referral",
+    ),
+    "sent.withdrawn_by": ("{reason} op {when}.", "{reason} on {when}."),
     "sent.referral_number": ("verwijzingsnummer", "referral number"),
     "sent.at_the_recipient": ("Bij de ontvanger:", "At the recipient:"),
     "sent.fetch_the_status": ("Status opnieuw ophalen", "Fetch the status again"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from service import create_app
@@ -63,3 +65,36 @@ def sekmet_servers(tmp_path_factory):
 def sekmet_demo(sekmet_servers):
     """A real sekmet-fhir on loopback with the demo practice, staff, patients and recipients."""
     return sekmet_servers.get("demo", demo=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One PostgreSQL for the run (tests/postgres.py), started when a test first asks for it."""
+    from tests.postgres import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """The two engines of the storage layer (service/db): an SQLite file in tmp_path, or a fresh database on the
+    run's PostgreSQL. A store test that takes this fixture runs on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    server = request.getfixturevalue("postgres_server")
+    return server.dsn(server.new_database())
+
+
+@pytest.fixture()
+def database(database_url):
+    """The Database of `database_url` (one per test), its connections closed at the end."""
+    from service.db import Database, postgresql_url
+
+    if database_url.startswith("sqlite"):
+        db = Database.sqlite(Path(database_url.removeprefix("sqlite:///")))
+    else:
+        db = Database(postgresql_url(database_url))
+    yield db
+    db.dispose()

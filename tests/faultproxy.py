@@ -6,6 +6,8 @@ Modes, for the first `faults` connections (later ones are forwarded faithfully):
 - "hold": the request is accepted but neither forwarded nor answered until `release()`.
 - "hold-response": the request reaches the server (which commits it); its answer is held back until
   `release()`, then dropped.
+- "refuse": the connection is closed at once, nothing forwarded: a server that is down (the request never reaches
+  it). Set `faults = 0` to bring it back.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class FaultProxy:
     def _handle(self, client: socket.socket, faulty: bool) -> None:
         if faulty and self.mode == "hold":
             self._release.wait(60)
+            client.close()
+            return
+        if faulty and self.mode == "refuse":
             client.close()
             return
         if self._stop:

@@ -43,11 +43,19 @@ ROUTES: dict[str, str | None] = {
     "GET /launch/standalone": "starts a login, or lists the registered EHRs",
     "GET /callback": None,
     # the recipients' inbox (issue 13): its sign-in and sign-out are audit rows without a patient (tests/inbox)
-    "GET /inbox": "the worklist: one row per patient shown, whoever the recipient's server holds (tests/inbox)",
+    "GET /inbox": None,  # the worklist: one row per patient shown, by BSN
     "GET /inbox/login": "starts a sign-in at a registered identity provider, or lists them",
     "GET /inbox/callback": "a recipient's staff member signs in: a row without a patient (tests/inbox)",
     "POST /inbox/logout": "ends an inbox session: a row without a patient (tests/inbox)",
     "POST /inbox/language": "the inbox's language switch: nothing about a patient",
+    # the mirror figures (issue 14): counts of de-identified events, never a patient (tests/mirror)
+    "GET /inbox/region": "the region's mirror figures, suppressed: counts of de-identified events, no patient",
+    "GET /inbox/region/figures.csv": "the same figures as CSV: no patient",
+    "GET /practice/mirror": "the practice's mirror figures: counts of de-identified events, no patient",
+    "GET /practice/mirror/figures.csv": "the same figures as CSV: no patient",
+    "GET /fhir/Measure": "the published Measures (conformance resources)",
+    "GET /fhir/Measure/<fhirid:rid>": "a published Measure",
+    "GET /fhir/MeasureReport": "the mirror figures as MeasureReports: counts of de-identified events, no patient",
     "GET /inbox/referral/<task_id>": None,  # a referral's detail at the recipient: the patient by BSN
     "POST /inbox/referral/<task_id>/<action>": None,  # a step on it
     "POST /fhir/QuestionnaireResponse": None,
@@ -87,12 +95,15 @@ COMMANDS: dict[str, str | None] = {
     "evaluate": STORES_NOTHING,
     "extract": STORES_NOTHING,
     "demo-data": "loads the invented demo data",
+    "db upgrade": "the schema of the service's tables (migrations): no row about a patient read or written",
     "outbox list": "ids, destinations and states: nothing about the patient",
     "submit": None,
     "outbox show": None,
     "outbox retry": None,
     "consent withdraw": None,
+    "cancel": None,  # the practice's cancel: taken back from the outbox, or cancelled at the recipient
     "audit": None,
+    "report": "the mirror figures: de-identified counts per practice and quarter (docs/mirror-events.md), no patient",
 }
 
 
@@ -138,6 +149,13 @@ class Recorder:
         assert len(added) == rows, f"{key}: {len(added)} audit rows, wanted {rows}: {[r['event'] for r in added]}"
         self.rows.setdefault(key, []).append(added)
         return result
+
+
+@pytest.fixture()
+def sekmet_demo(sekmet_servers):
+    """This test's own server with the demo data (not the run's shared one): the coordinator's worklist then lists
+    only the referrals this test makes, all of them for its one patient."""
+    return sekmet_servers.get("audit-completeness", demo=True)
 
 
 @pytest.fixture()
@@ -266,6 +284,12 @@ def test_every_route_and_command_is_classified_and_each_patient_access_is_one_ro
     )
     assert r.status_code == 303, r.text[:300]
     assert [row["action"] for rows in record.rows["POST /inbox/referral/<task_id>/<action>"] for row in rows] == ["U"]
+    # her accepted referral is on the coordinator's worklist: one row, by her BSN, naming the Task
+    worklist = record("GET /inbox", lambda: inbox.get(f"{base}/inbox", timeout=30))
+    assert worklist.status_code == 200 and f"/inbox/referral/{task_id}" in worklist.text, worklist.text[:300]
+    [listed] = record.rows["GET /inbox"][0]
+    assert listed["event"] == "inbox-worklist" and listed["action"] == "R" and listed["patient_identifier"] == BSN
+    assert listed["patient"] is None and f"Task/{task_id}" in listed["object"], listed
     switch = {"csrf_token": form["csrf_token"], "lang": "en", "next": "/inbox"}
     record(
         "(not patient data)", lambda: inbox.post(f"{base}/inbox/language", data=switch, allow_redirects=False), rows=0
@@ -355,6 +379,15 @@ def test_every_route_and_command_is_classified_and_each_patient_access_is_one_ro
     assert record("outbox show", lambda: main(["outbox", "show", item.id])) == 0
     assert record.rows["outbox show"][1][0]["patient_identifier"] == BSN
     assert record("consent withdraw", lambda: main(["consent", "withdraw", submission, "regiocoordinator-jgz"])) == 0
+    # a referral the server cannot take yet (none configured): the practice takes it back from the outbox
+    monkeypatch.delenv("KS_FHIR_BASE_URL")
+    cli_qr.write_text(json.dumps({**qr, "identifier": {**qr["identifier"], "value": "audit-completeness-cancel"}}))
+    assert main(["submit", str(cli_qr)]) == 0  # (its own row: "submit" is exercised above)
+    waiting = re.search(r"submission (\S+):", capsys.readouterr().out).group(1)
+    cancel = ["cancel", f"{waiting}:regiocoordinator-jgz", "--reason", "Dubbel aangemeld"]
+    assert record("cancel", lambda: main(cancel)) == 0
+    [taken] = record.rows["cancel"][0]
+    assert taken["action"] == "D" and taken["object"].endswith("; outbox") and taken["patient"] == REF, taken
     capsys.readouterr()
 
     # ---- every exercised access: one row with who, patient (one person: her id and/or BSN), what, when, where

@@ -82,3 +82,41 @@ def test_compose_names_the_destinations_the_mappings_use(tmp_path):
     destinations = load_destinations(settings, engine.rulesets)
     assert {d.base_url for d in destinations.values()} == {"http://127.0.0.1:8082/fhir"}
     assert set(destinations) == {"ggd-zuid-limburg", "centrum-jong-voorbeeldstad", "verloskundigen-voorbeeldstad"}
+
+
+HAPI_POM = ROOT / "tests" / "contract" / "hapi" / "pom.xml"
+HAPI_SETTINGS = ROOT / "tests" / "contract" / "hapi" / "src" / "main" / "resources" / "hapi-settings.properties"
+
+
+def _tested_hapi_version() -> str:
+    import xml.etree.ElementTree as ET
+
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    version = ET.parse(HAPI_POM).getroot().find("m:properties/m:hapi.version", ns)
+    assert version is not None and version.text, "tests/contract/hapi/pom.xml has no <hapi.version>"
+    return version.text.strip()
+
+
+def _tested_hapi_settings() -> dict[str, str]:
+    lines = HAPI_SETTINGS.read_text(encoding="utf-8").splitlines()
+    pairs = [line.split("=", 1) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def test_compose_runs_the_hapi_release_and_settings_the_contract_tests_run():
+    """Both HAPI services of docker-compose.yml are the HAPI FHIR release the contract tests start
+    (tests/contract/hapi/pom.xml) with the same settings (hapi-settings.properties, which the test server reads)."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    tested = _tested_hapi_version()
+    settings = _tested_hapi_settings()
+    assert {"hapi.fhir.fhir_version", "hapi.fhir.enforce_referential_integrity_on_write"} <= settings.keys()
+    assert {"hapi.fhir.client_id_strategy", "hapi.fhir.allow_external_references"} <= settings.keys()
+    hapis = [s for s in compose["services"].values() if str(s.get("image", "")).startswith("hapiproject/hapi:")]
+    assert len(hapis) == 2  # the practice's record and the recipients' server
+    for service in hapis:
+        tag = service["image"].split(":", 1)[1]
+        # the image's tags are v<HAPI FHIR release>-<image build>[-tomcat]
+        assert tag.startswith(f"v{tested}-") and tag.removeprefix(f"v{tested}-").split("-")[0].isdigit(), tag
+        environment = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in service["environment"].items()}
+        hapi_settings = {k: v for k, v in environment.items() if k.startswith("hapi.fhir.")}
+        assert hapi_settings == settings

@@ -76,3 +76,25 @@ def test_the_command_line_says_so_without_a_traceback(monkeypatch, capsys):
     assert cli(["evaluate", str(EXAMPLES / "pregnant-urgent.json")]) != 0
     err = capsys.readouterr().err
     assert "KS_REGION: no rule set has the id 'atlantis'" in err and "Traceback" not in err
+
+
+def test_the_feedback_poller_follows_the_outbox_worker_and_keeps_gravitys_floor_in_production(tmp_path):
+    assert load_settings({}).feedback_poller == "on" and load_settings({}).feedback_min_interval == 900
+    assert load_settings({"KS_OUTBOX_WORKER": "off"}).feedback_poller == "off"
+    both = load_settings({"KS_OUTBOX_WORKER": "off", "KS_FEEDBACK_POLLER": "on", "KS_FEEDBACK_MIN_INTERVAL": "1"})
+    assert both.feedback_poller == "on" and both.feedback_min_interval == 1.0
+    app = create_app({"TESTING": True, "data_dir": tmp_path, "feedback_min_interval": 2.5})
+    assert app.extensions["ks"].feedback.min_interval == 2.5  # the copy's floor is the setting
+    with pytest.raises(SettingsInvalid) as err:
+        load_settings(
+            {"KS_FEEDBACK_POLLER": "sometimes", "KS_FEEDBACK_INTERVAL": "0", "KS_FEEDBACK_MIN_INTERVAL": "7200"}
+        )
+    for expected in (
+        "KS_FEEDBACK_POLLER must be on or off, not 'sometimes'",
+        "KS_FEEDBACK_INTERVAL must be more than 0 seconds",
+        "KS_FEEDBACK_MIN_INTERVAL must be more than 0 and at most 3600 seconds",
+    ):
+        assert expected in str(err.value)
+    with pytest.raises(SettingsInvalid) as err:
+        load_settings({"KS_ENV": "production", "KS_FEEDBACK_MIN_INTERVAL": "60"})
+    assert "KS_FEEDBACK_MIN_INTERVAL must be at least 900 seconds in production" in str(err.value)

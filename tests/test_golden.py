@@ -68,7 +68,9 @@ def check_bundle_invariants(extraction: dict, decision: dict) -> None:
             sr = entry["resource"]
             assert sr["code"]["coding"][0]["code"] not in INTERNAL
             [answers] = [c for c in sr["contained"] if c["resourceType"] == "QuestionnaireResponse"]
-            assert answers["meta"]["security"][0]["code"] == "REDACTED" and "subject" not in answers
+            # The label on the container, none on the contained answers (R4 dom-5)
+            assert sr["meta"]["security"][0]["code"] == "REDACTED" and "meta" not in answers
+            assert "subject" not in answers
             assert not {"safety", "assessment"} & {i["linkId"] for i in answers.get("item", [])}
             consents = [
                 e["resource"] for e in by_type.get("Consent", []) if {"reference": e["fullUrl"]} in sr["supportingInfo"]

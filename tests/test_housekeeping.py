@@ -3,6 +3,8 @@ record of referrals made are deleted; fresh ones stay."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 import time
 
@@ -29,6 +31,12 @@ def _ctx(created: float) -> LaunchContext:
     )
 
 
+def _sql(path, statement: str, *args) -> None:
+    """A row made older, straight in the store's SQLite file."""
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(statement, args)
+
+
 def test_expired_rows_are_deleted_and_fresh_ones_kept(tmp_path):
     app = create_app({"TESTING": True, "data_dir": tmp_path, "sandbox": "on"})
     ks = app.extensions["ks"]
@@ -38,12 +46,17 @@ def test_expired_rows_are_deleted_and_fresh_ones_kept(tmp_path):
     sessions.save(old)
     sessions.save(fresh)
     sessions.save_pending("old-state", {"iss": "x"})
-    sessions._conn().execute("UPDATE pending_launch SET created = ? WHERE state = 'old-state'", (now - 3600,))
+    _sql(sessions.path, "UPDATE pending_launch SET created = ? WHERE state = 'old-state'", now - 3600)
     forms.save_work(old.session_id, WorkState())
     forms.save_work(fresh.session_id, WorkState())
     forms.save_draft("http://ehr.invalid/fhir", "p", WorkState())
-    forms._db.conn().execute("UPDATE form_work SET updated = ? WHERE session_id = ?", (now - 9 * 3600, old.session_id))
-    forms._db.conn().execute("UPDATE form_draft SET updated = ?", (now - (DRAFT_DAYS + 1) * 86400,))
+    _sql(
+        tmp_path / "forms.sqlite3",
+        "UPDATE form_work SET updated = ? WHERE session_id = ?",
+        now - 9 * 3600,
+        old.session_id,
+    )
+    _sql(tmp_path / "forms.sqlite3", "UPDATE form_draft SET updated = ?", now - (DRAFT_DAYS + 1) * 86400)
     with app.app_context():
         sandbox.put("launch", "gone", SandboxUser(user_id="demo-gp", patient="p"), -1)
         sandbox.put("launch", "kept", SandboxUser(user_id="demo-gp", patient="p"), 600)
@@ -66,6 +79,10 @@ def test_expired_rows_are_deleted_and_fresh_ones_kept(tmp_path):
             (submission, sent),
         )
 
+    links = ks.delivery.mirror._links  # the mirror events' links to the referrals (service/mirror/events.py)
+    links.conn().execute(
+        "INSERT INTO mirror_link VALUES ('gone', '', 'e1', ?), ('kept', '', 'e2', ?)", (now - 1, now + 600)
+    )
     assert purge_expired(app.extensions["ks"]) == {
         "sessions": 2,
         "forms": 2,
@@ -75,12 +92,15 @@ def test_expired_rows_are_deleted_and_fresh_ones_kept(tmp_path):
         "responses": 1,
         "referrals": 1,
         "feedback": 1,
+        "mirror": 1,
+        "audit": 0,  # the audit log: only what is past its 5 years (tests/test_db.py)
     }
     assert set(copies.for_submission("kept")) == {"r"} and copies.for_submission("gone") == {}
     assert inbox.session("kept") is not None and ks.sandbox_idp.codes.get("code", "kept") is not None
 
     assert sessions.load(fresh.session_id) is not None and sessions.pop_pending("old-state") is None
-    assert sessions._conn().execute("SELECT count(*) FROM launch_session").fetchone()[0] == 1
+    with contextlib.closing(sqlite3.connect(sessions.path)) as conn:
+        assert conn.execute("SELECT count(*) FROM launch_session").fetchone()[0] == 1
     assert forms.work(fresh.session_id) is not None and forms.draft("http://ehr.invalid/fhir", "p") is None
     assert sandbox.get("launch", "kept") is not None
     assert responses.get("kept", None) is not None and responses.get("gone", None) is None
@@ -94,6 +114,8 @@ def test_expired_rows_are_deleted_and_fresh_ones_kept(tmp_path):
         "responses": 0,
         "referrals": 0,
         "feedback": 0,
+        "mirror": 0,
+        "audit": 0,
     }
 
 

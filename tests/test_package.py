@@ -59,8 +59,15 @@ def test_the_wheel_holds_the_data_the_service_reads(wheel):
         "meldcode.schema.json",
     }
     assert under("service/schemas/", ".json") == {p.name for p in (ROOT / "service" / "schemas").glob("*.json")}
-    assert under("service/templates/", ".html") == {p.name for p in (ROOT / "service" / "templates").glob("*.html")}
+    templates = ROOT / "service" / "templates"
+    assert under("service/templates/", ".html") == {
+        p.relative_to(templates).as_posix() for p in templates.rglob("*.html")
+    }
+    measures = {p.name for p in (ROOT / data / "measures").glob("*.json")}  # the mirror figures' Measures (issue 14)
+    assert len(measures) >= 9 and under(f"{data}measures/", ".json") == measures
     assert under("service/static/", "") == {p.name for p in (ROOT / "service" / "static").iterdir() if p.is_file()}
+    versions = ROOT / "service" / "db" / "migrations" / "versions"  # the storage layer's migrations (issue 16)
+    assert under("service/db/migrations/versions/", ".py") == {p.name for p in versions.glob("*.py")}
 
 
 INSTALLED = """

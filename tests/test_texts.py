@@ -68,7 +68,7 @@ def _python_literals() -> set[str]:
 
 def _template_literals() -> set[str]:
     found: set[str] = set()
-    for path in TEMPLATES.glob("*.html"):
+    for path in TEMPLATES.rglob("*.html"):
         found.update(
             m[1] for m in re.finditer(r"""['"]([a-z][\w-]*(?:\.[\w-]+)+)['"]""", path.read_text(encoding="utf-8"))
         )
@@ -89,7 +89,7 @@ def _called_keys() -> set[str]:
                 and isinstance(node.args[0].value, str)
             ):
                 keys.add(node.args[0].value)
-    for path in TEMPLATES.glob("*.html"):
+    for path in TEMPLATES.rglob("*.html"):
         keys.update(re.findall(r"""\b(?:t|both)\(\s*'([^']+)'""", path.read_text(encoding="utf-8")))
     return keys
 
@@ -181,7 +181,7 @@ def test_no_english_written_out_in_the_migrated_modules(path):
     assert not lines, "\n".join(lines)
 
 
-@pytest.mark.parametrize("path", sorted(TEMPLATES.glob("*.html")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(TEMPLATES.rglob("*.html")), ids=lambda p: p.name)
 def test_no_inline_language_switch_in_the_templates(path):
     lines = [
         f"{path.name}:{n}: {line.strip()}"

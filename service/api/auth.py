@@ -33,9 +33,10 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from service.audit import ANONYMOUS, AuditEntry
 from service.config import SettingsInvalid
+from service.db import Database, as_database, database_for
 from service.errors import KsError, NotFound, required
 from service.services import services
-from service.storage import ExpiringRecords, SQLiteFile
+from service.storage import ExpiringRecords
 from service.texts import texts
 
 if TYPE_CHECKING:
@@ -132,13 +133,15 @@ def load_clients(path: Path) -> dict[str, ApiClient]:
 
 
 class ApiAuth:
-    """Registered clients, and the tokens and assertion ids seen, in SQLite (shared by all workers)."""
+    """Registered clients, and the tokens and assertion ids seen, on the storage layer (service/db; shared by
+    every worker and instance). `where`: its Database, or the folder of its SQLite file."""
 
-    def __init__(self, clients: dict[str, ApiClient], data_dir: Path, token_lifetime: int = 300):
+    def __init__(self, clients: dict[str, ApiClient], where: Path | Database, token_lifetime: int = 300):
         self.clients = clients
         self.token_lifetime = token_lifetime
-        path = Path(data_dir) / "api-auth.sqlite3"
-        self._records = ExpiringRecords(SQLiteFile(path), "api_grant")
+        db = where if isinstance(where, Database) else as_database(Path(where) / "api-auth.sqlite3")
+        db.upgrade("api_auth")
+        self._records = ExpiringRecords(db, "api_grant")
 
     def issue(self, client: ApiClient, scope: str) -> dict:
         token = secrets.token_urlsafe(32)
@@ -247,6 +250,7 @@ def smart_configuration():
         "system/Questionnaire.r",
         "system/QuestionnaireResponse.c",
         "system/QuestionnaireResponse.r",
+        "system/MeasureReport.r",  # the mirror figures (service/api/measures.py)
     ]
     return jsonify(
         {
@@ -362,9 +366,9 @@ def init_app(app) -> None:
         ]
         if unknown:
             raise ApiClientsInvalid("\n".join(unknown))
-        services(app).api_auth = ApiAuth(clients, settings.data_dir, settings.api_token_lifetime)
+        services(app).api_auth = ApiAuth(clients, database_for(settings, "api_auth"), settings.api_token_lifetime)
     # What the API's callers submitted, readable by them alone (the factory calls this init for the API).
     from service.api.responses import ResponseStore
 
-    services(app).responses = ResponseStore(settings.data_dir)
+    services(app).responses = ResponseStore(database_for(settings, "api_responses"))
     app.register_blueprint(auth_api)

@@ -97,6 +97,18 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         body=True,
         description="502 with an OperationOutcome when every destination refused.",
     ),
+    ("api.search_measures", "GET"): Endpoint(
+        "The published Measures, one per mirror figure", ("Bundle",), query=("url",), public=True
+    ),
+    ("api.read_measure", "GET"): Endpoint("Read a Measure", ("Resource",), public=True),
+    ("api.search_measure_reports", "GET"): Endpoint(
+        "The mirror figures as summary MeasureReports (system/MeasureReport.r)",
+        ("Bundle",),
+        query=("measure", "period", "subject"),
+        prefer=True,
+        description="`period` 2026 or 2026Q4 and `subject` (a practice id, or a region id) are required; a cell "
+        "based on fewer people than the threshold has no count (data-absent-reason masked).",
+    ),
     ("populate_api.populate_questionnaire", "POST"): Endpoint(
         "SDC $populate (OperationDefinition Questionnaire-populate): a pre-filled QuestionnaireResponse",
         ("Parameters",),

@@ -5,9 +5,9 @@ the recipients per destination.
 
 The id is the submission id (service/referrals/bundle.py: from the response's business identifier, else its
 content), so a resubmission of the same response is the same resource: unchanged, the same version; amended, a
-new version. Rows hold patient data, in their own SQLite file under KS_DATA_DIR (mode 0600, service/storage.py),
-and expire after RETENTION_DAYS (the housekeeper purges them): the referrals themselves live on at their
-destinations, the record in the practice's HIS.
+new version. Rows hold patient data, on the storage layer (service/db: their own SQLite file under KS_DATA_DIR,
+mode 0600, or the region's PostgreSQL), and expire after RETENTION_DAYS (the housekeeper purges them): the
+referrals themselves live on at their destinations, the record in the practice's HIS.
 """
 
 from __future__ import annotations
@@ -18,26 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from service.storage import SQLiteFile
+from sqlalchemy import delete, select
+
+from service.db import Database, as_database
+from service.db.schema import api_response, api_response_version
 
 RETENTION_DAYS = 90
 OPEN = ""  # the caller of an open API (KS_API_AUTH=none): anyone may read what it submitted
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_response (
-    id        TEXT PRIMARY KEY,      -- the submission id = QuestionnaireResponse.id
-    version   INTEGER NOT NULL,      -- the current versionId
-    callers   TEXT NOT NULL,         -- JSON list of the API clients that submitted it (OPEN: an open API)
-    data      TEXT NOT NULL,         -- JSON: region, patient keys, recipients per destination, record, evaluation
-    expires   REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS api_response_version (
-    id        TEXT NOT NULL,
-    version   INTEGER NOT NULL,
-    resource  TEXT NOT NULL,         -- the QuestionnaireResponse as stored (id, meta.versionId, meta.lastUpdated)
-    PRIMARY KEY (id, version)
-);
-"""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,50 +47,43 @@ def _content(qr: dict) -> dict:
 
 
 class ResponseStore:
-    def __init__(self, data_dir: Path, retention_days: float = RETENTION_DAYS):
-        self._db = SQLiteFile(Path(data_dir) / "api-responses.sqlite3")
+    """`where`: its Database (service/db), or the folder of its SQLite file."""
+
+    def __init__(self, where: Path | Database, retention_days: float = RETENTION_DAYS):
+        self._db = where if isinstance(where, Database) else as_database(Path(where) / "api-responses.sqlite3")
+        self._db.upgrade("api_responses")
         self.lifetime = retention_days * 86400
-        self._db.conn().executescript(SCHEMA)
 
     def put(self, rid: str, qr: dict, caller: str | None, data: dict, now: float | None = None) -> Stored:
-        """Store a submitted response under `rid`: a new version when its content changed."""
+        """Store a submitted response under `rid`: a new version when its content changed. One transaction that
+        holds `rid` (two submissions of one response at once, on two instances, make one version each in turn)."""
         now = time.time() if now is None else now
         who = caller or OPEN
-        conn = self._db.conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            row = conn.execute("SELECT version, callers FROM api_response WHERE id = ?", (rid,)).fetchone()
-            version, callers = (row["version"], json.loads(row["callers"])) if row else (0, [])
+        r, v = api_response, api_response_version
+        with self._db.begin(write=True) as conn:
+            self._db.lock(conn, f"api_response|{rid}")
+            row = conn.execute(select(r.c.version, r.c.callers).where(r.c.id == rid)).first()
+            version, callers = (row[0], json.loads(row[1])) if row else (0, [])
             current = None
             if row:
-                text = conn.execute(
-                    "SELECT resource FROM api_response_version WHERE id = ? AND version = ?", (rid, version)
-                ).fetchone()
-                current = json.loads(text["resource"]) if text else None
+                text = conn.execute(select(v.c.resource).where(v.c.id == rid, v.c.version == version)).scalar()
+                current = json.loads(text) if text is not None else None
             changed = current is None or _content(current) != _content(qr)
             if changed:
                 version += 1
-                stamp = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-                current = {
-                    "resourceType": "QuestionnaireResponse",
-                    "id": rid,
-                    "meta": {**(qr.get("meta") or {}), "versionId": str(version), "lastUpdated": stamp},
-                    **{k: v for k, v in _content(qr).items() if k != "resourceType"},
-                }
-                conn.execute(
-                    "INSERT OR REPLACE INTO api_response_version (id, version, resource) VALUES (?, ?, ?)",
-                    (rid, version, json.dumps(current, ensure_ascii=False)),
-                )
+                current = _versioned(rid, qr, version, now)
+                resource = json.dumps(current, ensure_ascii=False)
+                conn.execute(self._db.upsert(v, {"id": rid, "version": version, "resource": resource}))
             if who not in callers:
                 callers.append(who)
-            conn.execute(
-                "INSERT OR REPLACE INTO api_response (id, version, callers, data, expires) VALUES (?, ?, ?, ?, ?)",
-                (rid, version, json.dumps(callers), json.dumps(data, ensure_ascii=False), now + self.lifetime),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            values = {
+                "id": rid,
+                "version": version,
+                "callers": json.dumps(callers),
+                "data": json.dumps(data, ensure_ascii=False),
+                "expires": now + self.lifetime,
+            }
+            conn.execute(self._db.upsert(r, values))
         assert current is not None  # stored above, or the current version read
         return Stored(
             id=rid,
@@ -118,30 +98,38 @@ class ResponseStore:
     def get(self, rid: str, caller: str | None, version: int | None = None) -> Stored | None:
         """The response (its current version, or `version`) when `caller` submitted it; None otherwise (also when
         it does not exist or has expired: a caller learns nothing of other callers' responses)."""
-        conn = self._db.conn()
-        row = conn.execute(
-            "SELECT version, callers, data FROM api_response WHERE id = ? AND expires > ?", (rid, time.time())
-        ).fetchone()
-        if row is None:
-            return None
-        callers = tuple(json.loads(row["callers"]))
-        if OPEN not in callers and (caller or OPEN) not in callers:
-            return None
-        wanted = row["version"] if version is None else version
-        text = conn.execute(
-            "SELECT resource FROM api_response_version WHERE id = ? AND version = ?", (rid, wanted)
-        ).fetchone()
+        r, v = api_response, api_response_version
+        with self._db.begin() as conn:
+            row = conn.execute(
+                select(r.c.version, r.c.callers, r.c.data).where(r.c.id == rid, r.c.expires > time.time())
+            ).first()
+            if row is None:
+                return None
+            callers = tuple(json.loads(row[1]))
+            if OPEN not in callers and (caller or OPEN) not in callers:
+                return None
+            wanted = row[0] if version is None else version
+            text = conn.execute(select(v.c.resource).where(v.c.id == rid, v.c.version == wanted)).scalar()
         if text is None:
             return None
-        return Stored(
-            id=rid, version=wanted, resource=json.loads(text["resource"]), callers=callers, data=json.loads(row["data"])
-        )
+        return Stored(id=rid, version=wanted, resource=json.loads(text), callers=callers, data=json.loads(row[2]))
 
     def purge(self, now: float | None = None) -> int:
-        conn = self._db.conn()
         now = time.time() if now is None else now
-        gone = [r["id"] for r in conn.execute("SELECT id FROM api_response WHERE expires <= ?", (now,)).fetchall()]
-        for rid in gone:
-            conn.execute("DELETE FROM api_response_version WHERE id = ?", (rid,))
-            conn.execute("DELETE FROM api_response WHERE id = ?", (rid,))
+        r, v = api_response, api_response_version
+        with self._db.begin(write=True) as conn:
+            gone = conn.execute(delete(r).where(r.c.expires <= now).returning(r.c.id)).scalars().all()
+            if gone:
+                conn.execute(delete(v).where(v.c.id.in_(gone)))
         return len(gone)
+
+
+def _versioned(rid: str, qr: dict, version: int, now: float) -> dict:
+    """The response as stored for `version`: its id, versionId and lastUpdated set."""
+    stamp = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "id": rid,
+        "meta": {**(qr.get("meta") or {}), "versionId": str(version), "lastUpdated": stamp},
+        **{k: v for k, v in _content(qr).items() if k != "resourceType"},
+    }

@@ -21,7 +21,7 @@ was created (by the caller that created it), and where its referrals stand.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from flask import current_app, request
@@ -32,7 +32,9 @@ from service.api.responses import ResponseStore, Stored
 from service.audit import patient_keys
 from service.errors import Issue, NotFound, operation_outcome
 from service.errors_render import response_lang
+from service.fhir import urls
 from service.referrals.explain import to_parameters
+from service.referrals.feedback import copy_of
 from service.referrals.recent import VIA_TEXT, RecentReferral
 from service.referrals.submit import destination_states, overall_state, patient_in_bundle
 from service.services import services
@@ -83,10 +85,13 @@ def with_issues(parameters: dict, issues: list[Issue]) -> dict:
     return parameters
 
 
-def status_parameters(submission: str, state: str, destinations, record: dict, evaluation: list, names) -> dict:
+def status_parameters(
+    submission: str, state: str, destinations, record: dict, evaluation: list, names, copy=None
+) -> dict:
     """$referral-status's answer: the overall state; per destination its state, recipients and the ids on its
-    server; the practice's own record (the complete response and the internal referrals, for the HIS to store:
-    nothing of it went anywhere else); the decision."""
+    server, and per referral where it stands at the recipient as the practice's copy has it (`copy`: recipient ->
+    feedback.ReferralFeedback); the practice's own record (the complete response and the internal referrals, for
+    the HIS to store: nothing of it went anywhere else); the decision."""
     params: list[dict] = [
         {"name": "submission", "valueString": submission},
         {"name": "state", "valueCode": STATE_CODES.get(state, state)},
@@ -103,12 +108,42 @@ def status_parameters(submission: str, state: str, destinations, record: dict, e
                 {"name": name, "valueReference": {"reference": f"{rtype}/{rid}"}}
                 for rid in d.delivered.ids.get(rtype, [])
             ]
+        parts += [_referral_part(copy[r]) for r in d.recipients if copy and r in copy]
         if d.state == "dead":
             parts.append({"name": "outcome", "resource": _refusal(d, names)})
         params.append({"name": "destination", "part": parts})
     params.append({"name": "record", "resource": record})
     params.append({"name": "evaluation", "part": evaluation})
     return {"resourceType": "Parameters", "parameter": params}
+
+
+def _referral_part(found) -> dict:
+    """One referral as the practice's copy has it (service/referrals/feedback.py, kept by its poller, so this
+    operation never waits on a recipient's server): the Task's status, businessStatus, outcome and message, and the
+    copy's age: `checked`, the instant its destination was last polled (absent: not yet), and `lastModified`, the
+    Task's own (https://hl7.org/fhir/R4/task-definitions.html#Task.lastModified)."""
+    parts: list[dict] = [{"name": "recipient", "valueString": found.recipient}]
+    if found.status:
+        parts.append({"name": "status", "valueCode": found.status})
+    for name, value in (("businessStatus", found.business_text), ("reason", found.reason_text)):
+        if value:
+            parts.append({"name": name, "valueString": value})
+    if found.outcome:
+        outcome = {"system": urls.CS_TASK_OUTCOME, "code": found.outcome}
+        parts.append(
+            {
+                "name": "outcome",
+                "valueCoding": outcome | ({"display": found.outcome_text} if found.outcome_text else {}),
+            }
+        )
+    if found.message:
+        parts.append({"name": "message", "valueString": found.message})
+    if found.last_modified:
+        parts.append({"name": "lastModified", "valueInstant": found.last_modified})
+    if found.polled_at:
+        checked = datetime.fromtimestamp(found.polled_at, UTC).replace(microsecond=0).isoformat()
+        parts.append({"name": "checked", "valueInstant": checked})
+    return {"name": "referral", "part": parts}
 
 
 def _refusal(d, names) -> dict:
@@ -264,9 +299,10 @@ def referral_status(rid: str):
     ks = services()
     recipients = {name: tuple(r) for name, r in stored.data.get("recipients", {}).items()}
     states = destination_states(ks.delivery.outbox.for_submission(rid), recipients)
+    copy = copy_of(ks.feedback, ks.delivery, rid) if ks.feedback is not None else {}
     _audit_read(stored, f"QuestionnaireResponse/{rid}/$referral-status")
     body = status_parameters(
-        rid, overall_state(states), states, stored.data["record"], stored.data["evaluation"], ks.delivery.name
+        rid, overall_state(states), states, stored.data["record"], stored.data["evaluation"], ks.delivery.name, copy
     )
     response = fhir_response(body)
     response.headers["Cache-Control"] = "no-store"

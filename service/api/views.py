@@ -7,6 +7,8 @@ from urllib.parse import urlencode
 
 from flask import current_app, request
 
+# The mirror figures' Measures and MeasureReports (issue 14), on the same blueprint.
+from service.api import measures  # noqa: F401 - its routes
 from service.api.auth import audit_read, caller_practice, require
 from service.api.base import (
     QR_PARAM_NAMES,

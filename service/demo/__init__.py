@@ -88,7 +88,8 @@ DEMO_USERS = {
 
 # The recipients' staff who sign in to the inbox (/inbox) at the sandbox's OpenID Connect provider
 # (/sandbox/idp): their `sub`, name, e-mail and the recipient (maastricht-heuvelland.recipients.yaml) they
-# work for. "demo-extern" works for no recipient: the provider knows her, the inbox refuses her.
+# work for. "demo-extern" works for no recipient: the provider knows her, the inbox refuses her. "demo-regio" is the
+# region's programme manager: she signs in to the region's mirror figures (/inbox/region), never to a worklist.
 DEMO_COORDINATORS = {
     "demo-jgz": {
         "name": "Marieke Hendriks",
@@ -107,6 +108,13 @@ DEMO_COORDINATORS = {
         "email": "y.elidrissi@nunietzwanger.example.invalid",
         "role": "Nu Niet Zwanger",
         "recipient": "nu-niet-zwanger",
+    },
+    "demo-regio": {  # the region's programme manager (registry `role: regio`): the mirror figures, no patient
+        "name": "Ingrid Lemmens",
+        "email": "i.lemmens@zio.example.invalid",
+        "role": "Programmamanager Kansrijke Start (regio)",
+        "recipient": "",
+        "access": "regio",
     },
     "demo-extern": {
         "name": "Tom Verbeek",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from flask import g, redirect, request, url_for
 
 from service.inbox.store import InboxStore
+from service.registry import ROLE_REGIO
 from service.services import services
 
 COOKIE_NAME = "ks_inbox"
@@ -23,7 +24,12 @@ class InboxUser:
     provider: str
     sub: str
     name: str
-    recipient: str
+    recipient: str  # "" for the region's programme manager
+    role: str = "recipient"  # or ROLE_REGIO: the region's mirror figures only, never a patient (desk_of refuses)
+
+    @property
+    def regio(self) -> bool:
+        return self.role == ROLE_REGIO
 
     @property
     def who(self) -> str:
@@ -49,14 +55,27 @@ def recipient_known(provider_id: str, recipient: str) -> bool:
     return item is not None and not item.internal
 
 
+def regio_known(provider_id: str) -> bool:
+    """Whether the provider is still registered with a mapping for the region's programme manager."""
+    provider = services().registry.provider(provider_id)
+    return provider is not None and provider.has_regio
+
+
 def current_user() -> InboxUser | None:
     """The signed-in user of this request (cookie → server-side session), or None: also when their provider or
     recipient is no longer registered."""
     if "ks_inbox_user" not in g:
         data = inbox_store().session(request.cookies.get(COOKIE_NAME))
         user = None
-        if data is not None and recipient_known(data["provider"], data["recipient"]):
-            user = InboxUser(provider=data["provider"], sub=data["sub"], name=data["name"], recipient=data["recipient"])
+        role = str(data.get("role") or "recipient") if data is not None else "recipient"
+        if data is not None and (
+            regio_known(data["provider"])
+            if role == ROLE_REGIO
+            else recipient_known(data["provider"], data["recipient"])
+        ):
+            user = InboxUser(
+                provider=data["provider"], sub=data["sub"], name=data["name"], recipient=data["recipient"], role=role
+            )
         g.ks_inbox_user = user
     return g.ks_inbox_user
 

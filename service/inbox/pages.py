@@ -79,8 +79,17 @@ class Desk:
         return f"Task/{task_id} at {self.recipient.destination} for {self.recipient.id}"
 
 
+class NotForRegio(KsError):
+    """The region's programme manager asked for a worklist or a referral: she sees the mirror figures only (403)."""
+
+    status_code, issue_code = 403, "forbidden"
+
+
 def desk_of(user: InboxUser) -> Desk:
-    """The user's desk; InboxUnavailable when their recipient has no server (or no organisation) configured."""
+    """The user's desk; InboxUnavailable when their recipient has no server (or no organisation) configured;
+    NotForRegio for the region's programme manager, who has no desk: no patient-level access anywhere."""
+    if user.regio:
+        raise NotForRegio(texts("inbox.regio_no_patients"))
     provider = services().registry.provider(user.provider)
     ruleset = services().engine.rulesets.get(provider.region) if provider else None
     recipient = ruleset.recipients.get(user.recipient) if ruleset else None

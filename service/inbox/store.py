@@ -1,24 +1,25 @@
-"""Server-side inbox sessions and pending sign-ins, in a SQLite file under KS_DATA_DIR. The cookie carries
+"""Server-side inbox sessions and pending sign-ins, on the storage layer (service/db: inbox.sqlite3 under
+KS_DATA_DIR, or the region's PostgreSQL). The cookie carries
 only the session's opaque id; a session holds the provider, the user's `sub` and name and the recipient id,
 never anything about a patient."""
 
 from __future__ import annotations
 
-import json
 import secrets
-import time
 from pathlib import Path
 
-from service.storage import ExpiringRecords, SQLiteFile
+from service.db import Database, as_database
+from service.storage import ExpiringRecords
 
 SESSION_LIFETIME = 8 * 3600  # a working day, as the practice's launch sessions
 PENDING_LIFETIME = 600  # between the redirect to the provider and its answer
 
 
 class InboxStore:
-    def __init__(self, path: Path):
-        self._db = SQLiteFile(path)
-        self._records = ExpiringRecords(self._db, "inbox_record")
+    def __init__(self, where: Path | Database):
+        db = as_database(where)
+        db.upgrade("inbox")
+        self._records = ExpiringRecords(db, "inbox_record")
 
     @staticmethod
     def new_id() -> str:
@@ -48,17 +49,7 @@ class InboxStore:
     def take_pending(self, state: str | None) -> dict | None:
         """The sign-in this `state` belongs to, once: taken and deleted in one statement, so a replayed
         answer (or two at once) finds nothing."""
-        if not state:
-            return None
-        row = (
-            self._db.conn()
-            .execute(
-                "DELETE FROM inbox_record WHERE kind = 'pending' AND key = ? AND expires > ? RETURNING data",
-                (state, time.time()),
-            )
-            .fetchone()
-        )
-        return json.loads(row["data"]) if row else None
+        return self._records.take("pending", state)
 
     def purge(self, now: float | None = None) -> int:
         return self._records.purge(now)

@@ -18,12 +18,12 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
 
 from service.audit import ANONYMOUS, AuditEntry
+from service.db import database_for
 from service.errors import InputInvalid, KsError, NotFound
 from service.fhir import urls
 from service.fhir.errors import FhirError, FhirNotFound
@@ -34,7 +34,7 @@ from service.inbox.store import SESSION_LIFETIME, InboxStore
 from service.inbox.views_model import day, detail_view, work_line
 from service.referrals.taskflow import MESSAGE_MAX, TaskConflict, TransitionRefused, apply_change
 from service.referrals.worklist import PRACTICE_ZONE, open_page, referral_detail, response_times
-from service.registry import IdentityProvider
+from service.registry import ROLE_REGIO, IdentityProvider
 from service.services import services
 from service.texts import Text, texts
 
@@ -43,7 +43,7 @@ inbox = Blueprint("inbox", __name__, url_prefix="/inbox")
 
 
 def init_app(app: Flask) -> None:
-    services(app).inbox = InboxStore(Path(app.config["KS_SETTINGS"].data_dir) / "inbox.sqlite3")
+    services(app).inbox = InboxStore(database_for(app.config["KS_SETTINGS"], "inbox"))
 
 
 def _public_url() -> str:
@@ -259,9 +259,9 @@ def callback():
     session_id = inbox_store().new_id()
     inbox_store().save_session(session_id, asdict(user))
     inbox_store().end_session(request.cookies.get(COOKIE_NAME))  # one session per browser
-    _audit("0", f"inbox-login at provider {provider.id} for recipient {user.recipient}", user.who)
-    log.info("inbox sign-in: session %s…, provider %s, recipient %s", session_id[:6], provider.id, user.recipient)
-    response = redirect(url_for("inbox.index"))
+    _audit("0", f"inbox-login at provider {provider.id} {_for(user)}", user.who)
+    log.info("inbox sign-in: session %s…, provider %s, %s", session_id[:6], provider.id, _for(user))
+    response = redirect(url_for("mirror.region" if user.regio else "inbox.index"))
     response.set_cookie(
         COOKIE_NAME,
         session_id,
@@ -288,12 +288,24 @@ def _sign_in(provider: IdentityProvider, pending: dict) -> InboxUser:
     token = exchange(provider, config, code, pending["verifier"], _redirect_uri())
     claims = id_token_claims(provider, config, token.get("id_token"), pending["nonce"])
     recipient = provider.recipient_for(claims)
-    if recipient is None or not recipient_known(provider.id, recipient):
+    regio = provider.regio_for(claims)  # the region's programme manager: the mirror figures, never a worklist
+    if (regio and recipient is not None) or (
+        not regio and (recipient is None or not recipient_known(provider.id, recipient))
+    ):
         refused = InboxLoginError("inbox.unknown_user", "unknown-user", 403)
         refused.who = f"{provider.id}:{claims['sub']}"
         raise refused
     name = claims.get("name") if isinstance(claims.get("name"), str) else None
-    return InboxUser(provider=provider.id, sub=claims["sub"], name=name or claims["sub"], recipient=recipient)
+    if regio:
+        return InboxUser(
+            provider=provider.id, sub=claims["sub"], name=name or claims["sub"], recipient="", role=ROLE_REGIO
+        )
+    return InboxUser(provider=provider.id, sub=claims["sub"], name=name or claims["sub"], recipient=recipient or "")
+
+
+def _for(user: InboxUser) -> str:
+    """Whom the user works for, as the audit rows and the log name it."""
+    return "as the region's programme manager (regio)" if user.regio else f"for recipient {user.recipient}"
 
 
 @inbox.post("/logout")
@@ -305,9 +317,7 @@ def logout():
         pages.check_csrf()
     inbox_store().end_session(request.cookies.get(COOKIE_NAME))
     if user is not None:
-        _audit(
-            "0", f"inbox-logout at provider {user.provider} for recipient {user.recipient}", user.who, "inbox-logout"
-        )
+        _audit("0", f"inbox-logout at provider {user.provider} {_for(user)}", user.who, "inbox-logout")
     response = current_app.make_response(render_template("inbox_logged_out.html"))
     response.delete_cookie(COOKIE_NAME, path="/inbox")
     return response

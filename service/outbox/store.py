@@ -14,6 +14,7 @@ import os
 import socket
 import sqlite3
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -168,6 +169,30 @@ class Outbox:
                 if row["destination"] not in wanted:
                     db.execute("DELETE FROM outbox WHERE id = ?", (row["id"],))
         return [(self.require(i), c) for i, c in zip(ids, created, strict=True)]
+
+    def take_back(self, item_id: str, without: Callable[[dict], dict | None], now: float | None = None) -> str:
+        """Take part of a waiting item back before it goes (the GP's cancel of a referral still in the outbox), in one
+        transaction with the claim's check, so a push and this never both happen: `without(bundle)` is the Bundle
+        without it, or None when nothing would be left (the row is deleted). What came of it: `taken` (rewritten
+        or deleted), `in-flight` (a worker holds the lease: it is being pushed now, nothing changed), `delivered`
+        (it went already, nothing changed) or `gone` (no such item)."""
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            row = db.execute("SELECT state, bundle, lease_until FROM outbox WHERE id = ?", (item_id,)).fetchone()
+            if row is None:
+                return "gone"
+            if row["state"] == "delivered":
+                return "delivered"
+            if row["lease_until"] is not None and row["lease_until"] >= now:
+                return "in-flight"
+            left = without(json.loads(row["bundle"]))
+            if left is None:
+                db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+            else:
+                db.execute(
+                    "UPDATE outbox SET bundle = ? WHERE id = ?", (json.dumps(left, separators=(",", ":")), item_id)
+                )
+        return "taken"
 
     def for_submission(self, submission: str) -> list[OutboxItem]:
         """Every destination's item of one submission, in the order they were enqueued."""

@@ -7,7 +7,7 @@ One evaluated response gives:
   API caller gets it back to store. It never goes to an external destination.
 - **one transaction per external destination** (`deliveries`), holding only that destination's
   recipients, each with only what it may receive (`Recipient.shares`, DOMAIN.md §3.1): its ServiceRequest
-  carrying a contained QuestionnaireResponse reduced to the shared items (marked REDACTED), its Task, one
+  (marked REDACTED) carrying a contained QuestionnaireResponse reduced to the shared items, its Task, one
   Consent naming that recipient alone, the minimal Patient, and a Provenance without the GP's free text.
   A recipient without recorded consent is not in any of them; nothing to refer gives no delivery at all.
 
@@ -342,14 +342,11 @@ def _reduced_items(items: list[Any], keep: frozenset[str], signal_ids: frozenset
 
 
 def shared_response(qr: dict[str, Any], qdef: QuestionnaireDef, recipient: Recipient) -> dict[str, Any]:
-    """The response reduced to what `recipient` shares, contained in its ServiceRequest, marked REDACTED
-    (https://hl7.org/fhir/R4/security-labels.html): no subject, no author, no other answers."""
+    """The response reduced to what `recipient` shares, contained in its ServiceRequest: no subject, no author,
+    no other answers. The REDACTED label goes on that ServiceRequest: a contained resource SHALL NOT have a
+    security label of its own, the container's apply to it (R4 DomainResource invariant dom-5)."""
     keep, signal_ids = _sharing(qdef, recipient.shares)
-    reduced: dict[str, Any] = {
-        "resourceType": "QuestionnaireResponse",
-        "id": "answers",
-        "meta": {"security": [dict(REDACTED)]},
-    }
+    reduced: dict[str, Any] = {"resourceType": "QuestionnaireResponse", "id": "answers"}
     for key in ("questionnaire", "status", "authored"):
         if key in qr:
             reduced[key] = qr[key]
@@ -636,6 +633,9 @@ class _Builder:
             sr_url = f"urn:uuid:{_uuid(ref.key, 'service-request')}"
             sr = self._service_request(ref, sr_url, subject, ref.recipient.shares, external=True)
             sr.setdefault("contained", []).append(shared_response(self.qr, self.qdef, ref.recipient))
+            # https://hl7.org/fhir/R4/security-labels.html: the referral, its contained answers included, is a
+            # reduced copy of the record
+            sr["meta"] = {"security": [dict(REDACTED)]}
             sr["supportingInfo"] = [{"reference": "#answers"}]
             entries.append(_entry(sr_url, sr, "POST", "ServiceRequest", _ident_query(sr["identifier"][0])))
             task_url = f"urn:uuid:{_uuid(ref.key, 'task')}"

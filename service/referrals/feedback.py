@@ -25,12 +25,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.fhir import urls
 from service.fhir.errors import FhirError
 from service.referrals.bundle import recipient_of
 from service.storage import SQLiteFile
+
+if TYPE_CHECKING:
+    from service.mirror.events import EventStore
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +99,11 @@ class ReferralFeedback:
     @property
     def open(self) -> bool:
         return self.status not in FINAL
+
+    @property
+    def unsent(self) -> bool:
+        """Taken back from the outbox before it went (record_unsent): cancelled, and no recipient ever had a Task."""
+        return self.status == "cancelled" and self.task_id is None
 
 
 def task_facts(task: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +190,10 @@ class FeedbackStore:
         self._db = SQLiteFile(path)
         self._db.conn().executescript(SCHEMA)
         self.wake: threading.Event | None = None
+        self.mirror: EventStore | None = None  # the mirror events (service/mirror/events.py): told of changes
+        # the floor between two polls of a destination: Gravity's 15 minutes (KS_FEEDBACK_MIN_INTERVAL, which only
+        # development and tests may lower: service/config.py)
+        self.min_interval: float = MIN_INTERVAL
 
     # ------------------------------------------------------------------ what was sent
 
@@ -242,7 +254,7 @@ class FeedbackStore:
         for d in destinations:
             state = self.poll_state(d)
             age = now - float(state["polled_at"] or 0)
-            if age >= MIN_INTERVAL and (age >= MAX_INTERVAL or state["wanted"]) and self.keys(d):
+            if age >= self.min_interval and (age >= MAX_INTERVAL or state["wanted"]) and self.keys(d):
                 out.append(d)
         return out
 
@@ -252,7 +264,7 @@ class FeedbackStore:
         conn.execute("INSERT OR IGNORE INTO feedback_poll (destination) VALUES (?)", (destination,))
         taken = conn.execute(
             "UPDATE feedback_poll SET polled_at = ?, wanted = NULL WHERE destination = ? AND polled_at <= ?",
-            (now, destination, now - MIN_INTERVAL),
+            (now, destination, now - self.min_interval),
         ).rowcount
         if not taken:
             return False
@@ -282,19 +294,29 @@ class FeedbackStore:
         submission, _, recipient = key.rpartition(":")
         conn = self._db.conn()
         row = conn.execute(
-            f"SELECT {', '.join(TASK_FIELDS)} FROM referral_feedback WHERE submission = ? AND recipient = ?",
+            f"SELECT {', '.join(TASK_FIELDS)}, sent FROM referral_feedback WHERE submission = ? AND recipient = ?",
             (submission, recipient),
         ).fetchone()
         if row is None:
             return False
         values = [facts.get(f) for f in TASK_FIELDS]
-        if list(row) == values:
+        if list(row)[: len(TASK_FIELDS)] == values:
             return False
         conn.execute(
             f"UPDATE referral_feedback SET {', '.join(f'{f} = ?' for f in TASK_FIELDS)}, changed_at = ? "
             "WHERE submission = ? AND recipient = ?",
             (*values, now, submission, recipient),
         )
+        if self.mirror is not None:  # the loop's status, outcome code and days to first feedback; never free text
+            self.mirror.record_feedback(
+                submission,
+                recipient,
+                status=facts.get("status"),
+                outcome=facts.get("outcome"),
+                sent=row["sent"],
+                changed=_epoch(facts.get("last_modified")),
+                now=now,
+            )
         return True
 
     def record_task(self, key: str, task: dict[str, Any], *, client=None, now: float | None = None) -> bool:
@@ -319,6 +341,17 @@ class FeedbackStore:
         )
         facts["message"] = row[0] if row else None
         return self.save(key, facts, when)
+
+    def record_unsent(self, item, recipient: str, reason: str, now: float | None = None) -> None:
+        """A referral the practice took back from the outbox before it went (withdraw.py cancel_referral): in the
+        copy as cancelled with `reason`, without a Task (the recipient never had it)."""
+        when = time.time() if now is None else now
+        practice = next((p for r, p, _ in referrals_of_bundle(item.bundle) if r == recipient), None)
+        self._db.conn().execute(
+            "INSERT OR REPLACE INTO referral_feedback (submission, recipient, destination, practice, sent, status, "
+            "reason_text, changed_at) VALUES (?, ?, ?, ?, ?, 'cancelled', ?, ?)",
+            (item.submission, recipient, item.destination or "", practice, when, reason, when),
+        )
 
     # ------------------------------------------------------------------ what the pages read
 
@@ -356,7 +389,8 @@ class FeedbackStore:
     def stale(self, found: Iterable[ReferralFeedback], now: float | None = None) -> list[str]:
         """The destinations of `found` whose copy is older than 15 minutes (a page asks for their poll)."""
         when = time.time() if now is None else now
-        return sorted({f.destination for f in found if f.open and when - float(f.polled_at or 0) >= MIN_INTERVAL})
+        floor = self.min_interval
+        return sorted({f.destination for f in found if f.open and when - float(f.polled_at or 0) >= floor})
 
     def purge(self, now: float | None = None) -> int:
         """Forget referrals older than the form lists them (data minimisation); the number of rows deleted."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
@@ -25,6 +26,7 @@ from service.registry import Practice
 
 if TYPE_CHECKING:
     from service.fhir.client import FhirClient
+    from service.mirror.events import EventStore
 
 log = logging.getLogger(__name__)
 
@@ -243,12 +245,14 @@ class Submitter:
         pusher: Pusher | None,
         audit: AuditLog | None = None,
         recent: RecentReferrals | None = None,
+        mirror: EventStore | None = None,
     ):
         self.engine = engine
         self.outbox = outbox
         self.pusher = pusher
         self.audit = audit
         self.recent = recent  # the record of referrals made (recent.py): each submission's, and the flag
+        self.mirror = mirror  # the de-identified events of the mirror figures (service/mirror/events.py)
 
     def submit(
         self,
@@ -305,16 +309,29 @@ class Submitter:
                     and self.pusher.serves(item)
                     and self.outbox.claim(item.id)
                 ):
-                    item = self.pusher.push(item)
+                    # as claimed: a cancel may have taken a referral out of it before the claim (withdraw.py)
+                    item = self.pusher.push(self.outbox.require(item.id))
                 items.append(item)
         states = destination_states(items, {d.destination: d.recipients for d in bundles.deliveries})
         return SubmitResult(submission_id=sub, extraction=extraction, destinations=states, earlier=earlier)
+
+    def _mirror_event(self, extraction: Extraction, practice: Practice | None) -> None:
+        """The submission's de-identified event (service/mirror/events.py), for a registered practice only (an open
+        API has no practice to mirror). Never fails the submission: a failing write is logged by its type."""
+        if self.mirror is None or practice is None:
+            return
+        try:
+            self.mirror.record_extraction(extraction, practice=practice.id, region=practice.region)
+        except sqlite3.Error as exc:
+            log.error("mirror event not written: %s", type(exc).__name__)
 
     def _remember(
         self, qr: dict, extraction: Extraction, practice: Practice | None, patient: str | None, via: str
     ) -> tuple[RecentReferral, ...]:
         """Record the referrals this submission makes (none: nothing recorded) and return the newest earlier one
-        per recipient for the same patient within the window (not this submission's own: a resubmission)."""
+        per recipient for the same patient within the window (not this submission's own: a resubmission). The
+        submission's mirror event is written here too, referrals or none."""
+        self._mirror_event(extraction, practice)
         made = referrals_made(extraction)
         if self.recent is None or not made:
             return ()

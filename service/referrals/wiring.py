@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from service.audit import AuditLog
 from service.config import Settings
+from service.db import database_for
 from service.errors import required
 from service.outbox.store import Outbox
 from service.referrals.destinations import Destination, DestinationAuth, default_destination, load_destinations
@@ -19,6 +20,7 @@ if TYPE_CHECKING:  # requests is imported where a FHIR client is made: not at al
     from requests.auth import AuthBase
 
     from service.fhir.client import FhirClient
+    from service.mirror.events import EventStore
 
 
 def destination_auth(spec: DestinationAuth, settings: Settings) -> AuthBase | None:
@@ -72,6 +74,9 @@ class Delivery:
     pusher: Pusher | None  # background worker and `outbox retry`: the clients' full retries (None: no server at all)
     submitter: Submitter  # immediate attempt at submit: one quick try, then the outbox takes over
     recent: RecentReferrals | None = None  # the record of referrals made, form and API alike (flagged when recent)
+    # the de-identified events of the mirror figures (service/mirror/events.py): set by the app (service/__init__.py),
+    # which owns them, so that service.referrals never imports service.mirror
+    mirror: EventStore | None = None
     # reads the recipients' Tasks for a page, per destination: no retries, a short read timeout
     status_clients: dict[str, FhirClient] = field(default_factory=dict)
 
@@ -85,7 +90,7 @@ def build_delivery(settings: Settings, engine: Engine) -> Delivery:
     outbox: they wait there for one."""
     data = Path(settings.data_dir)
     outbox = Outbox(data / "outbox.sqlite3", lease_seconds=settings.outbox_lease)
-    audit = AuditLog(data / "audit.sqlite3")
+    audit = AuditLog(database_for(settings, "audit"))
     recent = RecentReferrals(data / "referrals.sqlite3", settings.recent_referral_days)
     destinations = load_destinations(settings, engine.rulesets)
     served = {name: d for name, d in destinations.items() if d.base_url}

@@ -12,11 +12,19 @@ statusReason and the ServiceRequest `revoked` (https://hl7.org/fhir/R4/valueset-
 transaction with ifMatch on the versions read (taskflow.py apply_change: the recipient's steps and this one are
 written the same way); against the version the GP's page showed, so a step the recipient took meanwhile is never
 overwritten. A Task already final (completed, rejected, failed, cancelled) is not cancelled: `CancelRefused`.
+
+A referral that has not gone yet (its outbox item waiting, or refused by its server) is taken out of the outbox
+instead (Outbox.take_back: its ServiceRequest, Task and Consent leave the destination's Bundle, the whole item when
+nothing is left), in one SQLite transaction with the claim's check, so it is either taken back or pushed, never
+both. While a worker is pushing it, the cancel waits for that push to end (at most IN_FLIGHT_WAIT seconds), then
+takes it back (the push failed) or cancels it at the destination (it arrived): never a lost or a duplicated
+referral. A push that outlasts the wait refuses the cancel (ResponseInvalid), nothing changed: try again.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -129,6 +137,7 @@ def _found(client, rtype: str, identifier: str) -> dict | None:
 # ---------------------------------------------------------------------------------------------------- the GP's cancel
 
 REVOCABLE = ("draft", "active", "on-hold")  # a ServiceRequest still asking for something
+IN_FLIGHT_WAIT = 15.0  # seconds a cancel waits for a push under way (a transaction's timeouts are shorter)
 
 
 class CancelRefused(taskflow.TransitionRefused):
@@ -143,8 +152,13 @@ class CancelRefused(taskflow.TransitionRefused):
 @dataclass(frozen=True, kw_only=True)
 class Cancelled:
     destination: str
-    task: dict[str, Any]  # the Task as stored, cancelled
+    task: dict[str, Any] | None  # the Task as stored, cancelled (None: taken back from the outbox, never sent)
     service_request: str | None  # ServiceRequest/<id>, now revoked (None: not there, or no longer asking)
+
+    @property
+    def unsent(self) -> bool:
+        """Taken out of the outbox before it went: the recipient never had it."""
+        return self.task is None
 
 
 def referral_task(delivery, submission: str, recipient: str) -> dict[str, Any]:
@@ -156,6 +170,13 @@ def referral_task(delivery, submission: str, recipient: str) -> dict[str, Any]:
     if task is None:
         raise NotFound(texts("cancel.no_task"))
     return task
+
+
+def waiting_item(delivery, submission: str, recipient: str):
+    """The outbox item carrying the recipient's referral while it has not been delivered (waiting, or refused by its
+    server): the one `cancel_referral` takes it back from; None when there is none, or it went."""
+    item = _delivered_item(delivery, submission, recipient)
+    return item if item is not None and item.state != "delivered" else None
 
 
 def refused_if_final(task: dict[str, Any]) -> None:
@@ -182,7 +203,13 @@ def cancel_referral(
     text ("Ingetrokken door de huisarts" by default); `version`: the Task's versionId the GP's page showed
     (TaskConflict when it moved on); `copy`: the practice's copy (feedback.FeedbackStore), told at once what the
     Task is now; `record`: where the audit row goes (the audit log by default). NotFound / ResponseInvalid as
-    referral_task; CancelRefused when the Task is final; TaskConflict on a change meanwhile (nothing written)."""
+    referral_task; CancelRefused when the Task is final; TaskConflict on a change meanwhile (nothing written). Not
+    delivered yet: taken back from the outbox (module docstring), `Cancelled.unsent`."""
+    item = _delivered_item(delivery, submission, recipient)
+    if item is None:
+        raise NotFound(texts("withdraw.no_referral", submission=submission, recipient=recipient))
+    if item.state != "delivered" and _taken_back(delivery, item, recipient, who, access_point, record, copy, reason):
+        return Cancelled(destination=item.destination or "", task=None, service_request=None)
     item, client = _at_destination(delivery, submission, recipient, texts("cancel.not_delivered"))
     key = f"{submission}:{recipient}"
     outcome, done = "8", []
@@ -220,3 +247,59 @@ def cancel_referral(
     log.info("referral cancelled at %s", item.destination)
     revoked = f"ServiceRequest/{revoke[0]['id']}" if revoke else None
     return Cancelled(destination=item.destination or "", task=stored, service_request=revoked)
+
+
+def _taken_back(delivery, item, recipient: str, who, access_point: str, record, copy, reason) -> bool:
+    """Take the recipient's referral out of its waiting outbox item: True when done (audited, and the practice's
+    copy told); False when the item was delivered meanwhile (the caller cancels it at the destination). Waits for a
+    push under way; ResponseInvalid when it outlasts IN_FLIGHT_WAIT; NotFound when the item is gone."""
+    key = f"{item.submission}:{recipient}"
+    deadline = time.monotonic() + IN_FLIGHT_WAIT
+    while (came := delivery.outbox.take_back(item.id, lambda b: bundle_without(b, key))) == "in-flight":
+        if time.monotonic() >= deadline:
+            words = texts("cancel.in_flight")
+            raise ResponseInvalid(words, issues=[Issue.of(words, code="transient")])
+        time.sleep(0.2)
+    if came == "gone":
+        raise NotFound(texts("withdraw.no_referral", submission=item.submission, recipient=recipient))
+    if came == "delivered":
+        if copy is not None:  # delivered while the cancel waited: the copy gets its row, told of the cancel next
+            copy.track(delivery.outbox)
+        return False
+    (record or delivery.audit.record)(
+        AuditEntry(
+            event="referral-cancel",
+            action="D",
+            outcome="0",
+            who=who,
+            patient=patient_in_bundle(item.bundle),
+            object=f"{key} → {item.destination}; outbox",
+            access_point=access_point,
+        )
+    )
+    if copy is not None:
+        copy.record_unsent(item, recipient, reason or text("cancel.status_reason"))
+    log.info("a referral waiting for %s taken back from the outbox", item.destination)
+    return True
+
+
+def bundle_without(bundle: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """A destination's transaction Bundle without referral `key` (<submission>:<recipient>): its ServiceRequest,
+    Task and Consent (bundle.py: identified by `key`, `key:consent`) and the Provenance's targets naming them; None
+    when no referral is left in it."""
+    ids = {key, f"{key}:consent"}
+    entries = bundle.get("entry") or []
+    gone = {
+        e.get("fullUrl")
+        for e in entries
+        if (r := e.get("resource") or {}).get("resourceType") in ("ServiceRequest", "Task", "Consent")
+        and any(isinstance(i, dict) and i.get("value") in ids for i in r.get("identifier") or ())
+    }
+    left = [e for e in entries if e.get("fullUrl") not in gone]
+    if not any((e.get("resource") or {}).get("resourceType") == "ServiceRequest" for e in left):
+        return None
+    for entry in left:
+        resource = entry.get("resource") or {}
+        if resource.get("resourceType") == "Provenance":
+            resource["target"] = [t for t in resource.get("target") or () if t.get("reference") not in gone]
+    return bundle | {"entry": left}

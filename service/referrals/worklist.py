@@ -2,11 +2,16 @@
 recipient's response time (mappings `response`, in working days), and the detail of one referral: exactly what
 the recipient received.
 
-The worklist is one search at the recipient's server, `Task?owner=…&status=…&_include=Task:focus&_include=Task:patient`
-(https://hl7.org/fhir/R4/search.html#include; Gravity's polling query is `Task?owner=`, ANCHORS.md §3.3), paged
-through. The owner is the receiving organisation as the referral names it: a logical reference by identifier
-("system|value", searched with the `:identifier` modifier, https://hl7.org/fhir/R4/search.html#reference) or a
-literal "Organization/<id>".
+The worklist is one search at the recipient's server for the open Tasks, `Task?status=requested,received,…`, paged
+through (Gravity's polling query is by owner, ANCHORS.md §3.3), of which it keeps the owner's: the owner is the
+receiving organisation as the referral names it (bundle.py `_recipient_ref`), a logical reference by identifier
+(https://hl7.org/fhir/R4/references.html#logical) or a literal "Organization/<id>", compared here
+(taskflow.owner_matches). The same query on every server: `owner:identifier`
+(https://hl7.org/fhir/R4/search.html#reference) is not answered by every engine (Medplum's in-memory one matches
+literal references only), and `owner=Organization/<id>` matches no Task whose owner is a logical reference,
+which is what the referral writes (the Organization need not be on the recipient's server at all). The
+patients of the lines shown are then read in one `Patient?_id=a,b,…` search: `_include` is ignored by some
+engines and costs a server far more than the Tasks themselves.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from service.audit import identifier_of
 from service.fhir import urls
 from service.fhir.errors import FhirNotFound
 from service.referrals.bundle import recipient_of
-from service.referrals.taskflow import FINAL, OPEN, assignee_of, code_of, read_task
+from service.referrals.taskflow import FINAL, OPEN, assignee_of, code_of, owner_matches, read_task
 from service.rules.loader import Recipient
 
 log = logging.getLogger(__name__)
@@ -31,9 +36,9 @@ log = logging.getLogger(__name__)
 PRACTICE_ZONE = ZoneInfo("Europe/Amsterdam")
 # https://hl7.org/fhir/R4/valueset-request-priority.html, most urgent first.
 PRIORITIES = ("stat", "asap", "urgent", "routine")
-PAGE_SIZE = 200
-TASKS_PAGE_SIZE = 1000  # the Tasks alone (open_page): small resources, few pages
-MAX_PAGES = 50  # 10,000 open referrals: beyond that the worklist is not the place to find one
+TASKS_PAGE_SIZE = 1000  # the Tasks alone: small resources, few pages
+MAX_PAGES = 50  # open Tasks at one server beyond 50,000: the worklist is not the place to find one
+PATIENTS_PER_SEARCH = 50  # ids in one `Patient?_id=` search: its URL stays well below servers' 8 KB limits
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,9 +111,14 @@ def _instant(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=PRACTICE_ZONE)
 
 
-def owner_search(owner: str) -> tuple[str, str]:
-    """The search parameter for an owner: by identifier ("system|value") or by literal reference."""
-    return ("owner:identifier", owner) if "|" in owner else ("owner", owner)
+def open_tasks(client, owner: str) -> list[dict[str, Any]]:
+    """The open Tasks whose owner is `owner` ("system|value" or "Organization/<id>"), as the server holds them."""
+    params = [("status", ",".join(OPEN)), ("_count", str(TASKS_PAGE_SIZE))]
+    return [
+        r
+        for r in (e.get("resource") or {} for e in _search_all(client, params))
+        if r.get("resourceType") == "Task" and r.get("status") not in FINAL and owner_matches(r, owner)
+    ]
 
 
 def _patient_name(patient: dict[str, Any] | None) -> str | None:
@@ -135,24 +145,9 @@ def _search_all(client, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
 
 def open_referrals(client, owner_reference: str, now: datetime, response_times: Mapping[str, int]) -> list[WorkItem]:
     """The owner's open referrals (requested, received, accepted, in progress, on hold), sorted by priority
-    (stat, asap, urgent, routine) and then oldest first; due day and overdue from `response_times` (working days
-    by priority, `response_times(recipient)`)."""
-    params = [
-        owner_search(owner_reference),
-        ("status", ",".join(OPEN)),
-        ("_include", "Task:focus"),
-        ("_include", "Task:patient"),
-        ("_count", str(PAGE_SIZE)),
-    ]
-    entries = _search_all(client, params)
-    included = {
-        f"{r['resourceType']}/{r.get('id')}": r
-        for r in (e.get("resource") or {} for e in entries)
-        if r.get("resourceType") in ("ServiceRequest", "Patient")
-    }
-    tasks = [r for r in (e.get("resource") or {} for e in entries) if r.get("resourceType") == "Task"]
-    items = [_work_item(t, included, now, response_times) for t in tasks if t.get("status") not in FINAL]
-    return _ordered(items)
+    (stat, asap, urgent, routine) and then oldest first, with the patients' names; due day and overdue from
+    `response_times` (working days by priority, `response_times(recipient)`)."""
+    return open_page(client, owner_reference, now, response_times, size=MAX_PAGES * TASKS_PAGE_SIZE).lines
 
 
 def _ordered(items: list[WorkItem]) -> list[WorkItem]:
@@ -174,24 +169,18 @@ class WorklistPage:
 def open_page(
     client, owner_reference: str, now: datetime, times: Mapping[str, int], *, start: int = 0, size: int = 50
 ) -> WorklistPage:
-    """As open_referrals, for a page of `size` lines from `start`: the open Tasks are searched alone (sorting, due
-    days and overdue need only the Task: its priority and authoredOn), and the patients of the page's lines only,
-    in one search `Patient?_id=a,b,…` (https://hl7.org/fhir/R4/search.html#id); `_include` over a thousand
-    referrals costs a server far more than the Tasks themselves."""
-    params = [owner_search(owner_reference), ("status", ",".join(OPEN)), ("_count", str(TASKS_PAGE_SIZE))]
-    tasks = {
-        str(r.get("id")): r
-        for r in (e.get("resource") or {} for e in _search_all(client, params))
-        if r.get("resourceType") == "Task" and r.get("status") not in FINAL
-    }
+    """As open_referrals, for a page of `size` lines from `start`: sorting, due days and overdue need only the Task
+    (its priority and authoredOn); the patients are read for the page's lines only, in searches
+    `Patient?_id=a,b,…` (https://hl7.org/fhir/R4/search.html#id) of at most PATIENTS_PER_SEARCH each."""
+    tasks = {str(t.get("id")): t for t in open_tasks(client, owner_reference)}
     every = _ordered([_work_item(t, {}, now, times) for t in tasks.values()])
     shown = [tasks[i.task_id] for i in every[start : start + size]]
-    refs = {ref for t in shown if (ref := (t.get("for") or {}).get("reference") or "").startswith("Patient/")}
+    refs = sorted({ref for t in shown if (ref := (t.get("for") or {}).get("reference") or "").startswith("Patient/")})
     patients: dict[str, dict[str, Any]] = {}
-    if refs:
-        ids = ",".join(sorted(r.split("/", 1)[1] for r in refs))
-        found = client.search("Patient", [("_id", ids), ("_count", str(len(refs)))])
-        patients = {f"Patient/{e['resource'].get('id')}": e["resource"] for e in found.get("entry") or ()}
+    for chunk in (refs[i : i + PATIENTS_PER_SEARCH] for i in range(0, len(refs), PATIENTS_PER_SEARCH)):
+        ids = ",".join(r.split("/", 1)[1] for r in chunk)
+        found = client.search("Patient", [("_id", ids), ("_count", str(len(chunk)))])
+        patients |= {f"Patient/{e['resource'].get('id')}": e["resource"] for e in found.get("entry") or ()}
     return WorklistPage(every=every, lines=[_work_item(t, patients, now, times) for t in shown])
 
 

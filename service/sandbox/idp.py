@@ -16,7 +16,6 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
@@ -24,11 +23,12 @@ from authlib.oauth2.rfc6749 import grants
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request, url_for
 from joserfc import jwt
 
+from service.db import database_for
 from service.demo import DEMO_COORDINATORS
 from service.registry import SANDBOX_INBOX_CLIENT_ID
 from service.sandbox.views import AuthorizationCodeMixin, CodeGrant, S256Challenge, SandboxClient, _state
 from service.services import services
-from service.storage import ExpiringRecords, SQLiteFile
+from service.storage import ExpiringRecords
 from service.texts import text
 
 sandbox_idp = Blueprint("sandbox_idp", __name__, url_prefix="/sandbox/idp")
@@ -141,7 +141,9 @@ def init_app(app: Flask) -> None:
     )
     server.register_token_generator("default", _generate_token)
     server.register_grant(IdpCodeGrant, [S256Challenge(required=True)])
-    codes = ExpiringRecords(SQLiteFile(Path(settings.data_dir) / "sandbox.sqlite3"), "sandbox_idp_grant")
+    db = database_for(settings, "sandbox")
+    db.upgrade("sandbox")
+    codes = ExpiringRecords(db, "sandbox_idp_grant")
     services(app).sandbox_idp = Idp(server=server, codes=codes, client=client)
 
 

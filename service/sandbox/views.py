@@ -31,12 +31,15 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, render_template, request
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from sqlalchemy import select
 
+from service.db import Database, as_database, database_for
+from service.db.schema import sandbox_key
 from service.demo import DEMO_PATIENTS, DEMO_USERS
 from service.errors import required
 from service.fhir import urls
 from service.services import services
-from service.storage import ExpiringRecords, SQLiteFile
+from service.storage import ExpiringRecords
 from service.texts import text
 
 sandbox = Blueprint("sandbox", __name__, url_prefix="/sandbox")
@@ -155,24 +158,26 @@ class Token:
 
 
 class State:
-    """The sandbox's memory: launches, codes, tokens and its id_token key, in a SQLite file under KS_DATA_DIR,
-    so that every worker of a multi-process server (gunicorn -w 2) sees the same grants."""
+    """The sandbox's memory: launches, codes, tokens and its id_token key, on the storage layer (service/db:
+    sandbox.sqlite3 under KS_DATA_DIR, or the region's PostgreSQL), so that every worker of a multi-process server
+    (gunicorn -w 2), and every instance, sees the same grants."""
 
-    def __init__(self, path: Path, clients: dict[str, SandboxClient], token_lifetime: int):
+    def __init__(self, where: Path | Database, clients: dict[str, SandboxClient], token_lifetime: int):
         self.clients = clients
         self.token_lifetime = token_lifetime
-        db = SQLiteFile(path)
+        db = as_database(where)
+        db.upgrade("sandbox")
         self._records = ExpiringRecords(db, "sandbox_grant")
         # One key for all workers: the first to start stores it, the others read that one.
         fresh = RSAKey.generate_key(2048, parameters={"kid": "sandbox-1", "alg": "RS256", "use": "sig"})
-        conn = db.conn()
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS sandbox_key (id INTEGER PRIMARY KEY CHECK (id = 1), jwk TEXT NOT NULL)"
-        )
-        conn.execute(
-            "INSERT OR IGNORE INTO sandbox_key (id, jwk) VALUES (1, ?)", (json.dumps(fresh.as_dict(private=True)),)
-        )
-        self.key = RSAKey.import_key(json.loads(conn.execute("SELECT jwk FROM sandbox_key WHERE id = 1").fetchone()[0]))
+        with db.begin() as conn:
+            conn.execute(
+                db.insert(sandbox_key)
+                .values(id=1, jwk=json.dumps(fresh.as_dict(private=True)))
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            jwk = conn.execute(select(sandbox_key.c.jwk).where(sandbox_key.c.id == 1)).scalar_one()
+        self.key = RSAKey.import_key(json.loads(jwk))
 
     def put(self, kind: str, key: str, record, lifetime: float) -> None:
         self._records.put(kind, key, asdict(record), lifetime)
@@ -342,7 +347,7 @@ def init_app(app: Flask) -> None:
         settings.smart_client_id, settings.smart_client_secret, [settings.public_url.rstrip("/") + "/callback"]
     )
     services(app).sandbox = State(
-        Path(settings.data_dir) / "sandbox.sqlite3",
+        database_for(settings, "sandbox"),
         {client.client_id: client},
         int(app.config.get("SANDBOX_TOKEN_LIFETIME", ACCESS_TOKEN_LIFETIME)),
     )

@@ -9,16 +9,17 @@ from __future__ import annotations
 import functools
 import json
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from flask import g, render_template, request
+from sqlalchemy import delete
 
+from service.db import Database, as_database
+from service.db.schema import launch_session, pending_launch
 from service.services import services
-from service.storage import SQLiteFile
 
 COOKIE_NAME = "ks_session"
 ROLES = ("huisarts", "poh-jeugd", "doktersassistent", "onbekend")
@@ -61,34 +62,28 @@ class LaunchContext:
 
 
 class SessionStore:
-    """SQLite table of launch sessions under KS_DATA_DIR; one row per opaque session id."""
+    """Launch sessions, one row per opaque session id, on the storage layer (service/db: an SQLite file under
+    KS_DATA_DIR, or the region's PostgreSQL, where a launch started on one instance finishes on another)."""
 
-    def __init__(self, path: Path, max_age: float = 8 * 3600):
-        self.path = Path(path)
+    def __init__(self, where: Path | Database, max_age: float = 8 * 3600):
+        self._db = as_database(where)
+        self.path = self._db.path
         self.max_age = max_age
-        self._db = SQLiteFile(self.path)
-        self._conn().executescript(
-            "CREATE TABLE IF NOT EXISTS launch_session (id TEXT PRIMARY KEY, data TEXT NOT NULL, created REAL NOT NULL);"
-            "CREATE TABLE IF NOT EXISTS pending_launch (state TEXT PRIMARY KEY, data TEXT NOT NULL, created REAL NOT NULL);"
-        )
-
-    def _conn(self) -> sqlite3.Connection:
-        return self._db.conn()
+        self._db.upgrade("sessions")
 
     @staticmethod
     def new_id() -> str:
         return secrets.token_urlsafe(32)
 
     def save(self, ctx: LaunchContext) -> None:
-        self._conn().execute(
-            "INSERT OR REPLACE INTO launch_session (id, data, created) VALUES (?, ?, ?)",
-            (ctx.session_id, json.dumps(asdict(ctx)), ctx.created_at),
-        )
+        values = {"id": ctx.session_id, "data": json.dumps(asdict(ctx)), "created": ctx.created_at}
+        with self._db.begin() as conn:
+            conn.execute(self._db.upsert(launch_session, values))
 
     def load(self, session_id: str | None) -> LaunchContext | None:
         if not session_id:
             return None
-        row = self._conn().execute("SELECT data, created FROM launch_session WHERE id = ?", (session_id,)).fetchone()
+        row = self._db.read_one("SELECT data, created FROM launch_session WHERE id = :id", {"id": session_id})
         if row is None or time.time() - row[1] > self.max_age:
             return None
         return LaunchContext(**json.loads(row[0]))
@@ -99,28 +94,30 @@ class SessionStore:
         return new
 
     def delete(self, session_id: str) -> None:
-        self._conn().execute("DELETE FROM launch_session WHERE id = ?", (session_id,))
+        with self._db.begin() as conn:
+            conn.execute(delete(launch_session).where(launch_session.c.id == session_id))
 
     def purge(self, now: float | None = None, pending_max_age: float = 600) -> int:
         """Forget expired sessions (their tokens) and launches never completed; the number of rows deleted."""
         now = now or time.time()
-        conn = self._conn()
-        return (
-            conn.execute("DELETE FROM launch_session WHERE created < ?", (now - self.max_age,)).rowcount
-            + conn.execute("DELETE FROM pending_launch WHERE created < ?", (now - pending_max_age,)).rowcount
-        )
+        with self._db.begin() as conn:
+            return (
+                conn.execute(delete(launch_session).where(launch_session.c.created < now - self.max_age)).rowcount
+                + conn.execute(delete(pending_launch).where(pending_launch.c.created < now - pending_max_age)).rowcount
+            )
 
     # Pending launches: between the redirect to authorize and the callback, keyed by `state`.
     def save_pending(self, state: str, data: dict) -> None:
-        self._conn().execute(
-            "INSERT OR REPLACE INTO pending_launch (state, data, created) VALUES (?, ?, ?)",
-            (state, json.dumps(data), time.time()),
-        )
+        values = {"state": state, "data": json.dumps(data), "created": time.time()}
+        with self._db.begin() as conn:
+            conn.execute(self._db.upsert(pending_launch, values))
 
     def pop_pending(self, state: str, max_age: float = 600) -> dict | None:
-        conn = self._conn()
-        row = conn.execute("SELECT data, created FROM pending_launch WHERE state = ?", (state,)).fetchone()
-        conn.execute("DELETE FROM pending_launch WHERE state = ?", (state,))
+        """The launch this `state` belongs to, once: taken and deleted in one statement (a replayed callback, or
+        two at once on two instances, finds nothing)."""
+        t = pending_launch
+        with self._db.begin() as conn:
+            row = conn.execute(delete(t).where(t.c.state == state).returning(t.c.data, t.c.created)).first()
         if row is None or time.time() - row[1] > max_age:
             return None
         return json.loads(row[0])

@@ -5,6 +5,11 @@ post ("Ja, verwijzing intrekken", with the Task's version the page showed) cance
 (service/referrals/withdraw.py cancel_referral) and tells the practice's copy at once, then goes back to the page the
 GP came from, which shows it as ingetrokken.
 
+A referral still waiting in the outbox (or refused by its server) has no Task anywhere: the page reads none, asks
+whether to take it out of the queue, and the second post takes it back (cancel_referral; should the push have
+arrived meanwhile, it is cancelled at its destination instead, against the Task as it is then). The practice's copy
+holds it from then on as "ingetrokken, nooit verstuurd" (feedback.py record_unsent); asked again, it is refused.
+
 Who may: whoever may send (the GP, the POH Jeugd); the doktersassistent sees no button, and her post is refused with
 a 403 page. Which referrals: only the launch's practice's own, by the requester's AGB-Z code on the referral (as the
 overview lists them). Audit (NEN 7513): one row per post, naming the referral's patient by the BSN that went out,
@@ -15,6 +20,7 @@ written once the page is made, as the overview's are.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from flask import after_this_request, redirect, render_template, request, url_for
@@ -24,10 +30,10 @@ from service.errors import KsError, NotFound, ResponseInvalid, required
 from service.fhir.errors import FhirError
 from service.fhir.urls import AGB_Z
 from service.outbox.store import item_id
-from service.referrals.feedback import ReferralFeedback
+from service.referrals.feedback import ReferralFeedback, referrals_of_bundle
 from service.referrals.submit import patient_in_bundle
 from service.referrals.taskflow import FINAL, TaskConflict, TransitionRefused
-from service.referrals.withdraw import CancelRefused, cancel_referral, referral_task, refused_if_final
+from service.referrals.withdraw import CancelRefused, cancel_referral, referral_task, refused_if_final, waiting_item
 from service.services import services
 from service.smart.session import current_practice
 from service.texts import pick, text, texts
@@ -60,6 +66,16 @@ def cancel_referral_page(ctx):
             services().delivery.audit.record(entry)
         return response
 
+    if found.unsent:  # taken back from the outbox before: nothing left to cancel
+        entries.append(_entry(ctx, found, "referral-cancel-read", "R", "4", f"{found.submission}:{found.recipient}"))
+        return _page(
+            ctx,
+            back,
+            409,
+            found=found,
+            title="cancel.refused_title",
+            problem=text("cancel.already_unsent", page_lang(ctx)),
+        )
     if form.get("confirm") == "yes":
         return _cancel(ctx, found, back, form.get("version") or None, entries)
     return _ask(ctx, found, back, entries)
@@ -73,18 +89,38 @@ def _sent_submission(ctx) -> str:
 
 
 def _own_referral(submission: str, recipient: str) -> ReferralFeedback | None:
-    """The referral in the practice's copy, when it is the launch's practice's (the requester's AGB-Z code)."""
+    """The referral in the practice's copy (or, not delivered yet, in the outbox: _waiting), when it is the launch's
+    practice's (the requester's AGB-Z code)."""
     practice = required(current_practice(), "the launch's registered practice")
     store = required(services().feedback, "the practice's copy")
     store.track(services().delivery.outbox)
     found = store.for_submission(submission).get(recipient) if submission and recipient else None
+    if found is None and submission and recipient:
+        found = _waiting(submission, recipient)
     return found if found is not None and found.practice == f"{AGB_Z}|{practice.agb}" else None
+
+
+def _waiting(submission: str, recipient: str) -> ReferralFeedback | None:
+    """A referral still in the outbox (waiting, or refused by its server) as the copy will hold it once it went: no
+    Task yet; `sent` is when it was queued. Never stored from here (the copy holds only what was delivered)."""
+    item = waiting_item(services().delivery, submission, recipient)
+    if item is None:
+        return None
+    practice = next((p for r, p, _ in referrals_of_bundle(item.bundle) if r == recipient), None)
+    queued = datetime.fromisoformat(item.created_at).timestamp()  # the outbox's own ISO instant (UTC)
+    return ReferralFeedback(
+        submission=submission, recipient=recipient, destination=item.destination or "", sent=queued, practice=practice
+    )
 
 
 def _ask(ctx, found: ReferralFeedback, back: str, entries: list[AuditEntry]):
     """Where the referral stands at the recipient now, and "Weet u het zeker?" while it is open."""
     delivery, store = services().delivery, required(services().feedback, "the practice's copy")
     key = f"{found.submission}:{found.recipient}"
+    waiting = waiting_item(delivery, found.submission, found.recipient)
+    if waiting is not None:  # no Task anywhere to read: what the page shows is the practice's own outbox item
+        entries.append(_entry(ctx, found, "referral-cancel-read", "R", "0", key, "; outbox"))
+        return _page(ctx, back, 200, found=found, waiting=waiting.state)
     outcome = "4"
     try:
         task = referral_task(delivery, found.submission, found.recipient)
@@ -124,15 +160,15 @@ def _cancel(ctx, found: ReferralFeedback, back: str, version: str | None, entrie
             record=entries.append,
         )
     except TaskConflict as exc:
-        now = store.for_submission(found.submission)[found.recipient]
+        now = store.for_submission(found.submission).get(found.recipient, found)
         row = _view(now, lang)
         problem = texts(
             "cancel.conflict", recipient=row["recipient"], status=row["task"]["text"] if row["task"] else ""
         )
         open_version = (exc.task.get("meta") or {}).get("versionId") if exc.status not in FINAL else None
         return _page(ctx, back, 409, found=now, version=open_version, problem=problem.in_lang(lang))
-    except (TransitionRefused, NotFound, ResponseInvalid) as exc:
-        now = store.for_submission(found.submission)[found.recipient]
+    except (TransitionRefused, NotFound, ResponseInvalid) as exc:  # ResponseInvalid too: a push outlasted the wait
+        now = store.for_submission(found.submission).get(found.recipient, found)
         return _page(ctx, back, 409, found=now, title="cancel.refused_title", problem=_words(exc, ctx))
     except (FhirError, OSError) as exc:
         log.info("cancelling at the recipient failed: %s", type(exc).__name__)
@@ -140,8 +176,11 @@ def _cancel(ctx, found: ReferralFeedback, back: str, version: str | None, entrie
     return redirect(url_for(f".{back}"), 303)
 
 
-def _entry(ctx, found: ReferralFeedback, event: str, action: str, outcome: str, obj: str) -> AuditEntry:
-    """An audit row about the referral's patient as the practice sent her (the outbox item's Bundle)."""
+def _entry(
+    ctx, found: ReferralFeedback, event: str, action: str, outcome: str, obj: str, where: str = ""
+) -> AuditEntry:
+    """An audit row about the referral's patient as the practice sent her (the outbox item's Bundle); `where`:
+    "; outbox" for a referral read there (not delivered yet), as cancel_referral's take-back row says."""
     item = services().delivery.outbox.get(item_id(found.submission, found.destination))
     return AuditEntry(
         event=event,
@@ -149,7 +188,7 @@ def _entry(ctx, found: ReferralFeedback, event: str, action: str, outcome: str, 
         outcome=outcome,
         who=ctx.fhir_user,
         patient=patient_in_bundle(item.bundle) if item else f"submission:{found.submission}",
-        object=f"{obj} → {found.destination}",
+        object=f"{obj} → {found.destination}{where}",
         access_point=access_point(),
     )
 
@@ -180,9 +219,11 @@ def _page(
     title: str = "cancel.title",
     problem: str | None = None,
     version: str | None = None,
+    waiting: str | None = None,
 ):
-    """The cancel page: the referral (patient, recipient, sent, where it stands) and, with `version`, the question and
-    the button that cancels; else why not, and the way back."""
+    """The cancel page: the referral (patient, recipient, sent, where it stands) and, with `version` (or `waiting`:
+    the outbox state of a referral not delivered yet, queued or dead), the question and the button that cancels;
+    else why not, and the way back."""
     referral = _view(found, page_lang(ctx)) if found is not None else None
     html = render_template(
         "cancel.html",
@@ -192,6 +233,7 @@ def _page(
         submission=found.submission if found else "",
         recipient=found.recipient if found else "",
         version=version,
+        waiting=waiting,
         back=back,
         banner=None,  # the page is about the referral's patient, shown with it, not the launch's
         page=back,

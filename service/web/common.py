@@ -232,10 +232,12 @@ def task_view(found, lang: str, name: str | None = None) -> dict | None:
         detail = found.business_text
     return {
         "status": found.status,
-        "text": task_status_text(found.status, lang),
+        # taken back from the outbox (withdraw.py cancel_referral): cancelled by the practice, never at a recipient
+        "text": text("feedback.unsent", lang) if found.unsent else task_status_text(found.status, lang),
         "detail": detail,
         "final": not found.open,
-        "when": practice_time(found.last_modified),
+        "unsent": found.unsent,
+        "when": practice_time(found.changed_at if found.unsent else found.last_modified),
         "message": found.message,
         "by": found.worked_by or name or "",
         "checked": practice_time(found.polled_at),

@@ -150,26 +150,33 @@ def _recorded(sent: list[dict], written, lang: str) -> list[str]:
 
 
 def _with_live_status(ctx, result: dict) -> dict:
-    """The confirmation as it stands now: a queued referral may have gone out since, and a delivered one shows
-    what the recipient did with it (the page is the practice's view of the closed loop). The recipients' side comes
-    from the practice's copy (service/referrals/feedback.py): the page never waits on a recipient's server."""
-    delivery = services().delivery
-    status = referral_status(delivery, result["submission"], with_tasks=False)
-    if status.state is None or not result.get("external"):
+    """The confirmation as it stands now: a queued referral may have gone out since, or have been taken back by the
+    practice before it went (never sent), and a delivered one shows what the recipient did with it (the page is the
+    practice's view of the closed loop). The recipients' side comes from the practice's copy
+    (service/referrals/feedback.py): the page never waits on a recipient's server."""
+    if not result.get("external"):
         # nothing went out of the practice: the page as it was. What the outbox may know of such a submission is
         # the practice's own record, never a referral "afgeleverd" anywhere.
         return result
-    lang = page_lang(ctx)
+    delivery = services().delivery
+    status = referral_status(delivery, result["submission"], with_tasks=False)
     copies = copy_of(required(services().feedback, "the practice's copy"), delivery, result["submission"])
-    live = {**result, "state": status.state, "stateText": state_text(status.state, lang)}
+    if status.state is None and not any(c.unsent for c in copies.values()):
+        return result
+    lang = page_lang(ctx)
+    state = status.state or "withdrawn"  # no outbox item left: every referral was taken back before it went
+    live = {**result, "state": state, "stateText": state_text(state, lang)}
     sent = []
     for s in result.get("sent", []):
+        copy = copies.get(s.get("recipient", ""))
         where, sr_id = status.for_recipient(s.get("recipient", ""))
-        if where is None:
+        if copy is not None and copy.unsent:
+            sent.append({**s, "state": "withdrawn", "task": task_view(copy, lang, s.get("name"))})
+        elif where is None:
             sent.append(s)
-            continue
-        task = task_view(copies.get(s.get("recipient", "")), lang, s.get("name"))
-        sent.append({**s, "state": where.state, "id": s.get("id") or sr_id, "task": task})
+        else:
+            task = task_view(copy, lang, s.get("name"))
+            sent.append({**s, "state": where.state, "id": s.get("id") or sr_id, "task": task})
     live["sent"] = sent
     live["statusProblem"] = any(c.poll_failed for c in copies.values())
     if result.get("summaryParts"):  # the HIS summary says how each referral stands now, in the language it was made in

@@ -100,4 +100,4 @@ def submitter_for(
         return submitter
     else:
         scoped = ConsentScopedEngine(engine, consented)
-    return Submitter(scoped, submitter.outbox, submitter.pusher, submitter.audit, submitter.recent)
+    return Submitter(scoped, submitter.outbox, submitter.pusher, submitter.audit, submitter.recent, submitter.mirror)

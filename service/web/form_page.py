@@ -61,7 +61,8 @@ from service.web.panel import panel_model, state_text
 from service.web.store import PanelFacts, WorkState
 from service.web.user import display_name, named
 
-PAGES = {"form", "meldcode", "review", "sent", "practice_referrals"}  # where a language switch may return to
+# where a language switch may return to
+PAGES = {"form", "meldcode", "review", "sent", "practice_referrals", "practice_mirror"}
 
 
 def open_work(ctx) -> WorkState:
@@ -340,7 +341,8 @@ def _earlier_referrals(ctx) -> list[dict]:
                 }
             )
         authored = str(item.get("authored") or "")[:10]
-        state = status.state or "recorded"
+        # no outbox item left: recorded only, or every referral taken back before it went (cancel_referral)
+        state = status.state or ("withdrawn" if any(c.unsent for c in copies.values()) else "recorded")
         out.append(
             {
                 "date": f"{authored[8:10]}-{authored[5:7]}-{authored[:4]}" if len(authored) == 10 else authored,

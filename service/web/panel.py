@@ -207,6 +207,7 @@ STATE_TEXT = {
     "queued": "state.queued",
     "dead": "state.dead",
     "recorded": "state.recorded",
+    "withdrawn": "state.withdrawn",
 }
 
 
@@ -223,7 +224,7 @@ def join_summary(head: str, tail: str, sent: list[dict], not_sent: list[dict], l
     for s in sent:
         lines.append(_referral_line(s, lang))
         task = s.get("task")  # what the recipient did with it, once it is done (confirmation.py, task_view)
-        if task and task.get("final") and not s.get("internal"):
+        if task and task.get("final") and not s.get("internal") and not task.get("unsent"):
             status = f"{task['text']} — {task['detail']}" if task.get("detail") else task["text"]
             lines.append(text("his.feedback", lang, name=s["name"], status=status, date=task.get("when") or "?"))
             if task.get("message"):
@@ -293,8 +294,8 @@ def _who(stamp: dict, lang: str) -> str:
 
 
 def _referral_line(s: dict, lang: str) -> str:
-    """One referral in the HIS summary as it actually went: stayed in the practice, delivered, waiting or refused
-    (the HIS is the medical record: it must not say a referral arrived that did not)."""
+    """One referral in the HIS summary as it actually went: stayed in the practice, delivered, waiting, refused or
+    taken back before it went (the HIS is the medical record: it must not say a referral arrived that did not)."""
     if s.get("internal") and s.get("recorded") is False:
         return text("his.internal_not_recorded", lang, name=s["name"])
     if s.get("internal"):
@@ -305,4 +306,6 @@ def _referral_line(s: dict, lang: str) -> str:
         return text("his.delivered", lang, where=where)
     if state == "queued":
         return text("his.queued", lang, where=where)
+    if state == "withdrawn":  # taken back from the outbox by the practice (confirmation.py)
+        return text("his.withdrawn", lang, where=where)
     return text("his.refused", lang, where=where)

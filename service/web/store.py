@@ -15,17 +15,13 @@ import uuid
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from service.storage import SQLiteFile
+from sqlalchemy import delete, select
+
+from service.db import Database, as_database
+from service.db.schema import form_draft, form_work
 
 DRAFT_DAYS = 14
 WORK_MAX_AGE = 8 * 3600  # as long as a launch session lives
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS form_work (session_id TEXT PRIMARY KEY, data TEXT NOT NULL, updated REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS form_draft (patient_key TEXT PRIMARY KEY, data TEXT NOT NULL, updated REAL NOT NULL);
--- the form's own log of referrals, before the record of referrals made (service/referrals/recent.py) held them
-DROP TABLE IF EXISTS referral_log;
-"""
 
 
 @dataclass
@@ -74,70 +70,79 @@ def patient_key(iss: str, patient: str | None) -> str:
 
 
 class FormStore:
-    def __init__(self, path: Path):
-        self._db = SQLiteFile(path)
-        self._db.conn().executescript(SCHEMA)
+    """Work in progress and drafts on the storage layer (service/db: forms.sqlite3 under KS_DATA_DIR, or the
+    region's PostgreSQL)."""
+
+    def __init__(self, where: Path | Database):
+        self._db = as_database(where)
+        self._db.upgrade("forms")
+        self._facts = _panel_facts_query(self._db)
 
     def work(self, session_id: str) -> WorkState | None:
-        row = (
-            self._db.conn()
-            .execute("SELECT data, updated FROM form_work WHERE session_id = ?", (session_id,))
-            .fetchone()
-        )
-        if row is None or time.time() - row["updated"] > WORK_MAX_AGE:
+        t = form_work
+        with self._db.begin() as conn:
+            row = conn.execute(select(t.c.data, t.c.updated).where(t.c.session_id == session_id)).first()
+        if row is None or time.time() - row[1] > WORK_MAX_AGE:
             return None
-        return WorkState.from_json(row["data"])
+        return WorkState.from_json(row[0])
 
     def panel_facts(self, session_id: str) -> PanelFacts:
         """What the live panel takes from this session's stored form (sent or not; nothing stored: none), read
         without parsing the rest of it: the panel is asked at every tick (benchmarks/form.py)."""
-        row = (
-            self._db.conn()
-            .execute(
-                "SELECT json_extract(data, '$.suggestions'), json_extract(data, '$.mother_birth_date'), updated"
-                " FROM form_work WHERE session_id = ?",
-                (session_id,),
-            )
-            .fetchone()
-        )
+        row = self._db.read_one(self._facts, {"sid": session_id})
         if row is None or time.time() - row[2] > WORK_MAX_AGE:
             return PanelFacts()
         suggestions, born = row[0], row[1]
-        return PanelFacts(json.loads(suggestions) if suggestions else [], born if isinstance(born, str) else None)
+        return PanelFacts(json.loads(suggestions or "null") or [], born if isinstance(born, str) else None)
 
     def save_work(self, session_id: str, work: WorkState) -> None:
-        self._db.conn().execute(
-            "INSERT OR REPLACE INTO form_work (session_id, data, updated) VALUES (?, ?, ?)",
-            (session_id, work.to_json(), time.time()),
-        )
+        values = {"session_id": session_id, "data": work.to_json(), "updated": time.time()}
+        with self._db.begin() as conn:
+            conn.execute(self._db.upsert(form_work, values))
 
     def drop_work(self, session_id: str) -> None:
-        self._db.conn().execute("DELETE FROM form_work WHERE session_id = ?", (session_id,))
+        with self._db.begin() as conn:
+            conn.execute(delete(form_work).where(form_work.c.session_id == session_id))
 
     def draft(self, iss: str, patient: str | None) -> WorkState | None:
-        row = (
-            self._db.conn()
-            .execute("SELECT data, updated FROM form_draft WHERE patient_key = ?", (patient_key(iss, patient),))
-            .fetchone()
-        )
-        if row is None or time.time() - row["updated"] > DRAFT_DAYS * 86400:
+        t = form_draft
+        with self._db.begin() as conn:
+            row = conn.execute(
+                select(t.c.data, t.c.updated).where(t.c.patient_key == patient_key(iss, patient))
+            ).first()
+        if row is None or time.time() - row[1] > DRAFT_DAYS * 86400:
             return None
-        return WorkState.from_json(row["data"])
+        return WorkState.from_json(row[0])
 
     def save_draft(self, iss: str, patient: str | None, work: WorkState) -> None:
-        self._db.conn().execute(
-            "INSERT OR REPLACE INTO form_draft (patient_key, data, updated) VALUES (?, ?, ?)",
-            (patient_key(iss, patient), work.to_json(), time.time()),
-        )
+        values = {"patient_key": patient_key(iss, patient), "data": work.to_json(), "updated": time.time()}
+        with self._db.begin() as conn:
+            conn.execute(self._db.upsert(form_draft, values))
 
     def drop_draft(self, iss: str, patient: str | None) -> None:
-        self._db.conn().execute("DELETE FROM form_draft WHERE patient_key = ?", (patient_key(iss, patient),))
+        with self._db.begin() as conn:
+            conn.execute(delete(form_draft).where(form_draft.c.patient_key == patient_key(iss, patient)))
 
     def purge(self, now: float | None = None) -> int:
         """Forget expired work and drafts (data minimisation); the number of rows deleted."""
         now = now or time.time()
-        conn = self._db.conn()
+        with self._db.begin() as conn:
+            return (
+                conn.execute(delete(form_work).where(form_work.c.updated < now - WORK_MAX_AGE)).rowcount
+                + conn.execute(delete(form_draft).where(form_draft.c.updated < now - DRAFT_DAYS * 86400)).rowcount
+            )
+
+
+def _panel_facts_query(db: Database) -> str:
+    """The suggestions (JSON text) and the mother's birth date of a session's work, and when it was saved: read
+    out of the stored JSON by the database (SQLite's json_extract, PostgreSQL's jsonb operators), for
+    Database.read_one: the live panel's hot path."""
+    if db.is_postgresql:
         return (
-            conn.execute("DELETE FROM form_work WHERE updated < ?", (now - WORK_MAX_AGE,)).rowcount
-            + conn.execute("DELETE FROM form_draft WHERE updated < ?", (now - DRAFT_DAYS * 86400,)).rowcount
+            "SELECT (data::jsonb -> 'suggestions')::text, data::jsonb ->> 'mother_birth_date', updated"
+            " FROM form_work WHERE session_id = :sid"
         )
+    return (
+        "SELECT json_extract(data, '$.suggestions'), json_extract(data, '$.mother_birth_date'), updated"
+        " FROM form_work WHERE session_id = :sid"
+    )

@@ -13,10 +13,9 @@ session's opaque id.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import Flask, current_app
 
+from service.db import database_for
 from service.rules.meldcode import load_meldcode
 from service.services import services
 from service.smart.session import current_launch
@@ -27,6 +26,7 @@ from service.web import (  # noqa: F401 - their routes
     error_pages,
     form_page,
     meldcode_page,
+    mirror,
     overview,
     review_page,
     security,
@@ -42,7 +42,7 @@ def init_app(app: Flask) -> None:
     """The form store, the Meldcode steps (checked: a mistake stops start-up), security headers on every response,
     t() and pick() for templates (service/texts.py)."""
     settings = app.config["KS_SETTINGS"]
-    services(app).forms = FormStore(Path(settings.data_dir) / "forms.sqlite3")
+    services(app).forms = FormStore(database_for(settings, "forms"))
     services(app).meldcode = load_meldcode(settings.mappings_dir)
     security.install(app)
     app.context_processor(_template_helpers)

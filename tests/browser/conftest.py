@@ -99,6 +99,11 @@ def live_app(tmp_path_factory, fhir_server, recipients_server) -> Iterator[LiveA
         "KS_DESTINATIONS": str(_destinations(data, recipients_server)),
         "KS_SANDBOX": "1" if SANDBOX else "0",
         "KS_OUTBOX_WORKER": "off",
+        # the product's own poll of the recipients' Tasks (service/referrals/feedback.py), with a floor of a second
+        # instead of Gravity's 15 minutes, so the GP's pages catch up within a journey (tests/browser/test_inbox.py)
+        "KS_FEEDBACK_POLLER": "on",
+        "KS_FEEDBACK_INTERVAL": "1",
+        "KS_FEEDBACK_MIN_INTERVAL": "1",
         "KS_LOG_LEVEL": "WARNING",
     }
     log_path = data / "gunicorn.log"

@@ -1,4 +1,5 @@
-"""Real FHIR servers on loopback for the contract tests: sekmet-fhir (PyPI) and Medplum's engine (npm).
+"""Real FHIR servers on loopback for the contract tests: sekmet-fhir (PyPI), Medplum's engine (npm) and the HAPI
+FHIR JPA server (Maven Central, tests/contract/hapi; README.md says how they differ).
 
 Each is started once per session by the fixture and stopped at the end. A server that cannot start
 fails the tests that need it, with the reason: these tests exist to talk to real servers, so they
@@ -16,10 +17,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
+
+from service.config import QUESTIONNAIRES
 
 MEDPLUM_DIR = Path(__file__).parent / "medplum"
+HAPI_DIR = Path(__file__).parent / "hapi"
 STARTUP_TIMEOUT = 30.0
-SERVERS = ["sekmet", "medplum"]
+HAPI_STARTUP_TIMEOUT = 300.0  # a JVM with Spring, Hibernate and HAPI on 2 shared cores: 30-60 s, more under load
+HAPI_JAVA_OPTIONS = ["-Xmx1g", "-XX:+UseSerialGC"]
+SERVERS = ["sekmet", "medplum", "hapi"]
 
 
 @pytest.fixture(scope="session", params=SERVERS)
@@ -27,8 +34,78 @@ def fhir_base_url(request, tmp_path_factory) -> Iterator[str]:
     """Base URL of a freshly started FHIR server; the tests using it run once per server."""
     if request.param == "sekmet":
         yield from _sekmet(request)
+    elif request.param == "hapi":
+        yield request.getfixturevalue("hapi_base_url")
     else:
         yield from _medplum(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def hapi_base_url(tmp_path_factory) -> Iterator[str]:
+    """The HAPI FHIR JPA server (tests/contract/hapi), started once per session, whoever asks first: the contract
+    tests through `fhir_base_url`, or those that need HAPI alone (its on-write validation, the compose loader)."""
+    java = shutil.which("java")
+    if java is None:
+        pytest.fail("the HAPI FHIR contract server needs Java 17 (`java` is not on PATH)", pytrace=False)
+    _ensure_hapi_built()
+    log_path = tmp_path_factory.mktemp("hapi") / "hapi.log"
+    command = [java, *HAPI_JAVA_OPTIONS, "-cp", "target/classes:target/lib/*", "nl.kansrijkestart.hapi.HapiTestServer"]
+    with open(log_path, "wb") as stderr:
+        process = subprocess.Popen(
+            [*command, "0", str(QUESTIONNAIRES)],  # port 0: Jetty takes a free one and says which
+            cwd=HAPI_DIR,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
+    try:
+        base = _wait_for_ready_line(process, log_path, "hapi-fhir ready ", HAPI_STARTUP_TIMEOUT, "HAPI FHIR")
+        _wait_for_metadata(base, process, log_path)
+        yield base
+    finally:
+        _stop(process)
+        if process.stdout:
+            process.stdout.close()
+
+
+def _ensure_hapi_built() -> None:
+    """The Makefile's `hapi-deps` when target/ is missing: Maven fetches into ~/.m2 once, then builds offline."""
+    if (HAPI_DIR / "target" / "classes" / "nl" / "kansrijkestart" / "hapi" / "HapiTestServer.class").exists() and (
+        HAPI_DIR / "target" / "lib"
+    ).is_dir():
+        return
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        pytest.fail(
+            "the HAPI FHIR contract server is not built and Maven (`mvn`) is not on PATH: install Maven 3 "
+            "and run `make hapi-deps`",
+            pytrace=False,
+        )
+    for args in (["-q", "dependency:resolve-plugins", "dependency:resolve"], ["-q", "-o", "package"]):
+        result = subprocess.run([mvn, *args], cwd=HAPI_DIR, capture_output=True, text=True, timeout=1200)
+        if result.returncode != 0:
+            pytest.fail(
+                f"`mvn {' '.join(args)}` in {HAPI_DIR} failed ({result.returncode}):\n{result.stdout[-3000:]}",
+                pytrace=False,
+            )
+
+
+def _wait_for_metadata(base: str, process: subprocess.Popen, log_path: Path) -> None:
+    """The ready line comes once Jetty listens; the tests start once /fhir/metadata answers 200."""
+    deadline = time.monotonic() + HAPI_STARTUP_TIMEOUT
+    last = ""
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            response = requests.get(f"{base}/metadata", timeout=30)
+            if response.status_code == 200:
+                return
+            last = f"HTTP {response.status_code}"
+        except requests.RequestException as exc:
+            last = repr(exc)
+        time.sleep(0.5)
+    _stop(process)
+    tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
+    pytest.fail(f"HAPI FHIR at {base} never answered /metadata ({last}).\nstderr:\n{tail}", pytrace=False)
 
 
 @pytest.fixture
@@ -56,7 +133,7 @@ def _medplum(tmp_path_factory) -> Iterator[str]:
             stderr=stderr,
         )
     try:
-        yield _wait_for_ready_line(process, log_path)
+        yield _wait_for_ready_line(process, log_path, "medplum-fhir ready ", STARTUP_TIMEOUT, "Medplum")
     finally:
         _stop(process)
         if process.stdout:
@@ -85,9 +162,9 @@ def _ensure_medplum_installed() -> None:
         pytest.fail(f"`npm ci` in {MEDPLUM_DIR} failed ({result.returncode}):\n{result.stderr[-3000:]}", pytrace=False)
 
 
-def _wait_for_ready_line(process: subprocess.Popen, log_path: Path) -> str:
-    """Read stdout until 'medplum-fhir ready <url>'; fail with the stderr tail otherwise."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
+def _wait_for_ready_line(process: subprocess.Popen, log_path: Path, prefix: str, timeout: float, name: str) -> str:
+    """Read stdout until '<prefix><url>'; fail with the stderr tail otherwise."""
+    deadline = time.monotonic() + timeout
     selector = selectors.DefaultSelector()
     selector.register(process.stdout, selectors.EVENT_READ)
     buffer = b""
@@ -99,8 +176,8 @@ def _wait_for_ready_line(process: subprocess.Popen, log_path: Path) -> str:
                     break
                 buffer += chunk
                 for line in buffer.decode(errors="replace").splitlines():
-                    if line.startswith("medplum-fhir ready "):
-                        return line.split(" ", 2)[2].strip()
+                    if line.startswith(prefix):
+                        return line.removeprefix(prefix).split()[0]
             elif process.poll() is not None:
                 break
     finally:
@@ -110,8 +187,8 @@ def _wait_for_ready_line(process: subprocess.Popen, log_path: Path) -> str:
     tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
     state = f"exited with code {process.returncode}" if process.returncode is not None else "timed out"
     pytest.fail(
-        f"Medplum contract server (node {MEDPLUM_DIR / 'server.mjs'}) did not become ready within "
-        f"{STARTUP_TIMEOUT:.0f} s ({state}). stdout: {buffer.decode(errors='replace')[-500:]!r}\nstderr:\n{tail}",
+        f"{name} contract server did not become ready within "
+        f"{timeout:.0f} s ({state}). stdout: {buffer.decode(errors='replace')[-500:]!r}\nstderr:\n{tail}",
         pytrace=False,
     )
 

@@ -1,8 +1,10 @@
-"""The service's own destination Bundles (one per external destination) against both real servers: accepted,
+"""The service's own destination Bundles (one per external destination) against every real server: accepted,
 idempotent, workable, and within Medplum's limit for transactions with conditional creates.
 
 The recipient works the Task (requested → accepted → in-progress → completed) and the practice finds the
-status through the ServiceRequest's Task. Here one server plays every destination.
+status through the ServiceRequest's Task. Here one server plays every destination and, for a response whose
+patient does not travel with it (`subject` a plain `Patient/<id>`), the practice's record too: the patient is
+there before the push, as HAPI's referential integrity requires of every reference (README.md).
 """
 
 from __future__ import annotations
@@ -46,11 +48,17 @@ def _of_type(bundle: dict, rtype: str) -> list[dict]:
     return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == rtype]
 
 
+def _known_patient(client: FhirClient, patient_id: str) -> None:
+    """The practice's patient on the server the Bundle's plain `Patient/<id>` references point at."""
+    client.update({"resourceType": "Patient", "id": patient_id})
+
+
 @pytest.mark.parametrize(
     "region, patient", [("maastricht-heuvelland", "demo-contract-a"), ("voorbeeldstad", "demo-contract-b")]
 )
 def test_destination_bundles_accepted_twice_one_of_each(client, engine, region, patient):
     signals, priorities = CASES[region]
+    _known_patient(client, patient)
     qr = make_qr(signals=signals, subject=f"Patient/{patient}", identifier=f"contract-{patient}")
     bundles = engine.extract(qr, region).bundles
     assert [r for d in bundles.deliveries for r in d.recipients] == list(priorities)  # one Bundle per destination
@@ -72,11 +80,12 @@ def test_destination_bundles_accepted_twice_one_of_each(client, engine, region, 
         assert stored["priority"] == priority
         # The shared answers travel contained, marked as reduced, and the server keeps them with the referral.
         [answers] = [r for r in stored.get("contained", ()) if r["resourceType"] == "QuestionnaireResponse"]
-        assert answers["id"] == "answers" and answers["meta"]["security"][0]["code"] == "REDACTED"
+        assert answers["id"] == "answers" and stored["meta"]["security"][0]["code"] == "REDACTED"
         assert {"reference": "#answers"} in stored["supportingInfo"]
 
 
 def test_recipient_works_the_task_and_the_practice_sees_it(client, engine):
+    _known_patient(client, "demo-contract-task")
     qr = make_qr(signals=("homeless",), subject="Patient/demo-contract-task", identifier="contract-task")
     [delivery] = engine.extract(qr).bundles.deliveries
     bundle = delivery.bundle

@@ -98,10 +98,12 @@ def test_the_worklist_reads_every_page(engine, tmp_path, base_url, client, monke
         ]
         for n in range(3)
     }
-    everything = {i.task_id for i in open_referrals(client, JGZ, TUESDAY, {})}
-    monkeypatch.setattr(worklist, "PAGE_SIZE", 1)
+    everything = {i.task_id: i.patient for i in open_referrals(client, JGZ, TUESDAY, {})}
+    monkeypatch.setattr(worklist, "TASKS_PAGE_SIZE", 1)  # one Task per search page
+    monkeypatch.setattr(worklist, "PATIENTS_PER_SEARCH", 2)  # the patients in more than one search
     paged = open_referrals(client, JGZ, TUESDAY, {})
-    assert sent <= {i.task_id for i in paged} and {i.task_id for i in paged} == everything
+    assert sent <= {i.task_id for i in paged} and {i.task_id: i.patient for i in paged} == everything
+    assert all(everything[t] == "Lisa de Boer" for t in sent)
     assert all(i.due is None and not i.overdue for i in paged)  # no response times given: no due day
 
 

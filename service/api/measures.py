@@ -1,0 +1,134 @@
+"""The mirror figures in the API (issue 14 point 5): the published Measures (GET /fhir/Measure, /fhir/Measure/{id}) and
+GET /fhir/MeasureReport?measure=<canonical>&period=2026Q4&subject=<practice or region>, a searchset Bundle of
+summary MeasureReports (service/mirror/measurereport.py).
+
+Who sees what, as the other reads of the API (SMART Backend Services, service/api/auth.py): the scope
+system/MeasureReport.r (or .s); a client registered for a practice gets that practice's own figures (unsuppressed)
+and its region's (suppressed), nothing of another practice or region; a client of no practice (a region's or the
+programme's) the regions' suppressed figures only. With the API open (KS_API_AUTH=none, development) anyone.
+No patient data is read: one audit row is not due (tests/test_audit_completeness.py classifies the routes).
+"""
+
+from __future__ import annotations
+
+from flask import request
+
+from service.api.auth import Forbidden, authenticated, require
+from service.api.base import api, base_url, fhir_response, prefer
+from service.errors import InputInvalid, Issue, NotFound
+from service.mirror.dashboard import report_for
+from service.mirror.measurereport import Subject, measure_by_canonical, measure_reports, measures, period_dates
+from service.services import services
+from service.texts import texts
+
+SEARCH_PARAMS = ("measure", "period", "subject")
+
+
+@api.get("/Measure")
+def search_measures():
+    """Every published Measure (one per mirror figure), searchable by `url` (also url|version)."""
+    wanted = request.args.get("url")
+    found = [m for m in measures().values() if not wanted or m is measure_by_canonical(wanted)]
+    return fhir_response(_searchset("Measure", [m.resource for m in found], [("url", wanted)] if wanted else []))
+
+
+@api.get("/Measure/<fhirid:rid>")
+def read_measure(rid: str):
+    found = next((m for m in measures().values() if m.id == rid), None)
+    if found is None:
+        raise NotFound(texts("api.not_found", reference=f"Measure/{rid}"))
+    return fhir_response(found.resource)
+
+
+@api.get("/MeasureReport")
+def search_measure_reports():
+    """The figures of one period for one subject, as summary MeasureReports (all Measures, or the one named)."""
+    require("MeasureReport", "rs")
+    _strict()
+    period = _period(request.args.get("period", ""))
+    subject = _subject(request.args.get("subject", ""))
+    wanted = None
+    if request.args.get("measure"):
+        measure = measure_by_canonical(request.args["measure"])
+        if measure is None:
+            raise _refusal("api.measurereport.unknown_measure", "measure")
+        wanted = [measure]
+    _allowed(subject)
+    region = subject.id if subject.kind == "region" else _practice_region(subject.id)
+    scope = "practice" if subject.kind == "practice" else "region"
+    practice = subject.id if subject.kind == "practice" else None
+    report = report_for(scope, region=region, practice=practice, periods=(period,))
+    resources = measure_reports(report, subject, period, wanted)
+    applied = [(name, request.args[name]) for name in SEARCH_PARAMS if request.args.get(name)]
+    return fhir_response(_searchset("MeasureReport", resources, applied))
+
+
+def _refusal(key: str, param: str) -> InputInvalid:
+    words = texts(key)
+    return InputInvalid(words, issues=[Issue.of(words, code="value", expression=(param,))])
+
+
+def _strict() -> None:
+    """Unknown parameters: ignored, or with `Prefer: handling=strict` a 400 (https://hl7.org/fhir/R4/search.html#errors)."""
+    unknown = sorted(set(request.args) - set(SEARCH_PARAMS))
+    if unknown and (prefer("handling") or "").lower() == "strict":
+        words = texts("api.search.unknown", names=", ".join(unknown), known=", ".join(SEARCH_PARAMS))
+        raise InputInvalid(words, issues=[Issue.of(words, code="not-supported")])
+
+
+def _period(value: str) -> str:
+    from service.mirror.figures import Period
+
+    try:
+        label = Period.parse(value).label
+        period_dates(label)
+    except ValueError:
+        raise _refusal("api.measurereport.period", "period") from None
+    return label
+
+
+def _subject(value: str) -> Subject:
+    """A practice of the registry (its id, or Organization/<id>) or a region (its rule set's id)."""
+    ident = value.removeprefix("Organization/")
+    practice = services().registry.find_practice(ident) if ident else None
+    if practice is not None:
+        return Subject("practice", practice.id, practice.name, practice.agb)
+    ruleset = services().engine.rulesets.get(value)
+    if ruleset is not None:
+        return Subject("region", ruleset.id, ruleset.title)
+    raise _refusal("api.measurereport.subject", "subject")
+
+
+def _practice_region(practice_id: str) -> str:
+    practice = services().registry.find_practice(practice_id)
+    assert practice is not None  # _subject found it
+    return practice.region
+
+
+def _allowed(subject: Subject) -> None:
+    """A practice's client: its own practice and its region; a client of no practice: regions only."""
+    auth = services().api_auth
+    if auth is None:
+        return
+    client = auth.clients.get(authenticated()["client_id"])
+    own = client.practice if client else None
+    if subject.kind == "practice" and subject.id != own:
+        raise Forbidden(texts("api.measurereport.not_yours"))
+    if subject.kind == "region" and own is not None and _practice_region(own) != subject.id:
+        raise Forbidden(texts("api.measurereport.not_yours"))
+
+
+def _searchset(rtype: str, resources: list[dict], applied: list[tuple[str, str]]) -> dict:
+    from urllib.parse import urlencode
+
+    query = urlencode(applied)
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "link": [{"relation": "self", "url": f"{base_url()}/{rtype}" + (f"?{query}" if query else "")}],
+        "entry": [
+            {"fullUrl": f"{base_url()}/{rtype}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            for r in resources
+        ],
+    }

@@ -1,0 +1,318 @@
+"""The mirror figures (issue 14 point 2) per practice, per period (quarter, year) and per region, from the event
+record (service/mirror/events.py), with small numbers suppressed outside the practice's own view (suppress.py).
+
+Pure but for the store passed in: four GROUP BY queries over the region's (or the practice's) events of the years
+asked about, then plain Python over the aggregates (never over the events). Suppression always works on whole
+years (its four quarters and the year, every practice of the region and the region's total), whatever periods are
+asked for, so two reports of the same data hide the same cells: no hidden cell comes out of comparing them.
+
+What is counted (docs/mirror-events.md): a *questionnaire* is one event; a *referral* in `referrals-by-recipient`
+is one recipient sent to; in `referrals-by-signal` and `urgent-share` a referral is a questionnaire from which at
+least one referral was sent (its level and signals are the questionnaire's). `feedback-*` count the referrals
+sent to an external recipient, feedback being an accepted or declined Task (a cancel by the practice is none).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from service.mirror.suppress import CellSpec, Equation, rounded, suppress, threshold
+
+
+@dataclass(frozen=True)
+class Period:
+    year: int
+    quarter: int | None = None  # 1..4; None: the whole year
+
+    @classmethod
+    def parse(cls, label: str) -> Period:
+        """ "2026Q4" or "2026" (ValueError otherwise)."""
+        text = str(label).strip().upper()
+        year, _, quarter = text.partition("Q")
+        if not (year.isdigit() and len(year) == 4) or (quarter not in ("1", "2", "3", "4") if _ else quarter):
+            raise ValueError(f"not a period (2026Q4 or 2026): {label!r}")
+        return cls(int(year), int(quarter) if quarter else None)
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}Q{self.quarter}" if self.quarter else str(self.year)
+
+    @property
+    def kind(self) -> Literal["quarter", "year"]:
+        return "quarter" if self.quarter else "year"
+
+    def quarters(self) -> tuple[str, ...]:
+        """The quarter labels the period covers."""
+        return (self.label,) if self.quarter else tuple(f"{self.year}Q{q}" for q in range(1, 5))
+
+
+@dataclass(frozen=True)
+class FigureDef:
+    id: str
+    title_key: str  # service/texts.py
+    unit: Literal["count", "share", "days"]
+    dimension: str | None  # "phase", "recipient", "signal"; None: one number per practice and period
+
+
+FIGURES: tuple[FigureDef, ...] = (
+    FigureDef("questionnaires-by-phase", "mirror.figure.questionnaires-by-phase", "count", "phase"),
+    FigureDef("referrals-by-recipient", "mirror.figure.referrals-by-recipient", "count", "recipient"),
+    FigureDef("referrals-by-signal", "mirror.figure.referrals-by-signal", "count", "signal"),
+    FigureDef("urgent-share", "mirror.figure.urgent-share", "share", None),
+    FigureDef("meldcode-share", "mirror.figure.meldcode-share", "share", None),
+    FigureDef("consent-declined", "mirror.figure.consent-declined", "share", None),
+    FigureDef("overrides", "mirror.figure.overrides", "share", None),
+    FigureDef("feedback-share", "mirror.figure.feedback-share", "share", None),
+    FigureDef("feedback-median-days", "mirror.figure.feedback-median-days", "days", None),
+)
+# A dimension's figure also has a total cell (key ()) where its keys add up: every questionnaire has one phase,
+# every referral one recipient. Signals do not add up (one referral counts for each of its signals).
+# Share figures: (numerator, denominator) quantities.
+SHARES = {
+    "urgent-share": ("urgent", "referred"),
+    "meldcode-share": ("meldcode", "questionnaires"),
+    "consent-declined": ("declined", "vulnerable"),
+    "overrides": ("overridden", "questionnaires"),
+    "feedback-share": ("feedback", "external"),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    figure: str
+    key: tuple[str, ...]
+    period: str
+    practice: str | None  # None: all practices of the region
+    count: int | None
+    denominator: int | None
+    value: float | None  # the count, a share 0..1, or days
+    people: int  # the n the cell is based on: internal, never shown for a suppressed cell
+    suppressed: bool
+
+
+@dataclass(frozen=True)
+class Report:
+    scope: Literal["practice", "region"]
+    practice: str | None
+    region: str | None
+    periods: tuple[str, ...]
+    cells: tuple[Cell, ...]
+    suppress_below: int
+    mode: Literal["rivm", "cbs"]
+    invented: bool  # True when any event behind it is invented demo history (make run)
+
+
+Quantity = tuple[str, ...]  # ("phase", "pregnant"), ("questionnaires",), ("recipient", id), ...
+
+
+@dataclass
+class _Aggregates:
+    """Per (practice, quarter): each quantity's count, the days-to-feedback histogram; which recipients are external."""
+
+    counts: dict[Quantity, Counter]
+    days: dict[tuple[str, str], Counter]
+    external: set[str]
+    invented: bool
+
+
+def _aggregate(conn, where: str, args: tuple) -> _Aggregates:
+    counts: dict[Quantity, Counter] = defaultdict(Counter)
+    invented = False
+    for r in conn.execute(
+        "SELECT practice, quarter, phase, count(*), sum(overridden), sum(meldcode), sum(referred), "
+        "sum(referred AND urgent), sum(vulnerable), sum(vulnerable AND NOT referred), max(invented) "
+        f"FROM event WHERE {where} GROUP BY quarter, practice, phase",
+        args,
+    ):
+        at = (r[0], r[1])
+        counts[("phase", r[2])][at] += r[3]
+        for name, value in zip(
+            ("overridden", "meldcode", "referred", "urgent", "vulnerable", "declined"), r[4:10], strict=True
+        ):
+            counts[(name,)][at] += value
+        counts[("questionnaires",)][at] += r[3]
+        invented = invented or bool(r[10])
+    for r in conn.execute(
+        f"SELECT practice, quarter, signal, count(*) FROM event_signal WHERE {where} AND referred "
+        "GROUP BY quarter, practice, signal",
+        args,
+    ):
+        counts[("signal", r[2])][(r[0], r[1])] += r[3]
+    external: set[str] = set()
+    days: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    for r in conn.execute(  # per recipient, and the days to feedback of those with feedback (one scan)
+        "SELECT practice, quarter, recipient, max(external), sum(sent), "
+        "sum(sent AND external AND response IS NOT NULL AND response IN ('accepted', 'declined')), "
+        "CASE WHEN sent AND external THEN feedback_days END AS days "
+        f"FROM event_recipient WHERE {where} GROUP BY quarter, practice, recipient, days",
+        args,
+    ):
+        at = (r[0], r[1])
+        counts[("recipient", r[2])][at] += r[4]
+        counts[("referrals",)][at] += r[4]
+        counts[("feedback",)][at] += r[5]
+        if r[3]:
+            external.add(r[2])
+            counts[("external",)][at] += r[4]
+        if r[6] is not None:
+            days[at][r[6]] += r[4]
+    return _Aggregates(counts=counts, days=days, external=external, invented=invented)
+
+
+def median(histogram: Counter) -> float | None:
+    """The median of values given as value -> how often (the mean of the middle two for an even number)."""
+    n = sum(histogram.values())
+    if not n:
+        return None
+    middle, seen, low = ((n - 1) // 2, n // 2), 0, None
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if low is None and seen > middle[0]:
+            low = value
+        if seen > middle[1]:
+            return (low + value) / 2
+    return None  # not reached
+
+
+@dataclass
+class _Year:
+    """One year's cube: every quantity's value by (practice or None, period), and the days histograms."""
+
+    values: dict[Any, int]  # by (quantity, practice or None, period)
+    days: dict[tuple[str | None, str], Counter]
+    practices: tuple[str, ...]
+    quarters: tuple[str, ...]
+    label: str
+
+
+def _year(agg: _Aggregates, year: int, *, totals: bool) -> _Year:
+    quarters = Period(year).quarters()
+    practices = tuple(sorted({p for c in agg.counts.values() for p, q in c if q in quarters}))
+    whos: tuple[str | None, ...] = (*practices, None) if totals else practices
+    values: dict[Any, int] = {}
+    for qty, by_at in agg.counts.items():
+        for who in whos:
+            for q in quarters:
+                values[(qty, who, q)] = sum(by_at[(p, q)] for p in practices) if who is None else by_at[(who, q)]
+            values[(qty, who, str(year))] = sum(values[(qty, who, q)] for q in quarters)
+    days: dict[tuple[str | None, str], Counter] = {}
+    for who in whos:
+        for q in quarters:
+            found: Counter = Counter()
+            for p in practices if who is None else (who,):
+                found.update(agg.days.get((p, q), Counter()))
+            days[(who, q)] = found
+        days[(who, str(year))] = sum((days[(who, q)] for q in quarters), Counter())
+    return _Year(values=values, days=days, practices=practices, quarters=quarters, label=str(year))
+
+
+def _cells(cube: _Year, agg: _Aggregates, whos: tuple[str | None, ...]) -> dict[Any, CellSpec]:
+    """Every cell of the year, by (figure, key, practice, period), with its variables and its people."""
+    v = cube.values
+    periods = (*cube.quarters, cube.label)
+    qtys = {qty for qty, _, _ in v}
+    specs: dict[Any, CellSpec] = {}
+    for who in whos:
+        for t in periods:
+
+            def var(qty: Quantity, who=who, t=t) -> tuple[Quantity, str | None, str]:
+                return (qty, who, t)
+
+            for figure, kind, total in (
+                ("questionnaires-by-phase", "phase", ("questionnaires",)),
+                ("referrals-by-recipient", "recipient", ("referrals",)),
+                ("referrals-by-signal", "signal", None),
+            ):
+                for qty in sorted(q for q in qtys if q[0] == kind):
+                    specs[(figure, qty[1:], who, t)] = CellSpec((var(qty),), v[var(qty)])
+                if total and total in qtys:
+                    specs[(figure, (), who, t)] = CellSpec((var(total),), v[var(total)])
+            for figure, (num, den) in SHARES.items():
+                if (den,) in qtys:
+                    specs[(figure, (), who, t)] = CellSpec((var((num,)), var((den,))), v[var((den,))])
+            if ("feedback",) in qtys:
+                people = sum(cube.days[(who, t)].values())
+                specs[("feedback-median-days", (), who, t)] = CellSpec((var(("feedback",)),), people)
+    return specs
+
+
+def _equations(cube: _Year, agg: _Aggregates) -> list[Equation]:
+    """What an attacker knows adds up: practices to the region, quarters to the year, phases to the questionnaires,
+    recipients to the referrals (and the external ones to the external referrals)."""
+    qtys = sorted({qty for qty, _, _ in cube.values})
+    whos: tuple[str | None, ...] = (*cube.practices, None)
+    periods = (*cube.quarters, cube.label)
+    eqs: list[Equation] = []
+    for qty in qtys:
+        eqs += [((qty, None, t), tuple((qty, p, t) for p in cube.practices)) for t in periods]
+        eqs += [((qty, who, cube.label), tuple((qty, who, q) for q in cube.quarters)) for who in whos]
+    groups = [
+        (("questionnaires",), [q for q in qtys if q[0] == "phase"]),
+        (("referrals",), [q for q in qtys if q[0] == "recipient"]),
+        (("external",), [q for q in qtys if q[0] == "recipient" and q[1] in agg.external]),
+    ]
+    for total, parts in groups:
+        if parts:
+            eqs += [((total, who, t), tuple((q, who, t) for q in parts)) for who in whos for t in periods]
+    return eqs
+
+
+def _cell(cid: Any, spec: CellSpec, cube: _Year, hidden: bool, mode: str) -> Cell:
+    figure, key, who, t = cid
+    if hidden:
+        return Cell(figure, key, t, who, None, None, None, spec.people, True)
+    if figure == "feedback-median-days":
+        return Cell(figure, key, t, who, None, None, median(cube.days[(who, t)]), spec.people, False)
+    count = rounded(cube.values[spec.vars[0]], mode)
+    if figure in SHARES:
+        den = rounded(cube.values[spec.vars[1]], mode)
+        return Cell(figure, key, t, who, count, den, count / den if den else None, spec.people, False)
+    return Cell(figure, key, t, who, count, None, float(count), spec.people, False)
+
+
+def build_report(
+    events_store,
+    *,
+    scope: Literal["practice", "region"],
+    region: str | None,
+    practice: str | None = None,
+    periods: tuple[str, ...] | list[str],
+    suppress_below: int = 10,
+    mode: Literal["rivm", "cbs"] = "rivm",
+) -> Report:
+    """The figures of `periods` ("2026Q4", "2026"): a practice's own (`scope="practice"`, unsuppressed), or the
+    region's per practice and in total (`practice` given: that practice's and the totals only), suppressed."""
+    wanted = tuple(dict.fromkeys(Period.parse(p).label for p in periods))
+    if scope not in ("practice", "region") or (scope == "practice" and not practice):
+        raise ValueError("scope must be 'practice' (with a practice) or 'region'")
+    below = threshold(mode, suppress_below)
+    years = sorted({Period.parse(p).year for p in wanted})
+    quarters = [q for y in years for q in Period(y).quarters()]
+    marks = ", ".join("?" * len(quarters))
+    where, args = f"quarter IN ({marks})", tuple(quarters)
+    if scope == "practice":
+        where, args = f"practice = ? AND {where}", (str(practice), *args)
+    if region:
+        where, args = f"region = ? AND {where}", (region, *args)
+    agg = _aggregate(events_store.conn(), where, args)
+    cells: list[Cell] = []
+    for year in years:
+        cube = _year(agg, year, totals=scope == "region")
+        whos: tuple[str | None, ...] = (*cube.practices, None) if scope == "region" else cube.practices
+        specs = _cells(cube, agg, whos)
+        hidden = suppress(cube.values, _equations(cube, agg), specs, below=below) if scope == "region" else set()
+        for cid, spec in specs.items():
+            if cid[3] in wanted and (scope == "practice" or practice is None or cid[2] in (practice, None)):
+                cells.append(_cell(cid, spec, cube, cid in hidden, mode if scope == "region" else "rivm"))
+    return Report(
+        scope=scope,
+        practice=practice,
+        region=region,
+        periods=wanted,
+        cells=tuple(cells),
+        suppress_below=below if scope == "region" else suppress_below,
+        mode=mode,
+        invented=agg.invented,
+    )

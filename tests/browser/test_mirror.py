@@ -1,0 +1,78 @@
+"""The mirror figures in headless Chromium (issue 14 point 4): the GP opens the dashboard from her launch (the top
+bar's link), sees her practice's figures and the region's with small numbers hidden, switches to English; the
+region's programme manager signs in at the sandbox's OpenID Connect provider, sees the region's figures, and is
+refused the worklist. Every page is screenshot and checked with axe-core at 1280 and 400 px (Journey.check); the
+practice's page at 1280 px is the README's screenshot (docs/screenshots/mirror-practice.png)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import expect
+
+from service.mirror.events import EventStore
+from service.mirror.history import fill_demo_history
+
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "mirror-practice.png"
+
+
+def invented_history(live, engine) -> None:
+    """A year of invented events for the demo practices in the app's own event record, as `make run` fills it."""
+    ruleset = engine.ruleset("maastricht-heuvelland")
+    qdef = engine.catalog.find(ruleset.questionnaire)
+    recipients = [(r.id, not r.internal) for r in ruleset.recipients.values()]
+    signals = [lid for lid, item in qdef.items.items() if item.type == "boolean" and "-" in lid]
+    data = live.sessions.path.parent
+    fill_demo_history(EventStore(data / "mirror.sqlite3"), "maastricht-heuvelland", recipients, signals)
+
+
+def test_the_gp_and_the_programme_manager_see_the_mirror_figures(journey, engine):
+    gp, manager = journey(who="gp"), journey(who="regio")
+    invented_history(gp.live, engine)
+
+    gp.launch("demo-pregnant")
+    page = gp.page
+    page.get_by_role("link", name="Spiegelinformatie").click()
+    page.wait_for_url("**/practice/mirror")
+    expect(page.locator("h1")).to_have_text("Spiegelinformatie Kansrijke Start")
+    expect(page.locator(".mirror-invented")).to_contain_text("Verzonnen demogeschiedenis.")
+    expect(page.locator("svg.mirror-chart")).to_have_count(8)
+    expect(page.get_by_role("img", name="Verwijzingen per kwartaal").first).to_be_visible()
+    expect(page.locator("#own-per-quarter-caption")).to_be_visible()
+    gp.check("practice")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=False)
+
+    # the period picker with the keyboard: a quarter, then Tonen
+    page.locator("#period").focus()
+    page.keyboard.press("ArrowDown")  # the first quarter of the year shown
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Tonen")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/practice/mirror?period=*Q1")
+    expect(page.locator("#own-title")).to_contain_text("1e kwartaal")
+    gp.check("practice-quarter")
+
+    page.get_by_role("button", name="English").click()
+    page.wait_for_url("**/practice/mirror")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("h1")).to_have_text("Kansrijke Start mirror figures")
+    gp.check("practice-english")
+
+    page = manager.page
+    page.goto(manager.url("/inbox/region"))
+    page.wait_for_url("**/sandbox/idp/authorize**")
+    page.get_by_role("link", name="Inloggen als Ingrid Lemmens").click()
+    page.wait_for_url("**/inbox/region")
+    expect(page.locator("h1")).to_have_text("Spiegelinformatie van de regio")
+    expect(page.get_by_role("status").first).to_contain_text("Ingelogd als Ingrid Lemmens")
+    expect(page.locator("#own-title")).to_have_count(0)  # no practice's unsuppressed figures
+    expect(page.locator("table.per-practice tbody tr")).not_to_have_count(0)
+    manager.check("region")
+
+    page.goto(manager.url("/inbox"))
+    expect(page.locator("[role=alert]")).to_contain_text("programmamanager van de regio")
+    manager.check("no-worklist")
+    page.get_by_role("link", name="Naar de spiegelinformatie van de regio").click()
+    page.wait_for_url("**/inbox/region")
