@@ -28,6 +28,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 
@@ -189,15 +190,31 @@ class AuditLog:
 
     def record(self, entry: AuditEntry) -> None:
         """One row; or, while an access for the same patient is open on this log, a part of that access."""
+        self.record_all([entry])
+
+    def record_all(self, entries: Iterable[AuditEntry]) -> None:
+        """Rows of one page that shows several patients (a worklist), written in one transaction: one write to
+        disk for the page, not one per patient (synchronous=FULL makes each commit wait for the disk). What the
+        open access for the same patient takes becomes part of it, as in `record`."""
         current = _open_access.get()
-        if current is not None and current.log.key == self.key and current.takes(entry):
-            current.add(entry)
-            return
-        self._insert(entry)
+        rows = []
+        for entry in entries:
+            if current is not None and current.log.key == self.key and current.takes(entry):
+                current.add(entry)
+            else:
+                rows.append(self._row(entry))
+        if rows:
+            with self._db.begin() as conn:
+                conn.execute(audit.insert(), rows)
 
     def _insert(self, entry: AuditEntry) -> None:
+        with self._db.begin() as conn:
+            conn.execute(audit.insert().values(**self._row(entry)))
+
+    @staticmethod
+    def _row(entry: AuditEntry) -> dict[str, Any]:
         ref, ident = patient_keys(entry.patient, entry.patient_identifier)
-        row = {
+        return {
             "recorded": datetime.now(UTC).isoformat(),
             "action": entry.action,
             "event": entry.event,
@@ -209,8 +226,6 @@ class AuditLog:
             "object": entry.object,
             "access_point": entry.access_point,
         }
-        with self._db.begin() as conn:
-            conn.execute(audit.insert().values(**row))
 
     def linked_keys(self, keys: Iterable[str]) -> set[str]:
         """Every key of the patient(s) `keys` name: the given ones, and the FHIR id or BSN that rows naming one of

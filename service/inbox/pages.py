@@ -204,20 +204,19 @@ def audit_each(desk: Desk, event: str, items: Iterable[WorkItem]) -> None:
     for item in items:
         key = item.patient_identifier or f"task:{item.task_id}"
         by_patient.setdefault(key, []).append(desk.where(item.task_id))
-    log = services().delivery.audit
-    for key, tasks in by_patient.items() or [("", [])]:
-        log.record(
-            AuditEntry(
-                event=event,
-                action="R",
-                outcome="0",
-                who=desk.user.who,
-                patient=None,
-                patient_identifier=None if key.startswith("task:") or not key else key,
-                object=f"worklist of {desk.recipient.id}: " + ("; ".join(tasks) or "empty"),
-                access_point=_access_point(),
-            )
+    services().delivery.audit.record_all(
+        AuditEntry(
+            event=event,
+            action="R",
+            outcome="0",
+            who=desk.user.who,
+            patient=None,
+            patient_identifier=None if key.startswith("task:") or not key else key,
+            object=f"worklist of {desk.recipient.id}: " + ("; ".join(tasks) or "empty"),
+            access_point=_access_point(),
         )
+        for key, tasks in by_patient.items() or [("", [])]
+    )
 
 
 def audit_one(desk: Desk, event: str, action: str, outcome: str, obj: str, patient: dict | None) -> None:

@@ -53,8 +53,7 @@ def practice_referrals(ctx):
 
     @after_this_request
     def audited(response):
-        for entry in entries:
-            delivery.audit.record(entry)
+        delivery.audit.record_all(entries)  # one row per patient listed, in one transaction
         return response
 
     return render_template(
