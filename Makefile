@@ -17,11 +17,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian packages the tests use: docker-compose (validates docker-compose.yml without an engine).
+# Debian packages the tests use: docker-compose (validates the compose files without an engine) and nginx (the
+# region's reverse proxy in front of two instances, tests/test_region_proxy.py; started by the test, not as a service).
 system-deps:
 	@command -v docker-compose >/dev/null 2>&1 || { \
 	  echo "installing Debian packages: docker-compose"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq docker-compose >/dev/null; }
+	@[ -x /usr/sbin/nginx ] || { \
+	  echo "installing Debian packages: nginx"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx >/dev/null; }
 
 # PostgreSQL for the storage layer's tests (tests/postgres.py runs initdb and postgres from it in a temporary folder;
 # the cluster the package itself may create and start is not used).

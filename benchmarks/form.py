@@ -5,7 +5,8 @@ Against the production server — gunicorn with 2 sync workers and the service's
 (`gunicorn -c python:service.gunicorn_conf -w 2 "service:create_app()"`), KS_SANDBOX off — on a free loopback
 port, with sekmet-fhir (demo data) as the EHR. One launch session per client is written straight into the
 service's sessions SQLite (what the SMART callback stores); each session opens the form once first ($populate
-reads the EHR then), so the figures are for a form in use. Every panel request ticks a different random set of
+reads the EHR then), so the figures are for a form in use; each panel request sends the CSRF header and the panel
+token that page gave (data-panel-token), as app.js does. Every panel request ticks a different random set of
 signals (no two alike), so nothing is served from a cache. Clients are asyncio connections (one request per
 connection, as gunicorn's sync workers close them), run in the benchmark's own process on the same machine.
 
@@ -128,7 +129,8 @@ class Server:
     name: str
     process: subprocess.Popen
     port: int
-    sessions: list[tuple[str, str]] = field(default_factory=list)  # (session id, CSRF token)
+    # (session id, CSRF token, panel token: the form page's data-panel-token, "" from a checkout without one)
+    sessions: list[tuple[str, str, str]] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     wall: float = 0.0
@@ -137,7 +139,7 @@ class Server:
 
 
 async def run_scenario(
-    server: Server, sessions: list[tuple[str, str]], concurrency: int, total: int, kind: str, seed: int
+    server: Server, sessions: list[tuple[str, str, str]], concurrency: int, total: int, kind: str, seed: int
 ) -> tuple[list[float], int]:
     latencies: list[float] = []
     errors = 0
@@ -146,7 +148,8 @@ async def run_scenario(
     async def client(i: int) -> None:
         nonlocal errors
         rng = random.Random(seed * 1000 + i)
-        sid, token = sessions[i % len(sessions)]
+        sid, token, panel_token = sessions[i % len(sessions)]
+        headers = {"X-CSRF-Token": token, "X-Panel-Token": panel_token}  # what app.js sends
         for _ in counter:
             if kind == "render":
                 t0 = time.perf_counter()
@@ -154,7 +157,7 @@ async def run_scenario(
             else:
                 body = panel_body(rng, token)
                 t0 = time.perf_counter()
-                status, _ = await http(server.port, "POST", "/form/panel", sid, body, {"X-CSRF-Token": token})
+                status, _ = await http(server.port, "POST", "/form/panel", sid, body, headers)
             latencies.append(time.perf_counter() - t0)
             if status != 200:
                 errors += 1
@@ -278,7 +281,10 @@ def open_sessions(server: Server, data_dir: Path, ehr_base_url: str) -> None:
         token = re.search(rb'name="csrf-token" content="([^"]+)"', page)
         if status != 200 or not token:
             raise SystemExit(f"{server.name}: GET /form answered {status}")
-        server.sessions.append((ctx.session_id, token.group(1).decode()))
+        panel_token = re.search(rb'data-panel-token="([^"]+)"', page)
+        server.sessions.append(
+            (ctx.session_id, token.group(1).decode(), panel_token.group(1).decode() if panel_token else "")
+        )
     conn.close()
 
 
@@ -286,9 +292,10 @@ def panel_size(server: Server) -> int:
     """The median size of a live panel's answer body (bytes), for the bare endpoint to answer as much."""
     sizes = []
     for seed in range(15):
-        sid, token = server.sessions[seed % len(server.sessions)]
+        sid, token, panel_token = server.sessions[seed % len(server.sessions)]
         body = panel_body(random.Random(seed), token)
-        status, data = asyncio.run(http(server.port, "POST", "/form/panel", sid, body, {"X-CSRF-Token": token}))
+        headers = {"X-CSRF-Token": token, "X-Panel-Token": panel_token}
+        status, data = asyncio.run(http(server.port, "POST", "/form/panel", sid, body, headers))
         if status != 200:
             raise SystemExit(f"{server.name}: POST /form/panel answered {status}")
         sizes.append(len(data.split(b"\r\n\r\n", 1)[1]))

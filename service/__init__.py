@@ -15,7 +15,9 @@ from service.version import __version__
 
 if TYPE_CHECKING:
     from service.config import Settings
+    from service.referrals.feedback import FeedbackStore
     from service.referrals.pipeline import Engine
+    from service.referrals.wiring import Delivery
 
 
 def create_app(config: Mapping | None = None) -> Flask:
@@ -23,9 +25,8 @@ def create_app(config: Mapping | None = None) -> Flask:
     from service.config import load_settings
     from service.db import database_for
     from service.errors_render import register_error_handlers
-    from service.mirror.events import EventStore
     from service.outbox.worker import Housekeeper, OutboxWorker
-    from service.referrals.feedback import FeedbackPoller, FeedbackStore
+    from service.referrals.feedback import FeedbackPoller
     from service.referrals.wiring import build_delivery
     from service.services import KEY, Services
     from service.smart.session import SessionStore
@@ -49,13 +50,7 @@ def create_app(config: Mapping | None = None) -> Flask:
         delivery=delivery,
         sessions=SessionStore(database_for(settings, "sessions")),
     )
-    ks.feedback = FeedbackStore(Path(settings.data_dir) / "feedback.sqlite3")
-    # The mirror's de-identified events (service/mirror/events.py): written by every submission, updated by what
-    # comes back from the recipients.
-    delivery.mirror = delivery.submitter.mirror = ks.feedback.mirror = EventStore(
-        Path(settings.data_dir) / "mirror.sqlite3", Path(settings.data_dir) / "mirror-links.sqlite3"
-    )
-    ks.feedback.min_interval = settings.feedback_min_interval
+    ks.feedback = open_feedback(settings, delivery)
     background = delivery.pusher is not None and not app.config.get("TESTING")
     if background and settings.outbox_worker == "on":
         ks.background.append(OutboxWorker(delivery.pusher, settings.outbox_interval).start())
@@ -70,6 +65,23 @@ def create_app(config: Mapping | None = None) -> Flask:
     if not app.config.get("TESTING"):
         ks.background.append(Housekeeper(ks, settings.purge_interval).start())
     return app
+
+
+def open_feedback(settings: Settings, delivery: Delivery) -> FeedbackStore:
+    """The practice's copy of the recipients' Tasks (service/referrals/feedback.py) and the mirror's de-identified
+    events (service/mirror/events.py), wired to each other and to `delivery`: every submission writes an event,
+    every change that comes back from a recipient updates it. The app's and the CLI's (`kansrijk cancel`) alike,
+    so a cancel from either reaches the mirror figures."""
+    from service.db import database_for
+    from service.mirror.events import EventStore
+    from service.referrals.feedback import FeedbackStore
+
+    feedback = FeedbackStore(database_for(settings, "feedback"))
+    delivery.mirror = delivery.submitter.mirror = feedback.mirror = EventStore(
+        database_for(settings, "mirror"), database_for(settings, "mirror_links")
+    )
+    feedback.min_interval = settings.feedback_min_interval
+    return feedback
 
 
 def _engine(settings: Settings) -> Engine:
@@ -167,6 +179,9 @@ def _register_blueprints(app: Flask, settings) -> None:
         module.init_app(app)
         app.register_blueprint(blueprint)
     app.register_blueprint(mirror)  # the region's mirror figures, for its programme manager (issue 14)
+    from service.health import healthz
+
+    app.add_url_rule("/healthz", "health", healthz)  # for health checks and monitoring: nothing about patients
     if settings.sandbox == "on":
         from service.sandbox.idp import init_app as init_sandbox_idp
         from service.sandbox.idp import sandbox_idp

@@ -136,7 +136,7 @@ def _no_server_note(delivery, destinations) -> None:
     serves = delivery.pusher.serves if delivery.pusher else lambda item: False
     if not destinations or any(d.state != "queued" or serves(d.item) for d in destinations):
         return
-    note = texts("cli.not_sent_no_server", outbox=Path(delivery.outbox.path).resolve())
+    note = texts("cli.not_sent_no_server", outbox=delivery.outbox.where)  # its file, or the PostgreSQL database
     print(note.nl)
     print(note.en)
 
@@ -246,9 +246,8 @@ def cmd_cancel(args) -> int:
     """The practice's cancel of a referral (`<submission>:<recipient>`) or of every referral of a submission: at the
     recipient (Task cancelled, ServiceRequest revoked), or taken back from the outbox when it has not gone yet
     (service/referrals/withdraw.py cancel_referral). Audit-logged as the user running the command."""
-    from pathlib import Path
-
-    from service.referrals.feedback import FeedbackStore, referrals_of_bundle
+    from service import open_feedback
+    from service.referrals.feedback import referrals_of_bundle
     from service.referrals.withdraw import cancel_referral
 
     delivery = _delivery(args)
@@ -257,7 +256,10 @@ def cmd_cancel(args) -> int:
     recipients = [one] if one else [r for i in items for r, _, _ in referrals_of_bundle(i.bundle)]
     if not items or not recipients:
         raise KsError(texts("cli.cancel_unknown", referral=args.referral))
-    copy = FeedbackStore(Path(_settings().data_dir) / "feedback.sqlite3")
+    # the practice's copy and the mirror's events, wired as the app wires them; the copy first learns of what was
+    # delivered since the app's poller last looked, so that the cancel's Task reaches both
+    copy = open_feedback(_settings(), delivery)
+    copy.track(delivery.outbox)
     failed = 0
     for recipient in recipients:
         try:
@@ -365,6 +367,7 @@ def cmd_report(args) -> int:
     """The mirror figures of one period (issue 14): a practice's own (--practice, unsuppressed) or the region's
     (--region, small numbers suppressed as KS_SUPPRESS_BELOW and KS_SUPPRESS_MODE say), in one of the formats of
     service/mirror/export.py FORMATS."""
+    from service.db import database_for
     from service.mirror.events import EventStore
     from service.mirror.export import FORMATS
     from service.mirror.figures import Period, build_report
@@ -374,8 +377,7 @@ def cmd_report(args) -> int:
         Period.parse(args.period)
     except ValueError:
         raise KsError(texts("cli.report.period", period=args.period)) from None
-    data = Path(settings.data_dir)
-    store = EventStore(data / "mirror.sqlite3", data / "mirror-links.sqlite3")
+    store = EventStore(database_for(settings, "mirror"), database_for(settings, "mirror_links"))
     region = args.scope_region or (store.region_of(args.practice) if args.practice else None) or settings.region
     report = build_report(
         store,

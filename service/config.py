@@ -52,7 +52,10 @@ class Settings:
     fhir_connect_timeout: float = 3.05
     fhir_read_timeout: float = 15.0
     outbox_interval: float = 5.0  # seconds between rounds of the outbox worker
-    outbox_lease: float = 120.0  # seconds a worker owns an item it is pushing; after a crash it is pushed again then
+    # Seconds a worker (of any instance) owns an outbox item it claimed, renewed before each push: after a crash another
+    # instance pushes it again once it has run out (service/outbox/store.py). It must outlast the longest push, the
+    # FHIR client's retries included (4 attempts of connect + read timeout: about 75 s with the defaults).
+    outbox_lease: float = 120.0
     outbox_worker: str = "on"  # on | off (off: only `kansrijk outbox retry` and submissions push)
     # Seconds between purges of what has expired (service/outbox/worker.py purge_expired).
     purge_interval: float = 3600.0

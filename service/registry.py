@@ -63,6 +63,9 @@ class Practice:
     agb: str  # AGB-Z code, http://fhir.nl/fhir/NamingSystem/agb-z
     ura: str  # URA number, http://fhir.nl/fhir/NamingSystem/ura
     region: str  # the rule set that applies to its referrals
+    # A practice of the demo's invented mirror history (service/demo INVENTED_PRACTICES): named on the mirror pages,
+    # never the practice a launch speaks for (service/smart/views.py practice_for).
+    invented: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -352,10 +355,15 @@ def _client_auth(spec: dict, folder: Path, environ: Mapping[str, str]) -> tuple[
 
 
 def sandbox_ehr(*, public_url: str, client_id: str, client_secret: str | None, region: str) -> RegisteredEhr:
-    """The demo EHR under /sandbox (KS_SANDBOX=1) registers itself, serving the invented demo practice."""
-    from service.demo import PRACTICE_AGB, PRACTICE_NAME, PRACTICE_URA
+    """The demo EHR under /sandbox (KS_SANDBOX=1) registers itself, serving the invented demo practice (and naming
+    the invented practices of the demo's mirror history, never launched for)."""
+    from service.demo import INVENTED_PRACTICES, PRACTICE_AGB, PRACTICE_NAME, PRACTICE_URA
 
     base = public_url.rstrip("/")
+    invented = tuple(
+        Practice(id=pid, name=name, agb=agb, ura=ura, region=region, invented=True)
+        for pid, name, agb, ura in INVENTED_PRACTICES
+    )
     return RegisteredEhr(
         id=SANDBOX_ID,
         name="Demo-EPD (sandbox)",
@@ -368,6 +376,7 @@ def sandbox_ehr(*, public_url: str, client_id: str, client_secret: str | None, r
         allowed_origins=frozenset({origin(base)}),
         practices=(
             Practice(id="demo-practice", name=PRACTICE_NAME, agb=PRACTICE_AGB, ura=PRACTICE_URA, region=region),
+            *invented,
         ),
     )
 

@@ -179,12 +179,16 @@ def _start(settings, embedded: list):
     if embedded or settings.load_demo == "on":
         count = load_demo(os.environ["KS_FHIR_BASE_URL"], settings.region)
         print(f"Demo data loaded: {count} resources (practice, GP, POH Jeugd, assistant, 4 patients, recipients)")
-        _demo_history(settings)
+        if added := demo_history(settings):
+            print(f"Invented mirror history: {added} events for the demo practices (marked as invented)")
     return create_app()
 
 
-def _demo_history(settings) -> None:
-    """A year of invented mirror events for the demo practices (service/mirror/history.py), once per data folder."""
+def demo_history(settings) -> int:
+    """A year of invented mirror events for the demo practices (service/mirror/history.py), once per data folder:
+    the number added. The practices are the sandbox EHR's (service/registry.py sandbox_ehr), so the pages name
+    them; tests/browser/test_mirror.py shows the dashboard of what this fills."""
+    from service.db import database_for
     from service.mirror.events import EventStore
     from service.mirror.history import fill_demo_history
     from service.questionnaires.linkids import SIGNAL_GROUPS
@@ -194,12 +198,12 @@ def _demo_history(settings) -> None:
     qdef = engine.catalog.find(ruleset.questionnaire)
     signals = [lid for g in SIGNAL_GROUPS if qdef and g in qdef.items for lid in qdef.items[g].children]
     recipients = [(r.id, not r.internal) for r in ruleset.recipients.values()]
-    data = Path(settings.data_dir)
-    added = fill_demo_history(
-        EventStore(data / "mirror.sqlite3", data / "mirror-links.sqlite3"), settings.region, recipients, signals
+    return fill_demo_history(
+        EventStore(database_for(settings, "mirror"), database_for(settings, "mirror_links")),
+        settings.region,
+        recipients,
+        signals,
     )
-    if added:
-        print(f"Invented mirror history: {added} events for the demo practices (marked as invented)")
 
 
 def _stop(embedded: list, listener: socket.socket | None) -> None:

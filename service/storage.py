@@ -1,40 +1,15 @@
-"""The stores' shared pieces. SQLiteFile: the stores not yet on the storage layer (service/db, issue 16: the outbox,
-the record of referrals made, the recipients' feedback, the mirror information) keep their SQLite file under
-KS_DATA_DIR this way: one connection per thread, WAL, autocommit unless a transaction is opened. ExpiringRecords:
-small expiring records on the storage layer (SQLite or PostgreSQL).
-
-Every file holds patient data or tokens, so each is readable by the service's own user only: created with
-mode 0600 before SQLite opens it (SQLite gives its -wal and -shm files the database file's mode)."""
+"""ExpiringRecords: small expiring records (grants, tokens, seen assertion ids) on the storage layer (service/db:
+SQLite or PostgreSQL), shared by the stores that keep such records. Every store is on the storage layer now."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
-from pathlib import Path
 
 from sqlalchemy import delete
 
-from service.db import Database, private_file
+from service.db import Database
 from service.db.schema import EXPIRING
-
-
-class SQLiteFile:
-    def __init__(self, path: Path, *, synchronous: str = "NORMAL"):
-        self.path = private_file(path)
-        self.synchronous = synchronous
-        self._local = threading.local()
-
-    def conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self.synchronous}")
-            self._local.conn = conn
-        return conn
 
 
 class ExpiringRecords:

@@ -107,11 +107,22 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Something went wrong in the service. Your last saved data are kept. Try again or contact the administrator.",
     ),
     "page.back_to_form": ("Ga terug naar het formulier.", "Go back to the form."),
+    # the reverse proxy's own page when no instance of the service answers (service/proxy_pages.py, deploy/nginx)
+    "page.503.title": ("De service is even niet bereikbaar", "The service cannot be reached for a moment"),
+    "page.503.text": (
+        "De service is tijdelijk niet bereikbaar. Uw laatst opgeslagen gegevens zijn bewaard. Probeer het over een paar minuten opnieuw; blijft dit zo, neem dan contact op met de beheerder.",
+        "The service cannot be reached for the moment. Your last saved data are kept. Try again in a few minutes; if this persists, contact the administrator.",
+    ),
     # ── OperationOutcomes of HTTP errors (service/errors_render.py) ─────────────────────────────────────────
     "http.404": ("Niet gevonden.", "Not found."),
     "http.405": ("Deze methode wordt hier niet ondersteund.", "Method not allowed."),
     "http.413": ("Het verzoek is te groot.", "The request body is too large."),
     "http.unexpected": ("Er ging iets mis in de service.", "Internal error."),
+    # the reverse proxy's answer on /fhir when no instance answers (service/proxy_pages.py), and the health check's
+    "http.unavailable": (
+        "De service is tijdelijk niet bereikbaar; probeer het later opnieuw.",
+        "The service is temporarily unavailable; try again later.",
+    ),
     # requests gunicorn's HTTP parser refuses before the app sees them (service/gunicorn_conf.py)
     "http.400": ("Het HTTP-verzoek is ongeldig ({kind}).", "The HTTP request is malformed ({kind})."),
     "http.403": ("Het verzoek is geweigerd ({kind}).", "The request is forbidden ({kind})."),

@@ -62,7 +62,17 @@ class PostgresServer:
         )  # fmt: skip
         if made.returncode:
             pytest.fail(f"initdb failed: {made.stderr.strip()[-800:]}", pytrace=False)
-        with open(self.root / "server.log", "wb") as log:  # the child keeps its own copy of the descriptor
+        return self._launch()
+
+    def restart(self, down: float = 0.0) -> PostgresServer:
+        """A fast shutdown (every client disconnected), `down` seconds with no server, then the same cluster again
+        on the same port (the fault tests of tests/test_multi_instance.py)."""
+        self.stop()
+        time.sleep(down)
+        return self._launch()
+
+    def _launch(self) -> PostgresServer:
+        with open(self.root / "server.log", "ab") as log:  # the child keeps its own copy of the descriptor
             self._proc = subprocess.Popen(
                 [*self._as, str(self.bin / "postgres"), "-D", str(self.data), "-k", str(self.root),
                  "-p", str(self.port), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",

@@ -33,6 +33,7 @@ STORES_NOTHING = "processes the caller's own data and stores or reads nothing st
 ROUTES: dict[str, str | None] = {
     "GET /static/<path:filename>": "static files",
     "GET /fhir/metadata": "the CapabilityStatement",
+    "GET /healthz": "the health check: the database answers, nothing about a patient (service/health.py)",
     "GET /fhir/openapi.json": "the API's description",
     "GET /fhir/.well-known/smart-configuration": "the API's authentication metadata",
     "POST /auth/token": "an API client's token (SMART Backend Services)",

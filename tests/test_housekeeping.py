@@ -74,14 +74,18 @@ def test_expired_rows_are_deleted_and_fresh_ones_kept(tmp_path):
     ks.sandbox_idp.codes.put("code", "kept", {}, 300)
     copies = ks.feedback  # the practice's copy of the recipients' Tasks (service/referrals/feedback.py)
     for submission, sent in (("gone", now - (FEEDBACK_KEEP_DAYS + 1) * 86400), ("kept", now)):
-        copies._db.conn().execute(
+        _sql(
+            tmp_path / "feedback.sqlite3",
             "INSERT INTO referral_feedback (submission, recipient, destination, sent) VALUES (?, 'r', '', ?)",
-            (submission, sent),
+            submission,
+            sent,
         )
-
-    links = ks.delivery.mirror._links  # the mirror events' links to the referrals (service/mirror/events.py)
-    links.conn().execute(
-        "INSERT INTO mirror_link VALUES ('gone', '', 'e1', ?), ('kept', '', 'e2', ?)", (now - 1, now + 600)
+    # the mirror events' links to the referrals (service/mirror/events.py)
+    _sql(
+        tmp_path / "mirror-links.sqlite3",
+        "INSERT INTO mirror_link VALUES ('gone', '', 'e1', ?), ('kept', '', 'e2', ?)",
+        now - 1,
+        now + 600,
     )
     assert purge_expired(app.extensions["ks"]) == {
         "sessions": 2,

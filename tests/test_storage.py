@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import stat
 
+from sqlalchemy import text
+
 from service import create_app
-from service.storage import SQLiteFile
+from service.db import Database
 
 
 def _mode(path) -> int:
@@ -17,8 +19,9 @@ def test_new_and_existing_files_and_their_wal_are_private(tmp_path):
     old.touch(mode=0o644)
     old.chmod(0o644)  # as an earlier version left it
     for path in (tmp_path / "new.sqlite3", old):
-        db = SQLiteFile(path)
-        db.conn().execute("CREATE TABLE t (x)")
+        db = Database.sqlite(path)
+        with db.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x)"))
         assert _mode(path) == 0o600
         assert _mode(path.with_name(path.name + "-wal")) == 0o600  # SQLite copies the database file's mode
 

@@ -118,4 +118,31 @@ def base_url() -> str:
     return f"{request.url_root}fhir"
 
 
+def strict_search(known: tuple[str, ...]) -> None:
+    """Unknown search parameters: ignored (and left out of the self link), or with `Prefer: handling=strict` a 400
+    naming them (https://hl7.org/fhir/R4/search.html#errors)."""
+    unknown = sorted(set(request.args) - set(known))
+    if unknown and (prefer("handling") or "").lower() == "strict":
+        words = texts("api.search.unknown", names=", ".join(unknown), known=", ".join(known))
+        raise InputInvalid(words, issues=[Issue.of(words, code="not-supported")])
+
+
+def searchset(rtype: str, resources: list[dict], applied: list[tuple[str, str]]) -> dict:
+    """A searchset with its `self` link: the search as it was applied (search.html#errors: "the self link SHALL
+    only include the parameters that were used"), so a client sees what was ignored."""
+    from urllib.parse import urlencode
+
+    query = urlencode(applied)
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "link": [{"relation": "self", "url": f"{base_url()}/{rtype}" + (f"?{query}" if query else "")}],
+        "entry": [
+            {"fullUrl": f"{base_url()}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            for r in resources
+        ],
+    }
+
+
 QR_PARAM_NAMES = ("questionnaire-response", "questionnaireResponse", "resource")

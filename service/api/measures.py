@@ -11,17 +11,62 @@ No patient data is read: one audit row is not due (tests/test_audit_completeness
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import request
 
 from service.api.auth import Forbidden, authenticated, require
-from service.api.base import api, base_url, fhir_response, prefer
+from service.api.base import api, fhir_response, searchset, strict_search
 from service.errors import InputInvalid, Issue, NotFound
 from service.mirror.dashboard import report_for
-from service.mirror.measurereport import Subject, measure_by_canonical, measure_reports, measures, period_dates
+from service.mirror.figures import Period
+from service.mirror.measurereport import Subject, measure_by_canonical, measure_reports, measures
 from service.services import services
 from service.texts import texts
 
-SEARCH_PARAMS = ("measure", "period", "subject")
+CORE = "http://hl7.org/fhir/SearchParameter/"
+
+
+@dataclass(frozen=True)
+class SearchParam:
+    """A search parameter as the CapabilityStatement (service/api/views.py metadata) and the OpenAPI document
+    (service/api/openapi.py) describe it: its R4 SearchParameter and how this server reads it
+    (CapabilityStatement.rest.resource.searchParam.documentation "may include specific expectations": here where
+    the value differs from the core parameter's, period and subject)."""
+
+    name: str
+    type: str
+    definition: str
+    documentation: str
+    required: bool = False
+
+
+CAPABILITIES = {
+    "Measure": (SearchParam("url", "uri", CORE + "Measure-url", "The Measure's canonical url, also url|version."),),
+    "MeasureReport": (
+        SearchParam(
+            "measure",
+            "reference",
+            CORE + "MeasureReport-measure",
+            "The Measure's canonical url (also url|version); without it, a report per published Measure.",
+        ),
+        SearchParam(
+            "period",
+            "date",
+            CORE + "MeasureReport-period",
+            "One year (2026) or one quarter (2026Q4), not a date prefix; the reports' period is that year's or quarter's first and last day.",
+            required=True,
+        ),
+        SearchParam(
+            "subject",
+            "reference",
+            CORE + "MeasureReport-subject",
+            "A registered practice (its registry id, or Organization/<id>), whose own figures are unsuppressed, or a region (its rule set's id), whose figures hide cells based on fewer people than the threshold.",
+            required=True,
+        ),
+    ),
+}
+SEARCH_PARAMS = tuple(p.name for p in CAPABILITIES["MeasureReport"])  # measure, period, subject
 
 
 @api.get("/Measure")
@@ -29,7 +74,7 @@ def search_measures():
     """Every published Measure (one per mirror figure), searchable by `url` (also url|version)."""
     wanted = request.args.get("url")
     found = [m for m in measures().values() if not wanted or m is measure_by_canonical(wanted)]
-    return fhir_response(_searchset("Measure", [m.resource for m in found], [("url", wanted)] if wanted else []))
+    return fhir_response(searchset("Measure", [m.resource for m in found], [("url", wanted)] if wanted else []))
 
 
 @api.get("/Measure/<fhirid:rid>")
@@ -44,7 +89,7 @@ def read_measure(rid: str):
 def search_measure_reports():
     """The figures of one period for one subject, as summary MeasureReports (all Measures, or the one named)."""
     require("MeasureReport", "rs")
-    _strict()
+    strict_search(SEARCH_PARAMS)
     period = _period(request.args.get("period", ""))
     subject = _subject(request.args.get("subject", ""))
     wanted = None
@@ -60,7 +105,7 @@ def search_measure_reports():
     report = report_for(scope, region=region, practice=practice, periods=(period,))
     resources = measure_reports(report, subject, period, wanted)
     applied = [(name, request.args[name]) for name in SEARCH_PARAMS if request.args.get(name)]
-    return fhir_response(_searchset("MeasureReport", resources, applied))
+    return fhir_response(searchset("MeasureReport", resources, applied))
 
 
 def _refusal(key: str, param: str) -> InputInvalid:
@@ -68,20 +113,9 @@ def _refusal(key: str, param: str) -> InputInvalid:
     return InputInvalid(words, issues=[Issue.of(words, code="value", expression=(param,))])
 
 
-def _strict() -> None:
-    """Unknown parameters: ignored, or with `Prefer: handling=strict` a 400 (https://hl7.org/fhir/R4/search.html#errors)."""
-    unknown = sorted(set(request.args) - set(SEARCH_PARAMS))
-    if unknown and (prefer("handling") or "").lower() == "strict":
-        words = texts("api.search.unknown", names=", ".join(unknown), known=", ".join(SEARCH_PARAMS))
-        raise InputInvalid(words, issues=[Issue.of(words, code="not-supported")])
-
-
 def _period(value: str) -> str:
-    from service.mirror.figures import Period
-
     try:
         label = Period.parse(value).label
-        period_dates(label)
     except ValueError:
         raise _refusal("api.measurereport.period", "period") from None
     return label
@@ -116,19 +150,3 @@ def _allowed(subject: Subject) -> None:
         raise Forbidden(texts("api.measurereport.not_yours"))
     if subject.kind == "region" and own is not None and _practice_region(own) != subject.id:
         raise Forbidden(texts("api.measurereport.not_yours"))
-
-
-def _searchset(rtype: str, resources: list[dict], applied: list[tuple[str, str]]) -> dict:
-    from urllib.parse import urlencode
-
-    query = urlencode(applied)
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "link": [{"relation": "self", "url": f"{base_url()}/{rtype}" + (f"?{query}" if query else "")}],
-        "entry": [
-            {"fullUrl": f"{base_url()}/{rtype}/{r['id']}", "resource": r, "search": {"mode": "match"}}
-            for r in resources
-        ],
-    }

@@ -24,6 +24,7 @@ class Endpoint:
     returns: tuple[str, ...] = ("Resource",)  # the success body: a component schema per success status below
     success: tuple[int, ...] = (200,)
     query: tuple[str, ...] = ()  # query parameters (strings)
+    searches: str | None = None  # a resource type of service/api/measures.py CAPABILITIES: its query's documentation
     body: bool = False  # takes a FHIR resource (or a Parameters) as its body
     prefer: bool = False  # reads the Prefer header
     public: bool = False  # no bearer token needed
@@ -98,13 +99,14 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         description="502 with an OperationOutcome when every destination refused.",
     ),
     ("api.search_measures", "GET"): Endpoint(
-        "The published Measures, one per mirror figure", ("Bundle",), query=("url",), public=True
+        "The published Measures, one per mirror figure", ("Bundle",), query=("url",), searches="Measure", public=True
     ),
     ("api.read_measure", "GET"): Endpoint("Read a Measure", ("Resource",), public=True),
     ("api.search_measure_reports", "GET"): Endpoint(
         "The mirror figures as summary MeasureReports (system/MeasureReport.r)",
         ("Bundle",),
         query=("measure", "period", "subject"),
+        searches="MeasureReport",
         prefer=True,
         description="`period` 2026 or 2026Q4 and `subject` (a practice id, or a region id) are required; a cell "
         "based on fewer people than the threshold has no count (data-absent-reason masked).",
@@ -201,6 +203,17 @@ def _paths_of(rule) -> list[tuple[str, list[dict]]]:
     return paths
 
 
+def _query_param(endpoint: Endpoint, name: str) -> dict:
+    """A query parameter (a string); as the CapabilityStatement documents it when the endpoint `searches` a type."""
+    from service.api.measures import CAPABILITIES
+
+    documented = next((p for p in CAPABILITIES.get(endpoint.searches or "", ()) if p.name == name), None)
+    param = {"name": name, "in": "query", "required": bool(documented and documented.required)}
+    if documented is not None:
+        param["description"] = f"{documented.documentation} ({documented.definition})"
+    return param | {"schema": {"type": "string"}}
+
+
 def _operation(endpoint: Endpoint, method: str, path_params: list[dict]) -> dict:
     def body(schema: str, *, json_too: bool = False) -> dict:
         ref = {"schema": {"$ref": f"#/components/schemas/{schema}"}}
@@ -213,8 +226,7 @@ def _operation(endpoint: Endpoint, method: str, path_params: list[dict]) -> dict
         for status, schema in zip(endpoint.success, endpoint.returns, strict=False)
     }
     responses["default"] = {"description": "An error: always an OperationOutcome", "content": body("OperationOutcome")}
-    params = list(path_params)
-    params += [{"name": q, "in": "query", "required": False, "schema": {"type": "string"}} for q in endpoint.query]
+    params = list(path_params) + [_query_param(endpoint, q) for q in endpoint.query]
     if endpoint.prefer:
         params.append({"name": "Prefer", "in": "header", "required": False, "schema": {"type": "string"}})
     operation: dict = {

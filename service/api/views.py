@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlencode
 
 from flask import current_app, request
 
 # The mirror figures' Measures and MeasureReports (issue 14), on the same blueprint.
-from service.api import measures  # noqa: F401 - its routes
+from service.api import measures  # its routes, and the CapabilityStatement of its searches
 from service.api.auth import audit_read, caller_practice, require
 from service.api.base import (
     QR_PARAM_NAMES,
@@ -16,10 +15,11 @@ from service.api.base import (
     base_url,
     engine,
     fhir_response,
-    prefer,
     read_body,
     read_fhir_body,
     screened,
+    searchset,
+    strict_search,
 )
 from service.api.fhirjson import unwrap_parameter
 
@@ -67,6 +67,7 @@ def metadata():
             ],
         }
     )
+    resources += _mirror_resources()
     return fhir_response(
         {
             "resourceType": "CapabilityStatement",
@@ -83,6 +84,24 @@ def metadata():
             "rest": [{"mode": "server", "resource": resources, **_security()}],
         }
     )
+
+
+def _mirror_resources() -> list[dict]:
+    """The mirror figures (issue 14 point 5, service/api/measures.py): Measure read and search by url, MeasureReport
+    search only (measure, period, subject), each search parameter with its R4 SearchParameter and how it is read
+    here (CapabilityStatement.rest.resource.searchParam.documentation)."""
+    interactions = {"Measure": ("read", "search-type"), "MeasureReport": ("search-type",)}
+    return [
+        {
+            "type": rtype,
+            "interaction": [{"code": code} for code in interactions[rtype]],
+            "searchParam": [
+                {"name": p.name, "definition": p.definition, "type": p.type, "documentation": p.documentation}
+                for p in measures.CAPABILITIES[rtype]
+            ],
+        }
+        for rtype in ("Measure", "MeasureReport")
+    ]
 
 
 def _operation(rtype: str, code: str) -> dict:
@@ -114,26 +133,6 @@ def _security() -> dict:
     }
 
 
-def _searchset(rtype: str, resources: list[dict], applied: list[tuple[str, str]]) -> dict:
-    """A searchset with its `self` link: the search as it was applied (search.html#errors: "the self link SHALL
-    only include the parameters that were used"), so a client sees what was ignored."""
-    query = urlencode(applied)
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "link": [{"relation": "self", "url": f"{base_url()}/{rtype}" + (f"?{query}" if query else "")}],
-        "entry": [
-            {
-                "fullUrl": f"{base_url()}/{r['resourceType']}/{r['id']}",
-                "resource": r,
-                "search": {"mode": "match"},
-            }
-            for r in resources
-        ],
-    }
-
-
 def _matches(resource: dict, name: str, value: str) -> bool:
     if name == "url":
         url, _, version = value.partition("|")  # the canonical|version form of the url parameter
@@ -146,20 +145,10 @@ def search_catalog(rtype: str):
     """Search by `url` (also `url|version`) and `version`; every value given must match (FHIR's AND). Other
     parameters are ignored and left out of the self link, or, with `Prefer: handling=strict`, refused with a 400
     (https://hl7.org/fhir/R4/search.html#errors)."""
-    unknown = sorted(set(request.args) - set(SEARCH_PARAMS))
-    if unknown and (prefer("handling") or "").lower() == "strict":
-        raise InputInvalid(
-            texts("api.search.unknown", names=", ".join(unknown), known=", ".join(SEARCH_PARAMS)),
-            issues=[
-                Issue.of(
-                    texts("api.search.unknown", names=", ".join(unknown), known=", ".join(SEARCH_PARAMS)),
-                    code="not-supported",
-                )
-            ],
-        )
+    strict_search(SEARCH_PARAMS)
     applied = [(name, value) for name in SEARCH_PARAMS for value in request.args.getlist(name) if value]
     found = [r for r in engine().catalog.by_type(rtype) if all(_matches(r, name, value) for name, value in applied)]
-    return fhir_response(_searchset(rtype, found, applied))
+    return fhir_response(searchset(rtype, found, applied))
 
 
 @api.get(

@@ -45,6 +45,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
 LOCK_KEY = 0x4B53_0016  # "KS", issue 16: the advisory lock migrations hold on PostgreSQL
 
+# Alembic says at INFO what it sets up and each step it takes: the service says one line per store instead (upgrade).
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
 
 class SchemaBehind(StartupError):
     """The database's schema is older than this version of the service, and the service's role may not migrate."""
@@ -113,7 +116,6 @@ def _run_alembic(conn: Connection, branches: list[str]) -> None:
     from alembic.runtime.migration import MigrationContext
 
     script = _script()
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line of ours instead (upgrade, below)
     for branch in branches:
         ctx = MigrationContext.configure(
             connection=conn,

@@ -15,6 +15,14 @@ from service.rules.loader import Ruleset
 PRACTICE_AGB = "01999999"
 PRACTICE_URA = "90099999"
 PRACTICE_NAME = "Huisartsenpraktijk De Linde (demo)"
+# The invented practices of the invented mirror history (service/mirror/history.py; `make run`): id, name, AGB, URA.
+# The sandbox EHR registers them beside the demo practice so the region's pages show their names, never launched
+# for (registry.Practice.invented); their names say they are made up, as the pages' banner does.
+INVENTED_PRACTICES = (
+    ("demo-praktijk-noord", "Huisartsenpraktijk Noord (verzonnen)", "01999991", "90099991"),
+    ("demo-praktijk-zuid", "Huisartsenpraktijk Zuid (verzonnen)", "01999992", "90099992"),
+    ("demo-praktijk-oost", "Huisartsenpraktijk Oost (verzonnen)", "01999993", "90099993"),
+)
 SCT_GP, SCT_NURSE, SCT_ASSISTANT = "62247001", "224565004", "309390008"
 
 

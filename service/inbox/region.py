@@ -13,7 +13,6 @@ from service.inbox import pages
 from service.inbox.auth import current_user
 from service.mirror.dashboard import (
     csv_response,
-    figures_csv,
     names_for,
     per_practice,
     period_choices,
@@ -93,4 +92,4 @@ def region_csv():
         return redirect(url_for("inbox.login"))
     period, periods = selected_period(request.args.get("period"))
     report = report_for("region", region=region_id, practice=None, periods=periods)
-    return csv_response(figures_csv((report,)), f"spiegelinformatie-{region_id}-{period}.csv")
+    return csv_response((report,), f"spiegelinformatie-{region_id}-{period}.csv")

@@ -16,10 +16,7 @@ charts are SVG made on the server (charts.py), each with a table of the same num
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,6 +26,7 @@ from markupsafe import Markup
 from service.errors import InputInvalid, required
 from service.mirror.charts import Bar, Chart, bar_chart
 from service.mirror.events import EventStore
+from service.mirror.export import to_csv
 from service.mirror.figures import FIGURES, Period, build_report
 from service.referrals.pipeline import PRACTICE_ZONE
 from service.services import services
@@ -37,18 +35,6 @@ from service.texts import pick, text, texts
 if TYPE_CHECKING:
     from service.mirror.figures import Cell, Report
 
-CSV_COLUMNS = (
-    "scope",
-    "figure",
-    "period",
-    "practice",
-    "dimension",
-    "key",
-    "count",
-    "denominator",
-    "value",
-    "suppressed",
-)
 KEY_FIGURES = (
     "urgent-share",
     "meldcode-share",
@@ -58,7 +44,6 @@ KEY_FIGURES = (
     "feedback-median-days",
 )
 FIGURE_TITLES = {f.id: f.title_key for f in FIGURES}
-DIMENSIONS = {f.id: f.dimension for f in FIGURES if f.dimension}
 
 
 @dataclass(frozen=True)
@@ -236,8 +221,6 @@ def _part(cell: Cell | None, which: str) -> Cell | None:
     """The funnel's step of a share cell: its denominator (referred) or its count (with feedback) as a count."""
     if cell is None or cell.suppressed:
         return cell
-    from dataclasses import replace
-
     number = cell.denominator if which == "denominator" else cell.count
     return replace(cell, count=number, denominator=None, value=float(number or 0))
 
@@ -312,33 +295,9 @@ def report_view(report: Report, period: str, names: Names, lang: str, prefix: st
 # ------------------------------------------------------------------------------------------------ the CSV
 
 
-def figures_csv(reports: Iterable[Report]) -> str:
-    """Every cell of the reports as CSV (RFC 4180): a suppressed cell with empty count, denominator and value, never
-    its people."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for report in reports:
-        for c in report.cells:
-            hidden = c.suppressed
-            writer.writerow(
-                (
-                    report.scope,
-                    c.figure,
-                    c.period,
-                    c.practice or "",
-                    DIMENSIONS.get(c.figure, "") if c.key else "",
-                    "|".join(c.key),
-                    "" if hidden or c.count is None else c.count,
-                    "" if hidden or c.denominator is None else c.denominator,
-                    "" if hidden or c.value is None else round(c.value, 4),
-                    "true" if hidden else "false",
-                )
-            )
-    return out.getvalue()
-
-
-def csv_response(body: str, name: str):
+def csv_response(reports: tuple[Report, ...], name: str):
+    """The reports as a CSV download (service/mirror/export.py to_csv, the CLI's CSV too), never cached."""
+    body = to_csv(reports)
     response = current_app.make_response(body)
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'

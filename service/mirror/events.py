@@ -8,7 +8,7 @@ No patient identifier, no date finer than the quarter, no free text: only codes 
 
 The event's key is random (`secrets`), so it cannot be derived from anything about the patient. To update an event
 from a Task the service keeps a *link* from the referral to the event, in its own file (mirror-links.sqlite3, never
-in the event file): the SHA-256 of the submission id (itself a UUID derived from the response's business identifier
+in the event file; on PostgreSQL its own table, mirror_link): the SHA-256 of the submission id (itself a UUID derived from the response's business identifier
 or a hash of its content, service/referrals/bundle.py) with the recipient, and the event id. The link names no
 patient; joining it to one needs the practice's own record (which carries the submission id), and it is deleted
 when that recipient's loop closes (a final Task) or after LOOP_DAYS, the submission's own link after RESUBMIT_DAYS.
@@ -29,8 +29,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import delete, func, select, update
+
+from service.db import Database, as_database
+from service.db.schema import event as EVENT  # the store's tables (service/db/schema.py)
+from service.db.schema import event_recipient as RECIPIENT
+from service.db.schema import event_signal as SIGNAL
+from service.db.schema import mirror_link as LINK
 from service.questionnaires.linkids import CONSENT_GIVEN, PHASE, SIGNAL_GROUPS
-from service.storage import SQLiteFile
 
 log = logging.getLogger(__name__)
 
@@ -42,31 +48,6 @@ FINAL = frozenset({"cancelled", "completed", "rejected", "failed", "entered-in-e
 LOOP_DAYS = 365  # a link of a referral whose Task never closes goes after a year
 RESUBMIT_DAYS = 7  # a resubmission within a week updates the same event (e.g. consent asked again)
 KEEP_YEARS = 5  # events of quarters older than this are purged
-
-# Clustered by region, quarter and practice (WITHOUT ROWID: the primary key is the table's order), so the figures'
-# GROUP BY reads one region's quarters in order, from the table alone (benchmarks/report.py).
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS event (
-    region TEXT NOT NULL, quarter TEXT NOT NULL, practice TEXT NOT NULL, phase TEXT NOT NULL, id TEXT NOT NULL,
-    level TEXT NOT NULL, overridden INTEGER NOT NULL, meldcode INTEGER NOT NULL, referred INTEGER NOT NULL,
-    invented INTEGER NOT NULL DEFAULT 0, vulnerable INTEGER NOT NULL, urgent INTEGER NOT NULL,
-    PRIMARY KEY (region, quarter, practice, phase, id)) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS event_id ON event (id);
-CREATE TABLE IF NOT EXISTS event_signal (
-    region TEXT NOT NULL, quarter TEXT NOT NULL, practice TEXT NOT NULL, signal TEXT NOT NULL, event TEXT NOT NULL,
-    referred INTEGER NOT NULL, PRIMARY KEY (region, quarter, practice, signal, event)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS event_signal_event ON event_signal (event);
-CREATE TABLE IF NOT EXISTS event_recipient (
-    region TEXT NOT NULL, quarter TEXT NOT NULL, practice TEXT NOT NULL, recipient TEXT NOT NULL, event TEXT NOT NULL,
-    external INTEGER NOT NULL, consent TEXT NOT NULL, sent INTEGER NOT NULL, response TEXT, outcome TEXT,
-    feedback_days INTEGER, PRIMARY KEY (region, quarter, practice, recipient, event)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS event_recipient_event ON event_recipient (event, recipient);
-"""
-LINKS = """
-CREATE TABLE IF NOT EXISTS mirror_link (
-    submission TEXT NOT NULL, recipient TEXT NOT NULL, event TEXT NOT NULL, expires REAL NOT NULL,
-    PRIMARY KEY (submission, recipient));
-"""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,85 +138,78 @@ def _link_key(submission: str) -> str:
 
 
 class EventStore:
-    """The event record (mirror.sqlite3) and its links to the referrals (mirror-links.sqlite3), under KS_DATA_DIR."""
+    """The event record and its links to the referrals, on the storage layer (service/db): under KS_DATA_DIR two
+    files, mirror.sqlite3 and mirror-links.sqlite3 (the links never in the events' file), or the region's
+    PostgreSQL (two tables of its one database; `links` omitted: the events' database)."""
 
-    def __init__(self, path: Path, links: Path | None = None):
-        self._db = SQLiteFile(path)
-        self._db.conn().executescript(SCHEMA)
-        self._links = SQLiteFile(links or Path(path).with_name("mirror-links.sqlite3"))
-        self._links.conn().executescript(LINKS)
-
-    def conn(self):
-        """The event file's connection, for the figures' aggregation queries (service/mirror/figures.py)."""
-        return self._db.conn()
+    def __init__(self, where: Path | Database, links: Path | Database | None = None):
+        self.db = as_database(where)
+        if links is None:
+            links = self.db if self.db.is_postgresql else Path(self.db.path or "").with_name("mirror-links.sqlite3")
+        self.links = as_database(links)
+        self.db.upgrade("mirror")
+        self.links.upgrade("mirror_links")
 
     # ------------------------------------------------------------------ writing
 
     def add(self, events: Iterable[MirrorEvent]) -> list[str]:
-        """New events (demo history, the benchmark, a submission): their random ids."""
-        conn, ids = self._db.conn(), []
-        conn.execute("BEGIN")
-        try:
-            for event in events:
-                ids.append(secrets.token_hex(16))
-                self._write(conn, ids[-1], event)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        """New events (demo history, the benchmark, a submission): their random ids, written in one transaction."""
+        ids: list[str] = []
+        rows: tuple[list, list, list] = ([], [], [])
+        for event in events:
+            ids.append(secrets.token_hex(16))
+            for found, more in zip(rows, _rows(ids[-1], event), strict=True):
+                found.extend(more)
+        with self.db.begin() as conn:
+            self._insert(conn, *rows)
         return ids
 
-    def _write(self, conn, event_id: str, e: MirrorEvent) -> None:
-        where = (e.region, e.quarter, e.practice)
-        for table, column in (("event", "id"), ("event_signal", "event"), ("event_recipient", "event")):
-            conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (event_id,))
-        conn.execute(
-            "INSERT INTO event (region, quarter, practice, phase, id, level, overridden, meldcode, referred, invented, "
-            "vulnerable, urgent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (*where, e.phase, event_id, e.level, e.overridden, e.meldcode, e.referred, e.invented)
-            + (e.level in ("vulnerable", "urgent"), e.level == "urgent"),  # derived from the level, for the figures
-        )
-        conn.executemany(
-            "INSERT OR IGNORE INTO event_signal (region, quarter, practice, signal, event, referred) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [(*where, s, event_id, e.referred) for s in e.signals],
-        )
-        conn.executemany(
-            "INSERT OR REPLACE INTO event_recipient (region, quarter, practice, recipient, event, external, consent, "
-            "sent, response, outcome, feedback_days) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (*where, r.recipient, event_id, r.external, r.consent, r.sent, r.response, r.outcome, r.feedback_days)
-                for r in e.recipients
-            ],
-        )
+    def _insert(self, conn, events: list[dict], signals: list[dict], recipients: list[dict]) -> None:
+        if events:
+            conn.execute(EVENT.insert(), events)
+        if signals:
+            conn.execute(self.db.insert(SIGNAL).on_conflict_do_nothing(), signals)
+        if recipients:
+            stmt = self.db.insert(RECIPIENT)
+            keys = {c.name for c in RECIPIENT.primary_key.columns}
+            replaced = {c.name: stmt.excluded[c.name] for c in RECIPIENT.columns if c.name not in keys}
+            conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=replaced), recipients)
+
+    def _write(self, conn, event_id: str, event: MirrorEvent) -> None:
+        """One event, in place of what was there under its id (a resubmission's)."""
+        conn.execute(delete(EVENT).where(EVENT.c.id == event_id))
+        conn.execute(delete(SIGNAL).where(SIGNAL.c.event == event_id))
+        conn.execute(delete(RECIPIENT).where(RECIPIENT.c.event == event_id))
+        self._insert(conn, *_rows(event_id, event))
 
     def record_submission(self, submission: str, event: MirrorEvent, now: float | None = None) -> str:
         """The event of a submission: a new one, or the same one again for a resubmission within RESUBMIT_DAYS
         (what came back of a recipient so far is kept). Links each external recipient sent to for the loop."""
         when = time.time() if now is None else now
-        links, key = self._links.conn(), _link_key(submission)
-        row = links.execute(
-            "SELECT event FROM mirror_link WHERE submission = ? AND recipient = '' AND expires > ?", (key, when)
-        ).fetchone()
-        event_id = row[0] if row else secrets.token_hex(16)
-        conn = self._db.conn()
-        if row:
-            known = {
-                r["recipient"]: r for r in conn.execute("SELECT * FROM event_recipient WHERE event = ?", (event_id,))
-            }
-            event = replace(event, recipients=tuple(_keep_loop(r, known.get(r.recipient)) for r in event.recipients))
-        conn.execute("BEGIN")
-        try:
+        key = _link_key(submission)
+        with self.links.begin() as conn:
+            found = conn.execute(
+                select(LINK.c.event).where(LINK.c.submission == key, LINK.c.recipient == "", LINK.c.expires > when)
+            ).scalar()
+        event_id = found or secrets.token_hex(16)
+        with self.db.begin(write=True) as conn:
+            self.db.lock(conn, f"mirror|{event_id}")
+            if found:
+                rows = conn.execute(select(RECIPIENT).where(RECIPIENT.c.event == event_id)).mappings()
+                known = {r["recipient"]: r for r in rows}
+                kept = tuple(_keep_loop(r, known.get(r.recipient)) for r in event.recipients)
+                event = replace(event, recipients=kept)
             self._write(conn, event_id, event)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        rows = [(key, "", event_id, when + RESUBMIT_DAYS * 86400)]
-        rows += [
-            (key, r.recipient, event_id, when + LOOP_DAYS * 86400) for r in event.recipients if r.sent and r.external
+        links = [{"submission": key, "recipient": "", "event": event_id, "expires": when + RESUBMIT_DAYS * 86400}]
+        links += [
+            {"submission": key, "recipient": r.recipient, "event": event_id, "expires": when + LOOP_DAYS * 86400}
+            for r in event.recipients
+            if r.sent and r.external
         ]
-        links.executemany("INSERT OR REPLACE INTO mirror_link VALUES (?, ?, ?, ?)", rows)
+        with self.links.begin() as conn:
+            stmt = self.links.insert(LINK)
+            changed = {"event": stmt.excluded.event, "expires": stmt.excluded.expires}
+            conn.execute(stmt.on_conflict_do_update(index_elements=["submission", "recipient"], set_=changed), links)
         return event_id
 
     def record_extraction(self, extraction: Any, *, practice: str, region: str, now: float | None = None) -> str:
@@ -259,56 +233,91 @@ class EventStore:
         from sending to the first feedback (`changed`: the Task's lastModified, else now). When the loop closes the
         link goes. Whether an event was updated (False: no link, e.g. expired)."""
         when = time.time() if now is None else now
-        links, key = self._links.conn(), _link_key(submission)
-        row = links.execute(
-            "SELECT event FROM mirror_link WHERE submission = ? AND recipient = ? AND expires > ?",
-            (key, recipient, when),
-        ).fetchone()
-        if row is None:
+        at = (LINK.c.submission == _link_key(submission), LINK.c.recipient == recipient)
+        with self.links.begin() as conn:
+            event_id = conn.execute(select(LINK.c.event).where(*at, LINK.c.expires > when)).scalar()
+        if event_id is None:
             return False
         response = response_of(status)
         days = None
         if response in ("accepted", "declined") and sent is not None:
             days = max(0, int(((changed or when) - sent) // 86400))
-        self._db.conn().execute(
-            "UPDATE event_recipient SET response = COALESCE(?, response), outcome = COALESCE(?, outcome), "
-            "feedback_days = COALESCE(feedback_days, ?) WHERE event = ? AND recipient = ?",
-            (response, outcome, days, row[0], recipient),
-        )
+        r = RECIPIENT.c
+        with self.db.begin() as conn:
+            conn.execute(
+                update(RECIPIENT)
+                .where(r.event == event_id, r.recipient == recipient)
+                .values(
+                    response=func.coalesce(response, r.response),
+                    outcome=func.coalesce(outcome, r.outcome),
+                    feedback_days=func.coalesce(r.feedback_days, days),
+                )
+            )
         if status in FINAL:
-            links.execute("DELETE FROM mirror_link WHERE submission = ? AND recipient = ?", (key, recipient))
+            with self.links.begin() as conn:
+                conn.execute(delete(LINK).where(*at))
         return True
 
     # ------------------------------------------------------------------ reading and forgetting
 
     def region_of(self, practice: str) -> str | None:
         """The region of a practice's latest events (the CLI's --practice)."""
-        row = (
-            self._db.conn()
-            .execute("SELECT region FROM event WHERE practice = ? ORDER BY quarter DESC LIMIT 1", (practice,))
-            .fetchone()
-        )
-        return row[0] if row else None
+        query = select(EVENT.c.region).where(EVENT.c.practice == practice).order_by(EVENT.c.quarter.desc()).limit(1)
+        with self.db.begin() as conn:
+            return conn.execute(query).scalar()
 
     def has_invented(self, practices: Iterable[str]) -> bool:
         wanted = list(practices)
-        marks = ",".join("?" * len(wanted))
-        return bool(
-            wanted
-            and self._db.conn()
-            .execute(f"SELECT 1 FROM event WHERE invented = 1 AND practice IN ({marks}) LIMIT 1", wanted)
-            .fetchone()
-        )
+        if not wanted:
+            return False
+        query = select(EVENT.c.id).where(EVENT.c.invented == 1, EVENT.c.practice.in_(wanted)).limit(1)
+        with self.db.begin() as conn:
+            return conn.execute(query).first() is not None
 
     def purge(self, now: float | None = None) -> int:
         """Links past their time, and events of quarters older than KEEP_YEARS: the number of rows deleted."""
         when = time.time() if now is None else now
-        gone = self._links.conn().execute("DELETE FROM mirror_link WHERE expires <= ?", (when,)).rowcount
+        with self.links.begin() as conn:
+            gone = conn.execute(delete(LINK).where(LINK.c.expires <= when)).rowcount
         oldest = f"{datetime.fromtimestamp(when, UTC).year - KEEP_YEARS}Q1"
-        conn = self._db.conn()
-        for table in ("event_signal", "event_recipient", "event"):
-            gone += conn.execute(f"DELETE FROM {table} WHERE quarter < ?", (oldest,)).rowcount
+        with self.db.begin() as conn:
+            for table in (SIGNAL, RECIPIENT, EVENT):
+                gone += conn.execute(delete(table).where(table.c.quarter < oldest)).rowcount
         return gone
+
+
+def _rows(event_id: str, e: MirrorEvent) -> tuple[list[dict], list[dict], list[dict]]:
+    """The rows of one event in its three tables; flags as 0/1 (INTEGER columns, summed by the figures)."""
+    where = {"region": e.region, "quarter": e.quarter, "practice": e.practice}
+    referred = int(e.referred)
+    event = {
+        **where,
+        "phase": e.phase,
+        "id": event_id,
+        "level": e.level,
+        "overridden": int(e.overridden),
+        "meldcode": int(e.meldcode),
+        "referred": referred,
+        "invented": int(e.invented),
+        "vulnerable": int(e.level in ("vulnerable", "urgent")),  # derived from the level, for the figures
+        "urgent": int(e.level == "urgent"),
+    }
+    signals = [{**where, "signal": s, "event": event_id, "referred": referred} for s in dict.fromkeys(e.signals)]
+    recipients = {  # one row per recipient (the last one given, as INSERT OR REPLACE had it)
+        r.recipient: {
+            **where,
+            "recipient": r.recipient,
+            "event": event_id,
+            "external": int(r.external),
+            "consent": r.consent,
+            "sent": int(r.sent),
+            "response": r.response,
+            "outcome": r.outcome,
+            "feedback_days": r.feedback_days,
+        }
+        for r in e.recipients
+    }
+    return [event], signals, list(recipients.values())
 
 
 def _keep_loop(new: RecipientEvent, old: Any) -> RecipientEvent:

@@ -1,8 +1,8 @@
 """The mirror figures (issue 14 point 2) per practice, per period (quarter, year) and per region, from the event
 record (service/mirror/events.py), with small numbers suppressed outside the practice's own view (suppress.py).
 
-Pure but for the store passed in: four GROUP BY queries over the region's (or the practice's) events of the years
-asked about, then plain Python over the aggregates (never over the events). Suppression always works on whole
+Pure but for the store passed in: three GROUP BY queries (SQLAlchemy Core, the same on SQLite and PostgreSQL) over
+the region's (or the practice's) events of the years asked about, then plain Python over the aggregates (never over the events). Suppression always works on whole
 years (its four quarters and the year, every practice of the region and the region's total), whatever periods are
 asked for, so two reports of the same data hide the same cells: no hidden cell comes out of comparing them.
 
@@ -18,6 +18,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sqlalchemy import ColumnElement, Select, Table, and_, case, func, literal_column, select
+
+from service.db import Database
+from service.db.schema import event as EVENT  # the event record's tables (service/mirror/events.py)
+from service.db.schema import event_recipient as RECIPIENT
+from service.db.schema import event_signal as SIGNAL
 from service.mirror.suppress import CellSpec, Equation, rounded, suppress, threshold
 
 
@@ -117,47 +123,78 @@ class _Aggregates:
     invented: bool
 
 
-def _aggregate(conn, where: str, args: tuple) -> _Aggregates:
+@dataclass(frozen=True)
+class _Scope:
+    """Which events are counted: those of these quarters, of the region and of the one practice when given."""
+
+    quarters: tuple[str, ...]
+    region: str | None = None
+    practice: str | None = None
+
+    def where(self, table: Table) -> list[Any]:
+        found: list[Any] = [table.c.quarter.in_(self.quarters)]
+        found += [table.c.practice == self.practice] if self.practice else []
+        return found + ([table.c.region == self.region] if self.region else [])
+
+
+def _queries(scope: _Scope) -> tuple[Select, Select, Select]:
+    """The three GROUP BY queries, in SQLAlchemy Core: the same SQL on SQLite and PostgreSQL (flags are INTEGER 0/1,
+    so a conjunction is a product and a count of a condition a CASE)."""
+    e, s, r = EVENT.c, SIGNAL.c, RECIPIENT.c
+    events = (
+        select(e.practice, e.quarter, e.phase, func.count(), func.sum(e.overridden), func.sum(e.meldcode))
+        .add_columns(func.sum(e.referred), func.sum(e.referred * e.urgent), func.sum(e.vulnerable))
+        .add_columns(func.sum(e.vulnerable * (1 - e.referred)), func.max(e.invented))
+        .where(*scope.where(EVENT))
+        .group_by(e.quarter, e.practice, e.phase)
+    )
+    signals = (
+        select(s.practice, s.quarter, s.signal, func.count())
+        .where(*scope.where(SIGNAL), s.referred == 1)
+        .group_by(s.quarter, s.practice, s.signal)
+    )
+    one: ColumnElement[int] = literal_column(
+        "1"
+    )  # a constant, not a parameter: GROUP BY repeats `days` and PostgreSQL matches it
+    out = and_(r.sent == one, r.external == one)
+    days = case((out, r.feedback_days)).label("days")
+    feedback = func.sum(case((and_(out, r.response.in_(("accepted", "declined"))), 1), else_=0))
+    recipients = (  # per recipient, and the days to feedback of those with feedback (one scan)
+        select(r.practice, r.quarter, r.recipient, func.max(r.external), func.sum(r.sent), feedback, days)
+        .where(*scope.where(RECIPIENT))
+        .group_by(r.quarter, r.practice, r.recipient, days)
+    )
+    return events, signals, recipients
+
+
+def _aggregate(db: Database, scope: _Scope) -> _Aggregates:
     counts: dict[Quantity, Counter] = defaultdict(Counter)
     invented = False
-    for r in conn.execute(
-        "SELECT practice, quarter, phase, count(*), sum(overridden), sum(meldcode), sum(referred), "
-        "sum(referred AND urgent), sum(vulnerable), sum(vulnerable AND NOT referred), max(invented) "
-        f"FROM event WHERE {where} GROUP BY quarter, practice, phase",
-        args,
-    ):
-        at = (r[0], r[1])
-        counts[("phase", r[2])][at] += r[3]
-        for name, value in zip(
-            ("overridden", "meldcode", "referred", "urgent", "vulnerable", "declined"), r[4:10], strict=True
-        ):
-            counts[(name,)][at] += value
-        counts[("questionnaires",)][at] += r[3]
-        invented = invented or bool(r[10])
-    for r in conn.execute(
-        f"SELECT practice, quarter, signal, count(*) FROM event_signal WHERE {where} AND referred "
-        "GROUP BY quarter, practice, signal",
-        args,
-    ):
-        counts[("signal", r[2])][(r[0], r[1])] += r[3]
     external: set[str] = set()
     days: dict[tuple[str, str], Counter] = defaultdict(Counter)
-    for r in conn.execute(  # per recipient, and the days to feedback of those with feedback (one scan)
-        "SELECT practice, quarter, recipient, max(external), sum(sent), "
-        "sum(sent AND external AND response IS NOT NULL AND response IN ('accepted', 'declined')), "
-        "CASE WHEN sent AND external THEN feedback_days END AS days "
-        f"FROM event_recipient WHERE {where} GROUP BY quarter, practice, recipient, days",
-        args,
-    ):
-        at = (r[0], r[1])
-        counts[("recipient", r[2])][at] += r[4]
-        counts[("referrals",)][at] += r[4]
-        counts[("feedback",)][at] += r[5]
-        if r[3]:
-            external.add(r[2])
-            counts[("external",)][at] += r[4]
-        if r[6] is not None:
-            days[at][r[6]] += r[4]
+    events, signals, recipients = _queries(scope)
+    with db.begin() as conn:
+        for row in conn.execute(events):
+            at = (row[0], row[1])
+            counts[("phase", row[2])][at] += row[3]
+            for name, value in zip(
+                ("overridden", "meldcode", "referred", "urgent", "vulnerable", "declined"), row[4:10], strict=True
+            ):
+                counts[(name,)][at] += value
+            counts[("questionnaires",)][at] += row[3]
+            invented = invented or bool(row[10])
+        for row in conn.execute(signals):
+            counts[("signal", row[2])][(row[0], row[1])] += row[3]
+        for row in conn.execute(recipients):
+            at = (row[0], row[1])
+            counts[("recipient", row[2])][at] += row[4]
+            counts[("referrals",)][at] += row[4]
+            counts[("feedback",)][at] += row[5]
+            if row[3]:
+                external.add(row[2])
+                counts[("external",)][at] += row[4]
+            if row[6] is not None:
+                days[at][row[6]] += row[4]
     return _Aggregates(counts=counts, days=days, external=external, invented=invented)
 
 
@@ -290,13 +327,8 @@ def build_report(
     below = threshold(mode, suppress_below)
     years = sorted({Period.parse(p).year for p in wanted})
     quarters = [q for y in years for q in Period(y).quarters()]
-    marks = ", ".join("?" * len(quarters))
-    where, args = f"quarter IN ({marks})", tuple(quarters)
-    if scope == "practice":
-        where, args = f"practice = ? AND {where}", (str(practice), *args)
-    if region:
-        where, args = f"region = ? AND {where}", (region, *args)
-    agg = _aggregate(events_store.conn(), where, args)
+    counted = _Scope(tuple(quarters), region or None, str(practice) if scope == "practice" else None)
+    agg = _aggregate(events_store.db, counted)
     cells: list[Cell] = []
     for year in years:
         cube = _year(agg, year, totals=scope == "region")

@@ -10,9 +10,11 @@ import random
 import time
 from collections.abc import Sequence
 
+from service.demo import INVENTED_PRACTICES
 from service.mirror.events import EventStore, MirrorEvent, RecipientEvent, quarter_of
 
-DEMO_PRACTICES = ("demo-practice", "demo-praktijk-noord", "demo-praktijk-zuid", "demo-praktijk-oost")
+# the demo practice and the invented ones the sandbox EHR names (service/registry.py sandbox_ehr)
+DEMO_PRACTICES = ("demo-practice", *(pid for pid, *_ in INVENTED_PRACTICES))
 PHASES = (("pregnant", 0.55), ("postpartum", 0.3), ("preconception", 0.15))
 LEVELS = (("none", 0.45), ("attention", 0.2), ("vulnerable", 0.25), ("urgent", 0.1))
 OUTCOMES = ("support-started", "referred-voorzorg", "referred-stevig-ouderschap", "family-declined", "not-reachable")

@@ -19,15 +19,17 @@ Measure files.
 
 from __future__ import annotations
 
+import calendar
 import functools
 import json
-import re
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from service.fhir import urls
+from service.mirror.figures import Period
 
 if TYPE_CHECKING:
     from service.mirror.figures import Cell, Report
@@ -39,7 +41,6 @@ PRACTICE_SYSTEM = f"{urls.BASE}/NamingSystem/practice"  # a practice by its regi
 POPULATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/measure-population"
 DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 DIMENSION_SYSTEMS = {"phase": urls.CS_PHASE, "recipient": urls.CS_REFERRAL, "signal": urls.CS_SIGNAL}
-PERIOD = re.compile(r"(?P<year>\d{4})(?:Q(?P<quarter>[1-4]))?")
 MASKED = {"extension": [{"url": DATA_ABSENT_REASON, "valueCode": "masked"}]}
 
 
@@ -110,17 +111,12 @@ def measure_by_canonical(value: str) -> Measure | None:
 
 
 def period_dates(label: str) -> dict[str, str]:
-    """A period label ("2026", "2026Q4") as MeasureReport.period: its first and last day. ValueError otherwise."""
-    match = PERIOD.fullmatch(label)
-    if match is None:
-        raise ValueError(f"not a period: {label!r}")
-    year, quarter = int(match["year"]), match["quarter"]
-    if quarter is None:
-        return {"start": f"{year}-01-01", "end": f"{year}-12-31"}
-    first = (int(quarter) - 1) * 3 + 1
-    last = first + 2
-    end_day = {3: 31, 6: 30, 9: 30, 12: 31}[last]
-    return {"start": f"{year}-{first:02d}-01", "end": f"{year}-{last:02d}-{end_day}"}
+    """A period label ("2026", "2026Q4", figures.Period) as MeasureReport.period: its first and last day.
+    ValueError otherwise."""
+    period = Period.parse(label)
+    first, last = ((period.quarter - 1) * 3 + 1, period.quarter * 3) if period.quarter else (1, 12)
+    end_day = calendar.monthrange(period.year, last)[1]
+    return {"start": f"{period.year}-{first:02d}-01", "end": f"{period.year}-{last:02d}-{end_day:02d}"}
 
 
 def measure_reports(
@@ -231,6 +227,4 @@ def as_bundle(report: Report) -> str:
 
 
 def _uuid(name: str) -> str:
-    import uuid
-
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{MEASURE_BASE}Report/{name}"))

@@ -1,49 +1,48 @@
-"""The outbox: one SQLite row per (submission, destination), committed to disk before anything is sent.
+"""The outbox: one row per (submission, destination), committed before anything is sent, on the storage layer
+(service/db: its own SQLite file outbox.sqlite3 under KS_DATA_DIR, synchronous=FULL, or the region's PostgreSQL,
+shared by every instance of the service: issue 16 point 2).
 
-States: `pending` (waiting, possibly with a next attempt time) → `delivered` (the server answered the
-transaction with 2xx; its response is kept) or `dead` (the server refused it with a 4xx: kept with the
-server's OperationOutcome, visible and retryable after a fix, never dropped). A worker claims a row
-with a lease, so two workers never push the same row at once; a lease left by a killed process
-expires and the row is pushed again — harmless, because the Bundle itself is idempotent.
+States: `pending` (waiting, possibly with a next attempt time) → `delivered` (the server answered the transaction
+with 2xx; its response is kept) or `dead` (the server refused it with a 4xx: kept with the server's
+OperationOutcome, visible and retryable after a fix, never dropped).
+
+**Claims.** A worker claims a row with a lease: `claimed_by` (host:pid) until `lease_until`. On PostgreSQL the due
+rows are taken with `SELECT … FOR UPDATE SKIP LOCKED` (https://www.postgresql.org/docs/current/sql-select.html,
+"The Locking Clause"): instances claiming at once each get other rows, none waits for another; on SQLite the claim
+is one BEGIN IMMEDIATE transaction (the file's write lock). A lease is renewed before each push of a batch
+(`renew`): one that ran out meanwhile may be another instance's now and is left to it. A lease left by an instance
+that died expires and another instance takes the row over (on the same host at once: `release_orphans`); the row
+is then pushed again, which is harmless: every entry of the Bundle is a conditional create or update
+(service/referrals/bundle.py), so the destination holds it once. What a worker records after its lease was taken
+over is ignored (`mark_delivered`, `mark_failed` change only a pending row it still holds): exactly once per
+destination, as the destination's server counts it, with any number of instances.
+
+Leases are compared with the instances' own clocks (time.time()): hosts keep them in sync (NTP), far closer than a
+lease (KS_OUTBOX_LEASE, service/config.py), which must outlast the longest push (the client's retries included).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
-import sqlite3
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from service.storage import SQLiteFile
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy.engine import make_url
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    id            TEXT PRIMARY KEY,          -- <submission>:<destination>
-    submission    TEXT,                      -- submission id (derived from the response)
-    destination   TEXT,                      -- the destination's name (service/referrals/destinations.py)
-    bundle        TEXT NOT NULL,             -- the transaction Bundle for that destination (JSON)
-    state         TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
-    attempts      INTEGER NOT NULL DEFAULT 0,
-    next_attempt  REAL NOT NULL,             -- unix time
-    lease_until   REAL,                      -- unix time; a worker owns the row until then
-    lease_owner   TEXT,                      -- host:pid of that worker
-    last_status   INTEGER,                   -- HTTP status of the last attempt (NULL: not reached)
-    last_error    TEXT,                      -- error class name and the server's OperationOutcome (JSON)
-    response      TEXT,                      -- the transaction-response Bundle once delivered
-    created_at    TEXT NOT NULL,
-    delivered_at  TEXT
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt);
-"""
-INDEXES = "CREATE INDEX IF NOT EXISTS outbox_submission ON outbox (submission);"
+from service.db import Database, as_database
+from service.db.schema import outbox as t
 
+log = logging.getLogger(__name__)
 LEASE_SECONDS = 120.0
+PUSH_GRACE = 2.0  # seconds a new item waits for the submitting request's own push before a worker may (enqueue)
 
 
 def _owner() -> str:
@@ -64,6 +63,15 @@ def _now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _free(now: float) -> ColumnElement[bool]:
+    """No worker holds the row: never claimed, or its lease has run out."""
+    return or_(t.c.lease_until.is_(None), t.c.lease_until < now)
+
+
 def item_id(submission: str, destination: str) -> str:
     return f"{submission}:{destination}"
 
@@ -82,9 +90,12 @@ class OutboxItem:
     response: dict | None
     created_at: str
     delivered_at: str | None
+    claimed_by: str | None = None  # host:pid of the worker that claimed it last (delivered it, once delivered)
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> OutboxItem:
+    def from_row(cls, row: Any) -> OutboxItem:
+        """From a row of the outbox table (a SQLAlchemy Row, or any mapping of its columns)."""
+        row = getattr(row, "_mapping", row)
         return cls(
             id=row["id"],
             submission=row["submission"] or row["id"],
@@ -98,77 +109,78 @@ class OutboxItem:
             response=json.loads(row["response"]) if row["response"] else None,
             created_at=row["created_at"],
             delivered_at=row["delivered_at"],
+            claimed_by=row["claimed_by"],
         )
 
 
 class Outbox:
-    """SQLite-backed outbox; safe to share between threads (one connection per thread)."""
+    """The outbox on its Database (`where`: a Database, or the path of its SQLite file); safe to share between
+    threads, processes and instances."""
 
-    def __init__(self, path: Path, lease_seconds: float = LEASE_SECONDS):
-        # synchronous=FULL: committed means on disk, surviving SIGKILL and power loss.
-        self._db = SQLiteFile(path, synchronous="FULL")
-        self.path = self._db.path
-        self._conn = self._db.conn
+    def __init__(self, where: Path | str | Database, lease_seconds: float = LEASE_SECONDS):
+        # SQLite with synchronous=FULL: committed means on disk, surviving SIGKILL and power loss.
+        self._db = as_database(where, synchronous="FULL")
+        self._db.upgrade("outbox")
+        self.path = self._db.path  # None on PostgreSQL
         self.lease_seconds = lease_seconds
-        conn = self._conn()
-        conn.executescript(SCHEMA)
-        columns = {row["name"] for row in conn.execute("PRAGMA table_info(outbox)")}
-        for column in ("lease_owner", "submission", "destination"):  # outboxes made before these columns
-            if column not in columns:
-                conn.execute(f"ALTER TABLE outbox ADD COLUMN {column} TEXT")
-        conn.executescript(INDEXES)
         self.release_orphans()
 
-    @contextmanager
-    def _tx(self):
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    @property
+    def where(self) -> str:
+        """Where the items are kept, for people (the SQLite file, or the PostgreSQL database without password)."""
+        if self.path is not None:
+            return str(Path(self.path).resolve())
+        return make_url(self._db.url).set(password=None).render_as_string(hide_password=True)
 
     def enqueue(
-        self, submission: str, bundles: list[tuple[str, dict]], now: float | None = None
+        self,
+        submission: str,
+        bundles: list[tuple[str, dict]],
+        now: float | None = None,
+        *,
+        pushing: Callable[[str], bool] = lambda destination: False,
     ) -> list[tuple[OutboxItem, bool]]:
         """Store a submission's Bundles, one item per destination, durably and together (one transaction, before
-        any send). Returns (item, created) per destination.
+        any send). Returns (item, created) per destination. A new item for a destination the caller is `pushing`
+        to at once is due for the background workers only PUSH_GRACE seconds later: a worker, here or at another
+        instance, does not take it between the store and the request's own claim (benchmarks/scale.py saw one in
+        six sends answered "queued" with the server up), yet still takes it when that push does not come (the
+        request died) or waits behind a slow push to another destination.
 
         A submission seen before (the same response again, or amended) replaces what has not gone yet: a waiting
         or dead item gets the new Bundle, and an item for a destination the new Bundles no longer name (consent
         withdrawn, a referral dropped) is deleted, so nothing goes out that the last submission did not say.
         A delivered item, and one a worker is pushing right now (its lease), is left as it is."""
         now = time.time() if now is None else now
-        ids = []
         wanted = {destination for destination, _ in bundles}
-        with self._tx() as db:
-            created = []
-            for destination, bundle in bundles:
-                iid = item_id(submission, destination)
-                body = json.dumps(bundle, separators=(",", ":"))
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO outbox (id, submission, destination, bundle, state, next_attempt, created_at) "
-                    "VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-                    (iid, submission, destination, body, now, _now_iso()),
-                )
-                if cur.rowcount == 0:
-                    db.execute(
-                        "UPDATE outbox SET bundle = ? WHERE id = ? AND state != 'delivered' "
-                        "AND (lease_until IS NULL OR lease_until < ?)",
-                        (body, iid, now),
+        created = []
+        with self._db.begin(write=True) as conn:
+            self._db.lock(conn, f"outbox|{submission}")  # the same submission at two instances: one after the other
+            seq = conn.execute(select(func.coalesce(func.max(t.c.seq), 0))).scalar_one()
+            for n, (destination, bundle) in enumerate(bundles, start=1):
+                iid, body = item_id(submission, destination), _json(bundle)
+                values: dict[str, Any] = {"id": iid, "submission": submission, "destination": destination}
+                values |= {"bundle": body}
+                values |= {"state": "pending", "next_attempt": now, "created_at": _now_iso(), "seq": seq + n}
+                if pushing(destination):
+                    values["next_attempt"] = now + PUSH_GRACE
+                # a row back: inserted (an INSERT's rowcount is not every driver's to give)
+                insert = self._db.insert(t).values(values).on_conflict_do_nothing(index_elements=["id"])
+                added = conn.execute(insert.returning(t.c.id)).first() is not None
+                if not added:
+                    conn.execute(
+                        update(t).where(t.c.id == iid, t.c.state != "delivered", _free(now)).values(bundle=body)
                     )
-                ids.append(iid)
-                created.append(cur.rowcount == 1)
-            for row in db.execute(
-                "SELECT id, destination FROM outbox WHERE submission = ? AND state != 'delivered' "
-                "AND (lease_until IS NULL OR lease_until < ?)",
-                (submission, now),
-            ).fetchall():
-                if row["destination"] not in wanted:
-                    db.execute("DELETE FROM outbox WHERE id = ?", (row["id"],))
-        return [(self.require(i), c) for i, c in zip(ids, created, strict=True)]
+                created.append((iid, added))
+            left = conn.execute(
+                select(t.c.id, t.c.destination).where(
+                    t.c.submission == submission, t.c.state != "delivered", _free(now)
+                )
+            ).all()
+            gone = [r.id for r in left if r.destination not in wanted]
+            if gone:
+                conn.execute(delete(t).where(t.c.id.in_(gone)))
+        return [(self.require(i), c) for i, c in created]
 
     def take_back(self, item_id: str, without: Callable[[dict], dict | None], now: float | None = None) -> str:
         """Take part of a waiting item back before it goes (the GP's cancel of a referral still in the outbox), in one
@@ -177,38 +189,36 @@ class Outbox:
         or deleted), `in-flight` (a worker holds the lease: it is being pushed now, nothing changed), `delivered`
         (it went already, nothing changed) or `gone` (no such item)."""
         now = time.time() if now is None else now
-        with self._tx() as db:
-            row = db.execute("SELECT state, bundle, lease_until FROM outbox WHERE id = ?", (item_id,)).fetchone()
+        with self._db.begin(write=True) as conn:
+            # FOR UPDATE (PostgreSQL): a claim of this row in another transaction goes first, or after this one
+            row = conn.execute(
+                select(t.c.state, t.c.bundle, t.c.lease_until).where(t.c.id == item_id).with_for_update()
+            ).first()
             if row is None:
                 return "gone"
-            if row["state"] == "delivered":
+            if row.state == "delivered":
                 return "delivered"
-            if row["lease_until"] is not None and row["lease_until"] >= now:
+            if row.lease_until is not None and row.lease_until >= now:
                 return "in-flight"
-            left = without(json.loads(row["bundle"]))
+            left = without(json.loads(row.bundle))
             if left is None:
-                db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+                conn.execute(delete(t).where(t.c.id == item_id))
             else:
-                db.execute(
-                    "UPDATE outbox SET bundle = ? WHERE id = ?", (json.dumps(left, separators=(",", ":")), item_id)
-                )
+                conn.execute(update(t).where(t.c.id == item_id).values(bundle=_json(left)))
         return "taken"
+
+    def _items(self, statement) -> list[OutboxItem]:
+        with self._db.begin() as conn:
+            return [OutboxItem.from_row(r) for r in conn.execute(statement).all()]
 
     def for_submission(self, submission: str) -> list[OutboxItem]:
         """Every destination's item of one submission, in the order they were enqueued."""
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT * FROM outbox WHERE submission = ? OR (submission IS NULL AND id = ?) ORDER BY rowid",
-                (submission, submission),
-            )
-            .fetchall()
-        )
-        return [OutboxItem.from_row(r) for r in rows]
+        mine = or_(t.c.submission == submission, and_(t.c.submission.is_(None), t.c.id == submission))
+        return self._items(select(t).where(mine).order_by(t.c.seq, t.c.id))
 
     def get(self, item_id: str) -> OutboxItem | None:
-        row = self._conn().execute("SELECT * FROM outbox WHERE id = ?", (item_id,)).fetchone()
-        return OutboxItem.from_row(row) if row else None
+        found = self._items(select(t).where(t.c.id == item_id))
+        return found[0] if found else None
 
     def require(self, item_id: str) -> OutboxItem:
         """An item that must exist (one this process wrote or claimed: rows are never deleted under a lease)."""
@@ -218,71 +228,91 @@ class Outbox:
         return item
 
     def claim(self, item_id: str, now: float | None = None) -> bool:
-        """Take the lease on one pending row (for an immediate push); False if another worker has it."""
+        """Take the lease on one pending row (for an immediate push); False if another worker has it. One UPDATE:
+        on PostgreSQL a concurrent claim waits for this one's row lock, then finds the row taken."""
         now = time.time() if now is None else now
-        with self._tx() as db:
-            cur = db.execute(
-                "UPDATE outbox SET lease_until = ?, lease_owner = ? WHERE id = ? AND state = 'pending' "
-                "AND (lease_until IS NULL OR lease_until < ?)",
-                (now + self.lease_seconds, _owner(), item_id, now),
+        with self._db.begin(write=True) as conn:
+            claimed = conn.execute(
+                update(t)
+                .where(t.c.id == item_id, t.c.state == "pending", _free(now))
+                .values(lease_until=now + self.lease_seconds, claimed_by=_owner())
             )
-            return cur.rowcount == 1
+            return claimed.rowcount == 1
+
+    def renew(self, item_id: str, now: float | None = None) -> bool:
+        """Extend this worker's lease on a row it claimed, before it pushes it: False when the lease has run out
+        (another instance may hold it now, or a cancel may have changed it) or the row is no longer pending."""
+        now = time.time() if now is None else now
+        with self._db.begin(write=True) as conn:
+            renewed = conn.execute(
+                update(t)
+                .where(t.c.id == item_id, t.c.state == "pending", t.c.claimed_by == _owner(), t.c.lease_until >= now)
+                .values(lease_until=now + self.lease_seconds)
+            )
+            return renewed.rowcount == 1
 
     def release_orphans(self) -> int:
-        """Free leases held by processes on this host that no longer run (killed mid-push): due at once."""
+        """Free leases held by processes on this host that no longer run (killed mid-push): due at once. Those of
+        other hosts expire with their lease."""
         host = socket.gethostname()
-        freed = 0
-        with self._tx() as db:
-            rows = db.execute(
-                "SELECT id, lease_owner FROM outbox WHERE state = 'pending' AND lease_until IS NOT NULL"
-            ).fetchall()
-            for row in rows:
-                owner_host, _, pid = (row["lease_owner"] or "").rpartition(":")
-                if owner_host == host and pid.isdigit() and not _alive(int(pid)):
-                    db.execute("UPDATE outbox SET lease_until = NULL, lease_owner = NULL WHERE id = ?", (row["id"],))
-                    freed += 1
-        return freed
+        with self._db.begin(write=True) as conn:
+            rows = conn.execute(
+                select(t.c.id, t.c.claimed_by)
+                .where(t.c.state == "pending", t.c.lease_until.is_not(None), t.c.claimed_by.like(f"{host}:%"))
+                .with_for_update(skip_locked=True)
+            ).all()
+            orphans = [r.id for r in rows if _dead(r.claimed_by, host)]
+            if orphans:
+                conn.execute(update(t).where(t.c.id.in_(orphans)).values(lease_until=None, claimed_by=None))
+        return len(orphans)
 
     def claim_due(
         self, limit: int = 10, now: float | None = None, destinations: list[str] | None = None
     ) -> list[OutboxItem]:
         """Take the lease on pending rows whose next attempt is due (only for `destinations`, when given: those
-        with a server to push to; `""` stands for items made before destinations)."""
+        with a server to push to; `""` stands for items made before destinations). On PostgreSQL the rows another
+        instance is claiming at this moment are skipped (FOR UPDATE SKIP LOCKED), not waited for."""
         now = time.time() if now is None else now
-        where, args = "", []
+        if destinations is not None and not destinations:
+            return []
+        due = select(t).where(t.c.state == "pending", t.c.next_attempt <= now, _free(now))
         if destinations is not None:
-            where = f" AND COALESCE(destination, '') IN ({', '.join('?' for _ in destinations) or 'NULL'})"
-            args = list(destinations)
-        with self._tx() as db:
-            rows = db.execute(
-                "SELECT id FROM outbox WHERE state = 'pending' AND next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?)"
-                f"{where} ORDER BY next_attempt LIMIT ?",
-                (now, now, *args, limit),
-            ).fetchall()
-            ids = [r["id"] for r in rows]
-            db.executemany(
-                "UPDATE outbox SET lease_until = ?, lease_owner = ? WHERE id = ?",
-                [(now + self.lease_seconds, _owner(), i) for i in ids],
-            )
-        return [self.require(i) for i in ids]
+            due = due.where(func.coalesce(t.c.destination, "").in_(destinations))
+        owner, until = _owner(), now + self.lease_seconds
+        with self._db.begin(write=True) as conn:
+            rows = conn.execute(due.order_by(t.c.next_attempt).limit(limit).with_for_update(skip_locked=True)).all()
+            if rows:
+                ids = [r.id for r in rows]
+                conn.execute(update(t).where(t.c.id.in_(ids)).values(lease_until=until, claimed_by=owner))
+        return [OutboxItem.from_row({**r._mapping, "claimed_by": owner}) for r in rows]
 
-    def mark_delivered(self, item_id: str, status: int, response: dict) -> None:
-        with self._tx() as db:
-            db.execute(
-                "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, lease_until = NULL, last_status = ?, "
-                "last_error = NULL, response = ?, delivered_at = ? WHERE id = ?",
-                (status, json.dumps(response, separators=(",", ":")), _now_iso(), item_id),
+    def _record(self, item_id: str, values: dict[str, Any]) -> bool:
+        """Record an attempt's outcome on a pending row this worker holds (or nobody: an item pushed without a claim);
+        False, and nothing changed, when another worker took the row over after this one's lease ran out."""
+        mine = or_(t.c.claimed_by.is_(None), t.c.claimed_by == _owner())
+        with self._db.begin(write=True) as conn:
+            done = conn.execute(
+                update(t)
+                .where(t.c.id == item_id, t.c.state == "pending", mine)
+                .values(attempts=t.c.attempts + 1, lease_until=None, **values)
             )
+        if done.rowcount != 1:
+            log.warning(
+                "outbox %s: taken over by another worker meanwhile: this attempt's outcome not recorded", item_id
+            )
+        return done.rowcount == 1
 
-    def mark_failed(self, item_id: str, *, status: int | None, error: dict, retry_at: float | None) -> None:
+    def mark_delivered(self, item_id: str, status: int, response: dict) -> bool:
+        values = {"state": "delivered", "last_status": status, "last_error": None, "response": _json(response)}
+        return self._record(item_id, {**values, "delivered_at": _now_iso()})
+
+    def mark_failed(self, item_id: str, *, status: int | None, error: dict, retry_at: float | None) -> bool:
         """A failed attempt: back to pending with a next attempt time, or dead when retry_at is None."""
-        state = "pending" if retry_at is not None else "dead"
-        with self._tx() as db:
-            db.execute(
-                "UPDATE outbox SET state = ?, attempts = attempts + 1, lease_until = NULL, last_status = ?, "
-                "last_error = ?, next_attempt = COALESCE(?, next_attempt) WHERE id = ?",
-                (state, status, json.dumps(error), retry_at, item_id),
-            )
+        values: dict[str, Any] = {"state": "pending" if retry_at is not None else "dead", "last_status": status}
+        values["last_error"] = json.dumps(error)
+        if retry_at is not None:
+            values["next_attempt"] = retry_at
+        return self._record(item_id, values)
 
     def retry(self, item_id: str | None = None, *, queued: bool = False) -> int:
         """Put dead rows back to pending, due now; with `queued`, pending rows waiting for their backoff are due now
@@ -290,39 +320,29 @@ class Outbox:
         Returns how many."""
         states = ("dead", "pending") if queued else ("dead",)
         now = time.time()
-        sql = (
-            f"UPDATE outbox SET state = 'pending', next_attempt = ? WHERE state IN ({', '.join('?' for _ in states)}) "
-            "AND (lease_until IS NULL OR lease_until < ?)"
-        )
-        args: list = [now, *states, now]
+        which = update(t).where(t.c.state.in_(states), _free(now))
         if item_id:
-            sql += " AND (id = ? OR submission = ?)"
-            args += [item_id, item_id]
-        with self._tx() as db:
-            return db.execute(sql, args).rowcount
+            which = which.where(or_(t.c.id == item_id, t.c.submission == item_id))
+        with self._db.begin(write=True) as conn:
+            return conn.execute(which.values(state="pending", next_attempt=now)).rowcount
 
     def delivered_since(self, after: str | None, limit: int = 200) -> list[OutboxItem]:
         """Delivered items whose delivered_at (ISO, UTC) is `after` or later, oldest first (the practice's copy of
         the recipients' Tasks tracks each delivered referral: service/referrals/feedback.py)."""
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT * FROM outbox WHERE state = 'delivered' AND delivered_at >= ? ORDER BY delivered_at LIMIT ?",
-                (after or "", limit),
-            )
-            .fetchall()
-        )
-        return [OutboxItem.from_row(r) for r in rows]
+        since = select(t).where(t.c.state == "delivered", t.c.delivered_at >= (after or ""))
+        return self._items(since.order_by(t.c.delivered_at).limit(limit))
 
     def list(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
-        sql, args = "SELECT * FROM outbox", list[object]()
-        if state:
-            sql += " WHERE state = ?"
-            args.append(state)
-        sql += " ORDER BY created_at DESC LIMIT ?"
-        args.append(limit)
-        return [OutboxItem.from_row(r) for r in self._conn().execute(sql, args).fetchall()]
+        listed = select(t) if not state else select(t).where(t.c.state == state)
+        return self._items(listed.order_by(t.c.created_at.desc(), t.c.seq.desc()).limit(limit))
 
     def counts(self) -> dict[str, int]:
-        rows = self._conn().execute("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state").fetchall()
-        return {r["state"]: r["n"] for r in rows}
+        with self._db.begin() as conn:
+            rows = conn.execute(select(t.c.state, func.count()).group_by(t.c.state)).all()
+        return {row[0]: int(row[1]) for row in rows}
+
+
+def _dead(claimed_by: str | None, host: str) -> bool:
+    """A claim (host:pid) of a process on `host` that no longer runs."""
+    owner_host, _, pid = (claimed_by or "").rpartition(":")
+    return owner_host == host and pid.isdigit() and not _alive(int(pid))

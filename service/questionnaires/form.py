@@ -13,7 +13,7 @@ the Questionnaire demands (https://hl7.org/fhir/R4/questionnaire-definitions.htm
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -278,6 +278,63 @@ def build_indexed(
         qr["authored"] = authored
     qr["item"], index = _nest(qdef, answers, values)
     return BuiltResponse(qr, index, errors)
+
+
+@dataclass(frozen=True)
+class IndexedFields:
+    """A form's fields as the rules read them, without the response built (the live panel, issue 12 point 8):
+    the answer index `build_indexed` would give, the values left out, and `response()`, which builds that very
+    response only when asked (the rules ask for it only where an expression falls back to fhirpathpy:
+    rules/evaluate.py evaluate_index)."""
+
+    index: AnswerIndex
+    errors: list[FieldError]
+    response: Callable[[], dict[str, Any]]
+
+
+def index_fields(
+    qdef: QuestionnaireDef,
+    form_fields: FormFields,
+    *,
+    subject: str | dict[str, Any] | None,
+    author: str | dict[str, Any] | None,
+    authored: str | None,
+    status: str = "completed",
+) -> IndexedFields:
+    """build_indexed's index and errors in one parse, and a walk of the item tree that builds no items: the same
+    answers (enabled items only, unticked boxes false) and the same index, visited in the same order as `_nest`
+    (tests/questionnaires/test_index_fields.py checks both against build_indexed over random fields)."""
+    answers, values, errors = _parse(qdef, form_fields)
+    answers, _ = enabled_answers(qdef, answers, values)
+    index = AnswerIndex()
+    present, ticked, indexed = index.present, index.ticked, index.values
+    items = qdef.items
+
+    def walk(ids: Iterable[str], parent: str | None) -> bool:
+        found = False
+        for link_id in ids:
+            item = items[link_id]
+            if item.type == "group":
+                if walk(item.children, link_id):
+                    present.add(link_id)
+                    found = True
+            elif answers.get(link_id):
+                present.add(link_id)
+                found = True
+                vals = indexed[link_id] = list(values[link_id])
+                for value in vals:
+                    if value is True and parent is not None:
+                        ticked.setdefault(parent, []).append(link_id)
+        return found
+
+    walk(qdef.top, None)
+
+    def response() -> dict[str, Any]:
+        return build_indexed(
+            qdef, form_fields, subject=subject, author=author, authored=authored, identifier=None, status=status
+        ).response
+
+    return IndexedFields(index, errors, response)
 
 
 def check_fields(qdef: QuestionnaireDef, form_fields: FormFields, *, today: date) -> list[FieldError]:

@@ -13,7 +13,8 @@ changed since the last poll, `Task?identifier=<ID_TASK>|&_lastUpdated=gt<since>`
 (https://hl7.org/fhir/R4/search.html#lastUpdated, token search on a system only:
 https://hl7.org/fhir/R4/search.html#token). `since` is the server's own time of the previous search
 (Bundle.meta.lastUpdated) less a minute, so a skewed clock loses nothing; a Task seen twice is harmless. The
-15-minute floor holds across worker processes: a poll is claimed in SQLite before it is made.
+15-minute floor holds across worker processes and instances: a poll is claimed in the store (SQLite or
+PostgreSQL, service/db) before it is made.
 """
 
 from __future__ import annotations
@@ -27,10 +28,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import delete, func, or_, select, update
+
+from service.db import Database, as_database
+from service.db.schema import feedback_cursor as CURSOR  # the store's three tables
+from service.db.schema import feedback_poll as POLL
+from service.db.schema import referral_feedback as COPY
 from service.fhir import urls
 from service.fhir.errors import FhirError
 from service.referrals.bundle import recipient_of
-from service.storage import SQLiteFile
 
 if TYPE_CHECKING:
     from service.mirror.events import EventStore
@@ -44,18 +50,6 @@ KEEP_DAYS = 3 * 365  # as the form's referral log (service/web/store.py)
 PAGES_MAX = 50  # searchset pages per poll (100 Tasks each)
 FINAL = ("cancelled", "completed", "rejected", "failed", "entered-in-error")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS referral_feedback (
-    submission TEXT NOT NULL, recipient TEXT NOT NULL, destination TEXT NOT NULL, practice TEXT,
-    sent REAL NOT NULL, task_id TEXT, status TEXT, business TEXT, business_text TEXT, reason TEXT, reason_text TEXT,
-    outcome TEXT, outcome_text TEXT, message TEXT, worked_by TEXT, last_modified TEXT, polled_at REAL,
-    changed_at REAL, PRIMARY KEY (submission, recipient));
-CREATE INDEX IF NOT EXISTS referral_feedback_practice ON referral_feedback (practice, changed_at);
-CREATE TABLE IF NOT EXISTS feedback_poll (
-    destination TEXT PRIMARY KEY, polled_at REAL NOT NULL DEFAULT 0, since TEXT, wanted REAL,
-    failed INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS feedback_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), delivered_after TEXT);
-"""
 TASK_FIELDS = (
     "task_id",
     "status",
@@ -184,11 +178,12 @@ def _epoch(iso: str | None) -> float | None:
 
 
 class FeedbackStore:
-    """The copy (one SQLite file under KS_DATA_DIR). `wake`: set by a running poller, so a page can ask for a poll."""
+    """The copy, on the storage layer (service/db: feedback.sqlite3 under KS_DATA_DIR, or the region's PostgreSQL,
+    shared by every instance). `wake`: set by a running poller, so a page can ask for a poll."""
 
-    def __init__(self, path: Path):
-        self._db = SQLiteFile(path)
-        self._db.conn().executescript(SCHEMA)
+    def __init__(self, where: Path | Database):
+        self.db = as_database(where)
+        self.db.upgrade("feedback")
         self.wake: threading.Event | None = None
         self.mirror: EventStore | None = None  # the mirror events (service/mirror/events.py): told of changes
         # the floor between two polls of a destination: Gravity's 15 minutes (KS_FEEDBACK_MIN_INTERVAL, which only
@@ -199,52 +194,53 @@ class FeedbackStore:
 
     def track(self, outbox, now: float | None = None) -> int:
         """Every referral delivered since the last call becomes a row, with the status its Task was delivered with;
-        the number of rows added."""
-        conn = self._db.conn()
-        row = conn.execute("SELECT delivered_after FROM feedback_cursor WHERE id = 1").fetchone()
-        cursor, added = row[0] if row else None, 0
+        the number of rows added. Two processes at once add each row once (a row already there is left alone) and
+        at worst move the cursor back to where one of them started: the next call reads those items again."""
+        with self.db.begin() as conn:
+            cursor = conn.execute(select(CURSOR.c.delivered_after).where(CURSOR.c.id == 1)).scalar()
+        added = 0
         while True:
             items = outbox.delivered_since(cursor)
-            for item in items:
-                sent = _epoch(item.delivered_at) or (time.time() if now is None else now)
-                rows = [
-                    (item.submission, recipient, item.destination or "", practice, sent, status)
-                    for recipient, practice, status in referrals_of_bundle(item.bundle)
-                ]
-                added += conn.executemany(
-                    "INSERT OR IGNORE INTO referral_feedback (submission, recipient, destination, practice, sent, "
-                    "status) VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
-                ).rowcount
+            rows = [
+                {
+                    "submission": item.submission,
+                    "recipient": recipient,
+                    "destination": item.destination or "",
+                    "practice": practice,
+                    "sent": _epoch(item.delivered_at) or (time.time() if now is None else now),
+                    "status": status,
+                }
+                for item in items
+                for recipient, practice, status in referrals_of_bundle(item.bundle)
+            ]
+            if rows:
+                with self.db.begin() as conn:  # RETURNING: the rows inserted, on both engines
+                    insert = self.db.insert(COPY).on_conflict_do_nothing().returning(COPY.c.recipient)
+                    added += len(conn.execute(insert, rows).all())
             last = items[-1].delivered_at if items else cursor
             if last == cursor or len(items) < 200:
                 cursor = last
                 break
             cursor = last
-        conn.execute("INSERT OR REPLACE INTO feedback_cursor (id, delivered_after) VALUES (1, ?)", (cursor,))
+        with self.db.begin() as conn:
+            conn.execute(self.db.upsert(CURSOR, {"id": 1, "delivered_after": cursor}))
         return added
 
     def keys(self, destination: str) -> set[str]:
-        rows = self._db.conn().execute(
-            "SELECT submission, recipient FROM referral_feedback WHERE destination = ?", (destination,)
-        )
-        return {f"{r[0]}:{r[1]}" for r in rows}
+        with self.db.begin() as conn:
+            rows = conn.execute(select(COPY.c.submission, COPY.c.recipient).where(COPY.c.destination == destination))
+            return {f"{r[0]}:{r[1]}" for r in rows}
 
     def first_sent(self, destination: str) -> float | None:
-        return (
-            self._db.conn()
-            .execute("SELECT min(sent) FROM referral_feedback WHERE destination = ?", (destination,))
-            .fetchone()[0]
-        )
+        with self.db.begin() as conn:
+            return conn.execute(select(func.min(COPY.c.sent)).where(COPY.c.destination == destination)).scalar()
 
     # ------------------------------------------------------------------ the polls
 
     def poll_state(self, destination: str) -> dict[str, Any]:
-        row = (
-            self._db.conn()
-            .execute("SELECT polled_at, since, wanted, failed FROM feedback_poll WHERE destination = ?", (destination,))
-            .fetchone()
-        )
+        query = select(POLL.c.polled_at, POLL.c.since, POLL.c.wanted, POLL.c.failed)
+        with self.db.begin() as conn:
+            row = conn.execute(query.where(POLL.c.destination == destination)).mappings().first()
         return dict(row) if row else {"polled_at": 0.0, "since": None, "wanted": None, "failed": 0}
 
     def due(self, destinations: Iterable[str], now: float) -> list[str]:
@@ -259,61 +255,57 @@ class FeedbackStore:
         return out
 
     def claim(self, destination: str, now: float) -> str | bool | None:
-        """Take the poll of `destination` (False when polled within 15 minutes, by any process); its `since`."""
-        conn = self._db.conn()
-        conn.execute("INSERT OR IGNORE INTO feedback_poll (destination) VALUES (?)", (destination,))
-        taken = conn.execute(
-            "UPDATE feedback_poll SET polled_at = ?, wanted = NULL WHERE destination = ? AND polled_at <= ?",
-            (now, destination, now - self.min_interval),
-        ).rowcount
-        if not taken:
-            return False
-        return self.poll_state(destination)["since"]
+        """Take the poll of `destination` (False when polled within 15 minutes, by any process or instance: one
+        conditional UPDATE, which PostgreSQL re-checks once a concurrent one has committed); its `since`."""
+        with self.db.begin() as conn:
+            conn.execute(self.db.insert(POLL).values(destination=destination).on_conflict_do_nothing())
+            taken = conn.execute(
+                update(POLL)
+                .where(POLL.c.destination == destination, POLL.c.polled_at <= now - self.min_interval)
+                .values(polled_at=now, wanted=None)
+                .returning(POLL.c.since)
+            ).first()
+        return False if taken is None else taken[0]
 
     def polled(self, destination: str, now: float, *, since: str | None, ok: bool) -> None:
         """The poll's end: on success the next `since` and every row of the destination marked as checked."""
-        conn = self._db.conn()
-        if ok:
-            conn.execute("UPDATE feedback_poll SET since = ?, failed = 0 WHERE destination = ?", (since, destination))
-            conn.execute("UPDATE referral_feedback SET polled_at = ? WHERE destination = ?", (now, destination))
-        else:
-            conn.execute("UPDATE feedback_poll SET failed = 1 WHERE destination = ?", (destination,))
+        at = POLL.c.destination == destination
+        with self.db.begin() as conn:
+            if ok:
+                conn.execute(update(POLL).where(at).values(since=since, failed=0))
+                conn.execute(update(COPY).where(COPY.c.destination == destination).values(polled_at=now))
+            else:
+                conn.execute(update(POLL).where(at).values(failed=1))
 
     def want(self, destinations: Iterable[str], now: float | None = None) -> None:
         """A page found the copy older than 15 minutes: poll these soon (in the background; never now)."""
         when = time.time() if now is None else now
-        conn = self._db.conn()
-        for d in set(destinations):
-            conn.execute("INSERT OR IGNORE INTO feedback_poll (destination) VALUES (?)", (d,))
-            conn.execute("UPDATE feedback_poll SET wanted = ? WHERE destination = ?", (when, d))
+        with self.db.begin() as conn:
+            for d in sorted(set(destinations)):
+                conn.execute(self.db.insert(POLL).values(destination=d).on_conflict_do_nothing())
+                conn.execute(update(POLL).where(POLL.c.destination == d).values(wanted=when))
         if self.wake is not None:
             self.wake.set()
 
     def save(self, key: str, facts: dict[str, Any], now: float) -> bool:
-        """The Task of referral `key` as just read (`facts`: task_facts, with its `message`); whether it changed."""
+        """The Task of referral `key` as just read (`facts`: task_facts, with its `message`); whether it changed.
+        Read and written under the referral's lock, so two processes saving it at once tell the mirror once."""
         submission, _, recipient = key.rpartition(":")
-        conn = self._db.conn()
-        row = conn.execute(
-            f"SELECT {', '.join(TASK_FIELDS)}, sent FROM referral_feedback WHERE submission = ? AND recipient = ?",
-            (submission, recipient),
-        ).fetchone()
-        if row is None:
-            return False
-        values = [facts.get(f) for f in TASK_FIELDS]
-        if list(row)[: len(TASK_FIELDS)] == values:
-            return False
-        conn.execute(
-            f"UPDATE referral_feedback SET {', '.join(f'{f} = ?' for f in TASK_FIELDS)}, changed_at = ? "
-            "WHERE submission = ? AND recipient = ?",
-            (*values, now, submission, recipient),
-        )
+        at = (COPY.c.submission == submission, COPY.c.recipient == recipient)
+        values = {f: facts.get(f) for f in TASK_FIELDS}
+        with self.db.begin(write=True) as conn:
+            self.db.lock(conn, f"feedback|{key}")
+            row = conn.execute(select(*(COPY.c[f] for f in TASK_FIELDS), COPY.c.sent).where(*at)).first()
+            if row is None or list(row)[: len(TASK_FIELDS)] == list(values.values()):
+                return False
+            conn.execute(update(COPY).where(*at).values(**values, changed_at=now))
         if self.mirror is not None:  # the loop's status, outcome code and days to first feedback; never free text
             self.mirror.record_feedback(
                 submission,
                 recipient,
                 status=facts.get("status"),
                 outcome=facts.get("outcome"),
-                sent=row["sent"],
+                sent=row.sent,
                 changed=_epoch(facts.get("last_modified")),
                 now=now,
             )
@@ -332,57 +324,54 @@ class FeedbackStore:
                 log.info("reading a Task's message failed: %s", type(exc).__name__)
         facts.pop("message_ref", None)
         submission, _, recipient = key.rpartition(":")
-        row = (
-            self._db.conn()
-            .execute(
-                "SELECT message FROM referral_feedback WHERE submission = ? AND recipient = ?", (submission, recipient)
-            )
-            .fetchone()
-        )
-        facts["message"] = row[0] if row else None
+        with self.db.begin() as conn:
+            facts["message"] = conn.execute(
+                select(COPY.c.message).where(COPY.c.submission == submission, COPY.c.recipient == recipient)
+            ).scalar()
         return self.save(key, facts, when)
 
     def record_unsent(self, item, recipient: str, reason: str, now: float | None = None) -> None:
         """A referral the practice took back from the outbox before it went (withdraw.py cancel_referral): in the
-        copy as cancelled with `reason`, without a Task (the recipient never had it)."""
+        copy as cancelled with `reason`, without a Task (the recipient never had it); a row there is replaced."""
         when = time.time() if now is None else now
         practice = next((p for r, p, _ in referrals_of_bundle(item.bundle) if r == recipient), None)
-        self._db.conn().execute(
-            "INSERT OR REPLACE INTO referral_feedback (submission, recipient, destination, practice, sent, status, "
-            "reason_text, changed_at) VALUES (?, ?, ?, ?, ?, 'cancelled', ?, ?)",
-            (item.submission, recipient, item.destination or "", practice, when, reason, when),
-        )
+        values: dict[str, Any] = dict.fromkeys((*TASK_FIELDS, "polled_at"))
+        values.update(submission=item.submission, recipient=recipient, destination=item.destination or "")
+        values.update(practice=practice, sent=when, status="cancelled", reason_text=reason, changed_at=when)
+        with self.db.begin() as conn:
+            conn.execute(self.db.upsert(COPY, values))
+        if self.mirror is not None:  # the event's referral was made and cancelled (docs/mirror-events.md `response`)
+            self.mirror.record_feedback(
+                item.submission, recipient, status="cancelled", outcome=None, sent=None, now=when
+            )
 
     # ------------------------------------------------------------------ what the pages read
 
-    def _rows(self, where: str, args: tuple) -> list[ReferralFeedback]:
-        rows = (
-            self._db.conn()
-            .execute(
-                "SELECT f.*, COALESCE(p.failed, 0) AS poll_failed FROM referral_feedback f "
-                f"LEFT JOIN feedback_poll p ON p.destination = f.destination WHERE {where}",
-                args,
-            )
-            .fetchall()
-        )
+    def _rows(self, *where: Any) -> list[ReferralFeedback]:
+        failed = func.coalesce(POLL.c.failed, 0).label("poll_failed")
+        joined = COPY.outerjoin(POLL, POLL.c.destination == COPY.c.destination)
+        with self.db.begin() as conn:
+            rows = conn.execute(select(COPY, failed).select_from(joined).where(*where)).mappings().all()
         known = set(ReferralFeedback.__dataclass_fields__)
-        out = []
-        for r in rows:
-            values: dict[str, Any] = {k: r[k] for k in known if k in r.keys()}  # noqa: SIM118 - a sqlite3.Row
-            out.append(ReferralFeedback(**{**values, "poll_failed": bool(values.get("poll_failed"))}))
-        return out
+        return [
+            ReferralFeedback(**{**{k: r[k] for k in known if k in r}, "poll_failed": bool(r["poll_failed"])})
+            for r in rows
+        ]
 
     def for_submission(self, submission: str) -> dict[str, ReferralFeedback]:
         """The copy of each referral of one submission, by recipient."""
-        return {f.recipient: f for f in self._rows("f.submission = ?", (submission,))}
+        return {f.recipient: f for f in self._rows(COPY.c.submission == submission)}
 
     def for_practice(self, practice: str, *, days: float = 30, now: float | None = None) -> list[ReferralFeedback]:
         """The practice's open referrals and those changed (or sent) in the last `days`, the latest change first."""
         since = (time.time() if now is None else now) - days * 86400
-        marks = ", ".join("?" * len(FINAL))
         found = self._rows(
-            f"f.practice = ? AND (f.status IS NULL OR f.status NOT IN ({marks}) OR COALESCE(f.changed_at, f.sent) >= ?)",
-            (practice, *FINAL, since),
+            COPY.c.practice == practice,
+            or_(
+                COPY.c.status.is_(None),
+                COPY.c.status.not_in(FINAL),
+                func.coalesce(COPY.c.changed_at, COPY.c.sent) >= since,
+            ),
         )
         return sorted(found, key=lambda f: f.changed_at or f.sent, reverse=True)
 
@@ -395,7 +384,8 @@ class FeedbackStore:
     def purge(self, now: float | None = None) -> int:
         """Forget referrals older than the form lists them (data minimisation); the number of rows deleted."""
         cutoff = (time.time() if now is None else now) - KEEP_DAYS * 86400
-        return self._db.conn().execute("DELETE FROM referral_feedback WHERE sent < ?", (cutoff,)).rowcount
+        with self.db.begin() as conn:
+            return conn.execute(delete(COPY).where(COPY.c.sent < cutoff)).rowcount
 
 
 # ---------------------------------------------------------------------------------------------------- polling

@@ -20,25 +20,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import delete, func, select
+
 from service.audit import identifier_of
+from service.db import Database, as_database
+from service.db.schema import recent_referral as table
 from service.fhir.urls import BSN
 from service.referrals.bundle import referrals_in_record
 from service.referrals.pipeline import PRACTICE_ZONE
 from service.registry import Practice
-from service.storage import SQLiteFile
 from service.texts import code_text
 
 VIA = ("form", "api")
 VIA_TEXT = {"form": "recent.via.form", "api": "recent.via.api"}  # how it came, in words (service/texts.py)
 DEFAULT_WINDOW_DAYS = 30
 KEEP_DAYS = 3 * 365  # Kansrijke Start's first 1000 days, and some: "Eerder verwezen" on the form lists them as long
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS recent_referral (
-    patient_key TEXT NOT NULL, submission TEXT NOT NULL, recipient TEXT NOT NULL, names TEXT NOT NULL,
-    via TEXT NOT NULL, sent REAL NOT NULL, PRIMARY KEY (patient_key, submission, recipient));
-CREATE INDEX IF NOT EXISTS recent_referral_sent ON recent_referral (patient_key, sent);
-"""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,11 +109,12 @@ def referrals_made(extraction) -> list[tuple[str, dict]]:
 
 
 class RecentReferrals:
-    """The record (one SQLite file under KS_DATA_DIR); `window_days`: how far back a referral is flagged."""
+    """The record, on the storage layer (service/db: referrals.sqlite3 under KS_DATA_DIR, or the region's
+    PostgreSQL); `window_days`: how far back a referral is flagged."""
 
-    def __init__(self, path: Path, window_days: int = DEFAULT_WINDOW_DAYS):
-        self._db = SQLiteFile(path)
-        self._db.conn().executescript(SCHEMA)
+    def __init__(self, where: Path | Database, window_days: int = DEFAULT_WINDOW_DAYS):
+        self.db = as_database(where)
+        self.db.upgrade("recent")
         self.window_days = window_days
 
     def record(
@@ -128,20 +125,28 @@ class RecentReferrals:
         via: str,
         now: float | None = None,
     ) -> None:
-        """The referrals of one submission under each of the patient's keys; a resubmission keeps its first time."""
+        """The referrals of one submission under each of the patient's keys, each with its place among them; a
+        resubmission keeps its first time."""
         if via not in VIA:
             raise ValueError(f"via must be one of {VIA}, not {via!r}")
         when = time.time() if now is None else now
+        made = list(referrals)
         rows = [
-            (key, submission, rid, json.dumps(names, ensure_ascii=False), via, when)
-            for key in keys
-            for rid, names in referrals
+            {
+                "patient_key": key,
+                "submission": submission,
+                "recipient": rid,
+                "names": json.dumps(names, ensure_ascii=False),
+                "via": via,
+                "sent": when,
+                "ordinal": ordinal,
+            }
+            for key in dict.fromkeys(keys)
+            for ordinal, (rid, names) in enumerate(made)
         ]
-        self._db.conn().executemany(
-            "INSERT OR IGNORE INTO recent_referral (patient_key, submission, recipient, names, via, sent) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        if rows:
+            with self.db.begin() as conn:
+                conn.execute(self.db.insert(table).on_conflict_do_nothing(), rows)
 
     def find(
         self,
@@ -158,28 +163,21 @@ class RecentReferrals:
         if not keys or (days is None and self.window_days <= 0):
             return []
         since = (time.time() if now is None else now) - (self.window_days if days is None else days) * 86400
-        marks = ",".join("?" * len(keys))
-        rows = (
-            self._db.conn()
-            .execute(
-                f"SELECT submission, recipient, names, via, min(sent) AS sent, min(rowid) AS made FROM recent_referral "
-                f"WHERE patient_key IN ({marks}) AND sent >= ? GROUP BY submission, recipient "
-                f"ORDER BY sent DESC, made",  # newest first; a submission's referrals in the order they were made
-                (*keys, since),
-            )
-            .fetchall()
+        first = func.min(table.c.sent).label("first_sent")
+        made = func.min(table.c.ordinal).label("made")
+        query = (  # a referral under either key once; newest first, a submission's in the order they were made
+            select(table.c.submission, table.c.recipient, func.min(table.c.names), func.min(table.c.via), first, made)
+            .where(table.c.patient_key.in_(keys), table.c.sent >= since)
+            .group_by(table.c.submission, table.c.recipient)
+            .order_by(first.desc(), made)
         )
+        with self.db.begin() as conn:
+            rows = conn.execute(query).all()
         wanted = set(recipients) if recipients is not None else None
         return [
-            RecentReferral(
-                submission=r["submission"],
-                recipient=r["recipient"],
-                names=json.loads(r["names"]),
-                sent=r["sent"],
-                via=r["via"],
-            )
-            for r in rows
-            if r["submission"] != exclude and (wanted is None or r["recipient"] in wanted)
+            RecentReferral(submission=sub, recipient=rid, names=json.loads(names), sent=sent, via=via)
+            for sub, rid, names, via, sent, _ in rows
+            if sub != exclude and (wanted is None or rid in wanted)
         ]
 
     def latest_per_recipient(self, keys: Iterable[str], recipients: Iterable[str], **kw) -> dict[str, RecentReferral]:
@@ -193,4 +191,5 @@ class RecentReferrals:
         """Forget what is older than the form lists (data minimisation); the number of rows deleted."""
         keep = max(KEEP_DAYS, self.window_days) * 86400
         cutoff = (time.time() if now is None else now) - keep
-        return self._db.conn().execute("DELETE FROM recent_referral WHERE sent < ?", (cutoff,)).rowcount
+        with self.db.begin() as conn:
+            return conn.execute(delete(table).where(table.c.sent < cutoff)).rowcount

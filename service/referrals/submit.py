@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import random
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.audit import AuditEntry, AuditLog, patient_keys, reference_of
 from service.fhir.errors import FhirError, FhirRequestRejected
@@ -184,7 +185,10 @@ class Pusher:
         """One round of the background worker: push every due item that has a server. Returns how many were tried."""
         items = self.outbox.claim_due(limit, now=self.clock(), destinations=list(self.clients))
         for item in items:
-            self.push(item)
+            # the batch's lease renewed for each push: one that ran out during the pushes before it may be another
+            # instance's now (service/outbox/store.py), and is left to it
+            if self.outbox.renew(item.id, now=self.clock()):
+                self.push(item)
         return len(items)
 
     def _audit(self, event: str, outcome: str, patient: str | None, item: OutboxItem) -> None:
@@ -276,7 +280,9 @@ class Submitter:
         bundles = extraction.bundles
         sub = bundles.submission
         # Always, even with nothing to send: a resubmission without consent takes back what still waits.
-        enqueued = self.outbox.enqueue(sub, [(d.destination, d.bundle) for d in bundles.deliveries])
+        enqueued = self.outbox.enqueue(
+            sub, [(d.destination, d.bundle) for d in bundles.deliveries], pushing=self._pushes_to
+        )
         earlier = self._remember(qr, extraction, practice, patient, via)
         author = reference_of(qr.get("author"))
         # One access (service/audit.py): the submit and the immediate pushes below are one row, or part of the
@@ -298,22 +304,28 @@ class Submitter:
                         access_point=access_point,
                     )
                 )
-            items = []
-            for item, created in enqueued:
-                if item.state == "dead" and not created:
-                    self.outbox.retry(item.id)  # a resubmission after a fix tries again
-                    item = self.outbox.require(item.id)
-                if (
-                    item.state == "pending"
-                    and self.pusher is not None
-                    and self.pusher.serves(item)
-                    and self.outbox.claim(item.id)
-                ):
-                    # as claimed: a cancel may have taken a referral out of it before the claim (withdraw.py)
-                    item = self.pusher.push(self.outbox.require(item.id))
-                items.append(item)
+            items = [self._push_now(item, created) for item, created in enqueued]
         states = destination_states(items, {d.destination: d.recipients for d in bundles.deliveries})
         return SubmitResult(submission_id=sub, extraction=extraction, destinations=states, earlier=earlier)
+
+    def _push_now(self, item: OutboxItem, created: bool) -> OutboxItem:
+        """The submit's own push of one stored item, when its server is configured here; the item as it stands."""
+        if item.state == "dead" and not created:
+            self.outbox.retry(item.id)  # a resubmission after a fix tries again
+            item = self.outbox.require(item.id)
+        if (
+            item.state == "pending"
+            and self.pusher is not None
+            and self.pusher.serves(item)
+            and self.outbox.claim(item.id)
+        ):
+            # as claimed: a cancel may have taken a referral out of it before the claim (withdraw.py)
+            item = self.pusher.push(self.outbox.require(item.id))
+        return item
+
+    def _pushes_to(self, destination: str) -> bool:
+        """Whether this submit pushes to `destination` at once (its server is configured here)."""
+        return self.pusher is not None and destination in self.pusher.clients
 
     def _mirror_event(self, extraction: Extraction, practice: Practice | None) -> None:
         """The submission's de-identified event (service/mirror/events.py), for a registered practice only (an open
@@ -322,7 +334,7 @@ class Submitter:
             return
         try:
             self.mirror.record_extraction(extraction, practice=practice.id, region=practice.region)
-        except sqlite3.Error as exc:
+        except SQLAlchemyError as exc:  # the storage layer's, on either engine (service/db)
             log.error("mirror event not written: %s", type(exc).__name__)
 
     def _remember(

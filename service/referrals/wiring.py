@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from service.audit import AuditLog
@@ -88,10 +87,9 @@ class Delivery:
 def build_delivery(settings: Settings, engine: Engine) -> Delivery:
     """Destinations without a server (no KS_FHIR_BASE_URL and no KS_DESTINATIONS) still get their items in the
     outbox: they wait there for one."""
-    data = Path(settings.data_dir)
-    outbox = Outbox(data / "outbox.sqlite3", lease_seconds=settings.outbox_lease)
+    outbox = Outbox(database_for(settings, "outbox"), lease_seconds=settings.outbox_lease)
     audit = AuditLog(database_for(settings, "audit"))
-    recent = RecentReferrals(data / "referrals.sqlite3", settings.recent_referral_days)
+    recent = RecentReferrals(database_for(settings, "recent"), settings.recent_referral_days)
     destinations = load_destinations(settings, engine.rulesets)
     served = {name: d for name, d in destinations.items() if d.base_url}
     if settings.fhir_base_url and not settings.destinations:  # items queued before destinations existed

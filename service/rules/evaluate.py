@@ -7,6 +7,8 @@ rule that fired and the linkIds whose answers made it fire.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -145,7 +147,61 @@ def evaluate_rules(
 
     `fast=False` evaluates every expression as written with plain fhirpathpy (see Evaluator): slow, for tests."""
     index = index or index_answers(qr)
-    ev = rule_evaluator(qr, ruleset, qdef, today=today, index=index, fast=fast)
+    return _evaluation(rule_evaluator(qr, ruleset, qdef, today=today, index=index, fast=fast), ruleset, qdef)
+
+
+def evaluate_index(
+    index: AnswerIndex,
+    ruleset: Ruleset,
+    qdef: QuestionnaireDef,
+    *,
+    today: date,
+    response: Callable[[], dict[str, Any]],
+) -> Evaluation:
+    """evaluate_rules for a response known by its answer index (questionnaires/form.py index_fields: the live
+    panel), `response()` building the response itself only if an expression needs it: one that falls back to
+    fhirpathpy (the only reader of %resource; the native closures and the memo read the index and the
+    %variables alone: service/rules/fhirpath.py). The same expressions over the same index and response: the
+    same Evaluation (tests/rules/test_evaluate_index.py)."""
+    from service.rules.fhirpath import fhirpath_date
+
+    env: dict[str, Any] = dict(ruleset.parameters)
+    env["today"] = fhirpath_date(today)
+    ev = _lazy_evaluator()(response, index, env, qdef)
+    for name, expression in ruleset.variables:
+        result = ev.value(expression)
+        env[name] = result[0] if len(result) == 1 else result
+    return _evaluation(ev, ruleset, qdef)
+
+
+@functools.cache
+def _lazy_evaluator() -> type[Evaluator]:
+    """An Evaluator whose response (and %resource) is built at the first expression that falls back to fhirpathpy
+    (made here, not at import: fhirpathpy is imported on the first evaluation)."""
+    from service.rules.fhirpath import Compiled, Evaluator
+
+    class LazyResponseEvaluator(Evaluator):
+        def __init__(
+            self,
+            response: Callable[[], dict[str, Any]],
+            index: AnswerIndex,
+            env: dict[str, Any],
+            qdef: QuestionnaireDef,
+        ):
+            super().__init__(None, index, env, qdef)
+            self._response = response
+
+        def _run(self, compiled: Compiled) -> list[Any]:
+            if self.qr is None:
+                self.qr = self.env["resource"] = self._response()
+            return super()._run(compiled)
+
+    return LazyResponseEvaluator
+
+
+def _evaluation(ev: Evaluator, ruleset: Ruleset, qdef: QuestionnaireDef) -> Evaluation:
+    """The Evaluation of the rule set with the evaluator `ev` (its variables set)."""
+    index = ev.index
     computed, level_because = _computed_level(ev, ruleset, qdef)
     override = index.code(LEVEL_OVERRIDE)
     final = override if override in LEVEL_ORDER else computed

@@ -234,13 +234,13 @@ def _practitioner_name(client: FhirClient, rtype: str, rid: str, roles: list[dic
 def practice_for(ehr: RegisteredEhr, organizations: frozenset[tuple[str, str]]) -> Practice | None:
     """The registered practice this launch speaks for. When the EHR names the user's organisation, exactly one
     of the EHR's registered practices must carry its AGB or URA; when it names none, only an EHR that serves a
-    single practice can say which. A launch never adds a practice: it can only pick among the registered ones."""
+    single practice can say which. A launch never adds a practice: it can only pick among the registered ones, and
+    never an invented one of the demo's mirror history (registry.Practice.invented)."""
+    practices = [p for p in ehr.practices if not p.invented]
     if organizations:
-        matches = [
-            p for p in ehr.practices if (urls.AGB_Z, p.agb) in organizations or (urls.URA, p.ura) in organizations
-        ]
+        matches = [p for p in practices if (urls.AGB_Z, p.agb) in organizations or (urls.URA, p.ura) in organizations]
         return matches[0] if len(matches) == 1 else None
-    return ehr.practices[0] if len(ehr.practices) == 1 else None
+    return practices[0] if len(practices) == 1 else None
 
 
 @smart.get("/callback")

@@ -2,9 +2,9 @@
    - enableWhen acts live: items whose condition does not hold are hidden (their inputs disabled while
      hidden, so the panel ignores them; on submit they are sent and the server drops them, as it does
      without JavaScript, while a saved draft keeps them);
-   - the live panel: the form's fields are POSTed (with the CSRF token) to /form/panel, debounced, and
-     the server's rendered panel replaces the old one (aria-live announces it), and its summary bar for
-     narrow screens the old bar;
+   - the live panel: the form's fields are POSTed (with the CSRF token and the panel token) to /form/panel,
+     debounced, and the server's rendered panel replaces the old one (aria-live announces it); the summary bar
+     for narrow screens is drawn again from that panel (what _panel_bar.html shows: level, Meldcode, recipients);
    - review: each consent box says at once whether its recipient will be sent to; with none ticked the one
      button is "Alleen vastleggen, niets versturen";
    - confirmation: a copy button for the summary.
@@ -79,7 +79,10 @@
       panel.setAttribute("aria-busy", "true");
       fetch(url, {
         method: "POST", body: body, credentials: "same-origin",
-        headers: { "X-CSRF-Token": csrfToken(), "Accept": "application/json" }
+        headers: {
+          "X-CSRF-Token": csrfToken(), "X-Panel-Token": form.getAttribute("data-panel-token") || "",
+          "Accept": "application/json"
+        }
       }).then(function (r) {
         if (!r.ok) throw new Error("HTTP " + r.status);
         return r.json();
@@ -89,7 +92,8 @@
         panel.innerHTML = data.html;  // server-rendered and escaped by Jinja
         strip = panel.querySelector(".meldcode-strip");
         if (strip && open) strip.open = true;  // the GP opened the Meldcode strip: a tick does not close it
-        if (bar && data.bar) bar.innerHTML = data.bar;  // the narrow screens' summary bar, from the same panel
+        if (data.token) form.setAttribute("data-panel-token", data.token);  // renewed (service/web/guard.py)
+        if (bar) fillBar(bar, panel);  // the narrow screens' summary bar, from the same panel
         updateSuggestions(form, data.panel.suggestions || []);
         var steps = document.getElementById("step-indicator");  // 3 steps when the Meldcode step is due, else 2
         if (steps) steps.textContent = steps.getAttribute(data.panel.meldcode ? "data-three" : "data-two");
@@ -111,6 +115,41 @@
       clearTimeout(timer);
       timer = setTimeout(refresh, 250);
     };
+  }
+
+  // The summary bar as _panel_bar.html renders it, from the panel's own HTML: its level (data-level and words),
+  // the Meldcode strip, the recipients' names; the bar's words are the #panel-bar's data-* (service/texts.py).
+  function fillBar(bar, panel) {
+    function span(cls, words) {
+      var s = document.createElement("span");
+      s.className = cls;
+      if (words) s.textContent = words;
+      return s;
+    }
+    var level = panel.querySelector(".level-value");
+    var link = document.createElement("a");
+    link.className = "panel-bar-link level-" + (level ? level.getAttribute("data-level") : "none");
+    link.href = "#panel";
+    if (!level) {
+      link.appendChild(span("bar-level", bar.getAttribute("data-no-suggestion")));
+    } else {
+      var shown = span("bar-level", bar.getAttribute("data-level-label") + ": ");
+      var value = document.createElement("strong");
+      value.className = "bar-level-value";
+      value.textContent = level.textContent;
+      shown.appendChild(value);
+      link.appendChild(shown);
+      if (panel.querySelector(".meldcode-strip")) link.appendChild(span("bar-meldcode", bar.getAttribute("data-meldcode")));
+      var names = panel.querySelectorAll(".recipient .recipient-name strong");
+      var to = span("bar-recipients", names.length ? bar.getAttribute("data-to") + " " : bar.getAttribute("data-none"));
+      for (var i = 0; i < names.length; i++) {
+        if (i) to.appendChild(document.createTextNode(", "));
+        to.appendChild(span("bar-recipient", names[i].textContent));
+      }
+      link.appendChild(to);
+    }
+    link.appendChild(span("bar-open", bar.getAttribute("data-open")));
+    bar.replaceChildren(link);
   }
 
   function updateSuggestions(form, suggestions) {

@@ -7,11 +7,14 @@ is the one decorator every route goes through, and `web` takes no route without 
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, Response, current_app, request
+from markupsafe import escape
 
 from service.audit import AuditEntry, identifier_of
 from service.errors import required
@@ -62,8 +65,13 @@ def region() -> str:
 
 def questionnaire():
     """The Questionnaire of the practice's rule set (service/questionnaires/catalog.py QuestionnaireDef)."""
+    return questionnaire_of(region())
+
+
+def questionnaire_of(region: str):
+    """The Questionnaire of the rule set `region`."""
     eng = engine()
-    return eng.catalog.find(eng.ruleset(region()).questionnaire)
+    return eng.catalog.find(eng.ruleset(region).questionnaire)
 
 
 def forms() -> FormStore:
@@ -98,15 +106,43 @@ FRAGMENT_HELPERS = ("t", "aandachtsfunctionaris")
 
 
 def render_fragments(lang: str, *names: str, **context: Any) -> list[str]:
-    """Fragments of a page rendered on their own, for one answer made of several (the live panel and its summary
-    bar), with one template context: what the view passes and FRAGMENT_HELPERS in `lang`, the same values a whole
-    page's context processors (views.py `_template_helpers`) give them. Not those processors themselves: they work
-    out what only whole pages show (the CSRF token, the practice's name, the language switch), and flask's default
-    one adds request, session and g; at every tick that was a tenth of the live panel's time (benchmarks/form.py).
+    """Fragments of a page rendered on their own, for one answer made of several (the live panel), with one
+    template context: what the view passes and FRAGMENT_HELPERS in `lang`, the same values a whole page's context
+    processors (views.py `_template_helpers`) give them. Not those processors themselves: they work out what only
+    whole pages show (the CSRF token, the practice's name, the language switch), and flask's default one adds
+    request, session and g; at every tick that was a tenth of the live panel's time (benchmarks/form.py).
     Flask's template signals are not sent for these (nothing in the service listens to them)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     context.update(t=page_text(lang), aandachtsfunctionaris=app.config["KS_SETTINGS"].aandachtsfunctionaris)
-    return [app.jinja_env.get_template(name).render(context) for name in names]
+    return [_fragment(app.jinja_env, name, lang).render(context) for name in names]
+
+
+# A text said as it is, `{{ t('key') }}`: written into a fragment's source once per language (_fragment).
+PLAIN_TEXT = re.compile(r"\{\{ t\('([a-z0-9_.-]+)'\) \}\}")
+_FRAGMENTS: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+
+def _fragment(env, name: str, lang: str):
+    """The template `name` with each of its plain texts (`{{ t('key') }}`, no values) written in, escaped, for
+    `lang`: the same output as the template (tests/web/test_pages.py compares the live panel with the page's,
+    which includes the template itself), without a call per text at every tick (issue 12 point 8). Templates that
+    reload (debug) are used as they are."""
+    if env.auto_reload:
+        return env.get_template(name)
+    entry = _FRAGMENTS.get((name, lang))
+    if entry is None or entry[0] is not env:
+        source = env.loader.get_source(env, name)[0]
+        written = PLAIN_TEXT.sub(lambda m: "{% raw %}" + str(escape(text(m.group(1), lang))) + "{% endraw %}", source)
+        entry = _FRAGMENTS[(name, lang)] = (env, env.from_string(written))
+    return entry[1]
+
+
+def json_answer(body: dict) -> Response:
+    """A JSON answer of a page's script (the live panel), compact and as is (UTF-8, no key sorting, no indent
+    whatever the app's debug mode): jsonify's work without its per-call provider lookups."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return app.response_class(data, mimetype="application/json")
 
 
 def practice_now() -> datetime:

@@ -11,15 +11,15 @@ import time
 from dataclasses import asdict, replace
 from datetime import date, datetime
 
-from flask import jsonify, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 
 from service.ehr import RecordRead, ehr_client, read_record
-from service.errors import ResponseInvalid, required
+from service.errors import required
 from service.questionnaires.catalog import QuestionnaireDef
 from service.questionnaires.form import (
     FieldError,
-    build_indexed,
     check_fields,
+    index_fields,
     parse_date_field,
     response_to_fields,
 )
@@ -29,9 +29,12 @@ from service.referrals.feedback import copy_of
 from service.referrals.pipeline import PRACTICE_ZONE
 from service.referrals.recent import KEEP_DAYS, VIA_TEXT, patient_keys
 from service.referrals.status import referral_status
+from service.rules.evaluate import evaluate_index
 from service.services import services
-from service.smart.session import current_practice, session_store
+from service.smart.session import current_launch, current_practice, session_store
 from service.texts import Text, pick, text, texts
+from service.texts import language as known_language
+from service.web import security
 from service.web.common import (
     CONSENT_GIVEN,
     CONSENT_METHOD,
@@ -41,12 +44,14 @@ from service.web.common import (
     evaluate_fields,
     first_value,
     forms,
+    json_answer,
     meldcode_steps,
     needs_meldcode,
     page_lang,
     posted_fields,
     practice_now,
     questionnaire,
+    questionnaire_of,
     region,
     render_fragments,
     save_work,
@@ -56,8 +61,9 @@ from service.web.common import (
     web,
 )
 from service.web.formview import ItemView, item_views
-from service.web.guard import step, work_or_new
+from service.web.guard import panel_step, step, work_or_new
 from service.web.panel import panel_model, state_text
+from service.web.security import PanelSession
 from service.web.store import PanelFacts, WorkState
 from service.web.user import display_name, named
 
@@ -128,19 +134,24 @@ def form(ctx, work: WorkState):
 
 
 @web.post("/form/panel")
-@step()
-def panel(ctx):
-    """The live panel: the posted fields as a response, evaluated; JSON with its HTML, its summary bar for narrow
-    screens, and what app.js does besides: the suggestions next to the items, the step indicator (Meldcode due).
+@panel_step
+def panel(who: PanelSession, practice, renew: bool):
+    """The live panel: the posted fields, evaluated; JSON with its HTML and what app.js does besides: the
+    suggestions next to the items, the step indicator (Meldcode due). app.js fills the narrow screens' summary bar
+    from the panel's HTML (the page without JavaScript renders _panel_bar.html). With `renew` (the full guard ran:
+    guard.panel_step) a new panel token comes with it.
 
     It evaluates the fields in the request with the facts this session's opening of the form read from the record
     (the suggestions, the mother's birth date; that read is the form's audit row): not an access of its own. A row
     per refresh (one a second while the clinician ticks) would bury the log's real accesses (benchmarks/form.py)."""
-    qdef = questionnaire()
-    data = _panel(ctx, forms().panel_facts(ctx.session_id), posted_fields(qdef), qdef)
-    html, bar = render_fragments(page_lang(ctx), "_panel.html", "_panel_bar.html", panel=data)
+    lang, qdef = known_language(who.language), questionnaire_of(practice.region)
+    data = live_panel(forms().panel_facts(who.session_id), posted_fields(qdef), qdef, practice.region, lang)
+    [html] = render_fragments(lang, "_panel.html", panel=data)
     sugg = [{"link_id": s["link_id"], "text": s["text"]} for s in data["suggestions"]]
-    return jsonify({"panel": {"suggestions": sugg, "meldcode": data.get("meldcode", False)}, "html": html, "bar": bar})
+    answer = {"panel": {"suggestions": sugg, "meldcode": data.get("meldcode", False)}, "html": html}
+    if renew:
+        answer["token"] = security.panel_token(current_launch(), max_age=session_store().max_age)
+    return json_answer(answer)
 
 
 @web.post("/form/review")
@@ -228,6 +239,7 @@ def render_form(ctx, work: WorkState, errors: list[FieldError], status: int = 20
         items=views,
         errors=summary,
         panel=_panel(ctx, work, work.fields),
+        panel_token=security.panel_token(ctx, max_age=session_store().max_age),  # the live panel's (guard.panel_step)
         steps=meldcode_steps(),
         banner=banner_for(ctx, work),
         can_send=ctx.can_send,
@@ -241,24 +253,39 @@ def render_form(ctx, work: WorkState, errors: list[FieldError], status: int = 20
 
 
 def _panel(ctx, work: WorkState | PanelFacts, fields, qdef: QuestionnaireDef | None = None) -> dict:
-    """The live panel's model for the fields as they stand (the built response, not validated again), as if
-    consent were given: the form does not ask it (the review does), so the panel shows every recipient
-    that consent would allow."""
-    qdef, lang, now = qdef or questionnaire(), page_lang(ctx), practice_now()
-    built = build_indexed(
+    """The live panel's model for the fields as they stand in the session `ctx` (the form page; POST /form/panel
+    is `live_panel` without a session read)."""
+    qdef = qdef or questionnaire()
+    return live_panel(work, fields, qdef, region(), page_lang(ctx), subject=subject_of(ctx), author=ctx.fhir_user)
+
+
+def live_panel(
+    work: WorkState | PanelFacts,
+    fields,
+    qdef: QuestionnaireDef,
+    region: str,
+    lang: str,
+    *,
+    subject: str | None = None,
+    author: str | None = None,
+) -> dict:
+    """The live panel's model for the fields as they stand (their answer index, the response not built unless
+    a rule expression needs it: rules/evaluate.py evaluate_index; not validated again), as if consent were
+    given: the form does not ask it (the review does), so the panel shows every recipient that consent would
+    allow. `subject` and `author` are the response's (no rule reads them: tests/rules/test_evaluate_index.py)."""
+    now = practice_now()
+    indexed = index_fields(
         qdef,
         {**fields, CONSENT_GIVEN: ["true"]},
-        subject=subject_of(ctx),
-        author=ctx.fhir_user,
+        subject=subject,
+        author=author,
         authored=now.isoformat(),
-        identifier=None,
         status="in-progress",
     )
     sugg = [{**s, "text": pick(lang, s["text"], s["english"])} for s in _live_suggestions(work, fields, now.date())]
-    errors = [{"linkId": e.link_id, "text": pick(lang, e.text, e.english)} for e in built.errors]
-    try:
-        evaluation = engine().evaluate_built(built.response, region(), index=built.index)
-    except ResponseInvalid:
+    errors = [{"linkId": e.link_id, "text": pick(lang, e.text, e.english)} for e in indexed.errors]
+    ruleset = engine().ruleset(region)
+    if engine().catalog.find(ruleset.questionnaire) is not qdef:  # the rule set is for another Questionnaire
         return {
             "unavailable": True,
             "errors": errors,
@@ -267,6 +294,7 @@ def _panel(ctx, work: WorkState | PanelFacts, fields, qdef: QuestionnaireDef | N
             "recipients": [],
             "advice": [],
         }
+    evaluation = evaluate_index(indexed.index, ruleset, qdef, today=now.date(), response=indexed.response)
     return panel_model(evaluation, qdef, lang, suggestions=sugg, errors=errors)
 
 

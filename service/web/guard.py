@@ -16,7 +16,8 @@ from collections.abc import Callable
 from flask import abort, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from service.smart.session import current_launch, launch_required
+from service.services import services
+from service.smart.session import COOKIE_NAME, current_launch, current_practice, launch_required
 from service.web import security
 from service.web.common import GUARDED, audited_access, stored_work, unfinished_work
 from service.web.store import WorkState
@@ -56,6 +57,36 @@ def step(*, work: WorkLoader | None = None, may_send: bool = False) -> Callable:
         return guarded
 
     return decorate
+
+
+PanelView = Callable[[security.PanelSession, object, bool], Response | tuple]
+
+
+def panel_step(view: PanelView) -> Callable:
+    """The live panel's guard (issue 12 point 8: asked at every tick). With this session's valid panel token
+    (security.panel_token, header X-Panel-Token) the view is called at once — no session read: the token is
+    bound to the cookie's session id, so it is the CSRF check too — for the practice the token names, while the
+    registry still has it. Without one (missing, expired, another session's, a practice gone) the full guard
+    (`step`: CSRF, launched session, its audit context) runs, and the view renews the token (`renew`).
+    The view is called as view(panel_session, practice, renew)."""
+
+    def full(ctx):
+        renewed = security.PanelSession(ctx.session_id, ctx.language, ctx.ehr_id, ctx.practice_id)
+        return view(renewed, current_practice(), True)
+
+    full.__name__ = view.__name__  # the audit context's event (step)
+    full = step()(full)
+
+    @functools.wraps(view)
+    def guarded():
+        who = security.panel_session(request.cookies.get(COOKIE_NAME), request.headers.get(security.PANEL_TOKEN_HEADER))
+        practice = services().registry.practice(who.ehr_id, who.practice_id) if who is not None else None
+        if who is None or practice is None:
+            return full()
+        return view(who, practice, False)
+
+    setattr(guarded, GUARDED, True)
+    return guarded
 
 
 def require_csrf() -> None:

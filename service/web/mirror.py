@@ -11,7 +11,6 @@ from flask import current_app, render_template, request, url_for
 from service.errors import InputInvalid, required
 from service.mirror.dashboard import (
     csv_response,
-    figures_csv,
     names_for,
     period_choices,
     period_label,
@@ -80,4 +79,4 @@ def practice_mirror(ctx):
 def practice_mirror_csv(ctx):
     period, periods = selected_period(request.args.get("period"))
     own, region = _practice_reports(period, periods)
-    return csv_response(figures_csv((own, region)), f"spiegelinformatie-{own.practice}-{period}.csv")
+    return csv_response((own, region), f"spiegelinformatie-{own.practice}-{period}.csv")

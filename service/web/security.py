@@ -4,11 +4,21 @@ The token is an HMAC of the launch session's opaque id under the app's secret ke
 store, a different token per session, and useless to anyone without the session cookie
 (https://cheatsheetseries.owasp.org/cheatsheets/Cross-Site_Request_Forgery_Prevention_Cheat_Sheet.html,
 "HMAC based token"). Forms send it as the field `csrf_token`, scripts as the header X-CSRF-Token.
+
+The live panel's token (issue 12 point 8: the panel is asked at every tick) is short-lived and says what the panel
+needs of the launch — its language and the registered practice — under an HMAC bound to the session's opaque id:
+verified without a database read. See `panel_token` for what it carries and the window it leaves open.
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response
+import base64
+import hmac
+import json
+import time
+from dataclasses import dataclass
+
+from flask import Flask, Response, current_app
 
 from service.csrf import CSRF_FIELD, CSRF_HEADER, session_token, token_sent_ok
 
@@ -27,6 +37,58 @@ def csrf_token(session_id: str) -> str:
 
 def csrf_ok(session_id: str) -> bool:
     return token_sent_ok(session_id)
+
+
+PANEL_TOKEN_HEADER = "X-Panel-Token"
+PANEL_TOKEN_SECONDS = 600  # the window: see panel_token
+
+
+@dataclass(frozen=True)
+class PanelSession:
+    """What the live panel knows of the launch: the session's opaque id (its cookie), the page's language and the
+    registry's keys of the practice the launch speaks for (service/registry.py)."""
+
+    session_id: str
+    language: str
+    ehr_id: str | None
+    practice_id: str | None
+
+
+def _panel_mac(session_id: str, payload: bytes) -> str:
+    key = current_app.config["SECRET_KEY"]
+    key = key.encode() if isinstance(key, str) else key
+    return hmac.digest(key, b"panel:" + session_id.encode() + b":" + payload, "sha256").hex()
+
+
+def panel_token(ctx, *, now: float | None = None, max_age: float) -> str:
+    """The live panel's token for the launch `ctx` (smart/session.py LaunchContext), issued with the form page and
+    renewed by every answer of the full guard (guard.panel_step). It carries the expiry, the language and the
+    practice's registry keys — no health data, no patient — and its HMAC binds it to the session id, which the
+    cookie carries (so it is no use without the cookie, and a cross-site page cannot read it: a CSRF token too).
+
+    The window: a panel request with a valid token is answered without reading the session, so for at most
+    PANEL_TOKEN_SECONDS after the token was issued a session that ended on the server (its row deleted) still gets
+    panels — of the fields it posts itself, with the facts its stored form holds (none once that is gone); no other
+    page and no send. The expiry never passes the session's own end (created + `max_age`, SessionStore) nor the
+    moment its access token needs a refresh (LaunchContext.expired): after those the full guard answers (the
+    "open again" page, or the refresh). A deregistered practice is refused at once (the registry is read)."""
+    now = time.time() if now is None else now
+    expires = int(min(now + PANEL_TOKEN_SECONDS, ctx.created_at + max_age, ctx.expires_at - 30))
+    payload = base64.urlsafe_b64encode(json.dumps([expires, ctx.language, ctx.ehr_id, ctx.practice_id]).encode())
+    return payload.decode() + "." + _panel_mac(ctx.session_id, payload)
+
+
+def panel_session(session_id: str | None, token: str | None, *, now: float | None = None) -> PanelSession | None:
+    """The panel's session when `token` is this session's and has not expired; else None (the full guard then)."""
+    if not session_id or not token or "." not in token:
+        return None
+    payload, mac = token.rsplit(".", 1)
+    if not hmac.compare_digest(mac.encode(), _panel_mac(session_id, payload.encode()).encode()):
+        return None
+    expires, language, ehr_id, practice_id = json.loads(base64.urlsafe_b64decode(payload))
+    if (time.time() if now is None else now) >= expires:
+        return None
+    return PanelSession(session_id, language, ehr_id, practice_id)
 
 
 SECURITY_HEADERS = (

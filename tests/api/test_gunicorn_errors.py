@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -223,14 +224,15 @@ def test_the_language_is_the_first_preference(value, lang):
 
 
 def test_every_gunicorn_of_the_project_runs_with_the_configuration():
-    """The Dockerfile, docker-compose.yml, the benchmarks and the browser tests: each command line that starts
-    gunicorn names this configuration."""
-    files = [ROOT / "Dockerfile", ROOT / "docker-compose.yml", *sorted((ROOT / "benchmarks").glob("*.py"))]
-    files += [ROOT / "tests" / "browser" / "conftest.py"]
+    """The Dockerfile, the compose files, the benchmarks and the tests that run gunicorn: each command line that
+    starts gunicorn ("gunicorn", or str(BIN / "gunicorn"), as its first word) names this configuration."""
+    files = [ROOT / "Dockerfile", ROOT / "docker-compose.yml", ROOT / "docker-compose.region.yml"]
+    files += [*sorted((ROOT / "benchmarks").glob("*.py"))]
+    files += [ROOT / "tests" / "browser" / "conftest.py", ROOT / "tests" / "test_region_proxy.py"]
     started = 0
     for path in files:
         text = path.read_text()
-        starts = text.count('"gunicorn",')
+        starts = len(re.findall(r'"gunicorn"\)?,', text))
         started += starts
-        assert text.count(f'"{CONFIG}"') == starts, path
+        assert text.count(f'"{CONFIG}"') >= starts, path  # a test may name it once more, in an assertion
     assert started >= 5

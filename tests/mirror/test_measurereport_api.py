@@ -119,6 +119,44 @@ def test_the_reports_and_measures_validate_independently(app):
         (f"Measure/{e['resource']['id']}", e["resource"]) for e in client.get("/fhir/Measure").get_json()["entry"]
     ]
     items.append(("searchset", client.get(f"{REPORT}?period=2026Q3&subject=maastricht-heuvelland").get_json()))
+    items.append(("metadata", client.get("/fhir/metadata").get_json()))  # with its Measure and MeasureReport
     results = medplum_validate(items)
-    assert len(results) == len(items) == 2 * 9 + 9 + 1
+    assert len(results) == len(items) == 2 * 9 + 9 + 2
     assert {label: issues for label, issues in errors_of(results).items() if issues} == {}
+
+
+def test_the_capability_statement_lists_the_measure_searches_the_api_honours(app):
+    """Measure read and search by url, MeasureReport search by measure, period and subject, each parameter with
+    its R4 SearchParameter and how it is read here; what it lists is what a strict search accepts."""
+    client = app.test_client()
+    cs = client.get("/fhir/metadata").get_json()
+    resources = {r["type"]: r for r in cs["rest"][0]["resource"]}
+    measure, report = resources["Measure"], resources["MeasureReport"]
+    assert [i["code"] for i in measure["interaction"]] == ["read", "search-type"]
+    assert [i["code"] for i in report["interaction"]] == ["search-type"]
+    assert [p["name"] for p in measure["searchParam"]] == ["url"]
+    assert [(p["name"], p["type"]) for p in report["searchParam"]] == [
+        ("measure", "reference"),
+        ("period", "date"),
+        ("subject", "reference"),
+    ]
+    for param in measure["searchParam"] + report["searchParam"]:
+        assert param["definition"].startswith("http://hl7.org/fhir/SearchParameter/Measure")
+        assert param["documentation"].strip()
+    assert "2026Q4" in report["searchParam"][1]["documentation"]
+    strict = {"Prefer": "handling=strict"}
+    listed = "&".join(f"{p['name']}=" for p in report["searchParam"]).replace("measure=", f"measure={BY_RECIPIENT}")
+    query = listed.replace("period=", "period=2026").replace("subject=", "subject=demo-practice")
+    assert client.get(f"{REPORT}?{query}", headers=strict).status_code == 200
+    assert client.get(f"{REPORT}?{query}&date=2026", headers=strict).status_code == 400  # not listed: refused
+
+
+def test_the_openapi_document_documents_the_measure_searches(app):
+    doc = app.test_client().get("/fhir/openapi.json").get_json()
+    reports = {p["name"]: p for p in doc["paths"]["/MeasureReport"]["get"]["parameters"] if p["in"] == "query"}
+    assert set(reports) == {"measure", "period", "subject"}
+    assert reports["period"]["required"] and reports["subject"]["required"] and not reports["measure"]["required"]
+    assert "2026Q4" in reports["period"]["description"] and "MeasureReport-period" in reports["period"]["description"]
+    [url] = [p for p in doc["paths"]["/Measure"]["get"]["parameters"] if p["in"] == "query"]
+    assert url["name"] == "url" and "Measure-url" in url["description"]
+    assert "/Measure/{rid}" in doc["paths"]

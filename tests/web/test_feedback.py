@@ -18,6 +18,7 @@ from service.fhir import urls
 from service.referrals import feedback
 from service.referrals.taskflow import Actor, accept, apply_change, close, decline, first_contact
 from tests.faultproxy import FaultProxy
+from tests.sql import execute
 from tests.web.conftest import make_app
 from tests.web.helpers import TEST_EHR, csrf_of, launch_session, login
 from tests.web.test_confirmation import summary_of
@@ -50,9 +51,9 @@ def poll(app) -> dict:
 
 def age_polls(app, seconds: float) -> None:
     """As if every destination was last polled `seconds` earlier than it was (no sleeping in tests)."""
-    db = app.extensions["ks"].feedback._db.conn()
-    db.execute("UPDATE feedback_poll SET polled_at = polled_at - ?", (seconds,))
-    db.execute("UPDATE referral_feedback SET polled_at = polled_at - ? WHERE polled_at IS NOT NULL", (seconds,))
+    db = app.extensions["ks"].feedback.db
+    execute(db, "UPDATE feedback_poll SET polled_at = polled_at - :s", s=seconds)
+    execute(db, "UPDATE referral_feedback SET polled_at = polled_at - :s WHERE polled_at IS NOT NULL", s=seconds)
 
 
 def words(html: str) -> str:
@@ -243,12 +244,14 @@ def test_a_slow_recipient_never_slows_a_page(tmp_path, recipients_server, ehr_se
 
 def test_the_copy_is_purged_with_the_form_log(tmp_path):
     store = feedback.FeedbackStore(tmp_path / "feedback.sqlite3")
-    conn = store._db.conn()
     old = time.time() - (feedback.KEEP_DAYS + 1) * 86400
     for submission, sent in (("old", old), ("new", time.time())):
-        conn.execute(
-            "INSERT INTO referral_feedback (submission, recipient, destination, sent) VALUES (?, ?, '', ?)",
-            (submission, JGZ, sent),
+        execute(
+            store.db,
+            "INSERT INTO referral_feedback (submission, recipient, destination, sent) VALUES (:s, :r, '', :t)",
+            s=submission,
+            r=JGZ,
+            t=sent,
         )
     assert store.purge() == 1
     assert set(store.for_submission("new")) == {JGZ} and store.for_submission("old") == {}

@@ -3,8 +3,11 @@ per recipient, the assistant's draft, CSRF, headers — against real FHIR server
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
+import time
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -177,8 +180,9 @@ def test_panel_json_level_recipients_rules_reasons(as_user):
     fields = {**PREGNANT, "financial-problems": "true", "language-barrier": "true"}
     r = post(client, "/form/panel", fields)
     assert r.status_code == 200 and r.is_json and r.headers["Cache-Control"] == "no-store"
-    # the answer: the panel's HTML, its bar, and what app.js uses besides (the suggestions, the step indicator)
-    assert set(r.get_json()) == {"html", "bar", "panel"} and set(r.get_json()["panel"]) == {"suggestions", "meldcode"}
+    # the answer: the panel's HTML and what app.js uses besides (the suggestions, the step indicator; app.js draws
+    # the narrow screens' bar from the HTML), and a new panel token (no token was sent: the full guard answered)
+    assert set(r.get_json()) == {"html", "panel", "token"} and set(r.get_json()["panel"]) == {"suggestions", "meldcode"}
     data = panel_data(client, fields)
     assert r.get_json()["panel"] == {
         "suggestions": [{"link_id": s["link_id"], "text": s["text"]} for s in data["suggestions"]],
@@ -249,22 +253,34 @@ def test_panel_level_and_recipients_first_then_the_meldcode_strip(as_user):
     assert "aandachtsfunctionaris" in strip and "KS_AANDACHTSFUNCTIONARIS" in strip  # not configured: says how
 
 
+def page_bar(html: str) -> str:
+    return html.split('<div id="panel-bar" class="panel-bar"', 1)[1].split(">", 1)[1].split("</div>\n    <aside", 1)[0]
+
+
 def test_panel_summary_bar_level_and_recipient_names(as_user):
-    """The narrow screens' bar: rendered on the form (works without JavaScript) and returned with the live panel."""
+    """The narrow screens' bar: rendered on the form (works without JavaScript; app.js draws it again from the live
+    panel's HTML with the words the bar's element carries: tests/browser/test_advice_in_sight.py)."""
     client = as_user("demo-pregnant")
     form_html = page(client)
-    bar = form_html.split('<div id="panel-bar" class="panel-bar">')[1].split("</div>")[0]
+    bar = page_bar(form_html)
     assert 'href="#panel"' in bar and "geen kwetsbaarheid" in text_of(bar)
+    for attribute, words in (
+        ("data-to", "Verwijzen naar:"),
+        ("data-none", "Geen verwijzing voorgesteld."),
+        ("data-open", "Bekijk"),
+    ):
+        assert re.search(rf'{attribute}="{words}[^"]*"', form_html), attribute
     complex_case = {"domestic-violence": "true", "financial-problems": "true", "language-barrier": "true"}
-    body = post(client, "/form/panel", {**PREGNANT, **complex_case}).get_json()
     data = panel_data(client, {**PREGNANT, **complex_case})
     names = [r["name"] for r in data["recipients"]]
     assert len(names) == 2
-    bar = body["bar"]
+    assert post(client, "/form/update", {**PREGNANT, **complex_case}).status_code == 303
+    bar = page_bar(page(client))
     assert re.findall(r'<span class="bar-recipient">([^<]+)</span>', bar) == names
     assert data["level"]["text"] in re.search(r'class="bar-level-value">([^<]+)<', bar)[1]
     assert "Meldcode" in text_of(bar) and 'class="bar-meldcode"' in bar
-    none = post(client, "/form/panel", PREGNANT).get_json()["bar"]
+    assert post(client, "/form/update", PREGNANT).status_code == 303
+    none = page_bar(page(client))
     assert 'class="bar-recipient"' not in none and "Geen verwijzing voorgesteld." in text_of(none)
 
 
@@ -277,12 +293,12 @@ def test_live_panel_is_the_form_pages_panel(as_user, tmp_path, recipients_server
     for lang in ("nl", "en"):
         client = as_user("demo-pregnant", app=app, language=lang)
         live = post(client, "/form/panel", fields).get_json()
-        assert "Dr. B. de Wit, toestel 214" in live["html"] and 'class="bar-recipient"' in live["bar"]
+        assert "Dr. B. de Wit, toestel 214" in live["html"]
         assert post(client, "/form/update", fields).status_code == 303
         html = page(client)
         panel = html.split('tabindex="0">\n      ', 1)[1].split("\n    </aside>", 1)[0]
-        bar = html.split('<div id="panel-bar" class="panel-bar">', 1)[1].split("</div>\n    <aside", 1)[0]
-        assert (live["html"], live["bar"]) == (panel, bar), lang
+        assert live["html"] == panel, lang
+        assert 'class="bar-recipient"' in page_bar(html), lang
 
 
 def test_panel_fragments_use_only_what_render_fragments_gives():
@@ -943,6 +959,59 @@ def test_csrf_header_for_scripts(as_user):
     client = as_user()
     token = csrf_of(page(client))
     assert client.post("/form/panel", data=PREGNANT, headers={"X-CSRF-Token": token}).status_code == 200
+
+
+def panel_token_of(html: str) -> str:
+    return re.search(r'data-panel-token="([^"]+)"', html).group(1)
+
+
+def test_panel_token_answers_the_live_panel_without_the_session(as_user):
+    """The live panel's token (service/web/security.py panel_token): with it the panel answers without a session
+    read and without the CSRF field (the token is bound to the session id: a CSRF token too), the same panel as the
+    full guard's; it carries no patient, and no other session can use it."""
+    client = as_user("demo-pregnant")
+    html = page(client)
+    token, fields = panel_token_of(html), {**PREGNANT, "homeless": "true"}
+    fast = client.post("/form/panel", data=fields, headers={"X-Panel-Token": token})
+    full = post(client, "/form/panel", fields)
+    assert fast.status_code == 200 and full.status_code == 200 and "token" not in fast.get_json()
+    assert fast.get_json()["html"] == full.get_json()["html"] and 'data-level="urgent"' in fast.get_json()["html"]
+    assert fast.headers["Cache-Control"] == "no-store" and "Content-Security-Policy" in fast.headers
+    renewed = full.get_json()["token"]
+    assert client.post("/form/panel", data=fields, headers={"X-Panel-Token": renewed}).status_code == 200
+    payload = base64.urlsafe_b64decode(token.split(".")[0])
+    assert "demo-pregnant" not in payload.decode() and client.ctx.session_id not in token
+    other = as_user("demo-pregnant")
+    page(other)
+    r = other.post("/form/panel", data=fields, headers={"X-Panel-Token": token})  # another session's: the full guard
+    assert r.status_code == 400 and "Dit formulier is verlopen of ongeldig" in r.get_data(as_text=True)
+    forged = token.split(".")[0] + "." + "0" * 64
+    assert client.post("/form/panel", data=fields, headers={"X-Panel-Token": forged}).status_code == 400
+
+
+def test_panel_token_expires_and_its_window(as_user):
+    """An expired token gets the full guard (CSRF, session); within its lifetime a session deleted on the server
+    still gets panels of its own fields (the documented window: PANEL_TOKEN_SECONDS), never a page."""
+    from service.web import security
+
+    client = as_user("demo-pregnant")
+    page(client)
+    app, ctx = client.application, client.ctx
+    with app.test_request_context("/"):
+        stored = app.extensions["ks"].sessions.load(ctx.session_id)
+        old = security.panel_token(stored, now=time.time() - security.PANEL_TOKEN_SECONDS - 1, max_age=8 * 3600)
+        fresh = security.panel_token(stored, max_age=8 * 3600)
+        short = security.panel_token(replace(stored, expires_at=time.time() + 10), max_age=8 * 3600)
+    assert client.post("/form/panel", data=PREGNANT, headers={"X-Panel-Token": old}).status_code == 400
+    assert client.post("/form/panel", data=PREGNANT, headers={"X-Panel-Token": short}).status_code == 400
+    r = post(client, "/form/panel", PREGNANT, headers={"X-Panel-Token": old})
+    assert r.status_code == 200
+    with app.test_request_context("/"):
+        assert security.panel_session(ctx.session_id, r.get_json()["token"]) is not None
+    app.extensions["ks"].sessions.delete(ctx.session_id)
+    assert client.get("/form").status_code == 401
+    assert client.post("/form/panel", data=PREGNANT, headers={"X-Panel-Token": fresh}).status_code == 200
+    assert client.post("/form/panel", data=PREGNANT).status_code == 401
 
 
 class _Inline(HTMLParser):

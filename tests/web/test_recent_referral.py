@@ -19,6 +19,7 @@ from joserfc.jwk import RSAKey
 from service.fhir import urls
 from service.referrals.pipeline import PRACTICE_ZONE
 from tests.factories import make_qr
+from tests.sql import execute, rows
 from tests.web.conftest import make_app
 from tests.web.helpers import csrf_of
 from tests.web.test_pages import PREGNANT, article, page, post, text_of
@@ -102,10 +103,9 @@ def test_the_flag_ends_with_the_window_and_the_window_is_a_setting(tmp_path, rec
     send_from_form(as_user("demo-pregnant", app=app), JGZ_CONSENT)
     record = app.extensions["ks"].delivery.recent
     assert record.window_days == 45
-    db = record._db.conn()
-    db.execute("UPDATE recent_referral SET sent = sent - 44 * 86400")  # 44 days ago: inside 45 days
+    execute(record.db, "UPDATE recent_referral SET sent = sent - 44 * 86400")  # 44 days ago: inside 45 days
     assert flag_of(review_of(as_user("demo-pregnant", app=app)), JGZ) is not None
-    db.execute("UPDATE recent_referral SET sent = sent - 2 * 86400")  # 46 days ago: outside
+    execute(record.db, "UPDATE recent_referral SET sent = sent - 2 * 86400")  # 46 days ago: outside
     assert flag_of(review_of(as_user("demo-pregnant", app=app)), JGZ) is None
     # ... while "Eerder verwezen" still lists it (it keeps the form's three years)
     assert "Eerder verwezen vanuit de praktijk" in text_of(page(as_user("demo-pregnant", app=app)))
@@ -268,8 +268,5 @@ def test_an_open_api_never_sees_the_practices_referrals(as_user, web_app):
     r = api.post("/fhir/QuestionnaireResponse/$evaluate", json=api_qr("open-1"), headers=FHIR_JSON)
     assert r.status_code == 200 and warnings_of(r.get_json()) == []
     assert "Patient/demo-pregnant" not in json.dumps(
-        [
-            dict(row)
-            for row in web_app.extensions["ks"].delivery.recent._db.conn().execute("SELECT * FROM recent_referral")
-        ]
+        rows(web_app.extensions["ks"].delivery.recent.db, "SELECT * FROM recent_referral")
     )
