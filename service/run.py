@@ -60,10 +60,10 @@ def load_recipients(base_url: str, destination: str | None = None) -> int:
     return _load(base_url, demo_bundle(engine.ruleset(), date.today(), resources)) if resources else 0
 
 
-def _port_or_free(port: int, taken: int | None = None) -> int:
+def _port_or_free(port: int, taken: int | None = None) -> int | None:
     """`port` when nothing listens there (the README's ports) and it is not `taken` (the app's, bound but not yet
-    listening), else any free one (make run prints which)."""
-    return port if port != taken and _is_free("127.0.0.1", port) else free_port()
+    listening), else None: start_sekmet takes any free one (make run prints which)."""
+    return port if port != taken and _is_free("127.0.0.1", port) else None
 
 
 def start_destinations(data_dir: Path, first_port: int, app_port: int | None = None) -> tuple[dict, Path]:

@@ -61,6 +61,9 @@ class EmbeddedServer:
         self.stop()
 
 
+PORT_ATTEMPTS = 3  # a port of our choosing taken before the server bound it: a new one, this often
+
+
 def start_sekmet(
     data_dir: Path,
     port: int | None = None,
@@ -68,9 +71,9 @@ def start_sekmet(
     settings: Mapping | None = None,
     timeout: float = STARTUP_TIMEOUT,
 ) -> EmbeddedServer:
-    """Start sekmet-fhir on 127.0.0.1 (a free port unless given) with its data in `data_dir`; returns once
-    GET /fhir/metadata answers 200. `settings` adds to or overrides the generated settings.yaml (e.g.
-    `server_auth` for SMART Backend Services)."""
+    """Start sekmet-fhir on 127.0.0.1 (a free port unless given: another when it is taken before sekmet binds it)
+    with its data in `data_dir`; returns once GET /fhir/metadata answers 200. `settings` adds to or overrides the
+    generated settings.yaml (e.g. `server_auth` for SMART Backend Services)."""
     if importlib.util.find_spec("sekmet") is None:
         raise EmbeddedServerFailed(
             "sekmet-fhir is not installed: pip install -e '.[embedded]' (or pip install sekmet-fhir==0.1.1)"
@@ -78,7 +81,19 @@ def start_sekmet(
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     restrict(data_dir)  # what an earlier run (or an older version) left readable to others
-    port = port or free_port()
+    if port is not None:
+        return _start_on(data_dir, port, settings, timeout)
+    for _ in range(PORT_ATTEMPTS - 1):
+        # a free port found here can be taken before sekmet binds it (by any socket's ephemeral port): then another
+        try:
+            return _start_on(data_dir, free_port(), settings, timeout)
+        except EmbeddedServerFailed as exc:
+            if "address already in use" not in str(exc):
+                raise
+    return _start_on(data_dir, free_port(), settings, timeout)
+
+
+def _start_on(data_dir: Path, port: int, settings: Mapping | None, timeout: float) -> EmbeddedServer:
     base_url = f"http://127.0.0.1:{port}/fhir"
     config_path = _write_settings(data_dir, base_url, port, settings)
     process = _spawn(data_dir, port, config_path)
