@@ -231,18 +231,17 @@ class AuditLog:
         """Every key of the patient(s) `keys` name: the given ones, and the FHIR id or BSN that rows naming one of
         them name too (followed until nothing new comes, at most MAX_LINKED_KEYS)."""
         found = {k for k in keys if k}
-        while found and len(found) <= MAX_LINKED_KEYS:
-            query = (
-                select(audit.c.patient, audit.c.patient_identifier)
-                .distinct()
-                .where(or_(audit.c.patient.in_(found), audit.c.patient_identifier.in_(found)))
-            )
-            with self._db.begin() as conn:
-                rows = conn.execute(query).all()
-            more = found | {v for r in rows for v in r if v}
-            if more == found:
-                break
-            found = more
+        with self._db.begin() as conn:  # one transaction for the whole walk
+            while found and len(found) <= MAX_LINKED_KEYS:
+                query = (
+                    select(audit.c.patient, audit.c.patient_identifier)
+                    .distinct()
+                    .where(or_(audit.c.patient.in_(found), audit.c.patient_identifier.in_(found)))
+                )
+                more = found | {v for r in conn.execute(query) for v in r if v}
+                if more == found:
+                    break
+                found = more
         return found
 
     def entries(self, patient: str | None = None, *, linked: bool = True) -> list[dict]:

@@ -34,6 +34,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from service.audit import ANONYMOUS, AuditEntry
 from service.config import SettingsInvalid
 from service.db import Database, as_database, database_for
+from service.db.schema import STORE_FILES
 from service.errors import KsError, NotFound, required
 from service.services import services
 from service.storage import ExpiringRecords
@@ -139,7 +140,7 @@ class ApiAuth:
     def __init__(self, clients: dict[str, ApiClient], where: Path | Database, token_lifetime: int = 300):
         self.clients = clients
         self.token_lifetime = token_lifetime
-        db = where if isinstance(where, Database) else as_database(Path(where) / "api-auth.sqlite3")
+        db = where if isinstance(where, Database) else as_database(Path(where) / STORE_FILES["api_auth"][0])
         db.upgrade("api_auth")
         self._records = ExpiringRecords(db, "api_grant")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from flask import request
 
-from service.api.auth import Forbidden, authenticated, require
+from service.api.auth import Forbidden, caller_practice, require
 from service.api.base import api, fhir_response, searchset, strict_search
 from service.errors import InputInvalid, Issue, NotFound
 from service.mirror.dashboard import report_for
@@ -91,7 +91,7 @@ def search_measure_reports():
     require("MeasureReport", "rs")
     strict_search(SEARCH_PARAMS)
     period = _period(request.args.get("period", ""))
-    subject = _subject(request.args.get("subject", ""))
+    subject, region = _subject(request.args.get("subject", ""))
     wanted = None
     if request.args.get("measure"):
         measure = measure_by_canonical(request.args["measure"])
@@ -99,7 +99,6 @@ def search_measure_reports():
             raise _refusal("api.measurereport.unknown_measure", "measure")
         wanted = [measure]
     _allowed(subject)
-    region = subject.id if subject.kind == "region" else _practice_region(subject.id)
     scope = "practice" if subject.kind == "practice" else "region"
     practice = subject.id if subject.kind == "practice" else None
     report = report_for(scope, region=region, practice=practice, periods=(period,))
@@ -121,32 +120,24 @@ def _period(value: str) -> str:
     return label
 
 
-def _subject(value: str) -> Subject:
-    """A practice of the registry (its id, or Organization/<id>) or a region (its rule set's id)."""
+def _subject(value: str) -> tuple[Subject, str]:
+    """A practice of the registry (its id, or Organization/<id>) or a region (its rule set's id), with its region."""
     ident = value.removeprefix("Organization/")
     practice = services().registry.find_practice(ident) if ident else None
     if practice is not None:
-        return Subject("practice", practice.id, practice.name, practice.agb)
+        return Subject("practice", practice.id, practice.name, practice.agb), practice.region
     ruleset = services().engine.rulesets.get(value)
     if ruleset is not None:
-        return Subject("region", ruleset.id, ruleset.title)
+        return Subject("region", ruleset.id, ruleset.title), ruleset.id
     raise _refusal("api.measurereport.subject", "subject")
-
-
-def _practice_region(practice_id: str) -> str:
-    practice = services().registry.find_practice(practice_id)
-    assert practice is not None  # _subject found it
-    return practice.region
 
 
 def _allowed(subject: Subject) -> None:
     """A practice's client: its own practice and its region; a client of no practice: regions only."""
-    auth = services().api_auth
-    if auth is None:
+    if services().api_auth is None:
         return
-    client = auth.clients.get(authenticated()["client_id"])
-    own = client.practice if client else None
-    if subject.kind == "practice" and subject.id != own:
+    own = caller_practice()
+    if subject.kind == "practice" and (own is None or subject.id != own.id):
         raise Forbidden(texts("api.measurereport.not_yours"))
-    if subject.kind == "region" and own is not None and _practice_region(own) != subject.id:
+    if subject.kind == "region" and own is not None and own.region != subject.id:
         raise Forbidden(texts("api.measurereport.not_yours"))

@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import delete, select
 
 from service.db import Database, as_database
-from service.db.schema import api_response, api_response_version
+from service.db.schema import STORE_FILES, api_response, api_response_version
 
 RETENTION_DAYS = 90
 OPEN = ""  # the caller of an open API (KS_API_AUTH=none): anyone may read what it submitted
@@ -50,7 +50,7 @@ class ResponseStore:
     """`where`: its Database (service/db), or the folder of its SQLite file."""
 
     def __init__(self, where: Path | Database, retention_days: float = RETENTION_DAYS):
-        self._db = where if isinstance(where, Database) else as_database(Path(where) / "api-responses.sqlite3")
+        self._db = where if isinstance(where, Database) else as_database(Path(where) / STORE_FILES["api_responses"][0])
         self._db.upgrade("api_responses")
         self.lifetime = retention_days * 86400
 

@@ -106,7 +106,7 @@ class Database:
         """A transaction (a context manager giving its Connection): committed at the end, rolled back on an
         exception. `write`: a read-then-write (BEGIN IMMEDIATE on SQLite)."""
         if write and not self.is_postgresql:
-            return _immediate(self.engine)
+            return immediate(self.engine)
         return self.engine.begin()
 
     def insert(self, table: Table) -> Any:
@@ -169,7 +169,8 @@ def _text(sql: str) -> TextClause:
 
 
 @contextmanager
-def _immediate(engine: Engine) -> Iterator[Connection]:
+def immediate(engine: Engine) -> Iterator[Connection]:
+    """A read-then-write transaction on `engine`: BEGIN IMMEDIATE on SQLite (make_engine's `_begin`)."""
     with engine.connect() as conn:
         conn.execution_options(ks_write=True)
         with conn.begin():

@@ -33,7 +33,7 @@ from sqlalchemy import text as sql_text  # not service.texts' text(): SQL
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.db import Database, make_engine
+from service.db import Database, immediate, make_engine
 from service.db.schema import APPEND_ONLY, BRANCHES, metadata
 from service.errors import StartupError
 
@@ -90,12 +90,10 @@ def upgrade(db: Database, branches: Iterable[str]) -> list[str]:
 @contextmanager
 def _migrating(engine: Engine, db: Database) -> Iterator[Connection]:
     """One transaction that holds the migration lock (PostgreSQL: advisory; SQLite: BEGIN IMMEDIATE)."""
-    with engine.connect() as conn:
-        conn.execution_options(ks_write=True)
-        with conn.begin():
-            if db.is_postgresql:
-                conn.execute(sql_text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
-            yield conn
+    with immediate(engine) as conn:
+        if db.is_postgresql:
+            conn.execute(sql_text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+        yield conn
 
 
 @functools.cache
@@ -166,4 +164,4 @@ def upgrade_service(settings: Settings) -> list[str]:
 
     if settings.database_url:
         return upgrade_all(database_for(settings, "sessions"))
-    return [b for b in BRANCHES for _ in upgrade(database_for(settings, b), [b])]
+    return [m for b in BRANCHES for m in upgrade(database_for(settings, b), [b])]

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from flask import request
+from flask import current_app, render_template, request
 
 from service.audit import AuditEntry, identifier_of
 from service.csrf import session_token, token_sent_ok
@@ -24,7 +24,7 @@ from service.errors import InputInvalid, KsError, NotFound
 from service.fhir import urls
 from service.inbox.auth import COOKIE_NAME, InboxUser, inbox_store
 from service.referrals import taskflow
-from service.referrals.status import TASK_STATUS_TEXT
+from service.referrals.status import task_status_words
 from service.referrals.taskflow import Actor, Change
 from service.referrals.worklist import WorkItem
 from service.registry import IdentityProvider
@@ -124,6 +124,16 @@ def check_csrf() -> None:
         raise InputInvalid(texts("inbox.csrf"))
 
 
+def problem_page(exc: KsError, user: InboxUser | None):
+    """The inbox's problem page (inbox_problem.html) for `exc`, in the page's language, never stored by a browser."""
+    issue = exc.issues[0]
+    words = Text(issue.text, issue.english or issue.text)
+    context = template_context(user=user, recipient_name=None, problem=words.in_lang(page_lang()))
+    response = current_app.make_response((render_template("inbox_problem.html", **context), exc.status_code))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def template_context(lang: str | None = None, **extra: object) -> dict:
     """What every inbox template gets: t() in the page's language, the switch's other language, the token."""
     lang = language(lang or page_lang())
@@ -176,17 +186,11 @@ def change_from(action: str, desk: Desk, form: Mapping[str, str]) -> Change:
     raise NotFound(texts("worklist.not_found"))
 
 
-def status_words(status: str) -> Text:
-    """A Task status in words (the catalogue's task.* texts), an unknown code as it is."""
-    key = TASK_STATUS_TEXT.get(status)
-    return texts(key) if key else Text(status, status)
-
-
 def conflict_text(exc: taskflow.TaskConflict) -> Text:
     """ "Al opgepakt door {naam} ({status})": who holds the Task now, in words."""
     if exc.by:
-        return texts("inbox.conflict_by", who=exc.by, status=status_words(exc.status))
-    return texts("inbox.conflict", status=status_words(exc.status))
+        return texts("inbox.conflict_by", who=exc.by, status=task_status_words(exc.status))
+    return texts("inbox.conflict", status=task_status_words(exc.status))
 
 
 # ---------------------------------------------------------------------------------------------------- audit

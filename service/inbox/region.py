@@ -23,7 +23,7 @@ from service.mirror.dashboard import (
     selected_period,
 )
 from service.services import services
-from service.texts import Text, texts
+from service.texts import texts
 
 mirror = Blueprint("mirror", __name__, url_prefix="/inbox/region")  # under /inbox: the inbox's session cookie
 
@@ -48,12 +48,7 @@ def _regio():
 @mirror.errorhandler(KsError)
 def _problem(exc: KsError):
     """The inbox's problem page, in the session's language (a period that is not one, a user who is not regio)."""
-    issue = exc.issues[0]
-    words = Text(issue.text, issue.english or issue.text)
-    context = pages.template_context(user=current_user(), recipient_name=None, problem=words.in_lang(pages.page_lang()))
-    response = current_app.make_response((render_template("inbox_problem.html", **context), exc.status_code))
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return pages.problem_page(exc, current_user())
 
 
 @mirror.get("")

@@ -113,13 +113,7 @@ def _problem(exc: KsError):
         exc = pages.InboxUnavailable(texts("inbox.server_unreachable"))
     elif isinstance(exc, FhirNotFound):
         exc = NotFound(texts("worklist.not_found"))
-    issue = exc.issues[0]
-    words = Text(issue.text, issue.english or issue.text)
-    user = current_user()
-    context = pages.template_context(user=user, recipient_name=None, problem=words.in_lang(pages.page_lang()))
-    response = current_app.make_response((render_template("inbox_problem.html", **context), exc.status_code))
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return pages.problem_page(exc, current_user())
 
 
 @inbox.get("")

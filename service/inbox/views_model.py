@@ -69,7 +69,7 @@ def work_line(item: WorkItem, lang: str) -> dict[str, Any]:
 
 
 def _patient(patient: dict[str, Any] | None, lang: str) -> dict[str, Any]:
-    from service.referrals.worklist import _patient_name
+    from service.referrals.worklist import patient_name
 
     patient = patient or {}
     bsn = next((i.get("value") for i in patient.get("identifier") or () if i.get("system") == urls.BSN), None)
@@ -86,7 +86,7 @@ def _patient(patient: dict[str, Any] | None, lang: str) -> dict[str, Any]:
         if c.get("code")
     ]
     return {
-        "name": _patient_name(patient) or text("inbox.unknown_name", lang),
+        "name": patient_name(patient) or text("inbox.unknown_name", lang),
         "birth_date": day(patient.get("birthDate")),
         "bsn": bsn,
         "phones": [t["value"] for t in patient.get("telecom") or () if t.get("system") == "phone" and t.get("value")],

@@ -114,8 +114,7 @@ def selected_period(value: str | None) -> tuple[str, tuple[str, ...]]:
         period = Period.parse(label)
     except ValueError:
         raise InputInvalid(texts("mirror.bad_period")) from None
-    quarters = tuple(Period.parse(period.label[:4]).quarters())
-    return period.label, tuple(dict.fromkeys((period.label, *quarters)))
+    return period.label, tuple(dict.fromkeys((period.label, *Period(period.year).quarters())))
 
 
 def period_choices(selected: str, lang: str) -> list[dict[str, Any]]:

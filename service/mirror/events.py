@@ -19,7 +19,6 @@ This module imports nothing of service.referrals (which imports it): no cycle be
 from __future__ import annotations
 
 import hashlib
-import logging
 import secrets
 import time
 from collections.abc import Iterable
@@ -37,8 +36,6 @@ from service.db.schema import event_recipient as RECIPIENT
 from service.db.schema import event_signal as SIGNAL
 from service.db.schema import mirror_link as LINK
 from service.questionnaires.linkids import CONSENT_GIVEN, PHASE, SIGNAL_GROUPS
-
-log = logging.getLogger(__name__)
 
 ZONE = ZoneInfo("Europe/Amsterdam")  # the practices' time zone: a quarter is a Dutch calendar quarter
 CONSENT = ("given", "declined", "not-asked")

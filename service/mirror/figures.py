@@ -245,7 +245,7 @@ def _year(agg: _Aggregates, year: int, *, totals: bool) -> _Year:
     return _Year(values=values, days=days, practices=practices, quarters=quarters, label=str(year))
 
 
-def _cells(cube: _Year, agg: _Aggregates, whos: tuple[str | None, ...]) -> dict[Any, CellSpec]:
+def _cells(cube: _Year, whos: tuple[str | None, ...]) -> dict[Any, CellSpec]:
     """Every cell of the year, by (figure, key, practice, period), with its variables and its people."""
     v = cube.values
     periods = (*cube.quarters, cube.label)
@@ -321,11 +321,12 @@ def build_report(
 ) -> Report:
     """The figures of `periods` ("2026Q4", "2026"): a practice's own (`scope="practice"`, unsuppressed), or the
     region's per practice and in total (`practice` given: that practice's and the totals only), suppressed."""
-    wanted = tuple(dict.fromkeys(Period.parse(p).label for p in periods))
+    parsed = [Period.parse(p) for p in periods]
+    wanted = tuple(dict.fromkeys(p.label for p in parsed))
     if scope not in ("practice", "region") or (scope == "practice" and not practice):
         raise ValueError("scope must be 'practice' (with a practice) or 'region'")
     below = threshold(mode, suppress_below)
-    years = sorted({Period.parse(p).year for p in wanted})
+    years = sorted({p.year for p in parsed})
     quarters = [q for y in years for q in Period(y).quarters()]
     counted = _Scope(tuple(quarters), region or None, str(practice) if scope == "practice" else None)
     agg = _aggregate(events_store.db, counted)
@@ -333,7 +334,7 @@ def build_report(
     for year in years:
         cube = _year(agg, year, totals=scope == "region")
         whos: tuple[str | None, ...] = (*cube.practices, None) if scope == "region" else cube.practices
-        specs = _cells(cube, agg, whos)
+        specs = _cells(cube, whos)
         hidden = suppress(cube.values, _equations(cube, agg), specs, below=below) if scope == "region" else set()
         for cid, spec in specs.items():
             if cid[3] in wanted and (scope == "practice" or practice is None or cid[2] in (practice, None)):

@@ -213,10 +213,8 @@ def _stratum(measure: Measure, cell: Cell) -> dict[str, Any]:
 def as_bundle(report: Report) -> str:
     """`kansrijk report --format measurereport` (service/mirror/export.py FORMATS): a collection Bundle of the
     MeasureReports of every period of the report, the subject named by its ids (no registry at hand here)."""
-    if report.scope == "practice":
-        subject = Subject("practice", report.practice or "", report.practice or "")
-    else:
-        subject = Subject("region", report.region or "", report.region or "")
+    ident = (report.practice if report.scope == "practice" else report.region) or ""
+    subject = Subject(report.scope, ident, ident)
     resources = [r for period in report.periods for r in measure_reports(report, subject, period)]
     bundle = {
         "resourceType": "Bundle",

@@ -159,11 +159,16 @@ class Outbox:
             seq = conn.execute(select(func.coalesce(func.max(t.c.seq), 0))).scalar_one()
             for n, (destination, bundle) in enumerate(bundles, start=1):
                 iid, body = item_id(submission, destination), _json(bundle)
-                values: dict[str, Any] = {"id": iid, "submission": submission, "destination": destination}
-                values |= {"bundle": body}
-                values |= {"state": "pending", "next_attempt": now, "created_at": _now_iso(), "seq": seq + n}
-                if pushing(destination):
-                    values["next_attempt"] = now + PUSH_GRACE
+                values = {
+                    "id": iid,
+                    "submission": submission,
+                    "destination": destination,
+                    "bundle": body,
+                    "state": "pending",
+                    "next_attempt": now + PUSH_GRACE if pushing(destination) else now,
+                    "created_at": _now_iso(),
+                    "seq": seq + n,
+                }
                 # a row back: inserted (an INSERT's rowcount is not every driver's to give)
                 insert = self._db.insert(t).values(values).on_conflict_do_nothing(index_elements=["id"])
                 added = conn.execute(insert.returning(t.c.id)).first() is not None
@@ -308,8 +313,8 @@ class Outbox:
 
     def mark_failed(self, item_id: str, *, status: int | None, error: dict, retry_at: float | None) -> bool:
         """A failed attempt: back to pending with a next attempt time, or dead when retry_at is None."""
-        values: dict[str, Any] = {"state": "pending" if retry_at is not None else "dead", "last_status": status}
-        values["last_error"] = json.dumps(error)
+        state = "pending" if retry_at is not None else "dead"
+        values: dict[str, Any] = {"state": state, "last_status": status, "last_error": json.dumps(error)}
         if retry_at is not None:
             values["next_attempt"] = retry_at
         return self._record(item_id, values)

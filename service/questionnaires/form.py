@@ -51,17 +51,12 @@ class FieldError:
         return cls(link_id=link_id, text=text.nl, english=text.en)
 
 
-def document_order(qdef: QuestionnaireDef) -> list[ItemDef]:
-    """Every item, parents before children, in the Questionnaire's order."""
-    return list(_document_order(qdef))
-
-
 _ORDER: dict[int, tuple[QuestionnaireDef, tuple[ItemDef, ...]]] = {}
 
 
-def _document_order(qdef: QuestionnaireDef) -> tuple[ItemDef, ...]:
-    """document_order, worked out once per Questionnaire (every form post parses in this order; the entry keeps
-    `qdef` alive, so its id stays its own)."""
+def document_order(qdef: QuestionnaireDef) -> tuple[ItemDef, ...]:
+    """Every item, parents before children, in the Questionnaire's order: worked out once per Questionnaire
+    (every form post parses in this order; the entry keeps `qdef` alive, so its id stays its own)."""
     entry = _ORDER.get(id(qdef))
     if entry is None or entry[0] is not qdef:
         out: list[ItemDef] = []
@@ -121,22 +116,15 @@ def _label(item: ItemDef) -> Text:
     return Text(item.text, item.text_en or item.text)
 
 
-def parse_fields(
-    qdef: QuestionnaireDef, fields: FormFields
-) -> tuple[dict[str, list[dict[str, Any]]], list[FieldError]]:
-    """Answers by linkId (every item, enabled or not) and the values that could not be read."""
-    answers, _, errors = _parse(qdef, fields)
-    return answers, errors
-
-
 def _parse(
     qdef: QuestionnaireDef, fields: FormFields
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[Any]], list[FieldError]]:
-    """parse_fields, with each answer's value by linkId too (what enableWhen reads: AnswerIndex.values)."""
+    """Answers by linkId (every item, enabled or not), each answer's value by linkId (what enableWhen reads:
+    AnswerIndex.values) and the values that could not be read."""
     answers: dict[str, list[dict[str, Any]]] = {}
     values: dict[str, list[Any]] = {}
     errors: list[FieldError] = []
-    for item in _document_order(qdef):
+    for item in document_order(qdef):
         link_id, kind = item.link_id, item.type
         if kind in ("group", "display"):
             continue
@@ -185,24 +173,29 @@ def response_items(qdef: QuestionnaireDef, answers: Mapping[str, list[dict[str, 
 
 
 def _nest(
-    qdef: QuestionnaireDef, answers: Mapping[str, list[dict[str, Any]]], values: Mapping[str, list[Any]] | None
-) -> tuple[list[dict[str, Any]], AnswerIndex]:
+    qdef: QuestionnaireDef,
+    answers: Mapping[str, list[dict[str, Any]]],
+    values: Mapping[str, list[Any]] | None,
+    *,
+    items: bool = True,
+) -> tuple[list[Any], AnswerIndex]:
     """response_items; with `values` (each answer's value by linkId) also the index `index_answers` would make of
-    the response, filled in as the items are nested (without `values`, an empty index)."""
+    the response, filled in as the items are nested. With `items=False` no items are built (the list then holds
+    the linkIds that would be items): the index alone, in the same walk (index_fields)."""
     index = AnswerIndex()
     present, ticked = index.present, index.ticked
 
-    def build(ids: Iterable[str], parent: str | None) -> list[dict[str, Any]]:
-        out = []
+    def build(ids: Iterable[str], parent: str | None) -> list[Any]:
+        out: list[Any] = []
         for link_id in ids:
             item = qdef.items[link_id]
             if item.type == "group":
                 children = build(item.children, link_id)
                 if children:
-                    out.append({"linkId": link_id, "item": children})
+                    out.append({"linkId": link_id, "item": children} if items else link_id)
                     present.add(link_id)
             elif given := answers.get(link_id):
-                out.append({"linkId": link_id, "answer": list(given)})
+                out.append({"linkId": link_id, "answer": list(given)} if items else link_id)
                 present.add(link_id)
                 if values is not None:
                     vals = index.values[link_id] = list(values[link_id])
@@ -268,6 +261,21 @@ def build_indexed(
     in one parse and one walk (the live panel)."""
     answers, values, errors = _parse(qdef, form_fields)
     answers, _ = enabled_answers(qdef, answers, values)
+    qr = _response_head(qdef, subject=subject, author=author, authored=authored, identifier=identifier, status=status)
+    qr["item"], index = _nest(qdef, answers, values)
+    return BuiltResponse(qr, index, errors)
+
+
+def _response_head(
+    qdef: QuestionnaireDef,
+    *,
+    subject: str | dict[str, Any] | None,
+    author: str | dict[str, Any] | None,
+    authored: str | None,
+    identifier: dict[str, Any] | None,
+    status: str,
+) -> dict[str, Any]:
+    """A QuestionnaireResponse for `qdef` without its items."""
     qr: dict[str, Any] = {"resourceType": "QuestionnaireResponse", "questionnaire": qdef.canonical, "status": status}
     if identifier:
         qr["identifier"] = dict(identifier)
@@ -276,8 +284,7 @@ def build_indexed(
             qr[key] = {"reference": value} if isinstance(value, str) else dict(value)
     if authored:
         qr["authored"] = authored
-    qr["item"], index = _nest(qdef, answers, values)
-    return BuiltResponse(qr, index, errors)
+    return qr
 
 
 @dataclass(frozen=True)
@@ -301,38 +308,17 @@ def index_fields(
     authored: str | None,
     status: str = "completed",
 ) -> IndexedFields:
-    """build_indexed's index and errors in one parse, and a walk of the item tree that builds no items: the same
-    answers (enabled items only, unticked boxes false) and the same index, visited in the same order as `_nest`
-    (tests/questionnaires/test_index_fields.py checks both against build_indexed over random fields)."""
+    """build_indexed's index and errors in one parse, and a walk of the item tree that builds no items (`_nest`
+    with items=False): the same answers (enabled items only, unticked boxes false) and the same index
+    (tests/rules/test_evaluate_index.py checks both against build_indexed over random fields)."""
     answers, values, errors = _parse(qdef, form_fields)
     answers, _ = enabled_answers(qdef, answers, values)
-    index = AnswerIndex()
-    present, ticked, indexed = index.present, index.ticked, index.values
-    items = qdef.items
+    _, index = _nest(qdef, answers, values, items=False)
 
-    def walk(ids: Iterable[str], parent: str | None) -> bool:
-        found = False
-        for link_id in ids:
-            item = items[link_id]
-            if item.type == "group":
-                if walk(item.children, link_id):
-                    present.add(link_id)
-                    found = True
-            elif answers.get(link_id):
-                present.add(link_id)
-                found = True
-                vals = indexed[link_id] = list(values[link_id])
-                for value in vals:
-                    if value is True and parent is not None:
-                        ticked.setdefault(parent, []).append(link_id)
-        return found
-
-    walk(qdef.top, None)
-
-    def response() -> dict[str, Any]:
-        return build_indexed(
-            qdef, form_fields, subject=subject, author=author, authored=authored, identifier=None, status=status
-        ).response
+    def response() -> dict[str, Any]:  # build_indexed's response, from the answers parsed here
+        qr = _response_head(qdef, subject=subject, author=author, authored=authored, identifier=None, status=status)
+        qr["item"] = _nest(qdef, answers, None)[0]
+        return qr
 
     return IndexedFields(index, errors, response)
 
@@ -343,7 +329,7 @@ def check_fields(qdef: QuestionnaireDef, form_fields: FormFields, *, today: date
     answers, values, errors = _parse(qdef, form_fields)
     kept, enabled = enabled_answers(qdef, answers, values)
     unreadable = {e.link_id for e in errors}
-    for item in _document_order(qdef):
+    for item in document_order(qdef):
         lid = item.link_id
         if not (item.required and enabled.get(lid) and item.type not in ("group", "display")):
             continue
@@ -362,7 +348,7 @@ def check_fields(qdef: QuestionnaireDef, form_fields: FormFields, *, today: date
     children = kept.get(CHILDREN)
     if children and children[0].get("valueInteger", 0) > MAX_CHILDREN:
         errors.append(FieldError.of(CHILDREN, texts("form.error.children", max=MAX_CHILDREN)))
-    order = {item.link_id: i for i, item in enumerate(_document_order(qdef))}
+    order = {item.link_id: i for i, item in enumerate(document_order(qdef))}
     return sorted(errors, key=lambda e: order.get(e.link_id, len(order)))
 
 

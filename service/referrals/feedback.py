@@ -37,6 +37,7 @@ from service.db.schema import referral_feedback as COPY
 from service.fhir import urls
 from service.fhir.errors import FhirError
 from service.referrals.bundle import recipient_of
+from service.referrals.taskflow import FINAL, assignee_of, code_of
 
 if TYPE_CHECKING:
     from service.mirror.events import EventStore
@@ -48,7 +49,6 @@ MAX_INTERVAL = 60 * 60  # at least this often (Gravity)
 OVERLAP = 60  # seconds the next search reaches back before the previous one (clock skew, commits in flight)
 KEEP_DAYS = 3 * 365  # as the form's referral log (service/web/store.py)
 PAGES_MAX = 50  # searchset pages per poll (100 Tasks each)
-FINAL = ("cancelled", "completed", "rejected", "failed", "entered-in-error")
 
 TASK_FIELDS = (
     "task_id",
@@ -106,32 +106,24 @@ def task_facts(task: dict[str, Any]) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "task_id": task.get("id"),
         "status": task.get("status"),
-        "business": _code(business, urls.CS_TASK_BUSINESS_STATUS),
+        "business": code_of(business, urls.CS_TASK_BUSINESS_STATUS),
         "business_text": business.get("text"),
-        "reason": _code(reason, urls.CS_DECLINE_REASON),
+        "reason": code_of(reason, urls.CS_DECLINE_REASON),
         "reason_text": reason.get("text"),
         "outcome": None,
         "outcome_text": None,
         "message_ref": None,
-        "worked_by": None,
+        "worked_by": (assignee_of(task) or {}).get("display"),
         "last_modified": task.get("lastModified") or (task.get("meta") or {}).get("lastUpdated"),
     }
     for out in task.get("output") or ():
-        kind = _code(out.get("type"), urls.CS_TASK_OUTPUT)
+        kind = code_of(out.get("type"), urls.CS_TASK_OUTPUT)
         if kind == "outcome" and isinstance(out.get("valueCodeableConcept"), dict):
-            facts["outcome"] = _code(out["valueCodeableConcept"], urls.CS_TASK_OUTCOME)
+            facts["outcome"] = code_of(out["valueCodeableConcept"], urls.CS_TASK_OUTCOME)
             facts["outcome_text"] = out["valueCodeableConcept"].get("text")
         elif kind == "message" and isinstance(out.get("valueReference"), dict):
             facts["message_ref"] = out["valueReference"].get("reference")
-    for ext in task.get("extension") or ():
-        if ext.get("url") == urls.EXT_TASK_ASSIGNEE and isinstance(ext.get("valueReference"), dict):
-            facts["worked_by"] = ext["valueReference"].get("display")
     return facts
-
-
-def _code(concept: Any, system: str) -> str | None:
-    codings = concept.get("coding") if isinstance(concept, dict) else None
-    return next((c.get("code") for c in codings or () if isinstance(c, dict) and c.get("system") == system), None)
 
 
 def _task_key(task: dict[str, Any]) -> str | None:
@@ -369,7 +361,7 @@ class FeedbackStore:
             COPY.c.practice == practice,
             or_(
                 COPY.c.status.is_(None),
-                COPY.c.status.not_in(FINAL),
+                COPY.c.status.not_in(sorted(FINAL)),
                 func.coalesce(COPY.c.changed_at, COPY.c.sent) >= since,
             ),
         )

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from service.fhir.errors import FhirError
 from service.referrals.bundle import recipient_of
 from service.referrals.submit import Delivered, destination_states, overall_state
-from service.texts import code_text
+from service.texts import Text, code_text, texts
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,12 @@ TASK_STATUS_TEXT = {
 def task_status_text(status: str, lang: str) -> str:
     """A Task's status in words; an unknown code as it is."""
     return code_text(TASK_STATUS_TEXT, status, lang)
+
+
+def task_status_words(status: str) -> Text:
+    """A Task's status in words, in Dutch and English; an unknown code as it is."""
+    key = TASK_STATUS_TEXT.get(status)
+    return texts(key) if key else Text(status, status)
 
 
 @dataclass(frozen=True, kw_only=True)

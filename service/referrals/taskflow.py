@@ -133,7 +133,7 @@ class TaskConflict(KsError):
     status_code, issue_code = 409, "conflict"
 
     def __init__(self, *, by: str | None, status: str, task: dict[str, Any]):
-        words = texts(f"task.{status}") if f"task.{status}" in _task_keys() else Text(status, status)
+        words = _status_words(status)
         message = (
             texts("taskflow.conflict_by", who=by, status=words) if by else texts("taskflow.conflict", status=words)
         )
@@ -141,11 +141,10 @@ class TaskConflict(KsError):
         self.by, self.status, self.task = by, status, task
 
 
-@cache
-def _task_keys() -> frozenset[str]:
-    from service.referrals.status import TASK_STATUS_TEXT
+def _status_words(status: str) -> Text:
+    from service.referrals.status import task_status_words
 
-    return frozenset(TASK_STATUS_TEXT.values())
+    return task_status_words(status)
 
 
 # ---------------------------------------------------------------------------------------------------- codes
@@ -171,9 +170,10 @@ def concept(system: str, code: str) -> dict[str, Any]:
     return {"coding": [coding(system, code)], "text": concepts(system)[code].nl}
 
 
-def code_of(element: dict[str, Any] | None, system: str) -> str | None:
-    """The code of `system` in a CodeableConcept (or None)."""
-    return next((c.get("code") for c in (element or {}).get("coding") or () if c.get("system") == system), None)
+def code_of(element: Any, system: str) -> str | None:
+    """The code of `system` in a CodeableConcept (or None; anything else, as a server may send it, has none)."""
+    codings = element.get("coding") if isinstance(element, dict) else None
+    return next((c.get("code") for c in codings or () if isinstance(c, dict) and c.get("system") == system), None)
 
 
 # ---------------------------------------------------------------------------------------------------- pure steps
@@ -199,7 +199,7 @@ def _check(task: dict[str, Any], change: Change) -> None:
         raise ValueError(f"unknown action {change.action!r}")
     status = str(task.get("status"))
     if status not in ACTIONS[change.action][0]:
-        words = texts(f"task.{status}") if f"task.{status}" in _task_keys() else Text(status, status)
+        words = _status_words(status)
         refused = texts("taskflow.refused", status=words)
         raise TransitionRefused(refused, issues=[Issue.of(refused, code="business-rule")])
     wrong = (change.action == "decline" and change.reason not in concepts(urls.CS_DECLINE_REASON)) or (

@@ -34,7 +34,8 @@ from service.audit import AuditEntry
 from service.errors import Issue, NotFound, ResponseInvalid
 from service.fhir import urls
 from service.referrals import taskflow
-from service.referrals.status import recipient_of, task_status_text
+from service.referrals.bundle import recipient_of
+from service.referrals.status import task_status_words
 from service.referrals.submit import patient_in_bundle
 from service.texts import Text, text, texts
 
@@ -183,8 +184,7 @@ def refused_if_final(task: dict[str, Any]) -> None:
     """CancelRefused when the Task's work is over: it is not cancelled then, it stands as the recipient left it."""
     status = str(task.get("status"))
     if status in taskflow.FINAL:
-        words = Text(task_status_text(status, "nl"), task_status_text(status, "en"))
-        raise CancelRefused(task, texts("cancel.final", status=words))
+        raise CancelRefused(task, texts("cancel.final", status=task_status_words(status)))
 
 
 def cancel_referral(

@@ -121,13 +121,17 @@ def open_tasks(client, owner: str) -> list[dict[str, Any]]:
     ]
 
 
-def _patient_name(patient: dict[str, Any] | None) -> str | None:
+def patient_name(patient: dict[str, Any] | None) -> str | None:
+    """The patient's name: its first HumanName's text, else its given names and family name (None without one).
+    Also the practice's overview's (service/web/overview.py)."""
     for name in (patient or {}).get("name") or ():
+        if not isinstance(name, dict):
+            continue
         if name.get("text"):
             return str(name["text"])
-        parts = [*name.get("given", ()), *([name["family"]] if name.get("family") else [])]
-        if parts:
-            return " ".join(parts)
+        joined = " ".join(str(p) for p in (*(name.get("given") or ()), name.get("family")) if p)
+        if joined:
+            return joined
     return None
 
 
@@ -203,7 +207,7 @@ def _work_item(
         due=due,
         overdue=due is not None and now.astimezone(PRACTICE_ZONE).date() > due,
         recipient=recipient_of(sr) or recipient_of(task),
-        patient=_patient_name(patient),
+        patient=patient_name(patient),
         birth_date=(patient or {}).get("birthDate"),
         assignee=(assignee_of(task) or {}).get("display"),
         patient_identifier=identifier_of(patient, urls.BSN),

@@ -122,15 +122,27 @@ def rule_evaluator(
     qr: dict[str, Any], ruleset: Ruleset, qdef: QuestionnaireDef, *, today: date, index: AnswerIndex, fast: bool = True
 ) -> Evaluator:
     """An Evaluator whose environment holds the rule set's parameters, %today, %resource and its variables."""
-    from service.rules.fhirpath import Evaluator, fhirpath_date
+    from service.rules.fhirpath import Evaluator
+
+    env = _environment(ruleset, today)
+    env["resource"] = qr
+    return _with_variables(Evaluator(qr, index, env, qdef, fast=fast), ruleset)
+
+
+def _environment(ruleset: Ruleset, today: date) -> dict[str, Any]:
+    """The rule set's parameters and %today."""
+    from service.rules.fhirpath import fhirpath_date
 
     env: dict[str, Any] = dict(ruleset.parameters)
     env["today"] = fhirpath_date(today)
-    env["resource"] = qr
-    ev = Evaluator(qr, index, env, qdef, fast=fast)
+    return env
+
+
+def _with_variables(ev: Evaluator, ruleset: Ruleset) -> Evaluator:
+    """`ev` with the rule set's variables worked out, in order, into its environment."""
     for name, expression in ruleset.variables:
         result = ev.value(expression)
-        env[name] = result[0] if len(result) == 1 else result
+        ev.env[name] = result[0] if len(result) == 1 else result
     return ev
 
 
@@ -163,15 +175,8 @@ def evaluate_index(
     fhirpathpy (the only reader of %resource; the native closures and the memo read the index and the
     %variables alone: service/rules/fhirpath.py). The same expressions over the same index and response: the
     same Evaluation (tests/rules/test_evaluate_index.py)."""
-    from service.rules.fhirpath import fhirpath_date
-
-    env: dict[str, Any] = dict(ruleset.parameters)
-    env["today"] = fhirpath_date(today)
-    ev = _lazy_evaluator()(response, index, env, qdef)
-    for name, expression in ruleset.variables:
-        result = ev.value(expression)
-        env[name] = result[0] if len(result) == 1 else result
-    return _evaluation(ev, ruleset, qdef)
+    ev = _lazy_evaluator()(response, index, _environment(ruleset, today), qdef)
+    return _evaluation(_with_variables(ev, ruleset), ruleset, qdef)
 
 
 @functools.cache

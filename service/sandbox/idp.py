@@ -8,7 +8,7 @@ would let them. Under /sandbox/idp (the issuer):
 - /token: the code for an access token and an id_token (Core §2: iss, sub, aud = client_id, exp, iat, nonce,
   name, email), RS256-signed with the sandbox's key (service/sandbox/views.py State.key);
 - /jwks: that key's public half.
-Codes are kept in the sandbox's SQLite file; for demos and tests, not for production.
+Codes are kept in the sandbox's store (service/db); for demos and tests, not for production.
 """
 
 from __future__ import annotations

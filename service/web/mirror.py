@@ -4,7 +4,7 @@ CSV are service/mirror/dashboard.py's, shared with the region's page (service/in
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import TYPE_CHECKING
 
 from flask import current_app, render_template, request, url_for
 
@@ -20,18 +20,21 @@ from service.mirror.dashboard import (
     selected_period,
 )
 from service.mirror.figures import Report
-from service.referrals.pipeline import PRACTICE_ZONE
 from service.smart.session import current_practice
 from service.texts import Text
 from service.web.common import page_lang, web
 from service.web.guard import step
 
+if TYPE_CHECKING:
+    from service.registry import Practice
 
-def _practice_reports(period: str, periods: tuple[str, ...]) -> tuple[Report, Report]:
+
+def _practice_reports(periods: tuple[str, ...]) -> tuple[Practice, Report, Report]:
+    """The launch's practice, its own figures (unsuppressed) and its region's (suppressed)."""
     practice = required(current_practice(), "the launch's registered practice")
     own = report_for("practice", region=practice.region, practice=practice.id, periods=periods)
     region = report_for("region", region=practice.region, practice=None, periods=periods)
-    return own, region
+    return practice, own, region
 
 
 @web.get("/practice/mirror")
@@ -43,17 +46,16 @@ def practice_mirror(ctx):
     try:
         period, periods = selected_period(request.args.get("period"))
     except InputInvalid as exc:
-        this_year = str(datetime.now(PRACTICE_ZONE).year)
+        issue = exc.issues[0]
         page = render_template(
             "mirror/practice.html",
-            problem=Text(exc.issues[0].text, exc.issues[0].english or exc.issues[0].text).in_lang(lang),
-            choices=period_choices(this_year, lang),
+            problem=Text(issue.text, issue.english or issue.text).in_lang(lang),
+            choices=period_choices(selected_period(None)[0], lang),  # the picker at this year
             banner=None,
             page="practice_mirror",
         )
         return page, 400
-    practice = required(current_practice(), "the launch's registered practice")
-    own, region = _practice_reports(period, periods)
+    practice, own, region = _practice_reports(periods)
     names = names_for(practice.region, lang)
     response = current_app.make_response(
         render_template(
@@ -78,5 +80,5 @@ def practice_mirror(ctx):
 @step()
 def practice_mirror_csv(ctx):
     period, periods = selected_period(request.args.get("period"))
-    own, region = _practice_reports(period, periods)
+    _, own, region = _practice_reports(periods)
     return csv_response((own, region), f"spiegelinformatie-{own.practice}-{period}.csv")

@@ -26,6 +26,7 @@ from service.errors import required
 from service.fhir.urls import AGB_Z, BSN
 from service.outbox.store import item_id
 from service.referrals.feedback import ReferralFeedback
+from service.referrals.worklist import patient_name
 from service.services import services
 from service.smart.session import current_practice
 from service.texts import text
@@ -75,24 +76,11 @@ def patient_of(outbox, found: ReferralFeedback, seen: dict) -> dict[str, Any]:
         resources = [e.get("resource") or {} for e in item.bundle.get("entry") or ()] if item else []
         patient = next((r for r in resources if r.get("resourceType") == "Patient"), None)
         seen[key] = {
-            "name": _name(patient) if patient else "",
+            "name": patient_name(patient) or "",
             "birthDate": _dmy((patient or {}).get("birthDate")),
             "bsn": identifier_of(patient, BSN),
         }
     return seen[key]
-
-
-def _name(patient: dict[str, Any]) -> str:
-    for name in patient.get("name") or ():
-        if not isinstance(name, dict):
-            continue
-        if name.get("text"):
-            return str(name["text"])
-        parts = [*(name.get("given") or ()), name.get("family") or ""]
-        joined = " ".join(str(p) for p in parts if p)
-        if joined:
-            return joined
-    return ""
 
 
 def _dmy(value: Any) -> str:

@@ -34,7 +34,7 @@ from service.fhir import urls
 from service.fhir.auth import BackendServicesAuth
 from service.fhir.client import FhirClient
 from service.outbox.store import Outbox
-from service.referrals.status import recipient_of
+from service.referrals.bundle import recipient_of
 from service.referrals.submit import Pusher
 from tests.factories import OTHER, URGENT, make_qr, with_patient
 from tests.faultproxy import FaultProxy
