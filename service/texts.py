@@ -472,6 +472,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "De vragenlijst heeft geen patiënt (subject): zonder patiënt kan er geen verwijzing worden gemaakt.",
         "The response has no subject: a referral needs the patient.",
     ),
+    "pipeline.patient_needed": (
+        "Voor een verwijzing buiten de praktijk zijn de gegevens van de patiënt nodig.",
+        "A referral outside the practice needs the patient's details.",
+    ),
+    "pipeline.patient_needed.detail": (
+        "De vragenlijst noemt de patiënt alleen met een verwijzing naar het eigen dossier (subject), en dat dossier kent de ontvanger niet. Neem de patiënt (BSN, naam, contactgegevens) op als contained Patient en laat subject daarnaar wijzen (subject.reference: #patient), of noem het BSN van de patiënt (subject.identifier).",
+        "The response names its patient only by a reference to the practice's own record (subject), which the recipient does not hold. Contain the Patient (BSN, name, contact details) and point subject at it (subject.reference: #patient), or name the patient's BSN (subject.identifier).",
+    ),
     # ── the decision in words: $evaluate's displays, the CLI, the summary (service/referrals/explain.py) ────
     "explain.level.urgent": ("urgent kwetsbaar", "urgently vulnerable"),
     "explain.level.vulnerable": ("kwetsbaar", "vulnerable"),

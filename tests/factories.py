@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+
+from service.demo import DEMO_PATIENTS
 from service.fhir import urls
 
 CANONICAL = f"{urls.QUESTIONNAIRE_SIGNALERING}|1.0.0"
@@ -56,8 +59,13 @@ def make_qr(
     subject: str = "Patient/demo-pregnant",
     author: str = "PractitionerRole/demo-gp",
     status: str = "completed",
+    contained: bool = True,
 ) -> dict:
-    """A response; signals not listed are answered false when all_signals (as a form with tick boxes does)."""
+    """A response; signals not listed are answered false when all_signals (as a form with tick boxes does).
+
+    With `contained` (the default) the patient named by `subject` travels contained, as the form and $populate
+    send it: a referral outside the practice needs the patient's identity (Engine.extract refuses a plain
+    `Patient/<id>` for one). Its BSN is the demo patient's, else one invented from the id."""
     context = []
     if phase:
         context.append({"linkId": "phase", "answer": [{"valueCoding": {"system": urls.CS_PHASE, "code": phase}}]})
@@ -111,7 +119,22 @@ def make_qr(
     }
     if identifier:
         qr["identifier"] = {"system": "https://his.example.invalid/kansrijke-start", "value": identifier}
+    if contained and subject.startswith("Patient/"):
+        patient_id = subject.removeprefix("Patient/")
+        known = DEMO_PATIENTS.get(patient_id)
+        return with_patient(qr, bsn=known[4] if known else invented_bsn(patient_id))
     return qr
+
+
+def invented_bsn(seed: str) -> str:
+    """A BSN from the range kept for testing (999xxxxxx) that passes the elfproef, the same for the same seed."""
+    digest = int(hashlib.sha256(seed.encode()).hexdigest(), 16)
+    for n in range(digest % 100_000, digest % 100_000 + 100_000):
+        head = f"999{n % 100_000:05d}"
+        check = sum(int(d) * w for d, w in zip(head, range(9, 1, -1), strict=True)) % 11
+        if check < 10:  # the last digit d satisfies sum - d ≡ 0 (mod 11)
+            return head + str(check)
+    raise AssertionError("unreachable: one in eleven heads has a check digit")
 
 
 def with_patient(qr: dict, bsn: str | None = "999990020", **extra) -> dict:
@@ -145,3 +168,12 @@ def answers_by_link_id(qr: dict) -> dict[str, list[dict]]:
 
     walk(qr.get("item"))
     return found
+
+
+def patient_ref(client, bsn: str = DEMO_PATIENTS["demo-pregnant"][4]) -> str:
+    """`Patient/<id>` of the patient a referral Bundle created (or found) on `client`'s server by its BSN; one that
+    matches nothing there when the server holds no such patient, so searches by it find nothing."""
+    found = client.search("Patient", {"identifier": f"{urls.BSN}|{bsn}"}).get("entry") or ()
+    ids = [e["resource"]["id"] for e in found]
+    assert len(ids) <= 1, f"{len(ids)} patients with one BSN: the conditional create on the BSN failed"
+    return f"Patient/{ids[0]}" if ids else "Patient/not-on-this-server"

@@ -388,7 +388,7 @@ def test_every_route_and_command_is_classified_and_each_patient_access_is_one_ro
     cancel = ["cancel", f"{waiting}:regiocoordinator-jgz", "--reason", "Dubbel aangemeld"]
     assert record("cancel", lambda: main(cancel)) == 0
     [taken] = record.rows["cancel"][0]
-    assert taken["action"] == "D" and taken["object"].endswith("; outbox") and taken["patient"] == REF, taken
+    assert taken["action"] == "D" and taken["object"].endswith("; outbox") and taken["patient_identifier"] == BSN, taken
     capsys.readouterr()
 
     # ---- every exercised access: one row with who, patient (one person: her id and/or BSN), what, when, where

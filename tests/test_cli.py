@@ -94,12 +94,13 @@ def test_audit_export_for_an_inspection_request(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("KS_FHIR_BASE_URL", raising=False)
     assert main(["submit", str(EXAMPLES / "pregnant-urgent.json")]) == 0
     capsys.readouterr()
-    assert main(["audit", "--patient", "Patient/demo-pregnant"]) == 0
+    bsn = "http://fhir.nl/fhir/NamingSystem/bsn|999990020"  # the example's patient travels contained, by BSN
+    assert main(["audit", "--patient", bsn]) == 0
     captured = capsys.readouterr()
     rows = [json.loads(line) for line in captured.out.splitlines()]
-    assert [r["event"] for r in rows] == ["submit"] and rows[0]["patient"] == "Patient/demo-pregnant"
+    assert [r["event"] for r in rows] == ["submit"] and rows[0]["patient_identifier"] == bsn
     assert "1 audit row(s)" in captured.err
-    assert main(["audit", "--patient", "Patient/demo-pregnant", "--patient", "Patient/nobody", "--format", "csv"]) == 0
+    assert main(["audit", "--patient", bsn, "--patient", "Patient/nobody", "--format", "csv"]) == 0
     table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["event"] for r in table] == ["submit", "audit-export"]  # the first export is itself on record
     assert main(["audit", "--patient", "Patient/nobody"]) == 0

@@ -34,6 +34,7 @@ from service.questionnaires.catalog import QuestionnaireDef
 from service.questionnaires.populate import facts_of, population, response, suggestions_for
 from service.questionnaires.sdc import Fetch, Population, QueryNotSupported, client_fetch, declarations, record_fetch
 from service.questionnaires.validate import item_location
+from service.referrals.bundle import contain_patient
 from service.referrals.pipeline import PRACTICE_ZONE
 from service.referrals.wiring import fhir_client
 from service.services import services
@@ -266,9 +267,10 @@ def _populate(
     local: bool,
     today: date,
     issues: list[Issue],
-) -> Population:
+) -> tuple[Population, dict | None]:
     """The declarations evaluated: x-fhir-queries over the resources given and, with `local`, the configured
-    server (that server unreadable: a warning, and the resources given alone)."""
+    server (that server unreadable: a warning, and the resources given alone); and the subject's Patient
+    when it was given or read (None when only its reference is known)."""
     settings = services().settings
     if local and not settings.fhir_base_url:
         issues.append(Issue.of(texts("api.populate.no_server"), severity="warning", code="not-supported"))
@@ -276,9 +278,8 @@ def _populate(
         try:
             with fhir_client(settings, retries=1) as client:
                 patient = launch["patient"] or client.read("Patient", patient_id)
-                return _evaluate(
-                    qdef, patient, _combined(record_fetch(pooled), client_fetch(client)), launch, given, today, issues
-                )
+                fetch = _combined(record_fetch(pooled), client_fetch(client))
+                return _evaluate(qdef, patient, fetch, launch, given, today, issues), patient
         except FhirError as exc:
             log.info("reading the record for $populate failed: %s (HTTP %s)", type(exc).__name__, exc.status)
             status = f" (HTTP {exc.status})" if exc.status else ""
@@ -286,7 +287,7 @@ def _populate(
                 Issue.of(texts("api.populate.unreadable", status=status), severity="warning", code="transient")
             )
     patient = launch["patient"] or {"resourceType": "Patient", "id": patient_id}
-    return _evaluate(qdef, patient, record_fetch(pooled), launch, given, today, issues)
+    return _evaluate(qdef, patient, record_fetch(pooled), launch, given, today, issues), launch["patient"]
 
 
 @populate_api.post("/Questionnaire/$populate")
@@ -308,8 +309,13 @@ def populate_questionnaire(qid: str | None = None):
     elif not pooled:
         issues.append(Issue.of(texts("api.populate.no_data"), severity="information", code="informational"))
     today = datetime.now(PRACTICE_ZONE).date()
-    result = _populate(qdef, launch, given, pooled, patient_id, local, today, issues)
+    result, known = _populate(qdef, launch, given, pooled, patient_id, local, today, issues)
     qr = response(qdef, result, {"id": patient_id})
+    if known:
+        # The patient's identity and contact details travel with the response, contained as its subject
+        # (https://hl7.org/fhir/R4/references.html#contained): a referral outside the practice needs them, and
+        # the recipient's server does not know the practice's Patient/<id> (Engine.extract refuses it without).
+        qr = contain_patient(qr, known)
     for s in suggestions_for(qdef, facts_of(result, today), today):
         issues.append(
             Issue(
@@ -320,7 +326,7 @@ def populate_questionnaire(qid: str | None = None):
                 expression=(item_location(qr, qdef.items[s.link_id].path if s.link_id in qdef.items else ()),),
             )
         )
-    audit_read("populate", f"Patient/{patient_id}", identifier_of(launch.get("patient"), BSN), qdef.canonical)
+    audit_read("populate", f"Patient/{patient_id}", identifier_of(known, BSN), qdef.canonical)
     out = [{"name": "response", "resource": qr}]
     if issues:
         out.append({"name": "issues", "resource": operation_outcome(issues, response_lang())})

@@ -187,16 +187,24 @@ def contained_patient(qr: dict[str, Any]) -> dict[str, Any] | None:
     https://hl7.org/fhir/R4/references.html#contained): how a form filler sends the patient's identity and
     contact details along, for recipients whose FHIR server does not know the practice's patients."""
     ref = (qr.get("subject") or {}).get("reference") if isinstance(qr.get("subject"), dict) else None
-    if not (isinstance(ref, str) and ref.startswith("#")):
+    contained = qr.get("contained")
+    if not (isinstance(ref, str) and ref.startswith("#") and isinstance(contained, list)):
         return None
     return next(
-        (
-            r
-            for r in qr.get("contained") or ()
-            if isinstance(r, dict) and r.get("resourceType") == "Patient" and r.get("id") == ref[1:]
-        ),
+        (r for r in contained if isinstance(r, dict) and r.get("resourceType") == "Patient" and r.get("id") == ref[1:]),
         None,
     )
+
+
+def logical_subject(qr: dict[str, Any]) -> dict[str, Any] | None:
+    """The response's subject as a logical reference by its identifier (the BSN: `"subject": {"identifier": …}`,
+    https://hl7.org/fhir/R4/references.html#logical), any literal part left out: a destination does not hold the
+    practice's `Patient/<id>`, and HAPI refuses a reference it cannot resolve. None without an identifier."""
+    subject = qr.get("subject")
+    ident = subject.get("identifier") if isinstance(subject, dict) else None
+    if not (isinstance(ident, dict) and isinstance(ident.get("system"), str) and isinstance(ident.get("value"), str)):
+        return None
+    return {"type": "Patient", "identifier": {"system": ident["system"], "value": ident["value"]}}
 
 
 def _minimal_patient(patient: dict[str, Any], elements: tuple[str, ...] = PATIENT_ELEMENTS) -> dict[str, Any]:
@@ -617,9 +625,7 @@ class _Builder:
     def _delivery(self, destination: str, refs: list[_Referral]) -> DestinationBundle:
         sub, source = self.sub, _record_ref(self.sub)
         entries: list[dict[str, Any]] = []
-        subject = self.qr.get("subject") if self.patient is None else None
-        if subject and isinstance(subject.get("reference"), str) and subject["reference"].startswith("#"):
-            subject = None
+        subject = logical_subject(self.qr) if self.patient is None else None
         targets: list[dict[str, Any]] = []
         if self.patient is not None:
             elements = IDENTITY_ELEMENTS + (

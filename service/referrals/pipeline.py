@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -10,10 +10,17 @@ from zoneinfo import ZoneInfo
 
 from service.config import unknown_region
 from service.errors import Issue, NotFound, ResponseInvalid
+from service.fhir.models import validation_issues
 from service.questionnaires.answers import AnswerIndex
 from service.questionnaires.catalog import Catalog, QuestionnaireDef, load_catalog
 from service.questionnaires.validate import ValidationResult, validate_response
-from service.referrals.bundle import ReferralBundles, ReferralContext, build_referral_bundles
+from service.referrals.bundle import (
+    ReferralBundles,
+    ReferralContext,
+    build_referral_bundles,
+    contained_patient,
+    logical_subject,
+)
 from service.registry import Practice
 from service.rules.evaluate import Evaluation, evaluate_rules
 from service.rules.loader import Ruleset, load_rulesets
@@ -43,6 +50,27 @@ class Extraction:
     def bundle(self) -> dict[str, Any]:
         """All of it as one Bundle (SDC $extract's answer): see ReferralBundles.as_collection."""
         return self.bundles.as_collection()
+
+
+def _refusal(message: str, detail: str, code: str, expression: str, **values: Any) -> ResponseInvalid:
+    """A 422 for a response that cannot become referrals: the text keys of its message and of its one issue."""
+    issue = Issue.of(texts(detail, **values), code=code, expression=(expression,))
+    return ResponseInvalid(texts(message), issues=[issue])
+
+
+def _check_patient(qr: dict[str, Any]) -> None:
+    """The contained Patient the Bundles will carry, checked as its FHIR model: its problems located in the
+    response (`QuestionnaireResponse.contained[i]...`)."""
+    patient = contained_patient(qr)
+    if patient is None:
+        return
+    at = f"QuestionnaireResponse.contained[{qr['contained'].index(patient)}]"
+    issues = [
+        replace(i, expression=tuple(at + e.removeprefix("Patient") for e in i.expression))
+        for i in validation_issues(patient, "Patient")
+    ]
+    if issues:
+        raise ResponseInvalid(texts("pipeline.not_valid"), issues=issues)
 
 
 class Engine:
@@ -123,28 +151,27 @@ class Engine:
         a FHIR server would refuse is ever stored for sending."""
         result, evaluation = self.evaluate(qr, region, structural=structural)
         if qr.get("status") not in ("completed", "amended"):
-            raise ResponseInvalid(
-                texts("pipeline.not_completed"),
-                issues=[
-                    Issue.of(
-                        texts("pipeline.not_completed.status", status=qr.get("status")),
-                        code="business-rule",
-                        expression=("QuestionnaireResponse.status",),
-                    )
-                ],
+            raise _refusal(
+                "pipeline.not_completed",
+                "pipeline.not_completed.status",
+                "business-rule",
+                "QuestionnaireResponse.status",
+                status=qr.get("status"),
             )
         if not isinstance(qr.get("subject"), dict):
-            raise ResponseInvalid(
-                texts("pipeline.no_subject"),
-                issues=[
-                    Issue.of(
-                        texts("pipeline.no_subject.detail"),
-                        code="required",
-                        expression=("QuestionnaireResponse",),  # the element that lacks it: one node
-                    )
-                ],
-            )
+            # The element that lacks it: one node.
+            raise _refusal("pipeline.no_subject", "pipeline.no_subject.detail", "required", "QuestionnaireResponse")
         qdef = result.questionnaire
         assert qdef is not None  # validated
+        if not structural:  # a submission checked the whole response, the patient with it
+            _check_patient(qr)
         bundles = build_referral_bundles(qr, evaluation, qdef, self.context, practice=practice)
+        if bundles.deliveries and contained_patient(qr) is None and logical_subject(qr) is None:
+            # A referral leaving the practice carries the patient's identity and contact details (DESIGN.md,
+            # "Patient — identity, contact and language only; conditional create on the BSN"), or at least her BSN.
+            # A plain `Patient/<id>` names the practice's record, which the destination does not hold: HAPI refuses
+            # it (referential integrity), and a lenient server would store a reference to nobody, or to someone else.
+            raise _refusal(
+                "pipeline.patient_needed", "pipeline.patient_needed.detail", "required", "QuestionnaireResponse.subject"
+            )
         return Extraction(validation=result, evaluation=evaluation, bundles=bundles)

@@ -21,6 +21,7 @@ from service.errors import required
 from service.fhir.urls import BSN
 from service.questionnaires.form import build_response
 from service.referrals.pipeline import PRACTICE_ZONE
+from service.referrals.recent import patient_keys
 from service.referrals.status import task_status_text
 from service.rules.meldcode import MeldcodeStep
 from service.services import services
@@ -151,6 +152,12 @@ def practice_now() -> datetime:
 
 def subject_of(ctx) -> str | None:
     return f"Patient/{ctx.patient}" if ctx.patient else None
+
+
+def patient_record_keys(ctx, work: WorkState) -> tuple[str, ...]:
+    """The keys the record of referrals made knows this patient by (service/referrals/recent.py): her EHR
+    reference, and her BSN as read at launch, which an HIS's referral through the API names her by."""
+    return tuple(dict.fromkeys((*patient_keys(current_practice(), subject_of(ctx), None), *work.patient_keys)))
 
 
 def access_point() -> str:

@@ -13,8 +13,10 @@ from datetime import date, datetime
 
 from flask import redirect, render_template, request, url_for
 
+from service.audit import identifier_of
 from service.ehr import RecordRead, ehr_client, read_record
 from service.errors import required
+from service.fhir.urls import BSN
 from service.questionnaires.catalog import QuestionnaireDef
 from service.questionnaires.form import (
     FieldError,
@@ -48,6 +50,7 @@ from service.web.common import (
     meldcode_steps,
     needs_meldcode,
     page_lang,
+    patient_record_keys,
     posted_fields,
     practice_now,
     questionnaire,
@@ -130,7 +133,7 @@ def draft_opened(work: WorkState, lang: str) -> str:
 @web.get("/form")
 @step(work=open_work)
 def form(ctx, work: WorkState):
-    return render_form(ctx, work, [], earlier=_earlier_referrals(ctx))
+    return render_form(ctx, work, [], earlier=_earlier_referrals(ctx, work))
 
 
 @web.post("/form/panel")
@@ -331,6 +334,7 @@ def _populated(ctx) -> WorkState:
         mother_birth_date=facts.mother_birth_date.isoformat() if facts.mother_birth_date else None,
         banner=_banner_from(record.patient) if ctx.need_patient_banner and not ctx.patient_banner else {},
         record_problem=list(record.problem) if record.problem else None,
+        patient_keys=list(patient_keys(current_practice(), None, identifier_of(record.patient, BSN))),
     )
 
 
@@ -342,11 +346,11 @@ def _banner_from(patient: dict | None) -> dict:
     return {"name": name, "birthDate": patient.get("birthDate")}
 
 
-def _earlier_referrals(ctx) -> list[dict]:
+def _earlier_referrals(ctx, work: WorkState) -> list[dict]:
     """Referrals sent for this patient from the form before (newest three), each as it stands now: so the
     practice sees what became of them and does not refer twice by accident. The recipients' side is the practice's
     copy (service/referrals/feedback.py): the form never waits on a recipient's server."""
-    logged = _logged_referrals(ctx)
+    logged = _logged_referrals(ctx, work)
     if not logged:
         return []
     lang = page_lang(ctx)
@@ -384,14 +388,14 @@ def _earlier_referrals(ctx) -> list[dict]:
     return out
 
 
-def _logged_referrals(ctx, limit: int = 3) -> list[dict]:
+def _logged_referrals(ctx, work: WorkState, limit: int = 3) -> list[dict]:
     """The newest `limit` submissions that made referrals for the patient, from the form or through the API (the
     record of referrals made, service/referrals/recent.py), newest first, each with its recipients in the order
     they were made. Reading the record is an access to the patient's data: a part of this request's audit row."""
     record = services().delivery.recent
     if record is None or not ctx.patient:
         return []
-    found = record.find(patient_keys(current_practice(), subject_of(ctx), None), days=KEEP_DAYS)
+    found = record.find(patient_record_keys(ctx, work), days=KEEP_DAYS)
     audit(ctx, "recent-read", "R", "0", "referral record")
     made: dict[str, dict] = {}
     for r in found:  # newest first

@@ -7,9 +7,7 @@ from collections.abc import Mapping
 
 from flask import redirect, render_template, request, url_for
 
-from service.referrals.recent import patient_keys
 from service.services import services
-from service.smart.session import current_practice
 from service.texts import text
 from service.web.common import (
     CONSENT_METHOD,
@@ -21,9 +19,9 @@ from service.web.common import (
     meldcode_steps,
     needs_meldcode,
     page_lang,
+    patient_record_keys,
     questionnaire,
     save_work,
-    subject_of,
     web,
 )
 from service.web.guard import reviewed, step
@@ -101,7 +99,7 @@ def review_model(ctx, work: WorkState) -> dict:
         r["sent"] = (not r["needsConsent"]) or r["consented"] or not sender
         r["destinationName"] = None if r["internal"] else delivery.name(r["destination"])
         r["gets"], r["withheld"] = shares_view(r["shares"], details, lang)
-    recent = recent_referrals(ctx, [r["id"] for r in panel["recipients"]], lang)
+    recent = recent_referrals(ctx, work, [r["id"] for r in panel["recipients"]], lang)
     for r in panel["recipients"]:
         r["recent"] = recent.get(r["id"])
     return {
@@ -116,14 +114,14 @@ def review_model(ctx, work: WorkState) -> dict:
     }
 
 
-def recent_referrals(ctx, recipients: list[str], lang: str) -> dict[str, str]:
+def recent_referrals(ctx, work: WorkState, recipients: list[str], lang: str) -> dict[str, str]:
     """Per recipient the warning that it had a referral for this patient within KS_RECENT_REFERRAL_DAYS, from
     the form or the API (service/referrals/recent.py): a flag, the send is not blocked. Reading the record
     is an access to the patient's data: a part of this request's audit row."""
     record = services().delivery.recent
     if record is None or record.window_days <= 0 or not recipients or not ctx.patient:
         return {}
-    found = record.latest_per_recipient(patient_keys(current_practice(), subject_of(ctx), None), recipients)
+    found = record.latest_per_recipient(patient_record_keys(ctx, work), recipients)
     audit(ctx, "recent-read", "R", "0", "referral record")
     return {
         rid: text(

@@ -34,6 +34,7 @@ class WorkState:
     mother_birth_date: str | None = None  # for the live teenage-pregnancy suggestion
     banner: dict = field(default_factory=dict)  # name + birth date, when the EHR asks the app to show them
     record_problem: list[str] | None = None  # [nl, en] when the record could not be read
+    patient_keys: list[str] = field(default_factory=list)  # her BSN's key in the record of referrals (hashed)
     reviewed: bool = False  # the fields passed the checks; review may be shown
     meldcode: dict = field(default_factory=dict)  # {"seen": bool, "steps": [...], "facts": str}
     # Consent as the sender asked it at review (never the form's fields, never from someone else's draft):

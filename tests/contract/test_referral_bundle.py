@@ -2,9 +2,10 @@
 idempotent, workable, and within Medplum's limit for transactions with conditional creates.
 
 The recipient works the Task (requested → accepted → in-progress → completed) and the practice finds the
-status through the ServiceRequest's Task. Here one server plays every destination and, for a response whose
-patient does not travel with it (`subject` a plain `Patient/<id>`), the practice's record too: the patient is
-there before the push, as HAPI's referential integrity requires of every reference (README.md).
+status through the ServiceRequest's Task. Here one server plays every destination. The patient travels in every
+Bundle (contained in the response, created once on her BSN): the service refuses an external referral that names
+her only by the practice's `Patient/<id>` (tests/referrals/test_bundle_patient.py), which HAPI's referential
+integrity would refuse too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from service.config import MAPPINGS, QUESTIONNAIRES
 from service.fhir.client import FhirClient
 from service.fhir.urls import BSN, ID_REFERRAL
 from service.referrals.pipeline import Engine
-from tests.factories import make_qr, with_patient
+from tests.factories import invented_bsn, make_qr, patient_ref, with_patient
 
 MEDPLUM_MAX_ENTRIES = 8  # Medplum refuses transactions with conditional creates of more entries
 # Per region: signals giving two referrals, and the external recipients they reach (each at its own destination).
@@ -48,17 +49,11 @@ def _of_type(bundle: dict, rtype: str) -> list[dict]:
     return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == rtype]
 
 
-def _known_patient(client: FhirClient, patient_id: str) -> None:
-    """The practice's patient on the server the Bundle's plain `Patient/<id>` references point at."""
-    client.update({"resourceType": "Patient", "id": patient_id})
-
-
 @pytest.mark.parametrize(
     "region, patient", [("maastricht-heuvelland", "demo-contract-a"), ("voorbeeldstad", "demo-contract-b")]
 )
 def test_destination_bundles_accepted_twice_one_of_each(client, engine, region, patient):
     signals, priorities = CASES[region]
-    _known_patient(client, patient)
     qr = make_qr(signals=signals, subject=f"Patient/{patient}", identifier=f"contract-{patient}")
     bundles = engine.extract(qr, region).bundles
     assert [r for d in bundles.deliveries for r in d.recipients] == list(priorities)  # one Bundle per destination
@@ -72,7 +67,8 @@ def test_destination_bundles_accepted_twice_one_of_each(client, engine, region, 
         assert _ids(first, bundle, "Consent") == _ids(second, bundle, "Consent")
         [provenance] = _of_type(bundle, "Provenance")
         assert client.read("Provenance", provenance["id"])["id"] == provenance["id"]
-    found = client.search("ServiceRequest", {"subject": f"Patient/{patient}"})
+    # The patient travels contained and is created once on her BSN: every referral points at that Patient.
+    found = client.search("ServiceRequest", {"subject": patient_ref(client, invented_bsn(patient))})
     assert len(found.get("entry", [])) == len(priorities)  # one per external recipient; none for the POH Jeugd
     for recipient, priority in priorities.items():
         [entry] = client.search("ServiceRequest", {"identifier": f"{ID_REFERRAL}|{sub}:{recipient}"})["entry"]
@@ -85,7 +81,6 @@ def test_destination_bundles_accepted_twice_one_of_each(client, engine, region, 
 
 
 def test_recipient_works_the_task_and_the_practice_sees_it(client, engine):
-    _known_patient(client, "demo-contract-task")
     qr = make_qr(signals=("homeless",), subject="Patient/demo-contract-task", identifier="contract-task")
     [delivery] = engine.extract(qr).bundles.deliveries
     bundle = delivery.bundle
@@ -135,6 +130,19 @@ def test_the_patient_travels_with_the_referral_and_is_created_once(client, engin
         [sr_id] = _ids(response, delivery.bundle, "ServiceRequest")
         [task] = [e["resource"] for e in client.search("Task", {"focus": f"ServiceRequest/{sr_id}"})["entry"]]
         assert task["for"]["reference"].endswith(f"Patient/{patient['id']}")
+
+
+def test_a_patient_named_only_by_bsn_is_a_logical_reference_every_server_takes(client, engine):
+    """A response naming the patient by BSN alone (no contained Patient): HAPI's referential integrity does not
+    apply to a logical reference, and no server is asked to resolve the practice's own Patient/<id>."""
+    bsn = {"system": BSN, "value": invented_bsn("contract-logical")}
+    qr = make_qr(signals=("homeless",), identifier="contract-logical", contained=False)
+    qr["subject"] = {"reference": "Patient/only-in-the-practice", "identifier": bsn}
+    [delivery] = engine.extract(qr).bundles.deliveries
+    first = client.transaction(delivery.bundle)
+    assert _ids(first, delivery.bundle, "Task") == _ids(client.transaction(delivery.bundle), delivery.bundle, "Task")
+    [sr_id] = _ids(first, delivery.bundle, "ServiceRequest")
+    assert client.read("ServiceRequest", sr_id)["subject"]["identifier"] == bsn
 
 
 @pytest.fixture(scope="module")

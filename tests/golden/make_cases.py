@@ -72,6 +72,10 @@ VALID: dict[str, dict] = {
     ),
     "no-consent-external-blocked": dict(signals=("homeless",), consent=False),
     "no-consent-internal-poh-allowed": dict(signals=("homeless", "substance-addiction"), consent=False),
+    # Internal only: the practice's own Patient/<id> is enough (the POH Jeugd works on the practice's record).
+    "internal-only-practice-reference": dict(
+        signals=("homeless", "substance-addiction"), consent=False, contained=False
+    ),
     "consent-written": dict(signals=("homeless",), consent_method="written"),
     "with-note": dict(
         signals=("single-mother", "unsafe-inadequate-housing"), note="Zoekt hulp bij woning en geldzaken."
@@ -152,6 +156,8 @@ INVALID: dict[str, tuple[object, dict]] = {
         {},
     ),
     "bad-no-subject": (_mutate(lambda q: q.pop("subject")), {}),
+    # An external referral that names the patient only by the practice's Patient/<id>: its recipient cannot know her.
+    "bad-external-referral-without-patient": (make_qr(signals=("homeless",), contained=False), {}),
     "bad-in-progress-not-extracted": (make_qr(signals=("homeless",), status="in-progress"), {}),
     "bad-parameters-without-response": (
         {"resourceType": "Parameters", "parameter": [{"name": "other", "valueString": "x"}]},

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from service.errors import ResponseInvalid
 from service.fhir import models, urls
 from tests.factories import make_qr, with_patient
 
@@ -115,15 +118,53 @@ def test_a_patient_without_identifiers_gets_one_per_submission(engine):
     )
 
 
-def test_a_literal_subject_stays_as_it_is(engine):
-    bundles = engine.extract(make_qr(signals=("homeless",))).bundles
-    [delivery] = bundles.deliveries
+def test_an_external_referral_with_only_the_practices_patient_reference_is_refused(engine):
+    """`Patient/<id>` names the practice's record, which the recipient's server does not hold (HAPI refuses such a
+    Bundle on referential integrity): the response is refused, pointing at its subject, and nothing is built."""
+    with pytest.raises(ResponseInvalid) as refused:
+        engine.extract(make_qr(signals=("homeless",), contained=False))
+    [issue] = refused.value.issues
+    assert issue.code == "required" and issue.expression == ("QuestionnaireResponse.subject",)
+    assert "contain the patient" in (issue.english or "").lower() and "#patient" in issue.text
+
+
+def test_a_patient_named_by_bsn_goes_as_a_logical_reference_without_the_practices_id(engine):
+    """`subject` with the BSN (a logical reference): each destination gets that, never the practice's `Patient/<id>`
+    beside it, which means nothing there."""
+    bsn = {"system": urls.BSN, "value": "999990020"}
+    qr = {
+        **make_qr(signals=("homeless",), contained=False),
+        "subject": {"reference": "Patient/demo-pregnant", "identifier": bsn},
+    }
+    [delivery] = engine.extract(qr).bundles.deliveries
     by_type = _by_type(delivery.bundle)
     assert "Patient" not in by_type
-    assert by_type["ServiceRequest"][0]["resource"]["subject"] == {"reference": "Patient/demo-pregnant"}
-    assert _by_type(bundles.record)["ServiceRequest"][0]["resource"]["subject"] == {
-        "reference": "Patient/demo-pregnant"
-    }
+    for rtype, element in (("ServiceRequest", "subject"), ("Task", "for"), ("Consent", "patient")):
+        assert by_type[rtype][0]["resource"][element] == {"type": "Patient", "identifier": bsn}, rtype
+
+
+def test_an_internal_referral_keeps_the_practices_patient_reference(engine):
+    """The POH Jeugd works in the practice, on its own record: a literal subject is all it needs."""
+    qr = make_qr(signals=("homeless", "substance-addiction"), consent=False, contained=False)
+    bundles = engine.extract(qr).bundles
+    assert bundles.deliveries == ()
+    [sr] = _by_type(bundles.record)["ServiceRequest"]
+    assert sr["resource"]["subject"] == {"reference": "Patient/demo-pregnant"}
+    assert "Patient" not in _by_type(bundles.record)
+
+
+@pytest.mark.parametrize("bad", [7, [7], ["999990020"]])
+def test_a_malformed_contained_patient_is_refused_where_it_is(engine, bad):
+    qr = make_qr(signals=("homeless",))
+    qr["contained"][0]["identifier"] = bad
+    with pytest.raises(ResponseInvalid) as refused:
+        engine.extract(qr)
+    assert refused.value.issues
+    assert all(
+        e.startswith("QuestionnaireResponse.contained[0].identifier")
+        for i in refused.value.issues
+        for e in i.expression
+    )
 
 
 def test_the_audit_log_names_a_contained_patient_by_bsn(tmp_path, engine):

@@ -16,7 +16,7 @@ from service.embedded import EmbeddedServerFailed, start_sekmet
 from service.embedded.sekmet import free_port
 from service.fhir.client import FhirClient
 from service.outbox.store import Outbox
-from tests.factories import make_qr
+from tests.factories import make_qr, patient_ref
 from tests.faultproxy import FaultProxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +52,7 @@ def wait_for(predicate, timeout: float = 20.0) -> bool:
 
 def service_requests(base_url: str) -> int:
     with FhirClient(base_url) as client:
-        return len(client.search("ServiceRequest", {"subject": "Patient/demo-pregnant"}).get("entry", []))
+        return len(client.search("ServiceRequest", {"subject": patient_ref(client)}).get("entry", []))
 
 
 @pytest.mark.parametrize(
@@ -106,7 +106,7 @@ def test_sigkill_mid_push_delivers_once_after_restart(tmp_path, mode):
         # One for the one external recipient (the JGZ coordinator), never more; the internal POH Jeugd's never.
         assert service_requests(server.base_url) == 1
         with FhirClient(server.base_url) as client:
-            assert len(client.search("Task", {"patient": "Patient/demo-pregnant"}).get("entry", [])) == 1
+            assert len(client.search("Task", {"patient": patient_ref(client)}).get("entry", [])) == 1
     finally:
         proxy.close()
         if service.poll() is None:

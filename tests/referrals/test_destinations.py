@@ -147,14 +147,14 @@ def holdings(base_url: str, auth=None) -> dict[str, list[str]]:
     return out
 
 
-def one_of_each(recipients: list[str], *, patient: bool = False) -> dict[str, list[str]]:
+def one_of_each(recipients: list[str]) -> dict[str, list[str]]:
     """What a destination holds after one submission for `recipients`: one ServiceRequest, Task and Consent per
-    recipient, one Provenance, the Patient once (when the patient travels in the Bundle), never the response."""
+    recipient, one Provenance, the Patient once, never the response."""
     return {
         "ServiceRequest": recipients,
         "Task": recipients,
         "Consent": recipients,
-        "Patient": ["Patient"] * patient,
+        "Patient": ["Patient"],
         "Provenance": ["Provenance"],
         "QuestionnaireResponse": [],
     }
@@ -282,13 +282,13 @@ def test_exactly_once_per_destination_while_one_is_down_and_one_refuses(tmp_path
     # Each server: exactly one of each per recipient; the POH Jeugd nowhere.
     for name in (CENTRUM, VERLOS, GGD):
         auth = server_auth if name == refusing else None
-        assert holdings(servers[name].base_url, auth) == one_of_each(RECIPIENTS[name], patient=name != GGD), name
+        assert holdings(servers[name].base_url, auth) == one_of_each(RECIPIENTS[name]), name
     # Submitted again: every destination already has it; nothing new anywhere.
     assert post(app, voorbeeldstad, "voorbeeldstad").status_code == 201
     assert post(app, maastricht).status_code == 201
     for name in (CENTRUM, VERLOS, GGD):
         auth = server_auth if name == refusing else None
-        assert holdings(servers[name].base_url, auth) == one_of_each(RECIPIENTS[name], patient=name != GGD), name
+        assert holdings(servers[name].base_url, auth) == one_of_each(RECIPIENTS[name]), name
 
 
 # --------------------------------------------------------------------------- b. SIGKILL mid-push, two destinations
@@ -365,7 +365,7 @@ def test_sigkill_mid_push_to_two_destinations_delivers_each_once_after_restart(t
             -2000:
         ]
         for name in (CENTRUM, VERLOS):
-            assert holdings(servers[name].base_url) == one_of_each(RECIPIENTS[name], patient=True), name
+            assert holdings(servers[name].base_url) == one_of_each(RECIPIENTS[name]), name
     finally:
         if service.poll() is None:
             service.terminate()

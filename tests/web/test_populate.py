@@ -15,7 +15,7 @@ from service.fhir import urls
 from service.questionnaires.answers import index_answers
 from service.questionnaires.populate import populate, population, record_facts, suggestions, teenage_suggestion
 from service.questionnaires.sdc import INITIAL_EXPRESSION, QueryNotSupported, client_fetch, search_record
-from tests.factories import answers_by_link_id
+from tests.factories import answers_by_link_id, make_qr
 
 TODAY = date(2026, 11, 23)
 
@@ -292,6 +292,34 @@ def test_operation_with_context_resources(client):
     out = {p["name"]: p["resource"] for p in r.get_json()["parameter"]}
     assert out["response"]["resourceType"] == "QuestionnaireResponse" and out["response"]["status"] == "in-progress"
     assert answers(out["response"])["phase"] == "pregnant"
+
+
+def test_operation_contains_the_patient_it_knows_so_the_referral_can_carry_her(web_app):
+    """$populate read the patient (`local`): her identity and contact details come back contained as the subject
+    (only what a referral carries), and the response, completed, leads to a Bundle that creates her by BSN. A
+    patient known only by reference stays a reference."""
+    client = web_app.test_client()
+    body = params(
+        {"name": "subject", "valueReference": {"reference": "Patient/demo-pregnant"}},
+        {"name": "local", "valueBoolean": True},
+    )
+    r = client.post("/fhir/Questionnaire/kansrijke-start-signalering/$populate", json=body)
+    qr = next(p["resource"] for p in r.get_json()["parameter"] if p["name"] == "response")
+    [contained] = qr["contained"]
+    assert qr["subject"] == {"reference": "#patient"} and contained["id"] == "patient"
+    assert {"system": urls.BSN, "value": "999990020"} in contained["identifier"]
+    assert "managingOrganization" not in contained and "active" not in contained  # identity, contact, language only
+    ticked = {"signals": ("homeless",), "identifier": "populated-1"}
+    completed = {**make_qr(**ticked, contained=False), "contained": qr["contained"], "subject": qr["subject"]}
+    extracted = client.post("/fhir/QuestionnaireResponse/$extract", json=completed)
+    assert extracted.status_code == 200, extracted.get_data(as_text=True)[:300]
+    [_record, destination] = [e["resource"] for e in extracted.get_json()["entry"]]
+    [patient] = [e for e in destination["entry"] if e["resource"]["resourceType"] == "Patient"]
+    assert patient["request"]["ifNoneExist"] == f"identifier={urls.BSN}|999990020"
+    unknown = params({"name": "subject", "valueReference": {"reference": "Patient/p1"}})
+    r = client.post("/fhir/Questionnaire/kansrijke-start-signalering/$populate", json=unknown)
+    qr = next(p["resource"] for p in r.get_json()["parameter"] if p["name"] == "response")
+    assert qr["subject"] == {"reference": "Patient/p1"} and "contained" not in qr
 
 
 def test_operation_local_reads_the_configured_server_and_suggests(web_app):
