@@ -33,6 +33,11 @@ class Endpoint:
 
 
 QR = "QuestionnaireResponse"
+# What Engine.extract refuses of every call that makes referrals (service/referrals/pipeline.py).
+PATIENT_NEEDED = (
+    " A referral that leaves the practice needs the patient: a contained Patient as `subject` (`#patient`) or the BSN "
+    "as `subject.identifier`; a plain `Patient/<id>` is a 422 at `QuestionnaireResponse.subject`."
+)
 ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("api.metadata", "GET"): Endpoint(
         "CapabilityStatement: what this service offers", ("CapabilityStatement",), public=True
@@ -70,7 +75,8 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         ("Bundle",),
         query=("region",),
         body=True,
-        description="The Bundle itself, or a Parameters with `return` and `issues` when there are issues.",
+        description="The Bundle itself, or a Parameters with `return` and `issues` when there are issues."
+        + PATIENT_NEEDED,
     ),
     ("api.extract_qr", "GET"): Endpoint("SDC $extract of a submitted response", ("Bundle",), query=("region",)),
     ("api.create_qr", "POST"): Endpoint(
@@ -82,7 +88,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         prefer=True,
         description="201 with Location [base]/QuestionnaireResponse/[id]/_history/[vid] (200: submitted before); "
         "the body as `Prefer: return=minimal|representation|OperationOutcome` asks. The referral outcome: "
-        "$referral-status.",
+        "$referral-status." + PATIENT_NEEDED,
     ),
     ("api.read_qr", "GET"): Endpoint("Read (or vread) a QuestionnaireResponse this caller submitted", (QR,)),
     ("api.referral_status", "GET"): Endpoint(
@@ -96,7 +102,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         success=(201, 202),
         query=("region",),
         body=True,
-        description="502 with an OperationOutcome when every destination refused.",
+        description="502 with an OperationOutcome when every destination refused." + PATIENT_NEEDED,
     ),
     ("api.search_measures", "GET"): Endpoint(
         "The published Measures, one per mirror figure", ("Bundle",), query=("url",), searches="Measure", public=True
