@@ -37,7 +37,7 @@ from service.db.schema import referral_feedback as COPY
 from service.fhir import urls
 from service.fhir.errors import FhirError
 from service.referrals.bundle import recipient_of
-from service.referrals.taskflow import FINAL, assignee_of, code_of
+from service.referrals.taskflow import FINAL, assignee_of, code_of, message_text
 
 if TYPE_CHECKING:
     from service.mirror.events import EventStore
@@ -421,9 +421,7 @@ def _with_message(client, facts: dict[str, Any]) -> dict[str, Any]:
     facts["message"] = None
     parts = ref.split("/") if isinstance(ref, str) else []
     if len(parts) == 2 and parts[0] == "Communication":
-        comm = client.read("Communication", parts[1])
-        texts = [p.get("contentString") for p in comm.get("payload") or () if isinstance(p, dict)]
-        facts["message"] = "\n".join(t for t in texts if isinstance(t, str)) or None
+        facts["message"] = message_text(client.read("Communication", parts[1]))
     return facts
 
 

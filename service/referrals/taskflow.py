@@ -289,6 +289,15 @@ def message_communication(task: dict[str, Any], change: Change, now: datetime) -
     return comm
 
 
+def message_text(comm: dict[str, Any] | None) -> str | None:
+    """The text of a close's message (message_communication): its string parts, one per line (another writer's
+    Communication may have several); None when it has none or is no Communication."""
+    if not isinstance(comm, dict) or comm.get("resourceType") != "Communication":
+        return None
+    parts = [p.get("contentString") for p in comm.get("payload") or () if isinstance(p, dict)]
+    return "\n".join(t for t in parts if isinstance(t, str) and t) or None
+
+
 def _practice(task: dict[str, Any]) -> dict[str, Any] | None:
     """The requesting practice, as the Task's contained requester PractitionerRole names it (bundle.py)."""
     ref = (task.get("requester") or {}).get("reference")

@@ -28,7 +28,15 @@ from service.audit import identifier_of
 from service.fhir import urls
 from service.fhir.errors import FhirNotFound
 from service.referrals.bundle import recipient_of
-from service.referrals.taskflow import FINAL, OPEN, assignee_of, code_of, owner_matches, read_task
+from service.referrals.taskflow import (
+    FINAL,
+    OPEN,
+    assignee_of,
+    code_of,
+    message_text,
+    owner_matches,
+    read_task,
+)
 from service.rules.loader import Recipient
 
 log = logging.getLogger(__name__)
@@ -318,6 +326,5 @@ def _closing(client, task: dict[str, Any]) -> tuple[str | None, str | None]:
         if code_of(out.get("valueCodeableConcept"), urls.CS_TASK_OUTCOME):
             outcome = code_of(out["valueCodeableConcept"], urls.CS_TASK_OUTCOME)
         comm = _read_ref(client, (out.get("valueReference") or {}).get("reference"))
-        if comm and comm.get("resourceType") == "Communication":
-            message = next((p["contentString"] for p in comm.get("payload") or () if p.get("contentString")), None)
+        message = message_text(comm) or message
     return outcome, message

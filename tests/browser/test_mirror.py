@@ -3,20 +3,20 @@ bar's link), sees her practice's figures and the region's with small numbers hid
 region's programme manager signs in at the sandbox's OpenID Connect provider, sees the region's figures, and is
 refused the worklist. The figures are the invented history `make run` fills (service/run.py demo_history): the
 banner says it is invented, the charts have bars, the region's table names the invented practices. Every page is
-screenshot and checked with axe-core at 1280 and 400 px (Journey.check); the practice's page at 1280 px is the
-README's screenshot (docs/screenshots/mirror-practice.png)."""
+screenshot and checked with axe-core at 1280 and 400 px (Journey.check); the practice's page at 1280 px is written
+to tests/artifacts/mirror-practice.png, from which the README's (docs/screenshots/mirror-practice.png) is copied by
+hand when the page changes: a test run leaves the checkout as it was."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from playwright.sync_api import expect
 
 from service.config import load_settings
 from service.demo import INVENTED_PRACTICES
 from service.run import demo_history
+from tests.browser.conftest import ARTIFACTS
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "mirror-practice.png"
+SCREENSHOT = ARTIFACTS / "mirror-practice.png"
 
 
 def invented_history(live) -> None:

@@ -173,3 +173,22 @@ def test_another_recipients_task_is_not_found(client, task_id):
     with pytest.raises(NotFound):
         apply_change(client, "no-such-task", accept(ANNA), NOW)
     assert client.read("Task", task_id)["status"] == "requested"
+
+
+@pytest.mark.parametrize(
+    "comm, text",
+    [
+        ({"resourceType": "Communication", "payload": [{"contentString": "Contact gehad."}]}, "Contact gehad."),
+        (  # another writer's message in two parts: both, one per line, in their order
+            {"resourceType": "Communication", "payload": [{"contentString": "Eerst"}, {"contentString": "dan"}]},
+            "Eerst\ndan",
+        ),
+        ({"resourceType": "Communication", "payload": [{"contentAttachment": {"url": "x"}}]}, None),
+        ({"resourceType": "Communication"}, None),
+        ({"resourceType": "Task", "payload": [{"contentString": "niet"}]}, None),
+        (None, None),
+    ],
+)
+def test_the_gps_message_is_read_one_way_wherever_it_is_shown(comm, text):
+    """The worklist's closed line and the practice's copy read the close's Communication with one function."""
+    assert taskflow.message_text(comm) == text
