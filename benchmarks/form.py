@@ -18,8 +18,9 @@ before/after in one run. Prints p50/p99/req/s and the workers' CPU per request o
 Flask, the machine's load (os.getloadavg) before and after, and whether the target is met: live panel p99
 ≤ 1.5 × bare Flask's (the median of the rounds' ratios, each round's p99 against bare Flask's in the same round)
 and < 50 ms at 32 clients. `--table` adds the older table: page render and live panel
-at 1, 8 and 32 clients.
-Run: .venv/bin/python benchmarks/form.py [--requests 400] [--rounds 5] [--compare DIR] [--table]
+at 1, 8 and 32 clients. `--one-client` repeats the A/B at 1 client (no verdict): the workers' CPU per request with
+no queue and the second core idle, so the ratio says what the panel's own work costs, apart from the machine.
+Run: .venv/bin/python benchmarks/form.py [--requests 400] [--rounds 5] [--compare DIR] [--table] [--one-client]
 """
 
 from __future__ import annotations
@@ -302,9 +303,10 @@ def panel_size(server: Server) -> int:
     return sorted(sizes)[len(sizes) // 2]
 
 
-def ab_rounds(servers: list[Server], rounds: int, requests: int) -> None:
-    """`rounds` rounds of `requests` panel requests at 32 clients on each server in turn (the order rotating round
-    by round, so each server comes first, second, ... equally often), the same request mix for each in a round."""
+def ab_rounds(servers: list[Server], rounds: int, requests: int, clients: int = AB_CLIENTS) -> None:
+    """`rounds` rounds of `requests` panel requests at `clients` clients on each server in turn (the order rotating
+    round by round, so each server comes first, second, ... equally often), the same request mix for each in a
+    round."""
     bare_sessions = servers[1].sessions  # the bare app checks none: any session's id and token
     for server in servers:  # warm both workers
         asyncio.run(run_scenario(server, server.sessions or bare_sessions, 4, 50, "panel", 0))
@@ -312,7 +314,7 @@ def ab_rounds(servers: list[Server], rounds: int, requests: int) -> None:
         for server in servers[r % len(servers) :] + servers[: r % len(servers)]:  # each first in turn
             t0, cpu0 = time.perf_counter(), server_cpu(server.process.pid)
             lat, errors = asyncio.run(
-                run_scenario(server, server.sessions or bare_sessions, AB_CLIENTS, requests, "panel", 100 + r)
+                run_scenario(server, server.sessions or bare_sessions, clients, requests, "panel", 100 + r)
             )
             server.wall += time.perf_counter() - t0
             server.cpu += server_cpu(server.process.pid) - cpu0
@@ -321,10 +323,12 @@ def ab_rounds(servers: list[Server], rounds: int, requests: int) -> None:
             server.round_p99.append(pct(lat, 99))
 
 
-def print_ab(servers: list[Server], rounds: int, requests: int, load: tuple, speed: tuple) -> None:
+def print_ab(
+    servers: list[Server], rounds: int, requests: int, load: tuple, speed: tuple, clients: int = AB_CLIENTS
+) -> None:
     bare = servers[0]
     print(
-        f"A/B at {AB_CLIENTS} clients, gunicorn -w 2 (sync workers, service/gunicorn_conf.py), {os.cpu_count()} CPU(s),"
+        f"A/B at {clients} client{'s' if clients != 1 else ''}, gunicorn -w 2 (sync workers, service/gunicorn_conf.py), {os.cpu_count()} CPU(s),"
         f" clients on the same machine: {rounds} interleaved rounds × {requests} requests per server; ms per request"
     )
     print(
@@ -347,6 +351,8 @@ def print_ab(servers: list[Server], rounds: int, requests: int, load: tuple, spe
             f" {cpu * 1000:>8.2f} {p50 / base[0]:>6.2f} {p99 / base[1]:>6.2f} {cpu / base[2]:>6.2f}"
             f"  {' '.join(f'{x * 1000:.0f}' for x in s.round_p99)}"
         )
+    if clients != AB_CLIENTS:  # the targets are for 32 clients: this run says what the work costs without a queue
+        return
     for s in servers[1:]:
         # The verdict on the ratio: the median over rounds of this round's p99 against bare Flask's in the same
         # round (paired, so a hiccup of the machine in one round does not decide it either way).
@@ -399,6 +405,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="A/B rounds per server, interleaved")
     parser.add_argument("--compare", type=Path, help="another checkout whose live panel joins the A/B")
     parser.add_argument("--table", action="store_true", help="also page render and live panel at 1, 8, 32 clients")
+    parser.add_argument(
+        "--one-client",
+        action="store_true",
+        help="also the A/B at 1 client: the workers' CPU per request without a queue or a busy second core",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ks-form-bench-"))
     ehr = start_sekmet(tmp / "fhir")
@@ -421,6 +432,14 @@ def main() -> None:
         ab_rounds(servers, args.rounds, args.requests)
         load1, speed1 = os.getloadavg(), machine_speed()
         print_ab(servers, args.rounds, args.requests, (load0, load1), (speed0, speed1))
+        if args.one_client:
+            for server in servers:
+                server.latencies, server.round_p99, server.errors, server.wall, server.cpu = [], [], 0, 0.0, 0.0
+            load0, speed0 = os.getloadavg(), machine_speed()
+            ab_rounds(servers, args.rounds, args.requests, clients=1)
+            load1, speed1 = os.getloadavg(), machine_speed()
+            print()
+            print_ab(servers, args.rounds, args.requests, (load0, load1), (speed0, speed1), clients=1)
         if args.table:
             table(servers[1], args.requests)
     finally:
