@@ -51,26 +51,47 @@ class FieldError:
         return cls(link_id=link_id, text=text.nl, english=text.en)
 
 
-_ORDER: dict[int, tuple[QuestionnaireDef, tuple[ItemDef, ...]]] = {}
+@dataclass(frozen=True)
+class _Plan:
+    """What every form post walks, worked out once per Questionnaire: every item, parents before children, in
+    the Questionnaire's order; and the items `_nest` reaches (only groups nest), each with its parent and its
+    ancestors, for the answer index without the walk (`_index`)."""
+
+    order: tuple[ItemDef, ...]
+    reached: tuple[tuple[str, str | None, tuple[str, ...]], ...]
+
+
+_PLANS: dict[int, tuple[QuestionnaireDef, _Plan]] = {}
+
+
+def _plan(qdef: QuestionnaireDef) -> _Plan:
+    """The Questionnaire's _Plan (the entry keeps `qdef` alive, so its id stays its own)."""
+    entry = _PLANS.get(id(qdef))
+    if entry is None or entry[0] is not qdef:
+        order: list[ItemDef] = []
+        reached: list[tuple[str, str | None, tuple[str, ...]]] = []
+
+        def walk(ids: Iterable[str], groups: tuple[str, ...] | None) -> None:
+            for link_id in ids:
+                item = qdef.items[link_id]
+                order.append(item)
+                inside = None
+                if groups is not None and item.type == "group":
+                    inside = (*groups, link_id)
+                elif groups is not None:
+                    reached.append((link_id, groups[-1] if groups else None, groups))
+                walk(item.children, inside)
+
+        walk(qdef.top, ())
+        if len(_PLANS) >= 64:
+            _PLANS.clear()
+        entry = _PLANS[id(qdef)] = (qdef, _Plan(tuple(order), tuple(reached)))
+    return entry[1]
 
 
 def document_order(qdef: QuestionnaireDef) -> tuple[ItemDef, ...]:
-    """Every item, parents before children, in the Questionnaire's order: worked out once per Questionnaire
-    (every form post parses in this order; the entry keeps `qdef` alive, so its id stays its own)."""
-    entry = _ORDER.get(id(qdef))
-    if entry is None or entry[0] is not qdef:
-        out: list[ItemDef] = []
-
-        def walk(ids: Iterable[str]) -> None:
-            for link_id in ids:
-                out.append(qdef.items[link_id])
-                walk(qdef.items[link_id].children)
-
-        walk(qdef.top)
-        if len(_ORDER) >= 64:
-            _ORDER.clear()
-        entry = _ORDER[id(qdef)] = (qdef, tuple(out))
-    return entry[1]
+    """Every item, parents before children, in the Questionnaire's order (worked out once per Questionnaire)."""
+    return _plan(qdef).order
 
 
 def _date_parts(raw: str) -> tuple[int, int, int] | None:
@@ -176,12 +197,9 @@ def _nest(
     qdef: QuestionnaireDef,
     answers: Mapping[str, list[dict[str, Any]]],
     values: Mapping[str, list[Any]] | None,
-    *,
-    items: bool = True,
 ) -> tuple[list[Any], AnswerIndex]:
     """response_items; with `values` (each answer's value by linkId) also the index `index_answers` would make of
-    the response, filled in as the items are nested. With `items=False` no items are built (the list then holds
-    the linkIds that would be items): the index alone, in the same walk (index_fields)."""
+    the response, filled in as the items are nested."""
     index = AnswerIndex()
     present, ticked = index.present, index.ticked
 
@@ -192,10 +210,10 @@ def _nest(
             if item.type == "group":
                 children = build(item.children, link_id)
                 if children:
-                    out.append({"linkId": link_id, "item": children} if items else link_id)
+                    out.append({"linkId": link_id, "item": children})
                     present.add(link_id)
             elif given := answers.get(link_id):
-                out.append({"linkId": link_id, "answer": list(given)} if items else link_id)
+                out.append({"linkId": link_id, "answer": list(given)})
                 present.add(link_id)
                 if values is not None:
                     vals = index.values[link_id] = list(values[link_id])
@@ -205,6 +223,25 @@ def _nest(
         return out
 
     return build(qdef.top, None), index
+
+
+def _index(
+    qdef: QuestionnaireDef, answers: Mapping[str, list[dict[str, Any]]], values: Mapping[str, list[Any]]
+) -> AnswerIndex:
+    """The index `_nest` makes along with the items, without building them or walking the tree: each item it
+    reaches that has answers, in document order, its groups present with it (index_fields, at every tick)."""
+    index = AnswerIndex()
+    present, ticked, indexed = index.present, index.ticked, index.values
+    for link_id, parent, groups in _plan(qdef).reached:
+        if answers.get(link_id):
+            present.add(link_id)
+            present.update(groups)
+            vals = indexed[link_id] = list(values[link_id])
+            if parent is not None:
+                for value in vals:
+                    if value is True:
+                        ticked.setdefault(parent, []).append(link_id)
+    return index
 
 
 def enabled_answers(
@@ -308,12 +345,12 @@ def index_fields(
     authored: str | None,
     status: str = "completed",
 ) -> IndexedFields:
-    """build_indexed's index and errors in one parse, and a walk of the item tree that builds no items (`_nest`
-    with items=False): the same answers (enabled items only, unticked boxes false) and the same index
-    (tests/rules/test_evaluate_index.py checks both against build_indexed over random fields)."""
+    """build_indexed's index and errors in one parse, without the walk of the item tree (`_index`): the same
+    answers (enabled items only, unticked boxes false) and the same index (tests/rules/test_evaluate_index.py
+    checks both against build_indexed over random fields)."""
     answers, values, errors = _parse(qdef, form_fields)
     answers, _ = enabled_answers(qdef, answers, values)
-    _, index = _nest(qdef, answers, values, items=False)
+    index = _index(qdef, answers, values)
 
     def response() -> dict[str, Any]:  # build_indexed's response, from the answers parsed here
         qr = _response_head(qdef, subject=subject, author=author, authored=authored, identifier=None, status=status)

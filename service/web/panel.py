@@ -24,8 +24,24 @@ def item_text(qdef: QuestionnaireDef, link_id: str, lang: str) -> str:
     return pick(lang, item.text, item.text_en) if item else link_id
 
 
+_ITEM_TEXTS: dict[tuple[int, str], tuple[QuestionnaireDef, dict[str, str]]] = {}
+
+
+def _item_texts(qdef: QuestionnaireDef, lang: str) -> dict[str, str]:
+    """item_text of every item in `lang`, worked out once per Questionnaire and language (the live panel names
+    the reasons at every tick; the entry keeps `qdef` alive, so its id stays its own)."""
+    key = (id(qdef), lang)
+    entry = _ITEM_TEXTS.get(key)
+    if entry is None or entry[0] is not qdef:
+        if len(_ITEM_TEXTS) >= 64:
+            _ITEM_TEXTS.clear()
+        entry = _ITEM_TEXTS[key] = (qdef, {link_id: item_text(qdef, link_id, lang) for link_id in qdef.items})
+    return entry[1]
+
+
 def _reasons(qdef: QuestionnaireDef, link_ids, lang: str) -> list[str]:
-    return [item_text(qdef, lid, lang) for lid in link_ids]
+    named = _item_texts(qdef, lang)
+    return [named.get(lid, lid) for lid in link_ids]
 
 
 def recipients(evaluation: Evaluation, qdef: QuestionnaireDef, lang: str) -> list[dict]:
