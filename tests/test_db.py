@@ -23,7 +23,7 @@ from service.db.migrate import current_heads, upgrade_all
 from service.db.schema import BRANCHES
 from service.inbox.store import InboxStore
 from service.smart.session import COOKIE_NAME, LaunchContext, SessionStore
-from service.web.store import FormStore, WorkState
+from service.web.store import FormStore, PanelFacts, WorkState
 
 
 def _ctx(sid: str, created: float | None = None) -> LaunchContext:
@@ -80,6 +80,25 @@ def test_form_work_panel_facts_and_drafts(database):
     assert forms.draft("https://ehr", "p1").identifier == work.identifier and forms.draft("https://ehr", "p2") is None
     assert forms.purge(now=time.time() + 15 * 86400) == 3  # both works and the draft have expired by then
     assert forms.draft("https://ehr", "p1") is None and forms.work("s1") is None
+
+
+def test_panel_facts_are_kept_by_form_and_read_again_for_another(database):
+    """The live panel names its form (the panel token's form id): the facts read of that form are kept, so a tick
+    does not read the database; another form of the session (opened since) is read, and without a form id the
+    stored form's facts are read every time."""
+    forms = FormStore(database)
+    first = WorkState(suggestions=[{"link_id": "teenage-pregnancy", "text": "17"}], mother_birth_date="2009-05-01")
+    forms.save_work("s1", first)
+    facts = forms.panel_facts("s1", first.identifier)
+    assert facts.form_id == first.identifier and facts.mother_birth_date == "2009-05-01"
+    forms.drop_work("s1")  # sent: the stored form is gone, the page that showed it still ticks
+    assert forms.panel_facts("s1", first.identifier) == facts  # kept: not read again
+    assert forms.panel_facts("s1") == PanelFacts()  # no form named: what is stored now (nothing)
+    second = WorkState(mother_birth_date="1990-01-01")  # a new form in the same session
+    forms.save_work("s1", second)
+    assert forms.panel_facts("s1", second.identifier).mother_birth_date == "1990-01-01"
+    assert forms.panel_facts("s1", "another-form").form_id == second.identifier  # not kept: what is stored now
+    assert forms.panel_facts("s2", first.identifier) == PanelFacts()  # kept per session: s2 has none
 
 
 def test_api_tokens_and_assertion_ids(database):

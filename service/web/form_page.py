@@ -148,12 +148,13 @@ def panel(who: PanelSession, practice, renew: bool):
     (the suggestions, the mother's birth date; that read is the form's audit row): not an access of its own. A row
     per refresh (one a second while the clinician ticks) would bury the log's real accesses (benchmarks/form.py)."""
     lang, qdef = known_language(who.language), questionnaire_of(practice.region)
-    data = live_panel(forms().panel_facts(who.session_id), posted_fields(qdef), qdef, practice.region, lang)
+    facts = forms().panel_facts(who.session_id, who.form_id)
+    data = live_panel(facts, posted_fields(qdef), qdef, practice.region, lang)
     [html] = render_fragments(lang, "_panel.html", panel=data)
     sugg = [{"link_id": s["link_id"], "text": s["text"]} for s in data["suggestions"]]
     answer = {"panel": {"suggestions": sugg, "meldcode": data.get("meldcode", False)}, "html": html}
     if renew:
-        answer["token"] = security.panel_token(current_launch(), max_age=session_store().max_age)
+        answer["token"] = security.panel_token(current_launch(), max_age=session_store().max_age, form_id=facts.form_id)
     return json_answer(answer)
 
 
@@ -242,7 +243,8 @@ def render_form(ctx, work: WorkState, errors: list[FieldError], status: int = 20
         items=views,
         errors=summary,
         panel=_panel(ctx, work, work.fields),
-        panel_token=security.panel_token(ctx, max_age=session_store().max_age),  # the live panel's (guard.panel_step)
+        # the live panel's (guard.panel_step), naming this form: its facts are kept by it (FormStore.panel_facts)
+        panel_token=security.panel_token(ctx, max_age=session_store().max_age, form_id=work.identifier),
         steps=meldcode_steps(),
         banner=banner_for(ctx, work),
         can_send=ctx.can_send,

@@ -45,13 +45,15 @@ PANEL_TOKEN_SECONDS = 600  # the window: see panel_token
 
 @dataclass(frozen=True)
 class PanelSession:
-    """What the live panel knows of the launch: the session's opaque id (its cookie), the page's language and the
-    registry's keys of the practice the launch speaks for (service/registry.py)."""
+    """What the live panel knows of the launch: the session's opaque id (its cookie), the page's language, the
+    registry's keys of the practice the launch speaks for (service/registry.py), and the id of the form the page
+    shows (WorkState.identifier, a random UUID: which stored facts the panel may keep, FormStore.panel_facts)."""
 
     session_id: str
     language: str
     ehr_id: str | None
     practice_id: str | None
+    form_id: str | None = None
 
 
 def _panel_mac(session_id: str, payload: bytes) -> str:
@@ -60,21 +62,23 @@ def _panel_mac(session_id: str, payload: bytes) -> str:
     return hmac.digest(key, b"panel:" + session_id.encode() + b":" + payload, "sha256").hex()
 
 
-def panel_token(ctx, *, now: float | None = None, max_age: float) -> str:
+def panel_token(ctx, *, now: float | None = None, max_age: float, form_id: str | None = None) -> str:
     """The live panel's token for the launch `ctx` (smart/session.py LaunchContext), issued with the form page and
-    renewed by every answer of the full guard (guard.panel_step). It carries the expiry, the language and the
-    practice's registry keys — no health data, no patient — and its HMAC binds it to the session id, which the
-    cookie carries (so it is no use without the cookie, and a cross-site page cannot read it: a CSRF token too).
+    renewed by every answer of the full guard (guard.panel_step). It carries the expiry, the language, the
+    practice's registry keys and the form's id (`form_id`) — no health data, no patient — and its HMAC binds it
+    to the session id, which the cookie carries (so it is no use without the cookie, and a cross-site page cannot
+    read it: a CSRF token too).
 
     The window: a panel request with a valid token is answered without reading the session, so for at most
     PANEL_TOKEN_SECONDS after the token was issued a session that ended on the server (its row deleted) still gets
-    panels — of the fields it posts itself, with the facts its stored form holds (none once that is gone); no other
-    page and no send. The expiry never passes the session's own end (created + `max_age`, SessionStore) nor the
+    panels — of the fields it posts itself, with the facts its form had when it was opened (FormStore.panel_facts
+    keeps them by form id in each worker); no other page and no send. The expiry never passes the session's own end (created + `max_age`, SessionStore) nor the
     moment its access token needs a refresh (LaunchContext.expired): after those the full guard answers (the
     "open again" page, or the refresh). A deregistered practice is refused at once (the registry is read)."""
     now = time.time() if now is None else now
     expires = int(min(now + PANEL_TOKEN_SECONDS, ctx.created_at + max_age, ctx.expires_at - 30))
-    payload = base64.urlsafe_b64encode(json.dumps([expires, ctx.language, ctx.ehr_id, ctx.practice_id]).encode())
+    claims = [expires, ctx.language, ctx.ehr_id, ctx.practice_id, form_id]
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode())
     return payload.decode() + "." + _panel_mac(ctx.session_id, payload)
 
 
@@ -85,10 +89,13 @@ def panel_session(session_id: str | None, token: str | None, *, now: float | Non
     payload, mac = token.rsplit(".", 1)
     if not hmac.compare_digest(mac.encode(), _panel_mac(session_id, payload.encode()).encode()):
         return None
-    expires, language, ehr_id, practice_id = json.loads(base64.urlsafe_b64decode(payload))
+    try:  # signed by this service, so well formed, unless it is of an earlier version (a token lives 600 s)
+        expires, language, ehr_id, practice_id, form_id = json.loads(base64.urlsafe_b64decode(payload))
+    except ValueError:
+        return None
     if (time.time() if now is None else now) >= expires:
         return None
-    return PanelSession(session_id, language, ehr_id, practice_id)
+    return PanelSession(session_id, language, ehr_id, practice_id, form_id)
 
 
 SECURITY_HEADERS = (

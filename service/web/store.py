@@ -64,6 +64,14 @@ class PanelFacts:
 
     suggestions: list[dict] = field(default_factory=list)
     mother_birth_date: str | None = None
+    form_id: str | None = None  # the form they are of (WorkState.identifier)
+
+
+# Per worker, the facts of the forms the live panel was asked about lately, by session and form id: a form's facts
+# are set when it is made ($populate, or the draft it is opened from: form_page.open_work) and never change after,
+# so a tick names its form (the panel token's form id) and is answered without reading the database. Reading it
+# was a tenth of a tick's CPU under gunicorn (two workers sharing an SQLite file; benchmarks/form.py).
+FACTS_KEPT = 4096
 
 
 def patient_key(iss: str, patient: str | None) -> str:
@@ -78,6 +86,7 @@ class FormStore:
         self._db = as_database(where)
         self._db.upgrade("forms")
         self._facts = _panel_facts_query(self._db)
+        self._kept: dict[tuple[str, str], tuple[PanelFacts, float]] = {}
 
     def work(self, session_id: str) -> WorkState | None:
         t = form_work
@@ -87,14 +96,29 @@ class FormStore:
             return None
         return WorkState.from_json(row[0])
 
-    def panel_facts(self, session_id: str) -> PanelFacts:
+    def panel_facts(self, session_id: str, form_id: str | None = None) -> PanelFacts:
         """What the live panel takes from this session's stored form (sent or not; nothing stored: none), read
-        without parsing the rest of it: the panel is asked at every tick (benchmarks/form.py)."""
+        without parsing the rest of it: the panel is asked at every tick (benchmarks/form.py). Asked for the form
+        `form_id` (the page's), the facts this worker read of that form before (FACTS_KEPT); else the stored
+        form's, whichever form that is now."""
+        now = time.time()
+        kept = self._kept.get((session_id, form_id)) if form_id else None
+        if kept is not None and now - kept[1] <= WORK_MAX_AGE:
+            return kept[0]
         row = self._db.read_one(self._facts, {"sid": session_id})
-        if row is None or time.time() - row[2] > WORK_MAX_AGE:
+        if row is None or now - row[2] > WORK_MAX_AGE:
             return PanelFacts()
-        suggestions, born = row[0], row[1]
-        return PanelFacts(json.loads(suggestions or "null") or [], born if isinstance(born, str) else None)
+        suggestions, born, stored_id = row[0], row[1], row[3]
+        facts = PanelFacts(
+            json.loads(suggestions or "null") or [],
+            born if isinstance(born, str) else None,
+            stored_id if isinstance(stored_id, str) else None,
+        )
+        if facts.form_id:
+            if len(self._kept) >= FACTS_KEPT:
+                self._kept.clear()
+            self._kept[(session_id, facts.form_id)] = (facts, row[2])
+        return facts
 
     def save_work(self, session_id: str, work: WorkState) -> None:
         values = {"session_id": session_id, "data": work.to_json(), "updated": time.time()}
@@ -135,15 +159,15 @@ class FormStore:
 
 
 def _panel_facts_query(db: Database) -> str:
-    """The suggestions (JSON text) and the mother's birth date of a session's work, and when it was saved: read
+    """The suggestions (JSON text) and the mother's birth date of a session's work, when it was saved and its id: read
     out of the stored JSON by the database (SQLite's json_extract, PostgreSQL's jsonb operators), for
     Database.read_one: the live panel's hot path."""
     if db.is_postgresql:
         return (
-            "SELECT (data::jsonb -> 'suggestions')::text, data::jsonb ->> 'mother_birth_date', updated"
-            " FROM form_work WHERE session_id = :sid"
+            "SELECT (data::jsonb -> 'suggestions')::text, data::jsonb ->> 'mother_birth_date', updated,"
+            " data::jsonb ->> 'identifier' FROM form_work WHERE session_id = :sid"
         )
     return (
-        "SELECT json_extract(data, '$.suggestions'), json_extract(data, '$.mother_birth_date'), updated"
-        " FROM form_work WHERE session_id = :sid"
+        "SELECT json_extract(data, '$.suggestions'), json_extract(data, '$.mother_birth_date'), updated,"
+        " json_extract(data, '$.identifier') FROM form_work WHERE session_id = :sid"
     )

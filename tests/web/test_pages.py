@@ -4,9 +4,11 @@ per recipient, the assistant's draft, CSRF, headers — against real FHIR server
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import time
+import uuid
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
@@ -981,12 +983,25 @@ def test_panel_token_answers_the_live_panel_without_the_session(as_user):
     assert client.post("/form/panel", data=fields, headers={"X-Panel-Token": renewed}).status_code == 200
     payload = base64.urlsafe_b64decode(token.split(".")[0])
     assert "demo-pregnant" not in payload.decode() and client.ctx.session_id not in token
+    form_id = json.loads(payload)[4]  # the form the page shows: its facts are kept by it (FormStore.panel_facts)
+    assert (
+        uuid.UUID(form_id)
+        and form_id == client.application.extensions["ks"].forms.work(client.ctx.session_id).identifier
+    )
     other = as_user("demo-pregnant")
     page(other)
     r = other.post("/form/panel", data=fields, headers={"X-Panel-Token": token})  # another session's: the full guard
     assert r.status_code == 400 and "Dit formulier is verlopen of ongeldig" in r.get_data(as_text=True)
     forged = token.split(".")[0] + "." + "0" * 64
     assert client.post("/form/panel", data=fields, headers={"X-Panel-Token": forged}).status_code == 400
+    # a token of the version before (four claims, no form id), signed: the full guard, not an error
+    from service.web import security
+
+    with client.application.test_request_context("/"):
+        older = base64.urlsafe_b64encode(json.dumps(json.loads(payload)[:4]).encode())
+        signed = older.decode() + "." + security._panel_mac(client.ctx.session_id, older)
+    assert client.post("/form/panel", data=fields, headers={"X-Panel-Token": signed}).status_code == 400
+    assert post(client, "/form/panel", fields, headers={"X-Panel-Token": signed}).get_json()["token"]
 
 
 def test_panel_token_expires_and_its_window(as_user):
