@@ -72,9 +72,10 @@ def panel_token(ctx, *, now: float | None = None, max_age: float, form_id: str |
     The window: a panel request with a valid token is answered without reading the session, so for at most
     PANEL_TOKEN_SECONDS after the token was issued a session that ended on the server (its row deleted) still gets
     panels — of the fields it posts itself, with the facts its form had when it was opened (FormStore.panel_facts
-    keeps them by form id in each worker); no other page and no send. The expiry never passes the session's own end (created + `max_age`, SessionStore) nor the
-    moment its access token needs a refresh (LaunchContext.expired): after those the full guard answers (the
-    "open again" page, or the refresh). A deregistered practice is refused at once (the registry is read)."""
+    keeps them by form id in each worker); no other page and no send. The expiry never passes the session's own
+    end (created + `max_age`, SessionStore) nor the moment its access token needs a refresh (LaunchContext.expired):
+    after those the full guard answers (the "open again" page, or the refresh). A deregistered practice is refused
+    at once (the registry is read)."""
     now = time.time() if now is None else now
     expires = int(min(now + PANEL_TOKEN_SECONDS, ctx.created_at + max_age, ctx.expires_at - 30))
     claims = [expires, ctx.language, ctx.ehr_id, ctx.practice_id, form_id]
