@@ -2,7 +2,8 @@
 
 One JVM run validates our conformance resources (service/data/questionnaires/), every golden
 QuestionnaireResponse (against OUR Questionnaire, resolved by canonical url), every transaction Bundle of every
-golden $extract answer (each with its entries) and the negative controls in tests/validator/negative/. Full
+golden $extract answer (each with its entries), the $populate answer for each demo patient (the in-progress
+response with the patient contained, as an HIS gets it) and the negative controls in tests/validator/negative/. Full
 results: tests/artifacts/hl7-validator/results.json; the warnings: warnings.txt next to it. Zero errors; each
 warning explained in tests/validator/expected-warnings.yaml (tests/validator/README.md says why each is kept).
 Built by `make validator-deps`; without Java or the build the tests fail saying so.
@@ -47,12 +48,55 @@ def _transactions() -> list[Path]:
     return paths
 
 
-def _inputs() -> dict[str, list[Path]]:
+def _populated(tmp: Path) -> list[Path]:
+    """The service's own $populate answer for each demo patient, her record given as context (no server)."""
+    from datetime import date
+
+    from service import create_app
+    from service.demo import DEMO_PATIENTS, demo_resources
+
+    app = create_app({"TESTING": True, "data_dir": tmp})
+    engine = app.extensions["ks"].engine
+    record = demo_resources(engine.ruleset(), date.today())
+    out_dir = ARTIFACTS / "populated"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    paths = []
+    for pid in DEMO_PATIENTS:
+        patient = next(r for r in record if r["resourceType"] == "Patient" and r["id"] == pid)
+        mine = [r for r in record if (r.get("subject") or {}).get("reference") == f"Patient/{pid}"]
+        bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in mine]}
+        params = {
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "subject", "valueReference": {"reference": f"Patient/{pid}"}},
+                {
+                    "name": "context",
+                    "part": [{"name": "name", "valueString": "patient"}, {"name": "content", "resource": patient}],
+                },
+                {
+                    "name": "context",
+                    "part": [{"name": "name", "valueString": "record"}, {"name": "content", "resource": bundle}],
+                },
+            ],
+        }
+        answer = app.test_client().post("/fhir/Questionnaire/kansrijke-start-signalering/$populate", json=params)
+        assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+        [response] = [p["resource"] for p in answer.get_json()["parameter"] if p["name"] == "response"]
+        assert response["subject"] == {"reference": "#patient"}, pid  # the patient travels with it
+        path = out_dir / f"{pid}.json"
+        path.write_text(json.dumps(response, ensure_ascii=False, indent=2))
+        paths.append(path)
+    return paths
+
+
+def _inputs(tmp: Path) -> dict[str, list[Path]]:
     return {
         "conformance": sorted(Path(QUESTIONNAIRES).glob("*.json")),
         # The responses the service accepts (the bad-* cases are refused on purpose, and are no FHIR to speak of)
         "responses": sorted(p.parent / "request.json" for p in GOLDEN.glob("*/expected-bundle.json")),
         "bundles": _transactions(),
+        "populated": _populated(tmp),
         "negative": sorted(NEGATIVE.glob("*.json")),
     }
 
@@ -68,10 +112,10 @@ def _built() -> None:
 
 
 @pytest.fixture(scope="module")
-def validation() -> dict:
+def validation(tmp_path_factory) -> dict:
     """{'inputs': by kind, 'results': by file, 'seconds': the JVM's wall time} of the one JVM run."""
     _built()
-    inputs = _inputs()
+    inputs = _inputs(tmp_path_factory.mktemp("populate"))
     files = [p.resolve() for paths in inputs.values() for p in paths]
     listing = ARTIFACTS / "files.txt"
     listing.write_text("".join(f"{p}\n" for p in files))
@@ -103,13 +147,14 @@ def test_every_artefact_was_validated(validation):
     assert set(results) == {p.resolve() for paths in inputs.values() for p in paths}
     assert len(inputs["conformance"]) >= 28 and len(inputs["responses"]) >= 30
     assert len(inputs["bundles"]) > len(inputs["responses"])  # the practice's record and each delivery
+    assert len(inputs["populated"]) == 4  # one per demo patient
     assert validation["run"]["conformanceResources"] == len(inputs["conformance"])  # each found by its url
 
 
 def test_no_errors(validation):
     found = [
         f"{_where(path)}: {m['location']}: {m['message']}"
-        for kind in ("conformance", "responses", "bundles")
+        for kind in ("conformance", "responses", "bundles", "populated")
         for path in validation["inputs"][kind]
         for m in _blocking(validation["results"][path.resolve()])
     ]
@@ -147,7 +192,7 @@ def _explaining(entries: list[dict], message: dict, where: str) -> set[int]:
 def test_every_warning_is_explained(validation):
     entries, lines, unexplained = _explained(), [], []
     used: set[int] = set()
-    for kind in ("conformance", "responses", "bundles"):
+    for kind in ("conformance", "responses", "bundles", "populated"):
         for path in validation["inputs"][kind]:
             for m in validation["results"][path.resolve()]:
                 if m["severity"] != "warning":

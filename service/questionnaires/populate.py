@@ -112,7 +112,8 @@ def response(qdef: QuestionnaireDef, result: Population, patient: Resource | Non
     }
     if patient and patient.get("id"):
         qr["subject"] = {"reference": f"Patient/{patient['id']}"}
-    qr["item"] = response_items(qdef, result.answers)
+    if items := response_items(qdef, result.answers):  # nothing pre-filled: no `item` (JSON has no empty arrays:
+        qr["item"] = items  # https://hl7.org/fhir/R4/json.html#arrays)
     return qr
 
 
