@@ -54,8 +54,8 @@ class FieldError:
 @dataclass(frozen=True)
 class _Plan:
     """What every form post walks, worked out once per Questionnaire: every item, parents before children, in
-    the Questionnaire's order; and the items `_nest` reaches (only groups nest), each with its parent and its
-    ancestors, for the answer index without the walk (`_index`)."""
+    the Questionnaire's order; and the items `response_items` reaches (only groups nest), each with its parent and
+    its ancestors, for the answer index without the walk (`_index`)."""
 
     order: tuple[ItemDef, ...]
     reached: tuple[tuple[str, str | None, tuple[str, ...]], ...]
@@ -190,46 +190,27 @@ def _parse(
 
 def response_items(qdef: QuestionnaireDef, answers: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Nest answers by linkId into the Questionnaire's item tree; groups without answers are left out."""
-    return _nest(qdef, answers, None)[0]
 
-
-def _nest(
-    qdef: QuestionnaireDef,
-    answers: Mapping[str, list[dict[str, Any]]],
-    values: Mapping[str, list[Any]] | None,
-) -> tuple[list[Any], AnswerIndex]:
-    """response_items; with `values` (each answer's value by linkId) also the index `index_answers` would make of
-    the response, filled in as the items are nested."""
-    index = AnswerIndex()
-    present, ticked = index.present, index.ticked
-
-    def build(ids: Iterable[str], parent: str | None) -> list[Any]:
-        out: list[Any] = []
+    def build(ids: Iterable[str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
         for link_id in ids:
             item = qdef.items[link_id]
             if item.type == "group":
-                children = build(item.children, link_id)
-                if children:
+                if children := build(item.children):
                     out.append({"linkId": link_id, "item": children})
-                    present.add(link_id)
             elif given := answers.get(link_id):
                 out.append({"linkId": link_id, "answer": list(given)})
-                present.add(link_id)
-                if values is not None:
-                    vals = index.values[link_id] = list(values[link_id])
-                    for value in vals:
-                        if value is True and parent is not None:
-                            ticked.setdefault(parent, []).append(link_id)
         return out
 
-    return build(qdef.top, None), index
+    return build(qdef.top)
 
 
 def _index(
     qdef: QuestionnaireDef, answers: Mapping[str, list[dict[str, Any]]], values: Mapping[str, list[Any]]
 ) -> AnswerIndex:
-    """The index `_nest` makes along with the items, without building them or walking the tree: each item it
-    reaches that has answers, in document order, its groups present with it (index_fields, at every tick)."""
+    """The answer index of the response `response_items` nests these answers into (`index_answers` of it), without
+    building it or walking the tree: each item the nesting reaches that has answers, in document order, its groups
+    present with it."""
     index = AnswerIndex()
     present, ticked, indexed = index.present, index.ticked, index.values
     for link_id, parent, groups in _plan(qdef).reached:
@@ -295,12 +276,11 @@ def build_indexed(
     status: str = "completed",
 ) -> BuiltResponse:
     """build_response with its answer index and the values it had to leave out because they could not be read,
-    in one parse and one walk (the live panel)."""
-    answers, values, errors = _parse(qdef, form_fields)
-    answers, _ = enabled_answers(qdef, answers, values)
-    qr = _response_head(qdef, subject=subject, author=author, authored=authored, identifier=identifier, status=status)
-    qr["item"], index = _nest(qdef, answers, values)
-    return BuiltResponse(qr, index, errors)
+    in one parse (index_fields, its response built)."""
+    indexed = index_fields(
+        qdef, form_fields, subject=subject, author=author, authored=authored, identifier=identifier, status=status
+    )
+    return BuiltResponse(indexed.response(), indexed.index, indexed.errors)
 
 
 def _response_head(
@@ -327,7 +307,7 @@ def _response_head(
 @dataclass(frozen=True)
 class IndexedFields:
     """A form's fields as the rules read them, without the response built (the live panel, issue 12 point 8):
-    the answer index `build_indexed` would give, the values left out, and `response()`, which builds that very
+    the answer index, the values left out, and `response()`, which builds that very
     response only when asked (the rules ask for it only where an expression falls back to fhirpathpy:
     rules/evaluate.py evaluate_index)."""
 
@@ -343,18 +323,20 @@ def index_fields(
     subject: str | dict[str, Any] | None,
     author: str | dict[str, Any] | None,
     authored: str | None,
+    identifier: dict[str, Any] | None = None,
     status: str = "completed",
 ) -> IndexedFields:
-    """build_indexed's index and errors in one parse, without the walk of the item tree (`_index`): the same
-    answers (enabled items only, unticked boxes false) and the same index (tests/rules/test_evaluate_index.py
-    checks both against build_indexed over random fields)."""
+    """The fields' answers (enabled items only, unticked boxes false) indexed in one parse, without the walk of the
+    item tree (`_index`; tests/web/test_form_fields.py checks the index against index_answers of the response)."""
     answers, values, errors = _parse(qdef, form_fields)
     answers, _ = enabled_answers(qdef, answers, values)
     index = _index(qdef, answers, values)
 
-    def response() -> dict[str, Any]:  # build_indexed's response, from the answers parsed here
-        qr = _response_head(qdef, subject=subject, author=author, authored=authored, identifier=None, status=status)
-        qr["item"] = _nest(qdef, answers, None)[0]
+    def response() -> dict[str, Any]:  # the response, from the answers parsed here
+        qr = _response_head(
+            qdef, subject=subject, author=author, authored=authored, identifier=identifier, status=status
+        )
+        qr["item"] = response_items(qdef, answers)
         return qr
 
     return IndexedFields(index, errors, response)

@@ -157,7 +157,7 @@ def subject_of(ctx) -> str | None:
 def patient_record_keys(ctx, work: WorkState) -> tuple[str, ...]:
     """The keys the record of referrals made knows this patient by (service/referrals/recent.py): her EHR
     reference, and her BSN as read at launch, which an HIS's referral through the API names her by."""
-    return tuple(dict.fromkeys((*patient_keys(current_practice(), subject_of(ctx), None), *work.patient_keys)))
+    return (*patient_keys(current_practice(), subject_of(ctx), None), *work.patient_keys)  # find() takes each once
 
 
 def access_point() -> str:
