@@ -12,15 +12,17 @@ connection, as gunicorn's sync workers close them), run in the benchmark's own p
 
 The A/B: `bare_app` (below) under a second gunicorn with the same configuration and worker count gets the very
 same requests (path, cookie, CSRF header, body) at the same 32 clients; the two are run in alternate rounds
-(5 each unless told), so a change in the machine's load falls on both. `--compare DIR` adds, interleaved in
-the same rounds, the live panel of another checkout (e.g. `git worktree add /tmp/ab-old HEAD`), for a
-before/after in one run. Prints p50/p99/req/s and the workers' CPU per request of each, the ratios to bare
+(5 each unless told), so a change in the machine's load falls on both. `--compare DIR` (again for more) adds,
+interleaved in the same rounds, the live panel of another checkout (e.g. `git worktree add /tmp/ab-old HEAD`),
+for a before/after in one run. `--floor` adds the service with a live panel that does no work (`floor_app`: its
+guard, an answer of the same size): what a live panel asked at every tick costs at the least here. Prints p50/p99/req/s and the workers' CPU per request of each, the ratios to bare
 Flask, the machine's load (os.getloadavg) before and after, and whether the target is met: live panel p99
 ≤ 1.5 × bare Flask's (the median of the rounds' ratios, each round's p99 against bare Flask's in the same round)
 and < 50 ms at 32 clients. `--table` adds the older table: page render and live panel
 at 1, 8 and 32 clients. `--one-client` repeats the A/B at 1 client (no verdict): the workers' CPU per request with
 no queue and the second core idle, so the ratio says what the panel's own work costs, apart from the machine.
-Run: .venv/bin/python benchmarks/form.py [--requests 400] [--rounds 5] [--compare DIR] [--table] [--one-client]
+Run: .venv/bin/python benchmarks/form.py [--requests 400] [--rounds 5] [--compare DIR]... [--floor] [--table]
+[--one-client]
 """
 
 from __future__ import annotations
@@ -83,6 +85,31 @@ def bare_app():
     return app
 
 
+def floor_app():
+    """The service with its live panel doing no work, for `--floor`: the same route, the same guard
+    (guard.panel_step: the panel token, the registry; the full guard when the token does not do) and an answer
+    of the live panel's size, as the bare endpoint gives — no facts, no answer index, no rules, no template. What
+    any live panel asked at every tick costs at the least in this service; the live panel's work is what it costs
+    above this. Run by gunicorn as `benchmarks.form:floor_app()`, with the service's environment."""
+    from flask import request
+
+    from service import create_app
+    from service.web.common import json_answer
+    from service.web.guard import panel_step
+
+    app = create_app()
+    size = int(os.environ.get("KS_BENCH_BARE_BYTES", "4000"))
+
+    @panel_step
+    def no_work(who, practice, renew: bool):
+        fields = request.form.to_dict(flat=False)
+        shown = json.dumps(fields)
+        return json_answer({"panel": {"fields": fields}, "html": "x" * max(0, size - len(shown) - 30)})
+
+    app.view_functions["web.panel"] = no_work
+    return app
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else 0.0
@@ -137,6 +164,7 @@ class Server:
     wall: float = 0.0
     cpu: float = 0.0
     round_p99: list[float] = field(default_factory=list)
+    judged: bool = True  # a live panel, which the targets are for (not bare Flask, not the floor)
 
 
 async def run_scenario(
@@ -307,7 +335,7 @@ def ab_rounds(servers: list[Server], rounds: int, requests: int, clients: int = 
     """`rounds` rounds of `requests` panel requests at `clients` clients on each server in turn (the order rotating
     round by round, so each server comes first, second, ... equally often), the same request mix for each in a
     round."""
-    bare_sessions = servers[1].sessions  # the bare app checks none: any session's id and token
+    bare_sessions = next(s.sessions for s in servers if s.sessions)  # the bare app checks none: any session's
     for server in servers:  # warm both workers
         asyncio.run(run_scenario(server, server.sessions or bare_sessions, 4, 50, "panel", 0))
     for r in range(rounds):
@@ -357,6 +385,9 @@ def print_ab(
         # The verdict on the ratio: the median over rounds of this round's p99 against bare Flask's in the same
         # round (paired, so a hiccup of the machine in one round does not decide it either way).
         ratio = statistics.median(p / b for p, b in zip(s.round_p99, bare.round_p99, strict=True))
+        if not s.judged:
+            print(f"{s.name}: p99 {ratio:.2f} × bare Flask (median of the rounds' ratios; no target)")
+            continue
         p99 = pct(s.latencies, 99)
         ratio_ok, abs_ok = ratio <= TARGET_RATIO, p99 < TARGET_P99
         print(
@@ -403,7 +434,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=400, help="requests per round and server")
     parser.add_argument("--rounds", type=int, default=5, help="A/B rounds per server, interleaved")
-    parser.add_argument("--compare", type=Path, help="another checkout whose live panel joins the A/B")
+    parser.add_argument(
+        "--compare", type=Path, action="append", default=[], help="another checkout whose live panel joins the A/B"
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also the service with a live panel that does no work (its guard only): the floor under the panel",
+    )
     parser.add_argument("--table", action="store_true", help="also page render and live panel at 1, 8, 32 clients")
     parser.add_argument(
         "--one-client",
@@ -417,17 +455,24 @@ def main() -> None:
     servers: list[Server] = []
     try:
         checkouts = [("live panel (this checkout)", ROOT)]
-        if args.compare:
-            checkouts.append((f"live panel ({args.compare})", args.compare.resolve()))
+        checkouts += [(f"live panel ({other})", other.resolve()) for other in args.compare]
         for i, (name, root) in enumerate(checkouts):
             env = service_env(ehr.base_url, tmp / f"service-{i}")
             servers.append(start_gunicorn(name, root, "service:create_app()", env))
             open_sessions(servers[-1], Path(env["KS_DATA_DIR"]), ehr.base_url)
         size = panel_size(servers[0])
         bare_env = {**os.environ, "KS_BENCH_BARE_BYTES": str(size)}
+        if args.floor:
+            env = {**service_env(ehr.base_url, tmp / "service-floor"), "KS_BENCH_BARE_BYTES": str(size)}
+            servers.insert(
+                0, start_gunicorn("service floor (guard, no work)", ROOT, "benchmarks.form:floor_app()", env)
+            )
+            open_sessions(servers[0], Path(env["KS_DATA_DIR"]), ehr.base_url)
+            servers[0].judged = False
         servers.insert(
             0, start_gunicorn(f"bare Flask ({size} B answers)", ROOT, "benchmarks.form:bare_app()", bare_env)
         )
+        servers[0].judged = False
         load0, speed0 = os.getloadavg(), machine_speed()
         ab_rounds(servers, args.rounds, args.requests)
         load1, speed1 = os.getloadavg(), machine_speed()
@@ -441,7 +486,7 @@ def main() -> None:
             print()
             print_ab(servers, args.rounds, args.requests, (load0, load1), (speed0, speed1), clients=1)
         if args.table:
-            table(servers[1], args.requests)
+            table(next(s for s in servers if s.judged), args.requests)
     finally:
         for server in servers:
             stop(server)
