@@ -4,9 +4,12 @@ KsError family (service/errors.py), HTTP errors and anything unexpected.
 - On the practice's pages (the `web` blueprint): a Dutch/English page per status (templates/error.html),
   no-store; a KsError with its own page (LaunchError: templates/smart_error.html) gets that page wherever it
   is raised.
-- Everywhere else (the FHIR API under /fhir, the sandbox, unknown URLs): an OperationOutcome, Dutch
-  `diagnostics`, `details.text` in the response's language (`response_lang`: Dutch unless the first
-  preference of Accept-Language is English). /auth/token answers RFC 6749 errors itself; they are not raised.
+- A browser at a URL no route has, or with a method its route does not take (a typo, an old bookmark): that
+  page too, outside the API's paths (`lost_browser`), so a person reads what happened.
+- Everywhere else (the FHIR API under /fhir, the sandbox, unknown URLs asked by anything but a browser): an
+  OperationOutcome, Dutch `diagnostics`, `details.text` in the response's language (`response_lang`: Dutch
+  unless the first preference of Accept-Language is English). /auth/token answers RFC 6749 errors itself; they
+  are not raised.
 
 Never a stack trace, never an exception's message in a log line (messages can quote health data).
 """
@@ -19,7 +22,7 @@ from collections.abc import Iterable
 
 from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.datastructures import LanguageAccept
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.http import parse_accept_header
 
 from service.errors import Issue, KsError, operation_outcome
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
 PAGES = frozenset({"web"})  # the blueprints whose errors are pages
+# Where every answer is FHIR JSON (or OAuth's), whoever asks: a lost browser there gets the OperationOutcome too.
+API_PATHS = ("/fhir", "/auth", "/sandbox/fhir")
 
 # The practice's error page per HTTP status: the catalogue's keys (service/texts.py) of its title and text.
 ERROR_TEXT = {
@@ -54,10 +59,23 @@ def register_error_handlers(app: Flask, pages: Iterable[str] = PAGES) -> None:
             return render_template(exc.page, **exc.page_context()), exc.status_code
         if on_page:
             return _page(exc)
+        if lost_browser(exc):
+            return _page(exc, lost=True)
         return _operation_outcome(exc)
 
     for kind in (KsError, HTTPException, Exception):
         app.register_error_handler(kind, handle)
+
+
+def lost_browser(exc: Exception) -> bool:
+    """A browser (HTML before JSON in its Accept) at a URL no route has, or with a method its route does not take,
+    outside API_PATHS. A FHIR client, curl (*/*) and the API's paths get the OperationOutcome."""
+    if not isinstance(exc, NotFound | MethodNotAllowed) or request.blueprints:
+        return False
+    path = request.path
+    if any(path == p or path.startswith(p + "/") for p in API_PATHS):
+        return False
+    return request.accept_mimetypes.best_match((FHIR_JSON, "application/json", "text/html")) == "text/html"
 
 
 def response_lang() -> str:
@@ -103,7 +121,9 @@ def _operation_outcome(exc: Exception):
     return fhir_json(operation_outcome([UNEXPECTED], lang), 500)
 
 
-def _page(exc: Exception):
+def _page(exc: Exception, *, lost: bool = False):
+    """The practice's error page for `exc`; `lost`: a browser at an address no route has (lost_browser), told to
+    check it, with the way back to the form, or in the inbox's part to the worklist."""
     if isinstance(exc, KsError):
         log.info("page refused: %s %s", exc.status_code, type(exc).__name__)
         status = 500 if exc.status_code >= 500 else 400
@@ -115,7 +135,15 @@ def _page(exc: Exception):
         )
         status = 500
     title, text = ERROR_TEXT.get(status, ERROR_TEXT[500])
-    response = current_app.make_response((render_template("error.html", title=title, text=text, status=status), status))
+    back = None  # the form
+    if lost and (request.path == "/inbox" or request.path.startswith("/inbox/")):
+        text, back = "page.lost.inbox", ("inbox.index", "inbox.back_to_worklist")
+    elif lost:
+        text = "page.lost.form"
+    page = render_template("error.html", title=title, text=text, status=status, back=back)
+    response = current_app.make_response((page, status))
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)  # RFC 9110 §15.5.6: a 405 says which methods
     response.headers["Cache-Control"] = "no-store"  # pages with patient data (service/web/security.py no_store)
     response.headers["Pragma"] = "no-cache"
     return response

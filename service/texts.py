@@ -107,6 +107,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Something went wrong in the service. Your last saved data are kept. Try again or contact the administrator.",
     ),
     "page.back_to_form": ("Ga terug naar het formulier.", "Go back to the form."),
+    "page.lost.form": (
+        "Controleer het adres, of ga terug naar het formulier.",
+        "Check the address, or go back to the form.",
+    ),
+    "page.lost.inbox": (
+        "Controleer het adres, of ga terug naar de werklijst.",
+        "Check the address, or go back to the worklist.",
+    ),
     # the reverse proxy's own page when no instance of the service answers (service/proxy_pages.py, deploy/nginx)
     "page.503.title": ("De service is even niet bereikbaar", "The service cannot be reached for a moment"),
     "page.503.text": (

@@ -40,6 +40,33 @@ def test_not_found_is_an_operation_outcome(client, path):
     assert r.status_code == 404 and r.get_json()["resourceType"] == "OperationOutcome"
 
 
+# What Chromium and Firefox send for a page they navigate to.
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+@pytest.mark.parametrize(
+    ("path", "back"),
+    [("/elsewhere", 'href="/form"'), ("/form/no-such-step", 'href="/form"'), ("/inbox/nope", 'href="/inbox"')],
+)
+def test_a_browser_at_an_unknown_url_gets_a_readable_page(client, path, back):
+    r = client.get(path, headers=BROWSER)
+    page = r.get_data(as_text=True)
+    assert r.status_code == 404 and r.mimetype == "text/html" and r.headers["Cache-Control"] == "no-store"
+    assert "Deze pagina bestaat niet" in page and "Controleer het adres" in page and back in page
+
+
+def test_a_browser_with_a_method_the_page_does_not_take_gets_a_page_that_says_which(client):
+    r = client.get("/form/panel", headers=BROWSER)
+    assert r.status_code == 405 and r.mimetype == "text/html" and r.headers["Allow"].split(", ").count("POST") == 1
+    assert "Dat kan zo niet" in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/fhir/Nothing", "/fhir/Questionnaire/nope", "/auth/nothing", "/sandbox/fhir/x/y"])
+def test_the_api_answers_a_browser_with_an_operation_outcome_too(client, path):
+    r = client.get(path, headers=BROWSER)
+    assert r.status_code == 404 and r.get_json()["resourceType"] == "OperationOutcome"
+
+
 def test_wrong_method_is_an_operation_outcome(client):
     r = client.get("/fhir/QuestionnaireResponse/$extract")
     assert r.status_code == 405 and r.get_json()["issue"][0]["code"] == "not-supported"

@@ -45,6 +45,10 @@ def test_error_pages_without_javascript_at_both_widths(journey):
     response = page.goto(j.url("/launch/standalone"))
     assert response.status == 200
     j.check("standalone-pick")
+    response = page.goto(j.url("/formulier"))  # a mistyped address: a page that says so, not FHIR JSON
+    assert response.status == 404 and response.headers["content-type"].startswith("text/html")
+    expect(page.locator("h1")).to_have_text("Deze pagina bestaat niet")
+    j.check("unknown-address")
 
 
 def test_the_practices_referrals_from_the_page_chrome_at_both_widths(journey):
