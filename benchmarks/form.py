@@ -67,16 +67,13 @@ def bare_app():
     the live panel's size (KS_BENCH_BARE_BYTES: the benchmark measures a panel answer first) — and nothing
     else: no session, no CSRF check, no evaluation, no template. Run by gunicorn as
     `benchmarks.form:bare_app()`, with the service's gunicorn configuration."""
-    from flask import Flask, jsonify, request
+    from flask import Flask, jsonify
 
     app = Flask("bare")
-    size = int(os.environ.get("KS_BENCH_BARE_BYTES", "4000"))
 
     @app.post("/form/panel")
     def panel():
-        fields = request.form.to_dict(flat=False)
-        shown = json.dumps(fields)
-        return jsonify({"panel": {"fields": fields}, "html": "x" * max(0, size - len(shown) - 30)})
+        return jsonify(sized_answer())
 
     @app.get("/fhir/metadata")
     def up():
@@ -91,23 +88,28 @@ def floor_app():
     of the live panel's size, as the bare endpoint gives — no facts, no answer index, no rules, no template. What
     any live panel asked at every tick costs at the least in this service; the live panel's work is what it costs
     above this. Run by gunicorn as `benchmarks.form:floor_app()`, with the service's environment."""
-    from flask import request
-
     from service import create_app
     from service.web.common import json_answer
     from service.web.guard import panel_step
 
     app = create_app()
-    size = int(os.environ.get("KS_BENCH_BARE_BYTES", "4000"))
 
     @panel_step
     def no_work(who, practice, renew: bool):
-        fields = request.form.to_dict(flat=False)
-        shown = json.dumps(fields)
-        return json_answer({"panel": {"fields": fields}, "html": "x" * max(0, size - len(shown) - 30)})
+        return json_answer(sized_answer())
 
     app.view_functions["web.panel"] = no_work
     return app
+
+
+def sized_answer() -> dict:
+    """What bare_app and floor_app answer: the posted form's fields (parsed, as the live panel parses them), padded
+    to the live panel's answer size (KS_BENCH_BARE_BYTES)."""
+    from flask import request
+
+    fields = request.form.to_dict(flat=False)
+    pad = int(os.environ.get("KS_BENCH_BARE_BYTES", "4000")) - len(json.dumps(fields)) - 30
+    return {"panel": {"fields": fields}, "html": "x" * max(0, pad)}
 
 
 def pct(values: list[float], p: float) -> float:
