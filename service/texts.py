@@ -463,10 +463,6 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "De regels van {ruleset.id} horen bij {ruleset.questionnaire}, niet bij {questionnaire}.",
         "Rule set {ruleset.label} applies to {ruleset.questionnaire}, not {questionnaire}.",
     ),
-    "pipeline.not_for_questionnaire": (
-        "De regels van {ruleset.id} horen niet bij {questionnaire}.",
-        "Rule set {ruleset.label} does not apply to {questionnaire}.",
-    ),
     "pipeline.not_completed": (
         "Alleen een afgeronde vragenlijst leidt tot een verwijzing.",
         "Only a completed response leads to a referral.",

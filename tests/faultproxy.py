@@ -16,6 +16,7 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 
 class FaultProxy:
@@ -100,3 +101,14 @@ class FaultProxy:
             time.sleep(0.2)  # the server has answered: it committed; now lose the answer
             client.close()
             upstream.close()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
+    """Whether `predicate` came true within `timeout` seconds (asked every 0.2 s): what a test waits with for a
+    service working behind the proxy (its push held, dropped or refused) to get there."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from service.embedded.sekmet import free_port
 from service.fhir import urls
 from service.outbox.store import Outbox
 from tests.factories import make_qr
-from tests.faultproxy import FaultProxy
+from tests.faultproxy import FaultProxy, wait_for
 from tests.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,15 +105,6 @@ def stop_instances(instances: list[Instance]) -> None:
             instance.process.wait()
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 120.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def referrals(engine, prefix: str, count: int) -> list:
     """The Bundles of `count` submissions, as a submission makes them (service/referrals/submit.py)."""
     return [
@@ -183,7 +173,7 @@ def test_three_instances_drain_one_outbox_each_referral_once(tmp_path, engine, d
         outbox = _outbox(database_url)
         count = 45
         keys = queue(outbox, referrals(engine, "drain", count), due=time.time() + 1)
-        assert wait_for(lambda: delivered(outbox) == count), [i.text() for i in instances]
+        assert wait_for(lambda: delivered(outbox) == count, 120), [i.text() for i in instances]
         assert_each_once(fhir, keys)
         by = Counter(i.claimed_by for i in outbox.list(state="delivered", limit=count))
         assert set(by) <= {i.owner for i in instances} and len(by) >= 2, by  # the work shared, never twice
@@ -213,7 +203,7 @@ def test_an_instance_killed_mid_push_its_lease_runs_out_and_another_finishes(tmp
         [killed] = [i for i in instances if i.owner == held.claimed_by]
         killed.process.send_signal(signal.SIGKILL)
         killed.process.wait(10)
-        assert wait_for(lambda: delivered(outbox) == len(keys)), [i.text() for i in instances]
+        assert wait_for(lambda: delivered(outbox) == len(keys), 120), [i.text() for i in instances]
         again = outbox.get(held.id)
         assert again.claimed_by != killed.owner and again.claimed_by in {i.owner for i in instances}
         assert again.attempts == 1  # the killed push recorded nothing: one attempt, its successor's
@@ -240,7 +230,7 @@ def test_the_database_restarted_mid_push_the_instances_reconnect_and_finish(tmp_
         server.restart(down=2.0)
         before = delivered(outbox)
         assert before < count  # restarted mid-drain
-        assert wait_for(lambda: delivered(outbox) == count), [i.text() for i in instances]
+        assert wait_for(lambda: delivered(outbox) == count, 120), [i.text() for i in instances]
         assert all(i.process.poll() is None for i in instances)  # none died of it
         assert_each_once(fhir, keys)
     finally:

@@ -250,37 +250,9 @@ def build_response(
     """The QuestionnaireResponse for the fields: nested groups, enabled items only, unticked boxes false.
 
     Values that cannot be read (see `check_fields`) are left out rather than guessed."""
-    return build_indexed(
+    return index_fields(
         qdef, form_fields, subject=subject, author=author, authored=authored, identifier=identifier, status=status
-    ).response
-
-
-@dataclass(frozen=True)
-class BuiltResponse:
-    """A response built from a form's fields, its answers indexed (`index_answers` of it, without the walk: what
-    Engine.evaluate_built takes), and the values it had to leave out because they could not be read."""
-
-    response: dict[str, Any]
-    index: AnswerIndex
-    errors: list[FieldError]
-
-
-def build_indexed(
-    qdef: QuestionnaireDef,
-    form_fields: FormFields,
-    *,
-    subject: str | dict[str, Any] | None,
-    author: str | dict[str, Any] | None,
-    authored: str | None,
-    identifier: dict[str, Any] | None,
-    status: str = "completed",
-) -> BuiltResponse:
-    """build_response with its answer index and the values it had to leave out because they could not be read,
-    in one parse (index_fields, its response built)."""
-    indexed = index_fields(
-        qdef, form_fields, subject=subject, author=author, authored=authored, identifier=identifier, status=status
-    )
-    return BuiltResponse(indexed.response(), indexed.index, indexed.errors)
+    ).response()
 
 
 def _response_head(

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 from service.config import unknown_region
 from service.errors import Issue, NotFound, ResponseInvalid
 from service.fhir.models import validation_issues
-from service.questionnaires.answers import AnswerIndex
 from service.questionnaires.catalog import Catalog, QuestionnaireDef, load_catalog
 from service.questionnaires.validate import ValidationResult, validate_response
 from service.referrals.bundle import (
@@ -118,24 +117,6 @@ class Engine:
             )
         evaluation = evaluate_rules(qr, ruleset, qdef, today=reference_date(qr), index=result.index)
         return result, evaluation
-
-    def evaluate_built(
-        self, qr: dict[str, Any], region: str | None = None, *, index: AnswerIndex | None = None
-    ) -> Evaluation:
-        """Evaluate a response that `service.questionnaires.form.build_response` made from the fields of a form;
-        `index`: its answers indexed as it was built (`form.build_indexed`), so they are not walked again.
-
-        Such a response is valid by construction (known linkIds, enabled items only, answers of the items'
-        types and options; tests/web/test_form_fields.py checks that over thousands of random field
-        sets), so the item checks of `evaluate` are skipped: the live panel's path, run at every tick.
-        Everything that is sent still goes through `extract`, which validates."""
-        ruleset = self.ruleset(region)
-        qdef = self.catalog.find(qr.get("questionnaire"))
-        if qdef is None or self.catalog.find(ruleset.questionnaire) is not qdef:
-            raise ResponseInvalid(
-                texts("pipeline.not_for_questionnaire", ruleset=ruleset, questionnaire=qr.get("questionnaire"))
-            )
-        return evaluate_rules(qr, ruleset, qdef, today=reference_date(qr), index=index)
 
     def extract(
         self,

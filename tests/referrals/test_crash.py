@@ -17,7 +17,7 @@ from service.embedded.sekmet import free_port
 from service.fhir.client import FhirClient
 from service.outbox.store import Outbox
 from tests.factories import make_qr, patient_ref
-from tests.faultproxy import FaultProxy
+from tests.faultproxy import FaultProxy, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,15 +39,6 @@ def start_service(env: dict, log: Path) -> subprocess.Popen:
             time.sleep(0.2)
     process.kill()
     pytest.fail(f"the service did not start: {log.read_text()[-2000:]}", pytrace=False)
-
-
-def wait_for(predicate, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def service_requests(base_url: str) -> int:

@@ -1,7 +1,7 @@
 """The live panel's path (issue 12 point 8): the rules evaluated from a form's fields by their answer index, the
 response built only if an expression needs it (questionnaires/form.py index_fields, rules/evaluate.py
-evaluate_index), decides exactly what the full path decides: build the response, then Engine.evaluate_built
-(itself checked against validate-and-evaluate in tests/web/test_form_fields.py) — over random answers."""
+evaluate_index), decides exactly what the full path decides: build the response, then validate and evaluate it (Engine.evaluate,
+which walks the response for its index) — over random answers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.questionnaires.form import build_indexed, index_fields
+from service.questionnaires.answers import index_answers
+from service.questionnaires.form import build_response, index_fields
 from service.rules.evaluate import evaluate_index, evaluate_rules
 
 TODAY = date(2026, 11, 20)
@@ -51,13 +52,13 @@ def shipped(engine):
 def test_the_index_path_decides_what_the_full_path_decides(engine, shipped, data):
     for region, ruleset, qdef in shipped:
         fields = data.draw(form_fields(qdef))
-        full = build_indexed(qdef, fields, identifier=None, status="in-progress", **WHO)
+        qr = build_response(qdef, fields, identifier=None, status="in-progress", **WHO)
         fast = index_fields(qdef, fields, status="in-progress", **WHO)
-        assert fast.index == full.index and fast.errors == full.errors
-        assert fast.response() == full.response  # the response it would build, had a rule needed it
+        assert fast.index == index_answers(qr)  # the index without the walk is the walk's
+        assert fast.response() == qr  # the response it would build, had a rule needed it
         built: list[dict] = []
         decided = evaluate_index(fast.index, ruleset, qdef, today=TODAY, response=lambda b=built: b.append({}) or {})
-        assert decided == engine.evaluate_built(full.response, region, index=full.index)
+        assert decided == engine.evaluate(qr, region)[1]
         assert built == []  # the shipped rules read the index alone: the response is never built on this path
 
 
@@ -69,18 +70,19 @@ def test_an_expression_that_reads_the_response_gets_the_response(engine):
     lowest = [lv for lv in ruleset.levels if lv.level != "none"][-1]  # "attention": no signal gives it here
     reading = replace(reading, levels=(replace(lowest, when="%items > 0"), *reading.levels))
     fields = {"phase": ["pregnant"], "due-date": ["01-03-2027"]}  # no signal: no level of its own
-    full = build_indexed(qdef, fields, identifier=None, status="in-progress", **WHO)
+    qr = build_response(qdef, fields, identifier=None, status="in-progress", **WHO)
+    index = index_answers(qr)
     built = []
 
     def response():
         built.append(1)
-        return full.response
+        return qr
 
-    decided = evaluate_index(full.index, reading, qdef, today=TODAY, response=response)
+    decided = evaluate_index(index, reading, qdef, today=TODAY, response=response)
     assert built == [1]
-    assert decided == evaluate_rules(full.response, reading, qdef, today=TODAY, index=full.index)
+    assert decided == evaluate_rules(qr, reading, qdef, today=TODAY, index=index)
     assert decided.level == lowest.level  # %items read the real response's items
-    assert evaluate_index(full.index, ruleset, qdef, today=TODAY, response=response).level == "none"
+    assert evaluate_index(index, ruleset, qdef, today=TODAY, response=response).level == "none"
 
 
 def test_no_rule_reads_the_responses_subject_author_or_date(shipped):

@@ -8,14 +8,16 @@ import pytest
 
 from service.questionnaires.answers import index_answers
 from service.questionnaires.form import (
-    build_indexed,
     build_response,
     check_fields,
     date_error_key,
     date_for_field,
+    index_fields,
     parse_date_field,
     response_to_fields,
 )
+from service.referrals.pipeline import reference_date
+from service.rules.evaluate import evaluate_index
 from tests.factories import OTHER, URGENT, make_qr
 
 TODAY = date(2026, 11, 23)
@@ -235,7 +237,8 @@ def _random_fields(rng, qdef) -> dict[str, list[str]]:
 
 
 def test_a_response_built_from_any_fields_is_valid_so_the_live_panel_may_skip_validation(qdef, engine):
-    """The live panel evaluates with Engine.evaluate_built (no item checks); this is why that is sound:
+    """The live panel evaluates by the answer index (rules/evaluate.py evaluate_index: no item checks); this is why
+    that is sound:
     over 3,000 random field sets the built response always validates, and both paths give the same advice."""
     import random
 
@@ -247,12 +250,11 @@ def test_a_response_built_from_any_fields_is_valid_so_the_live_panel_may_skip_va
         result = engine.validate(qr, structural=True)
         assert result.ok, [i.text for i in result.issues]
         _, checked = engine.evaluate(qr)
-        built = engine.evaluate_built(qr)
-        assert built == checked
         # the live panel's path: the index made while building is the one a walk of the response makes
-        indexed = build_indexed(qdef, fields, status="in-progress", **WHO)
-        assert indexed.response == qr
+        indexed = index_fields(qdef, fields, status="in-progress", **WHO)
+        assert indexed.response() == qr
         assert indexed.index == index_answers(qr) == result.index
-        assert engine.evaluate_built(indexed.response, index=indexed.index) == checked
+        ruleset, today = engine.ruleset(None), reference_date(qr)
+        assert evaluate_index(indexed.index, ruleset, qdef, today=today, response=indexed.response) == checked
         evaluated += bool(checked.decisions)
     assert evaluated > 300  # the random fields do reach the rules
