@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.datastructures import LanguageAccept
@@ -121,6 +121,25 @@ def _operation_outcome(exc: Exception):
     return fhir_json(operation_outcome([UNEXPECTED], lang), 500)
 
 
+WayBack = Callable[[], tuple[str, tuple[str, str] | None]]
+
+
+def register_way_back(app: Flask, prefix: str, way: WayBack) -> None:
+    """A blueprint's way back from a lost page under `prefix` (a path such as "/inbox"): `way()` gives the page's
+    text key and its link (endpoint, link text key), or None for the form's. Registered by the blueprint's
+    init_app, so this module imports no blueprint."""
+    app.extensions.setdefault("ks_way_back", {})[prefix] = way
+
+
+def _way_back() -> tuple[str, tuple[str, str] | None]:
+    """The lost page's text and link: the registered way back of the path's part, else back to the form."""
+    path = request.path
+    for prefix, way in current_app.extensions.get("ks_way_back", {}).items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return way()
+    return "page.lost.form", None
+
+
 def _page(exc: Exception, *, lost: bool = False):
     """The practice's error page for `exc`; `lost`: a browser at an address no route has (lost_browser), told to
     check it, with the way back to the form, or in the inbox's part to the worklist."""
@@ -136,10 +155,8 @@ def _page(exc: Exception, *, lost: bool = False):
         status = 500
     title, text = ERROR_TEXT.get(status, ERROR_TEXT[500])
     back = None  # the form
-    if lost and (request.path == "/inbox" or request.path.startswith("/inbox/")):
-        text, back = "page.lost.inbox", ("inbox.index", "inbox.back_to_worklist")
-    elif lost:
-        text = "page.lost.form"
+    if lost:
+        text, back = _way_back()
     page = render_template("error.html", title=title, text=text, status=status, back=back)
     response = current_app.make_response((page, status))
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:

@@ -115,6 +115,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Controleer het adres, of ga terug naar de werklijst.",
         "Check the address, or go back to the worklist.",
     ),
+    "page.lost.figures": (
+        "Controleer het adres, of ga terug naar de spiegelinformatie van de regio.",
+        "Check the address, or go back to the region's mirror figures.",
+    ),
     # the reverse proxy's own page when no instance of the service answers (service/proxy_pages.py, deploy/nginx)
     "page.503.title": ("De service is even niet bereikbaar", "The service cannot be reached for a moment"),
     "page.503.text": (

@@ -25,6 +25,7 @@ from flask import Blueprint, Flask, current_app, redirect, render_template, requ
 from service.audit import ANONYMOUS, AuditEntry
 from service.db import database_for
 from service.errors import InputInvalid, KsError, NotFound
+from service.errors_render import register_way_back
 from service.fhir import urls
 from service.fhir.errors import FhirError, FhirNotFound
 from service.inbox import pages
@@ -44,6 +45,15 @@ inbox = Blueprint("inbox", __name__, url_prefix="/inbox")
 
 def init_app(app: Flask) -> None:
     services(app).inbox = InboxStore(database_for(app.config["KS_SETTINGS"], "inbox"))
+    register_way_back(app, "/inbox", _lost_way_back)
+
+
+def _lost_way_back() -> tuple[str, tuple[str, str]]:
+    """A lost page under /inbox: back to the worklist; the region's programme manager has none: to her figures."""
+    user = current_user()
+    if user is not None and user.regio:
+        return "page.lost.figures", ("mirror.region", "inbox.to_region_figures")
+    return "page.lost.inbox", ("inbox.index", "inbox.back_to_worklist")
 
 
 def _public_url() -> str:

@@ -231,6 +231,10 @@ def test_the_programme_manager_has_no_patient_level_access_anywhere(live):
         r = s.get(live.base + path, allow_redirects=False, timeout=10)
         assert r.status_code == 403, path
         assert "programmamanager van de regio" in r.text and "Naar de spiegelinformatie van de regio" in r.text
+    # an address under /inbox that does not exist: the way back is to her figures, not to a worklist she lacks
+    lost = s.get(live.base + "/inbox/nope", headers={"Accept": "text/html"}, timeout=10)
+    assert lost.status_code == 404 and "ga terug naar de spiegelinformatie van de regio" in lost.text
+    assert 'href="/inbox/region"' in lost.text and "werklijst" not in lost.text
     token = re.search(r'name="csrf_token" value="([^"]+)"', s.get(live.base + "/inbox/region", timeout=10).text)[1]
     r = s.post(
         live.base + "/inbox/referral/some-task-1/accept",
