@@ -108,6 +108,12 @@ class Settings:
     fhir_port: int = 8090
     load_demo: str = "off"
 
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether the service's cookies carry Secure (RFC 6265 §4.1.2.5): browsers reach it over https
+        (public_url), or it runs in production (a TLS proxy in front)."""
+        return self.env != "development" or self.public_url.lower().startswith("https://")
+
 
 # What a KS_* value becomes, by the field's annotation (`from __future__ import annotations`: a string such as
 # "Path | None"; its first word names the type). Every other field stays a string.

@@ -213,6 +213,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Deze aanmelding is onbekend of verlopen. Open de app opnieuw vanuit het EPD.",
         "Unknown or expired login state. Open the app again from the EHR.",
     ),
+    "smart.other_browser": (
+        "Deze aanmelding kwam terug in een andere browser dan waarin ze begon. Open de app opnieuw vanuit het EPD.",
+        "This login came back to another browser than the one it started in. Open the app again from the EHR.",
+    ),
     "smart.login_refused": ("Het EPD weigerde de aanmelding.", "The EHR refused the login."),
     "smart.no_code": ("Het EPD stuurde geen inlogcode terug.", "The EHR returned no authorization code."),
     # ── the FHIR API's OperationOutcomes (service/api) ─────────────────────────────────────────────────────
@@ -1185,6 +1189,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "inbox.unknown_state": (
         "Deze inlogpoging is verlopen of al gebruikt. Log opnieuw in.",
         "This sign-in attempt has expired or was used already. Please sign in again.",
+    ),
+    "inbox.other_browser": (
+        "Deze inlogpoging kwam terug in een andere browser dan waarin ze begon. Log opnieuw in.",
+        "This sign-in came back to another browser than the one it started in. Please sign in again.",
     ),
     "inbox.no_code": (
         "De inlogdienst stuurde geen inlogcode terug.",

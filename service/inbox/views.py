@@ -18,10 +18,10 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, redirect, render_template, request, url_for
 
+from service import browser_flow
 from service.audit import ANONYMOUS, AuditEntry
 from service.db import database_for
 from service.errors import InputInvalid, KsError, NotFound
@@ -31,7 +31,7 @@ from service.fhir.errors import FhirError, FhirNotFound
 from service.inbox import pages
 from service.inbox.auth import COOKIE_NAME, InboxUser, current_user, inbox_store, recipient_known, signed_in
 from service.inbox.oidc import InboxLoginError, ProviderConfig, authorization, discover, exchange, id_token_claims
-from service.inbox.store import SESSION_LIFETIME, InboxStore
+from service.inbox.store import PENDING_LIFETIME, SESSION_LIFETIME, InboxStore
 from service.inbox.views_model import day, detail_view, work_line
 from service.referrals.taskflow import MESSAGE_MAX, TaskConflict, TransitionRefused, apply_change
 from service.referrals.worklist import PRACTICE_ZONE, open_page, referral_detail, response_times
@@ -60,8 +60,15 @@ def _public_url() -> str:
     return current_app.config["KS_SETTINGS"].public_url.rstrip("/")
 
 
+CALLBACK_PATH = "/inbox/callback"
+
+
 def _redirect_uri() -> str:
-    return _public_url() + "/inbox/callback"
+    return _public_url() + CALLBACK_PATH
+
+
+def _secure() -> bool:
+    return current_app.config["KS_SETTINGS"].secure_cookies
 
 
 def _providers() -> list[IdentityProvider]:
@@ -240,19 +247,25 @@ def login():
         raise InboxLoginError("inbox.unknown_provider", "unregistered-provider", 400)
     config = discover(provider, require_https=current_app.config["KS_SETTINGS"].env != "development")
     url, state, pending = authorization(provider, config, _redirect_uri())
+    secret = browser_flow.start(pending)  # the callback only in this browser
     inbox_store().save_pending(state, pending)
-    return redirect(url)
+    return browser_flow.set_cookie(
+        redirect(url), state, secret, path=CALLBACK_PATH, secure=_secure(), max_age=PENDING_LIFETIME
+    )
 
 
 @inbox.get("/callback")
 def callback():
     """The provider's answer (Core §3.1.2.5): the code for tokens, the id_token checked, the user mapped to their
     recipient, a server-side session started."""
-    pending = inbox_store().take_pending(request.args.get("state"))
+    state = request.args.get("state") or ""
+    pending = inbox_store().take_pending(state)
     provider = services().registry.provider(pending["provider"]) if pending else None
     try:
         if pending is None:
             raise InboxLoginError("inbox.unknown_state", "state")
+        if not browser_flow.started_here(state, pending):  # a callback URL opened elsewhere (browser_flow.py)
+            raise InboxLoginError("inbox.other_browser", "other-browser")
         if provider is None:  # the registration was withdrawn while the user was signing in
             raise InboxLoginError("inbox.unknown_provider", "unregistered-provider")
         user = _sign_in(provider, pending)
@@ -272,10 +285,10 @@ def callback():
         max_age=SESSION_LIFETIME,
         httponly=True,
         samesite="Lax",
-        secure=urlsplit(_public_url()).scheme == "https",
+        secure=_secure(),
         path="/inbox",
     )
-    return response
+    return browser_flow.clear_cookie(response, state, path=CALLBACK_PATH)
 
 
 def _sign_in(provider: IdentityProvider, pending: dict) -> InboxUser:

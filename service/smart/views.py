@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, current_app, redirect, render_template, request
 
+from service import browser_flow
 from service.audit import AuditEntry, identifier_of
 from service.fhir import urls
 from service.fhir.errors import FhirError
@@ -60,8 +61,12 @@ def _require_https() -> bool:
     return _settings().env != "development"
 
 
+CALLBACK_PATH = "/callback"
+PENDING_MAX_AGE = 600  # seconds a started launch waits for its callback (SessionStore.pop_pending)
+
+
 def redirect_uri() -> str:
-    return _settings().public_url.rstrip("/") + "/callback"
+    return _settings().public_url.rstrip("/") + CALLBACK_PATH
 
 
 def _registered(iss: str | None) -> RegisteredEhr:
@@ -84,21 +89,23 @@ def _start(ehr: RegisteredEhr, launch: str | None):
         )
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(32)
-    session_store().save_pending(
-        state,
-        {
-            "ehr": ehr.id,
-            "verifier": verifier,
-            "token_endpoint": config.token_endpoint,
-            "scope": scope,
-            "jwks_uri": config.jwks_uri,
-        },
-    )
+    pending = {
+        "ehr": ehr.id,
+        "verifier": verifier,
+        "token_endpoint": config.token_endpoint,
+        "scope": scope,
+        "jwks_uri": config.jwks_uri,
+    }
+    secret = browser_flow.start(pending)  # the callback only in this browser
+    session_store().save_pending(state, pending)
     log.info("SMART launch started (%s) from EHR %s", "ehr" if launch else "standalone", ehr.id)
-    return redirect(
+    response = redirect(
         authorize_url(
             config, ehr, redirect_uri=redirect_uri(), scope=scope, state=state, code_challenge=challenge, launch=launch
         )
+    )
+    return browser_flow.set_cookie(
+        response, state, secret, path=CALLBACK_PATH, secure=_settings().secure_cookies, max_age=PENDING_MAX_AGE
     )
 
 
@@ -243,7 +250,7 @@ def practice_for(ehr: RegisteredEhr, organizations: frozenset[tuple[str, str]]) 
     return practices[0] if len(practices) == 1 else None
 
 
-@smart.get("/callback")
+@smart.get(CALLBACK_PATH)
 def callback():
     """The authorization server's redirect (SMART App Launch 2.x §"Obtain authorization code"): the code for a
     token, the id_token checked, the user, patient and practice resolved, a server-side session started."""
@@ -281,17 +288,20 @@ def callback():
     )
     response = redirect("/form")
     response.set_cookie(
-        COOKIE_NAME, ctx.session_id, httponly=True, samesite="Lax", path="/", secure=_settings().env != "development"
+        COOKIE_NAME, ctx.session_id, httponly=True, samesite="Lax", path="/", secure=_settings().secure_cookies
     )
-    return response
+    return browser_flow.clear_cookie(response, request.args["state"], path=CALLBACK_PATH)
 
 
 def _pending_launch() -> tuple[dict, RegisteredEhr]:
     """The launch this redirect answers (its state, single use) and its EHR, still registered."""
     state = request.args.get("state", "")
-    pending = session_store().pop_pending(state) if state else None
+    pending = session_store().pop_pending(state, PENDING_MAX_AGE) if state else None
     if pending is None:
         raise LaunchError(*texts("smart.unknown_state"))
+    if not browser_flow.started_here(state, pending):  # a callback URL opened elsewhere (browser_flow.py)
+        log.warning("launch refused: the callback came to another browser than the one that started it")
+        raise LaunchError(*texts("smart.other_browser"))
     ehr = registry().get(pending.get("ehr"))
     if ehr is None:  # the registration was withdrawn while the user was logging in
         raise LaunchError(*texts("smart.not_registered"))

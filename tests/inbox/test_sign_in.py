@@ -137,6 +137,19 @@ def test_a_bad_or_replayed_state_is_refused(live):
     assert [r["outcome"] for r in rows(live)] == ["4", "0", "4"]
 
 
+def test_a_callback_opened_in_another_browser_is_refused(live):
+    """The callback URL alone starts no session (service/browser_flow.py); the attempt is audited and uses it up."""
+    s = requests.Session()
+    authorize = start(s, live.base)
+    page = s.get(authorize, timeout=10)
+    link = html.unescape(re.search(r'href="([^"]*user=demo-jgz)"', page.text).group(1))
+    callback = s.get(live.base + link, allow_redirects=False, timeout=10).headers["Location"]
+    elsewhere = requests.get(callback, allow_redirects=False, timeout=10)
+    assert elsewhere.status_code == 400 and "andere browser" in elsewhere.text and "ks_inbox" not in elsewhere.cookies
+    assert s.get(callback, allow_redirects=False, timeout=10).status_code == 400
+    assert [r["outcome"] for r in rows(live)] == ["4", "4"]
+
+
 def test_an_unregistered_provider_is_refused(live):
     r = requests.get(live.base + "/inbox/login", params={"provider": "elders"}, allow_redirects=False, timeout=10)
     assert r.status_code == 400 and "niet aangesloten" in r.text

@@ -109,6 +109,32 @@ def test_replayed_state_is_refused(live):
     assert again.status_code == 400
 
 
+def test_a_callback_opened_in_another_browser_is_refused(live):
+    """The callback URL alone (leaked, or an attacker's own sign-in sent to a victim) starts no session: the launch
+    is bound to the browser that started it (service/browser_flow.py), and is used up by the attempt."""
+    s = requests.Session()
+    r = s.get(
+        f"{live.base}/sandbox/launch",
+        params={"patient": "demo-pregnant", "user": "demo-gp"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    r = s.get(r.headers["Location"], allow_redirects=False, timeout=10)  # /launch -> authorize
+    flow = [c for c in s.cookies if c.name.startswith("ks_flow_")]
+    assert len(flow) == 1 and flow[0].path == "/callback" and flow[0].has_nonstandard_attr("HttpOnly")
+    callback = s.get(r.headers["Location"], allow_redirects=False, timeout=10).headers["Location"]
+    elsewhere = requests.get(callback, allow_redirects=False, timeout=10)
+    assert elsewhere.status_code == 400 and "andere browser" in elsewhere.text
+    assert COOKIE_NAME not in elsewhere.cookies
+    assert s.get(callback, allow_redirects=False, timeout=10).status_code == 400  # used up
+
+
+def test_the_flow_cookie_is_gone_after_the_callback(live):
+    s = requests.Session()
+    r = s.get(f"{live.base}/sandbox/launch", params={"patient": "demo-pregnant", "user": "demo-gp"}, timeout=10)
+    assert r.url.endswith("/form") and not [c for c in s.cookies if c.name.startswith("ks_flow_")]
+
+
 def test_authorization_server_error_shown_in_dutch(live):
     s = requests.Session()
     r = s.get(
