@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 def create_app(config: Mapping | None = None) -> Flask:
     """Build the app: settings (KS_* environment, then `config`), the engine, the API blueprint."""
-    from service.config import load_settings
+    from service.config import DEV_SECRET_KEY, load_settings
     from service.db import database_for
     from service.errors_render import register_error_handlers
     from service.outbox.worker import Housekeeper, OutboxWorker
@@ -38,7 +38,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.json = _FhirJsonProvider(app)
     app.config["KS_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.config["SECRET_KEY"] = settings.secret_key or "development-only-not-secret"
+    app.config["SECRET_KEY"] = settings.secret_key or DEV_SECRET_KEY
     if config:
         app.config.update({k: v for k, v in config.items() if k.isupper()})
     engine = _engine(settings)

@@ -21,6 +21,10 @@ class SettingsInvalid(StartupError, ValueError):
     """Every missing or malformed setting, in one message."""
 
 
+# The secret outside production when KS_SECRET_KEY is not set (production requires one: _check_production).
+DEV_SECRET_KEY = "development-only-not-secret"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Service settings; each field is read from KS_<FIELD NAME IN CAPITALS>."""

@@ -355,6 +355,14 @@ def caller_practice():
     return services().registry.find_practice(client.practice) if client and client.practice else None
 
 
+def caller_region(asked: str | None) -> str | None:
+    """The region whose rules apply to this call: for a client tied to a practice always its practice's, whatever
+    the request asks (DESIGN.md "Trust": the practice a referral speaks for comes from the registry); else the
+    request's `region` (None: the default region)."""
+    practice = caller_practice()
+    return practice.region if practice is not None else asked
+
+
 def init_app(app) -> None:
     settings = app.config["KS_SETTINGS"]
     if settings.api_auth == "backend-services":

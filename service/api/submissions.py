@@ -26,7 +26,7 @@ from email.utils import format_datetime
 
 from flask import current_app, request
 
-from service.api.auth import access_point, audit_read, audit_who, caller, caller_practice, require
+from service.api.auth import access_point, audit_read, audit_who, caller, caller_practice, caller_region, require
 from service.api.base import QR_PARAM_NAMES, api, base_url, fhir_response, prefer, read_body
 from service.api.responses import ResponseStore, Stored
 from service.audit import patient_keys
@@ -188,9 +188,14 @@ def stored_response(rid: str | None, version: str | None = None) -> Stored:
 def _submit(qr: dict):
     """Submit (service/referrals/submit.py: its own audit row) and store the response for its caller."""
     ks = services()
-    region = request.args.get("region")
+    region = caller_region(request.args.get("region"))
     result = ks.delivery.submitter.submit(
-        qr, region=region, who=audit_who(), access_point=access_point(), practice=caller_practice()
+        qr,
+        region=region,
+        who=audit_who(),
+        access_point=access_point(),
+        practice=caller_practice(),
+        owner=caller() or "",
     )
     qdef = result.extraction.validation.questionnaire
     record = result.extraction.bundles.record

@@ -8,7 +8,7 @@ from flask import current_app, request
 
 # The mirror figures' Measures and MeasureReports (issue 14), on the same blueprint.
 from service.api import measures  # its routes, and the CapabilityStatement of its searches
-from service.api.auth import audit_read, caller_practice, require
+from service.api.auth import audit_read, caller, caller_practice, caller_region, require
 from service.api.base import (
     QR_PARAM_NAMES,
     api,
@@ -225,7 +225,13 @@ def validate_qr(rid: str | None = None):
     issues = list(result.issues)
     if mode == "create" and result.ok:
         try:  # what POST /QuestionnaireResponse refuses besides: status, the region's rules, the practice
-            engine().extract(qr, params.get("region"), structural=True, practice=caller_practice())
+            engine().extract(
+                qr,
+                caller_region(params.get("region")),
+                structural=True,
+                practice=caller_practice(),
+                owner=caller() or "",
+            )
         except ResponseInvalid as exc:
             issues += [i for i in exc.issues if i not in issues]
     claimed = ((qr.get("meta") or {}).get("profile") or []) if isinstance(qr.get("meta"), dict) else []
@@ -248,7 +254,7 @@ def evaluate_qr():
     """Level, safety flag, recipients with priority, rules and reasons: what the form's live panel shows."""
     require("QuestionnaireResponse", "cr")
     qr = read_body("QuestionnaireResponse", QR_PARAM_NAMES)
-    result, evaluation = engine().evaluate(qr, request.args.get("region"))
+    result, evaluation = engine().evaluate(qr, caller_region(request.args.get("region")))
     log.debug(
         "evaluated response with rule set %s: %d decision(s)", evaluation.ruleset.label, len(evaluation.decisions)
     )
@@ -266,7 +272,7 @@ def _recent_for(qr: dict, recipients: list[str]) -> list:
     if ks.delivery.recent is None or ks.delivery.recent.window_days <= 0 or not recipients or not (ref or bsn):
         return []
     practice = caller_practice()
-    found = ks.delivery.recent.latest_per_recipient(patient_keys(practice, ref, bsn), recipients)
+    found = ks.delivery.recent.latest_per_recipient(patient_keys(practice, ref, bsn, caller() or ""), recipients)
     audit_read("recent-read", ref, bsn, "referral record")
     return list(found.values())
 
@@ -288,7 +294,8 @@ def extract_qr(rid: str | None = None):
     region = params.get("region")
     if rid is not None and region is None:
         region = stored_response(rid).data.get("region")
-    extraction = engine().extract(qr, region, practice=caller_practice() if rid is not None else None)
+    # the Bundles a submission by this caller would send: its practice's, its region's, its submission's ids
+    extraction = engine().extract(qr, caller_region(region), practice=caller_practice(), owner=caller() or "")
     issues = [i for i in extraction.validation.issues if i.severity not in ("error", "fatal")]
     if not issues:
         return fhir_response(extraction.bundle)

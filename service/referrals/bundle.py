@@ -57,15 +57,17 @@ REDACTED = {
 }
 
 
-def submission_id(qr: dict[str, Any]) -> str:
-    """A stable id for one submission: from the response's identifier, else from its content."""
+def submission_id(qr: dict[str, Any], owner: str = "") -> str:
+    """A stable id for one submission: from the response's identifier, else from its content; within its
+    `owner`'s (an authenticated API client: service/api/auth.py caller), so the same identifier from another
+    client is another submission, never a resubmission of one it did not make (nor a way to learn its ids)."""
     ident = qr.get("identifier")
     if isinstance(ident, dict) and ident.get("value"):
         key = f"identifier:{ident.get('system', '')}|{ident['value']}"
     else:
         body = {k: v for k, v in qr.items() if k not in ("id", "meta", "text")}
         key = "sha256:" + hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    return _uuid5(key)
+    return _uuid5(f"{owner}|{key}" if owner else key)
 
 
 _NAMESPACE_BYTES = NAMESPACE.bytes
@@ -388,9 +390,10 @@ class _Builder:
         qdef: QuestionnaireDef,
         context: ReferralContext,
         practice: Practice | None,
+        owner: str = "",
     ):
         self.qr, self.evaluation, self.qdef, self.context, self.practice = qr, evaluation, qdef, context, practice
-        self.sub = submission_id(qr)
+        self.sub = submission_id(qr, owner)
         self.authored, self.author = qr.get("authored"), qr.get("author")
         self.patient = contained_patient(qr)
         self.referrals = [
@@ -672,12 +675,14 @@ def build_referral_bundles(
     qdef: QuestionnaireDef,
     context: ReferralContext,
     practice: Practice | None = None,
+    owner: str = "",
 ) -> ReferralBundles:
     """The practice's record and one Bundle per external destination for one evaluated response.
     `practice`: the registered practice the referral speaks for (service/registry.py), the requester of every
     ServiceRequest and Task; without one (an API caller with no practice registered) the response's author is
-    the requester in the practice's record, and the copies that travel carry no EHR-local reference."""
-    builder = _Builder(qr, evaluation, qdef, context, practice)
+    the requester in the practice's record, and the copies that travel carry no EHR-local reference. `owner`:
+    whose submission it is (submission_id)."""
+    builder = _Builder(qr, evaluation, qdef, context, practice, owner)
     return ReferralBundles(submission=builder.sub, record=builder.record(), deliveries=builder.deliveries())
 
 

@@ -125,11 +125,12 @@ class Engine:
         *,
         structural: bool = False,
         practice: Practice | None = None,
+        owner: str = "",
     ) -> Extraction:
         """The referral transaction Bundle for a response (SDC $extract: nothing is written).
 
         `structural` (for submissions) also checks the whole response as its FHIR model, so nothing
-        a FHIR server would refuse is ever stored for sending."""
+        a FHIR server would refuse is ever stored for sending. `owner`: whose submission (bundle.submission_id)."""
         result, evaluation = self.evaluate(qr, region, structural=structural)
         if qr.get("status") not in ("completed", "amended"):
             raise _refusal(
@@ -146,7 +147,7 @@ class Engine:
         assert qdef is not None  # validated
         if not structural:  # a submission checked the whole response, the patient with it
             _check_patient(qr)
-        bundles = build_referral_bundles(qr, evaluation, qdef, self.context, practice=practice)
+        bundles = build_referral_bundles(qr, evaluation, qdef, self.context, practice=practice, owner=owner)
         if bundles.deliveries and contained_patient(qr) is None and logical_subject(qr) is None:
             # A referral leaving the practice carries the patient's identity and contact details (DESIGN.md,
             # "Patient — identity, contact and language only; conditional create on the BSN"), or at least her BSN.

@@ -6,13 +6,20 @@ else about the patient, and no patient id in clear. A patient is found by keys h
 what both ways of sending know of her: the practice's EHR reference `Patient/<id>` (the launch's patient; the
 API's `subject`) and her BSN when the Patient travels contained in the response (the form always contains it
 when it sends). The practice is its AGB-Z code (else URA, else registry id): one real practice, however many
-registry entries name it, so a referral never shows at another practice. Without a practice (an open API) the
-scope is the open API's own, shared by its anonymous callers only.
+registry entries name it, so a referral never shows at another practice. Without a practice the scope is the
+API client's own (an authenticated client not tied to a practice: what another client made never shows), or, on
+an open API, the open API's, shared by its anonymous callers only.
+
+The store keeps no key as it is given: it keeps each as an HMAC-SHA256 under the deployment's secret (KS_SECRET_KEY,
+`KEY_PREFIX`), so the rows are pseudonymous even to whoever holds the database — a plain hash of an AGB code and a
+nine-digit BSN is reversed by trying every BSN in minutes. Rows a version before this one stored unkeyed are keyed
+when the store opens (`_rekey`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import time
 from collections.abc import Iterable
@@ -34,6 +41,7 @@ from service.texts import code_text
 VIA = ("form", "api")
 VIA_TEXT = {"form": "recent.via.form", "api": "recent.via.api"}  # how it came, in words (service/texts.py)
 DEFAULT_WINDOW_DAYS = 30
+KEY_PREFIX = "k1:"  # a patient key as the store keeps it: keyed (RecentReferrals._keyed)
 KEEP_DAYS = 3 * 365  # Kansrijke Start's first 1000 days, and some: "Eerder verwezen" on the form lists them as long
 
 
@@ -59,16 +67,18 @@ class RecentReferral:
         return datetime.fromtimestamp(self.sent, PRACTICE_ZONE).strftime("%d-%m-%Y")
 
 
-def practice_scope(practice: Practice | None) -> str:
+def practice_scope(practice: Practice | None, owner: str = "") -> str:
+    """The practice's scope; without one, the API client's (`owner`: service/api/auth.py caller), else the open
+    API's."""
     if practice is None:
-        return "open-api"
+        return f"client|{owner}" if owner else "open-api"
     return f"agb|{practice.agb}" if practice.agb else f"ura|{practice.ura}" if practice.ura else f"id|{practice.id}"
 
 
-def patient_keys(practice: Practice | None, reference: str | None, bsn: str | None) -> tuple[str, ...]:
+def patient_keys(practice: Practice | None, reference: str | None, bsn: str | None, owner: str = "") -> tuple[str, ...]:
     """The keys the patient is recorded and found by: her EHR reference and her BSN ('system|value'), each
-    hashed with the practice's scope."""
-    scope = practice_scope(practice)
+    hashed with the practice's scope (practice_scope); the store keys them again (RecentReferrals)."""
+    scope = practice_scope(practice, owner)
     named = [r for r in (reference if reference and reference.startswith("Patient/") else None, bsn) if r]
     return tuple(hashlib.sha256(f"{scope}|{r}".encode()).hexdigest() for r in named)
 
@@ -95,9 +105,11 @@ def patient_of_response(qr: dict, reference: str | None = None) -> tuple[str | N
     return (found if found and found.startswith("Patient/") else None), bsn
 
 
-def keys_of_response(qr: dict, practice: Practice | None, reference: str | None = None) -> tuple[str, ...]:
+def keys_of_response(
+    qr: dict, practice: Practice | None, reference: str | None = None, owner: str = ""
+) -> tuple[str, ...]:
     """The keys of the patient of a QuestionnaireResponse (patient_of_response) in the practice's scope."""
-    return patient_keys(practice, *patient_of_response(qr, reference))
+    return patient_keys(practice, *patient_of_response(qr, reference), owner)
 
 
 def referrals_made(extraction) -> list[tuple[str, dict]]:
@@ -112,10 +124,26 @@ class RecentReferrals:
     """The record, on the storage layer (service/db: referrals.sqlite3 under KS_DATA_DIR, or the region's
     PostgreSQL); `window_days`: how far back a referral is flagged."""
 
-    def __init__(self, where: Path | Database, window_days: int = DEFAULT_WINDOW_DAYS):
+    def __init__(self, where: Path | Database, window_days: int = DEFAULT_WINDOW_DAYS, *, secret: str = ""):
         self.db = as_database(where)
         self.db.upgrade("recent")
         self.window_days = window_days
+        self._secret = hashlib.sha256(f"recent-referral-keys|{secret}".encode()).digest()  # this store's own key
+        self._rekey()
+
+    def _keyed(self, key: str) -> str:
+        """What the store keeps for a patient key: its HMAC under the deployment's secret, marked."""
+        return KEY_PREFIX + hmac.new(self._secret, key.encode(), hashlib.sha256).hexdigest()
+
+    def _rekey(self) -> None:
+        """Key the rows an earlier version stored with the plain patient key (without KEY_PREFIX): once, at open;
+        on several instances at once, each row is keyed by one (the other's update finds nothing)."""
+        with self.db.begin() as conn:
+            plain = conn.execute(
+                select(table.c.patient_key).where(~table.c.patient_key.startswith(KEY_PREFIX)).distinct()
+            ).scalars()
+            for key in list(plain):
+                conn.execute(table.update().where(table.c.patient_key == key).values(patient_key=self._keyed(key)))
 
     def record(
         self,
@@ -133,7 +161,7 @@ class RecentReferrals:
         made = list(referrals)
         rows = [
             {
-                "patient_key": key,
+                "patient_key": self._keyed(key),
                 "submission": submission,
                 "recipient": rid,
                 "names": json.dumps(names, ensure_ascii=False),
@@ -159,7 +187,7 @@ class RecentReferrals:
     ) -> list[RecentReferral]:
         """The referrals for the patient since `days` ago (default the window), newest first, each once;
         only to `recipients` when given, never those of the submission `exclude` (the one being made)."""
-        keys = list(dict.fromkeys(keys))
+        keys = [self._keyed(k) for k in dict.fromkeys(keys)]
         if not keys or (days is None and self.window_days <= 0):
             return []
         since = (time.time() if now is None else now) - (self.window_days if days is None else days) * 86400

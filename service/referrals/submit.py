@@ -268,14 +268,16 @@ class Submitter:
         patient: str | None = None,
         practice: Practice | None = None,
         via: str = "api",
+        owner: str = "",
     ) -> SubmitResult:
         """`patient`: the patient's reference for the audit log when the caller knows a better one than the
         response's subject (the EHR's Patient/<id> when the response carries a contained copy). `practice`: the
         registered practice the referral speaks for (its rule set, and the requester in the Bundles). `via`:
-        how the referral came (`form` or `api`), for the record of referrals made."""
+        how the referral came (`form` or `api`), for the record of referrals made. `owner`: the API client whose
+        submission it is (bundle.submission_id)."""
         region = practice.region if practice else region
         extraction = self.engine.extract(
-            qr, region, structural=True, practice=practice
+            qr, region, structural=True, practice=practice, owner=owner
         )  # ResponseInvalid (nothing stored) on bad input
         bundles = extraction.bundles
         sub = bundles.submission
@@ -283,7 +285,7 @@ class Submitter:
         enqueued = self.outbox.enqueue(
             sub, [(d.destination, d.bundle) for d in bundles.deliveries], pushing=self._pushes_to
         )
-        earlier = self._remember(qr, extraction, practice, patient, via)
+        earlier = self._remember(qr, extraction, practice, patient, via, owner)
         author = reference_of(qr.get("author"))
         # One access (service/audit.py): the submit and the immediate pushes below are one row, or part of the
         # row of the request that submits (a page's send).
@@ -338,7 +340,7 @@ class Submitter:
             log.error("mirror event not written: %s", type(exc).__name__)
 
     def _remember(
-        self, qr: dict, extraction: Extraction, practice: Practice | None, patient: str | None, via: str
+        self, qr: dict, extraction: Extraction, practice: Practice | None, patient: str | None, via: str, owner: str
     ) -> tuple[RecentReferral, ...]:
         """Record the referrals this submission makes (none: nothing recorded) and return the newest earlier one
         per recipient for the same patient within the window (not this submission's own: a resubmission). The
@@ -347,7 +349,7 @@ class Submitter:
         made = referrals_made(extraction)
         if self.recent is None or not made:
             return ()
-        keys = keys_of_response(qr, practice, patient)
+        keys = keys_of_response(qr, practice, patient, owner)
         sub = extraction.bundles.submission
         earlier = self.recent.latest_per_recipient(keys, [rid for rid, _ in made], exclude=sub)
         self.recent.record(keys, sub, made, via)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from service.audit import AuditLog
-from service.config import Settings
+from service.config import DEV_SECRET_KEY, Settings
 from service.db import database_for
 from service.errors import required
 from service.outbox.store import Outbox
@@ -89,7 +89,9 @@ def build_delivery(settings: Settings, engine: Engine) -> Delivery:
     outbox: they wait there for one."""
     outbox = Outbox(database_for(settings, "outbox"), lease_seconds=settings.outbox_lease)
     audit = AuditLog(database_for(settings, "audit"))
-    recent = RecentReferrals(database_for(settings, "recent"), settings.recent_referral_days)
+    recent = RecentReferrals(
+        database_for(settings, "recent"), settings.recent_referral_days, secret=settings.secret_key or DEV_SECRET_KEY
+    )
     destinations = load_destinations(settings, engine.rulesets)
     served = {name: d for name, d in destinations.items() if d.base_url}
     if settings.fhir_base_url and not settings.destinations:  # items queued before destinations existed

@@ -36,7 +36,7 @@ def _public(key) -> dict:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, sekmet_demo):
-    """The app with KS_API_AUTH=backend-services on a loopback port; three registered clients."""
+    """The app with KS_API_AUTH=backend-services on a loopback port; four registered clients."""
     tmp = tmp_path_factory.mktemp("api-auth")
     (tmp / "ec.jwks.json").write_text(json.dumps(_public(EC)))
     (tmp / "clients.yaml").write_text(
@@ -54,6 +54,11 @@ def live(tmp_path_factory, sekmet_demo):
                         "jwks_file": "ec.jwks.json",
                         "scope": "system/QuestionnaireResponse.read system/Questionnaire.read",
                     },  # SMART v1 scopes
+                    {
+                        "client_id": "his-other",  # another HIS, no practice either
+                        "jwks": _public(RSA),
+                        "scope": "system/QuestionnaireResponse.c system/QuestionnaireResponse.r",
+                    },
                 ]
             }
         )
@@ -397,6 +402,23 @@ def test_an_his_client_speaks_for_the_practice_the_registry_names(tmp_path):
         [record] = [p["resource"] for p in params if p["name"] == "record"]
         srs = [e["resource"] for e in record["entry"] if e["resource"]["resourceType"] == "ServiceRequest"]
         assert srs and all(sr["requester"] == {"reference": "#requester", "display": PRACTICE_NAME} for sr in srs)
+        # the dry runs too: the practice's region's rules and Bundles, whatever the request asks
+        evaluated = requests.post(
+            f"{base}/fhir/QuestionnaireResponse/$evaluate?region=maastricht-heuvelland",
+            json=qr,
+            auth=his(app),
+            timeout=10,
+        ).json()
+        [ruleset] = [p["valueString"] for p in evaluated["parameter"] if p["name"] == "ruleset"]
+        assert ruleset.startswith("voorbeeldstad|")
+        extracted = requests.post(
+            f"{base}/fhir/QuestionnaireResponse/$extract?region=maastricht-heuvelland",
+            json=qr,
+            auth=his(app),
+            timeout=10,
+        ).json()
+        tags = {t["code"] for e in extracted["entry"] for t in e["resource"].get("meta", {}).get("tag", [])}
+        assert tags and tags <= {"centrum-jong-voorbeeldstad", "verloskundigen-voorbeeldstad"}
     finally:
         server.shutdown()
     clients.write_text(
@@ -442,3 +464,24 @@ def test_a_submitted_response_is_readable_by_its_submitter_only(live):
         rid = created.json()["id"]
         assert client.session.get(f"{live.base}/fhir/QuestionnaireResponse/{rid}/$referral-status").status_code == 404
     assert requests.get(location, timeout=10).status_code == 401
+
+
+def test_another_client_with_the_same_identifier_makes_its_own_submission_and_learns_nothing(live):
+    """The submission is the caller's: the same QuestionnaireResponse.identifier from another client is a new
+    submission, not a resubmission of one it did not make — no version of the first's response, none of its ids, and
+    no flag of its referral (each client without a practice has its own scope in the record of referrals made)."""
+    qr = make_qr(signals=("homeless",), identifier="shared-identifier-1")
+    first = requests.post(f"{live.base}/fhir/QuestionnaireResponse/$submit", json=qr, auth=his(live), timeout=30)
+    assert first.status_code == 201, first.text
+    other = his(live, "his-other", scope="system/QuestionnaireResponse.c system/QuestionnaireResponse.r")
+    looked = requests.post(f"{live.base}/fhir/QuestionnaireResponse/$evaluate", json=qr, auth=other, timeout=30)
+    assert looked.status_code == 200 and "al een verwijzing" not in looked.text
+    second = requests.post(f"{live.base}/fhir/QuestionnaireResponse/$submit", json=qr, auth=other, timeout=30)
+    assert second.status_code == 201, second.text
+
+    def submission(r):
+        return next(p["valueString"] for p in r.json()["parameter"] if p["name"] == "submission")
+
+    assert submission(second) != submission(first) and submission(first) not in second.text
+    mine = requests.get(first.headers["Location"], auth=his(live), timeout=10)
+    assert mine.status_code == 200 and mine.json()["meta"]["versionId"] == "1"

@@ -81,3 +81,54 @@ def test_a_file_from_before_the_storage_layer_is_adopted_in_the_order_it_was_mad
     with record.db.begin() as conn:
         assert current_heads(conn) == {BRANCHES["recent"]}
     old.close()
+
+
+def test_the_store_keeps_no_patient_key_as_given_but_its_hmac_under_the_secret(database):
+    """A plain SHA-256 of scope and BSN is reversed by trying every BSN: the store keeps each key as an HMAC under
+    the deployment's secret, so the rows say nothing without it."""
+    from sqlalchemy import select
+
+    from service.db.schema import recent_referral
+
+    record = RecentReferrals(database, secret="one secret of the deployment")
+    keys = patient_keys(PRACTICE, "Patient/a", "http://fhir.nl/fhir/NamingSystem/bsn|999999990")
+    record.record(keys, "s1", [JGZ], "form")
+    with record.db.begin() as conn:
+        kept = set(conn.execute(select(recent_referral.c.patient_key)).scalars())
+    assert len(kept) == 2 and not kept & set(keys) and all(k.startswith("k1:") for k in kept)
+    assert _made(record.find(keys)) == [("s1", JGZ[0])]
+    assert RecentReferrals(database, secret="another secret").find(keys) == []  # the rows alone say nothing
+
+
+def test_rows_an_earlier_version_kept_unkeyed_are_keyed_when_the_store_opens(database):
+    from sqlalchemy import select
+
+    from service.db.schema import recent_referral
+
+    record = RecentReferrals(database, secret="s")
+    with record.db.begin() as conn:  # as the version before kept them: the plain key
+        conn.execute(
+            recent_referral.insert(),
+            [
+                {
+                    "patient_key": "plain",
+                    "submission": "s0",
+                    "recipient": JGZ[0],
+                    "names": "{}",
+                    "via": "api",
+                    "sent": time.time() - 60,
+                    "ordinal": 0,
+                }
+            ],
+        )
+    reopened = RecentReferrals(database, secret="s")
+    with reopened.db.begin() as conn:
+        kept = list(conn.execute(select(recent_referral.c.patient_key)).scalars())
+    assert kept == [reopened._keyed("plain")] and _made(reopened.find(["plain"])) == [("s0", JGZ[0])]
+
+
+def test_clients_without_a_practice_each_have_their_own_scope():
+    bsn = "http://fhir.nl/fhir/NamingSystem/bsn|999999990"
+    a, b = patient_keys(None, None, bsn, "api-client/his-a"), patient_keys(None, None, bsn, "api-client/his-b")
+    assert a != b and not set(a) & set(patient_keys(None, None, bsn))  # nor the open API's
+    assert patient_keys(PRACTICE, None, bsn, "api-client/his-a") == patient_keys(PRACTICE, None, bsn)
