@@ -58,6 +58,7 @@ class Services:
             "sandbox-idp": self.sandbox_idp,
             "api": self.api_auth,
             "responses": self.responses,
+            "outbox": self.delivery.outbox,  # delivered items past their time (service/outbox/store.py)
             "referrals": self.delivery.recent,  # the record of referrals made (service/referrals/recent.py)
             "feedback": self.feedback,  # the copy of the recipients' Tasks (service/referrals/feedback.py)
             "audit": self.delivery.audit,  # the audit log: only what is past its retention (service/audit.py)

@@ -9,6 +9,7 @@ import threading
 import time
 
 from service import create_app
+from service.outbox.store import DELIVERED_KEEP_DAYS
 from service.outbox.worker import Periodic, purge_expired
 from service.referrals.feedback import KEEP_DAYS as FEEDBACK_KEEP_DAYS
 from service.referrals.recent import KEEP_DAYS
@@ -87,8 +88,24 @@ def test_expired_rows_are_deleted_and_fresh_ones_kept(tmp_path):
         now - 1,
         now + 600,
     )
+    # the outbox: a delivered item past its time goes, a recent one and one not yet delivered stay
+    outbox = ks.delivery.outbox
+    for submission in ("gone", "kept", "waiting"):
+        outbox.enqueue(submission, [("jgz", {"resourceType": "Bundle", "type": "transaction", "entry": []})])
+    old_day = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - (DELIVERED_KEEP_DAYS + 1) * 86400))
+    for submission, delivered in (("gone", old_day), ("kept", "2999-01-01T00:00:00+00:00"), ("waiting", None)):
+        state = "delivered" if delivered else "pending"
+        _sql(
+            tmp_path / "outbox.sqlite3",
+            "UPDATE outbox SET state = ?, delivered_at = ?, created_at = ? WHERE submission = ?",
+            state,
+            delivered,
+            old_day,
+            submission,
+        )
     assert purge_expired(app.extensions["ks"]) == {
         "sessions": 2,
+        "outbox": 1,
         "forms": 2,
         "sandbox": 1,
         "inbox": 1,
@@ -109,8 +126,10 @@ def test_expired_rows_are_deleted_and_fresh_ones_kept(tmp_path):
     assert sandbox.get("launch", "kept") is not None
     assert responses.get("kept", None) is not None and responses.get("gone", None) is None
     assert [r.submission for r in referrals.find(["k"], days=KEEP_DAYS + 2)] == ["kept"]
+    assert {i.submission for i in outbox.list()} == {"kept", "waiting"}
     assert purge_expired(app.extensions["ks"]) == {
         "sessions": 0,
+        "outbox": 0,
         "forms": 0,
         "sandbox": 0,
         "inbox": 0,

@@ -30,7 +30,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,9 @@ from service.db.schema import outbox as t
 
 log = logging.getLogger(__name__)
 LEASE_SECONDS = 120.0
+# How long a delivered item is kept: as long as the practice's copy of its recipient's Task, which names the patient
+# from it (service/referrals/feedback.py KEEP_DAYS: the first 1000 days, and some). Then the housekeeper purges it.
+DELIVERED_KEEP_DAYS = 3 * 365
 PUSH_GRACE = 2.0  # seconds a new item waits for the submitting request's own push before a worker may (enqueue)
 
 
@@ -340,6 +343,15 @@ class Outbox:
     def list(self, state: str | None = None, limit: int = 100) -> list[OutboxItem]:
         listed = select(t) if not state else select(t).where(t.c.state == state)
         return self._items(listed.order_by(t.c.created_at.desc(), t.c.seq.desc()).limit(limit))
+
+    def purge(self, now: float | None = None) -> int:
+        """Forget delivered items older than DELIVERED_KEEP_DAYS (data minimisation: the Bundle that went out holds
+        the patient's identity, her signals and the note); the number deleted. Pending and dead items stay: they
+        have not reached their recipient."""
+        when = datetime.fromtimestamp(time.time() if now is None else now, UTC) - timedelta(days=DELIVERED_KEEP_DAYS)
+        cutoff = when.replace(microsecond=0).isoformat()
+        with self._db.begin() as conn:
+            return conn.execute(delete(t).where(t.c.state == "delivered", t.c.delivered_at < cutoff)).rowcount
 
     def counts(self) -> dict[str, int]:
         with self._db.begin() as conn:

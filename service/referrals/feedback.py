@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 MIN_INTERVAL = 15 * 60  # never more often per destination (Gravity)
 MAX_INTERVAL = 60 * 60  # at least this often (Gravity)
 OVERLAP = 60  # seconds the next search reaches back before the previous one (clock skew, commits in flight)
-KEEP_DAYS = 3 * 365  # as the form's referral log (service/web/store.py)
+KEEP_DAYS = 3 * 365  # as the form's referral log (service/web/store.py), and the outbox's delivered items
 PAGES_MAX = 50  # searchset pages per poll (100 Tasks each)
 
 TASK_FIELDS = (
