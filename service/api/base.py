@@ -30,6 +30,35 @@ def _converter(state) -> None:
     state.app.url_map.converters.setdefault("fhirid", FhirIdConverter)
 
 
+# The definitions any client may read (no patient in them): a plain GET of these may be kept by a cache.
+PUBLIC_READS = frozenset(
+    {
+        "metadata",
+        "openapi.json",
+        "Questionnaire",
+        "ValueSet",
+        "CodeSystem",
+        "OperationDefinition",
+        "StructureDefinition",
+        "Measure",
+    }
+)
+
+
+def no_store(response):
+    """Every /fhir answer but a plain GET of a definition (PUBLIC_READS, no operation) is `Cache-Control: no-store`
+    (RFC 9111 §5.2.2.5): an operation's answer, a response read back, an error may name a patient. A view that set
+    Cache-Control itself keeps it. Run after every request of the /fhir blueprints (api, populate_api)."""
+    first = request.path.removeprefix("/fhir/").split("/", 1)[0]
+    public = request.method in ("GET", "HEAD") and first in PUBLIC_READS and "$" not in request.path
+    if not public:
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+api.after_request(no_store)
+
+
 def engine() -> Engine:
     return services().engine
 

@@ -22,6 +22,7 @@ from datetime import date, datetime
 from flask import Blueprint
 
 from service.api.auth import audit_read, require
+from service.api.base import no_store
 from service.api.fhirjson import json_type, objects
 from service.api.views import fhir_response, read_fhir_body
 from service.audit import identifier_of
@@ -42,6 +43,7 @@ from service.texts import texts
 
 log = logging.getLogger(__name__)
 populate_api = Blueprint("populate_api", __name__, url_prefix="/fhir")
+populate_api.after_request(no_store)
 LAUNCH_TYPES = {"patient": ("Patient",), "encounter": ("Encounter",), "user": ("Practitioner", "PractitionerRole")}
 EMPTY = Population(answers={}, variables={})
 

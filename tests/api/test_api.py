@@ -167,3 +167,19 @@ def test_submit_returns_the_practices_record_with_the_internal_referral(client):
         ["regiocoordinator-jgz"]
     ]
     assert r.status_code == 202 and next(p["valueCode"] for p in params if p["name"] == "state") == "queued"
+
+
+def test_every_answer_that_may_name_a_patient_is_not_stored_by_caches(client):
+    """RFC 9111 §5.2.2.5 no-store on operations, responses read back and errors; the definitions may be cached."""
+    qr = make_qr(signals=("homeless",))
+    for r in (
+        client.post("/fhir/QuestionnaireResponse/$evaluate", json=qr),
+        client.post("/fhir/QuestionnaireResponse/$extract", json=qr),
+        client.post("/fhir/QuestionnaireResponse/$validate", json=qr),
+        client.get("/fhir/QuestionnaireResponse/nope"),
+        client.post("/fhir/Questionnaire/$populate", json={"resourceType": "Parameters"}),
+    ):
+        assert r.headers.get("Cache-Control") == "no-store", (r.request.path, r.status_code)
+    for path in ("/fhir/metadata", "/fhir/Questionnaire", "/fhir/OperationDefinition"):
+        r = client.get(path)
+        assert r.status_code == 200 and "Cache-Control" not in r.headers, path
