@@ -268,7 +268,11 @@ def _cells(cube: _Year, whos: tuple[str | None, ...]) -> dict[Any, CellSpec]:
                     specs[(figure, (), who, t)] = CellSpec((var(total),), v[var(total)])
             for figure, (num, den) in SHARES.items():
                 if (den,) in qtys:
-                    specs[(figure, (), who, t)] = CellSpec((var((num,)), var((den,))), v[var((den,))])
+                    # a share publishes its numerator too: "1 of 29 had the Meldcode panel" names one family, so
+                    # the share is based on the fewer of its two counts (DOMAIN.md §4.4: no small count outside
+                    # the practice)
+                    people = min(v.get(var((num,)), 0), v[var((den,))])
+                    specs[(figure, (), who, t)] = CellSpec((var((num,)), var((den,))), people)
             if ("feedback",) in qtys:
                 people = sum(cube.days[(who, t)].values())
                 specs[("feedback-median-days", (), who, t)] = CellSpec((var(("feedback",)),), people)
@@ -320,7 +324,8 @@ def build_report(
     mode: Literal["rivm", "cbs"] = "rivm",
 ) -> Report:
     """The figures of `periods` ("2026Q4", "2026"): a practice's own (`scope="practice"`, unsuppressed), or the
-    region's per practice and in total (`practice` given: that practice's and the totals only), suppressed."""
+    region's per practice and in total, suppressed; `practice` given: that practice's and the totals only, for that
+    practice to read, so suppressed for a reader who knows its own numbers (suppress `known`)."""
     parsed = [Period.parse(p) for p in periods]
     wanted = tuple(dict.fromkeys(p.label for p in parsed))
     if scope not in ("practice", "region") or (scope == "practice" and not practice):
@@ -335,7 +340,12 @@ def build_report(
         cube = _year(agg, year, totals=scope == "region")
         whos: tuple[str | None, ...] = (*cube.practices, None) if scope == "region" else cube.practices
         specs = _cells(cube, whos)
-        hidden = suppress(cube.values, _equations(cube, agg), specs, below=below) if scope == "region" else set()
+        known = frozenset(v for v in cube.values if practice is not None and v[1] == practice)
+        hidden = (
+            suppress(cube.values, _equations(cube, agg), specs, below=below, known=known)
+            if scope == "region"
+            else set()
+        )
         for cid, spec in specs.items():
             if cid[3] in wanted and (scope == "practice" or practice is None or cid[2] in (practice, None)):
                 cells.append(_cell(cid, spec, cube, cid in hidden, mode if scope == "region" else "rivm"))

@@ -18,7 +18,9 @@ their recipients): everything an attacker knows besides what is published.
 
 What this does not claim: an attacker who also uses the bounds (a hidden cell lies in 0..below-1) can narrow a
 hidden cell to an interval, and learns that hidden cells are 0 when their published residual is 0 (which tells
-nothing about a person). A practice that knows its own numbers is one more equation it holds: not modelled here.
+nothing about a person). A practice that knows its own numbers holds more than the published cells: `known` names
+those variables, which the audit counts as published and never hides as a complement (hiding them hides nothing
+from their reader), so the region's totals less its own never give another practice away.
 """
 
 from __future__ import annotations
@@ -61,8 +63,10 @@ def suppress(
     cells: Mapping[Hashable, CellSpec],
     *,
     below: int,
+    known: frozenset[Var] = frozenset(),
 ) -> set[Hashable]:
-    """The cells to hide so that no hidden variable can be recomputed from the published ones and `equations`."""
+    """The cells to hide so that no hidden variable can be recomputed from the published ones and `equations`, for
+    a reader who also knows the variables `known` (a practice its own)."""
     users: dict[Var, list[Hashable]] = {}
     for cid, spec in cells.items():
         for v in spec.vars:
@@ -76,10 +80,10 @@ def suppress(
     order = {v: i for i, v in enumerate(sorted(users, key=repr))}  # ties broken the same way every time
 
     def hidden_vars() -> set[Var]:
-        return {v for v, cs in users.items() if all(c in hidden for c in cs)}
+        return {v for v, cs in users.items() if v not in known and all(c in hidden for c in cs)}
 
     def cheapest(candidates: Iterable[Var], gone: set[Var]) -> Var | None:
-        shown = [v for v in candidates if v in users and v not in gone]
+        shown = [v for v in candidates if v in users and v not in gone and v not in known]
         return min(shown, key=lambda v: (values.get(v, 0), order[v])) if shown else None
 
     while True:

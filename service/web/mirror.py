@@ -30,10 +30,11 @@ if TYPE_CHECKING:
 
 
 def _practice_reports(periods: tuple[str, ...]) -> tuple[Practice, Report, Report]:
-    """The launch's practice, its own figures (unsuppressed) and its region's (suppressed)."""
+    """The launch's practice, its own figures (unsuppressed) and its region's totals, suppressed for a reader who
+    knows its own numbers (never another practice's cells: those are the region's programme manager's)."""
     practice = required(current_practice(), "the launch's registered practice")
     own = report_for("practice", region=practice.region, practice=practice.id, periods=periods)
-    region = report_for("region", region=practice.region, practice=None, periods=periods)
+    region = report_for("region", region=practice.region, practice=practice.id, periods=periods)
     return practice, own, region
 
 

@@ -92,7 +92,7 @@ def test_the_practice_sees_its_own_figures_unsuppressed_and_the_regions_suppress
     # the region's part names no practice and has no per-practice table (that is the region's manager's)
     assert "other-practice" not in html
     assert reports["asked"][0] == ("practice", "maastricht-heuvelland", "demo-practice", ("2026", *factories.QUARTERS))
-    assert reports["asked"][1][:3] == ("region", "maastricht-heuvelland", None)
+    assert reports["asked"][1][:3] == ("region", "maastricht-heuvelland", "demo-practice")
 
 
 def test_the_charts_are_accessible_svg_with_the_hatched_bar_and_its_legend(app, reports):

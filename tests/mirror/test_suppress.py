@@ -85,8 +85,11 @@ def equations(practices: list[str], bases: set) -> list[dict]:
     return rows
 
 
-def recovered(report, known_exact: bool = True, facts: dict | None = None) -> set:
-    """The hidden variables the attacker pins down exactly from the report and the equations."""
+def recovered(
+    report, known_exact: bool = True, facts: dict | None = None, reader: str | None = None, practices=()
+) -> set:
+    """The hidden variables the attacker pins down exactly from the report and the equations; a `reader` (one of
+    the region's `practices`) also knows its own numbers, and every other practice's are unknowns to it."""
     published, hidden = {}, set()
     for cell in report.cells:
         names = [(v, cell.practice, cell.period) for v in _vars_of(cell)]
@@ -95,9 +98,12 @@ def recovered(report, known_exact: bool = True, facts: dict | None = None) -> se
         else:
             values = (cell.count, cell.denominator)[: len(names)]
             published.update(zip(names, values, strict=True))
-    hidden -= set(published)
-    practices = sorted({c.practice for c in report.cells if c.practice})
     bases = {name[0] for name in (*published, *hidden)}
+    if reader is not None and facts is not None:
+        published.update({(b, reader, t): facts.get((b, reader, t), 0) for b in bases for t in PERIODS})
+        hidden |= {(b, p, t) for b in bases for p in practices if p != reader for t in PERIODS}
+    hidden -= set(published)
+    practices = sorted(practices or {c.practice for c in report.cells if c.practice})
     rows = equations(practices, bases)
     if facts is not None:  # the attacker's equations are true, and what is published is the truth
         for row in rows:
@@ -181,6 +187,8 @@ def test_no_hidden_cell_is_recovered_from_the_published_ones(tmp_path_factory, e
         if cell.suppressed:
             assert cell.count is None and cell.denominator is None and cell.value is None
         assert cell.suppressed or cell.people >= below  # primary: nothing on fewer than `below` people
+        if cell.figure in SHARE_VARS and not cell.suppressed:  # nor a share's small numerator ("1 of 29")
+            assert cell.count >= below and cell.denominator >= below
     assert not recovered(report, facts=facts)
 
 
@@ -193,6 +201,19 @@ def test_cbs_mode_rounds_to_five_hides_zero_to_seven_and_is_not_recovered(tmp_pa
         if not cell.suppressed and cell.count is not None:
             assert cell.count % 5 == 0 and cell.people >= 8
     assert not recovered(report, known_exact=False, facts=truth(events))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=EVENTS)
+def test_a_practice_that_knows_its_own_numbers_recovers_no_other_practice_from_the_region(tmp_path_factory, events):
+    """The practice's page shows the region's totals (and its own row), suppressed for a reader who knows its own
+    numbers: the totals less its own give neither another practice nor a hidden total away."""
+    store = EventStore(tmp_path_factory.mktemp("reader") / "mirror.sqlite3")
+    store.add(events)
+    report = build_report(store, scope="region", region=REGION, practice="p1", periods=PERIODS)
+    assert {c.practice for c in report.cells} <= {"p1", None}  # no other practice's cells
+    # the region's practices are known (those of EVENT), whether or not they had a questionnaire
+    assert not recovered(report, facts=truth(events), reader="p1", practices=["p1", "p2", "p3", "p4"])
 
 
 def _few_and_many() -> list[MirrorEvent]:
@@ -218,6 +239,19 @@ def test_the_same_data_complementary_cells_hide_more(tmp_path_factory):
     assert ("questionnaires-by-phase", (), "p1", "2026Q1") in hidden  # 3 people: primary
     assert len({h for h in hidden if h[0] == "questionnaires-by-phase" and h[1] == ()}) > 1  # and its complements
     assert not recovered(report, facts=truth(_few_and_many()))
+
+
+def test_a_share_with_a_small_numerator_is_hidden_whatever_its_denominator(tmp_path_factory):
+    """One Meldcode family among a practice's 12 questionnaires a quarter: "1 of 12" names that family to the
+    region (DOMAIN.md §4.4), so the share is hidden though 12 people stand behind its denominator."""
+    events = _few_and_many()
+    events[-1] = MirrorEvent(practice="p2", region=REGION, quarter=QUARTERS[-1], phase="pregnant", level="none",
+                             signals=(), recipients=(), overridden=False, meldcode=True)  # fmt: skip
+    report = _report(tmp_path_factory, events, suppress_below=10)
+    share = next(
+        c for c in report.cells if c.figure == "meldcode-share" and c.practice == "p2" and c.period == QUARTERS[-1]
+    )
+    assert share.suppressed and share.count is None and share.people == 1
 
 
 def test_a_practice_sees_its_own_small_numbers():
@@ -250,3 +284,15 @@ def test_a_bad_period_is_refused(label):
 def test_periods():
     assert figures.Period.parse("2026").quarters() == QUARTERS
     assert (figures.Period.parse("2026q4").label, figures.Period.parse("2026Q4").kind) == ("2026Q4", "quarter")
+
+
+def test_the_other_practice_of_two_is_not_given_away_to_one_that_knows_its_own(tmp_path_factory):
+    """p1 has 3 questionnaires in Q1, p2 12: hiding p2's own 12 as p1's complement would hide nothing from p2; the
+    region's total is hidden instead."""
+    store = EventStore(tmp_path_factory.mktemp("two") / "mirror.sqlite3")
+    store.add(_few_and_many())
+    report = build_report(store, scope="region", region=REGION, practice="p2", periods=PERIODS)
+    total = next(c for c in report.cells if c.figure == "questionnaires-by-phase" and not c.key and c.practice is None
+                 and c.period == "2026Q1")  # fmt: skip
+    assert total.suppressed
+    assert not recovered(report, facts=truth(_few_and_many()), reader="p2", practices=["p1", "p2"])
