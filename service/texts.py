@@ -590,6 +590,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "ingetrokken; niets verstuurd buiten de praktijk",
         "cancelled; nothing sent outside the practice",
     ),
+    # every referral that went out was cancelled by the practice after it had arrived (its Task cancelled)
+    "state.delivered_withdrawn": ("afgeleverd en daarna ingetrokken", "delivered, then withdrawn"),
     # https://hl7.org/fhir/R4/valueset-task-status.html
     "task.draft": ("concept", "draft"),
     "task.requested": ("aangevraagd, nog niet opgepakt", "requested, not yet taken up"),
@@ -600,7 +602,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "task.cancelled": ("geannuleerd", "cancelled"),
     "task.in-progress": ("in behandeling", "in progress"),
     "task.on-hold": ("gepauzeerd", "on hold"),
-    "task.failed": ("mislukt", "failed"),
+    # the coordinator's "not reached" (taskflow.OUTCOME_STATUS): "mislukt" read as a sending that failed
+    "task.failed": ("afgesloten zonder resultaat", "closed without result"),
     "task.completed": ("afgerond", "completed"),
     "task.entered-in-error": ("foutief ingevoerd", "entered in error"),
     # What the recipient did with a referral, back at the practice (service/referrals/feedback.py: the practice's copy,
@@ -1018,6 +1021,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Geweigerd door de server van {where}: niet aangekomen",
         "Refused by the server of {where}: not arrived",
     ),
+    "his.delivered_then_withdrawn": (
+        "Verstuurd naar {where}: afgeleverd, daarna ingetrokken",
+        "Sent to {where}: delivered, then withdrawn",
+    ),
     "his.withdrawn": (
         "Verwijzing naar {where} ingetrokken voordat zij werd verstuurd: niet aangekomen",
         "Referral to {where} cancelled before it was sent: not arrived",
@@ -1236,7 +1243,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "inbox.col.sent": ("Verstuurd", "Sent"),
     "inbox.col.due": ("Reageren uiterlijk", "Respond by"),
     "inbox.col.status": ("Stand", "Status"),
-    "inbox.col.assignee": ("Opgepakt door", "Taken up by"),
+    "inbox.col.assignee": ("Toegewezen aan", "Assigned to"),  # also a referral assigned, not yet taken up
     "inbox.overdue": ("te laat", "overdue"),
     "inbox.nobody": ("nog niemand", "nobody yet"),
     "inbox.unknown_name": ("(naam onbekend)", "(name unknown)"),
@@ -1374,8 +1381,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "meldcode.steps_of_the": ("Stappen van de meldcode", "Steps of the reporting code"),
     "meldcode.step": ("Stap", "Step"),
     "meldcode.do_the_child": (
-        "Doe de kindcheck: zijn er kinderen in het huishouden (het ongeboren kind telt mee)? Leg aantal en leeftijden vast in het dossier.",
-        "Do the child check: are there children in the household (the unborn child counts)? Record number and ages in the record.",
+        "Doe de kindcheck: zijn er kinderen in het huishouden (een ongeboren kind telt mee)? Leg aantal en leeftijden vast in het dossier.",
+        "Do the child check: are there children in the household (an unborn child counts)? Record number and ages in the record.",
     ),
     "pages.this_service_never": (
         "Deze dienst stuurt nooit iets naar Veilig Thuis.",

@@ -27,7 +27,7 @@ from service.web.common import (
     web,
 )
 from service.web.guard import sent_work, step
-from service.web.panel import his_summary_parts, join_summary, recipients, state_text
+from service.web.panel import WITHDRAWN_AFTER, his_summary_parts, join_summary, recipients, state_text
 from service.web.store import WorkState
 from service.web.user import display_name, named
 
@@ -44,6 +44,11 @@ def sent(ctx, work: WorkState):
         page="sent",
         may_cancel=ctx.can_send,
     )
+
+
+def _cancelled(task: dict | None) -> bool:
+    """Whether the recipient's Task (task_view) was cancelled: by the practice, the only one that cancels."""
+    return bool(task) and task.get("status") == "cancelled"
 
 
 def _heading(result: dict, lang: str) -> str:
@@ -177,6 +182,15 @@ def _with_live_status(ctx, result: dict) -> dict:
         else:
             task = task_view(copy, lang, s.get("name"))
             sent.append({**s, "state": where.state, "id": s.get("id") or sr_id, "task": task})
+    sent = [
+        {**s, "state": WITHDRAWN_AFTER} if s.get("state") == "delivered" and _cancelled(s.get("task")) else s
+        for s in sent
+    ]
+    out = [s for s in sent if not s.get("internal")]
+    if any(s["state"] == WITHDRAWN_AFTER for s in out) and all(
+        s["state"] in ("withdrawn", WITHDRAWN_AFTER) for s in out
+    ):
+        live["state"], live["stateText"] = WITHDRAWN_AFTER, state_text(WITHDRAWN_AFTER, lang)
     live["sent"] = sent
     live["statusProblem"] = any(c.poll_failed for c in copies.values())
     if result.get("summaryParts"):  # the HIS summary says how each referral stands now, in the language it was made in

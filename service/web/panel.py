@@ -224,7 +224,10 @@ STATE_TEXT = {
     "dead": "state.dead",
     "recorded": "state.recorded",
     "withdrawn": "state.withdrawn",
+    "delivered-withdrawn": "state.delivered_withdrawn",
 }
+# a referral delivered and then cancelled by the practice (its Task cancelled): not "afgeleverd" alone any more
+WITHDRAWN_AFTER = "delivered-withdrawn"
 
 
 def state_text(state: str, lang: str) -> str:
@@ -320,6 +323,8 @@ def _referral_line(s: dict, lang: str) -> str:
     state = s.get("state")
     if state == "delivered":
         return text("his.delivered", lang, where=where)
+    if state == WITHDRAWN_AFTER:  # delivered, then cancelled by the practice (confirmation.py)
+        return text("his.delivered_then_withdrawn", lang, where=where)
     if state == "queued":
         return text("his.queued", lang, where=where)
     if state == "withdrawn":  # taken back from the outbox by the practice (confirmation.py)

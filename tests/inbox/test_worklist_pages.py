@@ -160,7 +160,7 @@ def test_accept_first_contact_and_close_with_an_outcome_and_a_message(live, refe
     page = s.get(live.base + r.headers["Location"], timeout=10)
     words = text_of(page)
     assert "U heeft de verwijzing aangenomen." in words and "Stand: geaccepteerd (Aangenomen)" in words
-    assert f"Opgepakt door {MARIEKE}" in words
+    assert f"Toegewezen aan {MARIEKE}" in words
     assert act(s, live, task_id, "first-contact", page).status_code == 303
     page = detail(s, live, task_id)
     assert "Stand: in behandeling (Contact opgenomen)" in text_of(page)
@@ -219,12 +219,12 @@ def test_assign_to_a_colleague_by_name(live, referral):
     stranger = act(s, live, task_id, "assign", page, assignee="demo-nnz")
     assert stranger.status_code == 400 and "Kies de collega" in text_of(stranger)
     assert act(s, live, task_id, "assign", page, assignee="demo-jgz-2").status_code == 303
-    assert f"Opgepakt door {SANNE}" in text_of(detail(s, live, task_id))
+    assert f"Toegewezen aan {SANNE}" in text_of(detail(s, live, task_id))
     # Sanne sees it as hers, and accepting keeps her as the one who works it
     sanne, _ = sign_in(live, "demo-jgz-2")
     page = detail(sanne, live, task_id)
     assert act(sanne, live, task_id, "accept", page).status_code == 303
-    assert f"Opgepakt door {SANNE}" in text_of(detail(sanne, live, task_id))
+    assert f"Toegewezen aan {SANNE}" in text_of(detail(sanne, live, task_id))
 
 
 def test_two_coordinators_acting_from_the_same_version_get_a_clear_conflict(live, referral, inbox_fhir):

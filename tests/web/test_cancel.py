@@ -99,6 +99,11 @@ def test_the_gp_cancels_in_two_steps_and_the_recipients_work_stops(as_user, reci
     sent_html = page(gp, "/form/sent")
     assert "Bij de ontvanger: geannuleerd — Ingetrokken door de huisarts" in words(sent_html)
     assert BUTTON not in sent_html
+    # what went is no longer "afgeleverd" alone: the status, the line and the HIS summary say it was withdrawn after
+    status_part, summary = sent_html.split('id="summary"')
+    assert "Status: afgeleverd en daarna ingetrokken" in words(status_part)
+    assert words(status_part).count("afgeleverd en daarna ingetrokken") == 2  # the status and the referral's line
+    assert ": afgeleverd, daarna ingetrokken" in summary and ": afgeleverd\n" not in summary
     overview = page(gp, "/practice/referrals")
     closed = words(overview.split('id="closed-title"')[1])
     assert "geannuleerd — Ingetrokken door de huisarts" in closed and BUTTON not in overview
