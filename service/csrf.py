@@ -21,6 +21,11 @@ def session_token(session_id: str, purpose: str = "csrf") -> str:
     return hmac.digest(key, purpose.encode() + b":" + session_id.encode(), "sha256").hex()
 
 
+def token_sent() -> bool:
+    """Whether this request carries a token at all (right or wrong)."""
+    return bool(request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD))
+
+
 def token_sent_ok(session_id: str, purpose: str = "csrf") -> bool:
     """Whether this request carries the token (form field `csrf_token` or header X-CSRF-Token)."""
     sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD) or ""

@@ -1392,6 +1392,18 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Melden doet u zelf, volgens de meldcode. Een verwijzing naar de JGZ vervangt de meldcode niet.",
         "You report yourself, following the reporting code. A JGZ referral does not replace the reporting code.",
     ),
+    "page.other_window.title": (
+        "Dit venster hoort bij een eerdere opening",
+        "This window belongs to an earlier opening",
+    ),
+    "page.other_window.text": (
+        "In deze browser is Kansrijke Start intussen opnieuw geopend, mogelijk voor een andere patiënt. Wat u in dit venster deed, is niet verwerkt. Sluit dit venster en werk verder in het venster dat u het laatst opende, of open Kansrijke Start opnieuw vanuit het dossier van de patiënt.",
+        "Kansrijke Start has since been opened again in this browser, perhaps for another patient. What you did in this window has not been processed. Close this window and go on in the one you opened last, or open Kansrijke Start again from the patient's record.",
+    ),
+    "panel.other_window": (
+        "Kansrijke Start is in deze browser opnieuw geopend, mogelijk voor een andere patiënt: dit venster werkt niet meer. Sluit het, of open de app opnieuw vanuit het dossier van de patiënt.",
+        "Kansrijke Start has been opened again in this browser, perhaps for another patient: this window no longer works. Close it, or open the app again from the patient's record.",
+    ),  # app.js, from the form's data-panel-other-window
     "panel.update_failed": (
         "Het voorstel kon niet worden bijgewerkt; de controle vóór versturen blijft gelden.",
         "The suggestion could not be updated; the check before sending still applies.",

@@ -84,6 +84,7 @@
           "Accept": "application/json"
         }
       }).then(function (r) {
+        if (r.status === 409) throw new Error("other-window");  // the app was launched again here (guard.py)
         if (!r.ok) throw new Error("HTTP " + r.status);
         return r.json();
       }).then(function (data) {
@@ -97,11 +98,13 @@
         updateSuggestions(form, data.panel.suggestions || []);
         var steps = document.getElementById("step-indicator");  // 3 steps when the Meldcode step is due, else 2
         if (steps) steps.textContent = steps.getAttribute(data.panel.meldcode ? "data-three" : "data-two");
-      }).catch(function () {
+      }).catch(function (err) {
         if (mine !== seq) return;
         var p = document.createElement("p");
         p.className = "panel-errors";
-        p.textContent = form.getAttribute("data-panel-failed");  // the catalogue's text (service/texts.py)
+        if (err && err.message === "other-window") p.setAttribute("role", "alert");
+        p.textContent = form.getAttribute(  // the catalogue's texts (service/texts.py)
+          err && err.message === "other-window" ? "data-panel-other-window" : "data-panel-failed");
         panel.appendChild(p);
         if (bar) bar.appendChild(p.cloneNode(true));  // the bar's level may be out of date: say so there too
       }).then(function () {

@@ -48,7 +48,7 @@ def sent(ctx, work: WorkState):
 
 def _cancelled(task: dict | None) -> bool:
     """Whether the recipient's Task (task_view) was cancelled: by the practice, the only one that cancels."""
-    return bool(task) and task.get("status") == "cancelled"
+    return task is not None and task.get("status") == "cancelled"
 
 
 def _heading(result: dict, lang: str) -> str:

@@ -16,8 +16,11 @@ from collections.abc import Callable
 from flask import abort, redirect, request, url_for
 from werkzeug.wrappers import Response
 
+from service.csrf import token_sent
+from service.errors import Issue, KsError
 from service.services import services
 from service.smart.session import COOKIE_NAME, current_launch, current_practice, launch_required
+from service.texts import texts
 from service.web import security
 from service.web.common import GUARDED, audited_access, stored_work, unfinished_work
 from service.web.store import WorkState
@@ -94,8 +97,26 @@ def require_csrf() -> None:
     answers."""
     ctx = current_launch()
     if ctx is not None and not security.csrf_ok(ctx.session_id):
+        if token_sent():  # another session's token: this window is of an earlier launch in this browser
+            log.info("form POST refused: the window belongs to an earlier launch in this browser")
+            raise OtherWindow()
         log.info("form POST refused: CSRF token missing or wrong")
         abort(400, description="csrf")
+
+
+class OtherWindow(KsError):
+    """A page of an earlier launch posted in a browser where the app has been launched again since (one session
+    cookie per browser: the newer launch's, perhaps for another patient). Nothing is done: not its post, and not
+    the newer launch's form in its place — the page says so and offers no way into the other form (a wrong-patient
+    hazard). 409; rendered as other_window.html (app.js says it in the live panel)."""
+
+    issue_code = "conflict"
+    page = "other_window.html"
+    status_code = 409
+
+    def __init__(self) -> None:
+        nl, en = texts("page.other_window.text")
+        super().__init__(en, issues=[Issue(code=self.issue_code, text=nl, english=en)])
 
 
 # ------------------------------------------------------------------------ what a step needs of the form

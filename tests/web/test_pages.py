@@ -947,14 +947,34 @@ POST_ROUTES = [
 
 
 @pytest.mark.parametrize("path", POST_ROUTES)
-def test_csrf_missing_or_wrong_is_400(as_user, path):
+def test_csrf_missing_is_400_and_another_sessions_token_says_the_window_is_of_an_earlier_launch(as_user, path):
     client = as_user()
     page(client)
-    for data in ({**PREGNANT}, {**PREGNANT, "csrf_token": "wrong"}):
-        r = client.post(path, data=data)
-        assert r.status_code == 400 and "Dit formulier is verlopen of ongeldig" in r.get_data(as_text=True)
-    other = as_user()  # another session's token is no good either
-    assert client.post(path, data={**PREGNANT, "csrf_token": csrf_of(page(other))}).status_code == 400
+    r = client.post(path, data={**PREGNANT})
+    assert r.status_code == 400 and "Dit formulier is verlopen of ongeldig" in r.get_data(as_text=True)
+    other = as_user()  # another session's token (or any wrong one) is no good either
+    for token in ("wrong", csrf_of(page(other))):
+        r = client.post(path, data={**PREGNANT, "csrf_token": token})
+        assert r.status_code == 409 and "opnieuw geopend, mogelijk voor een andere patiënt" in r.get_data(as_text=True)
+
+
+def test_a_window_of_an_earlier_launch_neither_posts_nor_leads_into_the_newer_patients_form(as_user):
+    """Two launches in one browser: the second (another patient) replaces the session cookie. The first window's
+    posts and its live panel are refused with a page that says why, shows no patient and links to no form (the
+    form behind it is the other patient's); nothing of the first window is saved into the second's form."""
+    first = as_user("demo-pregnant")
+    old_page = page(first)
+    second = as_user("demo-preconception")
+    first.set_cookie("ks_session", second.ctx.session_id)  # the browser now holds the newer launch's cookie
+    token = csrf_of(old_page)
+    r = first.post("/form/review", data={**PREGNANT, "homeless": "true", "csrf_token": token})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 409 and "Dit venster hoort bij een eerdere opening" in html
+    assert "patient-banner" not in html and 'href="/form"' not in html
+    panel = first.post("/form/panel", data=PREGNANT, headers={"X-CSRF-Token": token, "X-Panel-Token": "x"})
+    assert panel.status_code == 409
+    assert re.search(r'name="homeless" value="true"\s*(describedby|aria|>)', page(second))  # there, not ticked
+    assert not re.search(r'name="homeless" value="true" checked', page(second))  # the newer form is untouched
 
 
 def test_csrf_header_for_scripts(as_user):
