@@ -541,8 +541,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     # ── calls to a FHIR server: the EHR's, a destination's (service/fhir) ─────────────────────────────────────
     # Written into the Bundles (Dutch: the language of the referral; the English for the catalogue's readers).
     "bundle.internal_without_consent": (
-        "Interne verwijzing binnen de praktijk zonder expliciete toestemming; de patiënt is hierover geïnformeerd.",
-        "Internal referral within the practice without explicit consent; the patient has been informed.",
+        "Interne verwijzing binnen de praktijk zonder expliciete toestemming (WGBO art. 7:457 lid 2); vertel de patiënt over deze verwijzing.",
+        "Internal referral within the practice without explicit consent (Dutch Civil Code art. 7:457(2)); tell the patient about this referral.",
     ),
     "bundle.unknown_author": ("onbekende auteur", "unknown author"),
     "fhir.unknown_resource_type": (

@@ -436,7 +436,8 @@ class _Builder:
             sr["reasonCode"] = reasons
         notes = [{"text": self.evaluation.note}] if self.evaluation.note and "help-question" in shares else []
         if not self.evaluation.consent_given and not external:
-            # DOMAIN.md A2.7: an internal referral may go without consent; the patient is told.
+            # DOMAIN.md A2.7: an internal referral may go without consent; the patient is told. The form does not ask
+            # whether she was, so the note says it is to be done, never that it was.
             notes.append(
                 {
                     "text": text("bundle.internal_without_consent"),
