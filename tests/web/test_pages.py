@@ -142,6 +142,19 @@ def test_the_opening_sentence_fits_a_woman_who_does_not_want_to_become_pregnant(
     post(client, "/form/language", {"lang": "nl", "_form": "main", **no, "phase": "pregnant"})
     html = page(client)
     assert re.search(r'id="item-opening-sentence-no-wish" data-enable="[^"]*" hidden', html)
+    # before a pregnancy "je kindje" only for a wish to become pregnant: not for "it doesn't matter" or no answer,
+    # where the rules offer Nu Niet Zwanger too (DOMAIN.md A2.4)
+    standard_id, no_wish_id = "item-opening-sentence", "item-opening-sentence-no-wish"
+    for intention, shown, hidden in (
+        ("LA26439-2", no_wish_id, standard_id),
+        (None, no_wish_id, standard_id),
+        ("LA26438-4", standard_id, no_wish_id),
+    ):
+        fields = {"phase": "preconception", **({"pregnancy-intention": intention} if intention else {})}
+        post(client, "/form/language", {"lang": "nl", "_form": "main", **fields})
+        html = page(client)
+        assert not re.search(rf'id="{shown}" data-enable="[^"]*" hidden', html), intention
+        assert re.search(rf'id="{hidden}" data-enable="[^"]*" hidden', html), intention
 
 
 def test_english(as_user):
