@@ -982,6 +982,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     # ── the summary for the HIS (service/web/panel.py) ─────────────────────────────────────────────────────
     "his.title": ("Kansrijke Start — signalering {authored}", "Kansrijke Start — signalling {authored}"),
     "his.phase": ("Fase: {phase}", "Phase: {phase}"),
+    "his.intention": ("Zwangerschapswens: {answer}", "Wish to become pregnant: {answer}"),
     "his.signals": ("Signalen: {signals}", "Signals: {signals}"),
     "his.children": (
         "Kindcheck: kinderen in het huishouden: {children}",

@@ -26,6 +26,7 @@ from service.web.common import (
     task_view,
     web,
 )
+from service.web.form_page import draft_opened
 from service.web.guard import sent_work, step
 from service.web.panel import WITHDRAWN_AFTER, his_summary_parts, join_summary, recipients, state_text
 from service.web.store import WorkState
@@ -119,6 +120,7 @@ def confirmation(ctx, work: WorkState, qr: dict, result, written, lang: str) -> 
         steps=meldcode_steps(),
         author=named(display_name(ctx), ctx.role).in_lang(lang),
         authored=qr["authored"],
+        prepared=draft_opened(work, lang) if work.draft_by and work.draft_by != ctx.fhir_user else None,
     )
     return {
         "submission": result.submission_id,

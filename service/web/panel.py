@@ -264,14 +264,19 @@ def his_summary_parts(
     steps: Sequence[MeldcodeStep],
     author: str | None,
     authored: str,
+    prepared: str | None = None,
 ) -> tuple[str, str]:
     """Plain text for the HIS (which stays the medical record) of what was signalled and decided: the parts before
-    and after the lines on what was sent (join_summary)."""
+    and after the lines on what was sent (join_summary). `prepared`: who saved the draft it was sent from, and when
+    (form_page.draft_opened), when that was someone else (NEN 7513 and DOMAIN.md §4.3: the user and the responsible)."""
     index = index_answers(qr)
-    lines = [text("his.title", lang, authored=authored[:16].replace("T", " "))]
+    lines = [text("his.title", lang, authored=f"{_dmy(authored[:10])} {authored[11:16]}".strip())]
     phase = phase_text(qdef, index, lang)
     if phase:
         lines.append(text("his.phase", lang, phase=phase))
+    intention = index.first("pregnancy-intention")  # before a pregnancy: what she said she wants
+    if isinstance(intention, dict):
+        lines.append(text("his.intention", lang, answer=option_text(qdef, "pregnancy-intention", intention, lang)))
     signals = _reasons(qdef, evaluation_signals(evaluation, qdef), lang)
     lines.append(text("his.signals", lang, signals="; ".join(signals) if signals else text("none", lang)))
     children = index.first("children-in-household")
@@ -299,6 +304,8 @@ def his_summary_parts(
     note = index.first("note")
     if note:
         lines.append(text("his.help_question", lang, note=note))
+    if prepared:
+        lines.append(prepared)
     if author:
         lines.append(text("his.recorded_by", lang, author=author))
     return head, "\n".join(lines)

@@ -836,6 +836,7 @@ def test_the_preconception_consult_is_a_task_in_the_ehr_and_nothing_leaves(as_us
     assert holdings(recipients) == before  # ... and so it went
     assert "Vastgelegd in het dossier van de praktijk; er is geen verwijzing naar buiten verstuurd." in sent
     assert "afgeleverd" not in sent
+    assert "Zwangerschapswens: Ja, ik wil zwanger worden" in sent  # the HIS summary says what she answered
     assert (
         "Preconceptieconsult (eigen praktijk) — interne verwijzing: blijft in de praktijk, vastgelegd in het EPD"
         in sent
@@ -941,6 +942,10 @@ def test_assistant_saves_a_draft_cannot_send_and_the_gp_reopens_it(as_user, reci
     r = post(gp, "/form/send", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "verbal"}, token)
     assert r.headers["Location"] == "/form/sent"
     assert gp.application.extensions["ks"].forms.draft(gp.ctx.iss, "demo-child-1y") is None  # sent: draft gone
+    # the HIS summary names who prepared it besides who sent it, dates as dd-mm-jjjj
+    summary = page(gp, "/form/sent").split('id="summary"')[1].split("</textarea>")[0]
+    assert re.search(r"Concept opgeslagen door de doktersassistent op \d\d-\d\d-\d{4} om \d\d:\d\d\.", summary)
+    assert re.search(r"Kansrijke Start — signalering \d\d-\d\d-\d{4} \d\d:\d\d", summary)
 
 
 # ------------------------------------------------------------------------------------------- security
