@@ -1318,6 +1318,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "The referral is closed; the GP gets the outcome and your message.",
     ),
     "inbox.done.assign": ("De verwijzing is toegewezen.", "The referral is assigned."),
+    "inbox.done.expired": (
+        "Uw sessie was verlopen: uw laatste stap is niet opgeslagen. Hieronder ziet u de verwijzing zoals die nu is; doe de stap zo nodig opnieuw.",
+        "Your session had expired: your last step was not saved. Below is the referral as it is now; take the step again if needed.",
+    ),
     "inbox.conflict_by": (
         "Al opgepakt door {who} ({status}). Hieronder ziet u de verwijzing zoals die nu is; uw stap is niet doorgevoerd.",
         "Already taken up by {who} ({status}). Below is the referral as it is now; your step was not made.",

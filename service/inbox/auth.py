@@ -80,13 +80,21 @@ def current_user() -> InboxUser | None:
     return g.ks_inbox_user
 
 
+EXPIRED = "expired"  # the sign-in's flag (GET /inbox/login?…): a step was posted after the session had ended
+
+
 def signed_in(view: Callable) -> Callable:
-    """Views for signed-in users only: anyone else is sent to sign in (GET /inbox/login)."""
+    """Views for signed-in users only: anyone else is sent to sign in (GET /inbox/login), and back to the page after.
+    A step posted after the session ended (`POST /inbox/referral/<id>/<action>`) is not done: after signing in the
+    referral's page says so (EXPIRED), rather than the worklist with no word of the lost step."""
 
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
         if current_user() is None:
-            return redirect(url_for("inbox.login"))
+            if request.method == "POST":
+                page = request.path.rsplit("/", 1)[0] if request.path.startswith("/inbox/referral/") else "/inbox"
+                return redirect(url_for("inbox.login", next=page, **{EXPIRED: "1"}), 303)
+            return redirect(url_for("inbox.login", **({"next": request.path} if request.path != "/inbox" else {})))
         return view(*args, **kwargs)
 
     return wrapped

@@ -29,7 +29,15 @@ from service.errors_render import register_way_back
 from service.fhir import urls
 from service.fhir.errors import FhirError, FhirNotFound
 from service.inbox import pages
-from service.inbox.auth import COOKIE_NAME, InboxUser, current_user, inbox_store, recipient_known, signed_in
+from service.inbox.auth import (
+    COOKIE_NAME,
+    EXPIRED,
+    InboxUser,
+    current_user,
+    inbox_store,
+    recipient_known,
+    signed_in,
+)
 from service.inbox.oidc import InboxLoginError, ProviderConfig, authorization, discover, exchange, id_token_claims
 from service.inbox.store import PENDING_LIFETIME, SESSION_LIFETIME, InboxStore
 from service.inbox.views_model import day, detail_view, work_line
@@ -166,7 +174,8 @@ def referral(task_id: str):
     """One referral, exactly as the recipient received it (404 when it is not there, or not this recipient's)."""
     user = _signed_in_user()
     desk = pages.desk_of(user)
-    return _referral_page(desk, pages.task_id_ok(task_id), request.args.get("done"))
+    done = request.args.get("done") or (EXPIRED if request.args.get(EXPIRED) else None)
+    return _referral_page(desk, pages.task_id_ok(task_id), done)
 
 
 def _referral_page(desk: pages.Desk, task_id: str, done: str | None, problem: Text | None = None, status: int = 200):
@@ -182,7 +191,7 @@ def _referral_page(desk: pages.Desk, task_id: str, done: str | None, problem: Te
         desk.user,
         status,
         r=detail_view(detail, lang),
-        done=done if done in pages.ACTIONS else None,
+        done=done if done in (*pages.ACTIONS, EXPIRED) else None,
         problem=problem.in_lang(lang) if problem else None,
         reasons=pages.code_words(urls.CS_DECLINE_REASON, lang),
         outcomes=pages.code_words(urls.CS_TASK_OUTCOME, lang),
@@ -237,16 +246,20 @@ def login():
     """Sign in at the provider named (?provider=id), the only one registered, or a pick among them."""
     wanted = request.args.get("provider")
     providers = _providers()
+    back = {k: request.args[k] for k in ("next", EXPIRED) if request.args.get(k)}  # where to after signing in
     if wanted is None and len(providers) != 1:
         if not providers:
             raise InboxLoginError("inbox.no_provider", "no-provider", 404)
-        return render_template("inbox_pick.html", providers=providers)
+        return render_template("inbox_pick.html", providers=providers, back=back)
     provider = services().registry.provider(wanted) if wanted is not None else providers[0]
     if provider is None:
         _audit("4", "inbox-login refused: unregistered provider")
         raise InboxLoginError("inbox.unknown_provider", "unregistered-provider", 400)
     config = discover(provider, require_https=current_app.config["KS_SETTINGS"].env != "development")
     url, state, pending = authorization(provider, config, _redirect_uri())
+    if back.get("next"):
+        pending["next"] = pages.safe_next(back["next"])  # an inbox page only
+        pending[EXPIRED] = bool(back.get(EXPIRED))
     secret = browser_flow.start(pending)  # the callback only in this browser
     inbox_store().save_pending(state, pending)
     return browser_flow.set_cookie(
@@ -278,7 +291,7 @@ def callback():
     inbox_store().end_session(request.cookies.get(COOKIE_NAME))  # one session per browser
     _audit("0", f"inbox-login at provider {provider.id} {_for(user)}", user.who)
     log.info("inbox sign-in: session %s…, provider %s, %s", session_id[:6], provider.id, _for(user))
-    response = redirect(url_for("mirror.region" if user.regio else "inbox.index"))
+    response = redirect(_after_sign_in(user, pending))
     response.set_cookie(
         COOKIE_NAME,
         session_id,
@@ -289,6 +302,16 @@ def callback():
         path="/inbox",
     )
     return browser_flow.clear_cookie(response, state, path=CALLBACK_PATH)
+
+
+def _after_sign_in(user: InboxUser, pending: dict) -> str:
+    """The page the user was sent to sign in from (a referral's, when the session had ended under a step: it says
+    so), else their start page: the worklist, or the region's figures for its programme manager."""
+    start = url_for("mirror.region" if user.regio else "inbox.index")
+    page = pending.get("next")
+    if user.regio or not page or page == "/inbox":
+        return start
+    return page + ("?" + EXPIRED + "=1" if pending.get(EXPIRED) else "")
 
 
 def _sign_in(provider: IdentityProvider, pending: dict) -> InboxUser:

@@ -187,6 +187,30 @@ def test_accept_first_contact_and_close_with_an_outcome_and_a_message(live, refe
     assert all(r["patient_identifier"] == "http://fhir.nl/fhir/NamingSystem/bsn|999990068" for r in changes[-2:])
 
 
+def test_a_step_posted_after_the_session_ended_is_not_lost_in_silence(live, referral):
+    """The session ends while the coordinator types her message: the step is not done, and after signing in again
+    she is back at the referral, told so — not at the worklist without a word."""
+    from tests.inbox.test_sign_in import pick
+
+    task_id = referral("expired", signals=("homeless",), bsn="999990081")["regiocoordinator-jgz"]
+    s, _ = sign_in(live, "demo-jgz")
+    page = detail(s, live, task_id)
+    live.app.extensions["ks"].inbox.end_session(s.cookies["ks_inbox"])  # expired meanwhile
+    r = act(s, live, task_id, "accept", page)
+    assert r.status_code == 303 and "/inbox/login?" in r.headers["Location"] and "expired=1" in r.headers["Location"]
+    authorize = s.get(live.base + r.headers["Location"], allow_redirects=False, timeout=10).headers["Location"]
+    back = pick(s, authorize, "demo-jgz")
+    assert back.status_code == 302 and back.headers["Location"] == f"/inbox/referral/{task_id}?expired=1"
+    words = text_of(s.get(live.base + back.headers["Location"], timeout=10))
+    assert "Uw sessie was verlopen: uw laatste stap is niet opgeslagen." in words
+    assert "aangevraagd, nog niet opgepakt" in words  # the step was not taken
+    evil = s.get(live.base + "/inbox/login", params={"next": "//evil.example/x"}, allow_redirects=False, timeout=10)
+    assert (
+        evil.status_code == 302
+        and "evil.example" not in pick(s, evil.headers["Location"], "demo-jgz").headers["Location"]
+    )
+
+
 def test_decline_with_a_coded_reason_and_a_refused_step_in_words(live, referral):
     task_id = referral("decline", signals=("homeless",))["regiocoordinator-jgz"]
     s, _ = sign_in(live, "demo-jgz")
