@@ -45,6 +45,16 @@ def _priority(priority: str, lang: str) -> str:
     return text(key, lang) if priority in ("stat", "asap", "urgent", "routine") else priority
 
 
+def _business(task: dict, lang: str) -> str | None:
+    """Where the work stands (Task.businessStatus) in the page's language; none once the practice cancelled it or
+    it was entered in error: "geannuleerd (Aangenomen)" said two things at once."""
+    if task.get("status") in ("cancelled", "entered-in-error"):
+        return None
+    business = task.get("businessStatus") or {}
+    code = taskflow.code_of(business, urls.CS_TASK_BUSINESS_STATUS)
+    return _words(urls.CS_TASK_BUSINESS_STATUS, code, lang) if code else business.get("text")
+
+
 def _status(status: str, lang: str) -> str:
     from service.referrals.status import task_status_text
 
@@ -124,7 +134,7 @@ def detail_view(detail: ReferralDetail, lang: str) -> dict[str, Any]:
         "version": (task.get("meta") or {}).get("versionId") or "",
         "status": task.get("status"),
         "status_text": _status(str(task.get("status")), lang),
-        "business": (task.get("businessStatus") or {}).get("text"),
+        "business": _business(task, lang),
         "assignee": (taskflow.assignee_of(task) or {}).get("display"),
         "priority": priority,
         "priority_text": _priority(priority, lang),

@@ -272,6 +272,24 @@ def test_two_coordinators_acting_from_the_same_version_get_a_clear_conflict(live
     assert f"Stand: {status}" in text_of(loser)  # the referral as it is now, under the message
 
 
+def test_the_status_says_one_thing_in_the_pages_language(live, referral, inbox_fhir):
+    """Where the work stands in the page's language (not the Task's Dutch text in English), and none once the
+    practice cancelled an accepted referral ("geannuleerd (Aangenomen)" said two things at once)."""
+    task_id = referral("one-status", signals=("homeless",), bsn="999990093")["regiocoordinator-jgz"]
+    s, _ = sign_in(live, "demo-jgz")
+    page = detail(s, live, task_id)
+    assert act(s, live, task_id, "accept", page).status_code == 303
+    page = detail(s, live, task_id)
+    s.post(f"{live.base}/inbox/language", data={"csrf_token": token(page), "lang": "en"}, timeout=10)
+    assert "Status: accepted (Accepted)" in text_of(detail(s, live, task_id))
+    practice = taskflow.Actor(display="Huisarts")
+    taskflow.apply_change(
+        FhirClient(inbox_fhir), task_id, taskflow.cancel(practice, "Ingetrokken door de huisarts"), datetime.now(UTC)
+    )
+    words = text_of(detail(s, live, task_id))
+    assert "Status: cancelled" in words and "(Accepted)" not in words and "(Aangenomen)" not in words
+
+
 def test_a_referral_the_practice_cancelled_is_off_the_worklist_and_says_so(live, referral, inbox_fhir):
     task_id = referral("cancelled", signals=("homeless",))["regiocoordinator-jgz"]
     s, _ = sign_in(live, "demo-jgz")
