@@ -23,7 +23,7 @@ placeholders agree).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal, NamedTuple
 
 Lang = Literal["nl", "en"]
@@ -44,6 +44,20 @@ def code_text(keys: Mapping[str, str], code: str, lang: str | None = "nl") -> st
     as it is."""
     key = keys.get(code)
     return text(key, lang) if key else code
+
+
+def ours_in_lang(value: str | None, lang: str, keys: Iterable[str]) -> str | None:
+    """`value` in `lang` when it is one of the catalogue's `keys` written down in either language (a reason the
+    service wrote on a Task in Dutch, shown on an English page); anything else as it is."""
+    for key in keys:
+        if value in CATALOGUE[key]:
+            return text(key, lang)
+    return value
+
+
+# The reasons the service itself writes on a Task it cancels (service/referrals/withdraw.py), in Dutch: shown in the
+# page's language (ours_in_lang).
+STATUS_REASONS = ("cancel.status_reason", "cancel.status_reason_poh", "withdraw.status_reason")
 
 
 class Text(NamedTuple):

@@ -10,7 +10,7 @@ from typing import Any
 from service.fhir import urls
 from service.referrals import taskflow
 from service.referrals.worklist import PRACTICE_ZONE, ReferralDetail, WorkItem
-from service.texts import language, text, texts
+from service.texts import STATUS_REASONS, language, ours_in_lang, text, texts
 
 DATE_FIELDS = {"due-date": "inbox.detail.due_date", "child-birth-date": "inbox.detail.child_birth_date"}
 
@@ -153,7 +153,9 @@ def detail_view(detail: ReferralDetail, lang: str) -> dict[str, Any]:
         "message": detail.message,
         "actions": taskflow.allowed_actions(task),
         # the practice's cancel or the patient's withdrawn consent, in the words the practice wrote on the Task
-        "cancelled": (task.get("statusReason") or {}).get("text") if task.get("status") == "cancelled" else None,
+        "cancelled": ours_in_lang((task.get("statusReason") or {}).get("text"), lang, STATUS_REASONS)
+        if task.get("status") == "cancelled"
+        else None,
     }
 
 

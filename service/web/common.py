@@ -26,7 +26,7 @@ from service.referrals.status import task_status_text
 from service.rules.meldcode import MeldcodeStep
 from service.services import services
 from service.smart.session import current_practice
-from service.texts import language, text
+from service.texts import STATUS_REASONS, language, ours_in_lang, text
 from service.web.store import FormStore, WorkState
 
 GUARDED = "ks_guarded"  # set by guard.step on the views it guards
@@ -267,7 +267,7 @@ def task_view(found, lang: str, name: str | None = None) -> dict | None:
         return known.in_lang(lang) if known else fallback
 
     detail = words(urls.CS_TASK_OUTCOME, found.outcome, found.outcome_text) or words(
-        urls.CS_DECLINE_REASON, found.reason, found.reason_text
+        urls.CS_DECLINE_REASON, found.reason, ours_in_lang(found.reason_text, lang, STATUS_REASONS)
     )
     if not detail and found.business == "contact-made":
         detail = words(urls.CS_TASK_BUSINESS_STATUS, found.business, found.business_text)

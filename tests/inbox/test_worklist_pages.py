@@ -288,6 +288,7 @@ def test_the_status_says_one_thing_in_the_pages_language(live, referral, inbox_f
     )
     words = text_of(detail(s, live, task_id))
     assert "Status: cancelled" in words and "(Accepted)" not in words and "(Aangenomen)" not in words
+    assert "Cancelled by the GP" in words and "Ingetrokken door de huisarts" not in words  # the reason too
 
 
 def test_a_referral_the_practice_cancelled_is_off_the_worklist_and_says_so(live, referral, inbox_fhir):
