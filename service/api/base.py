@@ -10,6 +10,7 @@ from werkzeug.routing import BaseConverter
 from service.api.fhirjson import parse_fhir_json, unwrap_parameter
 from service.errors import InputInvalid, Issue, PayloadTooLarge
 from service.errors_render import fhir_json
+from service.fhir import urls
 from service.referrals.pipeline import Engine
 from service.services import services
 from service.texts import texts
@@ -121,7 +122,34 @@ def screened(qr: dict) -> dict:
                 got = json_type(ref.get("reference") if isinstance(ref, dict) else ref)
                 refusal = texts("api.qr.element_type", location=f"{location}.reference", expected="string", got=got)
                 raise InputInvalid(refusal, issues=[Issue.of(refusal, code="structure", expression=(location,))])
-    return qr
+    return with_uri_systems(qr)
+
+
+def with_uri_systems(qr: dict) -> dict:
+    """The response with the Dutch identifiers in OID form (urn:oid:2.16.840.1.113883.2.4.6.3 for the BSN, …:
+    urls.OID_TO_URI) in their URI form, in the contained Patient and in `subject.identifier`: accepted in either,
+    emitted in one (DESIGN.md "Standards"), so one patient is one conditional create and one key in the record of
+    referrals made, whichever form the HIS sends."""
+
+    def uri(ident):
+        system = ident.get("system") if isinstance(ident, dict) else None
+        if isinstance(system, str) and system in urls.OID_TO_URI:  # anything else is the validator's to refuse
+            return {**ident, "system": urls.OID_TO_URI[ident["system"]]}
+        return ident
+
+    def patient(resource):
+        if not isinstance(resource, dict) or resource.get("resourceType") != "Patient":
+            return resource
+        idents = resource.get("identifier")
+        return {**resource, "identifier": [uri(i) for i in idents]} if isinstance(idents, list) else resource
+
+    out = dict(qr)
+    if isinstance(qr.get("contained"), list):
+        out["contained"] = [patient(c) for c in qr["contained"]]
+    subject = qr.get("subject")
+    if isinstance(subject, dict) and isinstance(subject.get("identifier"), dict):
+        out["subject"] = {**subject, "identifier": uri(subject["identifier"])}
+    return out
 
 
 def _known_type(rtype: str) -> bool:

@@ -183,3 +183,17 @@ def test_every_answer_that_may_name_a_patient_is_not_stored_by_caches(client):
     for path in ("/fhir/metadata", "/fhir/Questionnaire", "/fhir/OperationDefinition"):
         r = client.get(path)
         assert r.status_code == 200 and "Cache-Control" not in r.headers, path
+
+
+def test_a_bsn_in_oid_form_goes_out_in_its_uri_form(client):
+    """DESIGN.md "Standards": the OID form is accepted on input, the URI form emitted, so one patient is one
+    conditional create at the recipient whichever form the HIS sends."""
+    from tests.factories import with_patient
+
+    qr = with_patient(make_qr(signals=("homeless",)), bsn="999990032")
+    qr["contained"][0]["identifier"][0]["system"] = "urn:oid:2.16.840.1.113883.2.4.6.3"
+    bundle = client.post("/fhir/QuestionnaireResponse/$extract", json=qr).get_json()
+    destinations = [e["resource"] for e in bundle["entry"][1:]]
+    patients = [e for d in destinations for e in d["entry"] if e["resource"]["resourceType"] == "Patient"]
+    assert patients and "urn:oid" not in json.dumps(bundle)
+    assert all(p["request"]["ifNoneExist"] == f"identifier={urls.BSN}|999990032" for p in patients)
