@@ -214,6 +214,9 @@ def token():
         header = json.loads(_b64(assertion.split(".")[0]))
         if header.get("alg") not in ALGORITHMS:
             raise JoseError(f"alg must be one of {', '.join(ALGORITHMS)}")
+        if not isinstance(header.get("kid"), str) or not header["kid"]:
+            # SMART Backend Services, "Authentication JWT Header Values": kid is required
+            raise JoseError("the header's kid is required")
         claims = dict(jwt.decode(assertion, client.keys, algorithms=list(ALGORITHMS)).claims)
         jwt.JWTClaimsRegistry(
             leeway=CLOCK_SKEW,

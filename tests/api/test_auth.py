@@ -93,7 +93,7 @@ def his(
     return BackendServicesAuth(f"{live.base}/auth/token", client_id, pem, key.kid, alg=alg, scope=scope)
 
 
-def assertion(live, key=RSA, **claims) -> str:
+def assertion(live, key=RSA, kid="his-rsa", **claims) -> str:
     now = int(time.time())
     body = {
         "iss": "his-demo",
@@ -104,7 +104,7 @@ def assertion(live, key=RSA, **claims) -> str:
         **claims,
     }
     return jwt.encode(
-        {"alg": "RS384", "kid": "his-rsa", "typ": "JWT"},
+        {"alg": "RS384", "typ": "JWT", **({"kid": kid} if kid else {})},
         {k: v for k, v in body.items() if v is not None},
         key,
         algorithms=["RS384"],
@@ -214,6 +214,7 @@ def test_an_es384_client_with_v1_scopes_may_evaluate_but_not_submit(live):
         ("expired", lambda live: assertion(live, exp=int(time.time()) - 600), 401, "invalid_client"),
         ("valid for an hour", lambda live: assertion(live, exp=int(time.time()) + 3600), 401, "invalid_client"),
         ("no jti", lambda live: assertion(live, jti=None), 401, "invalid_client"),
+        ("no kid in its header", lambda live: assertion(live, kid=None), 401, "invalid_client"),
         ("not a JWT", lambda live: "not-a-jwt", 401, "invalid_client"),
     ],
 )
