@@ -17,14 +17,23 @@ def test_pages_around_the_form_at_both_widths(journey, live_app):
     expect(page.locator("h1")).to_be_visible()
     expect(page.locator("html")).to_have_attribute("lang", "nl")
     j.check("no-launch")
-    j.launch("demo-pregnant")  # the practice's error page: a form posted with a token that is not the session's
-    page.locator("#signal-form input[name=csrf_token]").evaluate("e => { e.value = 'not-the-session-token'; }")
+    j.launch("demo-pregnant")  # the practice's error page: a form posted without its token
+    page.locator("#signal-form input[name=csrf_token]").evaluate("e => { e.value = ''; }")
     with page.expect_navigation() as navigation:
         page.locator("#signal-form").evaluate("f => f.submit()")
     assert navigation.value.status == 400
     expect(page.locator("h1")).to_be_visible()
     expect(page.get_by_role("link", name="Naar het formulier")).to_be_visible()
     j.check("error-page")
+    # with another session's token (a window of an earlier launch): what happened, and no way into the form
+    page.goto(j.url("/form"))
+    page.locator("#signal-form input[name=csrf_token]").evaluate("e => { e.value = 'not-the-session-token'; }")
+    with page.expect_navigation() as navigation:
+        page.locator("#signal-form").evaluate("f => f.submit()")
+    assert navigation.value.status == 409
+    expect(page.locator("h1")).to_have_text("Dit venster hoort bij een eerdere opening")
+    expect(page.get_by_role("link", name="Naar het formulier")).to_have_count(0)
+    j.check("other-window")
     if live_app.sandbox:
         response = page.goto(j.url("/sandbox/launch"))
         assert response.status == 200

@@ -334,14 +334,18 @@ def test_standalone_picks_a_registered_ehr_and_a_fake_one_is_refused(journey):
 
 
 def test_the_opening_sentence_follows_the_wish_to_become_pregnant(journey, live_app):
-    """Live: "Nee, ik wil niet zwanger worden" swaps the seed's opening sentence ("je kindje") for the one without."""
+    """Live: before a pregnancy the seed's opening sentence ("je kindje") only for "Ja, ik wil zwanger worden";
+    with any other answer, or none yet, the one without; a pregnancy brings the seed's back."""
     j = journey()
     page = j.page
     j.launch("demo-preconception")
     standard, no_wish = page.locator("#item-opening-sentence"), page.locator("#item-opening-sentence-no-wish")
-    page.locator("#f-phase-preconception").check()
+    page.locator("#f-phase-pregnant").check()
     expect(standard).to_be_visible()
     expect(no_wish).to_be_hidden()
+    page.locator("#f-phase-preconception").check()  # no answer about the wish yet
+    expect(no_wish).to_be_visible()
+    expect(standard).to_be_hidden()
     page.locator("#f-pregnancy-intention").select_option("LA26440-0")  # "Nee, ik wil niet zwanger worden"
     expect(no_wish).to_be_visible()
     expect(no_wish).to_contain_text("ook bij het voorkomen van een zwangerschap die je nu niet wilt")
@@ -351,3 +355,18 @@ def test_the_opening_sentence_follows_the_wish_to_become_pregnant(journey, live_
     page.locator("#f-pregnancy-intention").select_option("LA26438-4")  # "Ja, ik wil zwanger worden"
     expect(standard).to_be_visible()
     expect(no_wish).to_be_hidden()
+
+
+def test_a_window_of_an_earlier_launch_says_so_in_its_live_panel(journey, live_app):
+    """Two launches in one browser: the first window's live panel says the app was opened again, perhaps for another
+    patient, instead of going on with the other patient's session behind it (guard.py OtherWindow)."""
+    j = journey()
+    page = j.page
+    j.launch("demo-pregnant")
+    earlier = page
+    j.page = page.context.new_page()
+    j.launch("demo-preconception")  # the newer launch's session cookie replaces the first's
+    j.page = earlier
+    earlier.locator("#f-homeless").check()
+    alert = earlier.locator("#panel .panel-errors[role=alert]")
+    expect(alert).to_contain_text("opnieuw geopend, mogelijk voor een andere patiënt")
