@@ -328,9 +328,9 @@ def access_point() -> str:
     return f"api:{request.remote_addr or '-'}"
 
 
-def audit_read(event: str, patient: str | None, identifier: str | None, what: str) -> None:
-    """One audit row for an API call that read patient data (`patient` by reference, `identifier` the BSN):
-    the caller as audit_who() says, from where access_point() says."""
+def audit_read(event: str, patient: str | None, identifier: str | None, what: str, outcome: str = "0") -> None:
+    """One audit row for an API call that read patient data (`patient` by reference, `identifier` the BSN), or
+    was refused it (`outcome` "4"): the caller as audit_who() says, from where access_point() says."""
     audit = services().delivery.audit
     if audit is None:
         return
@@ -338,7 +338,7 @@ def audit_read(event: str, patient: str | None, identifier: str | None, what: st
         AuditEntry(
             event=event,
             action="R",
-            outcome="0",
+            outcome=outcome,
             who=audit_who(),
             patient=patient,
             patient_identifier=identifier,

@@ -114,6 +114,16 @@ class ResponseStore:
             return None
         return Stored(id=rid, version=wanted, resource=json.loads(text), callers=callers, data=json.loads(row[2]))
 
+    def patient_of_others(self, rid: str, caller: str | None) -> str | None:
+        """The patient (the stored `data["patient"]`) of a response that exists but another caller submitted: for
+        the audit log's row of the refused access, never for the caller."""
+        r = api_response
+        with self._db.begin() as conn:
+            row = conn.execute(select(r.c.callers, r.c.data).where(r.c.id == rid, r.c.expires > time.time())).first()
+        if row is None or OPEN in (callers := tuple(json.loads(row[0]))) or (caller or OPEN) in callers:
+            return None
+        return json.loads(row[1]).get("patient") or ""
+
     def purge(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
         r, v = api_response, api_response_version

@@ -181,6 +181,9 @@ def stored_response(rid: str | None, version: str | None = None) -> Stored:
         found = _store().get(rid, caller(), vid)
     if found is None:
         reference = f"QuestionnaireResponse/{rid}" + (f"/_history/{version}" if version is not None else "")
+        others = _store().patient_of_others(rid, caller()) if rid is not None else None
+        if others is not None:  # another caller's: a refused access to that patient's data, logged (NEN 7513)
+            audit_read("read", *patient_keys(others or None), f"{reference}: not this caller's", outcome="4")
         raise NotFound(texts("api.not_found", reference=reference))
     return found
 

@@ -486,3 +486,13 @@ def test_another_client_with_the_same_identifier_makes_its_own_submission_and_le
     assert submission(second) != submission(first) and submission(first) not in second.text
     mine = requests.get(first.headers["Location"], auth=his(live), timeout=10)
     assert mine.status_code == 200 and mine.json()["meta"]["versionId"] == "1"
+    # the other client's read of the first's response: a 404, and a refused access in the audit log (NEN 7513)
+    before = len(live.extensions["ks"].delivery.audit.entries())
+    assert requests.get(first.headers["Location"], auth=other, timeout=10).status_code == 404
+    [refused] = live.extensions["ks"].delivery.audit.entries()[before:]
+    assert (
+        refused["outcome"] == "4"
+        and refused["who"] == "api-client/his-other"
+        and "not this caller's" in refused["object"]
+    )
+    assert refused["patient"] or refused["patient_identifier"]
