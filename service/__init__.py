@@ -39,6 +39,10 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.config["KS_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SECRET_KEY"] = settings.secret_key or DEV_SECRET_KEY
+    if settings.trusted_proxies > 0:  # behind the region's proxy: the client's address for the audit log
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=0, x_host=0)  # type: ignore[method-assign]
     if config:
         app.config.update({k: v for k, v in config.items() if k.isupper()})
     engine = _engine(settings)

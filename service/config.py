@@ -85,6 +85,10 @@ class Settings:
     api_clients_file: Path | None = None  # YAML: the registered API clients, their public keys and scopes
     api_token_lifetime: int = 300  # seconds an API access token lives
     log_level: str = "INFO"
+    # How many proxies in front of the service set X-Forwarded-For (the region's nginx: 1): the audit log's access
+    # point is then the client's address the nearest of them saw, not the proxy's (werkzeug ProxyFix, x_for). 0:
+    # the socket's peer, and X-Forwarded-For is not believed (whoever sends it).
+    trusted_proxies: int = 0
     # SMART on FHIR app (issue 4)
     # Where browsers reach this service (redirect_uri = public_url + /callback). Unset: it follows KS_HOST and
     # KS_PORT, http://{host}:{port} (127.0.0.1 for a wildcard host), so `KS_PORT=8000 make run` needs nothing else.

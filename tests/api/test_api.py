@@ -197,3 +197,23 @@ def test_a_bsn_in_oid_form_goes_out_in_its_uri_form(client):
     patients = [e for d in destinations for e in d["entry"] if e["resource"]["resourceType"] == "Patient"]
     assert patients and "urn:oid" not in json.dumps(bundle)
     assert all(p["request"]["ifNoneExist"] == f"identifier={urls.BSN}|999990032" for p in patients)
+
+
+@pytest.mark.parametrize(("proxies", "expected"), [(0, "api:10.0.0.2"), (1, "api:203.0.113.9")])
+def test_the_audit_log_names_the_client_behind_a_trusted_proxy_only(tmp_path, proxies, expected):
+    """KS_TRUSTED_PROXIES=1 (the region's nginx sets X-Forwarded-For): the access point is the client's address the
+    proxy saw; without it, the socket's peer, whatever X-Forwarded-For a client sends."""
+    from service import create_app
+
+    app = create_app({"TESTING": True, "data_dir": tmp_path / "data", "trusted_proxies": proxies})
+    client = app.test_client()
+    headers = {"X-Forwarded-For": "198.51.100.1, 203.0.113.9"}  # a forged first hop, then what nginx appended
+    r = client.post(
+        "/fhir/QuestionnaireResponse",
+        json=make_qr(signals=("homeless",)),
+        headers=headers,
+        environ_base={"REMOTE_ADDR": "10.0.0.2"},
+    )
+    assert r.status_code in (200, 201, 202), r.get_data(as_text=True)[:300]
+    [row] = [e for e in app.extensions["ks"].delivery.audit.entries() if e["event"] == "submit"]
+    assert row["access_point"] == expected
