@@ -328,19 +328,25 @@ def check_fields(qdef: QuestionnaireDef, form_fields: FormFields, *, today: date
             continue
         key = "form.error.choose_answer" if item.type in ("choice", "open-choice") else "form.error.fill_in"
         errors.append(FieldError.of(lid, texts(key, label=_label(item))))
-    due = _date_answer(kept, DUE_DATE)
-    if due and due > today + MAX_DUE_AHEAD:
-        errors.append(FieldError.of(DUE_DATE, texts("form.error.due_ahead")))
-    elif due and due < today - OVERDUE_GRACE:
-        errors.append(FieldError.of(DUE_DATE, texts("form.error.due_past")))
-    born = _date_answer(kept, CHILD_BIRTH_DATE)
-    if born and born > today:
-        errors.append(FieldError.of(CHILD_BIRTH_DATE, texts("form.error.birth_future")))
+    errors += date_errors(_date_answer(kept, DUE_DATE), _date_answer(kept, CHILD_BIRTH_DATE), today=today)
     children = kept.get(CHILDREN)
     if children and children[0].get("valueInteger", 0) > MAX_CHILDREN:
         errors.append(FieldError.of(CHILDREN, texts("form.error.children", max=MAX_CHILDREN)))
     order = {item.link_id: i for i, item in enumerate(document_order(qdef))}
     return sorted(errors, key=lambda e: order.get(e.link_id, len(order)))
+
+
+def date_errors(due: date | None, born: date | None, *, today: date) -> list[FieldError]:
+    """A due date or a child's birth date outside what its phase allows (check_fields; the live panel says it too,
+    so an impossible date does not stand behind the advice unremarked until review)."""
+    errors = []
+    if due and due > today + MAX_DUE_AHEAD:
+        errors.append(FieldError.of(DUE_DATE, texts("form.error.due_ahead")))
+    elif due and due < today - OVERDUE_GRACE:
+        errors.append(FieldError.of(DUE_DATE, texts("form.error.due_past")))
+    if born and born > today:
+        errors.append(FieldError.of(CHILD_BIRTH_DATE, texts("form.error.birth_future")))
+    return errors
 
 
 def _date_answer(answers: Mapping[str, list[dict[str, Any]]], link_id: str) -> date | None:

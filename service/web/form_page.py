@@ -21,11 +21,12 @@ from service.questionnaires.catalog import QuestionnaireDef
 from service.questionnaires.form import (
     FieldError,
     check_fields,
+    date_errors,
     index_fields,
     parse_date_field,
     response_to_fields,
 )
-from service.questionnaires.linkids import TEENAGE
+from service.questionnaires.linkids import CHILD_BIRTH_DATE, DUE_DATE, TEENAGE
 from service.questionnaires.populate import populate, record_facts, suggestions, teenage_suggestion
 from service.referrals.feedback import copy_of
 from service.referrals.pipeline import PRACTICE_ZONE
@@ -264,6 +265,14 @@ def _panel(ctx, work: WorkState | PanelFacts, fields, qdef: QuestionnaireDef | N
     return live_panel(work, fields, qdef, region(), page_lang(ctx), subject=subject_of(ctx), author=ctx.fhir_user)
 
 
+def _day(value) -> date | None:
+    """An answer's date (an index value: ISO text), or None."""
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 def live_panel(
     work: WorkState | PanelFacts,
     fields,
@@ -288,7 +297,10 @@ def live_panel(
         status="in-progress",
     )
     sugg = [{**s, "text": pick(lang, s["text"], s["english"])} for s in _live_suggestions(work, fields, now.date())]
-    errors = [{"linkId": e.link_id, "text": pick(lang, e.text, e.english)} for e in indexed.errors]
+    dated = date_errors(
+        _day(indexed.index.first(DUE_DATE)), _day(indexed.index.first(CHILD_BIRTH_DATE)), today=now.date()
+    )
+    errors = [{"linkId": e.link_id, "text": pick(lang, e.text, e.english)} for e in (*indexed.errors, *dated)]
     ruleset = engine().ruleset(region)
     if engine().catalog.find(ruleset.questionnaire) is not qdef:  # the rule set is for another Questionnaire
         return {

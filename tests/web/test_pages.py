@@ -364,6 +364,18 @@ def test_panel_reports_unreadable_fields_and_keeps_going(as_user):
     assert 'class="panel-errors"' in html and "Geen bestaande datum" in html.split('class="panel-errors"')[1]
 
 
+def test_panel_says_an_impossible_date_at_once(as_user):
+    """A due date in 1900 or 9999, a child born tomorrow: the panel says what the review would refuse, beside the
+    advice that date gives (before, only the review did)."""
+    client = as_user()
+    for fields, words in (
+        ({"phase": "pregnant", "due-date": "01-01-1900", "homeless": "true"}, "meer dan 2 weken in het verleden"),
+        ({"phase": "pregnant", "due-date": "31-12-9999"}, "meer dan 44 weken in de toekomst"),
+    ):
+        html = post(client, "/form/panel", fields).get_json()["html"]
+        assert words in html.split('class="panel-errors"')[1], fields
+
+
 def test_panel_teenage_suggestion_follows_the_due_date(as_user):
     client = as_user("demo-pregnant")
     page(client)  # populate: the mother's birth date is known server-side
