@@ -714,9 +714,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "mirror.mark": ("<{n}", "<{n}"),
     "mirror.mark_cbs": (".", "."),
+    "mirror.mark_complementary": ("verborgen", "hidden"),
     "mirror.legend": (
-        "Gearceerd en <{n}: verborgen, omdat het op minder dan {n} personen is gebaseerd.",
-        "Hatched and <{n}: hidden, because it is based on fewer than {n} people.",
+        "Gearceerd en <{n}: verborgen, omdat het op minder dan {n} personen is gebaseerd. Gearceerd en ‘verborgen’: op {n} of meer personen gebaseerd, maar verborgen zodat een getal onder de {n} niet uit de andere terug te rekenen is.",
+        'Hatched and <{n}: hidden, because it is based on fewer than {n} people. Hatched and "hidden": based on {n} or more people, but hidden so that a number under {n} cannot be worked out from the others.',
     ),
     "mirror.legend_cbs": (
         'Gearceerd en ".": geheim, zoals het CBS werkt: kleine aantallen verborgen, de rest afgerond op 5.',

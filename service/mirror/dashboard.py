@@ -147,6 +147,8 @@ def shown(cell: Cell | None, unit: str, report: Report, lang: str) -> str:
     """A cell's value as the table and the chart show it: a count, a share in %, days; the mark when suppressed."""
     if cell is None:
         return text("mirror.none", lang)
+    if cell.suppressed and cell.complementary and report.mode != "cbs":  # "<10" would be untrue of it
+        return text("mirror.mark_complementary", lang)
     if cell.suppressed:
         return suppressed_mark(report, lang)
     if unit == "share":

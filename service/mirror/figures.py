@@ -96,6 +96,8 @@ class Cell:
     value: float | None  # the count, a share 0..1, or days
     people: int  # the n the cell is based on: internal, never shown for a suppressed cell
     suppressed: bool
+    # hidden though based on enough people, so that a small one cannot be worked out from it (complementary)
+    complementary: bool = False
 
 
 @dataclass(frozen=True)
@@ -300,10 +302,10 @@ def _equations(cube: _Year, agg: _Aggregates) -> list[Equation]:
     return eqs
 
 
-def _cell(cid: Any, spec: CellSpec, cube: _Year, hidden: bool, mode: str) -> Cell:
+def _cell(cid: Any, spec: CellSpec, cube: _Year, hidden: bool, mode: str, below: int) -> Cell:
     figure, key, who, t = cid
     if hidden:
-        return Cell(figure, key, t, who, None, None, None, spec.people, True)
+        return Cell(figure, key, t, who, None, None, None, spec.people, True, complementary=spec.people >= below)
     if figure == "feedback-median-days":
         return Cell(figure, key, t, who, None, None, median(cube.days[(who, t)]), spec.people, False)
     count = rounded(cube.values[spec.vars[0]], mode)
@@ -348,7 +350,7 @@ def build_report(
         )
         for cid, spec in specs.items():
             if cid[3] in wanted and (scope == "practice" or practice is None or cid[2] in (practice, None)):
-                cells.append(_cell(cid, spec, cube, cid in hidden, mode if scope == "region" else "rivm"))
+                cells.append(_cell(cid, spec, cube, cid in hidden, mode if scope == "region" else "rivm", below))
     return Report(
         scope=scope,
         practice=practice,

@@ -296,3 +296,17 @@ def test_the_other_practice_of_two_is_not_given_away_to_one_that_knows_its_own(t
                  and c.period == "2026Q1")  # fmt: skip
     assert total.suppressed
     assert not recovered(report, facts=truth(_few_and_many()), reader="p2", practices=["p1", "p2"])
+
+
+def test_a_cell_hidden_only_to_protect_another_is_not_marked_as_a_small_number(tmp_path_factory):
+    """ "<10" says fewer than 10 people: a complementary cell is based on more, so it reads "verborgen"."""
+    from service.mirror.dashboard import shown
+
+    report = _report(tmp_path_factory, _few_and_many(), suppress_below=10)
+    hidden = [c for c in report.cells if c.suppressed]
+    primary = [c for c in hidden if not c.complementary]
+    complementary = [c for c in hidden if c.complementary]
+    assert primary and complementary
+    assert all(c.people < 10 for c in primary) and all(c.people >= 10 for c in complementary)
+    assert {shown(c, "count", report, "nl") for c in primary} == {"<10"}
+    assert {shown(c, "count", report, "nl") for c in complementary} == {"verborgen"}
