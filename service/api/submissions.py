@@ -105,7 +105,7 @@ def status_parameters(
         parts += [{"name": "recipient", "valueString": r} for r in d.recipients]
         for rtype, name in (("ServiceRequest", "serviceRequest"), ("Task", "task"), ("Consent", "consent")):
             parts += [
-                {"name": name, "valueReference": {"reference": f"{rtype}/{rid}"}}
+                {"name": name, "valueReference": {"reference": _on_server(d.destination, f"{rtype}/{rid}")}}
                 for rid in d.delivered.ids.get(rtype, [])
             ]
         parts += [_referral_part(copy[r]) for r in d.recipients if copy and r in copy]
@@ -115,6 +115,13 @@ def status_parameters(
     params.append({"name": "record", "resource": record})
     params.append({"name": "evaluation", "part": evaluation})
     return {"resourceType": "Parameters", "parameter": params}
+
+
+def _on_server(destination: str, relative: str) -> str:
+    """A resource on the destination's server, as an absolute reference: a relative one would be read against this
+    service's base, where it is not (https://hl7.org/fhir/R4/references.html#literal)."""
+    found = services().delivery.destinations.get(destination)
+    return f"{found.base_url.rstrip('/')}/{relative}" if found is not None and found.base_url else relative
 
 
 def _referral_part(found) -> dict:

@@ -227,10 +227,12 @@ def test_exactly_once_per_destination_while_one_is_down_and_one_refuses(tmp_path
     for name, parts in listed.items():
         assert parts["state"] == [STATE_OF[roles[name]]] and parts["recipient"] == RECIPIENTS[name]
         assert parts["display"] == [NAMES[name]]
-        if roles[name] == "delivers":  # the ids the answer names are that server's
+        if roles[name] == "delivers":  # the references the answer gives resolve: absolute, on that server
             [sr_ref] = parts["serviceRequest"]
-            with FhirClient(servers[name].base_url) as client:
-                assert recipient_of(client.read(*sr_ref.split("/"))) == RECIPIENTS[name][0]
+            base = servers[name].base_url.rstrip("/")
+            assert sr_ref.startswith(base + "/ServiceRequest/")
+            with FhirClient(base) as client:
+                assert recipient_of(client.read(*sr_ref.removeprefix(base + "/").split("/"))) == RECIPIENTS[name][0]
         else:
             assert "serviceRequest" not in parts
     answer_m = post(app, maastricht)
