@@ -759,7 +759,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "mirror.figure.referrals-by-recipient": ("Verwijzingen per ontvanger", "Referrals by recipient"),
     "mirror.figure.referrals-by-signal": ("Verwijzingen per signaal", "Referrals by signal"),
     "mirror.figure.urgent-share": ("Verwijzingen met niveau urgent", "Referrals with level urgent"),
-    "mirror.figure.meldcode-share": ("Vragenlijsten met het Meldcode-paneel", "Questionnaires with the Meldcode panel"),
+    "mirror.figure.meldcode-share": (
+        "Vragenlijsten met het Meldcode-paneel",
+        "Questionnaires with the reporting code panel",
+    ),
     "mirror.figure.consent-declined": (
         "Kwetsbaar of urgent, maar geen verwijzing (geen toestemming)",
         "Vulnerable or urgent, but no referral (no consent)",
@@ -1005,7 +1008,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "his.meldcode.steps": (
         "Meldcode: stappen afgevinkt: {steps} (niets naar Veilig Thuis verstuurd door deze dienst)",
-        "Meldcode: steps ticked: {steps} (nothing sent to Veilig Thuis by this service)",
+        "Reporting code: steps ticked: {steps} (nothing sent to Veilig Thuis by this service)",
     ),
     "his.meldcode.step": ("  stap {number}: {date}, {user}", "  step {number}: {date}, {user}"),
     "his.meldcode.informed": ("Patiënt geïnformeerd over de zorgen: ja", "Patient informed of the concerns: yes"),
@@ -1014,7 +1017,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Patient informed of the concerns: no — reason: {reason}",
     ),
     "his.meldcode.no_reason": ("niet opgegeven", "not given"),
-    "his.meldcode.facts": ("Feiten (Meldcode): {facts}", "Facts (Meldcode): {facts}"),
+    "his.meldcode.facts": ("Feiten (Meldcode): {facts}", "Facts (reporting code): {facts}"),
     "his.consent": ("Toestemming: {method}", "Consent: {method}"),
     "his.help_question": ("Hulpvraag: {note}", "Help question: {note}"),
     "his.recorded_by": ("Vastgelegd door: {author}", "Recorded by: {author}"),
@@ -1545,6 +1548,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "review.review_and_send": ("Controleren en versturen", "Review and send"),
     "review.draft_saved": ("Concept opgeslagen.", "Draft saved."),
     "review.reporting_code_steps": ("Stappen afgevinkt in de meldcode:", "Reporting code steps ticked:"),
+    # DOMAIN.md §3.3: inform the patient unless that is unsafe; who receives the referral may phone her at home
+    "review.not_informed_contact": (
+        "U gaf aan dat de patiënt niet is geïnformeerd over uw zorgen. Wie de verwijzing ontvangt, krijgt haar adres en telefoonnummer en kan contact met haar opnemen: overleg zo nodig eerst met de ontvanger of met Veilig Thuis over een veilige manier.",
+        "You indicated that the patient has not been informed of your concerns. Whoever receives the referral gets her address and phone number and may contact her: if needed, first agree a safe way with the recipient or with Veilig Thuis.",
+    ),
     "review.review_the_reporting": ("Meldcode opnieuw bekijken", "Review the reporting code again"),
     "review.what_goes_to": ("Wat gaat naar wie", "What goes to whom"),
     "review.no_referral_suggested": (

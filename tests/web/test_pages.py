@@ -450,6 +450,8 @@ def test_no_js_flow_end_to_end(as_user, recipients, ehr, web_app):
     # 3. review: consent asked here, per recipient, nothing ticked beforehand; recorded without JavaScript
     review = page(client, "/form/review")
     assert 'name="consent-for-regiocoordinator-jgz" value="true" aria-describedby' in review  # not ticked
+    # not informed (not safe): whoever receives it may phone her, so the review says so before the send
+    assert "U gaf aan dat de patiënt niet is geïnformeerd over uw zorgen." in review
     assert '<p class="nothing-external" id="nothing-external"><strong>' in review
     assert 'id="item-consent-method"' in review and 'name="consent-method" value="written" checked' not in review
     r = post(client, "/form/consent", {"consent-for-regiocoordinator-jgz": "true", "consent-method": "written"}, token)
