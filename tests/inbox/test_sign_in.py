@@ -122,12 +122,16 @@ def test_sign_out_ends_the_session(live):
     assert out["who"] == "sandbox:demo-jgz" and out["outcome"] == "0"
 
 
+def callback_of(s: requests.Session, live) -> str:
+    """The callback URL the provider sends demo-jgz's browser (`s`) to, not yet opened."""
+    page = s.get(start(s, live.base), timeout=10)
+    link = html.unescape(re.search(r'href="([^"]*user=demo-jgz)"', page.text).group(1))
+    return s.get(live.base + link, allow_redirects=False, timeout=10).headers["Location"]
+
+
 def test_a_bad_or_replayed_state_is_refused(live):
     s = requests.Session()
-    authorize = start(s, live.base)
-    page = s.get(authorize, timeout=10)
-    link = html.unescape(re.search(r'href="([^"]*user=demo-jgz)"', page.text).group(1))
-    callback = s.get(live.base + link, allow_redirects=False, timeout=10).headers["Location"]
+    callback = callback_of(s, live)
     forged = re.sub(r"state=[^&]+", "state=forged", callback)
     r = s.get(forged, allow_redirects=False, timeout=10)
     assert r.status_code == 400 and "verlopen of al gebruikt" in r.text
@@ -140,10 +144,7 @@ def test_a_bad_or_replayed_state_is_refused(live):
 def test_a_callback_opened_in_another_browser_is_refused(live):
     """The callback URL alone starts no session (service/browser_flow.py); the attempt is audited and uses it up."""
     s = requests.Session()
-    authorize = start(s, live.base)
-    page = s.get(authorize, timeout=10)
-    link = html.unescape(re.search(r'href="([^"]*user=demo-jgz)"', page.text).group(1))
-    callback = s.get(live.base + link, allow_redirects=False, timeout=10).headers["Location"]
+    callback = callback_of(s, live)
     elsewhere = requests.get(callback, allow_redirects=False, timeout=10)
     assert elsewhere.status_code == 400 and "andere browser" in elsewhere.text and "ks_inbox" not in elsewhere.cookies
     assert s.get(callback, allow_redirects=False, timeout=10).status_code == 400

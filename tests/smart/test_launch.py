@@ -85,6 +85,16 @@ def test_standalone_launch(live):
     assert live.app.extensions["ks"].sessions.load(s.cookies[COOKIE_NAME]).patient
 
 
+def sandbox_launch(s: requests.Session, live) -> requests.Response:
+    """The sandbox EHR's launch of the demo GP for a pregnant patient: its redirect to /launch, not followed."""
+    return s.get(
+        f"{live.base}/sandbox/launch",
+        params={"patient": "demo-pregnant", "user": "demo-gp"},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+
 def test_unknown_state_is_refused_in_dutch(live):
     r = requests.get(f"{live.base}/callback", params={"code": "x", "state": "forged"}, timeout=10)
     assert r.status_code == 400 and "onbekend of verlopen" in r.text
@@ -92,15 +102,7 @@ def test_unknown_state_is_refused_in_dutch(live):
 
 def test_replayed_state_is_refused(live):
     s = requests.Session()
-    r, _ = (
-        s.get(
-            f"{live.base}/sandbox/launch",
-            params={"patient": "demo-pregnant", "user": "demo-gp"},
-            allow_redirects=False,
-            timeout=10,
-        ),
-        None,
-    )
+    r = sandbox_launch(s, live)
     r = s.get(r.headers["Location"], allow_redirects=False, timeout=10)  # /launch -> authorize
     r = s.get(r.headers["Location"], allow_redirects=False, timeout=10)  # authorize -> /callback?code&state
     callback = r.headers["Location"]
@@ -113,12 +115,7 @@ def test_a_callback_opened_in_another_browser_is_refused(live):
     """The callback URL alone (leaked, or an attacker's own sign-in sent to a victim) starts no session: the launch
     is bound to the browser that started it (service/browser_flow.py), and is used up by the attempt."""
     s = requests.Session()
-    r = s.get(
-        f"{live.base}/sandbox/launch",
-        params={"patient": "demo-pregnant", "user": "demo-gp"},
-        allow_redirects=False,
-        timeout=10,
-    )
+    r = sandbox_launch(s, live)
     r = s.get(r.headers["Location"], allow_redirects=False, timeout=10)  # /launch -> authorize
     flow = [c for c in s.cookies if c.name.startswith("ks_flow_")]
     assert len(flow) == 1 and flow[0].path == "/callback" and flow[0].has_nonstandard_attr("HttpOnly")
@@ -137,12 +134,7 @@ def test_the_flow_cookie_is_gone_after_the_callback(live):
 
 def test_authorization_server_error_shown_in_dutch(live):
     s = requests.Session()
-    r = s.get(
-        f"{live.base}/sandbox/launch",
-        params={"patient": "demo-pregnant", "user": "demo-gp"},
-        allow_redirects=False,
-        timeout=10,
-    )
+    r = sandbox_launch(s, live)
     r = s.get(r.headers["Location"], allow_redirects=False, timeout=10)
     state = parse_qs(urlparse(r.headers["Location"]).query)["state"][0]
     r = s.get(
@@ -159,12 +151,7 @@ def test_authorization_server_error_shown_in_dutch(live):
 
 def test_aud_other_than_iss_is_refused_by_the_sandbox(live):
     s = requests.Session()
-    r = s.get(
-        f"{live.base}/sandbox/launch",
-        params={"patient": "demo-pregnant", "user": "demo-gp"},
-        allow_redirects=False,
-        timeout=10,
-    )
+    r = sandbox_launch(s, live)
     r = s.get(r.headers["Location"], allow_redirects=False, timeout=10)
     wrong = r.headers["Location"].replace("aud=http", "aud=https")
     r = s.get(wrong, allow_redirects=False, timeout=10)
@@ -173,12 +160,7 @@ def test_aud_other_than_iss_is_refused_by_the_sandbox(live):
 
 def test_wrong_pkce_verifier_is_refused(live):
     s = requests.Session()
-    r = s.get(
-        f"{live.base}/sandbox/launch",
-        params={"patient": "demo-pregnant", "user": "demo-gp"},
-        allow_redirects=False,
-        timeout=10,
-    )
+    r = sandbox_launch(s, live)
     r = s.get(r.headers["Location"], allow_redirects=False, timeout=10)
     r = s.get(r.headers["Location"], allow_redirects=False, timeout=10)
     code = parse_qs(urlparse(r.headers["Location"]).query)["code"][0]
