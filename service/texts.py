@@ -423,7 +423,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Onbekende vragenlijst {canonical!r}: deze service kent alleen {known}.",
         "Unknown questionnaire {canonical!r}: this service knows only {known}.",
     ),
-    "validate.status": ("Onbekende status {status!r}.", "Unknown or missing status {status!r}."),
+    "validate.status": ("Onbekende status: {status}.", "Unknown status: {status}."),
+    "validate.status_missing": ("De status ontbreekt.", "The status is missing."),
     "validate.not_a_reference": (
         "{key} moet een referentie zijn.",
         "{key} must be a Reference with a reference or identifier.",
@@ -457,8 +458,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "validate.answers_not_a_list": ("answer moet een lijst zijn.", "answer must be an array."),
     "validate.answer_not_an_object": ("Ongeldig antwoord.", "An answer must be an object."),
     "validate.code": (
-        "Code {coding[code]!r} is geen toegestane keuze voor {link_id!r}.",
-        "Code {coding[system]}|{coding[code]} is not an answerOption of {link_id!r}.",
+        "Code {system}|{code} is geen toegestane keuze voor {link_id!r}.",
+        "Code {system}|{code} is not an answerOption of {link_id!r}.",
     ),
     "validate.too_long": ("Tekst is langer dan {max_length} tekens.", "Text is longer than maxLength {max_length}."),
     "validate.answer_items": (

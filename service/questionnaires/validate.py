@@ -7,6 +7,7 @@ answers to disabled items (enableWhen), missing required items, repeats, maxLeng
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -264,7 +265,15 @@ def _status_issues(qr: dict[str, Any]) -> list[Issue]:
     status = qr.get("status")
     if isinstance(status, str) and status in QR_STATUSES:  # (a JSON object or array is not hashable)
         return []
-    return [_issue("QuestionnaireResponse.status", texts("validate.status", status=status), code="value")]
+    if status is None:
+        return [_issue("QuestionnaireResponse.status", texts("validate.status_missing"), code="required")]
+    return [_issue("QuestionnaireResponse.status", texts("validate.status", status=_shown(status)), code="value")]
+
+
+def _shown(value: Any) -> str:
+    """A value from the request for a text: a string as it is, anything else as JSON writes it (never Python's
+    repr: "['x']", "None"); at most 80 characters."""
+    return (value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))[:80]
 
 
 def _is_reference(value: Any) -> bool:
@@ -448,7 +457,8 @@ class _ItemCheck:
                     f"{apath}.valueCoding",
                     texts(
                         "validate.code",
-                        coding={"system": value.get("system"), "code": value.get("code")},
+                        system=value.get("system") or "",
+                        code=_shown(value.get("code")),
                         link_id=defn.link_id,
                     ),
                     code="code-invalid",

@@ -217,3 +217,17 @@ def test_the_audit_log_names_the_client_behind_a_trusted_proxy_only(tmp_path, pr
     assert r.status_code in (200, 201, 202), r.get_data(as_text=True)[:300]
     [row] = [e for e in app.extensions["ks"].delivery.audit.entries() if e["event"] == "submit"]
     assert row["access_point"] == expected
+
+
+def test_refusals_quote_the_request_as_json_never_as_python(client):
+    """A missing status is "missing", and a code that is a list reads as JSON ("[\"x\"]"), not Python's "['x']"."""
+    qr = make_qr(signals=("homeless",))
+    del qr["status"]
+    r = client.post("/fhir/QuestionnaireResponse/$validate", json=qr)
+    issue = next(i for i in r.get_json()["issue"] if i.get("expression") == ["QuestionnaireResponse.status"])
+    assert issue["code"] == "required" and issue["diagnostics"] == "De status ontbreekt." and "None" not in r.text
+    qr = make_qr(phase="pregnant")
+    phase = next(i for i in qr["item"][0]["item"] if i["linkId"] == "phase")
+    phase["answer"][0]["valueCoding"]["code"] = ["x"]
+    text = client.post("/fhir/QuestionnaireResponse/$validate", json=qr).get_data(as_text=True)
+    assert "['x']" not in text
