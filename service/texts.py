@@ -246,6 +246,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "De API is open (KS_API_AUTH=none): er is geen autorisatie om te ontdekken.",
         "The API is open (KS_API_AUTH=none): there is nothing to discover.",
     ),
+    "api.not_acceptable": (
+        "Deze service antwoordt alleen in FHIR JSON (application/fhir+json), niet in {asked}.",
+        "This service answers in FHIR JSON only (application/fhir+json), not in {asked}.",
+    ),
     "api.too_large": (
         "Het verzoek is groter dan {limit} bytes.",
         "The request body is larger than {limit} bytes.",

@@ -8,7 +8,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BaseConverter
 
 from service.api.fhirjson import parse_fhir_json, unwrap_parameter
-from service.errors import InputInvalid, Issue, PayloadTooLarge
+from service.errors import InputInvalid, Issue, KsError, PayloadTooLarge
 from service.errors_render import fhir_json
 from service.fhir import urls
 from service.referrals.pipeline import Engine
@@ -58,6 +58,28 @@ def no_store(response):
 
 
 api.after_request(no_store)
+
+JSON_FORMATS = ("json", "application/json", "application/fhir+json")  # `_format` values meaning JSON
+
+
+class NotAcceptable(KsError):
+    status_code, issue_code = 406, "not-supported"
+
+
+def json_only() -> None:
+    """This service speaks FHIR JSON only: a request asking for another format (`_format`, or an Accept header no
+    JSON type satisfies) gets 406 Not Acceptable, an OperationOutcome in JSON (https://hl7.org/fhir/R4/formats.html:
+    "406 is the appropriate response when the Accept header requests a format that the server does not support").
+    Run before every request of the /fhir blueprints (api, populate_api)."""
+    asked = request.args.get("_format")
+    if asked is not None and asked.split(";")[0].strip().lower() not in JSON_FORMATS:
+        raise NotAcceptable(texts("api.not_acceptable", asked=asked[:80]))
+    accept = request.headers.get("Accept")
+    if accept and request.accept_mimetypes.best_match(("application/fhir+json", "application/json")) is None:
+        raise NotAcceptable(texts("api.not_acceptable", asked=accept[:80]))
+
+
+api.before_request(json_only)
 
 
 def engine() -> Engine:
@@ -178,7 +200,7 @@ def base_url() -> str:
 def strict_search(known: tuple[str, ...]) -> None:
     """Unknown search parameters: ignored (and left out of the self link), or with `Prefer: handling=strict` a 400
     naming them (https://hl7.org/fhir/R4/search.html#errors)."""
-    unknown = sorted(set(request.args) - set(known))
+    unknown = sorted(set(request.args) - set(known) - {"_format"})  # _format: every interaction's (json_only)
     if unknown and (prefer("handling") or "").lower() == "strict":
         words = texts("api.search.unknown", names=", ".join(unknown), known=", ".join(known))
         raise InputInvalid(words, issues=[Issue.of(words, code="not-supported")])

@@ -22,7 +22,7 @@ from datetime import date, datetime
 from flask import Blueprint
 
 from service.api.auth import audit_read, require
-from service.api.base import no_store
+from service.api.base import json_only, no_store
 from service.api.fhirjson import json_type, objects
 from service.api.views import fhir_response, read_fhir_body
 from service.audit import identifier_of
@@ -44,6 +44,7 @@ from service.texts import texts
 log = logging.getLogger(__name__)
 populate_api = Blueprint("populate_api", __name__, url_prefix="/fhir")
 populate_api.after_request(no_store)
+populate_api.before_request(json_only)
 LAUNCH_TYPES = {"patient": ("Patient",), "encounter": ("Encounter",), "user": ("Practitioner", "PractitionerRole")}
 EMPTY = Population(answers={}, variables={})
 

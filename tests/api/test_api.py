@@ -231,3 +231,33 @@ def test_refusals_quote_the_request_as_json_never_as_python(client):
     phase["answer"][0]["valueCoding"]["code"] = ["x"]
     text = client.post("/fhir/QuestionnaireResponse/$validate", json=qr).get_data(as_text=True)
     assert "['x']" not in text
+
+
+@pytest.mark.parametrize(
+    ("query", "headers"),
+    [
+        ("?_format=xml", {}),
+        ("?_format=application/fhir%2Bxml", {}),
+        ("", {"Accept": "application/fhir+xml"}),
+        ("", {"Accept": "application/xml, text/xml"}),
+    ],
+)
+def test_a_format_other_than_json_is_406_in_json(client, query, headers):
+    """formats.html: 406 when the format asked for is not supported; the OperationOutcome is the JSON we have."""
+    r = client.get("/fhir/metadata" + query, headers=headers)
+    assert r.status_code == 406 and r.get_json()["resourceType"] == "OperationOutcome"
+    assert "alleen in FHIR JSON" in r.get_json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    ("query", "headers"),
+    [
+        ("?_format=json", {}),
+        ("?_format=application/fhir%2Bjson", {}),
+        ("", {"Accept": "application/fhir+xml;q=1, application/fhir+json;q=0.9"}),
+        ("", {"Accept": "*/*"}),
+        ("", {}),
+    ],
+)
+def test_json_asked_in_any_of_its_forms_is_answered(client, query, headers):
+    assert client.get("/fhir/metadata" + query, headers=headers).status_code == 200
