@@ -33,6 +33,7 @@ from service.audit import patient_keys
 from service.errors import Issue, NotFound, operation_outcome
 from service.errors_render import response_lang
 from service.fhir import urls
+from service.referrals.bundle import submission_id
 from service.referrals.explain import to_parameters
 from service.referrals.feedback import copy_of
 from service.referrals.recent import VIA_TEXT, RecentReferral
@@ -199,13 +200,16 @@ def _submit(qr: dict):
     """Submit (service/referrals/submit.py: its own audit row) and store the response for its caller."""
     ks = services()
     region = caller_region(request.args.get("region"))
+    owner = caller() or ""
+    if owner and _store().get(submission_id(qr), owner) is not None:
+        owner = ""  # this client's submission from before submissions were made per client: still the same one
     result = ks.delivery.submitter.submit(
         qr,
         region=region,
         who=audit_who(),
         access_point=access_point(),
         practice=caller_practice(),
-        owner=caller() or "",
+        owner=owner,
     )
     qdef = result.extraction.validation.questionnaire
     record = result.extraction.bundles.record

@@ -496,3 +496,19 @@ def test_another_client_with_the_same_identifier_makes_its_own_submission_and_le
         and "not this caller's" in refused["object"]
     )
     assert refused["patient"] or refused["patient_identifier"]
+
+
+def test_a_response_a_client_submitted_before_submissions_were_its_own_stays_the_same_submission(live):
+    """Upgrading: what a client submitted under the id made from the response alone (before this version) is
+    still that submission when it submits the response again (no second referral); new ones are its own."""
+    from service.referrals.bundle import submission_id
+
+    qr = make_qr(signals=("homeless",), identifier="from-before-1")
+    legacy = submission_id(qr)
+    live.extensions["ks"].responses.put(legacy, qr, "api-client/his-demo", {"region": None})
+    r = requests.post(f"{live.base}/fhir/QuestionnaireResponse/$submit", json=qr, auth=his(live), timeout=30)
+    assert r.status_code in (200, 201), r.text
+    assert next(p["valueString"] for p in r.json()["parameter"] if p["name"] == "submission") == legacy
+    fresh = make_qr(signals=("homeless",), identifier="from-now-1")
+    r = requests.post(f"{live.base}/fhir/QuestionnaireResponse/$submit", json=fresh, auth=his(live), timeout=30)
+    assert next(p["valueString"] for p in r.json()["parameter"] if p["name"] == "submission") != submission_id(fresh)
