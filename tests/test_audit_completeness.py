@@ -89,7 +89,8 @@ ROUTES: dict[str, str | None] = {
     "POST /practice/referrals/cancel": None,  # the GP's cancel: asked (the Task read), then made; by her BSN
 }
 SANDBOX = "the demo EHR (KS_SANDBOX=1 only, invented patients): an EHR logs its own accesses"
-CATALOGUE = re.compile(r"GET /fhir/<any\([A-Za-z, ]+\):rtype>(/<rid>)?")  # the published conformance resources
+# the published conformance resources: read, or searched by GET or by POST to _search
+CATALOGUE = re.compile(r"GET /fhir/<any\([A-Za-z, ]+\):rtype>(/<rid>)?|POST /fhir/<any\([A-Za-z, ]+\):rtype>/_search")
 # command [action] → None: reads or writes patient data (exercised below), or why it does not
 COMMANDS: dict[str, str | None] = {
     "validate": STORES_NOTHING,

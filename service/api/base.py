@@ -197,10 +197,12 @@ def base_url() -> str:
     return f"{request.url_root}fhir"
 
 
-def strict_search(known: tuple[str, ...]) -> None:
-    """Unknown search parameters: ignored (and left out of the self link), or with `Prefer: handling=strict` a 400
-    naming them (https://hl7.org/fhir/R4/search.html#errors)."""
-    unknown = sorted(set(request.args) - set(known) - {"_format"})  # _format: every interaction's (json_only)
+def strict_search(known: tuple[str, ...], params=None) -> None:
+    """Unknown search parameters (of `params`, the query's by default): ignored (and left out of the self link), or
+    with `Prefer: handling=strict` a 400 naming them (https://hl7.org/fhir/R4/search.html#errors)."""
+    unknown = sorted(
+        set(request.args if params is None else params) - set(known) - {"_format"}
+    )  # _format: every interaction's (json_only)
     if unknown and (prefer("handling") or "").lower() == "strict":
         words = texts("api.search.unknown", names=", ".join(unknown), known=", ".join(known))
         raise InputInvalid(words, issues=[Issue.of(words, code="not-supported")])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import current_app, request
+from werkzeug.datastructures import CombinedMultiDict
 
 # The mirror figures' Measures and MeasureReports (issue 14), on the same blueprint.
 from service.api import measures  # its routes, and the CapabilityStatement of its searches
@@ -134,26 +136,37 @@ def _security() -> dict:
 
 
 def _matches(resource: dict, name: str, value: str) -> bool:
+    """One parameter's value: a comma between values is an OR, `\\,` a comma in a value
+    (https://hl7.org/fhir/R4/search.html#escaping)."""
+    values = [v.replace("\\,", ",") for v in re.split(r"(?<!\\),", value)]
+    return any(_matches_one(resource, name, v) for v in values)
+
+
+def _matches_one(resource: dict, name: str, value: str) -> bool:
     if name == "url":
         url, _, version = value.partition("|")  # the canonical|version form of the url parameter
         return resource.get("url") == url and (not version or resource.get("version") == version)
     return resource.get("version") == value
 
 
-@api.get("/<any(Questionnaire, CodeSystem, ValueSet, ConceptMap, OperationDefinition, StructureDefinition):rtype>")
+CATALOG_ROUTE = f"<any({', '.join(CATALOG_TYPES)}):rtype>"  # the definitions' types, as a route's part
+
+
+@api.get(f"/{CATALOG_ROUTE}")
+@api.post(f"/{CATALOG_ROUTE}/_search")
 def search_catalog(rtype: str):
-    """Search by `url` (also `url|version`) and `version`; every value given must match (FHIR's AND). Other
-    parameters are ignored and left out of the self link, or, with `Prefer: handling=strict`, refused with a 400
-    (https://hl7.org/fhir/R4/search.html#errors)."""
-    strict_search(SEARCH_PARAMS)
-    applied = [(name, value) for name in SEARCH_PARAMS for value in request.args.getlist(name) if value]
+    """Search by `url` (also `url|version`) and `version`; every parameter given must match (FHIR's AND), each of
+    its comma-separated values may (OR). By GET, or by POST to `_search` with the parameters in a form body too
+    (https://hl7.org/fhir/R4/http.html#search: a server SHALL support both). Other parameters are ignored and left
+    out of the self link, or, with `Prefer: handling=strict`, refused with a 400 (search.html#errors)."""
+    params = CombinedMultiDict([request.args, request.form]) if request.method == "POST" else request.args
+    strict_search(SEARCH_PARAMS, params)
+    applied = [(name, value) for name in SEARCH_PARAMS for value in params.getlist(name) if value]
     found = [r for r in engine().catalog.by_type(rtype) if all(_matches(r, name, value) for name, value in applied)]
     return fhir_response(searchset(rtype, found, applied))
 
 
-@api.get(
-    "/<any(Questionnaire, CodeSystem, ValueSet, ConceptMap, OperationDefinition, StructureDefinition):rtype>/<rid>"
-)
+@api.get(f"/{CATALOG_ROUTE}/<rid>")
 def read_catalog(rtype: str, rid: str):
     resource = engine().catalog.resources.get((rtype, rid))
     if resource is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
 
@@ -261,3 +262,19 @@ def test_a_format_other_than_json_is_406_in_json(client, query, headers):
 )
 def test_json_asked_in_any_of_its_forms_is_answered(client, query, headers):
     assert client.get("/fhir/metadata" + query, headers=headers).status_code == 200
+
+
+def test_search_by_post_and_with_comma_separated_values():
+    """http.html#search: a server SHALL support search by GET and by POST to _search (parameters in a form body);
+    search.html: a comma between values is an OR."""
+    from service import create_app
+
+    client = create_app({"TESTING": True}).test_client()
+    canonical = client.get("/fhir/Questionnaire").get_json()["entry"][0]["resource"]["url"]
+    by_get = client.get("/fhir/Questionnaire", query_string={"url": f"{canonical},http://x.invalid/Q"}).get_json()
+    assert by_get["total"] == 1
+    by_post = client.post("/fhir/Questionnaire/_search", data={"url": canonical})
+    assert by_post.status_code == 200 and by_post.get_json()["total"] == 1
+    assert by_post.get_json()["link"][0]["url"].endswith("/Questionnaire?url=" + quote(canonical, safe=""))
+    none = client.post("/fhir/Questionnaire/_search", data={"url": "http://x.invalid/Q"}).get_json()
+    assert none["total"] == 0
