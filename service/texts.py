@@ -246,6 +246,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "De API is open (KS_API_AUTH=none): er is geen autorisatie om te ontdekken.",
         "The API is open (KS_API_AUTH=none): there is nothing to discover.",
     ),
+    "api.populate.context_name": (
+        "Een context-parameter zonder naam: geef de naam (part 'name', valueString) van de launch context of variabele.",
+        "A context parameter without a name: give the name (part 'name', valueString) of the launch context or variable.",
+    ),
     "api.not_acceptable": (
         "Deze service antwoordt alleen in FHIR JSON (application/fhir+json), niet in {asked}.",
         "This service answers in FHIR JSON only (application/fhir+json), not in {asked}.",

@@ -158,6 +158,9 @@ def _given(params: list[dict]) -> tuple[dict[str, list], list[dict]]:
         if p.get("name") == "context":
             parts = objects(p, "part", where)
             name = next((part.get("valueString") for part in parts if part.get("name") == "name"), None)
+            if not isinstance(name, str) or not name:  # SDC $populate: context.name 1..1 (a string)
+                words = texts("api.populate.context_name")
+                raise InputInvalid(words, issues=[Issue.of(words, code="required", expression=(f"{where}.part",))])
             for j, part in enumerate(parts):
                 key, value = _value(part)
                 if part.get("name") == "content" and isinstance(value, dict):

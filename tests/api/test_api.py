@@ -278,3 +278,17 @@ def test_search_by_post_and_with_comma_separated_values():
     assert by_post.get_json()["link"][0]["url"].endswith("/Questionnaire?url=" + quote(canonical, safe=""))
     none = client.post("/fhir/Questionnaire/_search", data={"url": "http://x.invalid/Q"}).get_json()
     assert none["total"] == 0
+
+
+def test_populate_refuses_a_context_without_a_name(client):
+    """SDC $populate: context.name is 1..1."""
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "subject", "valueReference": {"reference": "Patient/p1"}},
+            {"name": "context", "part": [{"name": "content", "resource": {"resourceType": "Patient", "id": "p1"}}]},
+        ],
+    }
+    r = client.post("/fhir/Questionnaire/kansrijke-start-signalering/$populate", json=body)
+    assert r.status_code == 400 and r.get_json()["issue"][0]["code"] == "required"
+    assert r.get_json()["issue"][0]["expression"] == ["Parameters.parameter[1].part"]
