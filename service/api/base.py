@@ -154,9 +154,8 @@ def with_uri_systems(qr: dict) -> dict:
     referrals made, whichever form the HIS sends."""
 
     def uri(ident):
-        system = ident.get("system") if isinstance(ident, dict) else None
-        if isinstance(system, str) and system in urls.OID_TO_URI:  # anything else is the validator's to refuse
-            return {**ident, "system": urls.OID_TO_URI[ident["system"]]}
+        if isinstance(ident, dict) and "system" in ident:
+            return {**ident, "system": urls.uri_system(ident["system"])}
         return ident
 
     def patient(resource):

@@ -46,6 +46,11 @@ def _content(qr: dict) -> dict:
     return {k: v for k, v in qr.items() if k not in ("id", "meta")}
 
 
+def _submitted_by(callers: tuple[str, ...], caller: str | None) -> bool:
+    """Whether `caller` may read a response these callers submitted (an open API's: anyone)."""
+    return OPEN in callers or (caller or OPEN) in callers
+
+
 class ResponseStore:
     """`where`: its Database (service/db), or the folder of its SQLite file."""
 
@@ -106,7 +111,7 @@ class ResponseStore:
             if row is None:
                 return None
             callers = tuple(json.loads(row[1]))
-            if OPEN not in callers and (caller or OPEN) not in callers:
+            if not _submitted_by(callers, caller):
                 return None
             wanted = row[0] if version is None else version
             text = conn.execute(select(v.c.resource).where(v.c.id == rid, v.c.version == wanted)).scalar()
@@ -120,7 +125,7 @@ class ResponseStore:
         r = api_response
         with self._db.begin() as conn:
             row = conn.execute(select(r.c.callers, r.c.data).where(r.c.id == rid, r.c.expires > time.time())).first()
-        if row is None or OPEN in (callers := tuple(json.loads(row[0]))) or (caller or OPEN) in callers:
+        if row is None or _submitted_by(tuple(json.loads(row[0])), caller):
             return None
         return json.loads(row[1]).get("patient") or ""
 

@@ -90,6 +90,14 @@ OID_TO_URI = {
     "urn:oid:2.16.528.1.1007.3.1": UZI_PERSON,
     "urn:oid:2.16.528.1.1007.3.3": URA,
 }
+
+
+def uri_system(system: object) -> object:
+    """An identifier system in its URI form: a Dutch OID (OID_TO_URI) as its URI, anything else as it is (a value
+    that is no string too: the validator refuses it)."""
+    return OID_TO_URI[system] if isinstance(system, str) and system in OID_TO_URI else system
+
+
 ORGANIZATION_TYPE = "http://nictiz.nl/fhir/NamingSystem/organization-type"
 
 # FHIR terminology used in the referral Bundle.

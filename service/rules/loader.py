@@ -71,7 +71,7 @@ class Recipient:
         if not self.organization:
             return None
         ident = self.organization["identifier"]
-        return {"system": urls.OID_TO_URI.get(ident["system"], ident["system"]), "value": ident["value"]}
+        return {"system": urls.uri_system(ident["system"]), "value": ident["value"]}
 
     @property
     def internal(self) -> bool:

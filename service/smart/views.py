@@ -147,7 +147,7 @@ class EhrUser:
 
 def _identifiers(resource: dict) -> set[tuple[str, str]]:
     return {
-        (str(urls.OID_TO_URI.get(i.get("system", ""), i.get("system", ""))), i["value"])
+        (str(urls.uri_system(i.get("system", ""))), i["value"])
         for i in resource.get("identifier") or ()
         if isinstance(i, dict) and isinstance(i.get("value"), str)
     }

@@ -183,11 +183,8 @@ def _with_live_status(ctx, result: dict) -> dict:
             sent.append(s)
         else:
             task = task_view(copy, lang, s.get("name"))
-            sent.append({**s, "state": where.state, "id": s.get("id") or sr_id, "task": task})
-    sent = [
-        {**s, "state": WITHDRAWN_AFTER} if s.get("state") == "delivered" and _cancelled(s.get("task")) else s
-        for s in sent
-    ]
+            state = WITHDRAWN_AFTER if where.state == "delivered" and _cancelled(task) else where.state
+            sent.append({**s, "state": state, "id": s.get("id") or sr_id, "task": task})
     out = [s for s in sent if not s.get("internal")]
     if any(s["state"] == WITHDRAWN_AFTER for s in out) and all(
         s["state"] in ("withdrawn", WITHDRAWN_AFTER) for s in out
